@@ -1,0 +1,134 @@
+/* pl_text — see pl_text.h. */
+#include "pl_text.h"
+
+#include <stdio.h>
+#include <string.h>
+
+bool pl_utf8_valid(const char *buf, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)buf;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n;
+        unsigned int cp;
+        if (c >= 0xC2 && c <= 0xDF) {
+            n = 1;
+            cp = c & 0x1F;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            n = 2;
+            cp = c & 0x0F;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return false; /* continuation byte, overlong lead C0/C1, or > F4 */
+        }
+        if (len - i <= n)
+            return false;
+        for (size_t k = 1; k <= n; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return false;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+            (cp >= 0xD800 && cp <= 0xDFFF))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
+size_t pl_utf8_count(const char *buf, size_t len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        if (((unsigned char)buf[i] & 0xC0) != 0x80)
+            n++;
+    return n;
+}
+
+static bool s_chars(const char *s, size_t min, size_t max, bool upper_dot_dash)
+{
+    size_t n = strlen(s);
+    if (n < min || n > max)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+        if (upper_dot_dash)
+            ok = ok || (c >= 'A' && c <= 'Z') || c == '.' || c == '-';
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+bool pl_user_valid(const char *s)
+{
+    return s && s_chars(s, 3, 32, false);
+}
+
+bool pl_device_valid(const char *s)
+{
+    return s && s_chars(s, 1, 64, true);
+}
+
+bool pl_password_valid(const char *s, size_t len)
+{
+    (void)s;
+    return len >= 8 && len <= 1024;
+}
+
+bool pl_dm_parse(const char *conv, char *a, char *b)
+{
+    if (!conv || strncmp(conv, "dm:", 3) != 0)
+        return false;
+    const char *p = conv + 3;
+    const char *colon = strchr(p, ':');
+    if (!colon || colon - p > 32)
+        return false;
+    char ua[33], ub[33];
+    memcpy(ua, p, (size_t)(colon - p));
+    ua[colon - p] = '\0';
+    const char *q = colon + 1;
+    if (strlen(q) > 32)
+        return false;
+    strcpy(ub, q);
+    if (!pl_user_valid(ua) || !pl_user_valid(ub) || strcmp(ua, ub) >= 0)
+        return false;
+    if (a)
+        strcpy(a, ua);
+    if (b)
+        strcpy(b, ub);
+    return true;
+}
+
+void pl_dm_make(const char *u1, const char *u2, char *out)
+{
+    if (strcmp(u1, u2) <= 0)
+        sprintf(out, "dm:%s:%s", u1, u2);
+    else
+        sprintf(out, "dm:%s:%s", u2, u1);
+}
+
+bool pl_group_id_valid(const char *conv)
+{
+    if (!conv || strncmp(conv, "g:", 2) != 0)
+        return false;
+    const char *p = conv + 2;
+    size_t n = strlen(p);
+    if (n < 1 || n > 64)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}

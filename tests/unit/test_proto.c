@@ -1,0 +1,175 @@
+/* Unit tests for proto/: slot hashing (known vectors, even spread), slot table wire form,
+ * UTF-8 validation and counting, name/dm validation. Exit 0 when all pass. */
+#include "pl_hash.h"
+#include "pl_text.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int s_failed, s_passed;
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            s_passed++;                                                                            \
+        } else {                                                                                   \
+            s_failed++;                                                                            \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
+        }                                                                                          \
+    } while (0)
+
+static void test_crc16(void)
+{
+    /* Reference values of CRC16-XMODEM (the Redis Cluster key hash). */
+    CHECK(pl_crc16("123456789", 9) == 0x31C3);
+    CHECK(pl_crc16("", 0) == 0);
+    CHECK(pl_slot("foo", 3) == 12182); /* Redis: CLUSTER KEYSLOT foo */
+    CHECK(pl_slot("bar", 3) == 5061);  /* Redis: CLUSTER KEYSLOT bar */
+}
+
+static void test_spread(void)
+{
+    /* 200,000 realistic keys over 16,384 slots and over 2/3/7 shards: every shard's share
+     * within 3% of the mean, and no slot left empty. */
+    enum { N = 200000 };
+    static int slots[PL_SLOTS];
+    int shards[3][7] = {{0}};
+    const int counts[3] = {2, 3, 7};
+    pl_slots_t *t[3];
+    for (int k = 0; k < 3; k++)
+        t[k] = pl_slots_new_even(counts[k], 1);
+    char key[96];
+    for (int i = 0; i < N; i++) {
+        if (i % 2)
+            snprintf(key, sizeof key, "u:user_%d", i);
+        else
+            snprintf(key, sizeof key, "c:dm:user_%d:user_%d", i, i + 1);
+        int s = pl_slot(key, strlen(key));
+        CHECK(s >= 0 && s < PL_SLOTS);
+        slots[s]++;
+        for (int k = 0; k < 3; k++)
+            shards[k][pl_slots_owner_of_key(t[k], key)]++;
+    }
+    int empty = 0;
+    for (int s = 0; s < PL_SLOTS; s++)
+        empty += slots[s] == 0;
+    CHECK(empty == 0);
+    for (int k = 0; k < 3; k++) {
+        double mean = (double)N / counts[k];
+        for (int sh = 0; sh < counts[k]; sh++) {
+            double dev = shards[k][sh] / mean - 1.0;
+            if (dev < -0.03 || dev > 0.03)
+                fprintf(stderr, "shards=%d shard %d holds %d keys (mean %.0f)\n", counts[k], sh,
+                        shards[k][sh], mean);
+            CHECK(dev > -0.03 && dev < 0.03);
+        }
+        pl_slots_destroy(&t[k]);
+        CHECK(t[k] == NULL);
+    }
+}
+
+static void test_table(void)
+{
+    pl_slots_t *t = pl_slots_new_even(2, 7);
+    CHECK(pl_slots_owner(t, 0) == 0);
+    CHECK(pl_slots_owner(t, 8191) == 0);
+    CHECK(pl_slots_owner(t, 8192) == 1);
+    CHECK(pl_slots_owner(t, PL_SLOTS - 1) == 1);
+    CHECK(pl_slots_owner(t, PL_SLOTS) == -1);
+    char *wire = pl_slots_encode(t);
+    CHECK(wire && strcmp(wire, "7 0-8191=0 8192-16383=1") == 0);
+    pl_slots_t *u = pl_slots_decode(wire);
+    CHECK(u && pl_slots_version(u) == 7 && pl_slots_nshards(u) == 2);
+    for (int s = 0; u && s < PL_SLOTS; s += 97)
+        CHECK(pl_slots_owner(u, s) == pl_slots_owner(t, s));
+    free(wire);
+    pl_slots_destroy(&u);
+    pl_slots_destroy(&t);
+    pl_slots_destroy(&t); /* idempotent */
+    /* Malformed tables are refused, never half-read. */
+    const char *bad[] = {"",
+                         "x",
+                         "1 0-100=0",
+                         "1 1-16383=0",
+                         "1 0-16383=0 ",
+                         "1 0-16384=0",
+                         "1 0-8191=0 8193-16383=1",
+                         "1 0-16383=-1",
+                         "1 0-16383=0 0-1=1",
+                         NULL};
+    for (int i = 0; bad[i]; i++) {
+        pl_slots_t *b = pl_slots_decode(bad[i]);
+        if (b)
+            fprintf(stderr, "accepted bad table '%s'\n", bad[i]);
+        CHECK(b == NULL);
+        pl_slots_destroy(&b);
+    }
+    CHECK(pl_slots_new_even(0, 1) == NULL);
+}
+
+static void test_utf8(void)
+{
+    CHECK(pl_utf8_valid("", 0));
+    CHECK(pl_utf8_valid("hello", 5));
+    CHECK(pl_utf8_valid("\xC3\xA9", 2));         /* é */
+    CHECK(pl_utf8_valid("\xE2\x82\xAC", 3));     /* € */
+    CHECK(pl_utf8_valid("\xF0\x9F\x98\x80", 4)); /* 😀 */
+    CHECK(pl_utf8_valid("\xF4\x8F\xBF\xBF", 4)); /* U+10FFFF */
+    CHECK(!pl_utf8_valid("\x80", 1));
+    CHECK(!pl_utf8_valid("\xC0\xAF", 2));         /* overlong */
+    CHECK(!pl_utf8_valid("\xE0\x80\xAF", 3));     /* overlong */
+    CHECK(!pl_utf8_valid("\xED\xA0\x80", 3));     /* surrogate */
+    CHECK(!pl_utf8_valid("\xF4\x90\x80\x80", 4)); /* > U+10FFFF */
+    CHECK(!pl_utf8_valid("\xF0\x9F\x98", 3));     /* truncated */
+    CHECK(!pl_utf8_valid("\xFF", 1));
+    CHECK(pl_utf8_count("a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80", 10) == 4);
+    CHECK(pl_utf8_count("", 0) == 0);
+}
+
+static void test_names(void)
+{
+    CHECK(pl_user_valid("bob"));
+    CHECK(pl_user_valid("a_1"));
+    CHECK(pl_user_valid("abcdefghijklmnopqrstuvwxyz012345")); /* 32 */
+    CHECK(!pl_user_valid("abcdefghijklmnopqrstuvwxyz0123456"));
+    CHECK(!pl_user_valid("ab"));
+    CHECK(!pl_user_valid("Bob"));
+    CHECK(!pl_user_valid("bo b"));
+    CHECK(!pl_user_valid("bo:b"));
+    CHECK(!pl_user_valid(NULL));
+    CHECK(pl_device_valid("phone"));
+    CHECK(pl_device_valid("Web-1.2_x"));
+    CHECK(!pl_device_valid(""));
+    CHECK(!pl_device_valid("a/b"));
+    CHECK(pl_password_valid("12345678", 8));
+    CHECK(!pl_password_valid("1234567", 7));
+    CHECK(!pl_password_valid("x", 1025));
+
+    char a[33], b[33], out[80];
+    CHECK(!pl_dm_parse("dm:bob:alice", a, b)); /* wrong order */
+    CHECK(pl_dm_parse("dm:alice:bob", a, b));
+    CHECK(pl_dm_parse("dm:alice:carol", a, b) && !strcmp(a, "alice") && !strcmp(b, "carol"));
+    CHECK(!pl_dm_parse("dm:alice:alice", a, b));
+    CHECK(!pl_dm_parse("dm:alice", a, b));
+    CHECK(!pl_dm_parse("dm:al:bob", a, b));
+    CHECK(!pl_dm_parse("dm:alice:bob:x", a, b));
+    CHECK(!pl_dm_parse("g:alice:bob", a, b));
+    CHECK(!pl_dm_parse("dm::bob", a, b));
+    pl_dm_make("zed", "amy", out);
+    CHECK(!strcmp(out, "dm:amy:zed"));
+    CHECK(pl_group_id_valid("g:abc-DEF_1"));
+    CHECK(!pl_group_id_valid("g:"));
+    CHECK(!pl_group_id_valid("g:a:b"));
+}
+
+int main(void)
+{
+    test_crc16();
+    test_spread();
+    test_table();
+    test_utf8();
+    test_names();
+    printf("%d passed, %d failed\n", s_passed, s_failed);
+    return s_failed ? 1 : 0;
+}
