@@ -1,0 +1,235 @@
+/* accounts — accounts, device tokens and the conversation index. See accounts.h. */
+#include "accounts.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pl_err.h"
+#include "pl_log.h"
+#include "pl_text.h"
+#include "pl_time.h"
+
+#define HASH_MAX 1024 /* an Argon2id string is ~100 bytes */
+#define TH_LEN 64     /* hex SHA-256 */
+
+/* The request's "user" when it is a valid name; otherwise answers bad_request. */
+static const char *s_user(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+{
+    const char *user = shard_json_str(req, "user");
+    if (!user || !pl_user_valid(user)) {
+        shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "invalid user");
+        return NULL;
+    }
+    return user;
+}
+
+static bool s_hex64(const char *s)
+{
+    if (!s || strlen(s) != TH_LEN)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F')))
+            return false;
+    return true;
+}
+
+void shard_user_create(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+{
+    shard_key_t key;
+    char *old = NULL;
+    const char *user = s_user(shard, gw, reqid, req);
+    if (!user)
+        return;
+    const char *hash = shard_json_str(req, "hash");
+    if (!hash || !*hash || strlen(hash) > HASH_MAX) {
+        shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "invalid hash");
+        return;
+    }
+    shard_key_user(&key, user);
+    int rc = shard_store_get(shard->store, &key, &old, NULL);
+    free(old);
+    if (rc < 0) {
+        shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
+        return;
+    }
+    if (rc == 1) {
+        shard_reply(shard, gw, reqid, PL_E_CONFLICT, "user name is taken");
+        return;
+    }
+    json_t *acct = json_pack("{s:s, s:I}", "hash", hash, "created", (json_int_t)pl_now_ms());
+    char *text = acct ? json_dumps(acct, JSON_COMPACT) : NULL;
+    json_decref(acct);
+    if (!text) {
+        shard_reply(shard, gw, reqid, PL_E_INTERNAL, "cannot encode account");
+        return;
+    }
+    rc = shard_store_put(shard->store, &key, text, strlen(text), shard->sync);
+    free(text);
+    if (rc != 0) {
+        shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
+        return;
+    }
+    pl_info("user %s created", user);
+    shard_reply(shard, gw, reqid, "ok", "{}");
+}
+
+void shard_user_get(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+{
+    shard_key_t key;
+    char *val = NULL;
+    const char *user = s_user(shard, gw, reqid, req);
+    if (!user)
+        return;
+    shard_key_user(&key, user);
+    int rc = shard_store_get(shard->store, &key, &val, NULL);
+    if (rc <= 0) {
+        shard_reply(shard, gw, reqid, rc < 0 ? PL_E_UNAVAILABLE : PL_E_NOT_FOUND,
+                    rc < 0 ? "storage error" : "no such user");
+        return;
+    }
+    json_t *acct = json_loads(val, 0, NULL);
+    free(val);
+    const char *hash = acct ? shard_json_str(acct, "hash") : NULL;
+    if (!hash) {
+        pl_error("user %s: stored account is corrupt", user);
+        json_decref(acct);
+        shard_reply(shard, gw, reqid, PL_E_INTERNAL, "stored account is corrupt");
+        return;
+    }
+    shard_reply_json(shard, gw, reqid, json_pack("{s:s}", "hash", hash));
+    json_decref(acct);
+}
+
+void shard_user_exists(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+{
+    shard_key_t key;
+    char *val = NULL;
+    const char *user = s_user(shard, gw, reqid, req);
+    if (!user)
+        return;
+    shard_key_user(&key, user);
+    int rc = shard_store_get(shard->store, &key, &val, NULL);
+    free(val);
+    if (rc < 0)
+        shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
+    else if (rc == 0)
+        shard_reply(shard, gw, reqid, PL_E_NOT_FOUND, "no such user");
+    else
+        shard_reply(shard, gw, reqid, "ok", "{}");
+}
+
+/* The request's user, device and th, validated; NULL user after answering bad_request. */
+static const char *s_token_args(shard_t *shard, const char *gw, const char *reqid, json_t *req,
+                                shard_key_t *key, const char **th)
+{
+    const char *user = s_user(shard, gw, reqid, req);
+    if (!user)
+        return NULL;
+    const char *device = shard_json_str(req, "device");
+    *th = shard_json_str(req, "th");
+    if (!device || !pl_device_valid(device) || !s_hex64(*th)) {
+        shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "invalid device or token hash");
+        return NULL;
+    }
+    shard_key_token(key, user, device);
+    return user;
+}
+
+void shard_token_set(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+{
+    shard_key_t key;
+    const char *th = NULL;
+    const char *user = s_token_args(shard, gw, reqid, req, &key, &th);
+    if (!user)
+        return;
+    if (shard_store_put(shard->store, &key, th, TH_LEN, shard->sync) != 0) {
+        shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
+        return;
+    }
+    pl_info("token set for %s/%s", user, shard_json_str(req, "device"));
+    shard_reply(shard, gw, reqid, "ok", "{}");
+}
+
+void shard_token_check(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+{
+    shard_key_t key;
+    const char *th = NULL;
+    char *val = NULL;
+    size_t len = 0;
+    if (!s_token_args(shard, gw, reqid, req, &key, &th))
+        return;
+    int rc = shard_store_get(shard->store, &key, &val, &len);
+    bool match = rc == 1 && len == TH_LEN && sodium_memcmp(val, th, TH_LEN) == 0;
+    free(val);
+    if (rc < 0)
+        shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
+    else if (!match)
+        shard_reply(shard, gw, reqid, PL_E_UNAUTHENTICATED, "invalid or replaced token");
+    else
+        shard_reply(shard, gw, reqid, "ok", "{}");
+}
+
+void shard_conv_list(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+{
+    shard_key_t prefix;
+    const char *user = s_user(shard, gw, reqid, req);
+    if (!user)
+        return;
+    shard_key_index_prefix(&prefix, user);
+    json_t *convs = json_array();
+    shard_iter_t *it = shard_iter_new(shard->store, &prefix);
+    if (!convs || !it)
+        goto fail;
+    for (shard_iter_seek_first(it); shard_iter_valid(it); shard_iter_next(it)) {
+        size_t klen = 0, vlen = 0;
+        const char *k = shard_iter_key(it, &klen);
+        const char *v = shard_iter_value(it, &vlen);
+        json_t *entry =
+            json_pack("{s:s%, s:s%}", "conv", k + prefix.len, klen - prefix.len, "kind", v, vlen);
+        if (!entry || json_array_append_new(convs, entry) != 0)
+            goto fail;
+    }
+    if (shard_iter_status(it) != 0) {
+        shard_iter_destroy(&it);
+        json_decref(convs);
+        shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
+        return;
+    }
+    shard_iter_destroy(&it);
+    shard_reply_json(shard, gw, reqid, json_pack("{s:o}", "convs", convs));
+    return;
+fail:
+    shard_iter_destroy(&it);
+    json_decref(convs);
+    shard_reply(shard, gw, reqid, PL_E_INTERNAL, "cannot build answer");
+}
+
+void shard_idx_add(shard_t *shard, json_t *req)
+{
+    shard_key_t key;
+    char from_buf[80];
+    const char *user = shard_json_str(req, "user");
+    const char *conv = shard_json_str(req, "conv");
+    const char *kind = shard_json_str(req, "kind");
+    const char *from = shard_json_str(req, "from");
+    if (!user || !pl_user_valid(user) || !conv || !kind ||
+        (strcmp(kind, "dm") != 0 && strcmp(kind, "group") != 0) ||
+        shard_key_index(&key, user, conv) != 0) {
+        pl_warn("FWD idx_add: malformed payload dropped");
+        return;
+    }
+    if (!from) {
+        snprintf(from_buf, sizeof(from_buf), "c:%s", conv);
+        from = from_buf;
+    }
+    if (shard_store_put(shard->store, &key, kind, strlen(kind), shard->sync) != 0)
+        return; /* not acknowledged: the conversation's shard resends */
+    json_t *ack = json_pack("{s:s, s:s, s:s}", "op", "idx_ack", "user", user, "conv", conv);
+    char *text = ack ? json_dumps(ack, JSON_COMPACT) : NULL;
+    json_decref(ack);
+    if (text)
+        shard_fwd(shard, from, text);
+    free(text);
+    pl_debug("index: %s is in %s", user, conv);
+}

@@ -1,0 +1,26 @@
+/* accounts — the user shard's keys: accounts (`u`), device tokens (`t`) and the
+ * conversation index (`x`). Each handler answers at once through shard_reply*; writes
+ * are single atomic puts, fsynced with --sync.
+ *
+ * Thread: the shard's loop thread. */
+#ifndef SHARD_ACCOUNTS_H
+#define SHARD_ACCOUNTS_H
+#include <jansson.h>
+
+#include "shard.h"
+
+/* Request handlers (payload fields per internals.md "Request payloads"); req stays the
+ * caller's. */
+void shard_user_create(shard_t *shard, const char *gw, const char *reqid, json_t *req);
+void shard_user_get(shard_t *shard, const char *gw, const char *reqid, json_t *req);
+void shard_user_exists(shard_t *shard, const char *gw, const char *reqid, json_t *req);
+void shard_token_set(shard_t *shard, const char *gw, const char *reqid, json_t *req);
+void shard_token_check(shard_t *shard, const char *gw, const char *reqid, json_t *req);
+void shard_conv_list(shard_t *shard, const char *gw, const char *reqid, json_t *req);
+
+/* FWD idx_add {"op":"idx_add","user","conv","kind","from"}: put the index entry, then
+ * answer ["FWD", from, {"op":"idx_ack","user","conv"}]. Malformed input is logged and
+ * dropped. */
+void shard_idx_add(shard_t *shard, json_t *req);
+
+#endif

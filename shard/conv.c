@@ -1,0 +1,580 @@
+/* conv — send with group commit, sync, history, conv_info. See conv.h. */
+#include "conv.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loc.h"
+#include "outbox.h"
+#include "pl_err.h"
+#include "pl_log.h"
+#include "pl_text.h"
+#include "pl_time.h"
+
+#define CMID_MAX_CP 64
+#define SYNC_LIMIT_DEFAULT 100
+#define HISTORY_LIMIT_DEFAULT 50
+#define LIMIT_MAX 500
+/* A pending batch this large is written at once, mid-drain, to bound memory. */
+#define BATCH_MAX_BYTES (16 * 1024 * 1024)
+
+typedef struct {
+    uint64_t seq;  /* last committed seq */
+    uint64_t next; /* last seq handed out to a pending send (== seq when none pending) */
+} counter_t;
+
+/* One send waiting for the group commit. */
+typedef struct {
+    char *gw, *reqid, *conv;
+    char *event; /* stored msg JSON text; NULL when this repeats a send of the same batch */
+    char skip[32 + 1 + 64 + 1]; /* "<user>/<device>" */
+    char a[33], b[33];          /* dm members */
+    uint64_t seq;
+    int64_t ts;
+} pend_t;
+
+struct _shard_conv_t {
+    shard_t *shard;
+    zhashx_t *counters;     /* conv -> counter_t (owned) */
+    shard_batch_t *batch;   /* the pending group commit */
+    zlistx_t *pending;      /* pend_t (owned), in arrival order */
+    zhashx_t *pending_idem; /* "<conv> <sender> <client_msg_id>" -> pend_t (not owned) */
+    size_t batch_bytes;
+};
+
+static void s_pend_destroy(void **item)
+{
+    pend_t *p = *item;
+    if (!p)
+        return;
+    free(p->gw);
+    free(p->reqid);
+    free(p->conv);
+    free(p->event);
+    free(p);
+    *item = NULL;
+}
+
+static void s_free(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+shard_conv_t *shard_conv_new(shard_t *shard)
+{
+    shard_conv_t *self = calloc(1, sizeof(*self));
+    if (!self)
+        return NULL;
+    self->shard = shard;
+    self->counters = zhashx_new();
+    self->pending = zlistx_new();
+    self->pending_idem = zhashx_new();
+    self->batch = shard_batch_new();
+    if (!self->counters || !self->pending || !self->pending_idem || !self->batch) {
+        shard_conv_destroy(&self);
+        return NULL;
+    }
+    zhashx_set_destructor(self->counters, s_free);
+    zlistx_set_destructor(self->pending, s_pend_destroy);
+    return self;
+}
+
+/* Answer every pending send with status/why, forget the batch. */
+static void s_abort(shard_conv_t *self, const char *status, const char *why)
+{
+    for (pend_t *p = zlistx_first(self->pending); p; p = zlistx_next(self->pending))
+        shard_reply(self->shard, p->gw, p->reqid, status, why);
+    zlistx_purge(self->pending);
+    zhashx_purge(self->pending_idem);
+    shard_batch_clear(self->batch);
+    self->batch_bytes = 0;
+}
+
+void shard_conv_destroy(shard_conv_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    shard_conv_t *self = *self_p;
+    if (self->pending)
+        s_abort(self, PL_E_UNAVAILABLE, "shard is stopping");
+    zhashx_destroy(&self->counters);
+    zlistx_destroy(&self->pending);
+    zhashx_destroy(&self->pending_idem);
+    shard_batch_destroy(&self->batch);
+    free(self);
+    *self_p = NULL;
+}
+
+const char *shard_conv_members(const char *conv, char *a, char *b)
+{
+    if (strncmp(conv, "dm:", 3) == 0)
+        return pl_dm_parse(conv, a, b) ? NULL : PL_E_BAD_REQUEST;
+    if (pl_group_id_valid(conv))
+        return PL_E_NOT_FOUND; /* groups: not stored yet */
+    return PL_E_BAD_REQUEST;
+}
+
+/* The counter of conv, loaded from disk on a miss. NULL on a storage error. */
+static counter_t *s_counter(shard_conv_t *self, const char *conv)
+{
+    counter_t *c = zhashx_lookup(self->counters, conv);
+    if (c)
+        return c;
+    shard_key_t key;
+    uint64_t seq = 0;
+    if (shard_key_counter(&key, conv) != 0 ||
+        shard_store_get_u64(self->shard->store, &key, &seq) < 0)
+        return NULL;
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->seq = c->next = seq;
+    zhashx_insert(self->counters, conv, c);
+    return c;
+}
+
+/* Common checks of conversation requests: user, conv, membership. Returns the conv and
+ * fills a/b, or answers the error and returns NULL. */
+static const char *s_member(shard_conv_t *self, const char *gw, const char *reqid, json_t *req,
+                            const char **user, char *a, char *b)
+{
+    const char *conv = shard_json_str(req, "conv");
+    *user = shard_json_str(req, "user");
+    if (!conv || !*user || !pl_user_valid(*user)) {
+        shard_reply(self->shard, gw, reqid, PL_E_BAD_REQUEST, "missing user or conv");
+        return NULL;
+    }
+    const char *err = shard_conv_members(conv, a, b);
+    if (err) {
+        shard_reply(self->shard, gw, reqid, err,
+                    strcmp(err, PL_E_NOT_FOUND) == 0 ? "no such conversation"
+                                                     : "malformed conversation id");
+        return NULL;
+    }
+    if (strcmp(*user, a) != 0 && strcmp(*user, b) != 0) {
+        shard_reply(self->shard, gw, reqid, PL_E_FORBIDDEN, "not a member of this conversation");
+        return NULL;
+    }
+    return conv;
+}
+
+static void s_reply_sent(shard_conv_t *self, const char *gw, const char *reqid, const char *conv,
+                         uint64_t seq, int64_t ts)
+{
+    shard_reply_json(
+        self->shard, gw, reqid,
+        json_pack("{s:s, s:I, s:I}", "conv", conv, "seq", (json_int_t)seq, "ts", (json_int_t)ts));
+}
+
+/* An idempotent repeat of a committed send: answer its seq and stored ts. */
+static void s_reply_repeat(shard_conv_t *self, const char *gw, const char *reqid, const char *conv,
+                           uint64_t seq)
+{
+    shard_key_t key;
+    char *val = NULL;
+    shard_key_msg(&key, conv, seq);
+    int rc = shard_store_get(self->shard->store, &key, &val, NULL);
+    json_t *msg = rc == 1 ? json_loads(val, 0, NULL) : NULL;
+    json_t *ts = json_object_get(msg, "ts");
+    free(val);
+    if (rc < 0)
+        shard_reply(self->shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
+    else if (!json_is_integer(ts)) {
+        pl_error("%s: idempotency key points at a missing or corrupt seq %llu", conv,
+                 (unsigned long long)seq);
+        shard_reply(self->shard, gw, reqid, PL_E_INTERNAL, "stored message is missing");
+    } else
+        s_reply_sent(self, gw, reqid, conv, seq, json_integer_value(ts));
+    json_decref(msg);
+}
+
+static pend_t *s_pend_new(const char *gw, const char *reqid, const char *conv)
+{
+    pend_t *p = calloc(1, sizeof(*p));
+    if (!p)
+        return NULL;
+    p->gw = strdup(gw);
+    p->reqid = strdup(reqid);
+    p->conv = strdup(conv);
+    if (!p->gw || !p->reqid || !p->conv) {
+        s_pend_destroy((void **)&p);
+        return NULL;
+    }
+    return p;
+}
+
+void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, json_t *req)
+{
+    shard_t *shard = self->shard;
+    const char *user = NULL;
+    char a[33], b[33], idem[SHARD_KEY_MAX + 4];
+    shard_key_t key;
+    const char *device = shard_json_str(req, "device");
+    const char *cmid = shard_json_str(req, "client_msg_id");
+    const char *text = shard_json_str(req, "text");
+    if (!device || !pl_device_valid(device) || !cmid || !text) {
+        shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "missing or invalid send fields");
+        return;
+    }
+    size_t cmid_cp = pl_utf8_count(cmid, strlen(cmid));
+    if (cmid_cp < 1 || cmid_cp > CMID_MAX_CP) {
+        shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "client_msg_id must be 1-64 characters");
+        return;
+    }
+    const char *conv = s_member(self, gw, reqid, req, &user, a, b);
+    if (!conv)
+        return;
+    size_t text_cp = pl_utf8_count(text, strlen(text));
+    if (text_cp == 0) {
+        shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "text is empty");
+        return;
+    }
+    if (text_cp > PL_TEXT_MAX_CP) {
+        shard_reply(shard, gw, reqid, PL_E_TOO_LARGE, "text is over 100000 characters");
+        return;
+    }
+    if (shard_key_idem(&key, conv, user, cmid) != 0) {
+        shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "client_msg_id too long");
+        return;
+    }
+    /* 1. a repeat of a send in this very batch: same seq, answered after the commit */
+    snprintf(idem, sizeof(idem), "%s %s %s", conv, user, cmid);
+    pend_t *first = zhashx_lookup(self->pending_idem, idem);
+    pend_t *p = s_pend_new(gw, reqid, conv);
+    if (!p) {
+        shard_reply(shard, gw, reqid, PL_E_INTERNAL, "out of memory");
+        return;
+    }
+    if (first) {
+        p->seq = first->seq;
+        p->ts = first->ts;
+        zlistx_add_end(self->pending, p);
+        return;
+    }
+    /* 2. a repeat of a committed send */
+    uint64_t seq = 0;
+    int rc = shard_store_get_u64(shard->store, &key, &seq);
+    if (rc != 0) {
+        s_pend_destroy((void **)&p);
+        if (rc < 0)
+            shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
+        else
+            s_reply_repeat(self, gw, reqid, conv, seq);
+        return;
+    }
+    /* 3. a new message */
+    counter_t *ctr = s_counter(self, conv);
+    if (!ctr) {
+        s_pend_destroy((void **)&p);
+        shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
+        return;
+    }
+    p->seq = ctr->next + 1;
+    p->ts = pl_now_ms();
+    snprintf(p->skip, sizeof(p->skip), "%s/%s", user, device);
+    memcpy(p->a, a, sizeof(a));
+    memcpy(p->b, b, sizeof(b));
+    json_t *ev = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:s}", "type", "msg", "conv", conv,
+                           "seq", (json_int_t)p->seq, "from", user, "device", device, "text", text,
+                           "ts", (json_int_t)p->ts, "client_msg_id", cmid);
+    p->event = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+    json_decref(ev);
+    if (!p->event) {
+        s_pend_destroy((void **)&p);
+        shard_reply(shard, gw, reqid, PL_E_INTERNAL, "cannot encode message");
+        return;
+    }
+    size_t len = strlen(p->event);
+    shard_batch_put_u64(self->batch, &key, p->seq);
+    shard_key_msg(&key, conv, p->seq);
+    shard_batch_put(self->batch, &key, p->event, len);
+    shard_key_counter(&key, conv);
+    shard_batch_put_u64(self->batch, &key, p->seq);
+    if (p->seq == 1) {
+        shard_outbox_stage(shard->outbox, self->batch, conv, a, "dm");
+        shard_outbox_stage(shard->outbox, self->batch, conv, b, "dm");
+    }
+    ctr->next = p->seq;
+    zlistx_add_end(self->pending, p);
+    zhashx_insert(self->pending_idem, idem, p);
+    self->batch_bytes += len;
+    if (self->batch_bytes >= BATCH_MAX_BYTES)
+        shard_conv_commit(self);
+}
+
+size_t shard_conv_pending(shard_conv_t *self)
+{
+    return zlistx_size(self->pending);
+}
+
+int shard_conv_commit(shard_conv_t *self)
+{
+    shard_t *shard = self->shard;
+    size_t n = zlistx_size(self->pending);
+    if (n == 0) {
+        if (zhashx_size(self->counters) > SHARD_COUNTER_CACHE_MAX)
+            zhashx_purge(self->counters); /* nothing pending: every entry is committed */
+        return 0;
+    }
+    if (shard_store_write(shard->store, self->batch, shard->sync) != 0) {
+        pl_error("group commit of %zu sends failed: answering unavailable", n);
+        zhashx_purge(self->counters); /* reloaded from disk on next use */
+        s_abort(self, PL_E_UNAVAILABLE, "storage write failed");
+        return -1;
+    }
+    int64_t now = pl_mono_ms();
+    for (pend_t *p = zlistx_first(self->pending); p; p = zlistx_next(self->pending)) {
+        s_reply_sent(self, p->gw, p->reqid, p->conv, p->seq, p->ts);
+        if (!p->event)
+            continue; /* a repeat within the batch: nothing new to push */
+        counter_t *ctr = zhashx_lookup(self->counters, p->conv);
+        if (ctr && ctr->seq < p->seq)
+            ctr->seq = p->seq;
+        const char *users[2] = {p->a, p->b};
+        shard_loc_push(shard->loc, users, 2, p->skip, p->event);
+        if (p->seq == 1) {
+            pl_info("%s: first message, indexing members", p->conv);
+            shard_outbox_committed(shard->outbox, p->conv, p->a, "dm", now);
+            shard_outbox_committed(shard->outbox, p->conv, p->b, "dm", now);
+        }
+    }
+    pl_debug("group commit: %zu sends, %d writes%s", n, shard_batch_count(self->batch),
+             shard->sync ? ", fsync" : "");
+    zlistx_purge(self->pending);
+    zhashx_purge(self->pending_idem);
+    shard_batch_clear(self->batch);
+    self->batch_bytes = 0;
+    if (zhashx_size(self->counters) > SHARD_COUNTER_CACHE_MAX)
+        zhashx_purge(self->counters);
+    return 0;
+}
+
+/* If conv has sends waiting, commit them so that the read sees them. */
+static void s_settle(shard_conv_t *self, const char *conv)
+{
+    counter_t *c = zhashx_lookup(self->counters, conv);
+    if (c && c->next != c->seq)
+        shard_conv_commit(self);
+}
+
+/* Read an optional non-negative integer member; def when absent. -1 when malformed. */
+static int s_opt_uint(json_t *req, const char *name, int64_t def, int64_t max, int64_t *out)
+{
+    json_t *v = json_object_get(req, name);
+    if (!v || json_is_null(v)) {
+        *out = def;
+        return 0;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > max)
+        return -1;
+    *out = json_integer_value(v);
+    return 0;
+}
+
+/* ---- page answers: {"msgs":[<stored texts>],"more":bool}, built by concatenation --- */
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    bool failed;
+} sbuf_t;
+
+static void s_cat(sbuf_t *s, const char *data, size_t len)
+{
+    if (s->failed)
+        return;
+    if (s->len + len + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap : 256;
+        while (cap < s->len + len + 1)
+            cap *= 2;
+        char *nb = realloc(s->buf, cap);
+        if (!nb) {
+            s->failed = true;
+            return;
+        }
+        s->buf = nb;
+        s->cap = cap;
+    }
+    memcpy(s->buf + s->len, data, len);
+    s->len += len;
+    s->buf[s->len] = '\0';
+}
+
+static void s_page_reply(shard_conv_t *self, const char *gw, const char *reqid, sbuf_t *s,
+                         bool more, int iter_rc)
+{
+    const char *tail = more ? "],\"more\":true}" : "],\"more\":false}";
+    s_cat(s, tail, strlen(tail));
+    if (iter_rc != 0)
+        shard_reply(self->shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
+    else if (s->failed)
+        shard_reply(self->shard, gw, reqid, PL_E_INTERNAL, "out of memory");
+    else
+        shard_reply(self->shard, gw, reqid, "ok", s->buf);
+    free(s->buf);
+}
+
+void shard_conv_sync(shard_conv_t *self, const char *gw, const char *reqid, json_t *req)
+{
+    const char *user = NULL;
+    char a[33], b[33];
+    int64_t after = 0, limit = 0;
+    shard_key_t prefix, key;
+    const char *conv = s_member(self, gw, reqid, req, &user, a, b);
+    if (!conv)
+        return;
+    if (s_opt_uint(req, "after", 0, INT64_MAX - 1, &after) != 0 ||
+        s_opt_uint(req, "limit", SYNC_LIMIT_DEFAULT, LIMIT_MAX, &limit) != 0 || limit < 1) {
+        shard_reply(self->shard, gw, reqid, PL_E_BAD_REQUEST, "invalid after or limit");
+        return;
+    }
+    s_settle(self, conv);
+    shard_key_msg_prefix(&prefix, conv);
+    shard_key_msg(&key, conv, (uint64_t)after + 1);
+    shard_iter_t *it = shard_iter_new(self->shard->store, &prefix);
+    sbuf_t s = {0};
+    size_t bytes = 0;
+    int64_t n = 0;
+    s_cat(&s, "{\"msgs\":[", 9);
+    for (shard_iter_seek(it, &key); shard_iter_valid(it) && n < limit && bytes < SHARD_PAGE_BYTES;
+         shard_iter_next(it), n++) {
+        size_t len = 0;
+        const char *v = shard_iter_value(it, &len);
+        if (n > 0)
+            s_cat(&s, ",", 1);
+        s_cat(&s, v, len);
+        bytes += len;
+    }
+    bool more = shard_iter_valid(it);
+    int rc = shard_iter_status(it);
+    shard_iter_destroy(&it);
+    s_page_reply(self, gw, reqid, &s, more, rc);
+}
+
+void shard_conv_history(shard_conv_t *self, const char *gw, const char *reqid, json_t *req)
+{
+    const char *user = NULL;
+    char a[33], b[33];
+    int64_t before = 0, limit = 0;
+    shard_key_t prefix, key;
+    const char *conv = s_member(self, gw, reqid, req, &user, a, b);
+    if (!conv)
+        return;
+    if (s_opt_uint(req, "before", INT64_MAX, INT64_MAX, &before) != 0 ||
+        s_opt_uint(req, "limit", HISTORY_LIMIT_DEFAULT, LIMIT_MAX, &limit) != 0 || limit < 1) {
+        shard_reply(self->shard, gw, reqid, PL_E_BAD_REQUEST, "invalid before or limit");
+        return;
+    }
+    s_settle(self, conv);
+    sbuf_t s = {0};
+    s_cat(&s, "{\"msgs\":[", 9);
+    if (before <= 1) { /* nothing lies before seq 1 */
+        s_page_reply(self, gw, reqid, &s, false, 0);
+        return;
+    }
+    char **texts = calloc((size_t)limit, sizeof(char *));
+    size_t *lens = calloc((size_t)limit, sizeof(size_t));
+    if (!texts || !lens) {
+        free(texts);
+        free(lens);
+        free(s.buf);
+        shard_reply(self->shard, gw, reqid, PL_E_INTERNAL, "out of memory");
+        return;
+    }
+    shard_key_msg_prefix(&prefix, conv);
+    shard_key_msg(&key, conv, (uint64_t)before - 1);
+    shard_iter_t *it = shard_iter_new(self->shard->store, &prefix);
+    size_t bytes = 0;
+    int64_t n = 0;
+    /* newest first, down to limit messages or 8 MiB */
+    for (shard_iter_seek_for_prev(it, &key);
+         shard_iter_valid(it) && n < limit && bytes < SHARD_PAGE_BYTES; shard_iter_prev(it)) {
+        const char *v = shard_iter_value(it, &lens[n]);
+        texts[n] = malloc(lens[n] + 1);
+        if (!texts[n]) {
+            s.failed = true;
+            break;
+        }
+        memcpy(texts[n], v, lens[n]);
+        bytes += lens[n++];
+    }
+    bool more = shard_iter_valid(it);
+    int rc = shard_iter_status(it);
+    shard_iter_destroy(&it);
+    for (int64_t i = n - 1; i >= 0; i--) { /* answered in ascending seq */
+        s_cat(&s, texts[i], lens[i]);
+        if (i > 0)
+            s_cat(&s, ",", 1);
+        free(texts[i]);
+    }
+    free(texts);
+    free(lens);
+    s_page_reply(self, gw, reqid, &s, more, rc);
+}
+
+/* One conv_info entry, or NULL when the user is no member (or conv is no dm here). Sets
+ * *failed on a storage error. */
+static json_t *s_info_one(shard_conv_t *self, const char *user, const char *conv, bool *failed)
+{
+    char a[33], b[33];
+    shard_key_t key;
+    uint64_t read_seq = 0;
+    if (shard_conv_members(conv, a, b) != NULL || (strcmp(user, a) != 0 && strcmp(user, b) != 0))
+        return NULL;
+    counter_t *ctr = s_counter(self, conv);
+    if (!ctr || shard_key_read(&key, conv, user) != 0 ||
+        shard_store_get_u64(self->shard->store, &key, &read_seq) < 0) {
+        *failed = true;
+        return NULL;
+    }
+    return json_pack("{s:s, s:s, s:s, s:[s,s], s:I, s:I}", "conv", conv, "kind", "dm", "title",
+                     strcmp(user, a) == 0 ? b : a, "members", a, b, "last_seq",
+                     (json_int_t)ctr->seq, "read_seq", (json_int_t)read_seq);
+}
+
+/* A conversation id from a JSON array entry; NULL unless a string without NUL. */
+static const char *s_conv_id(json_t *v)
+{
+    const char *s = json_string_value(v);
+    return s && strlen(s) == json_string_length(v) ? s : NULL;
+}
+
+void shard_conv_info(shard_conv_t *self, const char *gw, const char *reqid, json_t *req)
+{
+    const char *user = shard_json_str(req, "user");
+    json_t *convs = json_object_get(req, "convs");
+    size_t i;
+    json_t *v;
+    if (!user || !pl_user_valid(user) || !json_is_array(convs)) {
+        shard_reply(self->shard, gw, reqid, PL_E_BAD_REQUEST, "missing user or convs");
+        return;
+    }
+    json_array_foreach(convs, i, v)
+    {
+        const char *conv = s_conv_id(v);
+        counter_t *c = conv ? zhashx_lookup(self->counters, conv) : NULL;
+        if (c && c->next != c->seq) {
+            shard_conv_commit(self);
+            break;
+        }
+    }
+    json_t *out = json_array();
+    bool failed = false;
+    json_array_foreach(convs, i, v)
+    {
+        const char *conv = s_conv_id(v);
+        json_t *entry = conv ? s_info_one(self, user, conv, &failed) : NULL;
+        if (entry)
+            json_array_append_new(out, entry);
+        if (failed)
+            break;
+    }
+    if (failed) {
+        json_decref(out);
+        shard_reply(self->shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
+        return;
+    }
+    shard_reply_json(self->shard, gw, reqid, json_pack("{s:o}", "convs", out));
+}

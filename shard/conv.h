@@ -1,0 +1,49 @@
+/* conv — conversations: send (group commit), sync, history, conv_info.
+ *
+ * Keeps an in-memory cache of conversation counters (last committed seq, plus the last
+ * seq handed out to a pending send) and the pending group commit: ONE WriteBatch holding
+ * every send of the current drain (message + counter + idempotency key, plus outbox
+ * entries for a dm's first message). shard_conv_commit() writes it and only then answers
+ * the sends and pushes their events. If the write fails, the counter cache is dropped
+ * (reloaded from disk on next use) and every pending send is answered `unavailable`.
+ * Reads see committed data only; a read of a conversation with pending sends commits
+ * them first so that anything the shard already accepted is visible to it.
+ *
+ * Thread: the shard's loop thread. Owned by shard_t. */
+#ifndef SHARD_CONV_H
+#define SHARD_CONV_H
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shard.h"
+
+/* Largest amount of message text in one sync/history answer before it stops early. */
+#define SHARD_PAGE_BYTES (8 * 1024 * 1024)
+/* Counter cache entries kept at most; above this the cache is emptied when idle. */
+#define SHARD_COUNTER_CACHE_MAX 100000
+
+shard_conv_t *shard_conv_new(shard_t *shard);
+/* Pending sends are answered `unavailable` (nothing was written). Idempotent. */
+void shard_conv_destroy(shard_conv_t **self_p);
+
+/* Request handlers (payload fields per internals.md). req stays the caller's. Each
+ * answers through shard_reply*, at once or (send) after the commit. */
+void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, json_t *req);
+void shard_conv_sync(shard_conv_t *self, const char *gw, const char *reqid, json_t *req);
+void shard_conv_history(shard_conv_t *self, const char *gw, const char *reqid, json_t *req);
+void shard_conv_info(shard_conv_t *self, const char *gw, const char *reqid, json_t *req);
+
+/* Write the pending batch, then answer and push (or answer all `unavailable`). Returns
+ * 0 (also when nothing was pending) or -1 when the write failed. */
+int shard_conv_commit(shard_conv_t *self);
+/* Number of sends waiting for the commit. */
+size_t shard_conv_pending(shard_conv_t *self);
+
+/* Members of a conversation. For "dm:a:b" fills a and b (each >= 33 bytes) and returns
+ * NULL; otherwise returns the error code: bad_request for a malformed id, not_found for
+ * a group (groups are not stored yet). */
+const char *shard_conv_members(const char *conv, char *a, char *b);
+
+#endif

@@ -1,0 +1,193 @@
+/* outbox — pending idx_add messages to users' shards. See outbox.h. */
+#include "outbox.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "pl_log.h"
+#include "pl_text.h"
+
+#define RESEND_AFTER_MS 2000
+#define SCAN_EVERY_MS 1000
+
+typedef struct {
+    char *conv, *user, *payload;
+    int64_t sent_at; /* pl_mono_ms of the last FWD; 0 = never sent */
+} entry_t;
+
+struct _shard_outbox_t {
+    shard_t *shard;
+    zhashx_t *entries; /* "<conv> <user>" -> entry_t (owned) */
+    int64_t last_scan;
+};
+
+static void s_entry_free(void **item)
+{
+    entry_t *e = *item;
+    if (!e)
+        return;
+    free(e->conv);
+    free(e->user);
+    free(e->payload);
+    free(e);
+    *item = NULL;
+}
+
+/* The idx_add payload for (conv, user, kind); caller frees. */
+static char *s_payload(const char *conv, const char *user, const char *kind)
+{
+    char from[SHARD_KEY_MAX];
+    snprintf(from, sizeof(from), "c:%s", conv);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s}", "op", "idx_add", "user", user, "conv", conv,
+                          "kind", kind, "from", from);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    return text;
+}
+
+/* Remember an entry (conv, user, payload copied); returns it, or the one already known. */
+static entry_t *s_remember(shard_outbox_t *self, const char *conv, size_t conv_len,
+                           const char *user, const char *payload)
+{
+    char name[SHARD_KEY_MAX + 2];
+    snprintf(name, sizeof(name), "%.*s %s", (int)conv_len, conv, user);
+    entry_t *e = zhashx_lookup(self->entries, name);
+    if (e)
+        return e;
+    e = calloc(1, sizeof(*e));
+    if (!e)
+        return NULL;
+    e->conv = strndup(conv, conv_len);
+    e->user = strdup(user);
+    e->payload = strdup(payload);
+    if (!e->conv || !e->user || !e->payload) {
+        s_entry_free((void **)&e);
+        return NULL;
+    }
+    zhashx_insert(self->entries, name, e);
+    return e;
+}
+
+static void s_send(shard_outbox_t *self, entry_t *e, int64_t now)
+{
+    char key[64];
+    snprintf(key, sizeof(key), "u:%s", e->user);
+    shard_fwd(self->shard, key, e->payload);
+    e->sent_at = now;
+}
+
+shard_outbox_t *shard_outbox_new(shard_t *shard)
+{
+    shard_key_t prefix;
+    shard_outbox_t *self = calloc(1, sizeof(*self));
+    if (!self)
+        return NULL;
+    self->shard = shard;
+    self->entries = zhashx_new();
+    if (!self->entries)
+        goto fail;
+    zhashx_set_destructor(self->entries, s_entry_free);
+    shard_key_outbox_prefix(&prefix);
+    shard_iter_t *it = shard_iter_new(shard->store, &prefix);
+    if (!it)
+        goto fail;
+    for (shard_iter_seek_first(it); shard_iter_valid(it); shard_iter_next(it)) {
+        size_t klen = 0, vlen = 0;
+        const char *k = shard_iter_key(it, &klen);
+        const char *v = shard_iter_value(it, &vlen);
+        const char *sep = memchr(k + 1, '\0', klen - 1);
+        char user[33], *payload = strndup(v, vlen);
+        size_t ulen = sep ? klen - (size_t)(sep + 1 - k) : 0;
+        if (sep && ulen < sizeof(user) && payload) {
+            memcpy(user, sep + 1, ulen);
+            user[ulen] = '\0';
+            s_remember(self, k + 1, (size_t)(sep - k - 1), user, payload);
+        } else
+            pl_warn("outbox: malformed stored entry skipped");
+        free(payload);
+    }
+    int rc = shard_iter_status(it);
+    shard_iter_destroy(&it);
+    if (rc != 0)
+        goto fail;
+    if (zhashx_size(self->entries))
+        pl_info("outbox: %zu index entries to resend", zhashx_size(self->entries));
+    return self;
+fail:
+    shard_outbox_destroy(&self);
+    return NULL;
+}
+
+void shard_outbox_destroy(shard_outbox_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    zhashx_destroy(&(*self_p)->entries);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+int shard_outbox_stage(shard_outbox_t *self, shard_batch_t *batch, const char *conv,
+                       const char *user, const char *kind)
+{
+    shard_key_t key;
+    if (shard_key_outbox(&key, conv, user) != 0)
+        return -1;
+    char *payload = s_payload(conv, user, kind);
+    if (!payload)
+        return -1;
+    shard_batch_put(batch, &key, payload, strlen(payload));
+    free(payload);
+    return 0;
+}
+
+void shard_outbox_committed(shard_outbox_t *self, const char *conv, const char *user,
+                            const char *kind, int64_t now)
+{
+    char *payload = s_payload(conv, user, kind);
+    entry_t *e = payload ? s_remember(self, conv, strlen(conv), user, payload) : NULL;
+    free(payload);
+    if (e)
+        s_send(self, e, now);
+}
+
+void shard_outbox_ack(shard_outbox_t *self, json_t *req)
+{
+    char name[SHARD_KEY_MAX + 2];
+    shard_key_t key;
+    const char *user = shard_json_str(req, "user");
+    const char *conv = shard_json_str(req, "conv");
+    if (!user || !conv || shard_key_outbox(&key, conv, user) != 0) {
+        pl_warn("FWD idx_ack: malformed payload dropped");
+        return;
+    }
+    snprintf(name, sizeof(name), "%s %s", conv, user);
+    if (!zhashx_lookup(self->entries, name))
+        return; /* a repeated ack */
+    /* A lost delete only means one more idx_add after a restart: no fsync needed. */
+    if (shard_store_del(self->shard->store, &key, false) != 0)
+        return;
+    zhashx_delete(self->entries, name);
+    pl_debug("outbox: %s indexed for %s", conv, user);
+}
+
+void shard_outbox_tick(shard_outbox_t *self, int64_t now)
+{
+    if (self->last_scan && now - self->last_scan < SCAN_EVERY_MS)
+        return;
+    self->last_scan = now;
+    size_t resent = 0;
+    for (entry_t *e = zhashx_first(self->entries); e; e = zhashx_next(self->entries)) {
+        if (e->sent_at == 0 || now - e->sent_at >= RESEND_AFTER_MS) {
+            s_send(self, e, now);
+            resent++;
+        }
+    }
+    if (resent)
+        pl_debug("outbox: resent %zu idx_add", resent);
+}
+
+size_t shard_outbox_size(shard_outbox_t *self)
+{
+    return zhashx_size(self->entries);
+}

@@ -1,0 +1,35 @@
+/* outbox — the conversation shard's side of the conversation index
+ * (docs/internals.md "Shard-to-shard").
+ *
+ * The first message of a dm puts, in the same WriteBatch, one `o<conv>\0<user>` entry
+ * per member whose value is the idx_add payload. After the write the shard sends
+ * ["FWD", "u:<user>", payload]; the user's shard answers idx_ack, which deletes the
+ * entry. Entries not acknowledged within 2 s are resent (checked every second, and at
+ * start for every stored entry). The in-memory copy mirrors the stored entries.
+ *
+ * Thread: the shard's loop thread. Owned by shard_t. */
+#ifndef SHARD_OUTBOX_H
+#define SHARD_OUTBOX_H
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "shard.h"
+
+/* Loads every stored outbox entry (they are resent at the first tick). NULL on failure. */
+shard_outbox_t *shard_outbox_new(shard_t *shard);
+void shard_outbox_destroy(shard_outbox_t **self_p);
+
+/* Put the entry for (conv, user, kind) into batch. 0 or -1 (ids too long). */
+int shard_outbox_stage(shard_outbox_t *self, shard_batch_t *batch, const char *conv,
+                       const char *user, const char *kind);
+/* After the batch holding the entry was written: remember it and send the idx_add. */
+void shard_outbox_committed(shard_outbox_t *self, const char *conv, const char *user,
+                            const char *kind, int64_t now);
+/* FWD idx_ack {"op":"idx_ack","user","conv"}: delete the entry. */
+void shard_outbox_ack(shard_outbox_t *self, json_t *req);
+/* Resend entries sent more than 2 s ago (at most once a second). */
+void shard_outbox_tick(shard_outbox_t *self, int64_t now);
+size_t shard_outbox_size(shard_outbox_t *self);
+
+#endif

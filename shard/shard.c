@@ -1,0 +1,296 @@
+/* shard — context, dispatch of router messages, output frames. See shard.h. */
+#include "shard.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "accounts.h"
+#include "conv.h"
+#include "loc.h"
+#include "outbox.h"
+#include "pl_err.h"
+#include "pl_log.h"
+#include "pl_time.h"
+
+#define MAX_FRAMES 6
+
+typedef void(req_fn)(shard_t *self, const char *gw, const char *reqid, json_t *req);
+
+static void s_send(shard_t *self, const char *gw, const char *reqid, json_t *req);
+static void s_sync(shard_t *self, const char *gw, const char *reqid, json_t *req);
+static void s_history(shard_t *self, const char *gw, const char *reqid, json_t *req);
+static void s_conv_info(shard_t *self, const char *gw, const char *reqid, json_t *req);
+
+/* The request ops (internals.md "Request payloads"). Groups, read, typing, presence add
+ * their rows here. */
+static const struct {
+    const char *op;
+    req_fn *fn;
+} s_ops[] = {
+    {"user_create", shard_user_create},
+    {"user_get", shard_user_get},
+    {"user_exists", shard_user_exists},
+    {"token_set", shard_token_set},
+    {"token_check", shard_token_check},
+    {"conv_list", shard_conv_list},
+    {"send", s_send},
+    {"sync", s_sync},
+    {"history", s_history},
+    {"conv_info", s_conv_info},
+};
+
+static void s_send(shard_t *self, const char *gw, const char *reqid, json_t *req)
+{
+    shard_conv_send(self->conv, gw, reqid, req);
+}
+
+static void s_sync(shard_t *self, const char *gw, const char *reqid, json_t *req)
+{
+    shard_conv_sync(self->conv, gw, reqid, req);
+}
+
+static void s_history(shard_t *self, const char *gw, const char *reqid, json_t *req)
+{
+    shard_conv_history(self->conv, gw, reqid, req);
+}
+
+static void s_conv_info(shard_t *self, const char *gw, const char *reqid, json_t *req)
+{
+    shard_conv_info(self->conv, gw, reqid, req);
+}
+
+shard_t *shard_new(const shard_config_t *cfg)
+{
+    shard_t *self = calloc(1, sizeof(*self));
+    if (!self)
+        return NULL;
+    self->id = cfg->id;
+    snprintf(self->id_text, sizeof(self->id_text), "%d", cfg->id);
+    self->sync = cfg->sync;
+    self->gw_timeout_ms = cfg->gw_timeout_ms;
+    if (zsys_dir_create("%s", cfg->data) != 0) {
+        pl_error("cannot create data folder %s: %s", cfg->data, strerror(errno));
+        goto fail;
+    }
+    self->store = shard_store_new(cfg->data);
+    if (!self->store)
+        goto fail;
+    self->conv = shard_conv_new(self);
+    self->loc = shard_loc_new(self);
+    self->outbox = shard_outbox_new(self);
+    if (!self->conv || !self->loc || !self->outbox)
+        goto fail;
+    return self;
+fail:
+    shard_destroy(&self);
+    return NULL;
+}
+
+void shard_destroy(shard_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    shard_t *self = *self_p;
+    shard_conv_destroy(&self->conv);
+    shard_loc_destroy(&self->loc);
+    shard_outbox_destroy(&self->outbox);
+    shard_store_destroy(&self->store);
+    free(self);
+    *self_p = NULL;
+}
+
+void shard_set_sender(shard_t *self, shard_send_fn *fn, void *arg)
+{
+    self->send = fn;
+    self->send_arg = arg;
+}
+
+/* ---- output ---------------------------------------------------------------------- */
+
+static int s_out(shard_t *self, int count, const char *const *frames)
+{
+    size_t lens[MAX_FRAMES];
+    if (!self->send)
+        return -1;
+    for (int i = 0; i < count; i++)
+        lens[i] = strlen(frames[i]);
+    if (self->send(self->send_arg, count, (const void *const *)frames, lens) != 0) {
+        pl_debug("send %s failed: %s", frames[0], strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int shard_reply(shard_t *self, const char *gw, const char *reqid, const char *status,
+                const char *body)
+{
+    const char *f[] = {"REP", gw, reqid, status, body ? body : ""};
+    if (strcmp(status, "ok") != 0)
+        pl_debug("req %s from %s: %s (%s)", reqid, gw, status, body ? body : "");
+    return s_out(self, 5, f);
+}
+
+int shard_reply_json(shard_t *self, const char *gw, const char *reqid, json_t *body)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text) {
+        pl_error("req %s: cannot encode answer", reqid);
+        return shard_reply(self, gw, reqid, PL_E_INTERNAL, "cannot encode answer");
+    }
+    int rc = shard_reply(self, gw, reqid, "ok", text);
+    free(text);
+    return rc;
+}
+
+int shard_event(shard_t *self, const char *gw, const char *to, const char *skip, const char *event)
+{
+    const char *f[] = {"EVT", gw, to, skip, event};
+    return s_out(self, 5, f);
+}
+
+int shard_fwd(shard_t *self, const char *key, const char *payload)
+{
+    const char *f[] = {"FWD", key, payload};
+    return s_out(self, 3, f);
+}
+
+int shard_snap(shard_t *self, const char *gw)
+{
+    const char *f[] = {"SNAP", gw};
+    return s_out(self, 2, f);
+}
+
+int shard_heartbeat(shard_t *self)
+{
+    const char *f[] = {"HB", self->id_text};
+    return s_out(self, 2, f);
+}
+
+const char *shard_json_str(json_t *req, const char *name)
+{
+    json_t *v = json_object_get(req, name);
+    if (!json_is_string(v))
+        return NULL;
+    const char *s = json_string_value(v);
+    if (strlen(s) != json_string_length(v))
+        return NULL; /* embedded NUL: never a valid id or text */
+    return s;
+}
+
+/* ---- input ----------------------------------------------------------------------- */
+
+/* Parse a JSON object; NULL (logged) when it is not one. */
+static json_t *s_parse(const char *text, const char *what)
+{
+    json_error_t err;
+    json_t *j = json_loads(text, 0, &err);
+    if (!j || !json_is_object(j)) {
+        pl_warn("malformed %s payload: %s", what, j ? "not an object" : err.text);
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+static int s_parse_u64(const char *s, uint64_t *out)
+{
+    char *end = NULL;
+    if (!*s || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static void s_on_req(shard_t *self, const char *gw, const char *reqid, const char *payload)
+{
+    json_t *req = s_parse(payload, "REQ");
+    if (!req) {
+        shard_reply(self, gw, reqid, PL_E_BAD_REQUEST, "malformed request payload");
+        return;
+    }
+    const char *op = shard_json_str(req, "op");
+    for (size_t i = 0; op && i < sizeof(s_ops) / sizeof(s_ops[0]); i++) {
+        if (strcmp(op, s_ops[i].op) == 0) {
+            s_ops[i].fn(self, gw, reqid, req);
+            json_decref(req);
+            return;
+        }
+    }
+    pl_warn("REQ %s from %s: unknown op %s", reqid, gw, op ? op : "(none)");
+    shard_reply(self, gw, reqid, PL_E_BAD_REQUEST, "unknown op");
+    json_decref(req);
+}
+
+static void s_on_fwd(shard_t *self, const char *payload)
+{
+    json_t *req = s_parse(payload, "FWD");
+    if (!req)
+        return;
+    const char *op = shard_json_str(req, "op");
+    if (op && strcmp(op, "idx_add") == 0)
+        shard_idx_add(self, req);
+    else if (op && strcmp(op, "idx_ack") == 0)
+        shard_outbox_ack(self->outbox, req);
+    else
+        pl_warn("FWD: unknown op %s", op ? op : "(none)");
+    json_decref(req);
+}
+
+void shard_handle(shard_t *self, zmsg_t *msg)
+{
+    char *f[MAX_FRAMES] = {0};
+    int n = 0;
+    size_t count = zmsg_size(msg);
+    if (count < 1 || count > MAX_FRAMES) {
+        pl_warn("dropped a message of %zu frames", count);
+        return;
+    }
+    for (zframe_t *fr = zmsg_first(msg); fr; fr = zmsg_next(msg)) {
+        size_t len = zframe_size(fr);
+        if (memchr(zframe_data(fr), '\0', len)) {
+            pl_warn("dropped a message with a NUL byte in frame %d", n);
+            goto done;
+        }
+        f[n++] = zframe_strdup(fr);
+    }
+    const char *cmd = f[0];
+    uint64_t locseq = 0;
+    if (strcmp(cmd, "REQ") == 0 && n == 4)
+        s_on_req(self, f[1], f[2], f[3]);
+    else if (strcmp(cmd, "LOC") == 0 && n == 5 && s_parse_u64(f[3], &locseq) == 0) {
+        json_t *payload = s_parse(f[4], "LOC");
+        if (payload)
+            shard_loc_on_loc(self->loc, f[1], f[2], locseq, payload, pl_mono_ms());
+        json_decref(payload);
+    } else if (strcmp(cmd, "GWHB") == 0 && n == 4 && s_parse_u64(f[3], &locseq) == 0)
+        shard_loc_on_gwhb(self->loc, f[1], f[2], locseq, pl_mono_ms());
+    else if (strcmp(cmd, "FWD") == 0 && n == 2)
+        s_on_fwd(self, f[1]);
+    else if (strcmp(cmd, "REQ") == 0 && n >= 3) {
+        pl_warn("REQ %s from %s: %d frames", f[2], f[1], n);
+        shard_reply(self, f[1], f[2], PL_E_BAD_REQUEST, "malformed request");
+    } else
+        pl_warn("dropped a malformed %.16s message of %d frames", cmd, n);
+done:
+    for (int i = 0; i < n; i++)
+        free(f[i]);
+}
+
+void shard_flush(shard_t *self)
+{
+    shard_conv_commit(self->conv);
+}
+
+void shard_tick(shard_t *self)
+{
+    int64_t now = pl_mono_ms();
+    shard_heartbeat(self);
+    shard_loc_tick(self->loc, now);
+    shard_outbox_tick(self->outbox, now);
+}

@@ -1,0 +1,82 @@
+/* shard — the shard role's context and the dispatch of messages from the router
+ * (docs/internals.md "router → shard").
+ *
+ * A shard_t owns the store and the modules (conversations, location table, outbox) and
+ * knows how to send a multipart message back to the router through a send function that
+ * link.c sets to its DEALER socket (unit tests set a capturing one). Everything here runs
+ * on the shard's single loop thread; nothing blocks except RocksDB reads and writes.
+ *
+ * One wake of the loop: shard_handle() for each message drained from the socket (up to
+ * 256), then shard_flush() once, which writes the group-committed sends and only then
+ * answers them and pushes their events. shard_tick() runs every 500 ms. */
+#ifndef SHARD_SHARD_H
+#define SHARD_SHARD_H
+#include <czmq.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store.h"
+
+typedef struct _shard_conv_t shard_conv_t;
+typedef struct _shard_loc_t shard_loc_t;
+typedef struct _shard_outbox_t shard_outbox_t;
+
+/* Send count frames as one multipart message, without blocking. 0, or -1 with errno. */
+typedef int(shard_send_fn)(void *arg, int count, const void *const *parts, const size_t *lens);
+
+typedef struct {
+    int id;                /* --id */
+    const char *data;      /* --data: RocksDB folder (created with its parents) */
+    bool sync;             /* --sync: fsync every group commit */
+    int64_t gw_timeout_ms; /* --gw-timeout */
+} shard_config_t;
+
+typedef struct _shard_t {
+    int id;
+    char id_text[16]; /* decimal id, for HB */
+    bool sync;
+    int64_t gw_timeout_ms;
+    shard_store_t *store;
+    shard_conv_t *conv;
+    shard_loc_t *loc;
+    shard_outbox_t *outbox;
+    shard_send_fn *send; /* NULL: everything sent is dropped */
+    void *send_arg;
+} shard_t;
+
+/* Open the store (creating cfg->data and its parents) and build the modules; loads the
+ * outbox. NULL on failure (logged). Caller owns; the config strings are not kept. */
+shard_t *shard_new(const shard_config_t *cfg);
+/* Commits nothing: pending sends are answered `unavailable` first, then everything is
+ * closed (RocksDB cleanly). Idempotent; nulls *self_p. */
+void shard_destroy(shard_t **self_p);
+/* Where to send; until set, output is dropped. */
+void shard_set_sender(shard_t *self, shard_send_fn *fn, void *arg);
+
+/* Handle one message from the router (the caller keeps ownership of msg). Malformed
+ * messages are logged at warn and dropped, or answered bad_request when they carry a
+ * gateway and request id. */
+void shard_handle(shard_t *self, zmsg_t *msg);
+/* End of a drain: write the pending group commit, then answer and push. */
+void shard_flush(shard_t *self);
+/* Timers (every 500 ms): heartbeat to the router, location table expiry, outbox resend. */
+void shard_tick(shard_t *self);
+
+/* Output to the router (frames as in internals.md "shard → router"). Failures (router
+ * gone, high-water mark) are logged at debug and dropped: the gateway times out and
+ * retries, devices recover events with sync. Return 0 or -1. */
+int shard_reply(shard_t *self, const char *gw, const char *reqid, const char *status,
+                const char *body);
+/* Answer ok with body (a JSON object); takes ownership of body. */
+int shard_reply_json(shard_t *self, const char *gw, const char *reqid, json_t *body);
+int shard_event(shard_t *self, const char *gw, const char *to, const char *skip, const char *event);
+int shard_fwd(shard_t *self, const char *key, const char *payload);
+int shard_snap(shard_t *self, const char *gw);
+int shard_heartbeat(shard_t *self);
+
+/* Helpers for request payloads: the string member name of req, or NULL when absent or
+ * not a string (or containing a NUL). */
+const char *shard_json_str(json_t *req, const char *name);
+
+#endif

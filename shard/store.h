@@ -1,0 +1,77 @@
+/* store — the shard's RocksDB: open/close, point reads and writes, atomic batches,
+ * prefix iteration.
+ *
+ * The database is opened with create_if_missing, LZ4 compression on every level and the
+ * write-ahead log on (never disabled): a completed write survives a process crash; with
+ * sync=true it also survives a power cut. A failed write is logged and returns -1;
+ * RocksDB may then refuse all further writes (background error), which callers answer
+ * as `unavailable`.
+ *
+ * Thread: the shard's loop thread only (RocksDB itself is thread-safe, these wrappers
+ * are not meant to be shared). */
+#ifndef SHARD_STORE_H
+#define SHARD_STORE_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keys.h"
+
+typedef struct _shard_store_t shard_store_t;
+typedef struct _shard_batch_t shard_batch_t;
+typedef struct _shard_iter_t shard_iter_t;
+
+/* Open (creating the folder's database if missing) the database in path; the folder's
+ * parents must exist. NULL on failure (logged). Caller owns; shard_store_destroy closes. */
+shard_store_t *shard_store_new(const char *path);
+/* Close cleanly (flushes nothing extra: the WAL already holds every write). Idempotent;
+ * nulls *self_p. Every iterator must be destroyed first. */
+void shard_store_destroy(shard_store_t **self_p);
+
+/* Point read. Returns 1 and a malloc'd copy (NUL-terminated for convenience; *len
+ * excludes the NUL) in *val, which the caller frees; 0 when the key is missing; -1 on a
+ * read error (logged). len may be NULL. */
+int shard_store_get(shard_store_t *self, const shard_key_t *key, char **val, size_t *len);
+/* Point read of a be64 value. 1 found, 0 missing, -1 error or a value that is not
+ * 8 bytes. */
+int shard_store_get_u64(shard_store_t *self, const shard_key_t *key, uint64_t *out);
+
+/* Single writes, each atomic. 0 or -1 (logged). */
+int shard_store_put(shard_store_t *self, const shard_key_t *key, const void *val, size_t len,
+                    bool sync);
+int shard_store_del(shard_store_t *self, const shard_key_t *key, bool sync);
+/* Apply the batch atomically. 0 or -1 (logged). The batch is left as it is (clear it to
+ * reuse). */
+int shard_store_write(shard_store_t *self, shard_batch_t *batch, bool sync);
+
+/* Test hook: make the next n writes (put/del/write) fail as if the disk failed. */
+void shard_store_fail_writes(shard_store_t *self, int n);
+
+/* A batch of puts and deletes, applied by shard_store_write. Caller owns. */
+shard_batch_t *shard_batch_new(void);
+void shard_batch_destroy(shard_batch_t **self_p);
+void shard_batch_put(shard_batch_t *self, const shard_key_t *key, const void *val, size_t len);
+void shard_batch_put_u64(shard_batch_t *self, const shard_key_t *key, uint64_t value);
+void shard_batch_del(shard_batch_t *self, const shard_key_t *key);
+int shard_batch_count(shard_batch_t *self);
+void shard_batch_clear(shard_batch_t *self);
+
+/* An iterator over the committed keys that start with prefix (copied). It starts
+ * unpositioned: seek first. Caller owns; destroy before the store. */
+shard_iter_t *shard_iter_new(shard_store_t *store, const shard_key_t *prefix);
+void shard_iter_destroy(shard_iter_t **self_p);
+/* Position at the first key >= key / the last key <= key / the prefix's first key. */
+void shard_iter_seek(shard_iter_t *self, const shard_key_t *key);
+void shard_iter_seek_for_prev(shard_iter_t *self, const shard_key_t *key);
+void shard_iter_seek_first(shard_iter_t *self);
+/* True while positioned on a key that starts with the prefix. */
+bool shard_iter_valid(shard_iter_t *self);
+void shard_iter_next(shard_iter_t *self);
+void shard_iter_prev(shard_iter_t *self);
+/* Key/value of the current entry; valid until the iterator moves. */
+const char *shard_iter_key(shard_iter_t *self, size_t *len);
+const char *shard_iter_value(shard_iter_t *self, size_t *len);
+/* 0, or -1 when the iteration stopped on an error (logged) rather than at its end. */
+int shard_iter_status(shard_iter_t *self);
+
+#endif

@@ -1,0 +1,684 @@
+/* shard_store_test — the shard's store and conversation logic against a real RocksDB in
+ * a temporary folder, driven through shard_handle() with a capturing sender (no
+ * sockets): keys and their order, seq assignment, group commit, idempotency, sync and
+ * history paging with `more`, counters across reopen, failed writes, conv_info, the
+ * conversation index outbox, accounts and the location table. */
+#include <czmq.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "accounts.h"
+#include "conv.h"
+#include "keys.h"
+#include "loc.h"
+#include "outbox.h"
+#include "pl_log.h"
+#include "shard.h"
+#include "store.h"
+
+static int s_failures = 0;
+static int s_checks = 0;
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        s_checks++;                                                                                \
+        if (!(cond)) {                                                                             \
+            s_failures++;                                                                          \
+            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                        \
+        }                                                                                          \
+    } while (0)
+
+/* ---- a shard with a capturing sender ----------------------------------------------- */
+
+static zlist_t *s_out; /* zmsg_t of everything the shard sent */
+
+static int s_capture(void *arg, int count, const void *const *parts, const size_t *lens)
+{
+    zmsg_t *msg = zmsg_new();
+    for (int i = 0; i < count; i++)
+        zmsg_addmem(msg, parts[i], lens[i]);
+    zlist_append(s_out, msg);
+    return 0;
+}
+
+static void s_out_clear(void)
+{
+    zmsg_t *m;
+    while ((m = zlist_pop(s_out)))
+        zmsg_destroy(&m);
+}
+
+static shard_t *s_open(const char *dir)
+{
+    shard_config_t cfg = {.id = 0, .data = dir, .sync = false, .gw_timeout_ms = 10000};
+    shard_t *shard = shard_new(&cfg);
+    if (shard)
+        shard_set_sender(shard, s_capture, NULL);
+    return shard;
+}
+
+static void s_handle(shard_t *shard, int nframes, ...)
+{
+    va_list ap;
+    va_start(ap, nframes);
+    zmsg_t *msg = zmsg_new();
+    for (int i = 0; i < nframes; i++)
+        zmsg_addstr(msg, va_arg(ap, const char *));
+    va_end(ap);
+    shard_handle(shard, msg);
+    zmsg_destroy(&msg);
+}
+
+static void s_req(shard_t *shard, const char *reqid, const char *payload)
+{
+    s_handle(shard, 4, "REQ", "g/gw1", reqid, payload);
+}
+
+/* Next captured message with frame 0 == cmd (others before it are discarded); NULL if
+ * none. Caller destroys. */
+static zmsg_t *s_next(const char *cmd)
+{
+    zmsg_t *m;
+    while ((m = zlist_pop(s_out))) {
+        char *c = zmsg_popstr(m);
+        bool match = c && strcmp(c, cmd) == 0;
+        free(c);
+        if (match)
+            return m;
+        zmsg_destroy(&m);
+    }
+    return NULL;
+}
+
+/* Pop the next REP; returns its status (static buffer) and the parsed body in *body
+ * (JSON for ok, NULL otherwise); reqid checked when given. */
+static const char *s_rep(const char *reqid, json_t **body)
+{
+    static char status[64];
+    *body = NULL;
+    zmsg_t *m = s_next("REP");
+    if (!m)
+        return "(none)";
+    char *gw = zmsg_popstr(m), *rid = zmsg_popstr(m), *st = zmsg_popstr(m), *text = zmsg_popstr(m);
+    if (reqid && strcmp(rid, reqid) != 0)
+        fprintf(stderr, "  reply to %s where %s was expected\n", rid, reqid);
+    CHECK(strcmp(gw, "g/gw1") == 0);
+    snprintf(status, sizeof(status), "%s", st);
+    if (strcmp(st, "ok") == 0)
+        *body = json_loads(text, 0, NULL);
+    free(gw);
+    free(rid);
+    free(st);
+    free(text);
+    zmsg_destroy(&m);
+    return status;
+}
+
+static json_int_t s_int(json_t *obj, const char *name)
+{
+    return json_integer_value(json_object_get(obj, name));
+}
+
+static void s_send(shard_t *shard, const char *reqid, const char *user, const char *conv,
+                   const char *cmid, const char *text)
+{
+    json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "op", "send", "user", user, "device",
+                          "phone", "conv", conv, "client_msg_id", cmid, "text", text);
+    char *p = json_dumps(j, JSON_COMPACT);
+    s_req(shard, reqid, p);
+    free(p);
+    json_decref(j);
+}
+
+/* Send and commit one message; returns its seq (or -1 with the status logged). */
+static json_int_t s_send1(shard_t *shard, const char *user, const char *conv, const char *cmid,
+                          const char *text, json_int_t *ts)
+{
+    json_t *body;
+    s_send(shard, "r", user, conv, cmid, text);
+    shard_flush(shard);
+    const char *st = s_rep("r", &body);
+    if (strcmp(st, "ok") != 0) {
+        fprintf(stderr, "  send: %s\n", st);
+        return -1;
+    }
+    json_int_t seq = s_int(body, "seq");
+    if (ts)
+        *ts = s_int(body, "ts");
+    json_decref(body);
+    s_out_clear();
+    return seq;
+}
+
+/* sync/history: returns the msgs seqs into seqs[] (count), and more. */
+static int s_page(shard_t *shard, const char *payload, json_int_t *seqs, int max, bool *more)
+{
+    json_t *body;
+    s_req(shard, "p", payload);
+    const char *st = s_rep("p", &body);
+    if (strcmp(st, "ok") != 0) {
+        fprintf(stderr, "  page: %s\n", st);
+        return -1;
+    }
+    json_t *msgs = json_object_get(body, "msgs");
+    int n = (int)json_array_size(msgs);
+    for (int i = 0; i < n && i < max; i++)
+        seqs[i] = s_int(json_array_get(msgs, i), "seq");
+    *more = json_is_true(json_object_get(body, "more"));
+    json_decref(body);
+    return n;
+}
+
+/* ---- tests ------------------------------------------------------------------------- */
+
+static void test_keys(void)
+{
+    shard_key_t k1, k2;
+    CHECK(shard_key_msg(&k1, "dm:alice:bob", 255) == 0);
+    CHECK(shard_key_msg(&k2, "dm:alice:bob", 256) == 0);
+    CHECK(k1.len == 1 + 12 + 1 + 8);
+    CHECK(memcmp(k1.buf, k2.buf, k1.len) < 0);
+    CHECK(shard_be64_get(k2.buf + k2.len - 8) == 256);
+    CHECK(k1.buf[0] == 'm' && k1.buf[13] == '\0');
+    CHECK(shard_key_idem(&k1, "dm:a:b", "alice", "x") == 0 && k1.len == 1 + 6 + 1 + 5 + 1 + 1);
+    char big[600];
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    CHECK(shard_key_idem(&k1, "dm:a:b", "alice", big) == -1);
+}
+
+static void test_store(const char *dir)
+{
+    shard_store_t *st = shard_store_new(dir);
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    shard_key_t k;
+    /* puts in scrambled order; iteration yields ascending seq (big-endian keys) */
+    shard_batch_t *b = shard_batch_new();
+    for (uint64_t i = 0; i < 600; i++) {
+        uint64_t seq = (i * 7919) % 600 + 1;
+        char v[32];
+        int n = snprintf(v, sizeof(v), "%llu", (unsigned long long)seq);
+        shard_key_msg(&k, "c1", seq);
+        shard_batch_put(b, &k, v, (size_t)n);
+    }
+    shard_key_msg(&k, "c0", 1); /* neighbours that must not leak into the prefix */
+    shard_batch_put(b, &k, "x", 1);
+    shard_key_msg(&k, "c10", 1);
+    shard_batch_put(b, &k, "x", 1);
+    CHECK(shard_batch_count(b) == 602);
+    CHECK(shard_store_write(st, b, true) == 0);
+    shard_batch_destroy(&b);
+    shard_key_t prefix;
+    shard_key_msg_prefix(&prefix, "c1");
+    shard_iter_t *it = shard_iter_new(st, &prefix);
+    uint64_t expect = 1;
+    bool ordered = true;
+    for (shard_iter_seek_first(it); shard_iter_valid(it); shard_iter_next(it), expect++) {
+        size_t len;
+        const char *key = shard_iter_key(it, &len);
+        if (len != prefix.len + 8 || shard_be64_get(key + prefix.len) != expect)
+            ordered = false;
+    }
+    CHECK(ordered && expect == 601);
+    shard_key_msg(&k, "c1", 300);
+    shard_iter_seek_for_prev(it, &k);
+    CHECK(shard_iter_valid(it));
+    shard_iter_destroy(&it);
+    /* point ops */
+    char *val = NULL;
+    uint64_t u = 0;
+    shard_key_user(&k, "alice");
+    CHECK(shard_store_get(st, &k, &val, NULL) == 0 && val == NULL);
+    CHECK(shard_store_put(st, &k, "hello", 5, false) == 0);
+    size_t len = 0;
+    CHECK(shard_store_get(st, &k, &val, &len) == 1 && len == 5 && strcmp(val, "hello") == 0);
+    free(val);
+    CHECK(shard_store_get_u64(st, &k, &u) == -1); /* not 8 bytes */
+    CHECK(shard_store_del(st, &k, true) == 0);
+    CHECK(shard_store_get(st, &k, &val, NULL) == 0);
+    shard_store_fail_writes(st, 1);
+    CHECK(shard_store_put(st, &k, "x", 1, false) == -1);
+    CHECK(shard_store_put(st, &k, "x", 1, false) == 0);
+    shard_store_destroy(&st);
+    CHECK(st == NULL);
+    shard_store_destroy(&st); /* idempotent */
+    /* reopen: data survived */
+    st = shard_store_new(dir);
+    CHECK(st != NULL);
+    shard_key_msg(&k, "c1", 600);
+    CHECK(shard_store_get(st, &k, &val, &len) == 1 && strcmp(val, "600") == 0);
+    free(val);
+    shard_store_destroy(&st);
+}
+
+static void test_send(const char *dir)
+{
+    shard_t *shard = s_open(dir);
+    CHECK(shard != NULL);
+    if (!shard)
+        return;
+    json_t *body;
+    const char *conv = "dm:alice:bob";
+    /* one drain: 5 sends, one repeat of the 2nd; nothing answered before the flush */
+    s_send(shard, "1", "alice", conv, "m1", "hello");
+    s_send(shard, "2", "bob", conv, "m2", "hi \xc3\xa9\xf0\x9f\x98\x80 \"q\"");
+    s_send(shard, "3", "alice", conv, "m3", "three");
+    s_send(shard, "4", "bob", conv, "m2", "hi again (repeat)");
+    s_send(shard, "5", "bob", conv, "m5", "five");
+    CHECK(zlist_size(s_out) == 0);
+    CHECK(shard_conv_pending(shard->conv) == 5);
+    shard_flush(shard);
+    json_int_t seqs[5], ts2 = 0;
+    const char *ids[] = {"1", "2", "3", "4", "5"};
+    for (int i = 0; i < 5; i++) {
+        CHECK(strcmp(s_rep(ids[i], &body), "ok") == 0);
+        seqs[i] = s_int(body, "seq");
+        if (i == 1)
+            ts2 = s_int(body, "ts");
+        if (i == 3)
+            CHECK(s_int(body, "ts") == ts2);
+        CHECK(strcmp(json_string_value(json_object_get(body, "conv")), conv) == 0);
+        json_decref(body);
+    }
+    CHECK(seqs[0] == 1 && seqs[1] == 2 && seqs[2] == 3 && seqs[3] == 2 && seqs[4] == 4);
+    s_out_clear();
+    /* repeat after commit, from another device: first seq and ts, nothing new */
+    json_int_t ts = 0;
+    CHECK(s_send1(shard, "bob", conv, "m2", "other text", &ts) == 2 && ts == ts2);
+    CHECK(s_send1(shard, "alice", conv, "m2", "alice's own m2", NULL) == 5);
+    /* errors */
+    s_send(shard, "e1", "carol", conv, "x", "intruder");
+    CHECK(strcmp(s_rep("e1", &body), "forbidden") == 0);
+    s_send(shard, "e2", "bob", "dm:bob:alice", "x", "wrong order");
+    CHECK(strcmp(s_rep("e2", &body), "bad_request") == 0);
+    s_send(shard, "e3", "bob", conv, "x", "");
+    CHECK(strcmp(s_rep("e3", &body), "bad_request") == 0);
+    s_send(shard, "e4", "bob", conv, "", "no id");
+    CHECK(strcmp(s_rep("e4", &body), "bad_request") == 0);
+    char *big = malloc(100002);
+    memset(big, 'z', 100001);
+    big[100001] = '\0';
+    s_send(shard, "e5", "bob", conv, "big", big);
+    CHECK(strcmp(s_rep("e5", &body), "too_large") == 0);
+    big[100000] = '\0'; /* exactly 100,000: fine */
+    CHECK(s_send1(shard, "bob", conv, "big", big, NULL) == 6);
+    free(big);
+    s_send(shard, "e6", "bob", "g:team", "x", "group");
+    CHECK(strcmp(s_rep("e6", &body), "not_found") == 0);
+    s_req(shard, "e7", "{\"op\":\"send\",\"user\":\"bob\"}");
+    CHECK(strcmp(s_rep("e7", &body), "bad_request") == 0);
+    shard_flush(shard);
+    CHECK(zlist_size(s_out) == 0); /* errors stored nothing, nothing pending */
+    /* stored event JSON is the msg event, text byte-exact */
+    s_req(shard, "s",
+          "{\"op\":\"sync\",\"user\":\"alice\",\"conv\":\"dm:alice:bob\",\"after\":1,"
+          "\"limit\":1}");
+    CHECK(strcmp(s_rep("s", &body), "ok") == 0);
+    json_t *m = json_array_get(json_object_get(body, "msgs"), 0);
+    CHECK(strcmp(json_string_value(json_object_get(m, "type")), "msg") == 0);
+    CHECK(strcmp(json_string_value(json_object_get(m, "from")), "bob") == 0);
+    CHECK(strcmp(json_string_value(json_object_get(m, "device")), "phone") == 0);
+    CHECK(strcmp(json_string_value(json_object_get(m, "client_msg_id")), "m2") == 0);
+    CHECK(strcmp(json_string_value(json_object_get(m, "text")),
+                 "hi \xc3\xa9\xf0\x9f\x98\x80 \"q\"") == 0);
+    CHECK(s_int(m, "ts") == ts2 && s_int(m, "seq") == 2);
+    json_decref(body);
+    shard_destroy(&shard);
+    /* counters survive reopen */
+    shard = s_open(dir);
+    CHECK(shard != NULL);
+    CHECK(s_send1(shard, "alice", conv, "after-reopen", "seven", NULL) == 7);
+    CHECK(s_send1(shard, "bob", conv, "m2", "still a repeat", NULL) == 2);
+    /* a failed write: everything pending is unavailable, no gap afterwards */
+    shard_store_fail_writes(shard->store, 1);
+    s_send(shard, "f1", "alice", conv, "f1", "lost");
+    s_send(shard, "f2", "alice", conv, "f2", "lost too");
+    s_send(shard, "f3", "alice", conv, "f1", "lost repeat");
+    shard_flush(shard);
+    CHECK(strcmp(s_rep("f1", &body), "unavailable") == 0);
+    CHECK(strcmp(s_rep("f2", &body), "unavailable") == 0);
+    CHECK(strcmp(s_rep("f3", &body), "unavailable") == 0);
+    CHECK(s_send1(shard, "alice", conv, "f2", "retried", NULL) == 8);
+    CHECK(s_send1(shard, "alice", conv, "f1", "retried", NULL) == 9);
+    shard_destroy(&shard);
+}
+
+static void test_paging(const char *dir)
+{
+    shard_t *shard = s_open(dir);
+    CHECK(shard != NULL);
+    if (!shard)
+        return;
+    const char *conv = "dm:carol:dave";
+    char cmid[16];
+    for (int i = 1; i <= 10; i++) {
+        snprintf(cmid, sizeof(cmid), "c%d", i);
+        s_send(shard, cmid, i % 2 ? "carol" : "dave", conv, cmid, "text");
+    }
+    shard_flush(shard);
+    s_out_clear();
+    json_int_t s[600];
+    bool more = false;
+#define P(json) "{\"user\":\"dave\",\"conv\":\"dm:carol:dave\"," json "}"
+    CHECK(s_page(shard, P("\"op\":\"sync\""), s, 600, &more) == 10 && !more);
+    CHECK(s[0] == 1 && s[9] == 10);
+    CHECK(s_page(shard, P("\"op\":\"sync\",\"limit\":3"), s, 600, &more) == 3 && more);
+    CHECK(s[0] == 1 && s[2] == 3);
+    CHECK(s_page(shard, P("\"op\":\"sync\",\"after\":7,\"limit\":3"), s, 600, &more) == 3 && !more);
+    CHECK(s[0] == 8 && s[2] == 10);
+    CHECK(s_page(shard, P("\"op\":\"sync\",\"after\":9,\"limit\":3"), s, 600, &more) == 1 &&
+          !more && s[0] == 10);
+    CHECK(s_page(shard, P("\"op\":\"sync\",\"after\":10"), s, 600, &more) == 0 && !more);
+    CHECK(s_page(shard, P("\"op\":\"sync\",\"after\":50"), s, 600, &more) == 0 && !more);
+    CHECK(s_page(shard, P("\"op\":\"history\",\"limit\":3"), s, 600, &more) == 3 && more);
+    CHECK(s[0] == 8 && s[1] == 9 && s[2] == 10);
+    CHECK(s_page(shard, P("\"op\":\"history\",\"before\":4,\"limit\":3"), s, 600, &more) == 3 &&
+          !more);
+    CHECK(s[0] == 1 && s[2] == 3);
+    CHECK(s_page(shard, P("\"op\":\"history\",\"before\":5,\"limit\":3"), s, 600, &more) == 3 &&
+          more);
+    CHECK(s[0] == 2 && s[2] == 4);
+    CHECK(s_page(shard, P("\"op\":\"history\",\"before\":1"), s, 600, &more) == 0 && !more);
+    CHECK(s_page(shard, P("\"op\":\"history\",\"before\":99"), s, 600, &more) == 10 && !more);
+    CHECK(s_page(shard, P("\"op\":\"history\""), s, 600, &more) == 10 && !more);
+    /* bad arguments and strangers */
+    json_t *body;
+    s_req(shard, "b1", P("\"op\":\"sync\",\"limit\":501"));
+    CHECK(strcmp(s_rep("b1", &body), "bad_request") == 0);
+    s_req(shard, "b2", P("\"op\":\"sync\",\"limit\":0"));
+    CHECK(strcmp(s_rep("b2", &body), "bad_request") == 0);
+    s_req(shard, "b3", P("\"op\":\"history\",\"before\":-1"));
+    CHECK(strcmp(s_rep("b3", &body), "bad_request") == 0);
+    s_req(shard, "b4", P("\"op\":\"sync\",\"after\":\"3\""));
+    CHECK(strcmp(s_rep("b4", &body), "bad_request") == 0);
+    s_req(shard, "b5", "{\"op\":\"sync\",\"user\":\"alice\",\"conv\":\"dm:carol:dave\"}");
+    CHECK(strcmp(s_rep("b5", &body), "forbidden") == 0);
+    s_req(shard, "b6", "{\"op\":\"history\",\"user\":\"alice\",\"conv\":\"dm:carol:dave\"}");
+    CHECK(strcmp(s_rep("b6", &body), "forbidden") == 0);
+    /* a read of a conversation with pending sends sees them */
+    s_send(shard, "p11", "carol", conv, "c11", "eleven");
+    s_req(shard, "p", P("\"op\":\"sync\",\"after\":10"));
+    CHECK(shard_conv_pending(shard->conv) == 0);
+    CHECK(strcmp(s_rep("p11", &body), "ok") == 0 && s_int(body, "seq") == 11);
+    json_decref(body);
+    CHECK(strcmp(s_rep("p", &body), "ok") == 0);
+    CHECK(json_array_size(json_object_get(body, "msgs")) == 1);
+    json_decref(body);
+    s_out_clear();
+    /* 8 MiB stop: 100 messages of ~100 KB each */
+    char *text = malloc(100001);
+    memset(text, 'y', 100000);
+    text[100000] = '\0';
+    for (int i = 0; i < 100; i++) {
+        snprintf(cmid, sizeof(cmid), "big%d", i);
+        s_send(shard, cmid, "carol", conv, cmid, text);
+        if (i % 20 == 19)
+            shard_flush(shard);
+    }
+    shard_flush(shard);
+    s_out_clear();
+    free(text);
+    int n = s_page(shard, P("\"op\":\"sync\",\"after\":11,\"limit\":500"), s, 600, &more);
+    CHECK(n >= 80 && n < 100 && more);
+    CHECK(s[0] == 12 && s[n - 1] == 11 + n);
+    int h = s_page(shard, P("\"op\":\"history\",\"limit\":500"), s, 600, &more);
+    CHECK(h >= 80 && h < 100 && more && s[h - 1] == 111);
+    n = s_page(shard, P("\"op\":\"sync\",\"after\":110,\"limit\":500"), s, 600, &more);
+    CHECK(n == 1 && !more);
+    /* conv_info */
+    s_req(shard, "i",
+          "{\"op\":\"conv_info\",\"user\":\"dave\",\"convs\":[\"dm:carol:dave\","
+          "\"dm:alice:bob\",\"dm:dave:zed\",\"nonsense\",7]}");
+    CHECK(strcmp(s_rep("i", &body), "ok") == 0);
+    json_t *convs = json_object_get(body, "convs");
+    CHECK(json_array_size(convs) == 2);
+    json_t *c0 = json_array_get(convs, 0), *c1 = json_array_get(convs, 1);
+    CHECK(strcmp(json_string_value(json_object_get(c0, "title")), "carol") == 0);
+    CHECK(strcmp(json_string_value(json_object_get(c0, "kind")), "dm") == 0);
+    CHECK(s_int(c0, "last_seq") == 111 && s_int(c0, "read_seq") == 0);
+    CHECK(json_array_size(json_object_get(c0, "members")) == 2);
+    CHECK(strcmp(json_string_value(json_object_get(c1, "title")), "zed") == 0);
+    CHECK(s_int(c1, "last_seq") == 0);
+    json_decref(body);
+#undef P
+    shard_destroy(&shard);
+}
+
+static void test_outbox(const char *dir)
+{
+    shard_t *shard = s_open(dir);
+    CHECK(shard != NULL);
+    if (!shard)
+        return;
+    const char *conv = "dm:erin:frank";
+    size_t base = shard_outbox_size(shard->outbox); /* earlier tests' entries, never acked */
+    CHECK(base == 4);
+    s_send(shard, "1", "erin", conv, "x1", "first");
+    s_send(shard, "2", "frank", conv, "x2", "second");
+    shard_flush(shard);
+    CHECK(shard_outbox_size(shard->outbox) == base + 2);
+    /* REP, REP then one FWD per member, for the first message only */
+    zmsg_t *m = s_next("FWD");
+    CHECK(m != NULL);
+    char *key = zmsg_popstr(m), *payload = zmsg_popstr(m);
+    CHECK(strcmp(key, "u:erin") == 0);
+    CHECK(strstr(payload, "\"op\":\"idx_add\"") && strstr(payload, "\"from\":\"c:dm:erin:frank\""));
+    /* the user's shard (here the same one) indexes it and acknowledges */
+    s_handle(shard, 2, "FWD", payload);
+    zmsg_destroy(&m);
+    free(key);
+    free(payload);
+    m = s_next("FWD");
+    CHECK(m && zmsg_size(m) == 2); /* frank's idx_add */
+    zmsg_destroy(&m);
+    m = s_next("FWD");
+    CHECK(m != NULL);
+    key = zmsg_popstr(m);
+    payload = zmsg_popstr(m);
+    CHECK(strcmp(key, "c:dm:erin:frank") == 0 && strstr(payload, "idx_ack"));
+    s_handle(shard, 2, "FWD", payload);
+    CHECK(shard_outbox_size(shard->outbox) == base + 1);
+    zmsg_destroy(&m);
+    free(key);
+    free(payload);
+    json_t *body;
+    s_req(shard, "l", "{\"op\":\"conv_list\",\"user\":\"erin\"}");
+    CHECK(strcmp(s_rep("l", &body), "ok") == 0);
+    json_t *convs = json_object_get(body, "convs");
+    CHECK(json_array_size(convs) == 1 &&
+          strcmp(json_string_value(json_object_get(json_array_get(convs, 0), "conv")), conv) == 0);
+    json_decref(body);
+    s_out_clear();
+    shard_destroy(&shard);
+    /* frank's entry survives a restart and is resent at the first tick */
+    shard = s_open(dir);
+    CHECK(shard_outbox_size(shard->outbox) == base + 1);
+    shard_tick(shard);
+    int frank = 0, fwds = 0;
+    while ((m = s_next("FWD"))) {
+        key = zmsg_popstr(m);
+        fwds++;
+        frank += strcmp(key, "u:frank") == 0;
+        free(key);
+        zmsg_destroy(&m);
+    }
+    CHECK(frank == 1 && fwds == (int)base + 1);
+    s_handle(shard, 2, "FWD", "{\"op\":\"idx_ack\",\"user\":\"frank\",\"conv\":\"dm:erin:frank\"}");
+    CHECK(shard_outbox_size(shard->outbox) == base);
+    s_out_clear();
+    shard_destroy(&shard);
+    shard = s_open(dir);
+    CHECK(shard_outbox_size(shard->outbox) == base);
+    shard_destroy(&shard);
+}
+
+static void test_accounts(const char *dir)
+{
+    shard_t *shard = s_open(dir);
+    CHECK(shard != NULL);
+    if (!shard)
+        return;
+    json_t *body;
+    s_req(shard, "1", "{\"op\":\"user_create\",\"user\":\"alice\",\"hash\":\"$argon2id$x\"}");
+    CHECK(strcmp(s_rep("1", &body), "ok") == 0);
+    json_decref(body);
+    s_req(shard, "2", "{\"op\":\"user_create\",\"user\":\"alice\",\"hash\":\"$argon2id$y\"}");
+    CHECK(strcmp(s_rep("2", &body), "conflict") == 0);
+    s_req(shard, "3", "{\"op\":\"user_get\",\"user\":\"alice\"}");
+    CHECK(strcmp(s_rep("3", &body), "ok") == 0);
+    CHECK(strcmp(json_string_value(json_object_get(body, "hash")), "$argon2id$x") == 0);
+    json_decref(body);
+    s_req(shard, "4", "{\"op\":\"user_get\",\"user\":\"nobody\"}");
+    CHECK(strcmp(s_rep("4", &body), "not_found") == 0);
+    s_req(shard, "5", "{\"op\":\"user_exists\",\"user\":\"alice\"}");
+    CHECK(strcmp(s_rep("5", &body), "ok") == 0);
+    json_decref(body);
+    s_req(shard, "6", "{\"op\":\"user_exists\",\"user\":\"Bad Name\"}");
+    CHECK(strcmp(s_rep("6", &body), "bad_request") == 0);
+    const char *th1 = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+    const char *th2 = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+    char p[256];
+    snprintf(p, sizeof(p),
+             "{\"op\":\"token_set\",\"user\":\"alice\",\"device\":\"phone\",\"th\":\"%s\"}", th1);
+    s_req(shard, "7", p);
+    CHECK(strcmp(s_rep("7", &body), "ok") == 0);
+    json_decref(body);
+    snprintf(p, sizeof(p),
+             "{\"op\":\"token_check\",\"user\":\"alice\",\"device\":\"phone\",\"th\":\"%s\"}", th1);
+    s_req(shard, "8", p);
+    CHECK(strcmp(s_rep("8", &body), "ok") == 0);
+    json_decref(body);
+    snprintf(p, sizeof(p),
+             "{\"op\":\"token_set\",\"user\":\"alice\",\"device\":\"phone\",\"th\":\"%s\"}", th2);
+    s_req(shard, "9", p);
+    CHECK(strcmp(s_rep("9", &body), "ok") == 0);
+    json_decref(body);
+    snprintf(p, sizeof(p),
+             "{\"op\":\"token_check\",\"user\":\"alice\",\"device\":\"phone\",\"th\":\"%s\"}", th1);
+    s_req(shard, "10", p);
+    CHECK(strcmp(s_rep("10", &body), "unauthenticated") == 0);
+    snprintf(p, sizeof(p),
+             "{\"op\":\"token_check\",\"user\":\"alice\",\"device\":\"laptop\",\"th\":\"%s\"}",
+             th2);
+    s_req(shard, "11", p);
+    CHECK(strcmp(s_rep("11", &body), "unauthenticated") == 0);
+    /* malformed input never crashes */
+    s_req(shard, "12", "not json");
+    CHECK(strcmp(s_rep("12", &body), "bad_request") == 0);
+    s_req(shard, "13", "{\"op\":\"nope\"}");
+    CHECK(strcmp(s_rep("13", &body), "bad_request") == 0);
+    s_req(shard, "14", "[1,2]");
+    CHECK(strcmp(s_rep("14", &body), "bad_request") == 0);
+    s_handle(shard, 3, "REQ", "g/gw1", "15");
+    CHECK(strcmp(s_rep("15", &body), "bad_request") == 0);
+    s_handle(shard, 1, "WHAT");
+    s_handle(shard, 2, "FWD", "{{{");
+    s_handle(shard, 5, "LOC", "g/gw1", "e", "notanumber", "{}");
+    s_handle(shard, 4, "GWHB", "g/gw1", "e", "-1");
+    CHECK(zlist_size(s_out) == 0);
+    shard_destroy(&shard);
+}
+
+static void test_loc(const char *dir)
+{
+    shard_t *shard = s_open(dir);
+    CHECK(shard != NULL);
+    if (!shard)
+        return;
+    /* unknown gateway heartbeat: SNAP */
+    s_handle(shard, 4, "GWHB", "g/a", "e1", "3");
+    zmsg_t *m = s_next("SNAP");
+    CHECK(m != NULL);
+    zmsg_destroy(&m);
+    s_handle(shard, 5, "LOC", "g/a", "e1", "4", "{\"full\":[\"alice\",\"bob\"]}");
+    s_handle(shard, 5, "LOC", "g/b", "e9", "1", "{\"full\":[\"bob\"]}");
+    CHECK(zlist_size(s_out) == 0);
+    CHECK(shard_loc_has(shard->loc, "g/a", "alice") && shard_loc_has(shard->loc, "g/b", "bob"));
+    /* a send pushes one EVT per gateway, with that gateway's members */
+    s_send(shard, "1", "alice", "dm:alice:bob", "e1", "to both");
+    shard_flush(shard);
+    int evts = 0;
+    zmsg_t *msg;
+    while ((msg = zlist_pop(s_out))) {
+        char *cmd = zmsg_popstr(msg);
+        if (strcmp(cmd, "EVT") == 0) {
+            char *gw = zmsg_popstr(msg), *to = zmsg_popstr(msg), *skip = zmsg_popstr(msg),
+                 *ev = zmsg_popstr(msg);
+            evts++;
+            CHECK(strcmp(skip, "alice/phone") == 0);
+            CHECK(strstr(ev, "\"type\":\"msg\"") == ev + 1);
+            if (strcmp(gw, "g/a") == 0)
+                CHECK(strstr(to, "alice") && strstr(to, "bob"));
+            else
+                CHECK(strcmp(gw, "g/b") == 0 && strcmp(to, "[\"bob\"]") == 0);
+            free(gw);
+            free(to);
+            free(skip);
+            free(ev);
+        }
+        free(cmd);
+        zmsg_destroy(&msg);
+    }
+    CHECK(evts == 2);
+    /* deltas in order apply; a gap asks for a snapshot; an old one is ignored */
+    s_handle(shard, 5, "LOC", "g/a", "e1", "5", "{\"del\":[\"alice\"],\"add\":[\"carol\"]}");
+    CHECK(!shard_loc_has(shard->loc, "g/a", "alice") && shard_loc_has(shard->loc, "g/a", "carol"));
+    CHECK(zlist_size(s_out) == 0);
+    s_handle(shard, 5, "LOC", "g/a", "e1", "4", "{\"add\":[\"alice\"]}");
+    CHECK(!shard_loc_has(shard->loc, "g/a", "alice"));
+    s_handle(shard, 5, "LOC", "g/a", "e1", "7", "{\"add\":[\"dave\"]}");
+    CHECK(shard_loc_has(shard->loc, "g/a", "dave"));
+    m = s_next("SNAP");
+    CHECK(m != NULL);
+    zmsg_destroy(&m);
+    s_handle(shard, 5, "LOC", "g/a", "e1", "8", "{\"full\":[\"erin\"]}");
+    CHECK(!shard_loc_has(shard->loc, "g/a", "dave") && shard_loc_has(shard->loc, "g/a", "erin"));
+    /* a restarted gateway (new epoch) */
+    s_handle(shard, 4, "GWHB", "g/a", "e2", "0");
+    CHECK(!shard_loc_has(shard->loc, "g/a", "erin"));
+    m = s_next("SNAP");
+    CHECK(m != NULL);
+    zmsg_destroy(&m);
+    /* silence drops the gateway */
+    shard->gw_timeout_ms = 0;
+    usleep(5000);
+    shard_loc_tick(shard->loc, zclock_mono());
+    CHECK(shard_loc_gateways(shard->loc) == 0);
+    s_out_clear();
+    shard_destroy(&shard);
+}
+
+int main(void)
+{
+    zsys_handler_set(NULL);
+    pl_log_init("shard-test", PL_WARN);
+    s_out = zlist_new();
+    char dir[] = "/tmp/shard_store_test.XXXXXX";
+    if (!mkdtemp(dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    char path[256];
+    test_keys();
+    snprintf(path, sizeof(path), "%s/store", dir);
+    test_store(path);
+    snprintf(path, sizeof(path), "%s/nested/shard", dir);
+    test_send(path);
+    test_paging(path);
+    test_outbox(path);
+    test_accounts(path);
+    test_loc(path);
+    s_out_clear();
+    zlist_destroy(&s_out);
+    zsys_dir_delete("%s", dir); /* best effort; the rest is removed below */
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", dir);
+    printf("shard_store_test: %d checks, %d failures\n", s_checks, s_failures);
+    return s_failures ? 1 : 0;
+}
