@@ -1,0 +1,244 @@
+/* http — the HTTP side of the port (PROTOCOL.md §2): POST /v1/users, POST /v1/sessions,
+ * GET /v1/health; every other URL gets 404.
+ *
+ * A transaction is an http_req_t owned by the connection (pss->r) and by whatever async
+ * work it waits for (router answer, thread pool). Its answer is written in
+ * HTTP_WRITEABLE; if the connection closed first, the answer is dropped. POST bodies are
+ * capped at GW_HTTP_BODY_MAX: a longer body is read and discarded, then answered 413. */
+#include "gw.h"
+
+http_req_t *http_req_ref(http_req_t *r)
+{
+    if (r)
+        r->refs++;
+    return r;
+}
+
+void http_req_unref(http_req_t **r_p)
+{
+    if (!r_p || !*r_p)
+        return;
+    http_req_t *r = *r_p;
+    *r_p = NULL;
+    if (--r->refs > 0)
+        return;
+    free(r->body);
+    free(r->resp);
+    free(r);
+}
+
+void http_respond(http_req_t *r, int status, const char *body)
+{
+    if (!r->wsi || r->resp_ready)
+        return;
+    size_t len = strlen(body);
+    r->resp = malloc(LWS_PRE + len + 1);
+    if (!r->resp) {
+        lws_set_timeout(r->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        return;
+    }
+    memcpy(r->resp + LWS_PRE, body, len + 1);
+    r->resp_len = len;
+    r->status = status;
+    r->resp_ready = true;
+    lws_callback_on_writable(r->wsi);
+}
+
+void http_respond_error(http_req_t *r, int status, const char *code, const char *msg)
+{
+    json_t *o = json_pack("{s:s,s:s}", "error", code, "message", msg);
+    char *t = o ? json_text(o, NULL) : NULL;
+    json_decref(o);
+    if (t)
+        http_respond(r, status, t);
+    else
+        http_respond(r, 500, "{\"error\":\"internal\",\"message\":\"out of memory\"}");
+    free(t);
+}
+
+/* ---- health --------------------------------------------------------------------------- */
+
+static void s_health_answer(void *arg, const char *status, const char *body, size_t len)
+{
+    http_req_t *r = arg;
+    if (strcmp(status, "ok") == 0 && len == 1 && body[0] == '1')
+        http_respond(r, 200, "{\"ok\":true}");
+    else if (strcmp(status, "ok") == 0)
+        http_respond_error(r, 503, PL_E_UNAVAILABLE, "a shard is unreachable");
+    else
+        http_respond_error(r, 503, PL_E_UNAVAILABLE, "the router is unreachable");
+    http_req_unref(&r);
+}
+
+/* Always asks the router (1 s deadline): the router sends nothing to an idle gateway, so
+ * the age of its last message cannot tell a dead router from a quiet one. A router that
+ * is down fails at once (ZMQ_IMMEDIATE: the send finds no connection). */
+static void s_health(http_req_t *r)
+{
+    http_req_ref(r);
+    if (zlink_health(r->gw->zl, s_health_answer, r) != 0) {
+        http_req_unref(&r);
+        http_respond_error(r, 503, PL_E_UNAVAILABLE, "the router is unreachable");
+    }
+}
+
+/* ---- routing -------------------------------------------------------------------------- */
+
+static bool s_is_account_path(const char *path)
+{
+    return strcmp(path, "/v1/users") == 0 || strcmp(path, "/v1/sessions") == 0;
+}
+
+static void s_body_complete(http_req_t *r)
+{
+    if (r->body_too_big) {
+        http_respond_error(r, 413, PL_E_TOO_LARGE, "the body is too large");
+        return;
+    }
+    if (strcmp(r->path, "/v1/users") == 0)
+        accounts_create_user(r);
+    else if (strcmp(r->path, "/v1/sessions") == 0)
+        accounts_login(r);
+    else
+        http_respond_error(r, 404, PL_E_NOT_FOUND, "no such endpoint");
+}
+
+/* New transaction: decide what to do from method, path and Content-Length. */
+static int s_start(struct lws *wsi, struct gw_pss *pss, gw_t *gw)
+{
+    http_req_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return -1;
+    r->refs = 1;
+    r->gw = gw;
+    r->wsi = wsi;
+    pss->r = r;
+
+    enum lws_token_indexes tok;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0) {
+        tok = WSI_TOKEN_POST_URI;
+        r->is_post = true;
+    } else if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0) {
+        tok = WSI_TOKEN_GET_URI;
+    } else {
+        http_respond_error(r, 405, PL_E_BAD_REQUEST, "method not allowed");
+        return 0;
+    }
+    if (lws_hdr_copy(wsi, r->path, sizeof r->path, tok) < 0)
+        r->path[0] = 0; /* too long: no such endpoint */
+    pl_debug("HTTP %s %s", r->is_post ? "POST" : "GET", r->path);
+
+    if (!r->is_post) {
+        if (strcmp(r->path, "/v1/health") == 0)
+            s_health(r);
+        else if (s_is_account_path(r->path))
+            http_respond_error(r, 405, PL_E_BAD_REQUEST, "use POST");
+        else
+            http_respond_error(r, 404, PL_E_NOT_FOUND, "no such endpoint");
+        return 0;
+    }
+    char cl[24] = "";
+    long long n = -1;
+    if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
+        char *endp;
+        n = strtoll(cl, &endp, 10);
+        if (*endp || n < 0)
+            n = -1;
+    }
+    if (n <= 0) {
+        /* no body will come: answer now */
+        if (s_is_account_path(r->path))
+            http_respond_error(r, 400, PL_E_BAD_REQUEST,
+                               "a JSON body with Content-Length is required");
+        else
+            http_respond_error(r, 404, PL_E_NOT_FOUND, "no such endpoint");
+        return 0;
+    }
+    r->body_too_big = n > GW_HTTP_BODY_MAX; /* then read and discarded */
+    return 0;
+}
+
+static int s_write(struct lws *wsi, http_req_t *r)
+{
+    unsigned char hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *p = start,
+                                      *end = hdr + sizeof hdr - 1;
+    if (lws_add_http_common_headers(wsi, (unsigned int)r->status, "application/json", r->resp_len,
+                                    &p, end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+                                     (const unsigned char *)"no-store", 8, &p, end) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+        return -1;
+    r->resp_written = true;
+    if (lws_write(wsi, (unsigned char *)r->resp + LWS_PRE, r->resp_len, LWS_WRITE_HTTP_FINAL) < 0)
+        return -1;
+    pl_debug("HTTP %s -> %d", r->path, r->status);
+    return 0;
+}
+
+static void s_release(struct gw_pss *pss)
+{
+    if (pss->r) {
+        pss->r->wsi = NULL;
+        http_req_unref(&pss->r);
+    }
+}
+
+int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                  size_t len)
+{
+    struct gw_pss *pss = user;
+    gw_t *gw = lws_context_user(lws_get_context(wsi));
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        s_release(pss); /* a previous keep-alive transaction */
+        if (gw->stopping)
+            return -1;
+        return s_start(wsi, pss, gw);
+
+    case LWS_CALLBACK_HTTP_BODY: {
+        http_req_t *r = pss->r;
+        if (!r || r->body_too_big || !s_is_account_path(r->path))
+            return 0;
+        if (r->body_len + len > GW_HTTP_BODY_MAX) {
+            r->body_too_big = true;
+            free(r->body);
+            r->body = NULL;
+            r->body_len = 0;
+            return 0;
+        }
+        char *nb = realloc(r->body, r->body_len + len + 1);
+        if (!nb)
+            return -1;
+        memcpy(nb + r->body_len, in, len);
+        r->body = nb;
+        r->body_len += len;
+        r->body[r->body_len] = 0;
+        return 0;
+    }
+
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (!pss->r)
+            return -1;
+        s_body_complete(pss->r);
+        return 0;
+
+    case LWS_CALLBACK_HTTP_WRITEABLE: {
+        http_req_t *r = pss->r;
+        if (!r || !r->resp_ready || r->resp_written)
+            return 0;
+        if (s_write(wsi, r) != 0)
+            return -1;
+        s_release(pss);
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    }
+
+    case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        s_release(pss);
+        return 0;
+
+    default:
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
+}

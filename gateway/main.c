@@ -1,0 +1,262 @@
+/* parley-gateway — HTTP + WebSocket front of Parley (docs/internals.md "Processes").
+ *
+ * One libuv loop owns everything: libwebsockets runs on it as a foreign loop, the
+ * ZeroMQ link (zlink.c) hooks into it with poll/check/prepare/idle watchers, Argon2id runs
+ * on its thread pool. SIGTERM/SIGINT: stop the link (outstanding requests are answered
+ * unavailable), destroy the lws context from inside the loop, close our handles, let
+ * uv_run return, exit 0. */
+#include "gw.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static void s_usage(FILE *f)
+{
+    fprintf(f, "usage: parley-gateway [options]\n"
+               "  --port N         TCP port for HTTP and WebSocket (default 8080)\n"
+               "  --bind ADDR      address to listen on (default 127.0.0.1)\n"
+               "  --router EP      router front endpoint to connect (default "
+               "tcp://127.0.0.1:7100)\n"
+               "  --name NAME      gateway name, ZeroMQ identity g/<name> (default gw-<port>)\n"
+               "  --timeout MS     deadline of internal requests before `unavailable` "
+               "(default 5000)\n"
+               "  --help           this text\n"
+               "Logs go to stderr; PARLEY_LOG=debug|info|warn|error (default info).\n");
+}
+
+static bool s_int_arg(const char *s, long min, long max, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || end == s || v < min || v > max)
+        return false;
+    *out = (int)v;
+    return true;
+}
+
+/* Returns 0 to run, 1 to exit 0 (--help), -1 to exit 2. */
+static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
+{
+    static const struct option opts[] = {{"port", required_argument, NULL, 'p'},
+                                         {"bind", required_argument, NULL, 'b'},
+                                         {"router", required_argument, NULL, 'r'},
+                                         {"name", required_argument, NULL, 'n'},
+                                         {"timeout", required_argument, NULL, 't'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
+    cfg->port = 8080;
+    cfg->bind = "127.0.0.1";
+    cfg->router = "tcp://127.0.0.1:7100";
+    cfg->timeout_ms = 5000;
+    const char *name = NULL;
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            if (!s_int_arg(optarg, 0, 65535, &cfg->port))
+                goto bad;
+            break;
+        case 'b':
+            cfg->bind = optarg;
+            break;
+        case 'r':
+            cfg->router = optarg;
+            break;
+        case 'n':
+            name = optarg;
+            break;
+        case 't':
+            if (!s_int_arg(optarg, 1, INT_MAX, &cfg->timeout_ms))
+                goto bad;
+            break;
+        case 'h':
+            s_usage(stdout);
+            return 1;
+        default:
+            goto bad;
+        }
+    }
+    if (optind < argc)
+        goto bad;
+    if (name) {
+        if (!*name || strlen(name) >= sizeof cfg->name)
+            goto bad;
+        snprintf(cfg->name, sizeof cfg->name, "%s", name);
+    } else {
+        snprintf(cfg->name, sizeof cfg->name, "gw-%d", cfg->port);
+    }
+    return 0;
+bad:
+    s_usage(stderr);
+    return -1;
+}
+
+/* ---- lws glue ------------------------------------------------------------------------- */
+
+static int s_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                      size_t len)
+{
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+    case LWS_CALLBACK_ESTABLISHED:
+    case LWS_CALLBACK_RECEIVE:
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+    case LWS_CALLBACK_CLOSED:
+        return ws_callback(wsi, reason, user, in, len);
+    default:
+        return http_callback(wsi, reason, user, in, len);
+    }
+}
+
+/* One protocol for both HTTP and WebSocket, so a client without a subprotocol binds here.
+ * 4.1 has no LWS_PROTOCOL_LIST_TERM: the list ends with a zeroed entry. */
+static const struct lws_protocols s_protocols[] = {
+    {"parley", s_callback, sizeof(struct gw_pss), 0, 0, NULL, 0}, {NULL, NULL, 0, 0, 0, NULL, 0}};
+
+static void s_lws_log(int level, const char *line)
+{
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    pl_log(level & LLL_ERR ? PL_WARN : PL_DEBUG, "lws: %.*s", (int)n, line);
+}
+
+/* ---- loop callbacks ------------------------------------------------------------------- */
+
+static void s_tick_cb(uv_timer_t *t)
+{
+    gw_t *gw = t->data;
+    sessions_tick(gw);
+}
+
+static void s_on_evt(gw_t *gw, const char *to, size_t to_len, const char *skip, const char *event,
+                     size_t event_len)
+{
+    sessions_deliver(gw, to, to_len, skip, event, event_len);
+}
+
+static void s_on_snap(gw_t *gw)
+{
+    sessions_snapshot(gw);
+}
+
+static void s_shutdown(gw_t *gw)
+{
+    if (gw->stopping)
+        return;
+    gw->stopping = true;
+    pl_info("shutting down (%d sessions)", gw->nsessions);
+    zlink_stop(gw->zl); /* answers outstanding requests while sockets still exist */
+    /* first stage; lws closes its handles asynchronously and, through info.pcontext,
+     * nulls gw->lws once it is wholly gone (else main finishes it after uv_run) */
+    if (gw->lws)
+        lws_context_destroy(gw->lws);
+    uv_close((uv_handle_t *)&gw->sigterm, NULL);
+    uv_close((uv_handle_t *)&gw->sigint, NULL);
+    uv_close((uv_handle_t *)&gw->tick, NULL);
+}
+
+static void s_signal_cb(uv_signal_t *h, int signum)
+{
+    pl_info("signal %d", signum);
+    s_shutdown(h->data);
+}
+
+int main(int argc, char **argv)
+{
+    zsys_handler_set(NULL); /* before any czmq call: signals are ours */
+    pl_log_init("gateway", PL_INFO);
+
+    static gw_t gw_storage;
+    gw_t *gw = &gw_storage;
+    int rc = s_parse_args(argc, argv, &gw->cfg);
+    if (rc)
+        return rc > 0 ? 0 : 2;
+    if (sodium_init() < 0) {
+        pl_error("libsodium init failed");
+        return 1;
+    }
+    if (uv_loop_init(&gw->loop) != 0) {
+        pl_error("uv_loop_init failed");
+        return 1;
+    }
+    if (sessions_init(gw) != 0 || !(gw->known_users = zhashx_new())) {
+        pl_error("out of memory");
+        return 1;
+    }
+
+    uv_signal_init(&gw->loop, &gw->sigterm);
+    uv_signal_init(&gw->loop, &gw->sigint);
+    uv_timer_init(&gw->loop, &gw->tick);
+    gw->sigterm.data = gw->sigint.data = gw->tick.data = gw;
+    uv_signal_start(&gw->sigterm, s_signal_cb, SIGTERM);
+    uv_signal_start(&gw->sigint, s_signal_cb, SIGINT);
+    uv_timer_start(&gw->tick, s_tick_cb, 1000, 1000);
+    signal(SIGPIPE, SIG_IGN);
+
+    zlink_handlers_t h = {s_on_evt, s_on_snap};
+    gw->zl = zlink_new(gw, &gw->loop, gw->cfg.router, gw->cfg.name, gw->cfg.timeout_ms, h);
+    if (!gw->zl) {
+        pl_error("cannot set up the router link to %s", gw->cfg.router);
+        rc = 1;
+        goto fail_loop;
+    }
+
+    lws_set_log_level(LLL_ERR | LLL_WARN, s_lws_log);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    void *foreign[1] = {&gw->loop};
+    info.port = gw->cfg.port;
+    info.iface = gw->cfg.bind;
+    info.protocols = s_protocols;
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8 |
+                   LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    info.foreign_loops = foreign;
+    info.user = gw;
+    info.pcontext = &gw->lws;
+    info.timeout_secs = 30;
+    gw->lws = lws_create_context(&info);
+    /* an explicit vhost, because a failed bind of the default one is not fatal in 4.1 */
+    if (!gw->lws || !lws_create_vhost(gw->lws, &info)) {
+        pl_error("cannot listen on %s:%d", gw->cfg.bind, gw->cfg.port);
+        rc = 1;
+        goto fail_zlink;
+    }
+    accounts_init(gw);
+    pl_info("listening on %s:%d, router %s, name %s", gw->cfg.bind, gw->cfg.port, gw->cfg.router,
+            gw->cfg.name);
+
+    uv_run(&gw->loop, UV_RUN_DEFAULT);
+    rc = 0;
+    goto done;
+
+fail_zlink:
+    zlink_stop(gw->zl);
+    if (gw->lws) {
+        lws_context_destroy(gw->lws);
+        gw->lws = NULL;
+    }
+fail_loop:
+    gw->stopping = true;
+    uv_close((uv_handle_t *)&gw->sigterm, NULL);
+    uv_close((uv_handle_t *)&gw->sigint, NULL);
+    uv_close((uv_handle_t *)&gw->tick, NULL);
+    uv_run(&gw->loop, UV_RUN_DEFAULT);
+done:
+    if (gw->lws) {
+        lws_context_destroy(gw->lws); /* second stage, after the loop stopped */
+        gw->lws = NULL;
+        uv_run(&gw->loop, UV_RUN_DEFAULT);
+    }
+    if (uv_loop_close(&gw->loop) != 0)
+        pl_warn("the loop still had handles at exit");
+    zlink_destroy(&gw->zl);
+    sessions_fini(gw);
+    zhashx_destroy(&gw->known_users);
+    pl_info("bye");
+    return rc;
+}

@@ -1,0 +1,467 @@
+/* requests — client frames on a WebSocket: parse, validate, orchestrate (PROTOCOL.md §3,
+ * docs/internals.md "Request payloads").
+ *
+ * Every request gets a pending entry in its session's FIFO before anything else happens,
+ * so its answer (local error or shard answer) leaves in request order. A request that
+ * needs the router holds a reference on the session until its answer arrives; if the
+ * socket closed meanwhile, the answer is dropped with the session. */
+#include "gw.h"
+
+#include <inttypes.h>
+
+/* One client request in flight. */
+typedef struct op {
+    session_t *s; /* one reference */
+    pending_t *p;
+    char *id_json;
+    /* send / sync / history on a dm whose other user is not yet known to exist */
+    char other[33];
+    char key[80];
+    char *payload;
+    size_t payload_len;
+} op_t;
+
+static op_t *s_op_new(session_t *s, pending_t *p, const char *id_json)
+{
+    op_t *o = calloc(1, sizeof *o);
+    if (!o)
+        return NULL;
+    o->id_json = strdup(id_json);
+    if (!o->id_json) {
+        free(o);
+        return NULL;
+    }
+    o->s = session_ref(s);
+    o->p = p;
+    return o;
+}
+
+static void s_op_destroy(op_t **o_p)
+{
+    op_t *o = *o_p;
+    if (!o)
+        return;
+    session_unref(&o->s);
+    free(o->id_json);
+    free(o->payload);
+    free(o);
+    *o_p = NULL;
+}
+
+static void s_error(session_t *s, pending_t *p, const char *id_json, const char *code,
+                    const char *msg)
+{
+    session_answer(s, p, frame_error(id_json, code, msg, strlen(msg)));
+}
+
+/* Answer o from a router status/body and destroy it. */
+static void s_op_finish(op_t *o, const char *status, const char *body, size_t len)
+{
+    gw_blob_t *f;
+    if (strcmp(status, "ok") == 0) {
+        f = frame_ok_splice(o->id_json, body, len);
+        if (!f) {
+            pl_warn("malformed ok body from a shard");
+            static const char msg[] = "malformed answer from a shard";
+            f = frame_error(o->id_json, PL_E_INTERNAL, msg, sizeof msg - 1);
+        }
+    } else {
+        f = frame_error(o->id_json, status, body, len);
+    }
+    session_answer(o->s, o->p, f);
+    s_op_destroy(&o);
+}
+
+static void s_on_answer(void *arg, const char *status, const char *body, size_t len)
+{
+    s_op_finish(arg, status, body, len);
+}
+
+/* Send o's payload to its key; the answer completes o. */
+static void s_op_send(op_t *o)
+{
+    if (zlink_request(o->s->gw->zl, o->key, o->payload, o->payload_len, s_on_answer, o) != 0) {
+        static const char msg[] = "the router link is down";
+        s_op_finish(o, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
+    }
+}
+
+static void s_on_user_exists(void *arg, const char *status, const char *body, size_t len)
+{
+    op_t *o = arg;
+    if (strcmp(status, "ok") == 0) {
+        gw_t *gw = o->s->gw;
+        if (zhashx_size(gw->known_users) >= GW_KNOWN_USERS_MAX)
+            zhashx_purge(gw->known_users);
+        zhashx_insert(gw->known_users, o->other, (void *)1);
+        if (!o->s->wsi) { /* closed meanwhile: nothing to answer */
+            s_op_destroy(&o);
+            return;
+        }
+        s_op_send(o);
+        return;
+    }
+    if (strcmp(status, PL_E_NOT_FOUND) == 0) {
+        char msg[80];
+        snprintf(msg, sizeof msg, "no such user: %s", o->other);
+        s_op_finish(o, PL_E_NOT_FOUND, msg, strlen(msg));
+        return;
+    }
+    s_op_finish(o, status, body, len);
+}
+
+/* ---- validation helpers --------------------------------------------------------------- */
+
+typedef struct {
+    const char *code; /* NULL: valid */
+    const char *msg;
+} verdict_t;
+
+#define OK_V ((verdict_t){NULL, NULL})
+#define BAD(m) ((verdict_t){PL_E_BAD_REQUEST, (m)})
+
+/* A string member without NUL; *out NULL when absent. */
+static verdict_t s_get_str(json_t *req, const char *name, bool required, const char **out,
+                           size_t *len_out)
+{
+    json_t *v = json_object_get(req, name);
+    *out = NULL;
+    if (!v)
+        return required ? (verdict_t){PL_E_BAD_REQUEST, "a required field is missing"} : OK_V;
+    if (!json_is_string(v))
+        return BAD("a field has the wrong type");
+    *out = json_string_value(v);
+    size_t len = json_string_length(v);
+    if (len_out)
+        *len_out = len;
+    if (strlen(*out) != len)
+        return BAD("a string holds U+0000");
+    return OK_V;
+}
+
+/* An integer member in [min, max]; *present false when absent. */
+static verdict_t s_get_int(json_t *req, const char *name, json_int_t min, json_int_t max,
+                           json_int_t *out, bool *present)
+{
+    json_t *v = json_object_get(req, name);
+    *present = v != NULL;
+    if (!v)
+        return OK_V;
+    if (!json_is_integer(v))
+        return BAD("a field has the wrong type");
+    json_int_t n = json_integer_value(v);
+    if (n < min || n > max)
+        return BAD("a number is out of range");
+    *out = n;
+    return OK_V;
+}
+
+/* conv must be a dm the caller belongs to; other receives the other user. */
+static verdict_t s_check_dm(session_t *s, const char *conv, char *other)
+{
+    char a[33], b[33];
+    if (strncmp(conv, "g:", 2) == 0 && pl_group_id_valid(conv))
+        return (verdict_t){PL_E_NOT_FOUND, "no such group"};
+    if (strncmp(conv, "dm:", 3) != 0 || !pl_dm_parse(conv, a, b))
+        return BAD("conv is not a valid conversation id");
+    if (strcmp(a, s->user) == 0)
+        snprintf(other, 33, "%s", b);
+    else if (strcmp(b, s->user) == 0)
+        snprintf(other, 33, "%s", a);
+    else
+        return (verdict_t){PL_E_FORBIDDEN, "not a member of this conversation"};
+    return OK_V;
+}
+
+/* ---- conversation requests ------------------------------------------------------------ */
+
+static verdict_t s_build_conv_op(session_t *s, const char *type, json_t *req, json_t *pl,
+                                 const char **conv_out, char *other)
+{
+    const char *conv;
+    verdict_t v = s_get_str(req, "conv", true, &conv, NULL);
+    if (v.code)
+        return v;
+    json_object_set_new(pl, "op", json_string(type));
+    json_object_set_new(pl, "user", json_string(s->user));
+    if (strcmp(type, "send") == 0) {
+        json_object_set_new(pl, "device", json_string(s->device));
+        json_object_set_new(pl, "conv", json_string(conv));
+        const char *cmid, *text;
+        size_t tlen;
+        if ((v = s_get_str(req, "client_msg_id", true, &cmid, NULL)).code)
+            return v;
+        size_t ncp = pl_utf8_count(cmid, strlen(cmid));
+        if (ncp < 1 || ncp > 64)
+            return BAD("client_msg_id must be 1 to 64 characters");
+        json_t *tv = json_object_get(req, "text");
+        if (!tv)
+            return BAD("a required field is missing");
+        if (!json_is_string(tv))
+            return BAD("a field has the wrong type");
+        text = json_string_value(tv);
+        tlen = json_string_length(tv);
+        if (tlen == 0)
+            return BAD("text is empty");
+        if (memchr(text, 0, tlen))
+            return BAD("text holds U+0000");
+        if (pl_utf8_count(text, tlen) > PL_TEXT_MAX_CP)
+            return (verdict_t){PL_E_TOO_LARGE, "text is longer than 100000 characters"};
+        json_object_set_new(pl, "client_msg_id", json_string(cmid));
+        json_object_set(pl, "text", tv);
+    } else {
+        json_object_set_new(pl, "conv", json_string(conv));
+        json_int_t n = 0, limit = 0;
+        bool present;
+        if (strcmp(type, "sync") == 0) {
+            if ((v = s_get_int(req, "after", 0, INT64_MAX, &n, &present)).code)
+                return v;
+            json_object_set_new(pl, "after", json_integer(present ? n : 0));
+        } else {
+            if ((v = s_get_int(req, "before", 1, INT64_MAX, &n, &present)).code)
+                return v;
+            if (present)
+                json_object_set_new(pl, "before", json_integer(n));
+        }
+        if ((v = s_get_int(req, "limit", 1, 500, &limit, &present)).code)
+            return v;
+        if (!present)
+            limit = strcmp(type, "sync") == 0 ? 100 : 50;
+        json_object_set_new(pl, "limit", json_integer(limit));
+    }
+    if ((v = s_check_dm(s, conv, other)).code)
+        return v;
+    *conv_out = conv;
+    return OK_V;
+}
+
+static void s_conv_request(session_t *s, pending_t *p, const char *id_json, const char *type,
+                           json_t *req)
+{
+    json_t *pl = json_object();
+    op_t *o = NULL;
+    const char *conv = NULL;
+    char other[33] = "";
+    if (!pl)
+        goto oom;
+    verdict_t v = s_build_conv_op(s, type, req, pl, &conv, other);
+    if (v.code) {
+        s_error(s, p, id_json, v.code, v.msg);
+        json_decref(pl);
+        return;
+    }
+    o = s_op_new(s, p, id_json);
+    if (!o)
+        goto oom;
+    snprintf(o->key, sizeof o->key, "c:%s", conv);
+    o->payload = json_text(pl, &o->payload_len);
+    json_decref(pl);
+    pl = NULL;
+    if (!o->payload)
+        goto oom;
+    gw_t *gw = s->gw;
+    if (zhashx_lookup(gw->known_users, other)) {
+        s_op_send(o);
+        return;
+    }
+    /* first time we see this dm's other user: check it exists */
+    snprintf(o->other, sizeof o->other, "%s", other);
+    char key[40], body[80];
+    snprintf(key, sizeof key, "u:%s", other);
+    snprintf(body, sizeof body, "{\"op\":\"user_exists\",\"user\":\"%s\"}", other);
+    if (zlink_request(gw->zl, key, body, strlen(body), s_on_user_exists, o) != 0) {
+        static const char msg[] = "the router link is down";
+        s_op_finish(o, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
+    }
+    return;
+oom:
+    json_decref(pl);
+    s_op_destroy(&o);
+    s_error(s, p, id_json, PL_E_INTERNAL, "out of memory");
+}
+
+/* ---- auth ----------------------------------------------------------------------------- */
+
+static void s_on_token_check(void *arg, const char *status, const char *body, size_t len)
+{
+    op_t *o = arg;
+    session_t *s = o->s;
+    if (!s->wsi) {
+        s_op_destroy(&o);
+        return;
+    }
+    if (strcmp(status, "ok") == 0) {
+        if (sessions_register(s->gw, s) != 0) {
+            s->state = SS_NEW;
+            s_op_finish(o, PL_E_INTERNAL, "out of memory", 13);
+            session_auth_finished(s);
+            return;
+        }
+        s->state = SS_AUTHED;
+        pl_info("session %llu: %s/%s authenticated from %s", (unsigned long long)s->sid, s->user,
+                s->device, s->peer);
+        json_t *b = json_pack("{s:s,s:s}", "user", s->user, "device", s->device);
+        char *text = b ? json_text(b, NULL) : NULL;
+        json_decref(b);
+        if (text)
+            s_op_finish(o, "ok", text, strlen(text));
+        else
+            s_op_finish(o, PL_E_INTERNAL, "out of memory", 13);
+        free(text);
+        session_auth_finished(s);
+        return;
+    }
+    if (strcmp(status, PL_E_UNAUTHENTICATED) == 0 || strcmp(status, PL_E_NOT_FOUND) == 0) {
+        pl_info("session %llu: token refused for %s/%s", (unsigned long long)s->sid, s->user,
+                s->device);
+        static const char msg[] = "invalid or replaced token";
+        s_op_finish(o, PL_E_UNAUTHENTICATED, msg, sizeof msg - 1);
+        session_close(s, 4401);
+        return;
+    }
+    /* unavailable and the like: the client may retry auth on this socket */
+    s->state = SS_NEW;
+    s->user[0] = s->device[0] = 0;
+    s_op_finish(o, status, body, len);
+    session_auth_finished(s);
+}
+
+/* Token "<user>.<device>.<secret>": user has no '.', the secret (base64url) neither. */
+static bool s_parse_token(const char *tok, size_t tlen, char *user, char *device, char *th)
+{
+    const char *d1 = memchr(tok, '.', tlen), *d2 = tok + tlen;
+    while (d2 > tok && d2[-1] != '.')
+        d2--;
+    if (!d1 || d2 == tok || d2 - 1 <= d1)
+        return false;
+    size_t ul = (size_t)(d1 - tok), dl = (size_t)(d2 - 1 - d1 - 1), sl = tlen - (size_t)(d2 - tok);
+    if (ul > 32 || dl > 64 || sl == 0 || sl > 64)
+        return false;
+    memcpy(user, tok, ul);
+    user[ul] = 0;
+    memcpy(device, d1 + 1, dl);
+    device[dl] = 0;
+    if (!pl_user_valid(user) || !pl_device_valid(device))
+        return false;
+    unsigned char secret[48], hash[crypto_hash_sha256_BYTES];
+    size_t bin_len;
+    if (sodium_base642bin(secret, sizeof secret, d2, sl, NULL, &bin_len, NULL,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+        bin_len != 32)
+        return false;
+    crypto_hash_sha256(hash, secret, bin_len);
+    sodium_bin2hex(th, 2 * sizeof hash + 1, hash, sizeof hash);
+    return true;
+}
+
+static void s_auth(session_t *s, pending_t *p, const char *id_json, json_t *req)
+{
+    const char *tok;
+    size_t tlen = 0;
+    char user[33], device[65], th[2 * crypto_hash_sha256_BYTES + 1];
+    verdict_t v = s_get_str(req, "token", true, &tok, &tlen);
+    if (v.code || !s_parse_token(tok, tlen, user, device, th)) {
+        s_error(s, p, id_json, PL_E_UNAUTHENTICATED, "invalid token");
+        session_close(s, 4401);
+        return;
+    }
+    op_t *o = s_op_new(s, p, id_json);
+    json_t *pl = json_pack("{s:s,s:s,s:s,s:s}", "op", "token_check", "user", user, "device", device,
+                           "th", th);
+    if (!o || !pl || !(o->payload = json_text(pl, &o->payload_len))) {
+        json_decref(pl);
+        s_op_destroy(&o);
+        s_error(s, p, id_json, PL_E_INTERNAL, "out of memory");
+        return;
+    }
+    json_decref(pl);
+    snprintf(s->user, sizeof s->user, "%s", user);
+    snprintf(s->device, sizeof s->device, "%s", device);
+    snprintf(o->key, sizeof o->key, "u:%s", user);
+    s->state = SS_AUTHING;
+    if (zlink_request(s->gw->zl, o->key, o->payload, o->payload_len, s_on_token_check, o) != 0)
+        s_on_token_check(o, PL_E_UNAVAILABLE, "the router link is down", 23);
+}
+
+/* ---- entry point ---------------------------------------------------------------------- */
+
+static void s_ping(session_t *s, pending_t *p, const char *id_json)
+{
+    char body[48];
+    snprintf(body, sizeof body, "{\"ts\":%" PRId64 "}", pl_now_ms());
+    session_answer(s, p, frame_ok_splice(id_json, body, strlen(body)));
+}
+
+static const char *const s_not_yet[] = {"group_create", "group_add", "group_remove",  "read",
+                                        "typing",       "presence",  "push_register", NULL};
+
+void requests_frame(session_t *s, const char *data, size_t len, bool binary)
+{
+    pending_t *p = session_pending_push(s);
+    if (!p) {
+        session_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+        return;
+    }
+    bool first = s->state == SS_NEW;
+    json_t *req = NULL;
+    char *id_json = NULL;
+    const char *code = first ? PL_E_UNAUTHENTICATED : PL_E_BAD_REQUEST;
+    if (binary) {
+        s_error(s, p, NULL, code, "binary frames are not accepted");
+        goto done;
+    }
+    json_error_t err;
+    req = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
+    if (!json_is_object(req)) {
+        s_error(s, p, NULL, code, req ? "a frame must be a JSON object" : "invalid JSON");
+        goto done;
+    }
+    json_t *idv = json_object_get(req, "id");
+    if (!json_is_string(idv)) {
+        s_error(s, p, NULL, code, "id is missing or not a string");
+        goto done;
+    }
+    id_json = json_text(idv, NULL);
+    if (!id_json) {
+        s_error(s, p, NULL, PL_E_INTERNAL, "out of memory");
+        goto done;
+    }
+    json_t *tv = json_object_get(req, "type");
+    const char *type = json_string_value(tv);
+    if (first) {
+        if (!type || strcmp(type, "auth") != 0) {
+            s_error(s, p, id_json, PL_E_UNAUTHENTICATED, "the first frame must be auth");
+            goto done;
+        }
+        s_auth(s, p, id_json, req);
+        goto done;
+    }
+    if (!tv) {
+        s_error(s, p, id_json, PL_E_BAD_REQUEST, "type is missing");
+    } else if (!type) {
+        s_error(s, p, id_json, PL_E_BAD_REQUEST, "type is not a string");
+    } else if (strcmp(type, "send") == 0 || strcmp(type, "sync") == 0 ||
+               strcmp(type, "history") == 0) {
+        s_conv_request(s, p, id_json, type, req);
+    } else if (strcmp(type, "convs") == 0) {
+        convs_start(s, p, id_json);
+    } else if (strcmp(type, "ping") == 0) {
+        s_ping(s, p, id_json);
+    } else if (strcmp(type, "auth") == 0) {
+        s_error(s, p, id_json, PL_E_BAD_REQUEST, "already authenticated");
+    } else {
+        const char *msg = "unknown request type";
+        for (int i = 0; s_not_yet[i]; i++)
+            if (strcmp(type, s_not_yet[i]) == 0)
+                msg = "not implemented yet";
+        s_error(s, p, id_json, PL_E_BAD_REQUEST, msg);
+    }
+done:
+    if (first && s->state == SS_NEW) {
+        /* a first frame that did not start an auth: unauthenticated, close 4401
+         * (p may be gone already: flushed by session_answer) */
+        session_close(s, 4401);
+    }
+    free(id_json);
+    json_decref(req);
+}

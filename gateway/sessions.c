@@ -1,0 +1,166 @@
+/* sessions — which users hold authenticated sockets here, the location table updates we
+ * owe the shards (docs/internals.md "Where devices are"), and EVT delivery.
+ *
+ * A user's first session sends LOC add at once, before its auth ok is written, so every
+ * later request of that socket reaches a shard after the shard learned the location.
+ * A user's last session going away only queues a del; dels go out batched once a second
+ * (a user back within the second is simply taken off the batch). */
+#include "gw.h"
+
+typedef struct user_entry {
+    session_t *head; /* this user's authenticated sessions */
+    int count;
+} user_entry_t;
+
+static void s_entry_destroy(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+int sessions_init(gw_t *gw)
+{
+    gw->users = zhashx_new();
+    gw->loc_del = zhashx_new();
+    if (!gw->users || !gw->loc_del)
+        return -1;
+    zhashx_set_destructor(gw->users, s_entry_destroy);
+    return 0;
+}
+
+void sessions_fini(gw_t *gw)
+{
+    zhashx_destroy(&gw->users);
+    zhashx_destroy(&gw->loc_del);
+}
+
+/* Send one LOC with key ("add", "del" or "full") and the given names. */
+static void s_send_loc(gw_t *gw, const char *key, zlistx_t *names)
+{
+    json_t *arr = json_array();
+    json_t *obj = json_object();
+    if (!arr || !obj)
+        goto done;
+    for (const char *u = zlistx_first(names); u; u = zlistx_next(names))
+        json_array_append_new(arr, json_string(u));
+    if (json_object_set(obj, key, arr) != 0)
+        goto done;
+    size_t len;
+    char *text = json_text(obj, &len);
+    if (text) {
+        zlink_loc(gw->zl, text, len);
+        free(text);
+    }
+done:
+    json_decref(arr);
+    json_decref(obj);
+}
+
+int sessions_register(gw_t *gw, session_t *s)
+{
+    if (s->registered)
+        return 0;
+    user_entry_t *e = zhashx_lookup(gw->users, s->user);
+    if (!e) {
+        e = calloc(1, sizeof *e);
+        if (!e || zhashx_insert(gw->users, s->user, e) != 0) {
+            free(e);
+            return -1;
+        }
+        zhashx_delete(gw->loc_del, s->user);
+        zlistx_t *one = zlistx_new();
+        if (one) {
+            zlistx_add_end(one, s->user);
+            s_send_loc(gw, "add", one);
+            zlistx_destroy(&one);
+        }
+        pl_info("user %s online here", s->user);
+    }
+    s->uprev = NULL;
+    s->unext = e->head;
+    if (e->head)
+        e->head->uprev = s;
+    e->head = s;
+    e->count++;
+    s->registered = true;
+    return 0;
+}
+
+void sessions_unregister(gw_t *gw, session_t *s)
+{
+    if (!s->registered)
+        return;
+    s->registered = false;
+    user_entry_t *e = zhashx_lookup(gw->users, s->user);
+    if (!e)
+        return;
+    if (s->uprev)
+        s->uprev->unext = s->unext;
+    else
+        e->head = s->unext;
+    if (s->unext)
+        s->unext->uprev = s->uprev;
+    s->uprev = s->unext = NULL;
+    if (--e->count > 0)
+        return;
+    zhashx_delete(gw->users, s->user);
+    zhashx_insert(gw->loc_del, s->user, (void *)1);
+    pl_info("user %s offline here", s->user);
+}
+
+void sessions_tick(gw_t *gw)
+{
+    if (zhashx_size(gw->loc_del) == 0)
+        return;
+    zlistx_t *names = zhashx_keys(gw->loc_del);
+    if (!names)
+        return;
+    s_send_loc(gw, "del", names);
+    zlistx_destroy(&names);
+    zhashx_purge(gw->loc_del);
+}
+
+void sessions_snapshot(gw_t *gw)
+{
+    zlistx_t *names = zhashx_keys(gw->users);
+    if (!names)
+        return;
+    s_send_loc(gw, "full", names);
+    zlistx_destroy(&names);
+    zhashx_purge(gw->loc_del); /* the snapshot says it all */
+}
+
+void sessions_deliver(gw_t *gw, const char *to, size_t to_len, const char *skip, const char *event,
+                      size_t event_len)
+{
+    json_error_t err;
+    json_t *arr = json_loadb(to, to_len, 0, &err);
+    if (!json_is_array(arr)) {
+        pl_warn("EVT with a malformed recipient list dropped");
+        json_decref(arr);
+        return;
+    }
+    gw_blob_t *b = NULL;
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        const char *u = json_string_value(v);
+        if (!u)
+            continue;
+        user_entry_t *e = zhashx_lookup(gw->users, u);
+        if (!e)
+            continue; /* gone: the device catches up with sync */
+        if (!b && !(b = gw_blob_new(event, event_len)))
+            break;
+        size_t ul = strlen(u);
+        for (session_t *s = e->head; s; s = s->unext) {
+            if (skip[0] && strncmp(skip, u, ul) == 0 && skip[ul] == '/' &&
+                strcmp(skip + ul + 1, s->device) == 0)
+                continue;
+            session_push_event(s, b);
+        }
+    }
+    gw_blob_unref(&b);
+    json_decref(arr);
+}

@@ -1,0 +1,403 @@
+/* ws — WebSocket sessions on /v1/ws (PROTOCOL.md §1, §3).
+ *
+ * Input: lws hands a message in chunks; we reassemble up to PL_FRAME_MAX (1 MiB) and act
+ * on whole messages only (lws validates UTF-8 of text frames and closes with 1007 itself,
+ * possibly after earlier chunks were delivered). A larger message gets error too_large,
+ * then close 1009.
+ *
+ * Output: answers go through the pending FIFO so they leave in request order; completed
+ * entries at its head move to the out queue. Events go straight to the out queue. One
+ * fragment (at most GW_WS_FRAG bytes) is written per SERVER_WRITEABLE; a frame longer
+ * than that is sent as a fragmented message (ooff is the in-flight position).
+ *
+ * Backpressure: rx pauses (lws_rx_flow_control) while auth is in flight, while
+ * GW_MAX_PENDING requests are unanswered or GW_OUT_PAUSE bytes wait to be written; a
+ * session whose queue passes GW_OUT_CULL_* is dropped as a slow reader. */
+#include "gw.h"
+
+#define GW_WS_FRAG (256 * 1024)
+#define GW_RX_KEEP (64 * 1024) /* keep an rx buffer up to this size between messages */
+/* lws 4.1 keeps LWS_WRITE_CLOSE out of the public enum ("handled by lws_close_reason"),
+ * but the enum is ABI and its value 4 sits between LWS_WRITE_HTTP (3) and _PING (5). */
+#define GW_LWS_WRITE_CLOSE ((enum lws_write_protocol)4)
+
+/* One fragment at a time, so one scratch buffer (loop thread only) serves every socket. */
+static unsigned char s_scratch[LWS_PRE + GW_WS_FRAG];
+
+session_t *session_ref(session_t *s)
+{
+    if (s)
+        s->refs++;
+    return s;
+}
+
+static void s_free(session_t *s)
+{
+    while (s->phead) {
+        pending_t *p = s->phead;
+        s->phead = p->next;
+        gw_blob_unref(&p->frame);
+        free(p);
+    }
+    while (s->ohead) {
+        outq_item_t *it = s->ohead;
+        s->ohead = it->next;
+        gw_blob_unref(&it->blob);
+        free(it);
+    }
+    while (s->dhead) {
+        deferred_t *d = s->dhead;
+        s->dhead = d->next;
+        free(d);
+    }
+    free(s->rx);
+    free(s);
+}
+
+void session_unref(session_t **s_p)
+{
+    if (!s_p || !*s_p)
+        return;
+    session_t *s = *s_p;
+    *s_p = NULL;
+    if (--s->refs == 0)
+        s_free(s);
+}
+
+/* Pause or resume rx to match the session's state. */
+static void s_rx_update(session_t *s)
+{
+    if (!s->wsi)
+        return;
+    bool pause =
+        s->state == SS_AUTHING || s->npending >= GW_MAX_PENDING || s->obytes > GW_OUT_PAUSE;
+    if (pause == s->rx_paused)
+        return;
+    s->rx_paused = pause;
+    lws_rx_flow_control(s->wsi, pause ? 0 : 1);
+}
+
+static void s_kill(session_t *s, const char *why)
+{
+    pl_warn("session %llu (%s/%s): %s, dropped", (unsigned long long)s->sid, s->user, s->device,
+            why);
+    s->state = SS_CLOSING;
+    lws_close_reason(s->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, NULL, 0);
+    lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+/* Append b (takes ownership) to the out queue and ask for a write. */
+static void s_enqueue(session_t *s, gw_blob_t *b)
+{
+    if (!s->wsi || !b) {
+        gw_blob_unref(&b);
+        return;
+    }
+    if (s->state == SS_CLOSING && !s->close_code) {
+        gw_blob_unref(&b); /* being killed */
+        return;
+    }
+    if (s->obytes + b->len > GW_OUT_CULL_BYTES || s->ocount >= GW_OUT_CULL_COUNT) {
+        gw_blob_unref(&b);
+        s_kill(s, "too slow a reader");
+        return;
+    }
+    outq_item_t *it = calloc(1, sizeof *it);
+    if (!it) {
+        gw_blob_unref(&b);
+        s_kill(s, "out of memory");
+        return;
+    }
+    it->blob = b;
+    if (s->otail)
+        s->otail->next = it;
+    else
+        s->ohead = it;
+    s->otail = it;
+    s->obytes += b->len;
+    s->ocount++;
+    lws_callback_on_writable(s->wsi);
+}
+
+void session_push_event(session_t *s, gw_blob_t *b)
+{
+    if (s->state != SS_AUTHED)
+        return;
+    s_enqueue(s, gw_blob_ref(b));
+    s_rx_update(s);
+}
+
+pending_t *session_pending_push(session_t *s)
+{
+    pending_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    if (s->ptail)
+        s->ptail->next = p;
+    else
+        s->phead = p;
+    s->ptail = p;
+    s->npending++;
+    return p;
+}
+
+void session_answer(session_t *s, pending_t *p, gw_blob_t *frame)
+{
+    if (!frame) {
+        static const char msg[] = "internal error";
+        frame = frame_error(NULL, PL_E_INTERNAL, msg, sizeof msg - 1);
+    }
+    p->done = true;
+    p->frame = frame;
+    if (!s->wsi)
+        return; /* closed: freed with the session */
+    while (s->phead && s->phead->done) {
+        pending_t *h = s->phead;
+        s->phead = h->next;
+        if (!s->phead)
+            s->ptail = NULL;
+        s->npending--;
+        s_enqueue(s, h->frame);
+        h->frame = NULL;
+        free(h);
+    }
+    s_rx_update(s);
+}
+
+void session_close(session_t *s, int code)
+{
+    if (!s->wsi || s->state == SS_CLOSING)
+        return;
+    s->state = SS_CLOSING;
+    s->close_code = code;
+    lws_callback_on_writable(s->wsi);
+}
+
+void session_auth_finished(session_t *s)
+{
+    while (s->wsi && s->dhead && s->state != SS_AUTHING && s->state != SS_CLOSING) {
+        deferred_t *d = s->dhead;
+        s->dhead = d->next;
+        if (!s->dhead)
+            s->dtail = NULL;
+        s->ndeferred--;
+        requests_frame(s, d->data, d->len, d->binary);
+        free(d);
+    }
+    s_rx_update(s);
+}
+
+/* A whole message arrived. */
+static void s_message(session_t *s, const char *data, size_t len, bool binary)
+{
+    if (s->state == SS_CLOSING)
+        return;
+    if (s->state == SS_AUTHING) {
+        if (s->ndeferred >= GW_DEFER_MAX) {
+            s_kill(s, "too many frames before the auth answer");
+            return;
+        }
+        deferred_t *d = malloc(sizeof *d + len + 1);
+        if (!d) {
+            s_kill(s, "out of memory");
+            return;
+        }
+        d->next = NULL;
+        d->binary = binary;
+        d->len = len;
+        memcpy(d->data, data, len);
+        d->data[len] = 0;
+        if (s->dtail)
+            s->dtail->next = d;
+        else
+            s->dhead = d;
+        s->dtail = d;
+        s->ndeferred++;
+        return;
+    }
+    requests_frame(s, data, len, binary);
+}
+
+static void s_too_large(session_t *s)
+{
+    pl_info("session %llu: frame over %d bytes, closing 1009", (unsigned long long)s->sid,
+            PL_FRAME_MAX);
+    pending_t *p = session_pending_push(s);
+    if (p) {
+        static const char msg[] = "frame larger than 1 MiB";
+        session_answer(s, p, frame_error(NULL, PL_E_TOO_LARGE, msg, sizeof msg - 1));
+    }
+    session_close(s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE);
+}
+
+static void s_receive(session_t *s, const char *in, size_t len)
+{
+    struct lws *wsi = s->wsi;
+    if (!s->rx_started) {
+        s->rx_started = true;
+        s->rx_binary = lws_frame_is_binary(wsi);
+        s->rx_len = 0;
+        s->rx_oversize = false;
+    }
+    bool final = lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
+    if (!s->rx_oversize) {
+        if (s->rx_len + len > PL_FRAME_MAX) {
+            s->rx_oversize = true;
+        } else if (final && s->rx_len == 0) {
+            /* whole message in one chunk: no copy */
+            s->rx_started = false;
+            s_message(s, in, len, s->rx_binary);
+            return;
+        } else if (len) {
+            if (s->rx_len + len + 1 > s->rx_cap) {
+                size_t cap = s->rx_cap ? s->rx_cap : 16384;
+                while (cap < s->rx_len + len + 1)
+                    cap *= 2;
+                if (cap > PL_FRAME_MAX + 1)
+                    cap = PL_FRAME_MAX + 1;
+                char *nb = realloc(s->rx, cap);
+                if (!nb) {
+                    s_kill(s, "out of memory");
+                    return;
+                }
+                s->rx = nb;
+                s->rx_cap = cap;
+            }
+            memcpy(s->rx + s->rx_len, in, len);
+            s->rx_len += len;
+        }
+    }
+    if (!final)
+        return;
+    s->rx_started = false;
+    if (s->rx_oversize)
+        s_too_large(s);
+    else
+        s_message(s, s->rx ? s->rx : "", s->rx_len, s->rx_binary);
+    s->rx_len = 0;
+    if (s->rx_cap > GW_RX_KEEP) {
+        free(s->rx);
+        s->rx = NULL;
+        s->rx_cap = 0;
+    }
+}
+
+static int s_writeable(session_t *s)
+{
+    struct lws *wsi = s->wsi;
+    outq_item_t *it = s->ohead;
+    if (!it) {
+        if (s->close_code) {
+            pl_debug("session %llu: closing with %d", (unsigned long long)s->sid, s->close_code);
+            /* Not lws_close_reason + `return -1`: from WRITEABLE lws 4.1 takes -1 as a
+             * failed write and drops the socket without a close frame (checked). So we
+             * write the close frame ourselves; lws ends the connection when the peer
+             * answers it, or the timeout does. */
+            if (!s->close_sent) {
+                s->close_sent = true;
+                s_scratch[LWS_PRE] = (unsigned char)(s->close_code >> 8);
+                s_scratch[LWS_PRE + 1] = (unsigned char)(s->close_code & 0xff);
+                if (lws_write(wsi, s_scratch + LWS_PRE, 2, GW_LWS_WRITE_CLOSE) < 0)
+                    return -1;
+                lws_set_timeout(wsi, PENDING_TIMEOUT_CLOSE_ACK, 3);
+            }
+            return 0;
+        }
+        return 0;
+    }
+    size_t left = it->blob->len - s->ooff;
+    size_t n = left > GW_WS_FRAG ? GW_WS_FRAG : left;
+    memcpy(s_scratch + LWS_PRE, it->blob->data + s->ooff, n);
+    int flags = lws_write_ws_flags(LWS_WRITE_TEXT, s->ooff == 0, n == left);
+    if (lws_write(wsi, s_scratch + LWS_PRE, n, (enum lws_write_protocol)flags) < 0) {
+        pl_debug("session %llu: write failed", (unsigned long long)s->sid);
+        return -1;
+    }
+    s->ooff += n;
+    if (s->ooff == it->blob->len) {
+        s->ohead = it->next;
+        if (!s->ohead)
+            s->otail = NULL;
+        s->obytes -= it->blob->len;
+        s->ocount--;
+        s->ooff = 0;
+        gw_blob_unref(&it->blob);
+        free(it);
+    }
+    if (s->ohead || s->close_code)
+        lws_callback_on_writable(wsi);
+    s_rx_update(s);
+    return 0;
+}
+
+static bool s_path_is_ws(struct lws *wsi)
+{
+    char path[32];
+    int n = lws_hdr_copy(wsi, path, sizeof path, WSI_TOKEN_GET_URI);
+    return n > 0 && strcmp(path, "/v1/ws") == 0;
+}
+
+int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    struct gw_pss *pss = user;
+    gw_t *gw = lws_context_user(lws_get_context(wsi));
+
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        if (!s_path_is_ws(wsi)) {
+            pl_debug("WebSocket upgrade on another path refused");
+            return -1;
+        }
+        return 0;
+
+    case LWS_CALLBACK_ESTABLISHED: {
+        if (gw->stopping)
+            return -1;
+        session_t *s = calloc(1, sizeof *s);
+        if (!s)
+            return -1;
+        s->refs = 1;
+        s->gw = gw;
+        s->wsi = wsi;
+        s->sid = ++gw->next_sid;
+        s->state = SS_NEW;
+        lws_get_peer_simple(wsi, s->peer, sizeof s->peer);
+        pss->s = s;
+        gw->nsessions++;
+        pl_debug("session %llu: connected from %s", (unsigned long long)s->sid, s->peer);
+        return 0;
+    }
+
+    case LWS_CALLBACK_RECEIVE:
+        if (!pss->s || !pss->s->wsi)
+            return -1;
+        if (pss->s->state == SS_CLOSING)
+            return 0;
+        pss->s->in_rx = true;
+        s_receive(pss->s, in, len);
+        pss->s->in_rx = false;
+        s_rx_update(pss->s);
+        return 0;
+
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (!pss->s || !pss->s->wsi)
+            return -1;
+        return s_writeable(pss->s);
+
+    case LWS_CALLBACK_CLOSED: {
+        session_t *s = pss->s;
+        if (!s)
+            return 0;
+        pl_debug("session %llu (%s/%s): closed", (unsigned long long)s->sid, s->user, s->device);
+        sessions_unregister(gw, s);
+        s->wsi = NULL;
+        gw->nsessions--;
+        pss->s = NULL;
+        session_unref(&s);
+        return 0;
+    }
+
+    default:
+        return 0;
+    }
+}

@@ -1,0 +1,472 @@
+/* zlink — the gateway's ZeroMQ link to the router (docs/internals.md "Messages").
+ *
+ * One DEALER socket (identity g/<name>) driven by the libuv loop as STYLE.md "Checked on
+ * this machine" prescribes: ZMQ_FD is edge-triggered, so a uv_poll on it only wakes the
+ * loop (empty callback); a uv_check drains up to 256 messages per turn while ZMQ_EVENTS
+ * shows POLLIN; a uv_prepare starts an empty uv_idle when input (or an expired request) is
+ * still waiting, so the loop does not block with messages unread.
+ *
+ * Requests carry a decimal reqid; outstanding ones sit in a hash (reqid -> entry) and in a
+ * list sorted by deadline. An answer, a deadline (--timeout, 1 s for HEALTH) or a failed
+ * send completes the entry exactly once; a late answer finds no entry and is dropped. */
+#include "gw.h"
+#include "pl_wire.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <zmq.h>
+
+#define ZL_DRAIN_MAX 256
+#define ZL_MAX_PARTS 8
+#define ZL_HEALTH_TIMEOUT_MS 1000
+
+typedef struct zl_entry {
+    struct zl_entry *prev, *next; /* deadline order */
+    char reqid[24];
+    int64_t deadline;
+    zlink_cb *cb;
+    void *arg;
+    bool unsent; /* the send failed: answered unavailable on the next loop turn */
+} zl_entry_t;
+
+struct zlink {
+    gw_t *gw;
+    zsock_t *sock;
+    void *raw; /* zsock_resolve(sock) */
+    zlink_handlers_t h;
+    int timeout_ms;
+    uint64_t next_reqid;
+    char epoch[24];
+    uint64_t locseq;
+    pl_slots_t *table;
+    zhashx_t *byid; /* reqid -> zl_entry_t (not owned by the hash) */
+    zl_entry_t *head, *tail;
+    bool stopped;
+    uv_poll_t poll;
+    uv_check_t check;
+    uv_prepare_t prepare;
+    uv_idle_t idle;
+    uv_timer_t hb;
+    uv_timer_t deadlines;
+    int open_handles;
+    bool orphan; /* zlink_new failed after starting handles: free on the last close */
+};
+
+static bool s_has_input(zlink_t *self)
+{
+    int ev = 0;
+    size_t sz = sizeof ev;
+    if (zmq_getsockopt(self->raw, ZMQ_EVENTS, &ev, &sz) != 0)
+        return false;
+    return (ev & ZMQ_POLLIN) != 0;
+}
+
+static void s_list_remove(zlink_t *self, zl_entry_t *e)
+{
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        self->head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        self->tail = e->prev;
+    e->prev = e->next = NULL;
+}
+
+/* Insert keeping deadline order (almost always at the tail). */
+static void s_list_insert(zlink_t *self, zl_entry_t *e)
+{
+    zl_entry_t *at = self->tail;
+    while (at && at->deadline > e->deadline)
+        at = at->prev;
+    e->prev = at;
+    e->next = at ? at->next : self->head;
+    if (e->next)
+        e->next->prev = e;
+    else
+        self->tail = e;
+    if (at)
+        at->next = e;
+    else
+        self->head = e;
+}
+
+/* Complete and free e (already unlinked from hash and list). */
+static void s_complete(zl_entry_t *e, const char *status, const char *body, size_t len)
+{
+    e->cb(e->arg, status, body, len);
+    free(e);
+}
+
+static void s_expire(zlink_t *self, int64_t now)
+{
+    while (self->head && self->head->deadline <= now) {
+        zl_entry_t *e = self->head;
+        s_list_remove(self, e);
+        zhashx_delete(self->byid, e->reqid);
+        static const char late[] = "the request timed out";
+        static const char down[] = "the router is unreachable";
+        pl_debug("request %s %s", e->reqid, e->unsent ? "not sent" : "expired");
+        if (e->unsent)
+            s_complete(e, PL_E_UNAVAILABLE, down, sizeof down - 1);
+        else
+            s_complete(e, PL_E_UNAVAILABLE, late, sizeof late - 1);
+    }
+}
+
+static int s_send(zlink_t *self, int count, const void *const *parts, const size_t *lens)
+{
+    if (self->stopped)
+        return -1;
+    return pl_wire_send(self->sock, count, parts, lens);
+}
+
+static zl_entry_t *s_entry_new(zlink_t *self, zlink_cb *cb, void *arg, int timeout_ms)
+{
+    zl_entry_t *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    snprintf(e->reqid, sizeof e->reqid, "%" PRIu64, ++self->next_reqid);
+    e->cb = cb;
+    e->arg = arg;
+    e->deadline = pl_mono_ms() + timeout_ms;
+    return e;
+}
+
+/* Track e; on a failed send make it due now so the next loop turn answers it. */
+static void s_track(zlink_t *self, zl_entry_t *e, int send_rc)
+{
+    if (send_rc != 0) {
+        pl_debug("send of request %s failed: %s", e->reqid, strerror(errno));
+        e->deadline = 0;
+        e->unsent = true;
+    }
+    s_list_insert(self, e);
+    zhashx_insert(self->byid, e->reqid, e);
+}
+
+int zlink_request(zlink_t *self, const char *key, const char *payload, size_t len, zlink_cb *cb,
+                  void *arg)
+{
+    if (self->stopped)
+        return -1;
+    zl_entry_t *e = s_entry_new(self, cb, arg, self->timeout_ms);
+    if (!e)
+        return -1;
+    const void *parts[4] = {"REQ", key, e->reqid, payload};
+    size_t lens[4] = {3, strlen(key), strlen(e->reqid), len};
+    s_track(self, e, s_send(self, 4, parts, lens));
+    return 0;
+}
+
+int zlink_health(zlink_t *self, zlink_cb *cb, void *arg)
+{
+    if (self->stopped)
+        return -1;
+    zl_entry_t *e = s_entry_new(self, cb, arg, ZL_HEALTH_TIMEOUT_MS);
+    if (!e)
+        return -1;
+    const void *parts[2] = {"HEALTH", e->reqid};
+    size_t lens[2] = {6, strlen(e->reqid)};
+    s_track(self, e, s_send(self, 2, parts, lens));
+    return 0;
+}
+
+void zlink_loc(zlink_t *self, const char *payload, size_t len)
+{
+    char seq[24];
+    snprintf(seq, sizeof seq, "%" PRIu64, ++self->locseq);
+    const void *parts[4] = {"LOC", self->epoch, seq, payload};
+    size_t lens[4] = {3, strlen(self->epoch), strlen(seq), len};
+    if (s_send(self, 4, parts, lens) != 0)
+        pl_warn("LOC %s not sent (%s); shards will ask for a snapshot", seq, strerror(errno));
+    else
+        pl_debug("LOC %s %.*s", seq, (int)(len > 200 ? 200 : len), payload);
+}
+
+static void s_heartbeat(zlink_t *self)
+{
+    char seq[24];
+    snprintf(seq, sizeof seq, "%" PRIu64, self->locseq);
+    const void *parts[3] = {"HB", self->epoch, seq};
+    size_t lens[3] = {2, strlen(self->epoch), strlen(seq)};
+    (void)s_send(self, 3, parts, lens); /* router down: EAGAIN, nothing to do */
+}
+
+const pl_slots_t *zlink_table(zlink_t *self)
+{
+    return self->table;
+}
+
+/* ---- receiving ------------------------------------------------------------------------ */
+
+static bool s_is(zmq_msg_t *m, const char *word)
+{
+    size_t n = strlen(word);
+    return zmq_msg_size(m) == n && memcmp(zmq_msg_data(m), word, n) == 0;
+}
+
+/* Copy a frame into a NUL-terminated buffer of size cap; false if it does not fit. */
+static bool s_copy(zmq_msg_t *m, char *buf, size_t cap)
+{
+    size_t n = zmq_msg_size(m);
+    if (n >= cap)
+        return false;
+    memcpy(buf, zmq_msg_data(m), n);
+    buf[n] = 0;
+    return true;
+}
+
+/* The frame as a malloc'd NUL-terminated copy (frames may hold NULs: keep the size);
+ * NULL on OOM. */
+static char *s_dup(zmq_msg_t *m)
+{
+    size_t n = zmq_msg_size(m);
+    char *p = malloc(n + 1);
+    if (!p)
+        return NULL;
+    memcpy(p, zmq_msg_data(m), n);
+    p[n] = 0;
+    return p;
+}
+
+static void s_on_answer(zlink_t *self, zmq_msg_t *reqid_f, const char *status, zmq_msg_t *body_f)
+{
+    char reqid[24];
+    if (!s_copy(reqid_f, reqid, sizeof reqid))
+        return;
+    zl_entry_t *e = zhashx_lookup(self->byid, reqid);
+    if (!e) {
+        pl_debug("late or unknown answer %s dropped", reqid);
+        return;
+    }
+    zhashx_delete(self->byid, reqid);
+    s_list_remove(self, e);
+    char *body = body_f ? s_dup(body_f) : strdup("");
+    if (!body) {
+        static const char msg[] = "out of memory";
+        s_complete(e, PL_E_INTERNAL, msg, sizeof msg - 1);
+        return;
+    }
+    s_complete(e, status, body, body_f ? zmq_msg_size(body_f) : 0);
+    free(body);
+}
+
+static void s_dispatch(zlink_t *self, zmq_msg_t *p, int n)
+{
+    if (n >= 4 && s_is(&p[0], "REP")) {
+        char status[32];
+        if (!s_copy(&p[2], status, sizeof status))
+            return;
+        s_on_answer(self, &p[1], status, &p[3]);
+    } else if (n >= 3 && s_is(&p[0], "HEALTH")) {
+        s_on_answer(self, &p[1], "ok", &p[2]);
+    } else if (n >= 4 && s_is(&p[0], "EVT")) {
+        char *to = s_dup(&p[1]), *skip = s_dup(&p[2]), *ev = s_dup(&p[3]);
+        if (to && skip && ev && self->h.on_evt)
+            self->h.on_evt(self->gw, to, zmq_msg_size(&p[1]), skip, ev, zmq_msg_size(&p[3]));
+        free(to);
+        free(skip);
+        free(ev);
+    } else if (n >= 2 && s_is(&p[0], "TABLE")) {
+        char *text = s_dup(&p[1]);
+        pl_slots_t *t = text ? pl_slots_decode(text) : NULL;
+        free(text);
+        if (!t) {
+            pl_warn("malformed TABLE from the router ignored");
+            return;
+        }
+        if (self->table && pl_slots_version(t) < pl_slots_version(self->table)) {
+            pl_slots_destroy(&t);
+            return;
+        }
+        pl_info("slot table version %u, %d shards", (unsigned)pl_slots_version(t),
+                pl_slots_nshards(t));
+        pl_slots_destroy(&self->table);
+        self->table = t;
+    } else if (n >= 1 && s_is(&p[0], "SNAP")) {
+        pl_info("router asks for a LOC snapshot");
+        if (self->h.on_snap)
+            self->h.on_snap(self->gw);
+    } else {
+        pl_warn("unknown message from the router (%d parts) dropped", n);
+    }
+}
+
+/* Receive one multipart message without blocking. Returns the number of parts kept
+ * (extra parts are discarded), 0 if nothing was waiting, -1 on error. */
+static int s_recv(zlink_t *self, zmq_msg_t *parts)
+{
+    int n = 0, more = 1;
+    while (more) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, self->raw, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+            zmq_msg_close(&m);
+            for (int i = 0; i < n && i < ZL_MAX_PARTS; i++)
+                zmq_msg_close(&parts[i]);
+            return (n == 0 && errno == EAGAIN) ? 0 : -1;
+        }
+        more = zmq_msg_more(&m);
+        if (n < ZL_MAX_PARTS)
+            parts[n] = m;
+        else
+            zmq_msg_close(&m);
+        n++;
+    }
+    return n < ZL_MAX_PARTS ? n : ZL_MAX_PARTS;
+}
+
+static void s_drain(zlink_t *self)
+{
+    for (int i = 0; i < ZL_DRAIN_MAX && !self->stopped && s_has_input(self); i++) {
+        zmq_msg_t parts[ZL_MAX_PARTS];
+        int n = s_recv(self, parts);
+        if (n <= 0)
+            break;
+        s_dispatch(self, parts, n);
+        for (int k = 0; k < n; k++)
+            zmq_msg_close(&parts[k]);
+    }
+}
+
+/* ---- libuv watchers ------------------------------------------------------------------- */
+
+static void s_poll_cb(uv_poll_t *h, int status, int events)
+{
+    /* Only wakes the loop: the check watcher drains. */
+}
+
+static void s_idle_cb(uv_idle_t *h) {}
+
+static void s_check_cb(uv_check_t *h)
+{
+    zlink_t *self = h->data;
+    s_drain(self);
+    if (self->head && self->head->deadline <= pl_mono_ms())
+        s_expire(self, pl_mono_ms());
+}
+
+static void s_prepare_cb(uv_prepare_t *h)
+{
+    zlink_t *self = h->data;
+    bool busy = !self->stopped && (s_has_input(self) || (self->head && self->head->deadline == 0));
+    if (busy)
+        uv_idle_start(&self->idle, s_idle_cb);
+    else
+        uv_idle_stop(&self->idle);
+}
+
+static void s_hb_cb(uv_timer_t *h)
+{
+    s_heartbeat(h->data);
+}
+
+static void s_deadline_cb(uv_timer_t *h)
+{
+    s_expire(h->data, pl_mono_ms());
+}
+
+static void s_closed_cb(uv_handle_t *h)
+{
+    zlink_t *self = h->data;
+    if (--self->open_handles == 0 && self->orphan)
+        zlink_destroy(&self);
+}
+
+zlink_t *zlink_new(gw_t *gw, uv_loop_t *loop, const char *endpoint, const char *name,
+                   int timeout_ms, zlink_handlers_t handlers)
+{
+    zlink_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->gw = gw;
+    self->h = handlers;
+    self->timeout_ms = timeout_ms;
+    uint64_t epoch;
+    randombytes_buf(&epoch, sizeof epoch);
+    snprintf(self->epoch, sizeof self->epoch, "%" PRIu64, epoch >> 1);
+    self->byid = zhashx_new();
+    if (!self->byid)
+        goto fail;
+    self->sock = zsock_new(ZMQ_DEALER);
+    if (!self->sock)
+        goto fail;
+    char ident[160];
+    snprintf(ident, sizeof ident, "g/%s", name);
+    zsock_set_identity(self->sock, ident);
+    if (pl_wire_setup(self->sock, false) != 0)
+        goto fail;
+    zsock_set_immediate(self->sock, 1);
+    if (zsock_connect(self->sock, "%s", endpoint) != 0) {
+        pl_error("cannot connect to router %s", endpoint);
+        goto fail;
+    }
+    self->raw = zsock_resolve(self->sock);
+
+    uv_os_sock_t fd = (uv_os_sock_t)zsock_fd(self->sock);
+    if (uv_poll_init_socket(loop, &self->poll, fd) != 0)
+        goto fail;
+    self->open_handles++;
+    uv_check_init(loop, &self->check);
+    uv_prepare_init(loop, &self->prepare);
+    uv_idle_init(loop, &self->idle);
+    uv_timer_init(loop, &self->hb);
+    uv_timer_init(loop, &self->deadlines);
+    self->open_handles += 5;
+    self->poll.data = self->check.data = self->prepare.data = self;
+    self->idle.data = self->hb.data = self->deadlines.data = self;
+    if (uv_poll_start(&self->poll, UV_READABLE, s_poll_cb) != 0 ||
+        uv_check_start(&self->check, s_check_cb) != 0 ||
+        uv_prepare_start(&self->prepare, s_prepare_cb) != 0 ||
+        uv_timer_start(&self->hb, s_hb_cb, 0, 1000) != 0 ||
+        uv_timer_start(&self->deadlines, s_deadline_cb, 100, 100) != 0)
+        goto fail_handles;
+    pl_info("router link g/%s -> %s (epoch %s)", name, endpoint, self->epoch);
+    return self;
+
+fail_handles:
+    /* handles close asynchronously: the last close callback frees self */
+    self->orphan = true;
+    zlink_stop(self);
+    return NULL;
+fail:
+    zsock_destroy(&self->sock);
+    zhashx_destroy(&self->byid);
+    free(self);
+    return NULL;
+}
+
+void zlink_stop(zlink_t *self)
+{
+    if (!self || self->stopped)
+        return;
+    self->stopped = true;
+    while (self->head) {
+        zl_entry_t *e = self->head;
+        s_list_remove(self, e);
+        zhashx_delete(self->byid, e->reqid);
+        static const char msg[] = "the gateway is shutting down";
+        s_complete(e, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
+    }
+    uv_handle_t *hs[] = {(uv_handle_t *)&self->poll,    (uv_handle_t *)&self->check,
+                         (uv_handle_t *)&self->prepare, (uv_handle_t *)&self->idle,
+                         (uv_handle_t *)&self->hb,      (uv_handle_t *)&self->deadlines};
+    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
+        if (!uv_is_closing(hs[i]))
+            uv_close(hs[i], s_closed_cb);
+}
+
+void zlink_destroy(zlink_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    zlink_t *self = *self_p;
+    /* zlink_stop must have run and the loop must have closed the handles */
+    zsock_destroy(&self->sock);
+    zhashx_destroy(&self->byid);
+    pl_slots_destroy(&self->table);
+    free(self);
+    *self_p = NULL;
+}
