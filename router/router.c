@@ -1,0 +1,197 @@
+/* router — lifecycle, sockets and the loop hooks of parley-router (see router.h).
+ * Message handling is in route.c, peer liveness in peers.c. */
+#include "router_int.h"
+
+#include "pl_time.h"
+#include "pl_wire.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Messages handled per reader callback before other sockets and timers get a turn. */
+#define ROUTER_DRAIN_MAX 256
+
+static zsock_t *s_bind(const char *what, const char *endpoint, char **bound)
+{
+    zsock_t *sock = zsock_new(ZMQ_ROUTER);
+    if (!sock) {
+        pl_error("cannot create the %s socket", what);
+        return NULL;
+    }
+    if (pl_wire_setup(sock, true) != 0) {
+        pl_error("cannot set options on the %s socket: %s", what, zmq_strerror(zmq_errno()));
+        goto fail;
+    }
+    /* A peer that reconnects with the same identity (a restarted shard or gateway whose
+     * old connection the kernel has not closed yet) takes the identity over instead of
+     * being refused while the stale connection lingers. */
+    zsock_set_router_handover(sock, 1);
+    if (zsock_bind(sock, "%s", endpoint) < 0) {
+        pl_error("cannot bind %s %s: %s", what, endpoint, zmq_strerror(zmq_errno()));
+        goto fail;
+    }
+    /* ZMQ_LAST_ENDPOINT resolves wildcards ("tcp://127.0.0.1:*"). */
+    const char *last = zsock_endpoint(sock);
+    *bound = strdup(last ? last : endpoint);
+    if (!*bound)
+        goto fail;
+    return sock;
+fail:
+    zsock_destroy(&sock);
+    return NULL;
+}
+
+router_t *router_new(const char *front, const char *back, int nshards, int dead_ms)
+{
+    router_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->nshards = nshards;
+    self->shard_dead_ms = dead_ms > 0 ? dead_ms : ROUTER_SHARD_DEAD_MS;
+    self->gw_dead_ms = dead_ms > 0 ? dead_ms : ROUTER_GW_DEAD_MS;
+    self->slots = pl_slots_new_even(nshards, 1);
+    if (!self->slots) {
+        pl_error("--shards %d: must be 1..%d", nshards, PL_SLOTS);
+        goto fail;
+    }
+    self->table = pl_slots_encode(self->slots);
+    self->shards = calloc((size_t)nshards, sizeof *self->shards);
+    self->gws = zhashx_new();
+    if (!self->table || !self->shards || !self->gws)
+        goto fail;
+    zhashx_set_destructor(self->gws, peers__gw_free);
+    for (int i = 0; i < nshards; i++) {
+        router_shard_t *s = &self->shards[i];
+        snprintf(s->ident, sizeof s->ident, "s/%d", i);
+        s->ident_len = strlen(s->ident);
+    }
+    self->front = s_bind("front", front, &self->front_ep);
+    if (!self->front)
+        goto fail;
+    self->back = s_bind("back", back, &self->back_ep);
+    if (!self->back)
+        goto fail;
+    return self;
+fail:
+    router_destroy(&self);
+    return NULL;
+}
+
+void router_destroy(router_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    router_t *self = *self_p;
+    zsock_destroy(&self->front);
+    zsock_destroy(&self->back);
+    zhashx_destroy(&self->gws);
+    free(self->shards);
+    free(self->table);
+    pl_slots_destroy(&self->slots);
+    free(self->front_ep);
+    free(self->back_ep);
+    free(self);
+    *self_p = NULL;
+}
+
+const char *router_front_endpoint(router_t *self)
+{
+    return self->front_ep;
+}
+
+const char *router_back_endpoint(router_t *self)
+{
+    return self->back_ep;
+}
+
+/* Drain up to ROUTER_DRAIN_MAX messages without blocking; zloop polls level-triggered,
+ * so what is left wakes us again at once. */
+static void s_drain(router_t *self, zsock_t *sock, void (*handle)(router_t *, zmsg_t *))
+{
+    for (int i = 0; i < ROUTER_DRAIN_MAX && (zsock_events(sock) & ZMQ_POLLIN); i++) {
+        zmsg_t *msg = zmsg_recv(sock);
+        if (!msg)
+            break;
+        handle(self, msg);
+        zmsg_destroy(&msg);
+    }
+}
+
+static int s_on_front(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    s_drain(arg, sock, route__front);
+    return 0;
+}
+
+static int s_on_back(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    s_drain(arg, sock, route__back);
+    return 0;
+}
+
+static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
+{
+    peers__tick(arg, pl_mono_ms());
+    return 0;
+}
+
+int router_attach(router_t *self, zloop_t *loop)
+{
+    if (zloop_reader(loop, self->front, s_on_front, self) != 0 ||
+        zloop_reader(loop, self->back, s_on_back, self) != 0)
+        return -1;
+    /* Keep the reader registered if a poll reports an error on the socket. */
+    zloop_reader_set_tolerant(loop, self->front);
+    zloop_reader_set_tolerant(loop, self->back);
+    if (zloop_timer(loop, 250, 0, s_on_tick, self) < 0)
+        return -1;
+    return 0;
+}
+
+char *router__printable(zframe_t *f)
+{
+    if (!f)
+        return strdup("(none)");
+    size_t n = zframe_size(f);
+    const unsigned char *d = zframe_data(f);
+    bool text = n > 0;
+    for (size_t i = 0; i < n && text; i++)
+        text = isprint(d[i]);
+    if (!text) {
+        char *hex = zframe_strhex(f);
+        if (hex && strlen(hex) > 64)
+            hex[64] = '\0';
+        return hex;
+    }
+    if (n > 64)
+        n = 64;
+    char *s = malloc(n + 1);
+    if (s) {
+        memcpy(s, d, n);
+        s[n] = '\0';
+    }
+    return s;
+}
+
+void router__warn_rl(router_rl_t *rl, const char *fmt, ...)
+{
+    int64_t now = pl_mono_ms();
+    if (rl->last_ms && now - rl->last_ms < 1000) {
+        rl->suppressed++;
+        return;
+    }
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (rl->suppressed)
+        pl_warn("%s (and %llu similar in the last second)", buf,
+                (unsigned long long)rl->suppressed);
+    else
+        pl_warn("%s", buf);
+    rl->last_ms = now;
+    rl->suppressed = 0;
+}

@@ -1,0 +1,41 @@
+/* router — the parley-router role (docs/internals.md "Messages"): two ROUTER sockets,
+ * "front" for gateways and "back" for shards, the slot table from the command line, and
+ * which peers are alive. Holds no durable state.
+ *
+ * Thread: every function here runs on the one thread that runs the router's zloop. */
+#ifndef PL_ROUTER_H
+#define PL_ROUTER_H
+#include <czmq.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* A shard with no HB for this long counts as down (internals.md). */
+#define ROUTER_SHARD_DEAD_MS 3000
+/* A shard HB this long after the previous one (two missed) may come from a restarted
+ * process: the router replays the known gateways to it (see peers.c). */
+#define ROUTER_SHARD_GAP_MS 1000
+/* A gateway with no HB for this long is logged as down and forgotten (it sends one a
+ * second; relaying to it is still attempted, ROUTER_MANDATORY tells if it is gone). */
+#define ROUTER_GW_DEAD_MS 3000
+
+typedef struct _router_t router_t;
+
+/* Bind front (gateways) and back (shards) and build the even slot table for nshards
+ * shards (version 1). dead_ms: shard/gateway liveness timeout (0 = the defaults above;
+ * tests pass less). Returns NULL (after logging why) on a bad argument or a failed bind.
+ * Caller owns; free with router_destroy. */
+router_t *router_new(const char *front, const char *back, int nshards, int dead_ms);
+/* Close both sockets and free everything. Idempotent; nulls *self_p. */
+void router_destroy(router_t **self_p);
+/* Register the two socket readers and the liveness timer on loop. Returns 0 or -1.
+ * The router must outlive the loop's use of it. */
+int router_attach(router_t *self, zloop_t *loop);
+/* The endpoints actually bound (resolves "tcp://127.0.0.1:*"). Owned by the router. */
+const char *router_front_endpoint(router_t *self);
+const char *router_back_endpoint(router_t *self);
+
+/* Self test (router_test.c): runs a router in a thread and talks to it through fake
+ * gateway and shard DEALERs. Returns 0 when every check passed. */
+int router_test(bool verbose);
+
+#endif

@@ -1,0 +1,344 @@
+/* router_test — self test of parley-router: a router (liveness timeout 1 s) runs in an
+ * actor thread on loopback TCP; fake gateway and shard DEALERs speak the internal
+ * protocol to it and check every message of docs/internals.md, the "unavailable"
+ * answers, relays, and that malformed input is dropped without harm. */
+#include "router.h"
+
+#include "pl_hash.h"
+#include "pl_log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#define DEAD_MS 1000
+
+static int s_failed, s_checks;
+static bool s_verbose;
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        s_checks++;                                                                                \
+        if (!(cond)) {                                                                             \
+            s_failed++;                                                                            \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fprintf(stderr, "\n");                                                                 \
+        } else if (s_verbose) {                                                                    \
+            fprintf(stderr, "ok   ");                                                              \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fprintf(stderr, "\n");                                                                 \
+        }                                                                                          \
+    } while (0)
+
+static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
+{
+    zmsg_t *msg = zmsg_recv(pipe);
+    bool term = !msg || zframe_streq(zmsg_first(msg), "$TERM");
+    zmsg_destroy(&msg);
+    return term ? -1 : 0;
+}
+
+/* The router's thread: its loop plus the actor pipe. */
+static void s_router_actor(zsock_t *pipe, void *args)
+{
+    router_t *router = args;
+    zloop_t *loop = zloop_new();
+    router_attach(router, loop);
+    zloop_reader(loop, pipe, s_on_pipe, NULL);
+    zsock_signal(pipe, 0);
+    zloop_start(loop);
+    zloop_destroy(&loop);
+}
+
+static zsock_t *s_peer(const char *ident, const char *endpoint)
+{
+    zsock_t *s = zsock_new(ZMQ_DEALER);
+    if (!s) {
+        fprintf(stderr, "router_test: cannot create a DEALER\n");
+        exit(1);
+    }
+    zsock_set_identity(s, ident);
+    zsock_set_linger(s, 0);
+    zsock_set_rcvtimeo(s, 2000);
+    if (zsock_connect(s, "%s", endpoint) != 0) {
+        fprintf(stderr, "router_test: cannot connect to %s\n", endpoint);
+        exit(1);
+    }
+    return s;
+}
+
+/* Receive one message and compare it with the n expected frames (strings). */
+static bool s_expect(zsock_t *s, int n, ...)
+{
+    zmsg_t *msg = zmsg_recv(s);
+    if (!msg) {
+        fprintf(stderr, "  (no message)\n");
+        return false;
+    }
+    bool ok = (int)zmsg_size(msg) == n;
+    va_list ap;
+    va_start(ap, n);
+    zframe_t *f = zmsg_first(msg);
+    for (int i = 0; i < n && ok; i++, f = zmsg_next(msg))
+        ok = zframe_streq(f, va_arg(ap, const char *));
+    va_end(ap);
+    if (!ok) {
+        fprintf(stderr, "  got:\n");
+        zmsg_print(msg);
+    }
+    zmsg_destroy(&msg);
+    return ok;
+}
+
+/* True if nothing arrives within ms. */
+static bool s_nothing(zsock_t *s, int ms)
+{
+    zpoller_t *p = zpoller_new(s, NULL);
+    void *which = zpoller_wait(p, ms);
+    zpoller_destroy(&p);
+    if (which) {
+        zmsg_t *msg = zmsg_recv(s);
+        fprintf(stderr, "  unexpected:\n");
+        zmsg_print(msg);
+        zmsg_destroy(&msg);
+    }
+    return which == NULL;
+}
+
+static void s_drain(zsock_t *s)
+{
+    zpoller_t *p = zpoller_new(s, NULL);
+    while (zpoller_wait(p, 50)) {
+        zmsg_t *msg = zmsg_recv(s);
+        zmsg_destroy(&msg);
+    }
+    zpoller_destroy(&p);
+}
+
+/* A key owned by shard id in the even table of nshards. */
+static void s_key_for(int nshards, int id, const char *prefix, char *out, size_t size)
+{
+    pl_slots_t *t = pl_slots_new_even(nshards, 1);
+    for (int i = 0;; i++) {
+        snprintf(out, size, "%s%d", prefix, i);
+        if (pl_slots_owner_of_key(t, out) == id)
+            break;
+    }
+    pl_slots_destroy(&t);
+}
+
+int router_test(bool verbose)
+{
+    s_verbose = verbose;
+    router_t *router = router_new("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", 2, DEAD_MS);
+    CHECK(router, "router_new on wildcard ports");
+    if (!router)
+        return 1;
+    CHECK(router_new("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", 0, 0) == NULL, "0 shards refused");
+    router_t *clash = router_new(router_front_endpoint(router), "tcp://127.0.0.1:*", 2, 0);
+    CHECK(clash == NULL, "bind to a port in use fails cleanly");
+    router_destroy(&clash);
+    router_destroy(&clash); /* idempotent */
+
+    pl_slots_t *slots = pl_slots_new_even(2, 1);
+    char *table = pl_slots_encode(slots);
+    pl_slots_destroy(&slots);
+    char key0[32], key1[32];
+    s_key_for(2, 0, "c:dm:a:b", key0, sizeof key0);
+    s_key_for(2, 1, "u:user", key1, sizeof key1);
+
+    const char *fe = router_front_endpoint(router), *be = router_back_endpoint(router);
+    zactor_t *actor = zactor_new(s_router_actor, router);
+    zsock_t *gw = s_peer("g/test", fe);
+    zsock_t *s0 = s_peer("s/0", be);
+    zsock_t *s1 = s_peer("s/1", be);
+    zclock_sleep(200);
+
+    /* Shard HB; gateway HB gets TABLE once per epoch and is relayed as GWHB. */
+    zstr_sendx(s0, "HB", "0", NULL);
+    zclock_sleep(100);
+    zstr_sendx(gw, "HB", "e1", "0", NULL);
+    CHECK(s_expect(gw, 2, "TABLE", table), "TABLE on the first HB of an epoch");
+    CHECK(s_expect(s0, 4, "GWHB", "g/test", "e1", "0"), "GWHB relayed to a live shard");
+    s_drain(s1);
+    zstr_sendx(gw, "HB", "e1", "1", NULL);
+    CHECK(s_expect(s0, 4, "GWHB", "g/test", "e1", "1"), "GWHB relayed again");
+    CHECK(s_nothing(gw, 200), "no TABLE for an epoch already seen");
+    s_drain(s1);
+
+    /* HEALTH: shard 1 never sent HB. */
+    zstr_sendx(gw, "HEALTH", "h1", NULL);
+    CHECK(s_expect(gw, 3, "HEALTH", "h1", "0"), "HEALTH 0 while a shard is missing");
+
+    /* REQ to a live shard and its REP back. */
+    zstr_sendx(gw, "REQ", key0, "7", "{\"op\":\"sync\"}", NULL);
+    CHECK(s_expect(s0, 4, "REQ", "g/test", "7", "{\"op\":\"sync\"}"), "REQ routed to owner 0");
+    zstr_sendx(s0, "REP", "g/test", "7", "ok", "{\"msgs\":[]}", NULL);
+    CHECK(s_expect(gw, 4, "REP", "7", "ok", "{\"msgs\":[]}"), "REP relayed to the gateway");
+
+    /* REQ to a shard without heartbeat: unavailable at once. */
+    zstr_sendx(gw, "REQ", key1, "8", "{}", NULL);
+    CHECK(s_expect(gw, 4, "REP", "8", "unavailable", "shard 1 is unavailable"),
+          "REQ to a silent shard answered unavailable");
+    CHECK(s_nothing(s1, 100), "silent shard got no REQ");
+
+    /* Shard 1 comes up. */
+    zstr_sendx(s1, "HB", "1", NULL);
+    zstr_sendx(s0, "HB", "0", NULL);
+    zclock_sleep(100);
+    CHECK(s_expect(s1, 4, "GWHB", "g/test", "e1", "1"),
+          "a shard coming up is told about known gateways at once");
+    zstr_sendx(gw, "HEALTH", "h2", NULL);
+    CHECK(s_expect(gw, 3, "HEALTH", "h2", "1"), "HEALTH 1 with every shard live");
+    zstr_sendx(gw, "REQ", key1, "9", "{}", NULL);
+    CHECK(s_expect(s1, 4, "REQ", "g/test", "9", "{}"), "REQ routed to owner 1");
+
+    /* Binary-safe frames (NUL inside a payload). */
+    {
+        zmsg_t *m = zmsg_new();
+        zmsg_addstr(m, "REQ");
+        zmsg_addstr(m, key0);
+        zmsg_addstr(m, "10");
+        zmsg_addmem(m, "a\0b", 3);
+        zmsg_send(&m, gw);
+        zmsg_t *got = zmsg_recv(s0);
+        zframe_t *last = got ? zmsg_last(got) : NULL;
+        CHECK(got && zmsg_size(got) == 4 && zframe_size(last) == 3 &&
+                  memcmp(zframe_data(last), "a\0b", 3) == 0,
+              "payload with NUL bytes relayed intact");
+        zmsg_destroy(&got);
+    }
+
+    /* LOC to every shard. */
+    zstr_sendx(gw, "LOC", "e1", "1", "{\"add\":[\"alice\"]}", NULL);
+    CHECK(s_expect(s0, 5, "LOC", "g/test", "e1", "1", "{\"add\":[\"alice\"]}"), "LOC to shard 0");
+    CHECK(s_expect(s1, 5, "LOC", "g/test", "e1", "1", "{\"add\":[\"alice\"]}"), "LOC to shard 1");
+
+    /* EVT and SNAP from a shard to the named gateway. */
+    zstr_sendx(s1, "EVT", "g/test", "[\"alice\"]", "alice/phone", "{\"type\":\"msg\"}", NULL);
+    CHECK(s_expect(gw, 4, "EVT", "[\"alice\"]", "alice/phone", "{\"type\":\"msg\"}"),
+          "EVT relayed");
+    zstr_sendx(s0, "SNAP", "g/test", NULL);
+    CHECK(s_expect(gw, 1, "SNAP"), "SNAP relayed");
+
+    /* FWD shard to shard, by key. */
+    zstr_sendx(s1, "FWD", key0, "{\"op\":\"idx_add\"}", NULL);
+    CHECK(s_expect(s0, 2, "FWD", "{\"op\":\"idx_add\"}"), "FWD routed to the key's owner");
+
+    /* A second gateway: answers go to the one named. */
+    zsock_t *gw2 = s_peer("g/two", fe);
+    zstr_sendx(gw2, "REQ", key0, "1", "{}", NULL);
+    CHECK(s_expect(s0, 4, "REQ", "g/two", "1", "{}"), "REQ from a second gateway");
+    zstr_sendx(s0, "REP", "g/two", "1", "not_found", "no such user", NULL);
+    CHECK(s_expect(gw2, 4, "REP", "1", "not_found", "no such user"), "REP to the second gateway");
+    CHECK(s_nothing(gw, 100), "first gateway got nothing");
+
+    /* Malformed input is dropped; the router goes on. */
+    zstr_sendx(gw, "REQ", key0, NULL);
+    zstr_sendx(gw, "BOGUS", NULL);
+    zstr_sendx(gw, "", NULL);
+    zstr_sendx(gw, "HB", "", "1", NULL);
+    zstr_sendx(gw, "HEALTH", NULL);
+    zstr_sendx(gw, "LOC", "a", "b", "c", "d", "e", "f", "g", "h", NULL);
+    zstr_sendx(gw, "REQ", "", "1", "{}", NULL);
+    zstr_sendx(s0, "REP", "g/nobody", "1", "ok", "{}", NULL);
+    zstr_sendx(s0, "EVT", "g/test", NULL);
+    zstr_sendx(s0, "HB", "7", NULL);
+    zstr_sendx(s0, "HB", "abc", NULL);
+    zstr_sendx(s0, "HB", "00", NULL);
+    zstr_sendx(s0, "WHAT", NULL);
+    zstr_sendx(s0, "FWD", "", "x", NULL);
+    CHECK(s_nothing(s1, 200), "nothing relayed for malformed input");
+    zstr_sendx(s0, "HB", "0", NULL);
+    zstr_sendx(s1, "HB", "1", NULL);
+    zclock_sleep(50);
+    zstr_sendx(gw, "HEALTH", "h3", NULL);
+    CHECK(s_expect(gw, 3, "HEALTH", "h3", "1"), "router still answers after malformed input");
+    s_drain(s0);
+    s_drain(gw);
+
+    /* A restarted gateway (new epoch) gets TABLE again. */
+    zstr_sendx(gw, "HB", "e2", "0", NULL);
+    CHECK(s_expect(gw, 2, "TABLE", table), "TABLE on a new epoch");
+    s_drain(s1);
+    zstr_sendx(gw, "LOC", "e2", "1", "{\"full\":[]}", NULL);
+    CHECK(s_expect(s1, 5, "LOC", "g/test", "e2", "1", "{\"full\":[]}"), "LOC after a new epoch");
+    zstr_sendx(s1, "HELLO", "1", NULL);
+    CHECK(s_expect(s1, 4, "GWHB", "g/test", "e2", "1"),
+          "HELLO from a restarted shard replays the gateways' latest epoch and locseq");
+
+    /* A shard silent for longer than the timeout is down. */
+    zstr_sendx(s1, "HB", "1", NULL);
+    zclock_sleep(DEAD_MS + 300);
+    zstr_sendx(s1, "HB", "1", NULL);
+    zclock_sleep(50);
+    s_drain(s0);
+    s_drain(s1);
+    zstr_sendx(gw, "REQ", key0, "11", "{}", NULL);
+    CHECK(s_expect(gw, 4, "REP", "11", "unavailable", "shard 0 is unavailable"),
+          "REQ to a shard silent for the timeout answered unavailable");
+    CHECK(s_nothing(s0, 100), "dead shard got no REQ");
+    zstr_sendx(s1, "FWD", key0, "{}", NULL);
+    CHECK(s_nothing(s0, 100), "FWD to a dead shard dropped");
+    zstr_sendx(gw, "HEALTH", "h4", NULL);
+    CHECK(s_expect(gw, 3, "HEALTH", "h4", "0"), "HEALTH 0 with a dead shard");
+
+    /* A disconnected shard (heartbeat still fresh): EHOSTUNREACH, unavailable at once. */
+    zstr_sendx(s0, "HB", "0", NULL);
+    zclock_sleep(50);
+    zsock_destroy(&s0);
+    zclock_sleep(200);
+    zstr_sendx(gw, "REQ", key0, "12", "{}", NULL);
+    CHECK(s_expect(gw, 4, "REP", "12", "unavailable", "shard 0 is unavailable"),
+          "REQ to a disconnected shard answered unavailable");
+
+    /* The shard comes back (new process, same identity). */
+    s0 = s_peer("s/0", be);
+    zstr_sendx(s0, "HB", "0", NULL);
+    zclock_sleep(100);
+    s_drain(s0);
+    zstr_sendx(gw, "REQ", key0, "13", "{}", NULL);
+    CHECK(s_expect(s0, 4, "REQ", "g/test", "13", "{}"), "REQ reaches a restarted shard");
+
+    /* Handover: a second connection with the same identity takes over at once, while
+     * the old one is still connected (a stuck old process, a half-open TCP link). */
+    zsock_t *s0b = s_peer("s/0", be);
+    zstr_sendx(s0b, "HB", "0", NULL);
+    zclock_sleep(200);
+    s_drain(s0b);
+    zstr_sendx(gw, "REQ", key0, "14", "{}", NULL);
+    CHECK(s_expect(s0b, 4, "REQ", "g/test", "14", "{}"),
+          "a new connection with the same identity takes over");
+    CHECK(s_nothing(s0, 100), "the old connection gets nothing");
+    zsock_destroy(&s0);
+    s0 = s0b;
+
+    /* The gateway goes away: a REP to it is dropped, the router survives. */
+    zsock_destroy(&gw2);
+    zclock_sleep(100);
+    zstr_sendx(s0, "REP", "g/two", "2", "ok", "{}", NULL);
+    zstr_sendx(s0, "HB", "0", NULL);
+    zstr_sendx(s1, "HB", "1", NULL);
+    zclock_sleep(50);
+    zstr_sendx(gw, "HEALTH", "h5", NULL);
+    CHECK(s_expect(gw, 3, "HEALTH", "h5", "1"), "router alive after REP to a gone gateway");
+
+    zsock_destroy(&gw);
+    zsock_destroy(&s0);
+    zsock_destroy(&s1);
+    zactor_destroy(&actor);
+    router_destroy(&router);
+    CHECK(router == NULL, "router_destroy nulls the pointer");
+    free(table);
+    printf("router_test: %d passed, %d failed\n", s_checks - s_failed, s_failed);
+    return s_failed ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    zsys_handler_set(NULL);
+    bool verbose = argc > 1 && !strcmp(argv[1], "-v");
+    pl_log_init("router", verbose ? PL_DEBUG : PL_ERROR);
+    return router_test(verbose);
+}
