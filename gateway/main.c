@@ -158,6 +158,10 @@ static void s_shutdown(gw_t *gw)
     uv_close((uv_handle_t *)&gw->sigterm, NULL);
     uv_close((uv_handle_t *)&gw->sigint, NULL);
     uv_close((uv_handle_t *)&gw->tick, NULL);
+    /* Closing the watchers restored the default dispositions: a second SIGTERM/SIGINT
+     * during the shutdown must not kill us before the clean exit. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
 }
 
 static void s_signal_cb(uv_signal_t *h, int signum)

@@ -73,7 +73,7 @@ int shard_link_run(shard_t *shard, const char *endpoint, volatile sig_atomic_t *
     shard_set_sender(shard, s_send, &self);
     pl_info("shard %d (%s) connected to %s%s", shard->id, identity, endpoint,
             shard->sync ? ", fsync per group commit" : "");
-    shard_heartbeat(shard);
+    shard_hello(shard);
     shard_tick(shard); /* at start: resend the stored outbox */
     while (!*stop) {
         zloop_start(loop); /* returns on a signal (EINTR) or a handler's -1 */

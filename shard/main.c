@@ -86,6 +86,9 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    char role[32];
+    snprintf(role, sizeof(role), "shard-%ld", id);
+    pl_log_init(role, PL_INFO); /* again, now that the id is known */
     char data_default[64];
     if (!data) {
         snprintf(data_default, sizeof(data_default), "./var/shard-%ld", id);

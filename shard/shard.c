@@ -168,6 +168,14 @@ int shard_heartbeat(shard_t *self)
     return s_out(self, 2, f);
 }
 
+int shard_hello(shard_t *self)
+{
+    /* Like HB, and asks the router to replay every gateway's latest GWHB at once, so a
+     * restarted shard relearns the gateways (and requests SNAPs) without waiting. */
+    const char *f[] = {"HELLO", self->id_text};
+    return s_out(self, 2, f);
+}
+
 const char *shard_json_str(json_t *req, const char *name)
 {
     json_t *v = json_object_get(req, name);

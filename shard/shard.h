@@ -74,6 +74,8 @@ int shard_event(shard_t *self, const char *gw, const char *to, const char *skip,
 int shard_fwd(shard_t *self, const char *key, const char *payload);
 int shard_snap(shard_t *self, const char *gw);
 int shard_heartbeat(shard_t *self);
+/* ["HELLO", id]: a heartbeat that also makes the router replay every gateway's GWHB. */
+int shard_hello(shard_t *self);
 
 /* Helpers for request payloads: the string member name of req, or NULL when absent or
  * not a string (or containing a NUL). */
