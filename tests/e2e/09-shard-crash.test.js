@@ -170,3 +170,38 @@ h.test('after a shard restart, devices connected throughout get msg events at on
   const ev2 = await reader.nextEvent((f) => f.type === 'msg' && f.client_msg_id === 'live-2', 5000, 'second msg after the restart');
   assert.equal(ev2.seq, ok2.seq);
 });
+
+h.test('a frozen shard (SIGSTOP): unavailable within 5 s, health 503; after SIGCONT a retry stores once', async (t, c) => {
+  const ws = await Client.open(c.wsUrl(0), tok.alice, { label: alice });
+  const reader = await Client.open(c.wsUrl(1), tok.bob, { label: bob });
+  const base = (await ws.ok('history', { conv: DM, limit: 1 })).msgs[0].seq;
+  c.signal('shard', VICTIM, 'SIGSTOP');
+  try {
+    // The shard's TCP connection stays up: only deadlines and heartbeats can tell.
+    const t0 = Date.now();
+    const sends = Array.from({ length: 5 }, (_, i) =>
+      ws.request('send', { conv: DM, client_msg_id: `frozen-${i}`, text: `frozen ${i}` }, { timeoutMs: 15000 }));
+    const answers = await Promise.all(sends);
+    const dt = Date.now() - t0;
+    answers.forEach((a, i) => {
+      assert.equal(a.type, 'error', `frozen-${i}: ${JSON.stringify(a)}`);
+      assert.equal(a.code, 'unavailable');
+    });
+    assert.ok(dt <= 5000 + SLACK, `answered after ${dt} ms`);
+    await c.waitHealth(503, 3000 + 5000);
+  } finally {
+    c.signal('shard', VICTIM, 'SIGCONT');
+  }
+  await c.waitHealth(200, 10000);
+  // The frozen shard may have stored the sends when it woke up (their answers were
+  // dropped as late): the retries return those seqs or store them now — once each.
+  const retries = await waitFor('sends accepted after SIGCONT', async () => {
+    const rs = await Promise.all(Array.from({ length: 5 }, (_, i) =>
+      ws.request('send', { conv: DM, client_msg_id: `frozen-${i}`, text: `frozen ${i}` })));
+    return rs.every((r) => r.type === 'ok') ? rs : null;
+  }, { timeoutMs: 10000, intervalMs: 200 });
+  const s = await reader.ok('sync', { conv: DM, after: base });
+  assert.deepEqual(s.msgs.map((m) => m.client_msg_id).sort(), ['frozen-0', 'frozen-1', 'frozen-2', 'frozen-3', 'frozen-4']);
+  assert.deepEqual(s.msgs.map((m) => m.seq), [1, 2, 3, 4, 5].map((i) => base + i));
+  retries.forEach((r, i) => assert.equal(s.msgs.find((m) => m.seq === r.seq).client_msg_id, `frozen-${i}`));
+});

@@ -5,6 +5,7 @@
 //   const c = await Cluster.start({ shards: 2, gateways: 2, sync: false, gwTimeout: 5000 });
 //   c.httpUrl(0), c.wsUrl(1)
 //   await c.kill('shard', 1, 'SIGKILL'); await c.restart('shard', 1);
+//   c.signal('shard', 0, 'SIGSTOP'); c.signal('shard', 0, 'SIGCONT');
 //   await c.stopAll();   // SIGTERM, asserts exit code 0 of every process still running
 //   await c.startAll();  // same ports, same data folders
 //   await c.destroy();   // stop (if needed) and remove the folder unless a test failed
@@ -277,6 +278,13 @@ class Cluster {
   // Send `signal` to one process and wait for its exit. Returns {code, signal}.
   async kill(role, index = 0, signal = 'SIGKILL') {
     return this.proc(role, index).stop(signal);
+  }
+
+  // Send a signal without waiting (SIGSTOP/SIGCONT to freeze and thaw a process).
+  signal(role, index = 0, sig = 'SIGSTOP') {
+    const p = this.proc(role, index);
+    if (!p.running) throw new Error(`${p.name} is not running`);
+    p.child.kill(sig);
   }
 
   // Start a stopped process again with the same flags and data; waits until every
