@@ -205,31 +205,55 @@ fail:
     shard_reply(shard, gw, reqid, PL_E_INTERNAL, "cannot build answer");
 }
 
+/* Answer an idx_add/idx_del: ["FWD", from, {"op":"idx_ack","user","conv","nonce"}]. */
+static void s_idx_ack(shard_t *shard, json_t *req, const char *user, const char *conv)
+{
+    char from_buf[80];
+    const char *from = shard_json_str(req, "from");
+    const char *nonce = shard_json_str(req, "nonce");
+    if (!from) {
+        snprintf(from_buf, sizeof(from_buf), "c:%s", conv);
+        from = from_buf;
+    }
+    json_t *ack = json_pack("{s:s, s:s, s:s}", "op", "idx_ack", "user", user, "conv", conv);
+    if (ack && nonce)
+        json_object_set_new(ack, "nonce", json_string(nonce));
+    char *text = ack ? json_dumps(ack, JSON_COMPACT) : NULL;
+    json_decref(ack);
+    if (text)
+        shard_fwd(shard, from, text);
+    free(text);
+}
+
+void shard_idx_del(shard_t *shard, json_t *req)
+{
+    shard_key_t key;
+    const char *user = shard_json_str(req, "user");
+    const char *conv = shard_json_str(req, "conv");
+    if (!user || !pl_user_valid(user) || !conv || shard_key_index(&key, user, conv) != 0) {
+        pl_warn("FWD idx_del: malformed payload dropped");
+        return;
+    }
+    if (shard_store_del(shard->store, &key, shard->sync) != 0)
+        return; /* not acknowledged: the conversation's shard resends */
+    s_idx_ack(shard, req, user, conv);
+    pl_debug("index: %s left %s", user, conv);
+}
+
 void shard_idx_add(shard_t *shard, json_t *req)
 {
     shard_key_t key;
-    char from_buf[80];
     const char *user = shard_json_str(req, "user");
     const char *conv = shard_json_str(req, "conv");
     const char *kind = shard_json_str(req, "kind");
-    const char *from = shard_json_str(req, "from");
     if (!user || !pl_user_valid(user) || !conv || !kind ||
         (strcmp(kind, "dm") != 0 && strcmp(kind, "group") != 0) ||
         shard_key_index(&key, user, conv) != 0) {
         pl_warn("FWD idx_add: malformed payload dropped");
         return;
     }
-    if (!from) {
-        snprintf(from_buf, sizeof(from_buf), "c:%s", conv);
-        from = from_buf;
-    }
     if (shard_store_put(shard->store, &key, kind, strlen(kind), shard->sync) != 0)
         return; /* not acknowledged: the conversation's shard resends */
-    json_t *ack = json_pack("{s:s, s:s, s:s}", "op", "idx_ack", "user", user, "conv", conv);
-    char *text = ack ? json_dumps(ack, JSON_COMPACT) : NULL;
-    json_decref(ack);
-    if (text)
-        shard_fwd(shard, from, text);
-    free(text);
+    s_idx_ack(shard, req, user, conv);
     pl_debug("index: %s is in %s", user, conv);
 }

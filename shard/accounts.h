@@ -22,5 +22,8 @@ void shard_conv_list(shard_t *shard, const char *gw, const char *reqid, json_t *
  * answer ["FWD", from, {"op":"idx_ack","user","conv"}]. Malformed input is logged and
  * dropped. */
 void shard_idx_add(shard_t *shard, json_t *req);
+/* FWD idx_del {"op":"idx_del","user","conv","kind","from","nonce"}: delete the index entry
+ * (idempotent), then acknowledge like idx_add. The ack echoes `nonce` when present. */
+void shard_idx_del(shard_t *shard, json_t *req);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "group.h"
 #include "loc.h"
 #include "outbox.h"
 #include "pl_err.h"
@@ -24,14 +25,20 @@ typedef struct {
     uint64_t next; /* last seq handed out to a pending send (== seq when none pending) */
 } counter_t;
 
-/* One send waiting for the group commit. */
+/* One send (or, with done set, another change: shard_conv_defer) waiting for the group
+ * commit. */
 typedef struct {
     char *gw, *reqid, *conv;
     char *event; /* stored msg JSON text; NULL when this repeats a send of the same batch */
     char skip[32 + 1 + 64 + 1]; /* "<user>/<device>" */
     char a[33], b[33];          /* dm members */
+    bool group;                 /* a group message: recipients in to */
+    char (*to)[33];             /* group members when the message was staged */
+    size_t nto;
     uint64_t seq;
     int64_t ts;
+    shard_conv_done_fn *done; /* a deferred change: called once, after the write */
+    void *done_arg;
 } pend_t;
 
 struct _shard_conv_t {
@@ -41,6 +48,7 @@ struct _shard_conv_t {
     zlistx_t *pending;      /* pend_t (owned), in arrival order */
     zhashx_t *pending_idem; /* "<conv> <sender> <client_msg_id>" -> pend_t (not owned) */
     size_t batch_bytes;
+    size_t deferred; /* deferred changes (not sends) in pending */
 };
 
 static void s_pend_destroy(void **item)
@@ -52,6 +60,7 @@ static void s_pend_destroy(void **item)
     free(p->reqid);
     free(p->conv);
     free(p->event);
+    free(p->to);
     free(p);
     *item = NULL;
 }
@@ -84,8 +93,17 @@ shard_conv_t *shard_conv_new(shard_t *shard)
 /* Answer every pending send with status/why, forget the batch. */
 static void s_abort(shard_conv_t *self, const char *status, const char *why)
 {
-    for (pend_t *p = zlistx_first(self->pending); p; p = zlistx_next(self->pending))
-        shard_reply(self->shard, p->gw, p->reqid, status, why);
+    for (pend_t *p = zlistx_first(self->pending); p; p = zlistx_next(self->pending)) {
+        if (p->done) {
+            shard_conv_done_fn *done = p->done;
+            p->done = NULL;
+            done(self->shard, p->done_arg, status);
+        } else
+            shard_reply(self->shard, p->gw, p->reqid, status, why);
+    }
+    if (self->shard->outbox)
+        shard_outbox_discard(self->shard->outbox);
+    self->deferred = 0;
     zlistx_purge(self->pending);
     zhashx_purge(self->pending_idem);
     shard_batch_clear(self->batch);
@@ -135,10 +153,21 @@ static counter_t *s_counter(shard_conv_t *self, const char *conv)
     return c;
 }
 
-/* Common checks of conversation requests: user, conv, membership. Returns the conv and
- * fills a/b, or answers the error and returns NULL. */
+const char *shard_conv_why(const char *err)
+{
+    if (strcmp(err, PL_E_NOT_FOUND) == 0)
+        return "no such conversation";
+    if (strcmp(err, PL_E_FORBIDDEN) == 0)
+        return "not a member of this conversation";
+    if (strcmp(err, PL_E_UNAVAILABLE) == 0)
+        return "storage error";
+    return "malformed conversation id";
+}
+
+/* Common checks of conversation requests: user, conv, membership (dm or group). Returns
+ * the conv and fills *m, or answers the error and returns NULL. */
 static const char *s_member(shard_conv_t *self, const char *gw, const char *reqid, json_t *req,
-                            const char **user, char *a, char *b)
+                            const char **user, shard_members_t *m)
 {
     const char *conv = shard_json_str(req, "conv");
     *user = shard_json_str(req, "user");
@@ -146,15 +175,9 @@ static const char *s_member(shard_conv_t *self, const char *gw, const char *reqi
         shard_reply(self->shard, gw, reqid, PL_E_BAD_REQUEST, "missing user or conv");
         return NULL;
     }
-    const char *err = shard_conv_members(conv, a, b);
+    const char *err = shard_group_check(self->shard->group, conv, *user, m);
     if (err) {
-        shard_reply(self->shard, gw, reqid, err,
-                    strcmp(err, PL_E_NOT_FOUND) == 0 ? "no such conversation"
-                                                     : "malformed conversation id");
-        return NULL;
-    }
-    if (strcmp(*user, a) != 0 && strcmp(*user, b) != 0) {
-        shard_reply(self->shard, gw, reqid, PL_E_FORBIDDEN, "not a member of this conversation");
+        shard_reply(self->shard, gw, reqid, err, shard_conv_why(err));
         return NULL;
     }
     return conv;
@@ -209,7 +232,8 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, json
 {
     shard_t *shard = self->shard;
     const char *user = NULL;
-    char a[33], b[33], idem[SHARD_KEY_MAX + 4];
+    char idem[SHARD_KEY_MAX + 4];
+    shard_members_t m;
     shard_key_t key;
     const char *device = shard_json_str(req, "device");
     const char *cmid = shard_json_str(req, "client_msg_id");
@@ -223,7 +247,7 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, json
         shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "client_msg_id must be 1-64 characters");
         return;
     }
-    const char *conv = s_member(self, gw, reqid, req, &user, a, b);
+    const char *conv = s_member(self, gw, reqid, req, &user, &m);
     if (!conv)
         return;
     size_t text_cp = pl_utf8_count(text, strlen(text));
@@ -274,12 +298,26 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, json
     p->seq = ctr->next + 1;
     p->ts = pl_now_ms();
     snprintf(p->skip, sizeof(p->skip), "%s/%s", user, device);
-    memcpy(p->a, a, sizeof(a));
-    memcpy(p->b, b, sizeof(b));
+    if (m.group) { /* the recipients: the members at the moment the message is stored */
+        p->group = true;
+        p->to = malloc((m.n ? m.n : 1) * sizeof(*p->to));
+        if (!p->to) {
+            s_pend_destroy((void **)&p);
+            shard_reply(shard, gw, reqid, PL_E_INTERNAL, "out of memory");
+            return;
+        }
+        for (size_t i = 0; i < m.n; i++)
+            snprintf(p->to[i], sizeof(p->to[i]), "%s", m.list[i]);
+        p->nto = m.n;
+    } else {
+        memcpy(p->a, m.a, sizeof(p->a));
+        memcpy(p->b, m.b, sizeof(p->b));
+    }
     json_t *ev = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:s}", "type", "msg", "conv", conv,
                            "seq", (json_int_t)p->seq, "from", user, "device", device, "text", text,
                            "ts", (json_int_t)p->ts, "client_msg_id", cmid);
-    p->event = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+    /* keys in insertion order: the text starts with {"type":"msg","conv":..., */
+    p->event = ev ? json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(ev);
     if (!p->event) {
         s_pend_destroy((void **)&p);
@@ -292,9 +330,9 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, json
     shard_batch_put(self->batch, &key, p->event, len);
     shard_key_counter(&key, conv);
     shard_batch_put_u64(self->batch, &key, p->seq);
-    if (p->seq == 1) {
-        shard_outbox_stage(shard->outbox, self->batch, conv, a, "dm");
-        shard_outbox_stage(shard->outbox, self->batch, conv, b, "dm");
+    if (p->seq == 1 && !p->group) {
+        shard_outbox_stage(shard->outbox, self->batch, conv, p->a, "dm");
+        shard_outbox_stage(shard->outbox, self->batch, conv, p->b, "dm");
     }
     ctr->next = p->seq;
     zlistx_add_end(self->pending, p);
@@ -325,13 +363,28 @@ int shard_conv_commit(shard_conv_t *self)
         return -1;
     }
     int64_t now = pl_mono_ms();
+    self->deferred = 0;
     for (pend_t *p = zlistx_first(self->pending); p; p = zlistx_next(self->pending)) {
+        if (p->done) {
+            shard_conv_done_fn *done = p->done;
+            p->done = NULL;
+            done(shard, p->done_arg, NULL);
+            continue;
+        }
         s_reply_sent(self, p->gw, p->reqid, p->conv, p->seq, p->ts);
         if (!p->event)
             continue; /* a repeat within the batch: nothing new to push */
         counter_t *ctr = zhashx_lookup(self->counters, p->conv);
         if (ctr && ctr->seq < p->seq)
             ctr->seq = p->seq;
+        if (p->group) {
+            const char *users[SHARD_GROUP_MAX];
+            size_t n = p->nto < SHARD_GROUP_MAX ? p->nto : SHARD_GROUP_MAX;
+            for (size_t i = 0; i < n; i++)
+                users[i] = p->to[i];
+            shard_loc_push(shard->loc, users, n, p->skip, p->event);
+            continue;
+        }
         const char *users[2] = {p->a, p->b};
         shard_loc_push(shard->loc, users, 2, p->skip, p->event);
         if (p->seq == 1) {
@@ -355,8 +408,8 @@ int shard_conv_commit(shard_conv_t *self)
 static void s_settle(shard_conv_t *self, const char *conv)
 {
     counter_t *c = zhashx_lookup(self->counters, conv);
-    if (c && c->next != c->seq)
-        shard_conv_commit(self);
+    if ((c && c->next != c->seq) || self->deferred > 0)
+        shard_conv_commit(self); /* deferred: membership or read changes, rare */
 }
 
 /* Read an optional non-negative integer member; def when absent. -1 when malformed. */
@@ -419,10 +472,10 @@ static void s_page_reply(shard_conv_t *self, const char *gw, const char *reqid, 
 void shard_conv_sync(shard_conv_t *self, const char *gw, const char *reqid, json_t *req)
 {
     const char *user = NULL;
-    char a[33], b[33];
+    shard_members_t m;
     int64_t after = 0, limit = 0;
     shard_key_t prefix, key;
-    const char *conv = s_member(self, gw, reqid, req, &user, a, b);
+    const char *conv = s_member(self, gw, reqid, req, &user, &m);
     if (!conv)
         return;
     if (s_opt_uint(req, "after", 0, INT64_MAX - 1, &after) != 0 ||
@@ -456,10 +509,10 @@ void shard_conv_sync(shard_conv_t *self, const char *gw, const char *reqid, json
 void shard_conv_history(shard_conv_t *self, const char *gw, const char *reqid, json_t *req)
 {
     const char *user = NULL;
-    char a[33], b[33];
+    shard_members_t m;
     int64_t before = 0, limit = 0;
     shard_key_t prefix, key;
-    const char *conv = s_member(self, gw, reqid, req, &user, a, b);
+    const char *conv = s_member(self, gw, reqid, req, &user, &m);
     if (!conv)
         return;
     if (s_opt_uint(req, "before", INT64_MAX, INT64_MAX, &before) != 0 ||
@@ -514,23 +567,49 @@ void shard_conv_history(shard_conv_t *self, const char *gw, const char *reqid, j
     s_page_reply(self, gw, reqid, &s, more, rc);
 }
 
-/* One conv_info entry, or NULL when the user is no member (or conv is no dm here). Sets
+/* A group's members as a JSON array, in byte order. */
+static json_t *s_members_json(const shard_members_t *m)
+{
+    const char *sorted[SHARD_GROUP_MAX];
+    size_t n = m->n < SHARD_GROUP_MAX ? m->n : SHARD_GROUP_MAX;
+    memcpy(sorted, m->list, n * sizeof(sorted[0]));
+    for (size_t i = 1; i < n; i++) /* insertion sort: at most 100 names */
+        for (size_t j = i; j > 0 && strcmp(sorted[j - 1], sorted[j]) > 0; j--) {
+            const char *t = sorted[j];
+            sorted[j] = sorted[j - 1];
+            sorted[j - 1] = t;
+        }
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < n; i++)
+        json_array_append_new(arr, json_string(sorted[i]));
+    return arr;
+}
+
+/* One conv_info entry, or NULL when the user is no member (or conv is unknown here). Sets
  * *failed on a storage error. */
 static json_t *s_info_one(shard_conv_t *self, const char *user, const char *conv, bool *failed)
 {
-    char a[33], b[33];
+    shard_members_t m;
     shard_key_t key;
     uint64_t read_seq = 0;
-    if (shard_conv_members(conv, a, b) != NULL || (strcmp(user, a) != 0 && strcmp(user, b) != 0))
+    const char *err = shard_group_check(self->shard->group, conv, user, &m);
+    if (err) {
+        if (strcmp(err, PL_E_UNAVAILABLE) == 0)
+            *failed = true;
         return NULL;
+    }
     counter_t *ctr = s_counter(self, conv);
     if (!ctr || shard_key_read(&key, conv, user) != 0 ||
         shard_store_get_u64(self->shard->store, &key, &read_seq) < 0) {
         *failed = true;
         return NULL;
     }
+    if (m.group)
+        return json_pack("{s:s, s:s, s:s, s:o, s:I, s:I}", "conv", conv, "kind", "group", "title",
+                         m.title ? m.title : "", "members", s_members_json(&m), "last_seq",
+                         (json_int_t)ctr->seq, "read_seq", (json_int_t)read_seq);
     return json_pack("{s:s, s:s, s:s, s:[s,s], s:I, s:I}", "conv", conv, "kind", "dm", "title",
-                     strcmp(user, a) == 0 ? b : a, "members", a, b, "last_seq",
+                     strcmp(user, m.a) == 0 ? m.b : m.a, "members", m.a, m.b, "last_seq",
                      (json_int_t)ctr->seq, "read_seq", (json_int_t)read_seq);
 }
 
@@ -555,7 +634,7 @@ void shard_conv_info(shard_conv_t *self, const char *gw, const char *reqid, json
     {
         const char *conv = s_conv_id(v);
         counter_t *c = conv ? zhashx_lookup(self->counters, conv) : NULL;
-        if (c && c->next != c->seq) {
+        if ((c && c->next != c->seq) || self->deferred > 0) {
             shard_conv_commit(self);
             break;
         }
@@ -577,4 +656,36 @@ void shard_conv_info(shard_conv_t *self, const char *gw, const char *reqid, json
         return;
     }
     shard_reply_json(self->shard, gw, reqid, json_pack("{s:o}", "convs", out));
+}
+
+shard_batch_t *shard_conv_batch(shard_conv_t *self)
+{
+    return self->batch;
+}
+
+int shard_conv_defer(shard_conv_t *self, shard_conv_done_fn *fn, void *arg)
+{
+    pend_t *p = calloc(1, sizeof(*p));
+    if (!p)
+        return -1;
+    p->done = fn;
+    p->done_arg = arg;
+    if (!zlistx_add_end(self->pending, p)) {
+        free(p);
+        return -1;
+    }
+    self->deferred++;
+    return 0;
+}
+
+int shard_conv_seq(shard_conv_t *self, const char *conv, uint64_t *last, uint64_t *next)
+{
+    counter_t *c = s_counter(self, conv);
+    if (!c)
+        return -1;
+    if (last)
+        *last = c->seq;
+    if (next)
+        *next = c->next;
+    return 0;
 }

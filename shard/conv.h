@@ -41,9 +41,25 @@ int shard_conv_commit(shard_conv_t *self);
 /* Number of sends waiting for the commit. */
 size_t shard_conv_pending(shard_conv_t *self);
 
-/* Members of a conversation. For "dm:a:b" fills a and b (each >= 33 bytes) and returns
- * NULL; otherwise returns the error code: bad_request for a malformed id, not_found for
- * a group (groups are not stored yet). */
+/* A change other than a send staged into the pending batch (group membership, read
+ * receipts): called exactly once, after the batch was written (err NULL) or when it failed
+ * or the shard stops (err is the status to answer, e.g. unavailable). The callback owns
+ * arg. Called in arrival order, interleaved with the answers to sends. */
+typedef void(shard_conv_done_fn)(shard_t *shard, void *arg, const char *err);
+/* The pending batch, to stage such a change into; then call shard_conv_defer. */
+shard_batch_t *shard_conv_batch(shard_conv_t *self);
+/* Queue fn(arg) after the pending batch. Reads of any conversation commit first while one
+ * is queued. 0, or -1 (OOM: fn is not called, the caller still owns arg). */
+int shard_conv_defer(shard_conv_t *self, shard_conv_done_fn *fn, void *arg);
+/* The last committed seq and the last seq handed out (pending included) of conv. 0, or -1
+ * on a storage error. */
+int shard_conv_seq(shard_conv_t *self, const char *conv, uint64_t *last, uint64_t *next);
+/* A human message for an error code of shard_group_check. */
+const char *shard_conv_why(const char *err);
+
+/* Members of a dm. For "dm:a:b" fills a and b (each >= 33 bytes) and returns NULL;
+ * otherwise returns the error code: bad_request for a malformed id, not_found for any
+ * group id (this pure helper does not look groups up: use shard_group_check). */
 const char *shard_conv_members(const char *conv, char *a, char *b);
 
 #endif

@@ -97,6 +97,24 @@ int shard_key_read(shard_key_t *key, const char *conv, const char *user)
     return s_build(key, 'r', conv, user, NULL);
 }
 
+int shard_key_group(shard_key_t *key, const char *conv)
+{
+    return s_build(key, 'g', conv, NULL, NULL);
+}
+
+int shard_key_member(shard_key_t *key, const char *conv, const char *user)
+{
+    return s_build(key, 'n', conv, user, NULL);
+}
+
+int shard_key_member_prefix(shard_key_t *key, const char *conv)
+{
+    if (s_build(key, 'n', conv, NULL, NULL) != 0 || key->len + 1 > SHARD_KEY_MAX)
+        return -1;
+    key->buf[key->len++] = '\0';
+    return 0;
+}
+
 void shard_be64_put(void *out, uint64_t value)
 {
     unsigned char *p = out;

@@ -31,6 +31,9 @@ int shard_key_idem(shard_key_t *key, const char *conv, const char *sender,
 int shard_key_outbox(shard_key_t *key, const char *conv, const char *user); /* o<conv>\0<user> */
 int shard_key_outbox_prefix(shard_key_t *key);                              /* o */
 int shard_key_read(shard_key_t *key, const char *conv, const char *user);   /* r<conv>\0<user> */
+int shard_key_group(shard_key_t *key, const char *conv);                    /* g<conv> */
+int shard_key_member(shard_key_t *key, const char *conv, const char *user); /* n<conv>\0<user> */
+int shard_key_member_prefix(shard_key_t *key, const char *conv);            /* n<conv>\0 */
 
 /* Big-endian u64 codec. */
 void shard_be64_put(void *out, uint64_t value);

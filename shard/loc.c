@@ -6,6 +6,8 @@
 
 #include "pl_log.h"
 #include "pl_text.h"
+#include "pl_time.h"
+#include "presence.h"
 
 /* An unanswered SNAP is asked again after this long. */
 #define SNAP_RETRY_MS 2000
@@ -131,6 +133,7 @@ static int s_reset(shard_loc_t *self, gateway_t *g, const char *epoch)
         return -1;
     pl_info("location: gateway %s restarted (epoch %s -> %s)", g->id, g->epoch, epoch);
     s_clear(self, g);
+    shard_presence_gw_gone(self->shard->presence, g->id, pl_now_ms());
     free(g->epoch);
     g->epoch = e;
     g->locseq = 0;
@@ -248,6 +251,7 @@ void shard_loc_tick(shard_loc_t *self, int64_t now)
         pl_info("location: gateway %s silent for %lld ms, dropping its %zu users", g->id,
                 (long long)(now - g->last_hb), zhashx_size(g->users));
         s_clear(self, g);
+        shard_presence_gw_gone(self->shard->presence, g->id, pl_now_ms() - (now - g->last_hb));
         zhashx_delete(self->gateways, g->id);
     }
     zlistx_destroy(&dead);

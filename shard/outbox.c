@@ -1,6 +1,7 @@
 /* outbox — pending idx_add messages to users' shards. See outbox.h. */
 #include "outbox.h"
 
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,12 +13,15 @@
 
 typedef struct {
     char *conv, *user, *payload;
+    char nonce[17];  /* 16 hex digits; "" for an entry stored before nonces existed */
     int64_t sent_at; /* pl_mono_ms of the last FWD; 0 = never sent */
 } entry_t;
 
 struct _shard_outbox_t {
     shard_t *shard;
     zhashx_t *entries; /* "<conv> <user>" -> entry_t (owned) */
+    zhashx_t *staged;  /* "<conv> <user>" -> entry_t (owned, freed by hand): in the pending
+                          batch, not yet written */
     int64_t last_scan;
 };
 
@@ -33,16 +37,44 @@ static void s_entry_free(void **item)
     *item = NULL;
 }
 
-/* The idx_add payload for (conv, user, kind); caller frees. */
-static char *s_payload(const char *conv, const char *user, const char *kind)
+/* The idx_add/idx_del payload for (conv, user, kind, nonce); caller frees. */
+static char *s_payload(const char *op, const char *conv, const char *user, const char *kind,
+                       const char *nonce)
 {
     char from[SHARD_KEY_MAX];
     snprintf(from, sizeof(from), "c:%s", conv);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s}", "op", "idx_add", "user", user, "conv", conv,
-                          "kind", kind, "from", from);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "op", op, "user", user, "conv", conv,
+                          "kind", kind, "from", from, "nonce", nonce);
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     return text;
+}
+
+/* The nonce of a stored payload ("" when it has none). */
+static void s_nonce_of(const char *payload, char *nonce)
+{
+    json_t *j = json_loads(payload, 0, NULL);
+    const char *n = j ? shard_json_str(j, "nonce") : NULL;
+    snprintf(nonce, 17, "%s", n ? n : "");
+    json_decref(j);
+}
+
+/* A new entry (conv, user, payload copied, nonce from the payload); NULL on OOM. */
+static entry_t *s_entry_new(const char *conv, size_t conv_len, const char *user,
+                            const char *payload)
+{
+    entry_t *e = calloc(1, sizeof(*e));
+    if (!e)
+        return NULL;
+    e->conv = strndup(conv, conv_len);
+    e->user = strdup(user);
+    e->payload = strdup(payload);
+    if (!e->conv || !e->user || !e->payload) {
+        s_entry_free((void **)&e);
+        return NULL;
+    }
+    s_nonce_of(payload, e->nonce);
+    return e;
 }
 
 /* Remember an entry (conv, user, payload copied); returns it, or the one already known. */
@@ -54,17 +86,9 @@ static entry_t *s_remember(shard_outbox_t *self, const char *conv, size_t conv_l
     entry_t *e = zhashx_lookup(self->entries, name);
     if (e)
         return e;
-    e = calloc(1, sizeof(*e));
-    if (!e)
-        return NULL;
-    e->conv = strndup(conv, conv_len);
-    e->user = strdup(user);
-    e->payload = strdup(payload);
-    if (!e->conv || !e->user || !e->payload) {
-        s_entry_free((void **)&e);
-        return NULL;
-    }
-    zhashx_insert(self->entries, name, e);
+    e = s_entry_new(conv, conv_len, user, payload);
+    if (e)
+        zhashx_insert(self->entries, name, e);
     return e;
 }
 
@@ -84,7 +108,8 @@ shard_outbox_t *shard_outbox_new(shard_t *shard)
         return NULL;
     self->shard = shard;
     self->entries = zhashx_new();
-    if (!self->entries)
+    self->staged = zhashx_new();
+    if (!self->entries || !self->staged)
         goto fail;
     zhashx_set_destructor(self->entries, s_entry_free);
     shard_key_outbox_prefix(&prefix);
@@ -123,32 +148,73 @@ void shard_outbox_destroy(shard_outbox_t **self_p)
     if (!self_p || !*self_p)
         return;
     zhashx_destroy(&(*self_p)->entries);
+    zhashx_t *staged = (*self_p)->staged;
+    for (entry_t *e = staged ? zhashx_first(staged) : NULL; e; e = zhashx_next(staged))
+        s_entry_free((void **)&e);
+    zhashx_destroy(&(*self_p)->staged);
     free(*self_p);
     *self_p = NULL;
+}
+
+/* Stage op for (conv, user) with a fresh random nonce: put into batch, keep a copy in
+ * staged (replacing an earlier staged one) until shard_outbox_committed. */
+static int s_stage(shard_outbox_t *self, shard_batch_t *batch, const char *op, const char *conv,
+                   const char *user, const char *kind)
+{
+    shard_key_t key;
+    char name[SHARD_KEY_MAX + 2], nonce[17];
+    unsigned char raw[8];
+    if (shard_key_outbox(&key, conv, user) != 0)
+        return -1;
+    randombytes_buf(raw, sizeof(raw));
+    for (int i = 0; i < 8; i++)
+        snprintf(nonce + 2 * i, 3, "%02x", raw[i]);
+    char *payload = s_payload(op, conv, user, kind, nonce);
+    entry_t *e = payload ? s_entry_new(conv, strlen(conv), user, payload) : NULL;
+    if (!e) {
+        free(payload);
+        return -1;
+    }
+    shard_batch_put(batch, &key, payload, strlen(payload));
+    free(payload);
+    snprintf(name, sizeof(name), "%s %s", conv, user);
+    entry_t *old = zhashx_lookup(self->staged, name);
+    s_entry_free((void **)&old);
+    zhashx_update(self->staged, name, e);
+    return 0;
 }
 
 int shard_outbox_stage(shard_outbox_t *self, shard_batch_t *batch, const char *conv,
                        const char *user, const char *kind)
 {
-    shard_key_t key;
-    if (shard_key_outbox(&key, conv, user) != 0)
-        return -1;
-    char *payload = s_payload(conv, user, kind);
-    if (!payload)
-        return -1;
-    shard_batch_put(batch, &key, payload, strlen(payload));
-    free(payload);
-    return 0;
+    return s_stage(self, batch, "idx_add", conv, user, kind);
+}
+
+int shard_outbox_stage_del(shard_outbox_t *self, shard_batch_t *batch, const char *conv,
+                           const char *user, const char *kind)
+{
+    return s_stage(self, batch, "idx_del", conv, user, kind);
 }
 
 void shard_outbox_committed(shard_outbox_t *self, const char *conv, const char *user,
                             const char *kind, int64_t now)
 {
-    char *payload = s_payload(conv, user, kind);
-    entry_t *e = payload ? s_remember(self, conv, strlen(conv), user, payload) : NULL;
-    free(payload);
-    if (e)
-        s_send(self, e, now);
+    char name[SHARD_KEY_MAX + 2];
+    (void)kind;
+    snprintf(name, sizeof(name), "%s %s", conv, user);
+    entry_t *e = zhashx_lookup(self->staged, name);
+    if (!e)
+        return;                            /* already taken by an earlier call for the same batch */
+    zhashx_delete(self->staged, name);     /* no destructor: e is now ours */
+    zhashx_update(self->entries, name, e); /* the latest desired state replaces any older */
+    s_send(self, e, now);
+}
+
+void shard_outbox_discard(shard_outbox_t *self)
+{
+    for (entry_t *e = zhashx_first(self->staged); e; e = zhashx_next(self->staged))
+        s_entry_free((void **)&e);
+    zhashx_purge(self->staged);
 }
 
 void shard_outbox_ack(shard_outbox_t *self, json_t *req)
@@ -162,8 +228,14 @@ void shard_outbox_ack(shard_outbox_t *self, json_t *req)
         return;
     }
     snprintf(name, sizeof(name), "%s %s", conv, user);
-    if (!zhashx_lookup(self->entries, name))
+    entry_t *e = zhashx_lookup(self->entries, name);
+    if (!e)
         return; /* a repeated ack */
+    const char *nonce = shard_json_str(req, "nonce");
+    if (strcmp(e->nonce, nonce ? nonce : "") != 0) {
+        pl_debug("outbox: stale idx_ack for %s in %s ignored", user, conv);
+        return; /* acknowledges an older payload: the newer one stays */
+    }
     /* A lost delete only means one more idx_add after a restart: no fsync needed. */
     if (shard_store_del(self->shard->store, &key, false) != 0)
         return;

@@ -20,13 +20,22 @@
 shard_outbox_t *shard_outbox_new(shard_t *shard);
 void shard_outbox_destroy(shard_outbox_t **self_p);
 
-/* Put the entry for (conv, user, kind) into batch. 0 or -1 (ids too long). */
+/* Put the idx_add entry for (conv, user, kind) into batch, with a fresh random `nonce`
+ * (16 hex digits). The key is o<conv>\0<user>: a later entry for the same pair replaces
+ * an earlier one (the latest desired state wins). 0 or -1 (ids too long, OOM). */
 int shard_outbox_stage(shard_outbox_t *self, shard_batch_t *batch, const char *conv,
                        const char *user, const char *kind);
-/* After the batch holding the entry was written: remember it and send the idx_add. */
+/* The same for idx_del (a member left a group). */
+int shard_outbox_stage_del(shard_outbox_t *self, shard_batch_t *batch, const char *conv,
+                           const char *user, const char *kind);
+/* After the batch holding the staged entry was written: remember it (replacing an older
+ * entry of the pair) and send it. kind is unused (kept for callers). */
 void shard_outbox_committed(shard_outbox_t *self, const char *conv, const char *user,
                             const char *kind, int64_t now);
-/* FWD idx_ack {"op":"idx_ack","user","conv"}: delete the entry. */
+/* The batch failed: forget every staged entry. */
+void shard_outbox_discard(shard_outbox_t *self);
+/* FWD idx_ack {"op":"idx_ack","user","conv","nonce"}: delete the entry only if its nonce
+ * matches (an entry stored without a nonce matches an ack without one). */
 void shard_outbox_ack(shard_outbox_t *self, json_t *req);
 /* Resend entries sent more than 2 s ago (at most once a second). */
 void shard_outbox_tick(shard_outbox_t *self, int64_t now);

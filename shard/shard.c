@@ -7,8 +7,10 @@
 
 #include "accounts.h"
 #include "conv.h"
+#include "group.h"
 #include "loc.h"
 #include "outbox.h"
+#include "presence.h"
 #include "pl_err.h"
 #include "pl_log.h"
 #include "pl_time.h"
@@ -38,6 +40,13 @@ static const struct {
     {"sync", s_sync},
     {"history", s_history},
     {"conv_info", s_conv_info},
+    {"group_create", shard_group_create},
+    {"group_add", shard_group_add},
+    {"group_remove", shard_group_remove},
+    {"read", shard_group_read},
+    {"typing", shard_group_typing},
+    {"presence_report", shard_presence_report},
+    {"presence_get", shard_presence_get},
 };
 
 static void s_send(shard_t *self, const char *gw, const char *reqid, json_t *req)
@@ -79,7 +88,9 @@ shard_t *shard_new(const shard_config_t *cfg)
     self->conv = shard_conv_new(self);
     self->loc = shard_loc_new(self);
     self->outbox = shard_outbox_new(self);
-    if (!self->conv || !self->loc || !self->outbox)
+    self->group = shard_group_new(self);
+    self->presence = shard_presence_new(self);
+    if (!self->conv || !self->loc || !self->outbox || !self->group || !self->presence)
         goto fail;
     return self;
 fail:
@@ -92,7 +103,9 @@ void shard_destroy(shard_t **self_p)
     if (!self_p || !*self_p)
         return;
     shard_t *self = *self_p;
-    shard_conv_destroy(&self->conv);
+    shard_conv_destroy(&self->conv); /* answers pending changes: before group and outbox */
+    shard_group_destroy(&self->group);
+    shard_presence_destroy(&self->presence); /* stores last_seen: before the store */
     shard_loc_destroy(&self->loc);
     shard_outbox_destroy(&self->outbox);
     shard_store_destroy(&self->store);
@@ -243,6 +256,8 @@ static void s_on_fwd(shard_t *self, const char *payload)
     const char *op = shard_json_str(req, "op");
     if (op && strcmp(op, "idx_add") == 0)
         shard_idx_add(self, req);
+    else if (op && strcmp(op, "idx_del") == 0)
+        shard_idx_del(self, req);
     else if (op && strcmp(op, "idx_ack") == 0)
         shard_outbox_ack(self->outbox, req);
     else
@@ -301,4 +316,6 @@ void shard_tick(shard_t *self)
     shard_heartbeat(self);
     shard_loc_tick(self->loc, now);
     shard_outbox_tick(self->outbox, now);
+    shard_group_tick(self->group, now);
+    shard_presence_tick(self->presence, now);
 }

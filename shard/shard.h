@@ -21,6 +21,8 @@
 typedef struct _shard_conv_t shard_conv_t;
 typedef struct _shard_loc_t shard_loc_t;
 typedef struct _shard_outbox_t shard_outbox_t;
+typedef struct _shard_group_t shard_group_t;
+typedef struct _shard_presence_t shard_presence_t;
 
 /* Send count frames as one multipart message, without blocking. 0, or -1 with errno. */
 typedef int(shard_send_fn)(void *arg, int count, const void *const *parts, const size_t *lens);
@@ -41,6 +43,8 @@ typedef struct _shard_t {
     shard_conv_t *conv;
     shard_loc_t *loc;
     shard_outbox_t *outbox;
+    shard_group_t *group; /* groups, read receipts, typing */
+    shard_presence_t *presence;
     shard_send_fn *send; /* NULL: everything sent is dropped */
     void *send_arg;
 } shard_t;

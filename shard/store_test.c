@@ -499,15 +499,32 @@ static void test_outbox(const char *dir)
     CHECK(shard_outbox_size(shard->outbox) == base + 1);
     shard_tick(shard);
     int frank = 0, fwds = 0;
+    char nonce[64] = "";
     while ((m = s_next("FWD"))) {
         key = zmsg_popstr(m);
+        payload = zmsg_popstr(m);
         fwds++;
-        frank += strcmp(key, "u:frank") == 0;
+        if (strcmp(key, "u:frank") == 0) {
+            json_t *j = json_loads(payload, 0, NULL);
+            snprintf(nonce, sizeof(nonce), "%s",
+                     json_string_value(json_object_get(j, "nonce")) ?: "");
+            json_decref(j);
+            frank++;
+        }
         free(key);
+        free(payload);
         zmsg_destroy(&m);
     }
     CHECK(frank == 1 && fwds == (int)base + 1);
+    CHECK(strlen(nonce) == 16);
+    /* an ack without the nonce (or with another one) does not delete the entry */
     s_handle(shard, 2, "FWD", "{\"op\":\"idx_ack\",\"user\":\"frank\",\"conv\":\"dm:erin:frank\"}");
+    CHECK(shard_outbox_size(shard->outbox) == base + 1);
+    char ack[256];
+    snprintf(ack, sizeof(ack),
+             "{\"op\":\"idx_ack\",\"user\":\"frank\",\"conv\":\"dm:erin:frank\",\"nonce\":\"%s\"}",
+             nonce);
+    s_handle(shard, 2, "FWD", ack);
     CHECK(shard_outbox_size(shard->outbox) == base);
     s_out_clear();
     shard_destroy(&shard);
