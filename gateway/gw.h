@@ -40,11 +40,15 @@ typedef struct gw_blob gw_blob_t;
 typedef struct session session_t;
 typedef struct http_req http_req_t;
 typedef struct zlink zlink_t;
+typedef struct gw_presence gw_presence_t;
 
 /* ---- blob: an immutable, reference-counted frame shared by several queues -------------- */
 struct gw_blob {
     int refs;
     size_t len;
+    /* event frames from shards: where the conversation id sits in data (conv_len 0: an
+     * answer, or an event without conv); set by sessions_deliver, see gw_blob_tag_conv */
+    uint32_t conv_off, conv_len;
     char data[]; /* len bytes plus a NUL */
 };
 /* New blob with room for len bytes (data[len] = 0), refs 1; NULL on OOM. */
@@ -52,6 +56,10 @@ gw_blob_t *gw_blob_alloc(size_t len);
 /* New blob holding a copy of data; NULL on OOM. */
 gw_blob_t *gw_blob_new(const char *data, size_t len);
 gw_blob_t *gw_blob_ref(gw_blob_t *self);
+/* Tag an event frame with its conversation, read from the prefix every shard event has:
+ * {"type":"<type>","conv":"<conv>", (no parsing of the rest). Untagged if it does not
+ * match. */
+void gw_blob_tag_conv(gw_blob_t *self);
 /* Drops one reference, frees at zero, nulls *self_p. Idempotent. */
 void gw_blob_unref(gw_blob_t **self_p);
 
@@ -108,6 +116,11 @@ void sessions_fini(gw_t *gw);
 /* Register an authenticated session under its user; sends LOC add at once if it is the
  * user's first session here (before the caller writes the auth ok). Returns 0 or -1. */
 int sessions_register(gw_t *gw, session_t *s);
+/* Before an auth's token_check: LOC add for user unless held here already (a del follows
+ * at the next tick unless a session registers). The router relays the LOC before the
+ * token_check, so once the auth ok is written every shard knows the location, and a
+ * request the client sends next through any gateway finds it there. */
+void sessions_announce(gw_t *gw, const char *user);
 /* Remove a session (no-op if not registered); a user's last session queues a LOC del. */
 void sessions_unregister(gw_t *gw, session_t *s);
 /* Once a second: send the batched LOC dels. */
@@ -168,6 +181,11 @@ struct session {
     int ocount;
     int close_code; /* close after the queue drains (0: no) */
     bool close_sent;
+    /* presence.c: liveness (times are uv_now ms); list of authenticated sessions */
+    struct pres_user *pu;
+    session_t *pprev, *pnext;
+    uint64_t last_active, last_ping;
+    bool live, ping_due;
 };
 
 session_t *session_ref(session_t *s);
@@ -179,6 +197,9 @@ pending_t *session_pending_push(session_t *s);
 void session_answer(session_t *s, pending_t *p, gw_blob_t *frame);
 /* Queue an event frame (takes a new reference on b). Culls the session if too slow. */
 void session_push_event(session_t *s, gw_blob_t *b);
+/* Drop every queued, not yet started event frame tagged with conv (groups: a removed
+ * member loses access at once). Answers and a frame already partly written stay. */
+void session_drop_conv(session_t *s, const char *conv, size_t conv_len);
 /* Write what is queued, then close with code (4401, 1009, ...). */
 void session_close(session_t *s, int code);
 /* Auth finished (state already set by the caller): resume rx, replay deferred frames. */
@@ -197,8 +218,28 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 void requests_frame(session_t *s, const char *data, size_t len, bool binary);
 /* convs.c: answer the `convs` request of s into p (id_json copied). */
 void convs_start(session_t *s, pending_t *p, const char *id_json);
+/* groups.c: group_create, group_add, group_remove (type is one of these). */
+void groups_request(session_t *s, pending_t *p, const char *id_json, const char *type, json_t *req);
 /* requests.c: send a REQ on behalf of a session's request; answer lands in p. The splice
  * of the ok body with id is done by the generic answer path. */
+
+/* ---- presence.c: liveness, presence_report, the presence request ------------------- */
+/* Start the liveness/report timer on gw->loop. 0 or -1. */
+int presence_init(gw_t *gw);
+/* Shutdown, before zlink_stop: close the timer, report every user offline (best effort). */
+void presence_stop(gw_t *gw);
+/* After the loop ended: free everything. */
+void presence_fini(gw_t *gw);
+/* An authenticated session starts counting (sessions_register). */
+void presence_session_live(session_t *s);
+/* Any received frame chunk or pong of s: it is live now. */
+void presence_activity(session_t *s);
+/* s closed or unregistered. */
+void presence_session_gone(session_t *s);
+/* SNAP: the next report carries "full". */
+void presence_snapshot(gw_t *gw);
+/* The `presence` request of s into p. */
+void presence_request(session_t *s, pending_t *p, const char *id_json, json_t *req);
 
 /* ---- http.c / accounts.c ------------------------------------------------------------- */
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -213,6 +254,12 @@ struct http_req {
     char *body;
     size_t body_len;
     bool body_too_big;
+    bool chunked; /* Transfer-Encoding: chunked (no Content-Length) */
+    /* chunked decoder state (http.c s_unchunk) */
+    int ck_state;   /* http.c's CK_ values (0: expecting a size line), -1 after bad framing */
+    size_t ck_left; /* bytes left in the current chunk / size being parsed */
+    int ck_digits, ck_line;
+    bool ck_ext; /* inside a chunk extension */
     /* response */
     bool resp_ready, resp_written;
     int status;
@@ -239,6 +286,8 @@ struct gw_config {
     const char *router;
     char name[128];
     int timeout_ms;
+    int presence_timeout_ms; /* --presence-timeout */
+    int ping_interval_ms;    /* --ping-interval */
 };
 
 struct gw {
@@ -253,6 +302,8 @@ struct gw {
     int nsessions;
     /* requests.c */
     zhashx_t *known_users; /* set of users known to exist */
+    /* presence.c */
+    gw_presence_t *pres;
     /* accounts.c */
     char dummy_hash[crypto_pwhash_STRBYTES];
     bool dummy_ready;

@@ -7,6 +7,9 @@
  * capped at GW_HTTP_BODY_MAX: a longer body is read and discarded, then answered 413. */
 #include "gw.h"
 
+#include <ctype.h>
+#include <strings.h>
+
 http_req_t *http_req_ref(http_req_t *r)
 {
     if (r)
@@ -145,6 +148,14 @@ static int s_start(struct lws *wsi, struct gw_pss *pss, gw_t *gw)
         if (*endp || n < 0)
             n = -1;
     }
+    char te[32] = "";
+    if (n < 0 && lws_hdr_copy(wsi, te, sizeof te, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0 &&
+        strcasecmp(te, "chunked") == 0) {
+        /* lws strips the chunk framing and delivers the body through HTTP_BODY, ending
+         * with HTTP_BODY_COMPLETION after the last chunk; the size cap is applied there. */
+        r->chunked = true;
+        return 0;
+    }
     if (n <= 0) {
         /* no body will come: answer now */
         if (s_is_account_path(r->path))
@@ -183,6 +194,97 @@ static void s_release(struct gw_pss *pss)
     }
 }
 
+enum { CK_SIZE = 0, CK_DATA, CK_DATA_END, CK_TRAILER, CK_DONE };
+
+/* Append body bytes, applying the size cap (then the body is dropped and only its end
+ * awaited). */
+static int s_body_append(http_req_t *r, const char *in, size_t len)
+{
+    if (r->body_too_big || !s_is_account_path(r->path))
+        return 0;
+    if (r->body_len + len > GW_HTTP_BODY_MAX) {
+        r->body_too_big = true;
+        free(r->body);
+        r->body = NULL;
+        r->body_len = 0;
+        return 0;
+    }
+    char *nb = realloc(r->body, r->body_len + len + 1);
+    if (!nb)
+        return -1;
+    memcpy(nb + r->body_len, in, len);
+    r->body = nb;
+    r->body_len += len;
+    r->body[r->body_len] = 0;
+    return 0;
+}
+
+/* Incremental decoder of chunked transfer coding (RFC 9112 §7.1): size line (hex, chunk
+ * extensions ignored), data, CRLF; a zero-size chunk, optional trailer lines, CRLF.
+ * Returns 1 when the body is complete, 0 for more, -1 on malformed framing, 2 for bytes
+ * after completion or failure (ignored). */
+static int s_unchunk(http_req_t *r, const char *in, size_t len)
+{
+    if (r->ck_state < 0 || r->ck_state == CK_DONE)
+        return 2; /* already answered or complete: ignore the rest */
+    for (size_t i = 0; i < len && r->ck_state >= 0 && r->ck_state != CK_DONE;) {
+        char c = in[i];
+        switch (r->ck_state) {
+        case CK_SIZE: /* hex size, then ";ext" or whitespace ignored, CRLF */
+            i++;
+            if (c == '\n') {
+                if (!r->ck_digits)
+                    return r->ck_state = -1;
+                r->ck_state = r->ck_left ? CK_DATA : CK_TRAILER;
+                r->ck_digits = 0;
+                r->ck_line = 0;
+                r->ck_ext = false;
+            } else if (c == '\r' || r->ck_ext) {
+                /* skipped */
+            } else if (isxdigit((unsigned char)c)) {
+                if (r->ck_left > ((size_t)1 << 24))
+                    return r->ck_state = -1; /* absurd chunk size */
+                r->ck_left = r->ck_left * 16 +
+                             (size_t)(isdigit((unsigned char)c) ? c - '0' : tolower(c) - 'a' + 10);
+                r->ck_digits++;
+            } else if (c == ';' || c == ' ' || c == '\t') {
+                r->ck_ext = true;
+            } else {
+                return r->ck_state = -1;
+            }
+            break;
+        case CK_DATA: {
+            size_t n = len - i < r->ck_left ? len - i : r->ck_left;
+            if (s_body_append(r, in + i, n) < 0)
+                return r->ck_state = -1;
+            i += n;
+            r->ck_left -= n;
+            if (!r->ck_left)
+                r->ck_state = CK_DATA_END;
+            break;
+        }
+        case CK_DATA_END: /* CRLF after the data */
+            i++;
+            if (c == '\n')
+                r->ck_state = CK_SIZE;
+            else if (c != '\r')
+                return r->ck_state = -1;
+            break;
+        case CK_TRAILER: /* lines until an empty one */
+            i++;
+            if (c == '\n') {
+                if (!r->ck_line)
+                    r->ck_state = CK_DONE;
+                r->ck_line = 0;
+            } else if (c != '\r') {
+                r->ck_line++;
+            }
+            break;
+        }
+    }
+    return r->ck_state < 0 ? -1 : r->ck_state == CK_DONE;
+}
+
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len)
 {
@@ -198,23 +300,21 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
     case LWS_CALLBACK_HTTP_BODY: {
         http_req_t *r = pss->r;
-        if (!r || r->body_too_big || !s_is_account_path(r->path))
-            return 0;
-        if (r->body_len + len > GW_HTTP_BODY_MAX) {
-            r->body_too_big = true;
-            free(r->body);
-            r->body = NULL;
-            r->body_len = 0;
+        if (r && r->chunked) {
+            /* lws 4.1 hands a chunked request body over raw and never signals its end:
+             * undo the framing here and complete the request after the last chunk. */
+            int st = s_unchunk(r, in, len);
+            if (st < 0) {
+                http_respond_error(r, 400, PL_E_BAD_REQUEST, "malformed chunked body");
+                return 0;
+            }
+            if (st == 1)
+                s_body_complete(r);
             return 0;
         }
-        char *nb = realloc(r->body, r->body_len + len + 1);
-        if (!nb)
-            return -1;
-        memcpy(nb + r->body_len, in, len);
-        r->body = nb;
-        r->body_len += len;
-        r->body[r->body_len] = 0;
-        return 0;
+        if (!r)
+            return 0;
+        return s_body_append(r, in, len);
     }
 
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:

@@ -235,3 +235,28 @@ h.test('password hashing does not block the gateway: a ping is answered while lo
   for (const r of await Promise.all(logins)) assert.equal(r.status, 200);
   assert.equal(done[0], 'ping', `the ping waited for Argon2id (order of answers: ${done.join(', ')})`);
 });
+
+h.test('HTTP/1.1: chunk extensions and trailers are accepted; malformed chunk framing gets 400', async (t, c) => {
+  const net = require('node:net');
+  const raw = (text) => new Promise((resolve, reject) => {
+    const s = net.connect(c.gwPorts[0], '127.0.0.1');
+    let b = '';
+    s.setTimeout(5000, () => s.destroy(new Error('no answer to a raw chunked POST')));
+    s.on('data', (d) => {
+      b += d;
+      // One response: headers plus a Content-Length body.
+      const m = /content-length:\s*(\d+)/i.exec(b);
+      const at = b.indexOf('\r\n\r\n');
+      if (m && at >= 0 && b.length >= at + 4 + Number(m[1])) { s.destroy(); resolve(b); }
+    });
+    s.on('error', reject);
+    s.write(text);
+  });
+  const ok = await raw('POST /v1/users HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n' +
+    '5;ext=1\r\n{"use\r\n' + (',"password":"password123"}'.length + 'r":"chunky2"'.length).toString(16) +
+    '\r\nr":"chunky2","password":"password123"}\r\n0\r\nX-Trailer: 1\r\n\r\n');
+  assert.match(ok, /^HTTP\/1\.1 201/, ok);
+  const bad = await raw('POST /v1/users HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n');
+  assert.match(bad, /^HTTP\/1\.1 400/, bad);
+  assert.match(bad, /"error":"bad_request"/);
+});
