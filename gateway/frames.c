@@ -9,6 +9,7 @@ gw_blob_t *gw_blob_alloc(size_t len)
         return NULL;
     b->refs = 1;
     b->len = len;
+    b->conv_off = b->conv_len = 0;
     b->data[len] = 0;
     return b;
 }
@@ -35,6 +36,27 @@ void gw_blob_unref(gw_blob_t **self_p)
     if (--(*self_p)->refs == 0)
         free(*self_p);
     *self_p = NULL;
+}
+
+void gw_blob_tag_conv(gw_blob_t *self)
+{
+    static const char t[] = "{\"type\":\"", c[] = "\",\"conv\":\"";
+    const char *d = self->data, *end = d + self->len;
+    self->conv_off = self->conv_len = 0;
+    if (self->len < sizeof t - 1 || memcmp(d, t, sizeof t - 1) != 0)
+        return;
+    const char *q = d + sizeof t - 1; /* the type: no quote or backslash inside */
+    while (q < end && *q != '"' && *q != '\\')
+        q++;
+    if ((size_t)(end - q) < sizeof c - 1 || memcmp(q, c, sizeof c - 1) != 0)
+        return;
+    const char *v = q + sizeof c - 1, *w = v;
+    while (w < end && *w != '"' && *w != '\\')
+        w++;
+    if (w == end || *w != '"' || w == v || w - v > 128)
+        return;
+    self->conv_off = (uint32_t)(v - d);
+    self->conv_len = (uint32_t)(w - v);
 }
 
 static bool s_ws(char c)

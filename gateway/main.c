@@ -23,6 +23,10 @@ static void s_usage(FILE *f)
                "  --name NAME      gateway name, ZeroMQ identity g/<name> (default gw-<port>)\n"
                "  --timeout MS     deadline of internal requests before `unavailable` "
                "(default 5000)\n"
+               "  --presence-timeout MS  a session without frame or pong for MS is not live "
+               "(default 30000)\n"
+               "  --ping-interval MS     ping a session idle for MS (default: a third of the "
+               "presence timeout, at most 10000)\n"
                "  --help           this text\n"
                "Logs go to stderr; PARLEY_LOG=debug|info|warn|error (default info).\n");
 }
@@ -46,12 +50,16 @@ static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
                                          {"router", required_argument, NULL, 'r'},
                                          {"name", required_argument, NULL, 'n'},
                                          {"timeout", required_argument, NULL, 't'},
+                                         {"presence-timeout", required_argument, NULL, 'P'},
+                                         {"ping-interval", required_argument, NULL, 'I'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     cfg->port = 8080;
     cfg->bind = "127.0.0.1";
     cfg->router = "tcp://127.0.0.1:7100";
     cfg->timeout_ms = 5000;
+    cfg->presence_timeout_ms = 30000;
+    cfg->ping_interval_ms = 0;
     const char *name = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -73,6 +81,14 @@ static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
             if (!s_int_arg(optarg, 1, INT_MAX, &cfg->timeout_ms))
                 goto bad;
             break;
+        case 'P':
+            if (!s_int_arg(optarg, 500, INT_MAX, &cfg->presence_timeout_ms))
+                goto bad;
+            break;
+        case 'I':
+            if (!s_int_arg(optarg, 100, INT_MAX, &cfg->ping_interval_ms))
+                goto bad;
+            break;
         case 'h':
             s_usage(stdout);
             return 1;
@@ -82,6 +98,9 @@ static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
     }
     if (optind < argc)
         goto bad;
+    if (!cfg->ping_interval_ms)
+        cfg->ping_interval_ms =
+            cfg->presence_timeout_ms / 3 < 10000 ? cfg->presence_timeout_ms / 3 : 10000;
     if (name) {
         if (!*name || strlen(name) >= sizeof cfg->name)
             goto bad;
@@ -105,6 +124,7 @@ static int s_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
     case LWS_CALLBACK_ESTABLISHED:
     case LWS_CALLBACK_RECEIVE:
     case LWS_CALLBACK_SERVER_WRITEABLE:
+    case LWS_CALLBACK_RECEIVE_PONG:
     case LWS_CALLBACK_CLOSED:
         return ws_callback(wsi, reason, user, in, len);
     default:
@@ -142,6 +162,7 @@ static void s_on_evt(gw_t *gw, const char *to, size_t to_len, const char *skip, 
 static void s_on_snap(gw_t *gw)
 {
     sessions_snapshot(gw);
+    presence_snapshot(gw);
 }
 
 static void s_shutdown(gw_t *gw)
@@ -150,6 +171,7 @@ static void s_shutdown(gw_t *gw)
         return;
     gw->stopping = true;
     pl_info("shutting down (%d sessions)", gw->nsessions);
+    presence_stop(gw);  /* reports everyone offline while the link still runs */
     zlink_stop(gw->zl); /* answers outstanding requests while sockets still exist */
     /* first stage; lws closes its handles asynchronously and, through info.pcontext,
      * nulls gw->lws once it is wholly gone (else main finishes it after uv_run) */
@@ -188,7 +210,7 @@ int main(int argc, char **argv)
         pl_error("uv_loop_init failed");
         return 1;
     }
-    if (sessions_init(gw) != 0 || !(gw->known_users = zhashx_new())) {
+    if (sessions_init(gw) != 0 || !(gw->known_users = zhashx_new()) || presence_init(gw) != 0) {
         pl_error("out of memory");
         return 1;
     }
@@ -246,6 +268,7 @@ fail_zlink:
     }
 fail_loop:
     gw->stopping = true;
+    presence_stop(gw);
     uv_close((uv_handle_t *)&gw->sigterm, NULL);
     uv_close((uv_handle_t *)&gw->sigint, NULL);
     uv_close((uv_handle_t *)&gw->tick, NULL);
@@ -260,6 +283,7 @@ done:
         pl_warn("the loop still had handles at exit");
     zlink_destroy(&gw->zl);
     sessions_fini(gw);
+    presence_fini(gw);
     zhashx_destroy(&gw->known_users);
     pl_info("bye");
     return rc;

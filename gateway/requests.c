@@ -156,12 +156,14 @@ static verdict_t s_get_int(json_t *req, const char *name, json_int_t min, json_i
     return OK_V;
 }
 
-/* conv must be a dm the caller belongs to; other receives the other user. */
+/* conv must be a group id (checked by its shard) or a dm the caller belongs to; other
+ * receives the dm's other user ("" for a group). */
 static verdict_t s_check_dm(session_t *s, const char *conv, char *other)
 {
     char a[33], b[33];
-    if (strncmp(conv, "g:", 2) == 0 && pl_group_id_valid(conv))
-        return (verdict_t){PL_E_NOT_FOUND, "no such group"};
+    other[0] = 0;
+    if (pl_group_id_valid(conv))
+        return OK_V; /* a group: the shard checks existence and membership */
     if (strncmp(conv, "dm:", 3) != 0 || !pl_dm_parse(conv, a, b))
         return BAD("conv is not a valid conversation id");
     if (strcmp(a, s->user) == 0)
@@ -209,6 +211,19 @@ static verdict_t s_build_conv_op(session_t *s, const char *type, json_t *req, js
             return (verdict_t){PL_E_TOO_LARGE, "text is longer than 100000 characters"};
         json_object_set_new(pl, "client_msg_id", json_string(cmid));
         json_object_set(pl, "text", tv);
+    } else if (strcmp(type, "read") == 0 || strcmp(type, "typing") == 0) {
+        json_object_set_new(pl, "device", json_string(s->device));
+        json_object_set_new(pl, "conv", json_string(conv));
+        if (strcmp(type, "read") == 0) {
+            json_t *sv = json_object_get(req, "seq");
+            if (!sv)
+                return BAD("a required field is missing");
+            if (!json_is_integer(sv))
+                return BAD("a field has the wrong type");
+            if (json_integer_value(sv) < 0)
+                return BAD("seq must not be negative");
+            json_object_set_new(pl, "seq", json_integer(json_integer_value(sv)));
+        }
     } else {
         json_object_set_new(pl, "conv", json_string(conv));
         json_int_t n = 0, limit = 0;
@@ -260,7 +275,7 @@ static void s_conv_request(session_t *s, pending_t *p, const char *id_json, cons
     if (!o->payload)
         goto oom;
     gw_t *gw = s->gw;
-    if (zhashx_lookup(gw->known_users, other)) {
+    if (!other[0] || zhashx_lookup(gw->known_users, other)) {
         s_op_send(o);
         return;
     }
@@ -379,6 +394,7 @@ static void s_auth(session_t *s, pending_t *p, const char *id_json, json_t *req)
     snprintf(s->device, sizeof s->device, "%s", device);
     snprintf(o->key, sizeof o->key, "u:%s", user);
     s->state = SS_AUTHING;
+    sessions_announce(s->gw, user);
     if (zlink_request(s->gw->zl, o->key, o->payload, o->payload_len, s_on_token_check, o) != 0)
         s_on_token_check(o, PL_E_UNAVAILABLE, "the router link is down", 23);
 }
@@ -392,8 +408,7 @@ static void s_ping(session_t *s, pending_t *p, const char *id_json)
     session_answer(s, p, frame_ok_splice(id_json, body, strlen(body)));
 }
 
-static const char *const s_not_yet[] = {"group_create", "group_add", "group_remove",  "read",
-                                        "typing",       "presence",  "push_register", NULL};
+static const char *const s_not_yet[] = {"push_register", NULL};
 
 void requests_frame(session_t *s, const char *data, size_t len, bool binary)
 {
@@ -441,10 +456,16 @@ void requests_frame(session_t *s, const char *data, size_t len, bool binary)
     } else if (!type) {
         s_error(s, p, id_json, PL_E_BAD_REQUEST, "type is not a string");
     } else if (strcmp(type, "send") == 0 || strcmp(type, "sync") == 0 ||
-               strcmp(type, "history") == 0) {
+               strcmp(type, "history") == 0 || strcmp(type, "read") == 0 ||
+               strcmp(type, "typing") == 0) {
         s_conv_request(s, p, id_json, type, req);
+    } else if (strcmp(type, "group_create") == 0 || strcmp(type, "group_add") == 0 ||
+               strcmp(type, "group_remove") == 0) {
+        groups_request(s, p, id_json, type, req);
     } else if (strcmp(type, "convs") == 0) {
         convs_start(s, p, id_json);
+    } else if (strcmp(type, "presence") == 0) {
+        presence_request(s, p, id_json, req);
     } else if (strcmp(type, "ping") == 0) {
         s_ping(s, p, id_json);
     } else if (strcmp(type, "auth") == 0) {

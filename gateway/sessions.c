@@ -83,7 +83,22 @@ int sessions_register(gw_t *gw, session_t *s)
     e->head = s;
     e->count++;
     s->registered = true;
+    presence_session_live(s);
     return 0;
+}
+
+void sessions_announce(gw_t *gw, const char *user)
+{
+    if (zhashx_lookup(gw->users, user))
+        return; /* held here already: the shards know */
+    zlistx_t *one = zlistx_new();
+    if (!one)
+        return;
+    zlistx_add_end(one, (void *)user);
+    s_send_loc(gw, "add", one);
+    zlistx_destroy(&one);
+    /* taken back at the next tick unless sessions_register takes it off the batch */
+    zhashx_insert(gw->loc_del, user, (void *)1);
 }
 
 void sessions_unregister(gw_t *gw, session_t *s)
@@ -91,6 +106,7 @@ void sessions_unregister(gw_t *gw, session_t *s)
     if (!s->registered)
         return;
     s->registered = false;
+    presence_session_gone(s);
     user_entry_t *e = zhashx_lookup(gw->users, s->user);
     if (!e)
         return;
@@ -130,6 +146,23 @@ void sessions_snapshot(gw_t *gw)
     zhashx_purge(gw->loc_del); /* the snapshot says it all */
 }
 
+/* For a tagged {"type":"member",...,"change":"removed"} event, the removed user into
+ * out (33 bytes); out stays "" for any other frame. Only member events are parsed. */
+static void s_removed_user(const gw_blob_t *b, char *out)
+{
+    static const char head[] = "{\"type\":\"member\",";
+    out[0] = 0;
+    if (!b->conv_len || b->len < sizeof head - 1 || memcmp(b->data, head, sizeof head - 1) != 0)
+        return;
+    json_error_t err;
+    json_t *ev = json_loadb(b->data, b->len, 0, &err);
+    const char *change = json_string_value(json_object_get(ev, "change"));
+    const char *user = json_string_value(json_object_get(ev, "user"));
+    if (change && user && strcmp(change, "removed") == 0 && strlen(user) < 33)
+        snprintf(out, 33, "%s", user);
+    json_decref(ev);
+}
+
 void sessions_deliver(gw_t *gw, const char *to, size_t to_len, const char *skip, const char *event,
                       size_t event_len)
 {
@@ -141,6 +174,7 @@ void sessions_deliver(gw_t *gw, const char *to, size_t to_len, const char *skip,
         return;
     }
     gw_blob_t *b = NULL;
+    char removed[33] = ""; /* a member "removed" event: the user who lost access */
     size_t i;
     json_t *v;
     json_array_foreach(arr, i, v)
@@ -151,10 +185,17 @@ void sessions_deliver(gw_t *gw, const char *to, size_t to_len, const char *skip,
         user_entry_t *e = zhashx_lookup(gw->users, u);
         if (!e)
             continue; /* gone: the device catches up with sync */
-        if (!b && !(b = gw_blob_new(event, event_len)))
-            break;
+        if (!b) {
+            if (!(b = gw_blob_new(event, event_len)))
+                break;
+            gw_blob_tag_conv(b);
+            s_removed_user(b, removed);
+        }
         size_t ul = strlen(u);
+        bool cut = removed[0] && strcmp(u, removed) == 0;
         for (session_t *s = e->head; s; s = s->unext) {
+            if (cut) /* nothing of this conv may reach it after the removal */
+                session_drop_conv(s, b->data + b->conv_off, b->conv_len);
             if (skip[0] && strncmp(skip, u, ul) == 0 && skip[ul] == '/' &&
                 strcmp(skip + ul + 1, s->device) == 0)
                 continue;

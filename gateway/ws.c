@@ -164,6 +164,34 @@ void session_answer(session_t *s, pending_t *p, gw_blob_t *frame)
     s_rx_update(s);
 }
 
+void session_drop_conv(session_t *s, const char *conv, size_t conv_len)
+{
+    outq_item_t **pp = &s->ohead, *prev = NULL;
+    int dropped = 0;
+    while (*pp) {
+        outq_item_t *it = *pp;
+        gw_blob_t *b = it->blob;
+        bool started = it == s->ohead && s->ooff > 0;
+        if (!started && b->conv_len == conv_len &&
+            memcmp(b->data + b->conv_off, conv, conv_len) == 0) {
+            *pp = it->next;
+            s->obytes -= b->len;
+            s->ocount--;
+            gw_blob_unref(&it->blob);
+            free(it);
+            dropped++;
+            continue;
+        }
+        prev = it;
+        pp = &it->next;
+    }
+    s->otail = prev;
+    if (dropped)
+        pl_debug("session %llu: %d queued frames of %.*s dropped", (unsigned long long)s->sid,
+                 dropped, (int)conv_len, conv);
+    s_rx_update(s);
+}
+
 void session_close(session_t *s, int code)
 {
     if (!s->wsi || s->state == SS_CLOSING)
@@ -286,6 +314,17 @@ static int s_writeable(session_t *s)
 {
     struct lws *wsi = s->wsi;
     outq_item_t *it = s->ohead;
+    /* presence: a due ping goes out between whole messages, as this turn's one frame */
+    if (s->ping_due && s->ooff == 0 && s->state == SS_AUTHED) {
+        s->ping_due = false;
+        /* with a payload: lws 4.1 raises no RECEIVE_PONG for an empty pong (checked) */
+        memcpy(s_scratch + LWS_PRE, "parley", 6);
+        if (lws_write(wsi, s_scratch + LWS_PRE, 6, LWS_WRITE_PING) < 0)
+            return -1;
+        if (it)
+            lws_callback_on_writable(wsi);
+        return 0;
+    }
     if (!it) {
         if (s->close_code) {
             pl_debug("session %llu: closing with %d", (unsigned long long)s->sid, s->close_code);
@@ -373,6 +412,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
             return -1;
         if (pss->s->state == SS_CLOSING)
             return 0;
+        presence_activity(pss->s);
         pss->s->in_rx = true;
         s_receive(pss->s, in, len);
         pss->s->in_rx = false;
@@ -383,6 +423,11 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         if (!pss->s || !pss->s->wsi)
             return -1;
         return s_writeable(pss->s);
+
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (pss->s && pss->s->wsi)
+            presence_activity(pss->s);
+        return 0;
 
     case LWS_CALLBACK_CLOSED: {
         session_t *s = pss->s;

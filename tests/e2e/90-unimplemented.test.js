@@ -1,7 +1,7 @@
 'use strict';
 // Requests of the protocol that are not implemented yet answer bad_request for now.
-// TEMPORARY: delete this file (or the cases) as groups, read markers, typing, presence
-// and push land; their real tests replace it.
+// TEMPORARY: delete this file (or the cases) as push lands; its real tests replace it
+// (presence: 12-presence.test.js).
 const assert = require('node:assert/strict');
 const { setup } = require('./lib/harness');
 const { createUser, login, Client } = require('./lib/client');
@@ -20,12 +20,6 @@ h.test('not yet implemented requests answer bad_request and the socket stays ope
   const ws = await Client.open(c.wsUrl(0), tok.alice, { label: 'alice' });
   await ws.ok('send', { conv: 'dm:alice:bob', client_msg_id: 'x', text: 'hi' });
   const cases = [
-    ['group_create', { title: 'team', members: ['bob'] }],
-    ['group_add', { conv: 'g:abc', user: 'bob' }],
-    ['group_remove', { conv: 'g:abc', user: 'bob' }],
-    ['read', { conv: 'dm:alice:bob', seq: 1 }],
-    ['typing', { conv: 'dm:alice:bob' }],
-    ['presence', { users: ['bob'] }],
     ['push_register', { kind: 'webhook', url: 'http://127.0.0.1:1/hook' }],
   ];
   for (const [type, f] of cases) {

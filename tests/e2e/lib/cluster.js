@@ -183,6 +183,7 @@ class Cluster {
       sync: false, // shard --sync
       gwTimeout: undefined, // gateway --timeout (ms)
       gwTimeoutShard: undefined, // shard --gw-timeout (ms)
+      gatewayArgs: [], // extra flags for every gateway (e.g. ['--presence-timeout', '2000'])
       startTimeoutMs: 30000,
       ...opts,
     };
@@ -230,6 +231,7 @@ class Cluster {
       const args = ['--port', String(this.gwPorts[i]), '--bind', '127.0.0.1', '--router', front,
         '--name', `e2e-gw${i}`];
       if (this.opts.gwTimeout !== undefined) args.push('--timeout', String(this.opts.gwTimeout));
+      args.push(...this.opts.gatewayArgs);
       this.procs.push(new Proc(this, 'gateway', i, bins.gateway, args, log(`gateway-${i}`)));
     }
     all.add(this);

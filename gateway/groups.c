@@ -1,0 +1,275 @@
+/* groups — group_create, group_add, group_remove (PROTOCOL.md §3 "Conversations",
+ * docs/internals.md "Groups, read receipts, typing").
+ *
+ * The gateway validates types, lengths and counts, and checks that every named user
+ * exists (`user_exists` on each user's shard, in parallel; users known to exist are
+ * cached in gw->known_users, users are never deleted). Only then does it send the op to
+ * the conversation's shard, which checks membership, the creator rule and group_full.
+ * Nothing is sent to the conversation's shard when a check fails, so a refused request
+ * changes nothing. */
+#include "gw.h"
+
+#define GW_GROUP_OTHERS_MAX 99 /* members besides the creator */
+#define GW_TITLE_MAX_CP 200
+
+typedef struct group_op {
+    session_t *s; /* one reference */
+    pending_t *p;
+    char *id_json;
+    char key[96];
+    char *payload; /* for the conversation's shard, sent once every check passed */
+    size_t payload_len;
+    int outstanding; /* user_exists in flight (+1 while they are being sent) */
+    char err_code[32];
+    char *err_msg;
+} group_op_t;
+
+static void s_destroy(group_op_t **o_p)
+{
+    group_op_t *o = *o_p;
+    if (!o)
+        return;
+    session_unref(&o->s);
+    free(o->id_json);
+    free(o->payload);
+    free(o->err_msg);
+    free(o);
+    *o_p = NULL;
+}
+
+static void s_finish(group_op_t *o, const char *status, const char *body, size_t len)
+{
+    gw_blob_t *f;
+    if (strcmp(status, "ok") == 0) {
+        f = frame_ok_splice(o->id_json, body, len);
+        if (!f) {
+            static const char msg[] = "malformed answer from a shard";
+            f = frame_error(o->id_json, PL_E_INTERNAL, msg, sizeof msg - 1);
+        }
+    } else {
+        f = frame_error(o->id_json, status, body, len);
+    }
+    session_answer(o->s, o->p, f);
+    s_destroy(&o);
+}
+
+static void s_on_answer(void *arg, const char *status, const char *body, size_t len)
+{
+    s_finish(arg, status, body, len);
+}
+
+/* Every check passed (or failed): send the op, or answer the first error. */
+static void s_checks_done(group_op_t *o)
+{
+    if (o->err_code[0]) {
+        const char *m = o->err_msg ? o->err_msg : o->err_code;
+        s_finish(o, o->err_code, m, strlen(m));
+        return;
+    }
+    if (!o->s->wsi) { /* closed meanwhile: create nothing nobody will hear of */
+        s_destroy(&o);
+        return;
+    }
+    if (zlink_request(o->s->gw->zl, o->key, o->payload, o->payload_len, s_on_answer, o) != 0) {
+        static const char msg[] = "the router link is down";
+        s_finish(o, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
+    }
+}
+
+static void s_note_error(group_op_t *o, const char *code, const char *msg, size_t len)
+{
+    if (o->err_code[0] && strcmp(o->err_code, PL_E_NOT_FOUND) == 0)
+        return; /* a missing user is the answer, whatever else failed */
+    if (o->err_code[0] && strcmp(code, PL_E_NOT_FOUND) != 0)
+        return;
+    snprintf(o->err_code, sizeof o->err_code, "%s", code);
+    free(o->err_msg);
+    o->err_msg = strndup(msg ? msg : code, msg ? len : strlen(code));
+}
+
+typedef struct exists_arg {
+    group_op_t *o;
+    char user[33];
+} exists_arg_t;
+
+static void s_on_exists(void *arg, const char *status, const char *body, size_t len)
+{
+    exists_arg_t *a = arg;
+    group_op_t *o = a->o;
+    if (strcmp(status, "ok") == 0) {
+        gw_t *gw = o->s->gw;
+        if (zhashx_size(gw->known_users) >= GW_KNOWN_USERS_MAX)
+            zhashx_purge(gw->known_users);
+        zhashx_insert(gw->known_users, a->user, (void *)1);
+    } else if (strcmp(status, PL_E_NOT_FOUND) == 0) {
+        char msg[80];
+        snprintf(msg, sizeof msg, "no such user: %s", a->user);
+        s_note_error(o, PL_E_NOT_FOUND, msg, strlen(msg));
+    } else {
+        s_note_error(o, status, body, len);
+    }
+    free(a);
+    if (--o->outstanding == 0)
+        s_checks_done(o);
+}
+
+/* Start a user_exists for user unless it is known to exist. */
+static void s_check_user(group_op_t *o, const char *user)
+{
+    gw_t *gw = o->s->gw;
+    if (zhashx_lookup(gw->known_users, user))
+        return;
+    exists_arg_t *a = calloc(1, sizeof *a);
+    if (!a) {
+        s_note_error(o, PL_E_INTERNAL, "out of memory", 13);
+        return;
+    }
+    a->o = o;
+    snprintf(a->user, sizeof a->user, "%s", user);
+    char key[40], body[80];
+    snprintf(key, sizeof key, "u:%s", user);
+    snprintf(body, sizeof body, "{\"op\":\"user_exists\",\"user\":\"%s\"}", user);
+    o->outstanding++;
+    if (zlink_request(gw->zl, key, body, strlen(body), s_on_exists, a) != 0) {
+        o->outstanding--;
+        free(a);
+        s_note_error(o, PL_E_UNAVAILABLE, "the router link is down", 23);
+    }
+}
+
+/* ---- validation ------------------------------------------------------------------------ */
+
+/* A string member without U+0000; NULL (and *msg set) if absent or of another type. */
+static const char *s_str(json_t *req, const char *name, const char **msg)
+{
+    json_t *v = json_object_get(req, name);
+    if (!v) {
+        *msg = "a required field is missing";
+        return NULL;
+    }
+    if (!json_is_string(v)) {
+        *msg = "a field has the wrong type";
+        return NULL;
+    }
+    const char *s = json_string_value(v);
+    if (strlen(s) != json_string_length(v)) {
+        *msg = "a string holds U+0000";
+        return NULL;
+    }
+    return s;
+}
+
+/* Fill pl for group_create; NULL or the bad_request message. members receives the
+ * other members (unique, valid, without the creator). */
+static const char *s_build_create(session_t *s, json_t *req, json_t *pl, json_t *members)
+{
+    const char *msg = NULL;
+    const char *title = s_str(req, "title", &msg);
+    if (!title)
+        return msg;
+    size_t ncp = pl_utf8_count(title, strlen(title));
+    if (ncp < 1 || ncp > GW_TITLE_MAX_CP)
+        return "title must be 1 to 200 characters";
+    json_t *mv = json_object_get(req, "members");
+    if (mv && !json_is_array(mv))
+        return "a field has the wrong type";
+    zhashx_t *seen = zhashx_new();
+    if (!seen)
+        return "out of memory";
+    size_t i;
+    json_t *m;
+    const char *bad = NULL;
+    json_array_foreach(mv, i, m)
+    {
+        const char *u = json_string_value(m);
+        if (!json_is_string(m) || strlen(u) != json_string_length(m) || !pl_user_valid(u)) {
+            bad = "members must be valid user names";
+            break;
+        }
+        if (strcmp(u, s->user) == 0 || zhashx_lookup(seen, u))
+            continue;
+        if (zhashx_size(seen) >= GW_GROUP_OTHERS_MAX) {
+            bad = "a group has at most 100 members";
+            break;
+        }
+        zhashx_insert(seen, u, (void *)1);
+        json_array_append_new(members, json_string(u));
+    }
+    zhashx_destroy(&seen);
+    if (bad)
+        return bad;
+    json_object_set_new(pl, "title", json_string(title));
+    json_object_set(pl, "members", members);
+    return NULL;
+}
+
+/* A new group id: "g:" + base64url of 16 random bytes, no padding (22 chars). */
+static void s_new_group_id(char *out, size_t size)
+{
+    unsigned char raw[16];
+    char b64[sodium_base64_ENCODED_LEN(16, sodium_base64_VARIANT_URLSAFE_NO_PADDING)];
+    randombytes_buf(raw, sizeof raw);
+    sodium_bin2base64(b64, sizeof b64, raw, sizeof raw, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    snprintf(out, size, "g:%s", b64);
+}
+
+void groups_request(session_t *s, pending_t *p, const char *id_json, const char *type, json_t *req)
+{
+    json_t *pl = json_pack("{s:s,s:s,s:s}", "op", type, "user", s->user, "device", s->device);
+    json_t *members = json_array();
+    group_op_t *o = calloc(1, sizeof *o);
+    const char *bad = NULL, *target = NULL;
+    char conv[80];
+    if (!pl || !members || !o || !(o->id_json = strdup(id_json)))
+        goto oom;
+    if (strcmp(type, "group_create") == 0) {
+        bad = s_build_create(s, req, pl, members);
+        s_new_group_id(conv, sizeof conv);
+    } else {
+        const char *c = s_str(req, "conv", &bad);
+        if (c && !pl_group_id_valid(c))
+            bad = "conv is not a valid group id";
+        if (c && !bad) {
+            target = s_str(req, "user", &bad);
+            if (target && !pl_user_valid(target))
+                bad = "user is not a valid user name";
+        }
+        if (!bad) {
+            snprintf(conv, sizeof conv, "%s", c);
+            json_object_set_new(pl, "target", json_string(target));
+        }
+    }
+    if (bad) {
+        session_answer(s, p, frame_error(id_json, PL_E_BAD_REQUEST, bad, strlen(bad)));
+        json_decref(pl);
+        json_decref(members);
+        s_destroy(&o);
+        return;
+    }
+    json_object_set_new(pl, "conv", json_string(conv));
+    snprintf(o->key, sizeof o->key, "c:%s", conv);
+    o->payload = json_text(pl, &o->payload_len);
+    if (!o->payload)
+        goto oom;
+    o->s = session_ref(s);
+    o->p = p;
+    /* hold one count so no answer can finish o while the checks are being sent */
+    o->outstanding = 1;
+    if (strcmp(type, "group_create") == 0) {
+        size_t i;
+        json_t *m;
+        json_array_foreach(members, i, m) s_check_user(o, json_string_value(m));
+    } else if (strcmp(type, "group_add") == 0) {
+        s_check_user(o, target);
+    }
+    json_decref(pl);
+    json_decref(members);
+    if (--o->outstanding == 0)
+        s_checks_done(o);
+    return;
+oom:
+    json_decref(pl);
+    json_decref(members);
+    s_destroy(&o);
+    session_answer(s, p, frame_error(id_json, PL_E_INTERNAL, "out of memory", 13));
+}

@@ -1,0 +1,512 @@
+/* presence — liveness of this gateway's sessions, the batched presence_report to the
+ * users' shards, and the `presence` request (PROTOCOL.md "Presence", docs/internals.md
+ * "Presence").
+ *
+ * A session is live from its auth ok while it sent a frame (any chunk of one) or a pong
+ * within the last --presence-timeout ms. A session idle for --ping-interval ms gets a
+ * WebSocket ping (written by ws.c at its next SERVER_WRITEABLE, between whole messages),
+ * so a healthy idle client stays live by its automatic pong. A silent session stays
+ * open but stops counting; any later frame makes it live again.
+ *
+ * Per user: how many authenticated sessions and how many live ones are here, and what
+ * the user's shard was last told. A 250 ms timer checks silence and pings; every second
+ * the users whose state differs from what their shard was told go out, one
+ * presence_report per shard (grouped with the TABLE), {"online":[..],"offline":[[user,
+ * last_seen_ms],..]}, plus "full": every live user of that shard every 30 s, after a
+ * SNAP and after a report failed (then to every shard, also those with nobody live). */
+#include "gw.h"
+
+#include <inttypes.h>
+
+#define PRES_TIMER_MS 250
+#define PRES_REPORT_MS 1000
+#define PRES_FULL_MS 30000
+#define PRES_USERS_MAX 500
+
+typedef struct pres_user {
+    char user[33];
+    int nsess;     /* authenticated sessions here referencing this entry */
+    int nlive;     /* ... of which live */
+    int64_t seen;  /* wall ms: latest sign of life of a session that stopped being live */
+    bool reported; /* what the user's shard was last told: live here */
+    bool dirty;    /* in the dirty set */
+} pres_user_t;
+
+struct gw_presence {
+    gw_t *gw;
+    uv_timer_t timer;
+    bool timer_open;
+    zhashx_t *users; /* user -> pres_user_t (owned) */
+    zhashx_t *dirty; /* user -> pres_user_t (not owned) to compare at the next report */
+    session_t *head; /* authenticated sessions (linked through pprev/pnext) */
+    uint64_t last_report, last_full;
+    bool need_full;
+    /* a key per shard that the table maps to it (presence_report needs no user key) */
+    uint32_t keys_version;
+    int nkeys;
+    char (*keys)[24];
+};
+
+static void s_user_free(void **item)
+{
+    free(*item);
+    *item = NULL;
+}
+
+static int64_t s_wall(gw_t *gw, uint64_t mono)
+{
+    return pl_now_ms() - (int64_t)(uv_now(&gw->loop) - mono);
+}
+
+static void s_dirty(gw_presence_t *self, pres_user_t *pu)
+{
+    if (!pu->dirty && zhashx_insert(self->dirty, pu->user, pu) == 0)
+        pu->dirty = true;
+}
+
+/* ---- the report --------------------------------------------------------------------- */
+
+static void s_on_report(void *arg, const char *status, const char *body, size_t len)
+{
+    gw_presence_t *self = arg;
+    (void)body;
+    (void)len;
+    if (strcmp(status, "ok") != 0) {
+        pl_debug("presence_report failed (%s): a full report follows", status);
+        self->need_full = true;
+    }
+}
+
+/* A key owned by shard k in table, or NULL if none was found (shard owns no slot). */
+static const char *s_shard_key(gw_presence_t *self, const pl_slots_t *table, int k)
+{
+    int n = pl_slots_nshards(table);
+    if (!self->keys || self->keys_version != pl_slots_version(table) || self->nkeys != n) {
+        free(self->keys);
+        self->keys = calloc((size_t)n, sizeof *self->keys);
+        if (!self->keys)
+            return NULL;
+        self->nkeys = n;
+        self->keys_version = pl_slots_version(table);
+        for (int i = 0, found = 0; i < 200000 && found < n; i++) {
+            char key[24];
+            snprintf(key, sizeof key, "u:~presence%d", i);
+            int o = pl_slots_owner_of_key(table, key);
+            if (o >= 0 && o < n && !self->keys[o][0]) {
+                memcpy(self->keys[o], key, sizeof key);
+                found++;
+            }
+        }
+    }
+    return k >= 0 && k < self->nkeys && self->keys[k][0] ? self->keys[k] : NULL;
+}
+
+/* Per shard: {"op":"presence_report","online":[],"offline":[]} (+ "full":[]). */
+static json_t *s_report_for(json_t **reports, int k, bool full)
+{
+    if (!reports[k]) {
+        reports[k] = json_pack("{s:s,s:[],s:[]}", "op", "presence_report", "online", "offline");
+        if (reports[k] && full)
+            json_object_set_new(reports[k], "full", json_array());
+    }
+    return reports[k];
+}
+
+static void s_report(gw_presence_t *self, uint64_t now)
+{
+    gw_t *gw = self->gw;
+    const pl_slots_t *table = zlink_table(gw->zl);
+    if (!table)
+        return; /* no TABLE yet: everything stays dirty */
+    bool full = self->need_full || now - self->last_full >= PRES_FULL_MS;
+    if (!full && zhashx_size(self->dirty) == 0)
+        return;
+    int n = pl_slots_nshards(table);
+    json_t **reports = calloc((size_t)(n > 0 ? n : 1), sizeof *reports);
+    if (!reports)
+        return;
+    zlistx_t *done = zlistx_new();
+    for (pres_user_t *pu = zhashx_first(self->dirty); pu; pu = zhashx_next(self->dirty)) {
+        pu->dirty = false;
+        bool live = pu->nlive > 0;
+        if (live != pu->reported) {
+            char key[40];
+            snprintf(key, sizeof key, "u:%s", pu->user);
+            int k = pl_slots_owner_of_key(table, key);
+            json_t *r = k >= 0 && k < n ? s_report_for(reports, k, full) : NULL;
+            if (r && live)
+                json_array_append_new(json_object_get(r, "online"), json_string(pu->user));
+            else if (r)
+                json_array_append_new(json_object_get(r, "offline"),
+                                      json_pack("[s,I]", pu->user, (json_int_t)pu->seen));
+            pu->reported = live;
+        }
+        if (pu->nsess == 0 && !pu->reported && done)
+            zlistx_add_end(done, pu->user);
+    }
+    zhashx_purge(self->dirty);
+    if (full) {
+        for (int k = 0; k < n; k++)
+            s_report_for(reports, k, true);
+        for (pres_user_t *pu = zhashx_first(self->users); pu; pu = zhashx_next(self->users)) {
+            if (!pu->reported)
+                continue;
+            char key[40];
+            snprintf(key, sizeof key, "u:%s", pu->user);
+            int k = pl_slots_owner_of_key(table, key);
+            if (k >= 0 && k < n && reports[k])
+                json_array_append_new(json_object_get(reports[k], "full"), json_string(pu->user));
+        }
+        self->need_full = false;
+        self->last_full = now;
+    }
+    for (int k = 0; k < n; k++) {
+        if (!reports[k])
+            continue;
+        const char *key = s_shard_key(self, table, k);
+        size_t len;
+        char *text = key ? json_text(reports[k], &len) : NULL;
+        if (text && zlink_request(gw->zl, key, text, len, s_on_report, self) != 0)
+            self->need_full = true;
+        free(text);
+        json_decref(reports[k]);
+    }
+    free(reports);
+    for (const char *u = done ? zlistx_first(done) : NULL; u; u = zlistx_next(done)) {
+        pres_user_t *pu = zhashx_lookup(self->users, u);
+        if (pu && pu->nsess == 0 && !pu->reported && !pu->dirty)
+            zhashx_delete(self->users, u);
+    }
+    zlistx_destroy(&done);
+}
+
+/* ---- liveness ----------------------------------------------------------------------- */
+
+/* s stops counting (silent or gone); ts_mono its last sign of life. */
+static void s_not_live(gw_presence_t *self, session_t *s)
+{
+    pres_user_t *pu = s->pu;
+    if (!s->live || !pu)
+        return;
+    s->live = false;
+    int64_t seen = s_wall(self->gw, s->last_active);
+    if (seen > pu->seen)
+        pu->seen = seen;
+    if (--pu->nlive == 0)
+        s_dirty(self, pu);
+}
+
+static void s_timer_cb(uv_timer_t *t)
+{
+    gw_presence_t *self = t->data;
+    gw_t *gw = self->gw;
+    uint64_t now = uv_now(&gw->loop);
+    uint64_t timeout = (uint64_t)gw->cfg.presence_timeout_ms;
+    uint64_t ping = (uint64_t)gw->cfg.ping_interval_ms;
+    for (session_t *s = self->head; s; s = s->pnext) {
+        if (s->live && now - s->last_active > timeout) {
+            pl_info("session %llu (%s/%s): silent for %" PRIu64 " ms, not live",
+                    (unsigned long long)s->sid, s->user, s->device, now - s->last_active);
+            s_not_live(self, s);
+        }
+        if (s->wsi && s->state == SS_AUTHED && now - s->last_active >= ping &&
+            now - s->last_ping >= ping) {
+            s->last_ping = now;
+            s->ping_due = true;
+            lws_callback_on_writable(s->wsi);
+        }
+    }
+    if (now - self->last_report >= PRES_REPORT_MS) {
+        self->last_report = now;
+        s_report(self, now);
+    }
+}
+
+int presence_init(gw_t *gw)
+{
+    gw_presence_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return -1;
+    self->gw = gw;
+    self->users = zhashx_new();
+    self->dirty = zhashx_new();
+    gw->pres = self;
+    if (!self->users || !self->dirty)
+        return -1;
+    zhashx_set_destructor(self->users, s_user_free);
+    uv_timer_init(&gw->loop, &self->timer);
+    self->timer.data = self;
+    self->timer_open = true;
+    self->last_full = uv_now(&gw->loop); /* the first full comes with a SNAP or in 30 s */
+    return uv_timer_start(&self->timer, s_timer_cb, PRES_TIMER_MS, PRES_TIMER_MS) == 0 ? 0 : -1;
+}
+
+void presence_stop(gw_t *gw)
+{
+    gw_presence_t *self = gw->pres;
+    if (!self || !self->timer_open)
+        return;
+    self->timer_open = false;
+    uv_close((uv_handle_t *)&self->timer, NULL);
+    /* Leaving: tell the shards at once (best effort; a lost report is healed by the
+     * shards' gateway timeout or by our next epoch). */
+    for (session_t *s = self->head; s; s = s->pnext)
+        s_not_live(self, s);
+    if (gw->zl)
+        s_report(self, uv_now(&gw->loop));
+}
+
+void presence_fini(gw_t *gw)
+{
+    gw_presence_t *self = gw->pres;
+    if (!self)
+        return;
+    for (session_t *s = self->head; s; s = s->pnext)
+        s->pu = NULL;
+    zhashx_destroy(&self->dirty);
+    zhashx_destroy(&self->users);
+    free(self->keys);
+    free(self);
+    gw->pres = NULL;
+}
+
+void presence_session_live(session_t *s)
+{
+    gw_presence_t *self = s->gw->pres;
+    if (!self || s->pu)
+        return;
+    pres_user_t *pu = zhashx_lookup(self->users, s->user);
+    if (!pu) {
+        pu = calloc(1, sizeof *pu);
+        if (!pu || zhashx_insert(self->users, s->user, pu) != 0) {
+            free(pu);
+            return; /* out of memory: this session does not count */
+        }
+        snprintf(pu->user, sizeof pu->user, "%s", s->user);
+    }
+    s->pu = pu;
+    pu->nsess++;
+    s->pprev = NULL;
+    s->pnext = self->head;
+    if (self->head)
+        self->head->pprev = s;
+    self->head = s;
+    s->last_active = uv_now(&s->gw->loop);
+    s->live = true;
+    if (++pu->nlive == 1)
+        s_dirty(self, pu);
+}
+
+void presence_activity(session_t *s)
+{
+    s->last_active = uv_now(&s->gw->loop);
+    if (s->live || !s->pu || !s->gw->pres)
+        return;
+    s->live = true;
+    if (++s->pu->nlive == 1)
+        s_dirty(s->gw->pres, s->pu);
+}
+
+void presence_session_gone(session_t *s)
+{
+    gw_presence_t *self = s->gw->pres;
+    pres_user_t *pu = s->pu;
+    if (!self || !pu)
+        return;
+    s_not_live(self, s);
+    if (s->pprev)
+        s->pprev->pnext = s->pnext;
+    else
+        self->head = s->pnext;
+    if (s->pnext)
+        s->pnext->pprev = s->pprev;
+    s->pprev = s->pnext = NULL;
+    s->pu = NULL;
+    pu->nsess--;
+    s_dirty(self, pu); /* freed at the next report once nothing refers to it */
+}
+
+void presence_snapshot(gw_t *gw)
+{
+    if (gw->pres)
+        gw->pres->need_full = true;
+}
+
+/* ---- the presence request ----------------------------------------------------------- */
+
+typedef struct {
+    session_t *s; /* one reference */
+    pending_t *p;
+    char *id_json;
+    json_t *order; /* names as requested */
+    json_t *found; /* name -> {"user","online","last_seen"} */
+    int outstanding;
+    char err_code[32];
+    char *err_msg;
+} pres_op_t;
+
+static void s_op_destroy(pres_op_t **o_p)
+{
+    pres_op_t *o = *o_p;
+    if (!o)
+        return;
+    session_unref(&o->s);
+    free(o->id_json);
+    free(o->err_msg);
+    json_decref(o->order);
+    json_decref(o->found);
+    free(o);
+    *o_p = NULL;
+}
+
+static void s_op_finish(pres_op_t *o)
+{
+    gw_blob_t *f = NULL;
+    if (o->err_code[0]) {
+        const char *m = o->err_msg ? o->err_msg : o->err_code;
+        f = frame_error(o->id_json, o->err_code, m, strlen(m));
+    } else {
+        json_t *arr = json_array();
+        json_t *body = json_pack("{s:o}", "presence", arr);
+        size_t i, len;
+        json_t *u;
+        json_array_foreach(o->order, i, u)
+        {
+            json_t *e = json_object_get(o->found, json_string_value(u));
+            if (e && arr)
+                json_array_append(arr, e);
+        }
+        char *text = body ? json_text(body, &len) : NULL;
+        if (text)
+            f = frame_ok_splice(o->id_json, text, len);
+        free(text);
+        json_decref(body);
+    }
+    session_answer(o->s, o->p, f); /* NULL: internal error */
+    s_op_destroy(&o);
+}
+
+static void s_note_error(pres_op_t *o, const char *code, const char *msg, size_t len)
+{
+    if (o->err_code[0])
+        return;
+    snprintf(o->err_code, sizeof o->err_code, "%s", code);
+    o->err_msg = strndup(msg ? msg : code, msg ? len : strlen(code));
+}
+
+static void s_on_get(void *arg, const char *status, const char *body, size_t len)
+{
+    pres_op_t *o = arg;
+    if (strcmp(status, "ok") != 0) {
+        s_note_error(o, status, body, len);
+    } else {
+        json_error_t err;
+        json_t *b = json_loadb(body, len, 0, &err);
+        json_t *arr = json_object_get(b, "presence");
+        size_t i;
+        json_t *e;
+        if (!json_is_array(arr))
+            s_note_error(o, PL_E_INTERNAL, "malformed presence_get answer", 29);
+        json_array_foreach(arr, i, e)
+        {
+            const char *u = json_string_value(json_object_get(e, "user"));
+            if (u)
+                json_object_set(o->found, u, e);
+        }
+        json_decref(b);
+    }
+    if (--o->outstanding == 0)
+        s_op_finish(o);
+}
+
+/* One presence_get for the names in group (a non-empty JSON array, borrowed). */
+static void s_send_get(pres_op_t *o, json_t *group)
+{
+    char key[40];
+    snprintf(key, sizeof key, "u:%s", json_string_value(json_array_get(group, 0)));
+    json_t *pl =
+        json_pack("{s:s,s:s,s:O}", "op", "presence_get", "user", o->s->user, "users", group);
+    size_t len;
+    char *text = pl ? json_text(pl, &len) : NULL;
+    json_decref(pl);
+    o->outstanding++;
+    if (!text || zlink_request(o->s->gw->zl, key, text, len, s_on_get, o) != 0) {
+        o->outstanding--;
+        s_note_error(o, PL_E_UNAVAILABLE, "the router link is down", 23);
+    }
+    free(text);
+}
+
+void presence_request(session_t *s, pending_t *p, const char *id_json, json_t *req)
+{
+    json_t *users = json_object_get(req, "users");
+    const char *bad = NULL;
+    size_t i;
+    json_t *u;
+    if (!users)
+        bad = "a required field is missing";
+    else if (!json_is_array(users))
+        bad = "a field has the wrong type";
+    else if (json_array_size(users) > PRES_USERS_MAX)
+        bad = "users holds more than 500 names";
+    else
+        json_array_foreach(users, i, u)
+        {
+            const char *n = json_string_value(u);
+            if (!n || strlen(n) != json_string_length(u) || !pl_user_valid(n)) {
+                bad = "users must be valid user names";
+                break;
+            }
+        }
+    if (bad) {
+        session_answer(s, p, frame_error(id_json, PL_E_BAD_REQUEST, bad, strlen(bad)));
+        return;
+    }
+    pres_op_t *o = calloc(1, sizeof *o);
+    if (!o || !(o->id_json = strdup(id_json)) || !(o->found = json_object())) {
+        if (o)
+            free(o->id_json);
+        free(o);
+        session_answer(s, p, frame_error(id_json, PL_E_INTERNAL, "out of memory", 13));
+        return;
+    }
+    o->s = session_ref(s);
+    o->p = p;
+    o->order = json_incref(users);
+    const pl_slots_t *table = zlink_table(s->gw->zl);
+    int nshards = table ? pl_slots_nshards(table) : 0;
+    json_t **groups = nshards ? calloc((size_t)nshards, sizeof *groups) : NULL;
+    json_t *seen = json_object();
+    o->outstanding++; /* held while sending, so no answer finishes o meanwhile */
+    json_array_foreach(users, i, u)
+    {
+        const char *n = json_string_value(u);
+        if (!seen || json_object_get(seen, n))
+            continue;
+        json_object_set_new(seen, n, json_true());
+        char key[40];
+        snprintf(key, sizeof key, "u:%s", n);
+        int k = groups ? pl_slots_owner_of_key(table, key) : -1;
+        if (k >= 0 && k < nshards) {
+            if (!groups[k])
+                groups[k] = json_array();
+            json_array_append_new(groups[k], json_string(n));
+        } else {
+            json_t *one = json_pack("[s]", n);
+            if (one)
+                s_send_get(o, one);
+            json_decref(one);
+        }
+    }
+    if (!seen)
+        s_note_error(o, PL_E_INTERNAL, "out of memory", 13);
+    for (int k = 0; k < nshards; k++) {
+        if (groups[k] && json_array_size(groups[k]) > 0)
+            s_send_get(o, groups[k]);
+        json_decref(groups[k]);
+    }
+    free(groups);
+    json_decref(seen);
+    if (--o->outstanding == 0)
+        s_op_finish(o);
+}
