@@ -12,7 +12,8 @@
  * the user's shard was last told. A 250 ms timer checks silence and pings; every second
  * the users whose state differs from what their shard was told go out, one
  * presence_report per shard (grouped with the TABLE), {"online":[..],"offline":[[user,
- * last_seen_ms],..]}, plus "full": every live user of that shard every 30 s, after a
+ * last_seen_ms,gone_ms],..]} (gone_ms: when its last live session here ended, for the
+ * shard's flap window), plus "full": every live user of that shard every 30 s, after a
  * SNAP and after a report failed (then to every shard, also those with nobody live). */
 #include "gw.h"
 
@@ -28,6 +29,7 @@ typedef struct pres_user {
     int nsess;     /* authenticated sessions here referencing this entry */
     int nlive;     /* ... of which live */
     int64_t seen;  /* wall ms: latest sign of life of a session that stopped being live */
+    int64_t gone;  /* wall ms: when the last live session stopped being live */
     bool reported; /* what the user's shard was last told: live here */
     bool dirty;    /* in the dirty set */
 } pres_user_t;
@@ -137,8 +139,9 @@ static void s_report(gw_presence_t *self, uint64_t now)
             if (r && live)
                 json_array_append_new(json_object_get(r, "online"), json_string(pu->user));
             else if (r)
-                json_array_append_new(json_object_get(r, "offline"),
-                                      json_pack("[s,I]", pu->user, (json_int_t)pu->seen));
+                json_array_append_new(
+                    json_object_get(r, "offline"),
+                    json_pack("[s,I,I]", pu->user, (json_int_t)pu->seen, (json_int_t)pu->gone));
             pu->reported = live;
         }
         if (pu->nsess == 0 && !pu->reported && done)
@@ -192,8 +195,10 @@ static void s_not_live(gw_presence_t *self, session_t *s)
     int64_t seen = s_wall(self->gw, s->last_active);
     if (seen > pu->seen)
         pu->seen = seen;
-    if (--pu->nlive == 0)
+    if (--pu->nlive == 0) {
+        pu->gone = pl_now_ms();
         s_dirty(self, pu);
+    }
 }
 
 static void s_timer_cb(uv_timer_t *t)
@@ -216,7 +221,7 @@ static void s_timer_cb(uv_timer_t *t)
             lws_callback_on_writable(s->wsi);
         }
     }
-    if (now - self->last_report >= PRES_REPORT_MS) {
+    if (now - self->last_report >= PRES_REPORT_MS - PRES_TIMER_MS / 2) {
         self->last_report = now;
         s_report(self, now);
     }

@@ -185,6 +185,9 @@ void shard_conv_list(shard_t *shard, const char *gw, const char *reqid, json_t *
         size_t klen = 0, vlen = 0;
         const char *k = shard_iter_key(it, &klen);
         const char *v = shard_iter_value(it, &vlen);
+        const char *sp = memchr(v, ' ', vlen); /* "group <members>": the kind ends there */
+        if (sp)
+            vlen = (size_t)(sp - v);
         json_t *entry =
             json_pack("{s:s%, s:s%}", "conv", k + prefix.len, klen - prefix.len, "kind", v, vlen);
         if (!entry || json_array_append_new(convs, entry) != 0)
@@ -252,7 +255,18 @@ void shard_idx_add(shard_t *shard, json_t *req)
         pl_warn("FWD idx_add: malformed payload dropped");
         return;
     }
-    if (shard_store_put(shard->store, &key, kind, strlen(kind), shard->sync) != 0)
+    /* a group entry keeps its member list after the kind: "group <JSON array>" (presence
+     * contacts, internals.md "Presence") */
+    json_t *members = strcmp(kind, "group") == 0 ? json_object_get(req, "members") : NULL;
+    char *list = json_is_array(members) ? json_dumps(members, JSON_COMPACT) : NULL;
+    char *value = list ? malloc(strlen(kind) + 1 + strlen(list) + 1) : NULL;
+    if (value)
+        sprintf(value, "%s %s", kind, list);
+    const char *v = value ? value : kind;
+    int rc = shard_store_put(shard->store, &key, v, strlen(v), shard->sync);
+    free(value);
+    free(list);
+    if (rc != 0)
         return; /* not acknowledged: the conversation's shard resends */
     s_idx_ack(shard, req, user, conv);
     pl_debug("index: %s is in %s", user, conv);

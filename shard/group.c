@@ -371,7 +371,19 @@ static int s_stage_member(shard_t *shard, const char *conv, const char *user, ui
     if (shard_key_member(&key, conv, user) != 0)
         return -1;
     shard_batch_put_u64(shard_conv_batch(shard->conv), &key, next);
-    return shard_outbox_stage(shard->outbox, shard_conv_batch(shard->conv), conv, user, "group");
+    return 0;
+}
+
+/* Stage, for every member of g (as changed), an idx_add carrying g's member list: each
+ * member's index entry knows the co-members (presence contacts, internals.md
+ * "Presence"). */
+static void s_stage_index(shard_t *shard, const char *conv, const group_t *g)
+{
+    shard_members_t m;
+    s_fill(g, &m);
+    for (size_t i = 0; i < m.n; i++)
+        shard_outbox_stage_group(shard->outbox, shard_conv_batch(shard->conv), conv, m.list[i],
+                                 m.list, m.n);
 }
 
 void shard_group_create(shard_t *shard, const char *gw, const char *reqid, json_t *req)
@@ -454,6 +466,7 @@ void shard_group_create(shard_t *shard, const char *gw, const char *reqid, json_
     free(text);
     for (i = 0; i < g->n; i++)
         s_stage_member(shard, conv, g->members[i], next);
+    s_stage_index(shard, conv, g);
     zhashx_insert(shard->group->groups, conv, g);
 }
 
@@ -499,7 +512,7 @@ void shard_group_add(shard_t *shard, const char *gw, const char *reqid, json_t *
     after.list[after.n++] = target; /* the added user is told too */
     op_t *op = s_op_new(OP_ADD, gw, reqid, conv, user);
     if (!op || s_names(&op->notify, &op->nnotify, after.list, after.n) != 0 ||
-        s_names(&op->indexed, &op->nindexed, &target, 1) != 0) {
+        s_names(&op->indexed, &op->nindexed, after.list, after.n) != 0) {
         s_op_free(&op);
         shard_reply(shard, gw, reqid, PL_E_INTERNAL, "out of memory");
         return;
@@ -509,6 +522,7 @@ void shard_group_add(shard_t *shard, const char *gw, const char *reqid, json_t *
         return;
     s_stage_member(shard, conv, target, next);
     snprintf(g->members[g->n++], sizeof(name_t), "%s", target);
+    s_stage_index(shard, conv, g); /* every member learns the new list */
 }
 
 void shard_group_remove(shard_t *shard, const char *gw, const char *reqid, json_t *req)
@@ -530,7 +544,7 @@ void shard_group_remove(shard_t *shard, const char *gw, const char *reqid, json_
     s_fill(g, &before);
     op_t *op = s_op_new(OP_REMOVE, gw, reqid, conv, user);
     if (!op || s_names(&op->notify, &op->nnotify, before.list, before.n) != 0 ||
-        s_names(&op->indexed, &op->nindexed, &target, 1) != 0 ||
+        s_names(&op->indexed, &op->nindexed, before.list, before.n) != 0 ||
         shard_key_member(&key, conv, target) != 0) {
         s_op_free(&op);
         shard_reply(shard, gw, reqid, PL_E_INTERNAL, "out of memory");
@@ -542,6 +556,7 @@ void shard_group_remove(shard_t *shard, const char *gw, const char *reqid, json_
     shard_batch_del(shard_conv_batch(shard->conv), &key);
     shard_outbox_stage_del(shard->outbox, shard_conv_batch(shard->conv), conv, target, "group");
     s_drop(g, target);
+    s_stage_index(shard, conv, g); /* the others learn the new list */
 }
 
 void shard_group_read(shard_t *shard, const char *gw, const char *reqid, json_t *req)

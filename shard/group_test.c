@@ -257,7 +257,8 @@ static void test_groups(const char *dir)
     /* add the 100th, then the 101st is refused and nothing changes */
     CHECK(strcmp(s_change(shard, "group_add", "u05", G, "u99"), "ok") == 0);
     r = s_evts("member", G, "u99");
-    CHECK(r.evts == 2 && r.recipients == 100 && r.who_in && r.fwds == 1);
+    /* idx_add with the new member list to every member (presence contacts) */
+    CHECK(r.evts == 2 && r.recipients == 100 && r.who_in && r.fwds == 100);
     CHECK(strcmp(s_change(shard, "group_add", "u05", G, "u99"), "ok") == 0); /* no-op */
     r = s_evts("member", G, NULL);
     CHECK(r.evts == 0 && r.fwds == 0);
@@ -282,7 +283,8 @@ static void test_groups(const char *dir)
     s_out_clear();
     CHECK(strcmp(s_change(shard, "group_remove", "u09", G, "u09"), "ok") == 0); /* self */
     r = s_evts("member", G, "u09");
-    CHECK(r.evts == 2 && r.recipients == 100 && r.who_in && r.fwds == 1);       /* told, idx_del */
+    /* told; idx_del to u09, idx_add with the new list to the 99 others */
+    CHECK(r.evts == 2 && r.recipients == 100 && r.who_in && r.fwds == 100);
     CHECK(strcmp(s_change(shard, "group_remove", "u00", G, "u10"), "ok") == 0); /* creator */
     r = s_evts("member", G, "u10");
     CHECK(r.recipients == 99 && r.who_in);
@@ -478,7 +480,7 @@ static void test_index(const char *dir)
     /* ben's idx_add reaches his shard (the same one here): listed as a group */
     char *add1 = s_fwd_to("ben");
     CHECK(add1 && strstr(add1, "\"op\":\"idx_add\"") && strstr(add1, "\"kind\":\"group\"") &&
-          strstr(add1, "\"nonce\":\""));
+          strstr(add1, "\"nonce\":\"") && strstr(add1, "\"members\":[\"ann\",\"ben\"]"));
     s_handle(shard, 2, "FWD", add1);
     char *ack1 = s_ack();
     CHECK(ack1 && strstr(ack1, "\"nonce\":\""));

@@ -37,14 +37,19 @@ static void s_entry_free(void **item)
     *item = NULL;
 }
 
-/* The idx_add/idx_del payload for (conv, user, kind, nonce); caller frees. */
+/* The idx_add/idx_del payload for (conv, user, kind, nonce), with "members" when members
+ * is not NULL (borrowed); caller frees. */
 static char *s_payload(const char *op, const char *conv, const char *user, const char *kind,
-                       const char *nonce)
+                       const char *nonce, json_t *members)
 {
     char from[SHARD_KEY_MAX];
     snprintf(from, sizeof(from), "c:%s", conv);
     json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "op", op, "user", user, "conv", conv,
                           "kind", kind, "from", from, "nonce", nonce);
+    if (j && members && json_object_set(j, "members", members) != 0) {
+        json_decref(j);
+        return NULL;
+    }
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     return text;
@@ -159,7 +164,7 @@ void shard_outbox_destroy(shard_outbox_t **self_p)
 /* Stage op for (conv, user) with a fresh random nonce: put into batch, keep a copy in
  * staged (replacing an earlier staged one) until shard_outbox_committed. */
 static int s_stage(shard_outbox_t *self, shard_batch_t *batch, const char *op, const char *conv,
-                   const char *user, const char *kind)
+                   const char *user, const char *kind, json_t *members)
 {
     shard_key_t key;
     char name[SHARD_KEY_MAX + 2], nonce[17];
@@ -169,7 +174,7 @@ static int s_stage(shard_outbox_t *self, shard_batch_t *batch, const char *op, c
     randombytes_buf(raw, sizeof(raw));
     for (int i = 0; i < 8; i++)
         snprintf(nonce + 2 * i, 3, "%02x", raw[i]);
-    char *payload = s_payload(op, conv, user, kind, nonce);
+    char *payload = s_payload(op, conv, user, kind, nonce, members);
     entry_t *e = payload ? s_entry_new(conv, strlen(conv), user, payload) : NULL;
     if (!e) {
         free(payload);
@@ -187,13 +192,27 @@ static int s_stage(shard_outbox_t *self, shard_batch_t *batch, const char *op, c
 int shard_outbox_stage(shard_outbox_t *self, shard_batch_t *batch, const char *conv,
                        const char *user, const char *kind)
 {
-    return s_stage(self, batch, "idx_add", conv, user, kind);
+    return s_stage(self, batch, "idx_add", conv, user, kind, NULL);
+}
+
+int shard_outbox_stage_group(shard_outbox_t *self, shard_batch_t *batch, const char *conv,
+                             const char *user, const char *const *members, size_t n)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; list && i < n; i++)
+        if (json_array_append_new(list, json_string(members[i])) != 0) {
+            json_decref(list);
+            list = NULL;
+        }
+    int rc = list ? s_stage(self, batch, "idx_add", conv, user, "group", list) : -1;
+    json_decref(list);
+    return rc;
 }
 
 int shard_outbox_stage_del(shard_outbox_t *self, shard_batch_t *batch, const char *conv,
                            const char *user, const char *kind)
 {
-    return s_stage(self, batch, "idx_del", conv, user, kind);
+    return s_stage(self, batch, "idx_del", conv, user, kind, NULL);
 }
 
 void shard_outbox_committed(shard_outbox_t *self, const char *conv, const char *user,

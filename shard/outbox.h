@@ -25,6 +25,10 @@ void shard_outbox_destroy(shard_outbox_t **self_p);
  * an earlier one (the latest desired state wins). 0 or -1 (ids too long, OOM). */
 int shard_outbox_stage(shard_outbox_t *self, shard_batch_t *batch, const char *conv,
                        const char *user, const char *kind);
+/* A group's idx_add carrying its n members (after the change) as "members": the user's
+ * shard keeps the list in the index entry, for presence contacts. 0 or -1. */
+int shard_outbox_stage_group(shard_outbox_t *self, shard_batch_t *batch, const char *conv,
+                             const char *user, const char *const *members, size_t n);
 /* The same for idx_del (a member left a group). */
 int shard_outbox_stage_del(shard_outbox_t *self, shard_batch_t *batch, const char *conv,
                            const char *user, const char *kind);

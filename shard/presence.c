@@ -19,7 +19,7 @@ typedef struct {
     int ngws;
     int64_t last_seen; /* wall ms; 0: never */
     bool announced;    /* online, as last told to the contacts */
-    int64_t off_at;    /* pl_mono_ms when the set became empty, offline not yet announced */
+    int64_t off_at;    /* pl_mono_ms when the pending offline is due (0: none pending) */
 } pres_t;
 
 struct _shard_presence_t {
@@ -272,8 +272,9 @@ static void s_online(shard_presence_t *self, const char *user, const char *gw)
     }
 }
 
-/* Take gw off user's set; ts (wall ms) is the user's last sign of life there. */
-static void s_offline(shard_presence_t *self, pres_t *p, const char *gw, int64_t ts)
+/* Take gw off user's set; ts (wall ms) is the user's last sign of life there. If that
+ * empties the set, the offline is due in delay ms. */
+static void s_offline(shard_presence_t *self, pres_t *p, const char *gw, int64_t ts, int64_t delay)
 {
     int i = s_gw_index(p, gw);
     if (i < 0)
@@ -286,7 +287,22 @@ static void s_offline(shard_presence_t *self, pres_t *p, const char *gw, int64_t
         return;
     pl_debug("presence: %s no longer live (last at %s)", p->user, gw);
     s_save(self, p->user, p->last_seen);
-    p->off_at = pl_mono_ms();
+    p->off_at = pl_mono_ms() + delay;
+}
+
+/* The flap window of an offline the gateway saw at gone (wall ms; 0: unknown): until
+ * gone + FLAP + REPORT, so that a reconnect within FLAP ms, reported up to REPORT ms
+ * later (maybe by another gateway), still arrives in time. Clamped against clock skew. */
+static int64_t s_delay(int64_t gone, int64_t now)
+{
+    if (gone <= 0)
+        return SHARD_PRESENCE_FLAP_MS;
+    int64_t d = gone + SHARD_PRESENCE_FLAP_MS + SHARD_PRESENCE_REPORT_MS - now;
+    if (d < SHARD_PRESENCE_REPORT_MS)
+        d = SHARD_PRESENCE_REPORT_MS;
+    if (d > SHARD_PRESENCE_FLAP_MS + SHARD_PRESENCE_REPORT_MS)
+        d = SHARD_PRESENCE_FLAP_MS + SHARD_PRESENCE_REPORT_MS;
+    return d;
 }
 
 void shard_presence_report(shard_t *shard, const char *gw, const char *reqid, json_t *req)
@@ -306,11 +322,12 @@ void shard_presence_report(shard_t *shard, const char *gw, const char *reqid, js
     json_array_foreach(offline, i, v)
     {
         const char *u = json_string_value(json_array_get(v, 0));
-        json_t *t = json_array_get(v, 1);
+        json_t *t = json_array_get(v, 1), *g = json_array_get(v, 2);
         pres_t *p = u ? s_get(self, u, false) : NULL;
         if (p) {
             int64_t ts = json_is_integer(t) ? json_integer_value(t) : now;
-            s_offline(self, p, gw, ts > 0 && ts <= now + 60000 ? ts : now);
+            int64_t gone = json_is_integer(g) ? json_integer_value(g) : 0;
+            s_offline(self, p, gw, ts > 0 && ts <= now + 60000 ? ts : now, s_delay(gone, now));
         }
     }
     if (full) {
@@ -327,7 +344,7 @@ void shard_presence_report(shard_t *shard, const char *gw, const char *reqid, js
                 if (s_gw_index(p, gw) >= 0 && !zhashx_lookup(keep, p->user))
                     zlistx_add_end(gone, p);
             for (pres_t *p = zlistx_first(gone); p; p = zlistx_next(gone))
-                s_offline(self, p, gw, now);
+                s_offline(self, p, gw, now, SHARD_PRESENCE_FLAP_MS);
         }
         zhashx_destroy(&keep);
         zlistx_destroy(&gone);
@@ -360,7 +377,7 @@ void shard_presence_gw_gone(shard_presence_t *self, const char *gw, int64_t last
     if (zlistx_size(gone))
         pl_info("presence: gateway %s gone, %zu users leave it", gw, zlistx_size(gone));
     for (pres_t *p = zlistx_first(gone); p; p = zlistx_next(gone))
-        s_offline(self, p, gw, last_seen);
+        s_offline(self, p, gw, last_seen, SHARD_PRESENCE_FLAP_MS);
     zlistx_destroy(&gone);
 }
 
@@ -372,7 +389,7 @@ void shard_presence_tick(shard_presence_t *self, int64_t now)
     for (pres_t *p = zhashx_first(self->users); p; p = zhashx_next(self->users)) {
         if (p->ngws > 0)
             continue;
-        if (p->off_at && now - p->off_at < SHARD_PRESENCE_FLAP_MS)
+        if (p->off_at && now < p->off_at)
             continue;
         p->off_at = 0;
         if (p->announced) {

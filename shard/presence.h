@@ -9,8 +9,8 @@
  *
  * Changes are pushed as {"type":"presence","user","online","last_seen"} to the online
  * contacts (DM partners and group co-members, read from the user's `x` index entries),
- * one EVT per gateway. Going offline is announced 2 s late unless the user is back by
- * then (flap coalescing); going online at once.
+ * one EVT per gateway. Going offline is announced 2-3 s late unless the user is back by
+ * then (flap coalescing, see SHARD_PRESENCE_FLAP_MS); going online at once.
  *
  * Thread: the shard's loop thread. Owned by shard_t. */
 #ifndef SHARD_PRESENCE_H
@@ -20,15 +20,19 @@
 
 #include "shard.h"
 
-/* Delay before an offline is announced (a reconnect within it shows no blip). */
+/* A reconnect within FLAP ms of going offline shows no blip. Gateways report once a
+ * second, so an offline the gateway saw at time T (the third element of an `offline`
+ * entry) is announced at T + FLAP + REPORT (at least REPORT ms after it arrives); one
+ * without that time (a full report, a lost gateway) FLAP ms after it arrives. */
 #define SHARD_PRESENCE_FLAP_MS 2000
+#define SHARD_PRESENCE_REPORT_MS 1000
 
 shard_presence_t *shard_presence_new(shard_t *shard);
 /* Stores now as last_seen of every user still online (a clean stop), then frees.
  * Idempotent; nulls *self_p. */
 void shard_presence_destroy(shard_presence_t **self_p);
 
-/* REQ presence_report {"online":[users],"offline":[[user,ms]...],"full":[users]?} from
+/* REQ presence_report {"online":[users],"offline":[[user,last_seen,gone]...],"full":[..]?} from
  * gateway gw: offline first, then online; "full" (when present) is every user live at gw
  * among this shard's users, so any other user is taken off gw. Answers ok {}. */
 void shard_presence_report(shard_t *shard, const char *gw, const char *reqid, json_t *req);

@@ -23,7 +23,7 @@ const h = setup({
 
 const PAIRS = [['a1', 'b1'], ['a2', 'b2'], ['a3', 'b3'], ['a3', 'c3'], ['a4', 'b4'], ['a5', 'b5'],
   ['a6', 'b6'], ['a7', 'b7']];
-const USERS = [...new Set([...PAIRS.flat(), 's6'])];
+const USERS = [...new Set([...PAIRS.flat(), 's6', 'g1', 'g2', 'g3'])];
 const tok = {};
 const name = (u) => `p${u}user`; // valid names of 3+ characters
 
@@ -199,8 +199,15 @@ h.test('a reconnect within 2 s shows no offline blip', async (t, c) => {
     4000, 'b5 presence event during a flap');
   const [p] = await query(a, ['b5']);
   assert.equal(p.online, true);
+  // a slower reconnect, about a second after the close (a scenario timing, not a wait)
   const t2 = await closeAfterPing(b2);
-  await a.nextEvent(pres('b5', false, t2), 5000, 'b5 offline after the final close');
+  await b2.closed;
+  await new Promise((r) => setTimeout(r, 1000));
+  const b3 = await open(c, 0, 'b5');
+  await a.expectNoEvent((f) => f.type === 'presence' && f.user === name('b5') && (f.last_seen ?? 0) >= t2 - SKEW,
+    4000, 'b5 presence event during a one-second flap');
+  const t3 = await closeAfterPing(b3);
+  await a.nextEvent(pres('b5', false, t3), 5000, 'b5 offline after the final close');
 });
 
 h.test('a stranger gets no presence events and is left out of the presence answer', async (t, c) => {
@@ -231,6 +238,27 @@ h.test('a stranger gets no presence events and is left out of the presence answe
   const many = await query(a, Array.from({ length: 499 }, (_, i) => `xx${i}`).concat(['b6']));
   assert.deepEqual(many.map((x) => x.user), [name('b6')], '500 names in one request');
   assert.equal((await a.ok('ping')).type, 'ok', 'the socket stays open');
+});
+
+h.test('group co-members are contacts; a removed member no longer is', async (t, c) => {
+  const a = await open(c, 0, 'g1');
+  const conv = (await a.ok('group_create', { title: 'team', members: [name('g2'), name('g3')] })).conv;
+  await waitFor('g2 and g3 visible to g1', async () => (await query(a, ['g2', 'g3'])).length === 2,
+    { timeoutMs: 10000, intervalMs: 100 });
+  const m3 = await open(c, 1, 'g3');
+  await waitFor('g2 visible to g3', async () => (await query(m3, ['g2'])).length === 1,
+    { timeoutMs: 10000, intervalMs: 100 });
+  const t0 = Date.now();
+  const b = await open(c, 1, 'g2');
+  await a.nextEvent(pres('g2', true, t0), 5000, 'g2 online event at the creator');
+  await m3.nextEvent(pres('g2', true, t0), 5000, 'g2 online event at a co-member');
+
+  await a.ok('group_remove', { conv, user: name('g3') });
+  await waitFor('g2 hidden from the removed g3', async () => (await query(m3, ['g2'])).length === 0,
+    { timeoutMs: 10000, intervalMs: 100 });
+  const t1 = await closeAfterPing(b);
+  await a.nextEvent(pres('g2', false, t1), 5000, 'g2 offline event at the creator');
+  await m3.expectNoEvent(pres('g2', false, t1), 1000, 'g2 offline event at the removed member');
 });
 
 h.test('last_seen survives a full restart', async (t, c) => {
