@@ -13,59 +13,8 @@
 #include "outbox.h"
 #include "pl_log.h"
 #include "shard.h"
+#include "test_support.h"
 #include "store.h"
-
-static int s_failures = 0;
-static int s_checks = 0;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        s_checks++;                                                                                \
-        if (!(cond)) {                                                                             \
-            s_failures++;                                                                          \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                        \
-        }                                                                                          \
-    } while (0)
-
-static zlist_t *s_out; /* zmsg_t of everything the shard sent */
-
-static int s_capture(void *arg, int count, const void *const *parts, const size_t *lens)
-{
-    (void)arg;
-    zmsg_t *msg = zmsg_new();
-    for (int i = 0; i < count; i++)
-        zmsg_addmem(msg, parts[i], lens[i]);
-    zlist_append(s_out, msg);
-    return 0;
-}
-
-static void s_out_clear(void)
-{
-    zmsg_t *m;
-    while ((m = zlist_pop(s_out)))
-        zmsg_destroy(&m);
-}
-
-static shard_t *s_open(const char *dir)
-{
-    shard_config_t cfg = {.id = 0, .data = dir, .sync = false, .gw_timeout_ms = 100000};
-    shard_t *shard = shard_new(&cfg);
-    if (shard)
-        shard_set_sender(shard, s_capture, NULL);
-    return shard;
-}
-
-static void s_handle(shard_t *shard, int nframes, ...)
-{
-    va_list ap;
-    va_start(ap, nframes);
-    zmsg_t *msg = zmsg_new();
-    for (int i = 0; i < nframes; i++)
-        zmsg_addstr(msg, va_arg(ap, const char *));
-    va_end(ap);
-    shard_handle(shard, msg);
-    zmsg_destroy(&msg);
-}
 
 /* One request (printf-style payload), flushed; returns the status of its answer and the
  * parsed ok body in *body (NULL when not wanted or not ok). Other output stays queued. */
@@ -77,12 +26,12 @@ static const char *s_call(shard_t *shard, json_t **body, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(payload, sizeof(payload), fmt, ap);
     va_end(ap);
-    s_handle(shard, 4, "REQ", "g/gw1", "q", payload);
+    tst_handle(shard, 4, "REQ", "g/gw1", "q", payload);
     shard_flush(shard);
     snprintf(status, sizeof(status), "(none)");
     if (body)
         *body = NULL;
-    for (zmsg_t *m = zlist_first(s_out); m; m = zlist_next(s_out)) {
+    for (zmsg_t *m = zlist_first(tst_out); m; m = zlist_next(tst_out)) {
         zframe_t *f = zmsg_first(m);
         if (!zframe_streq(f, "REP"))
             continue;
@@ -95,7 +44,7 @@ static const char *s_call(shard_t *shard, json_t **body, const char *fmt, ...)
             *body = json_loads(text, 0, NULL);
         free(st);
         free(text);
-        zlist_remove(s_out, m);
+        zlist_remove(tst_out, m);
         zmsg_destroy(&m);
         break;
     }
@@ -117,7 +66,7 @@ static evts_t s_evts(const char *type, const char *conv, const char *who)
     char prefix[256];
     snprintf(prefix, sizeof(prefix), "{\"type\":\"%s\",\"conv\":\"%s\",", type, conv);
     zmsg_t *m;
-    while ((m = zlist_pop(s_out))) {
+    while ((m = zlist_pop(tst_out))) {
         char *cmd = zmsg_popstr(m);
         if (strcmp(cmd, "FWD") == 0)
             r.fwds++;
@@ -194,7 +143,7 @@ static size_t s_nmembers(shard_t *shard, const char *user, const char *conv)
 
 static void test_groups(const char *dir)
 {
-    shard_t *shard = s_open(dir);
+    shard_t *shard = tst_open(dir, 100000);
     CHECK(shard != NULL);
     if (!shard)
         return;
@@ -207,9 +156,9 @@ static void test_groups(const char *dir)
     }
     strcat(full_a, "]}");
     strcat(full_b, "]}");
-    s_handle(shard, 5, "LOC", "g/a", "ea", "1", full_a);
-    s_handle(shard, 5, "LOC", "g/b", "eb", "1", full_b);
-    s_out_clear();
+    tst_handle(shard, 5, "LOC", "g/a", "ea", "1", full_a);
+    tst_handle(shard, 5, "LOC", "g/b", "eb", "1", full_b);
+    tst_out_clear();
 
     /* create: 98 others (+ repeats and the creator, ignored) -> 99 members */
     char members[1024] = "[\"u00\",\"u01\"";
@@ -252,7 +201,7 @@ static void test_groups(const char *dir)
                 "{\"op\":\"group_create\",\"user\":\"u00\",\"device\":\"phone\","
                 "\"conv\":\"g:bad\",\"title\":\"\",\"members\":[]}");
     CHECK(strcmp(st, "bad_request") == 0);
-    s_out_clear();
+    tst_out_clear();
 
     /* add the 100th, then the 101st is refused and nothing changes */
     CHECK(strcmp(s_change(shard, "group_add", "u05", G, "u99"), "ok") == 0);
@@ -280,7 +229,7 @@ static void test_groups(const char *dir)
     CHECK(strcmp(s_change(shard, "group_remove", "extra", G, "u08"), "forbidden") == 0);
     CHECK(strcmp(s_change(shard, "group_remove", "u00", "g:nope", "u08"), "not_found") == 0);
     CHECK(strcmp(s_change(shard, "group_remove", "u00", G, "extra"), "not_found") == 0);
-    s_out_clear();
+    tst_out_clear();
     CHECK(strcmp(s_change(shard, "group_remove", "u09", G, "u09"), "ok") == 0); /* self */
     r = s_evts("member", G, "u09");
     /* told; idx_del to u09, idx_add with the new list to the 99 others */
@@ -299,9 +248,9 @@ static void test_groups(const char *dir)
     CHECK(strcmp(s_send(shard, "u10", G, "m3"), "forbidden") == 0);
     CHECK(s_info(shard, "u09", G) == NULL);
     /* an added member gets every later message, in the same batch too */
-    s_handle(shard, 4, "REQ", "g/gw1", "a",
-             "{\"op\":\"group_add\",\"user\":\"u01\",\"device\":\"d\",\"conv\":\"" G
-             "\",\"target\":\"u09\"}");
+    tst_handle(shard, 4, "REQ", "g/gw1", "a",
+               "{\"op\":\"group_add\",\"user\":\"u01\",\"device\":\"d\",\"conv\":\"" G
+               "\",\"target\":\"u09\"}");
     CHECK(strcmp(s_send(shard, "u02", G, "m4"), "ok") == 0); /* flushes both */
     r = s_evts(NULL, G, NULL); /* member and msg events mixed: count by recipients */
     CHECK(r.evts == 4 && r.recipients == 99 + 99);
@@ -310,7 +259,7 @@ static void test_groups(const char *dir)
                  "ok") == 0);
 
     /* read receipts: monotonic, an event to every member (no skip) when it rises */
-    s_out_clear();
+    tst_out_clear();
     const char *rd =
         "{\"op\":\"read\",\"user\":\"u01\",\"device\":\"phone\",\"conv\":\"" G "\",\"seq\":%d}";
     CHECK(strcmp(s_call(shard, NULL, rd, 1), "ok") == 0);
@@ -339,7 +288,7 @@ static void test_groups(const char *dir)
     json_decref(e);
 
     /* typing: every other member, once per second per (conv, user) */
-    s_out_clear();
+    tst_out_clear();
     const char *ty = "{\"op\":\"typing\",\"user\":\"u01\",\"device\":\"phone\",\"conv\":\"" G "\"}";
     CHECK(strcmp(s_call(shard, NULL, ty), "ok") == 0);
     r = s_evts("typing", G, "u01");
@@ -368,7 +317,7 @@ static void test_groups(const char *dir)
                         "{\"op\":\"read\",\"user\":\"u01\",\"conv\":\"dm:u01:u60\",\"seq\":1}"),
                  "bad_request") == 0);
     CHECK(strcmp(s_send(shard, "u60", dm, "d1"), "ok") == 0);
-    s_out_clear();
+    tst_out_clear();
     CHECK(strcmp(s_call(shard, NULL,
                         "{\"op\":\"read\",\"user\":\"u01\",\"conv\":\"dm:u01:u60\",\"seq\":1}"),
                  "ok") == 0);
@@ -387,22 +336,22 @@ static void test_groups(const char *dir)
     json_decref(e);
 
     /* a failed write changes nothing */
-    s_out_clear();
+    tst_out_clear();
     shard_store_fail_writes(shard->store, 1);
     CHECK(strcmp(s_change(shard, "group_add", "u01", G, "u10"), "unavailable") == 0);
     CHECK(s_nmembers(shard, "u00", G) == 99);
     CHECK(strcmp(s_send(shard, "u10", G, "m5"), "forbidden") == 0);
-    s_out_clear();
+    tst_out_clear();
     shard_destroy(&shard);
 
     /* a restart reloads the group from disk */
-    shard = s_open(dir);
+    shard = tst_open(dir, 100000);
     CHECK(s_nmembers(shard, "u00", G) == 99);
     e = s_info(shard, "u01", G);
     CHECK(e && json_integer_value(json_object_get(e, "read_seq")) == 3);
     json_decref(e);
     CHECK(strcmp(s_send(shard, "u09", G, "m6"), "ok") == 0);
-    s_out_clear();
+    tst_out_clear();
     shard_destroy(&shard);
 }
 
@@ -411,11 +360,11 @@ static char *s_fwd_to(const char *user)
 {
     char key[64];
     snprintf(key, sizeof(key), "u:%s", user);
-    for (zmsg_t *m = zlist_first(s_out); m; m = zlist_next(s_out)) {
+    for (zmsg_t *m = zlist_first(tst_out); m; m = zlist_next(tst_out)) {
         if (zmsg_size(m) == 3 && zframe_streq(zmsg_first(m), "FWD") &&
             zframe_streq(zmsg_next(m), key)) {
             char *payload = zframe_strdup(zmsg_next(m));
-            zlist_remove(s_out, m);
+            zlist_remove(tst_out, m);
             zmsg_destroy(&m);
             return payload;
         }
@@ -426,12 +375,12 @@ static char *s_fwd_to(const char *user)
 /* The ack FWD the user's shard answered; its payload (caller frees) or NULL. */
 static char *s_ack(void)
 {
-    for (zmsg_t *m = zlist_first(s_out); m; m = zlist_next(s_out)) {
+    for (zmsg_t *m = zlist_first(tst_out); m; m = zlist_next(tst_out)) {
         if (zmsg_size(m) == 3 && zframe_streq(zmsg_first(m), "FWD")) {
             zmsg_next(m);
             char *payload = zframe_strdup(zmsg_next(m));
             if (strstr(payload, "idx_ack")) {
-                zlist_remove(s_out, m);
+                zlist_remove(tst_out, m);
                 zmsg_destroy(&m);
                 return payload;
             }
@@ -464,7 +413,7 @@ static int s_list(shard_t *shard, const char *user, const char *conv, const char
 
 static void test_index(const char *dir)
 {
-    shard_t *shard = s_open(dir);
+    shard_t *shard = tst_open(dir, 100000);
     CHECK(shard != NULL);
     if (!shard)
         return;
@@ -481,7 +430,7 @@ static void test_index(const char *dir)
     char *add1 = s_fwd_to("ben");
     CHECK(add1 && strstr(add1, "\"op\":\"idx_add\"") && strstr(add1, "\"kind\":\"group\"") &&
           strstr(add1, "\"nonce\":\"") && strstr(add1, "\"members\":[\"ann\",\"ben\"]"));
-    s_handle(shard, 2, "FWD", add1);
+    tst_handle(shard, 2, "FWD", add1);
     char *ack1 = s_ack();
     CHECK(ack1 && strstr(ack1, "\"nonce\":\""));
     const char *kind = NULL;
@@ -491,24 +440,24 @@ static void test_index(const char *dir)
     CHECK(strcmp(s_change(shard, "group_remove", "ben", g2, "ben"), "ok") == 0);
     char *del = s_fwd_to("ben");
     CHECK(del && strstr(del, "\"op\":\"idx_del\""));
-    s_handle(shard, 2, "FWD", ack1);
+    tst_handle(shard, 2, "FWD", ack1);
     CHECK(shard_outbox_size(shard->outbox) == base + 2); /* ann's and ben's idx_del */
-    s_handle(shard, 2, "FWD", del);
+    tst_handle(shard, 2, "FWD", del);
     CHECK(s_list(shard, "ben", g2, NULL) == 0);
     char *ack2 = s_ack();
     CHECK(ack2 && strstr(ack2, "idx_ack"));
-    s_handle(shard, 2, "FWD", ack2);
+    tst_handle(shard, 2, "FWD", ack2);
     CHECK(shard_outbox_size(shard->outbox) == base + 1);
-    s_handle(shard, 2, "FWD", ack2); /* a repeat: harmless */
+    tst_handle(shard, 2, "FWD", ack2); /* a repeat: harmless */
     CHECK(shard_outbox_size(shard->outbox) == base + 1);
     /* idx_del of an unknown entry is idempotent and acknowledged */
-    s_out_clear();
-    s_handle(shard, 2, "FWD",
-             "{\"op\":\"idx_del\",\"user\":\"zed\",\"conv\":\"g:none\",\"kind\":\"group\","
-             "\"from\":\"c:g:none\",\"nonce\":\"1\"}");
+    tst_out_clear();
+    tst_handle(shard, 2, "FWD",
+               "{\"op\":\"idx_del\",\"user\":\"zed\",\"conv\":\"g:none\",\"kind\":\"group\","
+               "\"from\":\"c:g:none\",\"nonce\":\"1\"}");
     char *ack3 = s_ack();
     CHECK(ack3 && strstr(ack3, "\"nonce\":\"1\""));
-    s_handle(shard, 2, "FWD", "{\"op\":\"idx_del\",\"user\":\"Bad\"}");
+    tst_handle(shard, 2, "FWD", "{\"op\":\"idx_del\",\"user\":\"Bad\"}");
     free(add1);
     free(ack1);
     free(del);
@@ -531,7 +480,7 @@ static void test_index(const char *dir)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         CHECK(strcmp(s_call(shard, NULL, "%s", bad[i]), "bad_request") == 0);
-    s_out_clear();
+    tst_out_clear();
     shard_destroy(&shard);
 }
 
@@ -539,7 +488,7 @@ int main(void)
 {
     zsys_handler_set(NULL);
     pl_log_init("group-test", PL_WARN);
-    s_out = zlist_new();
+    tst_init();
     char dir[] = "/tmp/shard_group_test.XXXXXX";
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
@@ -549,12 +498,9 @@ int main(void)
     snprintf(path, sizeof(path), "%s/shard", dir);
     test_groups(path);
     test_index(path);
-    s_out_clear();
-    zlist_destroy(&s_out);
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
-    printf("shard_group_test: %d checks, %d failures\n", s_checks, s_failures);
-    return s_failures ? 1 : 0;
+    return tst_finish("shard_group_test");
 }

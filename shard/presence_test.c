@@ -14,70 +14,19 @@
 #include "pl_time.h"
 #include "presence.h"
 #include "shard.h"
-
-static int s_failures = 0;
-static int s_checks = 0;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        s_checks++;                                                                                \
-        if (!(cond)) {                                                                             \
-            s_failures++;                                                                          \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                        \
-        }                                                                                          \
-    } while (0)
-
-static zlist_t *s_out; /* zmsg_t of everything the shard sent */
-
-static int s_capture(void *arg, int count, const void *const *parts, const size_t *lens)
-{
-    (void)arg;
-    zmsg_t *msg = zmsg_new();
-    for (int i = 0; i < count; i++)
-        zmsg_addmem(msg, parts[i], lens[i]);
-    zlist_append(s_out, msg);
-    return 0;
-}
-
-static void s_out_clear(void)
-{
-    zmsg_t *m;
-    while ((m = zlist_pop(s_out)))
-        zmsg_destroy(&m);
-}
-
-static shard_t *s_open(const char *dir)
-{
-    shard_config_t cfg = {.id = 0, .data = dir, .sync = false, .gw_timeout_ms = 100000};
-    shard_t *shard = shard_new(&cfg);
-    if (shard)
-        shard_set_sender(shard, s_capture, NULL);
-    return shard;
-}
-
-static void s_handle(shard_t *shard, int nframes, ...)
-{
-    va_list ap;
-    va_start(ap, nframes);
-    zmsg_t *msg = zmsg_new();
-    for (int i = 0; i < nframes; i++)
-        zmsg_addstr(msg, va_arg(ap, const char *));
-    va_end(ap);
-    shard_handle(shard, msg);
-    zmsg_destroy(&msg);
-}
+#include "test_support.h"
 
 /* A REQ from gateway gw; returns the answer status, the ok body in *body (if wanted). */
 static const char *s_req(shard_t *shard, const char *gw, json_t **body, const char *payload)
 {
     static char status[64];
-    s_out_clear();
-    s_handle(shard, 4, "REQ", gw, "q", payload);
+    tst_out_clear();
+    tst_handle(shard, 4, "REQ", gw, "q", payload);
     shard_flush(shard);
     snprintf(status, sizeof(status), "(none)");
     if (body)
         *body = NULL;
-    for (zmsg_t *m = zlist_first(s_out); m; m = zlist_next(s_out)) {
+    for (zmsg_t *m = zlist_first(tst_out); m; m = zlist_next(tst_out)) {
         zframe_t *f = zmsg_first(m);
         if (!zframe_streq(f, "REP"))
             continue;
@@ -105,7 +54,7 @@ typedef struct {
 static evts_t s_evts(void)
 {
     evts_t r = {0, "", "", "", -1, -1};
-    for (zmsg_t *m = zlist_first(s_out); m; m = zlist_next(s_out)) {
+    for (zmsg_t *m = zlist_first(tst_out); m; m = zlist_next(tst_out)) {
         if (!zframe_streq(zmsg_first(m), "EVT"))
             continue;
         char *gw = zframe_strdup(zmsg_next(m));
@@ -132,7 +81,7 @@ static evts_t s_evts(void)
 
 static void s_tick_after(shard_t *shard, int64_t ms)
 {
-    s_out_clear();
+    tst_out_clear();
     shard_presence_tick(shard->presence, pl_mono_ms() + ms);
 }
 
@@ -152,23 +101,23 @@ static char *s_get(shard_t *shard, const char *asker, const char *users)
 
 static void test_presence(const char *dir)
 {
-    shard_t *shard = s_open(dir);
+    shard_t *shard = tst_open(dir, 100000);
     CHECK(shard != NULL);
     if (!shard)
         return;
     /* index: ann-bob share a dm; cat shares a group with ann; dan shares nothing */
-    s_handle(shard, 2, "FWD",
-             "{\"op\":\"idx_add\",\"user\":\"ann\",\"conv\":\"dm:ann:bob\",\"kind\":\"dm\"}");
-    s_handle(shard, 2, "FWD",
-             "{\"op\":\"idx_add\",\"user\":\"bob\",\"conv\":\"dm:ann:bob\",\"kind\":\"dm\"}");
-    s_handle(shard, 2, "FWD",
-             "{\"op\":\"idx_add\",\"user\":\"cat\",\"conv\":\"g:team\",\"kind\":\"group\","
-             "\"members\":[\"ann\",\"cat\"]}");
-    s_handle(shard, 2, "FWD",
-             "{\"op\":\"idx_add\",\"user\":\"ann\",\"conv\":\"g:team\",\"kind\":\"group\","
-             "\"members\":[\"ann\",\"cat\"]}");
+    tst_handle(shard, 2, "FWD",
+               "{\"op\":\"idx_add\",\"user\":\"ann\",\"conv\":\"dm:ann:bob\",\"kind\":\"dm\"}");
+    tst_handle(shard, 2, "FWD",
+               "{\"op\":\"idx_add\",\"user\":\"bob\",\"conv\":\"dm:ann:bob\",\"kind\":\"dm\"}");
+    tst_handle(shard, 2, "FWD",
+               "{\"op\":\"idx_add\",\"user\":\"cat\",\"conv\":\"g:team\",\"kind\":\"group\","
+               "\"members\":[\"ann\",\"cat\"]}");
+    tst_handle(shard, 2, "FWD",
+               "{\"op\":\"idx_add\",\"user\":\"ann\",\"conv\":\"g:team\",\"kind\":\"group\","
+               "\"members\":[\"ann\",\"cat\"]}");
     /* where devices are: ann and dan on gw1 */
-    s_handle(shard, 5, "LOC", "g/gw1", "e1", "1", "{\"full\":[\"ann\",\"dan\"]}");
+    tst_handle(shard, 5, "LOC", "g/gw1", "e1", "1", "{\"full\":[\"ann\",\"dan\"]}");
 
     /* bob comes online on gw2: one event, to ann on gw1 */
     CHECK(strcmp(s_req(shard, "g/gw2", NULL, "{\"op\":\"presence_report\",\"online\":[\"bob\"]}"),
@@ -263,7 +212,7 @@ static void test_presence(const char *dir)
     shard_destroy(&shard); /* cat still online: its last_seen is stored now */
 
     /* reopen: last_seen survived; nobody is online any more */
-    shard = s_open(dir);
+    shard = tst_open(dir, 100000);
     CHECK(shard != NULL);
     if (!shard)
         return;
@@ -278,7 +227,7 @@ int main(void)
 {
     zsys_handler_set(NULL);
     pl_log_init("presence-test", PL_WARN);
-    s_out = zlist_new();
+    tst_init();
     char dir[] = "/tmp/shard_presence_test.XXXXXX";
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
@@ -287,12 +236,9 @@ int main(void)
     char path[256];
     snprintf(path, sizeof(path), "%s/shard", dir);
     test_presence(path);
-    s_out_clear();
-    zlist_destroy(&s_out);
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
-    printf("shard_presence_test: %d checks, %d failures\n", s_checks, s_failures);
-    return s_failures ? 1 : 0;
+    return tst_finish("shard_presence_test");
 }

@@ -16,64 +16,12 @@
 #include "outbox.h"
 #include "pl_log.h"
 #include "shard.h"
+#include "test_support.h"
 #include "store.h"
-
-static int s_failures = 0;
-static int s_checks = 0;
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        s_checks++;                                                                                \
-        if (!(cond)) {                                                                             \
-            s_failures++;                                                                          \
-            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                        \
-        }                                                                                          \
-    } while (0)
-
-/* ---- a shard with a capturing sender ----------------------------------------------- */
-
-static zlist_t *s_out; /* zmsg_t of everything the shard sent */
-
-static int s_capture(void *arg, int count, const void *const *parts, const size_t *lens)
-{
-    zmsg_t *msg = zmsg_new();
-    for (int i = 0; i < count; i++)
-        zmsg_addmem(msg, parts[i], lens[i]);
-    zlist_append(s_out, msg);
-    return 0;
-}
-
-static void s_out_clear(void)
-{
-    zmsg_t *m;
-    while ((m = zlist_pop(s_out)))
-        zmsg_destroy(&m);
-}
-
-static shard_t *s_open(const char *dir)
-{
-    shard_config_t cfg = {.id = 0, .data = dir, .sync = false, .gw_timeout_ms = 10000};
-    shard_t *shard = shard_new(&cfg);
-    if (shard)
-        shard_set_sender(shard, s_capture, NULL);
-    return shard;
-}
-
-static void s_handle(shard_t *shard, int nframes, ...)
-{
-    va_list ap;
-    va_start(ap, nframes);
-    zmsg_t *msg = zmsg_new();
-    for (int i = 0; i < nframes; i++)
-        zmsg_addstr(msg, va_arg(ap, const char *));
-    va_end(ap);
-    shard_handle(shard, msg);
-    zmsg_destroy(&msg);
-}
 
 static void s_req(shard_t *shard, const char *reqid, const char *payload)
 {
-    s_handle(shard, 4, "REQ", "g/gw1", reqid, payload);
+    tst_handle(shard, 4, "REQ", "g/gw1", reqid, payload);
 }
 
 /* Next captured message with frame 0 == cmd (others before it are discarded); NULL if
@@ -81,7 +29,7 @@ static void s_req(shard_t *shard, const char *reqid, const char *payload)
 static zmsg_t *s_next(const char *cmd)
 {
     zmsg_t *m;
-    while ((m = zlist_pop(s_out))) {
+    while ((m = zlist_pop(tst_out))) {
         char *c = zmsg_popstr(m);
         bool match = c && strcmp(c, cmd) == 0;
         free(c);
@@ -148,7 +96,7 @@ static json_int_t s_send1(shard_t *shard, const char *user, const char *conv, co
     if (ts)
         *ts = s_int(body, "ts");
     json_decref(body);
-    s_out_clear();
+    tst_out_clear();
     return seq;
 }
 
@@ -257,7 +205,7 @@ static void test_store(const char *dir)
 
 static void test_send(const char *dir)
 {
-    shard_t *shard = s_open(dir);
+    shard_t *shard = tst_open(dir, 10000);
     CHECK(shard != NULL);
     if (!shard)
         return;
@@ -269,7 +217,7 @@ static void test_send(const char *dir)
     s_send(shard, "3", "alice", conv, "m3", "three");
     s_send(shard, "4", "bob", conv, "m2", "hi again (repeat)");
     s_send(shard, "5", "bob", conv, "m5", "five");
-    CHECK(zlist_size(s_out) == 0);
+    CHECK(zlist_size(tst_out) == 0);
     CHECK(shard_conv_pending(shard->conv) == 5);
     shard_flush(shard);
     json_int_t seqs[5], ts2 = 0;
@@ -285,7 +233,7 @@ static void test_send(const char *dir)
         json_decref(body);
     }
     CHECK(seqs[0] == 1 && seqs[1] == 2 && seqs[2] == 3 && seqs[3] == 2 && seqs[4] == 4);
-    s_out_clear();
+    tst_out_clear();
     /* repeat after commit, from another device: first seq and ts, nothing new */
     json_int_t ts = 0;
     CHECK(s_send1(shard, "bob", conv, "m2", "other text", &ts) == 2 && ts == ts2);
@@ -312,7 +260,7 @@ static void test_send(const char *dir)
     s_req(shard, "e7", "{\"op\":\"send\",\"user\":\"bob\"}");
     CHECK(strcmp(s_rep("e7", &body), "bad_request") == 0);
     shard_flush(shard);
-    CHECK(zlist_size(s_out) == 0); /* errors stored nothing, nothing pending */
+    CHECK(zlist_size(tst_out) == 0); /* errors stored nothing, nothing pending */
     /* stored event JSON is the msg event, text byte-exact */
     s_req(shard, "s",
           "{\"op\":\"sync\",\"user\":\"alice\",\"conv\":\"dm:alice:bob\",\"after\":1,"
@@ -329,7 +277,7 @@ static void test_send(const char *dir)
     json_decref(body);
     shard_destroy(&shard);
     /* counters survive reopen */
-    shard = s_open(dir);
+    shard = tst_open(dir, 10000);
     CHECK(shard != NULL);
     CHECK(s_send1(shard, "alice", conv, "after-reopen", "seven", NULL) == 7);
     CHECK(s_send1(shard, "bob", conv, "m2", "still a repeat", NULL) == 2);
@@ -349,7 +297,7 @@ static void test_send(const char *dir)
 
 static void test_paging(const char *dir)
 {
-    shard_t *shard = s_open(dir);
+    shard_t *shard = tst_open(dir, 10000);
     CHECK(shard != NULL);
     if (!shard)
         return;
@@ -360,7 +308,7 @@ static void test_paging(const char *dir)
         s_send(shard, cmid, i % 2 ? "carol" : "dave", conv, cmid, "text");
     }
     shard_flush(shard);
-    s_out_clear();
+    tst_out_clear();
     json_int_t s[600];
     bool more = false;
 #define P(json) "{\"user\":\"dave\",\"conv\":\"dm:carol:dave\"," json "}"
@@ -408,7 +356,7 @@ static void test_paging(const char *dir)
     CHECK(strcmp(s_rep("p", &body), "ok") == 0);
     CHECK(json_array_size(json_object_get(body, "msgs")) == 1);
     json_decref(body);
-    s_out_clear();
+    tst_out_clear();
     /* 8 MiB stop: 100 messages of ~100 KB each */
     char *text = malloc(100001);
     memset(text, 'y', 100000);
@@ -420,7 +368,7 @@ static void test_paging(const char *dir)
             shard_flush(shard);
     }
     shard_flush(shard);
-    s_out_clear();
+    tst_out_clear();
     free(text);
     int n = s_page(shard, P("\"op\":\"sync\",\"after\":11,\"limit\":500"), s, 600, &more);
     CHECK(n >= 80 && n < 100 && more);
@@ -450,7 +398,7 @@ static void test_paging(const char *dir)
 
 static void test_outbox(const char *dir)
 {
-    shard_t *shard = s_open(dir);
+    shard_t *shard = tst_open(dir, 10000);
     CHECK(shard != NULL);
     if (!shard)
         return;
@@ -468,7 +416,7 @@ static void test_outbox(const char *dir)
     CHECK(strcmp(key, "u:erin") == 0);
     CHECK(strstr(payload, "\"op\":\"idx_add\"") && strstr(payload, "\"from\":\"c:dm:erin:frank\""));
     /* the user's shard (here the same one) indexes it and acknowledges */
-    s_handle(shard, 2, "FWD", payload);
+    tst_handle(shard, 2, "FWD", payload);
     zmsg_destroy(&m);
     free(key);
     free(payload);
@@ -480,7 +428,7 @@ static void test_outbox(const char *dir)
     key = zmsg_popstr(m);
     payload = zmsg_popstr(m);
     CHECK(strcmp(key, "c:dm:erin:frank") == 0 && strstr(payload, "idx_ack"));
-    s_handle(shard, 2, "FWD", payload);
+    tst_handle(shard, 2, "FWD", payload);
     CHECK(shard_outbox_size(shard->outbox) == base + 1);
     zmsg_destroy(&m);
     free(key);
@@ -492,10 +440,10 @@ static void test_outbox(const char *dir)
     CHECK(json_array_size(convs) == 1 &&
           strcmp(json_string_value(json_object_get(json_array_get(convs, 0), "conv")), conv) == 0);
     json_decref(body);
-    s_out_clear();
+    tst_out_clear();
     shard_destroy(&shard);
     /* frank's entry survives a restart and is resent at the first tick */
-    shard = s_open(dir);
+    shard = tst_open(dir, 10000);
     CHECK(shard_outbox_size(shard->outbox) == base + 1);
     shard_tick(shard);
     int frank = 0, fwds = 0;
@@ -518,24 +466,25 @@ static void test_outbox(const char *dir)
     CHECK(frank == 1 && fwds == (int)base + 1);
     CHECK(strlen(nonce) == 16);
     /* an ack without the nonce (or with another one) does not delete the entry */
-    s_handle(shard, 2, "FWD", "{\"op\":\"idx_ack\",\"user\":\"frank\",\"conv\":\"dm:erin:frank\"}");
+    tst_handle(shard, 2, "FWD",
+               "{\"op\":\"idx_ack\",\"user\":\"frank\",\"conv\":\"dm:erin:frank\"}");
     CHECK(shard_outbox_size(shard->outbox) == base + 1);
     char ack[256];
     snprintf(ack, sizeof(ack),
              "{\"op\":\"idx_ack\",\"user\":\"frank\",\"conv\":\"dm:erin:frank\",\"nonce\":\"%s\"}",
              nonce);
-    s_handle(shard, 2, "FWD", ack);
+    tst_handle(shard, 2, "FWD", ack);
     CHECK(shard_outbox_size(shard->outbox) == base);
-    s_out_clear();
+    tst_out_clear();
     shard_destroy(&shard);
-    shard = s_open(dir);
+    shard = tst_open(dir, 10000);
     CHECK(shard_outbox_size(shard->outbox) == base);
     shard_destroy(&shard);
 }
 
 static void test_accounts(const char *dir)
 {
-    shard_t *shard = s_open(dir);
+    shard_t *shard = tst_open(dir, 10000);
     CHECK(shard != NULL);
     if (!shard)
         return;
@@ -590,37 +539,37 @@ static void test_accounts(const char *dir)
     CHECK(strcmp(s_rep("13", &body), "bad_request") == 0);
     s_req(shard, "14", "[1,2]");
     CHECK(strcmp(s_rep("14", &body), "bad_request") == 0);
-    s_handle(shard, 3, "REQ", "g/gw1", "15");
+    tst_handle(shard, 3, "REQ", "g/gw1", "15");
     CHECK(strcmp(s_rep("15", &body), "bad_request") == 0);
-    s_handle(shard, 1, "WHAT");
-    s_handle(shard, 2, "FWD", "{{{");
-    s_handle(shard, 5, "LOC", "g/gw1", "e", "notanumber", "{}");
-    s_handle(shard, 4, "GWHB", "g/gw1", "e", "-1");
-    CHECK(zlist_size(s_out) == 0);
+    tst_handle(shard, 1, "WHAT");
+    tst_handle(shard, 2, "FWD", "{{{");
+    tst_handle(shard, 5, "LOC", "g/gw1", "e", "notanumber", "{}");
+    tst_handle(shard, 4, "GWHB", "g/gw1", "e", "-1");
+    CHECK(zlist_size(tst_out) == 0);
     shard_destroy(&shard);
 }
 
 static void test_loc(const char *dir)
 {
-    shard_t *shard = s_open(dir);
+    shard_t *shard = tst_open(dir, 10000);
     CHECK(shard != NULL);
     if (!shard)
         return;
     /* unknown gateway heartbeat: SNAP */
-    s_handle(shard, 4, "GWHB", "g/a", "e1", "3");
+    tst_handle(shard, 4, "GWHB", "g/a", "e1", "3");
     zmsg_t *m = s_next("SNAP");
     CHECK(m != NULL);
     zmsg_destroy(&m);
-    s_handle(shard, 5, "LOC", "g/a", "e1", "4", "{\"full\":[\"alice\",\"bob\"]}");
-    s_handle(shard, 5, "LOC", "g/b", "e9", "1", "{\"full\":[\"bob\"]}");
-    CHECK(zlist_size(s_out) == 0);
+    tst_handle(shard, 5, "LOC", "g/a", "e1", "4", "{\"full\":[\"alice\",\"bob\"]}");
+    tst_handle(shard, 5, "LOC", "g/b", "e9", "1", "{\"full\":[\"bob\"]}");
+    CHECK(zlist_size(tst_out) == 0);
     CHECK(shard_loc_has(shard->loc, "g/a", "alice") && shard_loc_has(shard->loc, "g/b", "bob"));
     /* a send pushes one EVT per gateway, with that gateway's members */
     s_send(shard, "1", "alice", "dm:alice:bob", "e1", "to both");
     shard_flush(shard);
     int evts = 0;
     zmsg_t *msg;
-    while ((msg = zlist_pop(s_out))) {
+    while ((msg = zlist_pop(tst_out))) {
         char *cmd = zmsg_popstr(msg);
         if (strcmp(cmd, "EVT") == 0) {
             char *gw = zmsg_popstr(msg), *to = zmsg_popstr(msg), *skip = zmsg_popstr(msg),
@@ -642,20 +591,20 @@ static void test_loc(const char *dir)
     }
     CHECK(evts == 2);
     /* deltas in order apply; a gap asks for a snapshot; an old one is ignored */
-    s_handle(shard, 5, "LOC", "g/a", "e1", "5", "{\"del\":[\"alice\"],\"add\":[\"carol\"]}");
+    tst_handle(shard, 5, "LOC", "g/a", "e1", "5", "{\"del\":[\"alice\"],\"add\":[\"carol\"]}");
     CHECK(!shard_loc_has(shard->loc, "g/a", "alice") && shard_loc_has(shard->loc, "g/a", "carol"));
-    CHECK(zlist_size(s_out) == 0);
-    s_handle(shard, 5, "LOC", "g/a", "e1", "4", "{\"add\":[\"alice\"]}");
+    CHECK(zlist_size(tst_out) == 0);
+    tst_handle(shard, 5, "LOC", "g/a", "e1", "4", "{\"add\":[\"alice\"]}");
     CHECK(!shard_loc_has(shard->loc, "g/a", "alice"));
-    s_handle(shard, 5, "LOC", "g/a", "e1", "7", "{\"add\":[\"dave\"]}");
+    tst_handle(shard, 5, "LOC", "g/a", "e1", "7", "{\"add\":[\"dave\"]}");
     CHECK(shard_loc_has(shard->loc, "g/a", "dave"));
     m = s_next("SNAP");
     CHECK(m != NULL);
     zmsg_destroy(&m);
-    s_handle(shard, 5, "LOC", "g/a", "e1", "8", "{\"full\":[\"erin\"]}");
+    tst_handle(shard, 5, "LOC", "g/a", "e1", "8", "{\"full\":[\"erin\"]}");
     CHECK(!shard_loc_has(shard->loc, "g/a", "dave") && shard_loc_has(shard->loc, "g/a", "erin"));
     /* a restarted gateway (new epoch) */
-    s_handle(shard, 4, "GWHB", "g/a", "e2", "0");
+    tst_handle(shard, 4, "GWHB", "g/a", "e2", "0");
     CHECK(!shard_loc_has(shard->loc, "g/a", "erin"));
     m = s_next("SNAP");
     CHECK(m != NULL);
@@ -665,7 +614,7 @@ static void test_loc(const char *dir)
     usleep(5000);
     shard_loc_tick(shard->loc, zclock_mono());
     CHECK(shard_loc_gateways(shard->loc) == 0);
-    s_out_clear();
+    tst_out_clear();
     shard_destroy(&shard);
 }
 
@@ -673,7 +622,7 @@ int main(void)
 {
     zsys_handler_set(NULL);
     pl_log_init("shard-test", PL_WARN);
-    s_out = zlist_new();
+    tst_init();
     char dir[] = "/tmp/shard_store_test.XXXXXX";
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
@@ -689,13 +638,10 @@ int main(void)
     test_outbox(path);
     test_accounts(path);
     test_loc(path);
-    s_out_clear();
-    zlist_destroy(&s_out);
     zsys_dir_delete("%s", dir); /* best effort; the rest is removed below */
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", dir);
-    printf("shard_store_test: %d checks, %d failures\n", s_checks, s_failures);
-    return s_failures ? 1 : 0;
+    return tst_finish("shard_store_test");
 }

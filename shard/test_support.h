@@ -1,0 +1,37 @@
+/* test_support — what the shard's unit tests share: a CHECK counter, a shard on a real
+ * RocksDB folder whose output is captured instead of sent, and a way to feed it frames.
+ * Test code only; single thread. */
+#ifndef SHARD_TEST_SUPPORT_H
+#define SHARD_TEST_SUPPORT_H
+
+#include <czmq.h>
+#include <stdio.h>
+
+#include "shard.h"
+
+extern int tst_failures, tst_checks;
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        tst_checks++;                                                                              \
+        if (!(cond)) {                                                                             \
+            tst_failures++;                                                                        \
+            fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                        \
+        }                                                                                          \
+    } while (0)
+
+/* zmsg_t of everything the shard sent since the last tst_out_clear (owned here). */
+extern zlist_t *tst_out;
+
+/* Create tst_out (call once first). */
+void tst_init(void);
+/* Empty tst_out. */
+void tst_out_clear(void);
+/* Shard 0 on dir with a capturing sender; NULL on failure. Caller destroys. */
+shard_t *tst_open(const char *dir, int gw_timeout_ms);
+/* Feed one message of nframes string frames to the shard (shard_handle). */
+void tst_handle(shard_t *shard, int nframes, ...);
+/* Print "<name>: N checks, M failures", free tst_out; the process exit code. */
+int tst_finish(const char *name);
+
+#endif
