@@ -218,6 +218,22 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 void requests_frame(session_t *s, const char *data, size_t len, bool binary);
 /* convs.c: answer the `convs` request of s into p (id_json copied). */
 void convs_start(session_t *s, pending_t *p, const char *id_json);
+
+/* ---- gather.c: one request per owning shard, merged in key order --------------------- */
+typedef struct {
+    const char *op;           /* the op sent to each shard */
+    const char *prefix;       /* routing key prefix of a key: "c:" or "u:" */
+    const char *list_field;   /* payload field holding that shard's keys */
+    const char *answer_field; /* array field of the shards' answers and of the ok frame */
+    const char *entry_key;    /* field of an entry naming its key */
+} gather_spec_t;
+/* Send spec->op with {"user": s->user, list_field: [keys of that shard]} to each shard
+ * owning some of keys (a JSON array of strings, borrowed; a key repeated is asked once
+ * and answered at every place), then answer p with {"type":"ok","id":..,answer_field:[the
+ * entries in keys order; keys a shard left out are left out]}, or with the first error.
+ * spec must outlive the request (static). */
+void gather_start(session_t *s, pending_t *p, const char *id_json, const gather_spec_t *spec,
+                  json_t *keys);
 /* groups.c: group_create, group_add, group_remove (type is one of these). */
 void groups_request(session_t *s, pending_t *p, const char *id_json, const char *type, json_t *req);
 /* requests.c: send a REQ on behalf of a session's request; answer lands in p. The splice

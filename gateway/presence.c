@@ -339,108 +339,11 @@ void presence_snapshot(gw_t *gw)
 
 /* ---- the presence request ----------------------------------------------------------- */
 
-typedef struct {
-    session_t *s; /* one reference */
-    pending_t *p;
-    char *id_json;
-    json_t *order; /* names as requested */
-    json_t *found; /* name -> {"user","online","last_seen"} */
-    int outstanding;
-    char err_code[32];
-    char *err_msg;
-} pres_op_t;
-
-static void s_op_destroy(pres_op_t **o_p)
-{
-    pres_op_t *o = *o_p;
-    if (!o)
-        return;
-    session_unref(&o->s);
-    free(o->id_json);
-    free(o->err_msg);
-    json_decref(o->order);
-    json_decref(o->found);
-    free(o);
-    *o_p = NULL;
-}
-
-static void s_op_finish(pres_op_t *o)
-{
-    gw_blob_t *f = NULL;
-    if (o->err_code[0]) {
-        const char *m = o->err_msg ? o->err_msg : o->err_code;
-        f = frame_error(o->id_json, o->err_code, m, strlen(m));
-    } else {
-        json_t *arr = json_array();
-        json_t *body = json_pack("{s:o}", "presence", arr);
-        size_t i, len;
-        json_t *u;
-        json_array_foreach(o->order, i, u)
-        {
-            json_t *e = json_object_get(o->found, json_string_value(u));
-            if (e && arr)
-                json_array_append(arr, e);
-        }
-        char *text = body ? json_text(body, &len) : NULL;
-        if (text)
-            f = frame_ok_splice(o->id_json, text, len);
-        free(text);
-        json_decref(body);
-    }
-    session_answer(o->s, o->p, f); /* NULL: internal error */
-    s_op_destroy(&o);
-}
-
-static void s_note_error(pres_op_t *o, const char *code, const char *msg, size_t len)
-{
-    if (o->err_code[0])
-        return;
-    snprintf(o->err_code, sizeof o->err_code, "%s", code);
-    o->err_msg = strndup(msg ? msg : code, msg ? len : strlen(code));
-}
-
-static void s_on_get(void *arg, const char *status, const char *body, size_t len)
-{
-    pres_op_t *o = arg;
-    if (strcmp(status, "ok") != 0) {
-        s_note_error(o, status, body, len);
-    } else {
-        json_error_t err;
-        json_t *b = json_loadb(body, len, 0, &err);
-        json_t *arr = json_object_get(b, "presence");
-        size_t i;
-        json_t *e;
-        if (!json_is_array(arr))
-            s_note_error(o, PL_E_INTERNAL, "malformed presence_get answer", 29);
-        json_array_foreach(arr, i, e)
-        {
-            const char *u = json_string_value(json_object_get(e, "user"));
-            if (u)
-                json_object_set(o->found, u, e);
-        }
-        json_decref(b);
-    }
-    if (--o->outstanding == 0)
-        s_op_finish(o);
-}
-
-/* One presence_get for the names in group (a non-empty JSON array, borrowed). */
-static void s_send_get(pres_op_t *o, json_t *group)
-{
-    char key[40];
-    snprintf(key, sizeof key, "u:%s", json_string_value(json_array_get(group, 0)));
-    json_t *pl =
-        json_pack("{s:s,s:s,s:O}", "op", "presence_get", "user", o->s->user, "users", group);
-    size_t len;
-    char *text = pl ? json_text(pl, &len) : NULL;
-    json_decref(pl);
-    o->outstanding++;
-    if (!text || zlink_request(o->s->gw->zl, key, text, len, s_on_get, o) != 0) {
-        o->outstanding--;
-        s_note_error(o, PL_E_UNAVAILABLE, "the router link is down", 23);
-    }
-    free(text);
-}
+static const gather_spec_t s_presence_get = {.op = "presence_get",
+                                             .prefix = "u:",
+                                             .list_field = "users",
+                                             .answer_field = "presence",
+                                             .entry_key = "user"};
 
 void presence_request(session_t *s, pending_t *p, const char *id_json, json_t *req)
 {
@@ -467,51 +370,5 @@ void presence_request(session_t *s, pending_t *p, const char *id_json, json_t *r
         session_answer(s, p, frame_error(id_json, PL_E_BAD_REQUEST, bad, strlen(bad)));
         return;
     }
-    pres_op_t *o = calloc(1, sizeof *o);
-    if (!o || !(o->id_json = strdup(id_json)) || !(o->found = json_object())) {
-        if (o)
-            free(o->id_json);
-        free(o);
-        session_answer(s, p, frame_error(id_json, PL_E_INTERNAL, "out of memory", 13));
-        return;
-    }
-    o->s = session_ref(s);
-    o->p = p;
-    o->order = json_incref(users);
-    const pl_slots_t *table = zlink_table(s->gw->zl);
-    int nshards = table ? pl_slots_nshards(table) : 0;
-    json_t **groups = nshards ? calloc((size_t)nshards, sizeof *groups) : NULL;
-    json_t *seen = json_object();
-    o->outstanding++; /* held while sending, so no answer finishes o meanwhile */
-    json_array_foreach(users, i, u)
-    {
-        const char *n = json_string_value(u);
-        if (!seen || json_object_get(seen, n))
-            continue;
-        json_object_set_new(seen, n, json_true());
-        char key[40];
-        snprintf(key, sizeof key, "u:%s", n);
-        int k = groups ? pl_slots_owner_of_key(table, key) : -1;
-        if (k >= 0 && k < nshards) {
-            if (!groups[k])
-                groups[k] = json_array();
-            json_array_append_new(groups[k], json_string(n));
-        } else {
-            json_t *one = json_pack("[s]", n);
-            if (one)
-                s_send_get(o, one);
-            json_decref(one);
-        }
-    }
-    if (!seen)
-        s_note_error(o, PL_E_INTERNAL, "out of memory", 13);
-    for (int k = 0; k < nshards; k++) {
-        if (groups[k] && json_array_size(groups[k]) > 0)
-            s_send_get(o, groups[k]);
-        json_decref(groups[k]);
-    }
-    free(groups);
-    json_decref(seen);
-    if (--o->outstanding == 0)
-        s_op_finish(o);
+    gather_start(s, p, id_json, &s_presence_get, users);
 }

@@ -1,0 +1,170 @@
+/* gather — one request per owning shard for a list of keys, answers merged in list order.
+ *
+ * `convs` (conv_info for the user's conversations) and `presence` (presence_get for up to
+ * 500 names) both fan one client request out to the shards that own its keys — grouped
+ * with the slot table from TABLE, so it costs one round trip per shard, not per key — and
+ * answer with the entries in the order the keys were given. Without a table yet every key
+ * gets its own request (keyed by itself, so it still reaches the right shard). Any
+ * failing part fails the whole request with the first error. Loop thread only. */
+#include "gw.h"
+
+typedef struct {
+    session_t *s; /* one reference */
+    pending_t *p;
+    char *id_json;
+    const gather_spec_t *spec; /* static */
+    json_t *order;             /* the keys as given (duplicates kept) */
+    json_t *found;             /* key -> entry object from a shard */
+    int outstanding;
+    char err_code[32];
+    char *err_msg;
+} gather_t;
+
+static void s_destroy(gather_t **g_p)
+{
+    gather_t *g = *g_p;
+    if (!g)
+        return;
+    session_unref(&g->s);
+    free(g->id_json);
+    free(g->err_msg);
+    json_decref(g->order);
+    json_decref(g->found);
+    free(g);
+    *g_p = NULL;
+}
+
+static void s_note_error(gather_t *g, const char *code, const char *msg, size_t len)
+{
+    if (g->err_code[0])
+        return;
+    snprintf(g->err_code, sizeof g->err_code, "%s", code);
+    g->err_msg = strndup(msg ? msg : code, msg ? len : strlen(code));
+}
+
+static void s_finish(gather_t *g)
+{
+    gw_blob_t *f = NULL;
+    if (!g->err_code[0]) {
+        json_t *arr = json_array();
+        json_t *body = arr ? json_pack("{s:o}", g->spec->answer_field, arr) : NULL;
+        size_t i, len;
+        json_t *k;
+        json_array_foreach(g->order, i, k)
+        {
+            json_t *e = json_object_get(g->found, json_string_value(k));
+            if (e && body)
+                json_array_append(arr, e);
+        }
+        char *text = body ? json_text(body, &len) : NULL;
+        if (text)
+            f = frame_ok_splice(g->id_json, text, len);
+        free(text);
+        json_decref(body);
+        if (!f)
+            s_note_error(g, PL_E_INTERNAL, "out of memory", 13);
+    }
+    if (g->err_code[0]) {
+        const char *m = g->err_msg ? g->err_msg : g->err_code;
+        f = frame_error(g->id_json, g->err_code, m, strlen(m));
+    }
+    session_answer(g->s, g->p, f);
+    s_destroy(&g);
+}
+
+static void s_on_answer(void *arg, const char *status, const char *body, size_t len)
+{
+    gather_t *g = arg;
+    if (strcmp(status, "ok") != 0) {
+        s_note_error(g, status, body, len);
+    } else {
+        json_t *b = json_loadb(body, len, 0, NULL);
+        json_t *arr = json_object_get(b, g->spec->answer_field);
+        if (!json_is_array(arr))
+            s_note_error(g, PL_E_INTERNAL, "malformed answer from a shard", 29);
+        size_t i;
+        json_t *e;
+        json_array_foreach(arr, i, e)
+        {
+            const char *k = json_string_value(json_object_get(e, g->spec->entry_key));
+            if (k)
+                json_object_set(g->found, k, e);
+        }
+        json_decref(b);
+    }
+    if (--g->outstanding == 0)
+        s_finish(g);
+}
+
+/* One request for the keys in group (a non-empty JSON array, borrowed). */
+static void s_send(gather_t *g, json_t *group)
+{
+    char key[80];
+    snprintf(key, sizeof key, "%s%s", g->spec->prefix, json_string_value(json_array_get(group, 0)));
+    json_t *pl = json_pack("{s:s,s:s,s:O}", "op", g->spec->op, "user", g->s->user,
+                           g->spec->list_field, group);
+    size_t len;
+    char *text = pl ? json_text(pl, &len) : NULL;
+    json_decref(pl);
+    g->outstanding++;
+    if (!text || zlink_request(g->s->gw->zl, key, text, len, s_on_answer, g) != 0) {
+        g->outstanding--;
+        s_note_error(g, PL_E_UNAVAILABLE, "the router link is down", 23);
+    }
+    free(text);
+}
+
+void gather_start(session_t *s, pending_t *p, const char *id_json, const gather_spec_t *spec,
+                  json_t *keys)
+{
+    gather_t *g = calloc(1, sizeof *g);
+    if (!g || !(g->id_json = strdup(id_json)) || !(g->found = json_object())) {
+        if (g)
+            free(g->id_json);
+        free(g);
+        session_answer(s, p, frame_error(id_json, PL_E_INTERNAL, "out of memory", 13));
+        return;
+    }
+    g->s = session_ref(s);
+    g->p = p;
+    g->spec = spec;
+    g->order = json_incref(keys);
+    const pl_slots_t *table = zlink_table(s->gw->zl);
+    int nshards = table ? pl_slots_nshards(table) : 0;
+    json_t **groups = nshards ? calloc((size_t)nshards, sizeof *groups) : NULL;
+    json_t *seen = json_object();
+    if (!seen || (nshards && !groups))
+        s_note_error(g, PL_E_INTERNAL, "out of memory", 13);
+    g->outstanding++; /* held while sending, so no answer finishes g meanwhile */
+    size_t i;
+    json_t *k;
+    json_array_foreach(keys, i, k)
+    {
+        const char *id = json_string_value(k);
+        if (!id || !seen || json_object_get(seen, id))
+            continue; /* each key is asked once */
+        json_object_set_new(seen, id, json_true());
+        char key[80];
+        snprintf(key, sizeof key, "%s%s", spec->prefix, id);
+        int shard = groups ? pl_slots_owner_of_key(table, key) : -1;
+        if (shard >= 0 && shard < nshards) {
+            if (!groups[shard])
+                groups[shard] = json_array();
+            json_array_append_new(groups[shard], json_string(id));
+        } else {
+            json_t *one = json_pack("[s]", id);
+            if (one)
+                s_send(g, one);
+            json_decref(one);
+        }
+    }
+    for (int sh = 0; groups && sh < nshards; sh++) {
+        if (groups[sh] && json_array_size(groups[sh]) > 0)
+            s_send(g, groups[sh]);
+        json_decref(groups[sh]);
+    }
+    free(groups);
+    json_decref(seen);
+    if (--g->outstanding == 0)
+        s_finish(g);
+}
