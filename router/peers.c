@@ -75,9 +75,16 @@ void peers__shard_hb(router_t *self, zframe_t *ident, zframe_t *idf, bool hello,
     }
     router_shard_t *s = &self->shards[id];
     size_t n = zframe_size(ident);
-    if (n == 0 || n >= sizeof s->ident) {
-        router__warn_rl(&self->rl_shard_bad, "HB for shard %d from an unusable identity: ignored",
-                        id);
+    /* Only the peer named s/<id> may speak for shard id: any other peer on the back socket
+     * (a misconfigured shard, a stray tool) must not capture that shard's traffic. */
+    char want[24];
+    int wl = snprintf(want, sizeof want, "s/%d", id);
+    if (n == 0 || n >= sizeof s->ident || n != (size_t)wl ||
+        memcmp(zframe_data(ident), want, n) != 0) {
+        char *who = router__printable(ident);
+        router__warn_rl(&self->rl_shard_bad, "HB for shard %d from identity %s, not %s: ignored",
+                        id, who, want);
+        free(who);
         return;
     }
     if (n != s->ident_len || memcmp(s->ident, zframe_data(ident), n) != 0) {

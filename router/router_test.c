@@ -194,6 +194,17 @@ int router_test(bool verbose)
     zstr_sendx(gw, "REQ", key1, "9", "{}", NULL);
     CHECK(s_expect(s1, 4, "REQ", "g/test", "9", "{}"), "REQ routed to owner 1");
 
+    /* A peer that is not s/1 cannot speak for shard 1. */
+    {
+        zsock_t *impostor = s_peer("s/9", be);
+        zstr_sendx(impostor, "HB", "1", NULL);
+        zclock_sleep(100);
+        zstr_sendx(gw, "REQ", key1, "9b", "{}", NULL);
+        CHECK(s_expect(s1, 4, "REQ", "g/test", "9b", "{}"),
+              "HB naming shard 1 from identity s/9 is ignored");
+        zsock_destroy(&impostor);
+    }
+
     /* Binary-safe frames (NUL inside a payload). */
     {
         zmsg_t *m = zmsg_new();
