@@ -41,6 +41,14 @@ typedef struct session session_t;
 typedef struct http_req http_req_t;
 typedef struct zlink zlink_t;
 typedef struct gw_presence gw_presence_t;
+typedef struct gw_limits gw_limits_t;
+
+/* A token bucket (limits.c); zeroed = not started (full at first use). */
+typedef struct {
+    bool init;
+    double tokens;
+    uint64_t at_ms;
+} gw_bucket_t;
 
 /* ---- blob: an immutable, reference-counted frame shared by several queues -------------- */
 struct gw_blob {
@@ -186,6 +194,8 @@ struct session {
     session_t *pprev, *pnext;
     uint64_t last_active, last_ping;
     bool live, ping_due;
+    /* limits.c: request rate of this socket */
+    gw_bucket_t rate;
 };
 
 session_t *session_ref(session_t *s);
@@ -257,6 +267,26 @@ void presence_snapshot(gw_t *gw);
 /* The `presence` request of s into p. */
 void presence_request(session_t *s, pending_t *p, const char *id_json, json_t *req);
 
+/* ---- limits.c: request rate, per-IP caps, auth deadline ------------------------------ */
+int limits_init(gw_t *gw);
+/* After the lws context is wholly destroyed (no WSI_DESTROY may follow). */
+void limits_fini(gw_t *gw);
+/* Once a second: forget addresses without connections whose login bucket is full. */
+void limits_tick(gw_t *gw);
+/* Take one token from b (burst, per_sec tokens a second, now in ms); false if none. */
+bool gw_bucket_take(gw_bucket_t *b, int burst, int per_sec, uint64_t now_ms);
+/* lws reasons FILTER_NETWORK_CONNECTION (in: the accepted fd), SERVER_NEW_CLIENT_
+ * INSTANTIATED and WSI_DESTROY: per-IP connection count. Nonzero: refuse the connection. */
+int limits_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *in);
+/* POST /v1/users or /v1/sessions: take a token of the client address; false: answer 429. */
+bool limits_login_allowed(http_req_t *r);
+/* A request of the authenticated session s: take a token; false: over the rate. */
+bool limits_request_allowed(session_t *s);
+/* WebSocket established: arm the auth deadline (an lws timer on s->wsi). */
+void limits_session_start(session_t *s);
+/* LWS_CALLBACK_TIMER of s: close it 4401 if still not authenticated. */
+void limits_session_timer(session_t *s);
+
 /* ---- http.c / accounts.c ------------------------------------------------------------- */
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len);
@@ -304,6 +334,13 @@ struct gw_config {
     int timeout_ms;
     int presence_timeout_ms; /* --presence-timeout */
     int ping_interval_ms;    /* --ping-interval */
+    int rate_burst;          /* --rate-burst: requests per socket at once */
+    int rate_per_sec;        /* --rate-per-sec: refill of that bucket */
+    int max_conns_per_ip;    /* --max-conns-per-ip */
+    int login_burst;         /* --login-burst: POST /v1/users|sessions per IP at once */
+    int login_per_sec;       /* --login-per-sec */
+    int auth_timeout_ms;     /* --auth-timeout */
+    int http_timeout_s;      /* --http-timeout: lws timeout_secs (idle HTTP, handshakes) */
 };
 
 struct gw {
@@ -320,6 +357,8 @@ struct gw {
     zhashx_t *known_users; /* set of users known to exist */
     /* presence.c */
     gw_presence_t *pres;
+    /* limits.c */
+    gw_limits_t *limits;
     /* accounts.c */
     char dummy_hash[crypto_pwhash_STRBYTES];
     bool dummy_ready;

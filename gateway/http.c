@@ -98,6 +98,11 @@ static void s_body_complete(http_req_t *r)
         http_respond_error(r, 413, PL_E_TOO_LARGE, "the body is too large");
         return;
     }
+    if (s_is_account_path(r->path) && !limits_login_allowed(r)) {
+        http_respond_error(r, 429, PL_E_RATE_LIMITED,
+                           "too many account requests from this address: retry later");
+        return;
+    }
     if (strcmp(r->path, "/v1/users") == 0)
         accounts_create_user(r);
     else if (strcmp(r->path, "/v1/sessions") == 0)
@@ -188,7 +193,8 @@ static int s_write(struct lws *wsi, http_req_t *r)
 
 static void s_release(struct gw_pss *pss)
 {
-    if (pss->r) {
+    /* pss is NULL for a connection closed before lws read a request (idle timeout) */
+    if (pss && pss->r) {
         pss->r->wsi = NULL;
         http_req_unref(&pss->r);
     }
@@ -200,7 +206,8 @@ enum { CK_SIZE = 0, CK_DATA, CK_DATA_END, CK_TRAILER, CK_DONE };
  * awaited). */
 static int s_body_append(http_req_t *r, const char *in, size_t len)
 {
-    if (r->body_too_big || !s_is_account_path(r->path))
+    /* len 0 comes with in == NULL (an empty body callback): memcpy(NULL) is undefined */
+    if (!len || r->body_too_big || !s_is_account_path(r->path))
         return 0;
     if (r->body_len + len > GW_HTTP_BODY_MAX) {
         r->body_too_big = true;

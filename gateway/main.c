@@ -27,6 +27,17 @@ static void s_usage(FILE *f)
                "(default 30000)\n"
                "  --ping-interval MS     ping a session idle for MS (default: a third of the "
                "presence timeout, at most 10000)\n"
+               "  --rate-burst N         requests a WebSocket may send at once (default 1000)\n"
+               "  --rate-per-sec N       refill of that budget per second (default 300)\n"
+               "  --max-conns-per-ip N   concurrent HTTP+WebSocket connections per client "
+               "address (default 256)\n"
+               "  --login-burst N        POST /v1/users and /v1/sessions per client address at "
+               "once (default 20)\n"
+               "  --login-per-sec N      refill of that budget per second (default 5)\n"
+               "  --auth-timeout MS      close a WebSocket without auth after MS (default "
+               "10000)\n"
+               "  --http-timeout S       close an HTTP connection idle for S seconds (default "
+               "30)\n"
                "  --help           this text\n"
                "Logs go to stderr; PARLEY_LOG=debug|info|warn|error (default info).\n");
 }
@@ -52,6 +63,13 @@ static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
                                          {"timeout", required_argument, NULL, 't'},
                                          {"presence-timeout", required_argument, NULL, 'P'},
                                          {"ping-interval", required_argument, NULL, 'I'},
+                                         {"rate-burst", required_argument, NULL, 'B'},
+                                         {"rate-per-sec", required_argument, NULL, 'R'},
+                                         {"max-conns-per-ip", required_argument, NULL, 'C'},
+                                         {"login-burst", required_argument, NULL, 'L'},
+                                         {"login-per-sec", required_argument, NULL, 'l'},
+                                         {"auth-timeout", required_argument, NULL, 'A'},
+                                         {"http-timeout", required_argument, NULL, 'H'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     cfg->port = 8080;
@@ -60,6 +78,13 @@ static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
     cfg->timeout_ms = 5000;
     cfg->presence_timeout_ms = 30000;
     cfg->ping_interval_ms = 0;
+    cfg->rate_burst = 1000;
+    cfg->rate_per_sec = 300;
+    cfg->max_conns_per_ip = 256;
+    cfg->login_burst = 20;
+    cfg->login_per_sec = 5;
+    cfg->auth_timeout_ms = 10000;
+    cfg->http_timeout_s = 30;
     const char *name = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -87,6 +112,34 @@ static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
             break;
         case 'I':
             if (!s_int_arg(optarg, 100, INT_MAX, &cfg->ping_interval_ms))
+                goto bad;
+            break;
+        case 'B':
+            if (!s_int_arg(optarg, 1, 1000000000, &cfg->rate_burst))
+                goto bad;
+            break;
+        case 'R':
+            if (!s_int_arg(optarg, 1, 1000000000, &cfg->rate_per_sec))
+                goto bad;
+            break;
+        case 'C':
+            if (!s_int_arg(optarg, 1, 1000000000, &cfg->max_conns_per_ip))
+                goto bad;
+            break;
+        case 'L':
+            if (!s_int_arg(optarg, 1, 1000000000, &cfg->login_burst))
+                goto bad;
+            break;
+        case 'l':
+            if (!s_int_arg(optarg, 1, 1000000000, &cfg->login_per_sec))
+                goto bad;
+            break;
+        case 'A':
+            if (!s_int_arg(optarg, 100, 86400000, &cfg->auth_timeout_ms))
+                goto bad;
+            break;
+        case 'H':
+            if (!s_int_arg(optarg, 1, 86400, &cfg->http_timeout_s))
                 goto bad;
             break;
         case 'h':
@@ -120,7 +173,12 @@ static int s_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
                       size_t len)
 {
     switch (reason) {
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+    case LWS_CALLBACK_WSI_DESTROY:
+        return limits_conn_callback(wsi, reason, in);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+    case LWS_CALLBACK_TIMER:
     case LWS_CALLBACK_ESTABLISHED:
     case LWS_CALLBACK_RECEIVE:
     case LWS_CALLBACK_SERVER_WRITEABLE:
@@ -151,6 +209,7 @@ static void s_tick_cb(uv_timer_t *t)
 {
     gw_t *gw = t->data;
     sessions_tick(gw);
+    limits_tick(gw);
 }
 
 static void s_on_evt(gw_t *gw, const char *to, size_t to_len, const char *skip, const char *event,
@@ -210,7 +269,8 @@ int main(int argc, char **argv)
         pl_error("uv_loop_init failed");
         return 1;
     }
-    if (sessions_init(gw) != 0 || !(gw->known_users = zhashx_new()) || presence_init(gw) != 0) {
+    if (sessions_init(gw) != 0 || !(gw->known_users = zhashx_new()) || presence_init(gw) != 0 ||
+        limits_init(gw) != 0) {
         pl_error("out of memory");
         return 1;
     }
@@ -244,7 +304,8 @@ int main(int argc, char **argv)
     info.foreign_loops = foreign;
     info.user = gw;
     info.pcontext = &gw->lws;
-    info.timeout_secs = 30;
+    info.timeout_secs = (unsigned int)gw->cfg.http_timeout_s;
+    info.timeout_secs_ah_idle = (unsigned int)gw->cfg.http_timeout_s; /* no request yet */
     gw->lws = lws_create_context(&info);
     /* an explicit vhost, because a failed bind of the default one is not fatal in 4.1 */
     if (!gw->lws || !lws_create_vhost(gw->lws, &info)) {
@@ -284,6 +345,7 @@ done:
     zlink_destroy(&gw->zl);
     sessions_fini(gw);
     presence_fini(gw);
+    limits_fini(gw);
     zhashx_destroy(&gw->known_users);
     pl_info("bye");
     return rc;

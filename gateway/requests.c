@@ -418,6 +418,8 @@ void requests_frame(session_t *s, const char *data, size_t len, bool binary)
         return;
     }
     bool first = s->state == SS_NEW;
+    /* the rate budget is taken per frame, whatever it holds; the verdict waits for the id */
+    bool limited = !first && !limits_request_allowed(s);
     json_t *req = NULL;
     char *id_json = NULL;
     const char *code = first ? PL_E_UNAUTHENTICATED : PL_E_BAD_REQUEST;
@@ -443,12 +445,23 @@ void requests_frame(session_t *s, const char *data, size_t len, bool binary)
     }
     json_t *tv = json_object_get(req, "type");
     const char *type = json_string_value(tv);
+    /* "send\u0000x" must not pass for "send" in the strcmps below: a type holding U+0000
+     * is no known type (JSON_ALLOW_NUL lets it through the parser) */
+    if (type && strlen(type) != json_string_length(tv))
+        type = "(holds U+0000)";
     if (first) {
         if (!type || strcmp(type, "auth") != 0) {
             s_error(s, p, id_json, PL_E_UNAUTHENTICATED, "the first frame must be auth");
             goto done;
         }
         s_auth(s, p, id_json, req);
+        goto done;
+    }
+    if (limited) {
+        if (type && strcmp(type, "typing") == 0) /* like the shard's typing excess: ok, dropped */
+            session_answer(s, p, frame_ok_splice(id_json, "{}", 2));
+        else
+            s_error(s, p, id_json, PL_E_RATE_LIMITED, "too many requests on this socket");
         goto done;
     }
     if (!tv) {

@@ -403,6 +403,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         lws_get_peer_simple(wsi, s->peer, sizeof s->peer);
         pss->s = s;
         gw->nsessions++;
+        limits_session_start(s);
         pl_debug("session %llu: connected from %s", (unsigned long long)s->sid, s->peer);
         return 0;
     }
@@ -427,6 +428,11 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
     case LWS_CALLBACK_RECEIVE_PONG:
         if (pss->s && pss->s->wsi)
             presence_activity(pss->s);
+        return 0;
+
+    case LWS_CALLBACK_TIMER: /* the auth deadline (limits.c) */
+        if (pss && pss->s && pss->s->wsi)
+            limits_session_timer(pss->s);
         return 0;
 
     case LWS_CALLBACK_CLOSED: {

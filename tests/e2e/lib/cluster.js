@@ -231,6 +231,10 @@ class Cluster {
       const args = ['--port', String(this.gwPorts[i]), '--bind', '127.0.0.1', '--router', front,
         '--name', `e2e-gw${i}`];
       if (this.opts.gwTimeout !== undefined) args.push('--timeout', String(this.opts.gwTimeout));
+      // Every test runs from 127.0.0.1 and creates/logs in many users at once: lift the
+      // per-IP limits (production defaults: 256 connections, login burst 20 at 5/s).
+      // gatewayArgs come after, so a test can set its own (14-limits).
+      args.push('--max-conns-per-ip', '100000', '--login-burst', '100000', '--login-per-sec', '100000');
       args.push(...this.opts.gatewayArgs);
       this.procs.push(new Proc(this, 'gateway', i, bins.gateway, args, log(`gateway-${i}`)));
     }
