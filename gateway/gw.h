@@ -325,6 +325,14 @@ void accounts_login(http_req_t *r);
 /* Start the one-off computation of the dummy hash used to equalise login timing. */
 void accounts_init(gw_t *gw);
 
+/* ---- push.c: push_register and GET /v1/push/vapid -------------------------------------- */
+/* Load --vapid-key (if given) and keep its public key. 0, or -1 (logged): exit. */
+int push_init(gw_t *gw);
+/* GET /v1/push/vapid: 200 {"public_key"} or 503 unavailable without a key. */
+void push_vapid_http(http_req_t *r);
+/* The `push_register` request of s into p. */
+void push_register(session_t *s, pending_t *p, const char *id_json, json_t *req);
+
 /* ---- the process ----------------------------------------------------------------------- */
 struct gw_config {
     int port;
@@ -341,6 +349,9 @@ struct gw_config {
     int login_per_sec;       /* --login-per-sec */
     int auth_timeout_ms;     /* --auth-timeout */
     int http_timeout_s;      /* --http-timeout: lws timeout_secs (idle HTTP, handshakes) */
+    const char **push_allow; /* --push-allow (repeatable): URL prefixes for push targets */
+    int npush_allow;
+    const char *vapid_key; /* --vapid-key: PEM file, or NULL */
 };
 
 struct gw {
@@ -359,6 +370,8 @@ struct gw {
     gw_presence_t *pres;
     /* limits.c */
     gw_limits_t *limits;
+    /* push.c: base64url of the VAPID public key; empty without --vapid-key */
+    char vapid_public[96];
     /* accounts.c */
     char dummy_hash[crypto_pwhash_STRBYTES];
     bool dummy_ready;

@@ -139,6 +139,8 @@ static int s_start(struct lws *wsi, struct gw_pss *pss, gw_t *gw)
     if (!r->is_post) {
         if (strcmp(r->path, "/v1/health") == 0)
             s_health(r);
+        else if (strcmp(r->path, "/v1/push/vapid") == 0)
+            push_vapid_http(r);
         else if (s_is_account_path(r->path))
             http_respond_error(r, 405, PL_E_BAD_REQUEST, "use POST");
         else

@@ -38,6 +38,10 @@ static void s_usage(FILE *f)
                "10000)\n"
                "  --http-timeout S       close an HTTP connection idle for S seconds (default "
                "30)\n"
+               "  --push-allow PREFIX    URL prefix allowed for push targets (repeatable; none: "
+               "push_register is forbidden)\n"
+               "  --vapid-key FILE       P-256 private key (PEM) whose public key GET "
+               "/v1/push/vapid serves\n"
                "  --help           this text\n"
                "Logs go to stderr; PARLEY_LOG=debug|info|warn|error (default info).\n");
 }
@@ -70,6 +74,8 @@ static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
                                          {"login-per-sec", required_argument, NULL, 'l'},
                                          {"auth-timeout", required_argument, NULL, 'A'},
                                          {"http-timeout", required_argument, NULL, 'H'},
+                                         {"push-allow", required_argument, NULL, 'W'},
+                                         {"vapid-key", required_argument, NULL, 'V'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     cfg->port = 8080;
@@ -141,6 +147,17 @@ static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
         case 'H':
             if (!s_int_arg(optarg, 1, 86400, &cfg->http_timeout_s))
                 goto bad;
+            break;
+        case 'W': {
+            const char **a = realloc(cfg->push_allow, (cfg->npush_allow + 1) * sizeof *a);
+            if (!a || !*optarg)
+                goto bad;
+            cfg->push_allow = a;
+            a[cfg->npush_allow++] = optarg;
+            break;
+        }
+        case 'V':
+            cfg->vapid_key = optarg;
             break;
         case 'h':
             s_usage(stdout);
@@ -265,6 +282,8 @@ int main(int argc, char **argv)
         pl_error("libsodium init failed");
         return 1;
     }
+    if (push_init(gw) != 0)
+        return 1;
     if (uv_loop_init(&gw->loop) != 0) {
         pl_error("uv_loop_init failed");
         return 1;
@@ -347,6 +366,7 @@ done:
     presence_fini(gw);
     limits_fini(gw);
     zhashx_destroy(&gw->known_users);
+    free(gw->cfg.push_allow);
     pl_info("bye");
     return rc;
 }

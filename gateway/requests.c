@@ -408,8 +408,6 @@ static void s_ping(session_t *s, pending_t *p, const char *id_json)
     session_answer(s, p, frame_ok_splice(id_json, body, strlen(body)));
 }
 
-static const char *const s_not_yet[] = {"push_register", NULL};
-
 void requests_frame(session_t *s, const char *data, size_t len, bool binary)
 {
     pending_t *p = session_pending_push(s);
@@ -479,16 +477,14 @@ void requests_frame(session_t *s, const char *data, size_t len, bool binary)
         convs_start(s, p, id_json);
     } else if (strcmp(type, "presence") == 0) {
         presence_request(s, p, id_json, req);
+    } else if (strcmp(type, "push_register") == 0) {
+        push_register(s, p, id_json, req);
     } else if (strcmp(type, "ping") == 0) {
         s_ping(s, p, id_json);
     } else if (strcmp(type, "auth") == 0) {
         s_error(s, p, id_json, PL_E_BAD_REQUEST, "already authenticated");
     } else {
-        const char *msg = "unknown request type";
-        for (int i = 0; s_not_yet[i]; i++)
-            if (strcmp(type, s_not_yet[i]) == 0)
-                msg = "not implemented yet";
-        s_error(s, p, id_json, PL_E_BAD_REQUEST, msg);
+        s_error(s, p, id_json, PL_E_BAD_REQUEST, "unknown request type");
     }
 done:
     if (first && s->state == SS_NEW) {

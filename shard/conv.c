@@ -12,6 +12,7 @@
 #include "pl_log.h"
 #include "pl_text.h"
 #include "pl_time.h"
+#include "push.h"
 
 #define CMID_MAX_CP 64
 #define SYNC_LIMIT_DEFAULT 100
@@ -383,10 +384,12 @@ int shard_conv_commit(shard_conv_t *self)
             for (size_t i = 0; i < n; i++)
                 users[i] = p->to[i];
             shard_loc_push(shard->loc, users, n, p->skip, p->event);
+            shard_push_committed(shard, users, n, p->skip, p->event);
             continue;
         }
         const char *users[2] = {p->a, p->b};
         shard_loc_push(shard->loc, users, 2, p->skip, p->event);
+        shard_push_committed(shard, users, 2, p->skip, p->event);
         if (p->seq == 1) {
             pl_info("%s: first message, indexing members", p->conv);
             shard_outbox_committed(shard->outbox, p->conv, p->a, "dm", now);

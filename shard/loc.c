@@ -304,3 +304,8 @@ bool shard_loc_has(shard_loc_t *self, const char *gw, const char *user)
     gateway_t *g = zhashx_lookup(self->gateways, gw);
     return g && zhashx_lookup(g->users, user) != NULL;
 }
+
+bool shard_loc_present(shard_loc_t *self, const char *user)
+{
+    return zhashx_lookup(self->users, user) != NULL;
+}

@@ -37,6 +37,9 @@ void shard_loc_tick(shard_loc_t *self, int64_t now);
 void shard_loc_push(shard_loc_t *self, const char *const *users, size_t n, const char *skip,
                     const char *event);
 
+/* True when some gateway holds an authenticated socket of user (push: skip it). */
+bool shard_loc_present(shard_loc_t *self, const char *user);
+
 /* Introspection (tests, logs). */
 size_t shard_loc_gateways(shard_loc_t *self);
 bool shard_loc_has(shard_loc_t *self, const char *gw, const char *user);

@@ -31,6 +31,9 @@ static void s_usage(FILE *out)
             "  --data DIR        RocksDB folder, created (default ./var/shard-<id>)\n"
             "  --sync            fsync every group commit (power-loss durability)\n"
             "  --gw-timeout MS   drop a gateway's users after MS without GWHB (default 10000)\n"
+            "  --vapid-key FILE  P-256 private key (PEM) signing Web Push requests (VAPID)\n"
+            "  --vapid-subject S VAPID `sub`: mailto: or https: URL (default\n"
+            "                    mailto:postmaster@localhost)\n"
             "  --help            this text\n"
             "Logs go to stderr; PARLEY_LOG=debug|info|warn|error (default info).\n");
 }
@@ -60,6 +63,7 @@ int main(int argc, char **argv)
     long id = 0, gw_timeout = 10000;
     const char *router = "tcp://127.0.0.1:7101";
     const char *data = NULL;
+    const char *vapid_key = NULL, *vapid_subject = NULL;
     bool sync = false;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -76,6 +80,13 @@ int main(int argc, char **argv)
             i++;
         else if (strcmp(arg, "--router") == 0 && val && *val) {
             router = val;
+            i++;
+        } else if (strcmp(arg, "--vapid-key") == 0 && val && *val) {
+            vapid_key = val;
+            i++;
+        } else if (strcmp(arg, "--vapid-subject") == 0 && val &&
+                   (strncmp(val, "mailto:", 7) == 0 || strncmp(val, "https:", 6) == 0)) {
+            vapid_subject = val;
             i++;
         } else if (strcmp(arg, "--data") == 0 && val && *val) {
             data = val;
@@ -98,7 +109,12 @@ int main(int argc, char **argv)
         pl_error("libsodium failed to initialise");
         return 1;
     }
-    shard_config_t cfg = {.id = (int)id, .data = data, .sync = sync, .gw_timeout_ms = gw_timeout};
+    shard_config_t cfg = {.id = (int)id,
+                          .data = data,
+                          .sync = sync,
+                          .gw_timeout_ms = gw_timeout,
+                          .vapid_key = vapid_key,
+                          .vapid_subject = vapid_subject};
     shard_t *shard = shard_new(&cfg);
     if (!shard)
         return 1;

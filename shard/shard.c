@@ -11,6 +11,7 @@
 #include "loc.h"
 #include "outbox.h"
 #include "presence.h"
+#include "push.h"
 #include "pl_err.h"
 #include "pl_log.h"
 #include "pl_time.h"
@@ -47,6 +48,7 @@ static const struct {
     {"typing", shard_group_typing},
     {"presence_report", shard_presence_report},
     {"presence_get", shard_presence_get},
+    {"push_register", shard_push_register},
 };
 
 static void s_send(shard_t *self, const char *gw, const char *reqid, json_t *req)
@@ -90,7 +92,9 @@ shard_t *shard_new(const shard_config_t *cfg)
     self->outbox = shard_outbox_new(self);
     self->group = shard_group_new(self);
     self->presence = shard_presence_new(self);
-    if (!self->conv || !self->loc || !self->outbox || !self->group || !self->presence)
+    self->push = shard_push_new(self, cfg->vapid_key, cfg->vapid_subject);
+    if (!self->conv || !self->loc || !self->outbox || !self->group || !self->presence ||
+        !self->push)
         goto fail;
     return self;
 fail:
@@ -106,6 +110,7 @@ void shard_destroy(shard_t **self_p)
     shard_conv_destroy(&self->conv); /* answers pending changes: before group and outbox */
     shard_group_destroy(&self->group);
     shard_presence_destroy(&self->presence); /* stores last_seen: before the store */
+    shard_push_destroy(&self->push);
     shard_loc_destroy(&self->loc);
     shard_outbox_destroy(&self->outbox);
     shard_store_destroy(&self->store);
@@ -260,6 +265,8 @@ static void s_on_fwd(shard_t *self, const char *payload)
         shard_idx_del(self, req);
     else if (op && strcmp(op, "idx_ack") == 0)
         shard_outbox_ack(self->outbox, req);
+    else if (op && strcmp(op, "push") == 0)
+        shard_push_fwd(self, req);
     else
         pl_warn("FWD: unknown op %s", op ? op : "(none)");
     json_decref(req);
@@ -318,4 +325,5 @@ void shard_tick(shard_t *self)
     shard_outbox_tick(self->outbox, now);
     shard_group_tick(self->group, now);
     shard_presence_tick(self->presence, now);
+    shard_push_tick(self->push);
 }

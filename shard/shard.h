@@ -23,15 +23,18 @@ typedef struct _shard_loc_t shard_loc_t;
 typedef struct _shard_outbox_t shard_outbox_t;
 typedef struct _shard_group_t shard_group_t;
 typedef struct _shard_presence_t shard_presence_t;
+typedef struct _shard_push_t shard_push_t;
 
 /* Send count frames as one multipart message, without blocking. 0, or -1 with errno. */
 typedef int(shard_send_fn)(void *arg, int count, const void *const *parts, const size_t *lens);
 
 typedef struct {
-    int id;                /* --id */
-    const char *data;      /* --data: RocksDB folder (created with its parents) */
-    bool sync;             /* --sync: fsync every group commit */
-    int64_t gw_timeout_ms; /* --gw-timeout */
+    int id;                    /* --id */
+    const char *data;          /* --data: RocksDB folder (created with its parents) */
+    bool sync;                 /* --sync: fsync every group commit */
+    int64_t gw_timeout_ms;     /* --gw-timeout */
+    const char *vapid_key;     /* --vapid-key: PEM file, or NULL */
+    const char *vapid_subject; /* --vapid-subject, or NULL */
 } shard_config_t;
 
 typedef struct _shard_t {
@@ -45,6 +48,7 @@ typedef struct _shard_t {
     shard_outbox_t *outbox;
     shard_group_t *group; /* groups, read receipts, typing */
     shard_presence_t *presence;
+    shard_push_t *push;  /* push notifications (push.c) */
     shard_send_fn *send; /* NULL: everything sent is dropped */
     void *send_arg;
 } shard_t;

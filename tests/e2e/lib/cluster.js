@@ -15,6 +15,7 @@
 // build*/<role>/parley-<role> under the repository root.
 
 const { spawn } = require('node:child_process');
+const crypto = require('node:crypto');
 const fs = require('node:fs');
 const fsp = require('node:fs/promises');
 const net = require('node:net');
@@ -183,7 +184,8 @@ class Cluster {
       sync: false, // shard --sync
       gwTimeout: undefined, // gateway --timeout (ms)
       gwTimeoutShard: undefined, // shard --gw-timeout (ms)
-      gatewayArgs: [], // extra flags for every gateway (e.g. ['--presence-timeout', '2000'])
+      gatewayArgs: [], // extra flags for every gateway (e.g. ['--presence-timeout', '2000']);
+      // or an async function returning them, called once at start (e.g. after a test server listens)
       startTimeoutMs: 30000,
       ...opts,
     };
@@ -219,12 +221,20 @@ class Cluster {
     const front = `tcp://127.0.0.1:${this.frontPort}`;
     const back = `tcp://127.0.0.1:${this.backPort}`;
     const log = (n) => path.join(this.dir, `${n}.log`);
+    // One VAPID key (P-256, PEM) for the cluster, like `scripts/parley up`: gateways
+    // publish it (GET /v1/push/vapid), shards sign Web Push requests with it.
+    this.vapidKey = path.join(this.dir, 'vapid.pem');
+    const { privateKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    fs.writeFileSync(this.vapidKey, privateKey.export({ type: 'sec1', format: 'pem' }), { mode: 0o600 });
+    const gatewayArgs = typeof this.opts.gatewayArgs === 'function'
+      ? await this.opts.gatewayArgs() : this.opts.gatewayArgs;
     this.procs.push(new Proc(this, 'router', 0, bins.router,
       ['--front', front, '--back', back, '--shards', String(this.opts.shards)], log('router')));
     for (let i = 0; i < this.opts.shards; i++) {
       const args = ['--id', String(i), '--router', back, '--data', path.join(this.dir, `shard-${i}`)];
       if (this.opts.sync) args.push('--sync');
       if (this.opts.gwTimeoutShard !== undefined) args.push('--gw-timeout', String(this.opts.gwTimeoutShard));
+      args.push('--vapid-key', this.vapidKey);
       this.procs.push(new Proc(this, 'shard', i, bins.shard, args, log(`shard-${i}`)));
     }
     for (let i = 0; i < this.opts.gateways; i++) {
@@ -235,7 +245,8 @@ class Cluster {
       // per-IP limits (production defaults: 256 connections, login burst 20 at 5/s).
       // gatewayArgs come after, so a test can set its own (14-limits).
       args.push('--max-conns-per-ip', '100000', '--login-burst', '100000', '--login-per-sec', '100000');
-      args.push(...this.opts.gatewayArgs);
+      args.push('--vapid-key', this.vapidKey);
+      args.push(...gatewayArgs);
       this.procs.push(new Proc(this, 'gateway', i, bins.gateway, args, log(`gateway-${i}`)));
     }
     all.add(this);

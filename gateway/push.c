@@ -1,0 +1,180 @@
+/* push — `push_register` and GET /v1/push/vapid (PROTOCOL.md "Push notifications",
+ * docs/internals.md "Push notifications").
+ *
+ * The gateway validates a target completely (types, URL form, the operator's allowed
+ * prefixes, Web Push keys: a P-256 point and a 16-byte secret) and sends the user's shard
+ * the canonical target JSON in `push_register`; delivery is the shards' business. Loop
+ * thread only. */
+#include "gw.h"
+
+#include "pl_webpush.h"
+
+#define URL_MAX 2048
+
+typedef struct {
+    session_t *s; /* one reference */
+    pending_t *p;
+    char *id_json;
+} push_op_t;
+
+int push_init(gw_t *gw)
+{
+    gw->vapid_public[0] = 0;
+    if (!gw->cfg.vapid_key)
+        return 0;
+    EVP_PKEY *key = webpush_key_load(gw->cfg.vapid_key);
+    unsigned char pub[WEBPUSH_POINT_LEN];
+    char *b64 = NULL;
+    if (!key || webpush_key_public(key, pub) != 0 || !(b64 = webpush_b64url(pub, sizeof pub)) ||
+        strlen(b64) >= sizeof gw->vapid_public) {
+        EVP_PKEY_free(key);
+        free(b64);
+        pl_error("cannot use the VAPID key %s", gw->cfg.vapid_key);
+        return -1;
+    }
+    snprintf(gw->vapid_public, sizeof gw->vapid_public, "%s", b64);
+    free(b64);
+    EVP_PKEY_free(key); /* the gateway only publishes it; shards sign */
+    return 0;
+}
+
+void push_vapid_http(http_req_t *r)
+{
+    if (!r->gw->vapid_public[0]) {
+        http_respond_error(r, 503, PL_E_UNAVAILABLE, "this server has no VAPID key");
+        return;
+    }
+    char body[160];
+    snprintf(body, sizeof body, "{\"public_key\":\"%s\"}", r->gw->vapid_public);
+    http_respond(r, 200, body);
+}
+
+static void s_answer(void *arg, const char *status, const char *body, size_t len)
+{
+    push_op_t *o = arg;
+    gw_blob_t *f = strcmp(status, "ok") == 0 ? frame_ok_splice(o->id_json, body, len)
+                                             : frame_error(o->id_json, status, body, len);
+    session_answer(o->s, o->p, f);
+    session_unref(&o->s);
+    free(o->id_json);
+    free(o);
+}
+
+static void s_error(session_t *s, pending_t *p, const char *id_json, const char *code,
+                    const char *msg)
+{
+    session_answer(s, p, frame_error(id_json, code, msg, strlen(msg)));
+}
+
+/* A string member without NUL, or NULL (absent or wrong type: *bad set). */
+static const char *s_str(json_t *obj, const char *name, bool *bad)
+{
+    json_t *v = json_object_get(obj, name);
+    const char *s = json_string_value(v);
+    if (!s || strlen(s) != json_string_length(v)) {
+        *bad = true;
+        return NULL;
+    }
+    return s;
+}
+
+/* An absolute http(s) URL without spaces or control characters. */
+static bool s_url_ok(const char *url)
+{
+    size_t n = strlen(url);
+    if (n > URL_MAX || (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f)
+            return false;
+    const char *host = strstr(url, "://") + 3;
+    return *host && *host != '/';
+}
+
+static bool s_allowed(gw_t *gw, const char *url)
+{
+    for (int i = 0; i < gw->cfg.npush_allow; i++)
+        if (strncmp(url, gw->cfg.push_allow[i], strlen(gw->cfg.push_allow[i])) == 0)
+            return true;
+    return false;
+}
+
+void push_register(session_t *s, pending_t *p, const char *id_json, json_t *req)
+{
+    gw_t *gw = s->gw;
+    bool bad = false;
+    const char *kind = s_str(req, "kind", &bad);
+    json_t *target = NULL;
+    const char *url = NULL;
+    if (bad) {
+        s_error(s, p, id_json, PL_E_BAD_REQUEST, "kind is missing or not a string");
+        return;
+    }
+    if (strcmp(kind, "webhook") == 0) {
+        url = s_str(req, "url", &bad);
+        if (bad || !s_url_ok(url)) {
+            s_error(s, p, id_json, PL_E_BAD_REQUEST, "url must be an absolute http(s) URL");
+            return;
+        }
+        target = json_pack("{s:s, s:s}", "kind", "webhook", "url", url);
+    } else if (strcmp(kind, "webpush") == 0) {
+        url = s_str(req, "endpoint", &bad);
+        json_t *keys = json_object_get(req, "keys");
+        const char *p256dh = json_is_object(keys) ? s_str(keys, "p256dh", &bad) : NULL;
+        const char *auth = json_is_object(keys) ? s_str(keys, "auth", &bad) : NULL;
+        unsigned char point[WEBPUSH_POINT_LEN + 1], secret[WEBPUSH_AUTH_LEN + 1];
+        if (bad || !p256dh || !auth || !s_url_ok(url)) {
+            s_error(s, p, id_json, PL_E_BAD_REQUEST,
+                    "webpush needs an http(s) endpoint and keys {p256dh, auth}");
+            return;
+        }
+        if (webpush_b64url_decode(p256dh, point, sizeof point) != WEBPUSH_POINT_LEN ||
+            !webpush_point_valid(point) ||
+            webpush_b64url_decode(auth, secret, sizeof secret) != WEBPUSH_AUTH_LEN) {
+            s_error(s, p, id_json, PL_E_BAD_REQUEST,
+                    "keys.p256dh must be a base64url P-256 point (65 bytes), keys.auth 16 "
+                    "base64url bytes");
+            return;
+        }
+        if (!gw->vapid_public[0]) {
+            s_error(s, p, id_json, PL_E_FORBIDDEN, "this server has no VAPID key for Web Push");
+            return;
+        }
+        char *p64 = webpush_b64url(point, WEBPUSH_POINT_LEN);
+        char *a64 = webpush_b64url(secret, WEBPUSH_AUTH_LEN);
+        if (p64 && a64) /* canonical: base64url without padding */
+            target = json_pack("{s:s, s:s, s:{s:s, s:s}}", "kind", "webpush", "endpoint", url,
+                               "keys", "p256dh", p64, "auth", a64);
+        free(p64);
+        free(a64);
+    } else {
+        s_error(s, p, id_json, PL_E_BAD_REQUEST, "kind must be \"webpush\" or \"webhook\"");
+        return;
+    }
+    if (!s_allowed(gw, url)) {
+        json_decref(target);
+        s_error(s, p, id_json, PL_E_FORBIDDEN, "this URL is not allowed for push targets");
+        return;
+    }
+    json_t *pl = target ? json_pack("{s:s, s:s, s:o}", "op", "push_register", "user", s->user,
+                                    "target", target)
+                        : NULL;
+    size_t len = 0;
+    char *text = pl ? json_text(pl, &len) : NULL;
+    json_decref(pl);
+    push_op_t *o = text ? calloc(1, sizeof *o) : NULL;
+    if (!o || !(o->id_json = strdup(id_json))) {
+        free(o);
+        free(text);
+        s_error(s, p, id_json, PL_E_INTERNAL, "out of memory");
+        return;
+    }
+    o->s = session_ref(s);
+    o->p = p;
+    char key[40];
+    snprintf(key, sizeof key, "u:%s", s->user);
+    if (zlink_request(gw->zl, key, text, len, s_answer, o) != 0) {
+        s_answer(o, PL_E_UNAVAILABLE, "the router link is down", 23);
+    }
+    free(text);
+}

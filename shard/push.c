@@ -1,0 +1,259 @@
+/* push — targets, the commit trigger and the FWD `push` handler. See push.h. */
+#include "push.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loc.h"
+#include "pl_err.h"
+#include "pl_log.h"
+#include "pl_text.h"
+#include "pl_time.h"
+#include "presence.h"
+#include "pusher.h"
+
+struct _shard_push_t {
+    shard_t *shard;
+    shard_pusher_t *pusher;
+};
+
+shard_push_t *shard_push_new(shard_t *shard, const char *vapid_key, const char *subject)
+{
+    EVP_PKEY *key = NULL;
+    if (vapid_key && !(key = webpush_key_load(vapid_key)))
+        return NULL;
+    shard_push_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        EVP_PKEY_free(key);
+        return NULL;
+    }
+    self->shard = shard;
+    self->pusher = shard_pusher_new(key, subject); /* takes key */
+    if (!self->pusher) {
+        free(self);
+        return NULL;
+    }
+    return self;
+}
+
+void shard_push_destroy(shard_push_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    shard_pusher_destroy(&(*self_p)->pusher);
+    free(*self_p);
+    *self_p = NULL;
+}
+
+/* P<user>\0 and, with hash, P<user>\0<hash>. */
+static int s_key(shard_key_t *key, const char *user, const char *hash)
+{
+    size_t ul = strlen(user), hl = hash ? strlen(hash) : 0;
+    if (memchr(user, 0, ul) || 2 + ul + hl > sizeof key->buf)
+        return -1;
+    key->buf[0] = 'P';
+    memcpy(key->buf + 1, user, ul);
+    key->buf[1 + ul] = 0;
+    memcpy(key->buf + 2 + ul, hash ? hash : "", hl);
+    key->len = 2 + ul + hl;
+    return 0;
+}
+
+size_t shard_push_preview_len(const char *text, size_t len, size_t max_cp)
+{
+    size_t i = 0, cp = 0;
+    while (i < len && cp < max_cp) {
+        i++; /* past the lead byte, then its continuation bytes */
+        while (i < len && ((unsigned char)text[i] & 0xC0) == 0x80)
+            i++;
+        cp++;
+    }
+    return i;
+}
+
+void shard_push_register(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+{
+    const char *user = shard_json_str(req, "user");
+    json_t *target = json_object_get(req, "target");
+    const char *kind = json_string_value(json_object_get(target, "kind"));
+    if (!user || !pl_user_valid(user) || !json_is_object(target) || !kind) {
+        shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "missing or invalid push_register fields");
+        return;
+    }
+    char *text = json_dumps(target, JSON_COMPACT | JSON_SORT_KEYS);
+    if (!text) {
+        shard_reply(shard, gw, reqid, PL_E_INTERNAL, "cannot encode the target");
+        return;
+    }
+    unsigned char h[crypto_hash_sha256_BYTES];
+    char hex[2 * sizeof h + 1];
+    crypto_hash_sha256(h, (const unsigned char *)text, strlen(text));
+    sodium_bin2hex(hex, sizeof hex, h, sizeof h);
+    shard_key_t key, prefix, oldest;
+    s_key(&key, user, hex);
+    s_key(&prefix, user, NULL);
+    /* the user's other targets: count them and find the least recently registered */
+    size_t count = 0;
+    bool exists = false;
+    int64_t oldest_at = INT64_MAX;
+    oldest.len = 0;
+    shard_iter_t *it = shard_iter_new(shard->store, &prefix);
+    if (it)
+        shard_iter_seek_first(it);
+    for (; it && shard_iter_valid(it); shard_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = shard_iter_key(it, &kl);
+        const char *v = shard_iter_value(it, &vl);
+        count++;
+        if (kl == key.len && memcmp(k, key.buf, kl) == 0) {
+            exists = true;
+            continue;
+        }
+        json_t *stored = json_loadb(v, vl, 0, NULL);
+        json_int_t at = json_integer_value(json_object_get(stored, "at"));
+        json_decref(stored);
+        if (at < oldest_at && kl <= sizeof oldest.buf) {
+            oldest_at = at;
+            memcpy(oldest.buf, k, kl);
+            oldest.len = kl;
+        }
+    }
+    int iter_rc = it ? shard_iter_status(it) : -1;
+    shard_iter_destroy(&it);
+    if (iter_rc != 0) {
+        free(text);
+        shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
+        return;
+    }
+    json_t *value = json_pack("{s:O, s:I}", "target", target, "at", (json_int_t)pl_now_ms());
+    char *vtext = value ? json_dumps(value, JSON_COMPACT) : NULL;
+    json_decref(value);
+    free(text);
+    if (!vtext) {
+        shard_reply(shard, gw, reqid, PL_E_INTERNAL, "cannot encode the target");
+        return;
+    }
+    shard_batch_t *b = shard_batch_new();
+    if (!b) {
+        free(vtext);
+        shard_reply(shard, gw, reqid, PL_E_INTERNAL, "out of memory");
+        return;
+    }
+    if (!exists && count >= SHARD_PUSH_TARGETS_MAX && oldest.len) {
+        pl_info("push: %s has %zu targets: replacing the oldest", user, count);
+        shard_batch_del(b, &oldest);
+    }
+    shard_batch_put(b, &key, vtext, strlen(vtext));
+    int rc = shard_store_write(shard->store, b, shard->sync);
+    shard_batch_destroy(&b);
+    free(vtext);
+    if (rc != 0)
+        shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage write failed");
+    else
+        shard_reply(shard, gw, reqid, "ok", "{}");
+}
+
+void shard_push_fwd(shard_t *shard, json_t *req)
+{
+    const char *user = shard_json_str(req, "user");
+    const char *conv = shard_json_str(req, "conv");
+    const char *from = shard_json_str(req, "from");
+    const char *preview = shard_json_str(req, "preview");
+    json_t *seq = json_object_get(req, "seq");
+    if (!user || !pl_user_valid(user) || !conv || !from || !preview || !json_is_integer(seq)) {
+        pl_warn("FWD push: malformed");
+        return;
+    }
+    /* a device went online since the conversation's shard looked: it gets the event */
+    if (shard_presence_online(shard->presence, user) == 1) {
+        pl_debug("push: %s is online, skipped", user);
+        return;
+    }
+    json_t *pl = json_pack("{s:s, s:O, s:s, s:s}", "conv", conv, "seq", seq, "from", from,
+                           "preview", preview);
+    char *payload = pl ? json_dumps(pl, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(pl);
+    if (!payload)
+        return;
+    shard_key_t prefix;
+    if (s_key(&prefix, user, NULL) != 0) {
+        free(payload);
+        return;
+    }
+    shard_iter_t *it = shard_iter_new(shard->store, &prefix);
+    size_t n = 0;
+    if (it)
+        shard_iter_seek_first(it);
+    for (; it && shard_iter_valid(it); shard_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = shard_iter_key(it, &kl);
+        const char *v = shard_iter_value(it, &vl);
+        json_t *stored = json_loadb(v, vl, 0, NULL);
+        char *target = json_dumps(json_object_get(stored, "target"), JSON_COMPACT);
+        json_decref(stored);
+        if (target && shard_pusher_queue(shard->push->pusher, target, payload, k, kl) == 0)
+            n++;
+        free(target);
+    }
+    shard_iter_destroy(&it);
+    if (n)
+        pl_debug("push: %s %s#%lld to %zu targets of %s", conv, from,
+                 (long long)json_integer_value(seq), n, user);
+    free(payload);
+}
+
+void shard_push_committed(shard_t *shard, const char *const *users, size_t n, const char *skip,
+                          const char *event)
+{
+    char from[33];
+    size_t fl = strcspn(skip, "/");
+    if (fl >= sizeof from)
+        return;
+    memcpy(from, skip, fl);
+    from[fl] = 0;
+    json_t *ev = NULL;
+    char *fwd = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(users[i], from) == 0 || shard_loc_present(shard->loc, users[i]))
+            continue;
+        if (!ev) { /* parsed once, only when some member has no connected device */
+            ev = json_loads(event, 0, NULL);
+            const char *text = json_string_value(json_object_get(ev, "text"));
+            if (!text)
+                break;
+            size_t tl = json_string_length(json_object_get(ev, "text"));
+            size_t pl = shard_push_preview_len(text, tl, SHARD_PUSH_PREVIEW_CP);
+            json_t *p = json_pack("{s:s, s:s, s:O, s:O, s:s, s:s%}", "op", "push", "user", "",
+                                  "conv", json_object_get(ev, "conv"), "seq",
+                                  json_object_get(ev, "seq"), "from", from, "preview", text, pl);
+            if (!p)
+                break;
+            json_decref(ev);
+            ev = p; /* from here on: the FWD payload, user set per member */
+        }
+        json_object_set_new(ev, "user", json_string(users[i]));
+        fwd = json_dumps(ev, JSON_COMPACT);
+        char key[40];
+        snprintf(key, sizeof key, "u:%s", users[i]);
+        if (fwd)
+            shard_fwd(shard, key, fwd);
+        free(fwd);
+    }
+    json_decref(ev);
+}
+
+void shard_push_tick(shard_push_t *self)
+{
+    size_t len;
+    void *k;
+    while ((k = shard_pusher_gone(self->pusher, &len))) {
+        shard_key_t key;
+        if (len <= sizeof key.buf) {
+            memcpy(key.buf, k, len);
+            key.len = len;
+            shard_store_del(self->shard->store, &key, self->shard->sync);
+        }
+        free(k);
+    }
+}

@@ -1,0 +1,42 @@
+/* push — push notification targets and triggers on the shard (docs/internals.md "Push
+ * notifications").
+ *
+ * On the user's shard: REQ `push_register` stores a target under
+ * `P<user>\0<hex SHA-256 of the target JSON>` (at most SHARD_PUSH_TARGETS_MAX per user, the
+ * least recently registered replaced); FWD `push` (a message for a user without a connected
+ * device) queues one delivery per target on the pusher thread unless the user is online.
+ * On the conversation's shard: shard_push_committed, after a message commit, forwards
+ * `push` to the shard of every member other than the sender that no gateway holds.
+ *
+ * Thread: the shard's loop thread. Owned by shard_t. */
+#ifndef SHARD_PUSH_H
+#define SHARD_PUSH_H
+#include <jansson.h>
+#include <stddef.h>
+
+#include "shard.h"
+
+#define SHARD_PUSH_TARGETS_MAX 20
+#define SHARD_PUSH_PREVIEW_CP 100
+
+/* vapid_key: PEM file or NULL; subject: VAPID `sub` (mailto: or https:) or NULL. NULL on
+ * failure (an unreadable key is logged). */
+shard_push_t *shard_push_new(shard_t *shard, const char *vapid_key, const char *subject);
+/* Stops the delivery thread. Idempotent; nulls *self_p. */
+void shard_push_destroy(shard_push_t **self_p);
+
+/* REQ push_register {"user","target":{...}} (validated by the gateway): answers {}. */
+void shard_push_register(shard_t *shard, const char *gw, const char *reqid, json_t *req);
+/* FWD push {"user","conv","seq","from","preview"}. */
+void shard_push_fwd(shard_t *shard, json_t *req);
+/* A message was committed: event is the stored msg JSON, skip "<sender>/<device>",
+ * users the conversation's members at that moment. */
+void shard_push_committed(shard_t *shard, const char *const *users, size_t n, const char *skip,
+                          const char *event);
+/* Timer: delete the targets the pusher found gone (404/410). */
+void shard_push_tick(shard_push_t *self);
+
+/* The first max_cp code points of the UTF-8 text (len bytes): their byte length. */
+size_t shard_push_preview_len(const char *text, size_t len, size_t max_cp);
+
+#endif
