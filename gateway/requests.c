@@ -305,6 +305,13 @@ static void s_on_token_check(void *arg, const char *status, const char *body, si
         s_op_destroy(&o);
         return;
     }
+    if (s->state == SS_CLOSING) {
+        /* the socket failed while the auth was in flight (dropped as a slow reader, or out
+         * of memory): it stays closing, authenticates nobody and processes nothing more */
+        static const char msg[] = "the connection is closing";
+        s_op_finish(o, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
+        return;
+    }
     if (strcmp(status, "ok") == 0) {
         if (sessions_register(s->gw, s) != 0) {
             s->state = SS_NEW;

@@ -93,8 +93,8 @@ static void s_enqueue(session_t *s, gw_blob_t *b)
         gw_blob_unref(&b);
         return;
     }
-    if (s->state == SS_CLOSING && !s->close_code) {
-        gw_blob_unref(&b); /* being killed */
+    if (s->close_sent || (s->state == SS_CLOSING && !s->close_code)) {
+        gw_blob_unref(&b); /* being killed, or the close frame is out: nothing may follow */
         return;
     }
     if (s->obytes + b->len > GW_OUT_CULL_BYTES || s->ocount >= GW_OUT_CULL_COUNT) {
@@ -326,7 +326,10 @@ static int s_writeable(session_t *s)
         return 0;
     }
     if (!it) {
-        if (s->close_code) {
+        /* the close waits for every answer still due (PROTOCOL.md §1: the too_large or
+         * unauthenticated error, and the answers to earlier requests, come first); each
+         * answer, at the latest at its deadline, asks for a write again */
+        if (s->close_code && !s->phead) {
             pl_debug("session %llu: closing with %d", (unsigned long long)s->sid, s->close_code);
             /* Not lws_close_reason + `return -1`: from WRITEABLE lws 4.1 takes -1 as a
              * failed write and drops the socket without a close frame (checked). So we

@@ -481,7 +481,7 @@ void shard_conv_sync(shard_conv_t *self, const char *gw, const char *reqid, json
     const char *conv = s_member(self, gw, reqid, req, &user, &m);
     if (!conv)
         return;
-    if (s_opt_uint(req, "after", 0, INT64_MAX - 1, &after) != 0 ||
+    if (s_opt_uint(req, "after", 0, INT64_MAX, &after) != 0 ||
         s_opt_uint(req, "limit", SYNC_LIMIT_DEFAULT, LIMIT_MAX, &limit) != 0 || limit < 1) {
         shard_reply(self->shard, gw, reqid, PL_E_BAD_REQUEST, "invalid after or limit");
         return;
@@ -490,6 +490,10 @@ void shard_conv_sync(shard_conv_t *self, const char *gw, const char *reqid, json
     shard_key_msg_prefix(&prefix, conv);
     shard_key_msg(&key, conv, (uint64_t)after + 1);
     shard_iter_t *it = shard_iter_new(self->shard->store, &prefix);
+    if (!it) {
+        shard_reply(self->shard, gw, reqid, PL_E_INTERNAL, "out of memory");
+        return;
+    }
     sbuf_t s = {0};
     size_t bytes = 0;
     int64_t n = 0;
@@ -542,6 +546,13 @@ void shard_conv_history(shard_conv_t *self, const char *gw, const char *reqid, j
     shard_key_msg_prefix(&prefix, conv);
     shard_key_msg(&key, conv, (uint64_t)before - 1);
     shard_iter_t *it = shard_iter_new(self->shard->store, &prefix);
+    if (!it) {
+        free(texts);
+        free(lens);
+        free(s.buf);
+        shard_reply(self->shard, gw, reqid, PL_E_INTERNAL, "out of memory");
+        return;
+    }
     size_t bytes = 0;
     int64_t n = 0;
     /* newest first, down to limit messages or 8 MiB */

@@ -205,3 +205,50 @@ h.test('a frozen shard (SIGSTOP): unavailable within 5 s, health 503; after SIGC
   assert.deepEqual(s.msgs.map((m) => m.seq), [1, 2, 3, 4, 5].map((i) => base + i));
   retries.forEach((r, i) => assert.equal(s.msgs.find((m) => m.seq === r.seq).client_msg_id, `frozen-${i}`));
 });
+
+h.test('a frame over 1 MiB behind a request to a frozen shard: its answer, then too_large, then close 1009', async (t, c) => {
+  const ws = await Client.open(c.wsUrl(0), tok.alice, { label: alice });
+  await ws.ok('sync', { conv: DM, limit: 1 }); // the dm's peer is known: the send goes straight to the shard
+  c.signal('shard', VICTIM, 'SIGSTOP');
+  try {
+    const sent = ws.waitAnswer('held', 15000).then((a) => ({ a }), (e) => ({ e }));
+    ws.sendJson({ type: 'send', id: 'held', conv: DM, client_msg_id: 'held-1', text: 'held' });
+    const MiB = 1024 * 1024;
+    ws.sendRaw('{"type":"ping","id":"huge"' + ' '.repeat(MiB) + '}');
+    const first = await sent;
+    assert.ok(first.a, `the held send got no answer before the close: ${first.e && first.e.message}`);
+    assert.equal(first.a.type, 'error');
+    assert.equal(first.a.code, 'unavailable');
+    const tl = await ws.nextEvent((f) => f.type === 'error' && f.code === 'too_large', 5000, 'too_large');
+    assert.equal(tl.id, undefined);
+    const iHeld = ws.frames.findIndex((f) => f.id === 'held');
+    const iTl = ws.frames.findIndex((f) => f.type === 'error' && f.code === 'too_large');
+    assert.ok(iHeld >= 0 && iHeld < iTl, 'the earlier request is answered first');
+    assert.equal((await ws.waitClosed(5000)).code, 1009);
+  } finally {
+    c.signal('shard', VICTIM, 'SIGCONT');
+  }
+  await c.waitHealth(200, 10000);
+});
+
+h.test('auth, ping and a frame over 1 MiB while the auth waits on a frozen shard: answered in order, then close 1009', async (t, c) => {
+  const [carol] = pickNames(['carol'], (u) => shardOfUser(u) === VICTIM);
+  await c.waitHealth(200, 10000);
+  await createUser(c.httpUrl(0), carol);
+  const token = await login(c.httpUrl(0), carol, 'phone');
+  const ws = await Client.connect(c.wsUrl(0), { label: carol });
+  c.signal('shard', VICTIM, 'SIGSTOP');
+  try {
+    ws.sendJson({ type: 'auth', id: 'a1', token });
+    ws.sendJson({ type: 'ping', id: 'p1' });
+    ws.sendRaw('{"type":"ping","id":"huge"' + ' '.repeat(1024 * 1024) + '}');
+    ws.sendJson({ type: 'ping', id: 'p2' }); // after the failing frame: never answered
+    await new Promise((r) => setTimeout(r, 700)); // the gateway holds it all, the auth waits
+  } finally {
+    c.signal('shard', VICTIM, 'SIGCONT');
+  }
+  const cl = await ws.waitClosed(10000);
+  assert.equal(cl.code, 1009);
+  assert.deepEqual(ws.frames.map((f) => `${f.type}:${f.id ?? f.code}`), ['ok:a1', 'ok:p1', 'error:too_large']);
+  await c.waitHealth(200, 10000);
+});
