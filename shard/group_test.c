@@ -486,21 +486,10 @@ static void test_index(const char *dir)
 
 int main(void)
 {
-    zsys_handler_set(NULL);
-    pl_log_init("group-test", PL_WARN);
-    tst_init();
-    char dir[] = "/tmp/shard_group_test.XXXXXX";
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    tst_init("shard_group_test");
     char path[256];
-    snprintf(path, sizeof(path), "%s/shard", dir);
+    snprintf(path, sizeof(path), "%s/shard", tst_dir());
     test_groups(path);
     test_index(path);
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
     return tst_finish("shard_group_test");
 }

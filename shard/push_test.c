@@ -240,21 +240,10 @@ static void s_shard(const char *dir)
 
 int main(void)
 {
-    pl_log_init("push_test", PL_WARN);
-    tst_init();
+    tst_init("shard_push_test");
     s_rfc8291();
     s_vapid();
     s_preview();
-    char dir[] = "/tmp/parley-push-test-XXXXXX";
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
-    s_shard(dir);
-    zsys_dir_delete("%s", dir);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", dir);
+    s_shard(tst_dir());
     return tst_finish("shard_push_test");
 }

@@ -629,28 +629,16 @@ static void test_loc(const char *dir)
 
 int main(void)
 {
-    zsys_handler_set(NULL);
-    pl_log_init("shard-test", PL_WARN);
-    tst_init();
-    char dir[] = "/tmp/shard_store_test.XXXXXX";
-    if (!mkdtemp(dir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    tst_init("shard_store_test");
     char path[256];
     test_keys();
-    snprintf(path, sizeof(path), "%s/store", dir);
+    snprintf(path, sizeof(path), "%s/store", tst_dir());
     test_store(path);
-    snprintf(path, sizeof(path), "%s/nested/shard", dir);
+    snprintf(path, sizeof(path), "%s/nested/shard", tst_dir());
     test_send(path);
     test_paging(path);
     test_outbox(path);
     test_accounts(path);
     test_loc(path);
-    zsys_dir_delete("%s", dir); /* best effort; the rest is removed below */
-    char cmd[300];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "could not remove %s\n", dir);
     return tst_finish("shard_store_test");
 }

@@ -2,9 +2,13 @@
 #include "test_support.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
+
+#include "pl_log.h"
 
 int tst_failures, tst_checks;
 zlist_t *tst_out;
+static char s_dir[64];
 
 static int s_capture(void *arg, int count, const void *const *parts, const size_t *lens)
 {
@@ -16,9 +20,21 @@ static int s_capture(void *arg, int count, const void *const *parts, const size_
     return 0;
 }
 
-void tst_init(void)
+void tst_init(const char *name)
 {
+    zsys_handler_set(NULL);
+    pl_log_init(name, PL_WARN);
     tst_out = zlist_new();
+    snprintf(s_dir, sizeof s_dir, "/tmp/%s.XXXXXX", name);
+    if (!tst_out || !mkdtemp(s_dir)) {
+        perror("tst_init");
+        exit(1);
+    }
+}
+
+const char *tst_dir(void)
+{
+    return s_dir;
 }
 
 void tst_out_clear(void)
@@ -54,5 +70,9 @@ int tst_finish(const char *name)
     printf("%s: %d checks, %d failures\n", name, tst_checks, tst_failures);
     tst_out_clear();
     zlist_destroy(&tst_out);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", s_dir);
+    if (s_dir[0] && system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", s_dir);
     return tst_failures ? 1 : 0;
 }

@@ -23,15 +23,18 @@ extern int tst_failures, tst_checks;
 /* zmsg_t of everything the shard sent since the last tst_out_clear (owned here). */
 extern zlist_t *tst_out;
 
-/* Create tst_out (call once first). */
-void tst_init(void);
+/* Call once first: signals stay default, logs at warn under role name, tst_out created,
+ * and a fresh temporary folder made (tst_dir). Exits the process (1) if that fails. */
+void tst_init(const char *name);
+/* The temporary folder of this test run (removed with everything in it by tst_finish). */
+const char *tst_dir(void);
 /* Empty tst_out. */
 void tst_out_clear(void);
 /* Shard 0 on dir with a capturing sender; NULL on failure. Caller destroys. */
 shard_t *tst_open(const char *dir, int gw_timeout_ms);
 /* Feed one message of nframes string frames to the shard (shard_handle). */
 void tst_handle(shard_t *shard, int nframes, ...);
-/* Print "<name>: N checks, M failures", free tst_out; the process exit code. */
+/* Print "<name>: N checks, M failures", free tst_out, remove tst_dir; the exit code. */
 int tst_finish(const char *name);
 
 #endif
