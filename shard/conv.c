@@ -536,23 +536,14 @@ void shard_conv_history(shard_conv_t *self, const char *gw, const char *reqid, j
     }
     char **texts = calloc((size_t)limit, sizeof(char *));
     size_t *lens = calloc((size_t)limit, sizeof(size_t));
-    if (!texts || !lens) {
-        free(texts);
-        free(lens);
-        free(s.buf);
-        shard_reply(self->shard, gw, reqid, PL_E_INTERNAL, "out of memory");
-        return;
-    }
+    shard_iter_t *it = NULL;
+    if (!texts || !lens)
+        goto oom;
     shard_key_msg_prefix(&prefix, conv);
     shard_key_msg(&key, conv, (uint64_t)before - 1);
-    shard_iter_t *it = shard_iter_new(self->shard->store, &prefix);
-    if (!it) {
-        free(texts);
-        free(lens);
-        free(s.buf);
-        shard_reply(self->shard, gw, reqid, PL_E_INTERNAL, "out of memory");
-        return;
-    }
+    it = shard_iter_new(self->shard->store, &prefix);
+    if (!it)
+        goto oom;
     size_t bytes = 0;
     int64_t n = 0;
     /* newest first, down to limit messages or 8 MiB */
@@ -579,6 +570,12 @@ void shard_conv_history(shard_conv_t *self, const char *gw, const char *reqid, j
     free(texts);
     free(lens);
     s_page_reply(self, gw, reqid, &s, more, rc);
+    return;
+oom:
+    free(texts);
+    free(lens);
+    free(s.buf);
+    shard_reply(self->shard, gw, reqid, PL_E_INTERNAL, "out of memory");
 }
 
 /* A group's members as a JSON array, in byte order. */
