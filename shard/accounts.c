@@ -74,20 +74,35 @@ void shard_user_create(shard_t *shard, const char *gw, const char *reqid, json_t
     shard_reply(shard, gw, reqid, "ok", "{}");
 }
 
-void shard_user_get(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+/* The stored account of the request's user into *val (caller frees). Returns 1 when
+ * found; otherwise 0 after answering (bad_request, not_found or unavailable). */
+static int s_account(shard_t *shard, const char *gw, const char *reqid, json_t *req,
+                     const char **user_out, char **val)
 {
     shard_key_t key;
-    char *val = NULL;
+    *val = NULL;
     const char *user = s_user(shard, gw, reqid, req);
     if (!user)
-        return;
+        return 0;
     shard_key_user(&key, user);
-    int rc = shard_store_get(shard->store, &key, &val, NULL);
+    int rc = shard_store_get(shard->store, &key, val, NULL);
     if (rc <= 0) {
+        free(*val);
+        *val = NULL;
         shard_reply(shard, gw, reqid, rc < 0 ? PL_E_UNAVAILABLE : PL_E_NOT_FOUND,
                     rc < 0 ? "storage error" : "no such user");
-        return;
+        return 0;
     }
+    *user_out = user;
+    return 1;
+}
+
+void shard_user_get(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+{
+    const char *user = NULL;
+    char *val = NULL;
+    if (!s_account(shard, gw, reqid, req, &user, &val))
+        return;
     json_t *acct = json_loads(val, 0, NULL);
     free(val);
     const char *hash = acct ? shard_json_str(acct, "hash") : NULL;
@@ -103,20 +118,12 @@ void shard_user_get(shard_t *shard, const char *gw, const char *reqid, json_t *r
 
 void shard_user_exists(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
-    shard_key_t key;
+    const char *user = NULL;
     char *val = NULL;
-    const char *user = s_user(shard, gw, reqid, req);
-    if (!user)
+    if (!s_account(shard, gw, reqid, req, &user, &val))
         return;
-    shard_key_user(&key, user);
-    int rc = shard_store_get(shard->store, &key, &val, NULL);
     free(val);
-    if (rc < 0)
-        shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
-    else if (rc == 0)
-        shard_reply(shard, gw, reqid, PL_E_NOT_FOUND, "no such user");
-    else
-        shard_reply(shard, gw, reqid, "ok", "{}");
+    shard_reply(shard, gw, reqid, "ok", "{}");
 }
 
 /* The request's user, device and th, validated; NULL user after answering bad_request. */
