@@ -332,6 +332,9 @@ int push_init(gw_t *gw);
 void push_vapid_http(http_req_t *r);
 /* The `push_register` request of s into p. */
 void push_register(session_t *s, pending_t *p, const char *id_json, json_t *req);
+/* `push_list` (the caller's targets, no secrets) and `push_unregister` (by push_id). */
+void push_list(session_t *s, pending_t *p, const char *id_json, json_t *req);
+void push_unregister(session_t *s, pending_t *p, const char *id_json, json_t *req);
 
 /* ---- the process ----------------------------------------------------------------------- */
 struct gw_config {

@@ -99,6 +99,30 @@ static bool s_allowed(gw_t *gw, const char *url)
     return false;
 }
 
+/* Send payload (taken; NULL: out of memory) to the caller's shard; the answer's body is
+ * spliced into the client's ok. */
+static void s_forward(session_t *s, pending_t *p, const char *id_json, json_t *payload)
+{
+    size_t len = 0;
+    char *text = payload ? json_text(payload, &len) : NULL;
+    json_decref(payload);
+    push_op_t *o = text ? calloc(1, sizeof *o) : NULL;
+    if (!o || !(o->id_json = strdup(id_json))) {
+        free(o);
+        free(text);
+        s_error(s, p, id_json, PL_E_INTERNAL, "out of memory");
+        return;
+    }
+    o->s = session_ref(s);
+    o->p = p;
+    char key[40];
+    snprintf(key, sizeof key, "u:%s", s->user);
+    if (zlink_request(s->gw->zl, key, text, len, s_answer, o) != 0) {
+        s_answer(o, PL_E_UNAVAILABLE, "the router link is down", 23);
+    }
+    free(text);
+}
+
 void push_register(session_t *s, pending_t *p, const char *id_json, json_t *req)
 {
     gw_t *gw = s->gw;
@@ -147,8 +171,28 @@ void push_register(session_t *s, pending_t *p, const char *id_json, json_t *req)
                                "keys", "p256dh", p64, "auth", a64);
         free(p64);
         free(a64);
+    } else if (strcmp(kind, "fcm") == 0 || strcmp(kind, "apns") == 0) {
+        /* Validated like the others so a client learns of malformed input first; delivery
+         * to FCM and APNs needs provider credentials this version cannot use yet (issue
+         * 13), so registering would only pretend: forbidden, as a webpush target is on a
+         * server without a VAPID key. */
+        bool apns = kind[0] == 'a';
+        const char *token = s_str(req, "token", &bad);
+        const char *topic = apns ? s_str(req, "topic", &bad) : "-";
+        json_t *sandbox = json_object_get(req, "sandbox");
+        if (bad || !*token || strlen(token) > 4096 || !*topic || strlen(topic) > 255 ||
+            (apns && sandbox && !json_is_boolean(sandbox))) {
+            s_error(s, p, id_json, PL_E_BAD_REQUEST,
+                    apns ? "apns needs token, topic and a boolean sandbox" : "fcm needs a token");
+            return;
+        }
+        s_error(s, p, id_json, PL_E_FORBIDDEN,
+                apns ? "this server is not configured for APNs"
+                     : "this server is not configured for FCM");
+        return;
     } else {
-        s_error(s, p, id_json, PL_E_BAD_REQUEST, "kind must be \"webpush\" or \"webhook\"");
+        s_error(s, p, id_json, PL_E_BAD_REQUEST,
+                "kind must be \"webpush\", \"webhook\", \"fcm\" or \"apns\"");
         return;
     }
     if (!s_allowed(gw, url)) {
@@ -156,25 +200,27 @@ void push_register(session_t *s, pending_t *p, const char *id_json, json_t *req)
         s_error(s, p, id_json, PL_E_FORBIDDEN, "this URL is not allowed for push targets");
         return;
     }
-    json_t *pl = target ? json_pack("{s:s, s:s, s:o}", "op", "push_register", "user", s->user,
-                                    "target", target)
-                        : NULL;
-    size_t len = 0;
-    char *text = pl ? json_text(pl, &len) : NULL;
-    json_decref(pl);
-    push_op_t *o = text ? calloc(1, sizeof *o) : NULL;
-    if (!o || !(o->id_json = strdup(id_json))) {
-        free(o);
-        free(text);
-        s_error(s, p, id_json, PL_E_INTERNAL, "out of memory");
+    s_forward(s, p, id_json,
+              target ? json_pack("{s:s, s:s, s:s, s:o}", "op", "push_register", "user", s->user,
+                                 "device", s->device, "target", target)
+                     : NULL);
+}
+
+void push_list(session_t *s, pending_t *p, const char *id_json, json_t *req)
+{
+    (void)req;
+    s_forward(s, p, id_json, json_pack("{s:s, s:s}", "op", "push_list", "user", s->user));
+}
+
+void push_unregister(session_t *s, pending_t *p, const char *id_json, json_t *req)
+{
+    bool bad = false;
+    const char *id = s_str(req, "push_id", &bad);
+    if (bad || !*id || strlen(id) > 128) {
+        s_error(s, p, id_json, PL_E_BAD_REQUEST, "push_id must be a string from push_list");
         return;
     }
-    o->s = session_ref(s);
-    o->p = p;
-    char key[40];
-    snprintf(key, sizeof key, "u:%s", s->user);
-    if (zlink_request(gw->zl, key, text, len, s_answer, o) != 0) {
-        s_answer(o, PL_E_UNAVAILABLE, "the router link is down", 23);
-    }
-    free(text);
+    s_forward(
+        s, p, id_json,
+        json_pack("{s:s, s:s, s:s}", "op", "push_unregister", "user", s->user, "push_id", id));
 }

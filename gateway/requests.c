@@ -486,6 +486,10 @@ void requests_frame(session_t *s, const char *data, size_t len, bool binary)
         presence_request(s, p, id_json, req);
     } else if (strcmp(type, "push_register") == 0) {
         push_register(s, p, id_json, req);
+    } else if (strcmp(type, "push_list") == 0) {
+        push_list(s, p, id_json, req);
+    } else if (strcmp(type, "push_unregister") == 0) {
+        push_unregister(s, p, id_json, req);
     } else if (strcmp(type, "ping") == 0) {
         s_ping(s, p, id_json);
     } else if (strcmp(type, "auth") == 0) {

@@ -75,9 +75,11 @@ size_t shard_push_preview_len(const char *text, size_t len, size_t max_cp)
 void shard_push_register(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
     const char *user = shard_json_str(req, "user");
+    const char *device = shard_json_str(req, "device"); /* absent from older gateways */
     json_t *target = json_object_get(req, "target");
     const char *kind = json_string_value(json_object_get(target, "kind"));
-    if (!user || !pl_user_valid(user) || !json_is_object(target) || !kind) {
+    if (!user || !pl_user_valid(user) || !json_is_object(target) || !kind ||
+        (device && !pl_device_valid(device))) {
         shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "missing or invalid push_register fields");
         return;
     }
@@ -126,7 +128,8 @@ void shard_push_register(shard_t *shard, const char *gw, const char *reqid, json
         shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
         return;
     }
-    json_t *value = json_pack("{s:O, s:I}", "target", target, "at", (json_int_t)pl_now_ms());
+    json_t *value = json_pack("{s:O, s:I, s:s}", "target", target, "at", (json_int_t)pl_now_ms(),
+                              "device", device ? device : "");
     char *vtext = value ? json_dumps(value, JSON_COMPACT) : NULL;
     json_decref(value);
     free(text);
@@ -151,7 +154,111 @@ void shard_push_register(shard_t *shard, const char *gw, const char *reqid, json
     if (rc != 0)
         shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage write failed");
     else
+        shard_reply_json(shard, gw, reqid, json_pack("{s:s}", "push_id", hex));
+}
+
+/* "scheme://host[:port]" of an http(s) URL: the label push_list shows (never the path,
+ * which for Web Push endpoints and webhooks often holds a secret). */
+static json_t *s_label(json_t *target)
+{
+    const char *url = json_string_value(json_object_get(target, "url"));
+    if (!url)
+        url = json_string_value(json_object_get(target, "endpoint"));
+    const char *host = url ? strstr(url, "://") : NULL;
+    if (!host)
+        return json_string(json_string_value(json_object_get(target, "kind")));
+    size_t n = (size_t)(host + 3 - url) + strcspn(host + 3, "/?#");
+    return json_stringn(url, n);
+}
+
+void shard_push_list(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+{
+    const char *user = shard_json_str(req, "user");
+    shard_key_t prefix;
+    if (!user || !pl_user_valid(user) || s_key(&prefix, user, NULL) != 0) {
+        shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "missing or invalid push_list fields");
+        return;
+    }
+    json_t *targets = json_array();
+    shard_iter_t *it = targets ? shard_iter_new(shard->store, &prefix) : NULL;
+    if (it)
+        shard_iter_seek_first(it);
+    for (; it && shard_iter_valid(it); shard_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = shard_iter_key(it, &kl);
+        const char *v = shard_iter_value(it, &vl);
+        json_t *stored = json_loadb(v, vl, 0, NULL);
+        json_t *target = json_object_get(stored, "target");
+        const char *device = json_string_value(json_object_get(stored, "device"));
+        json_t *e =
+            json_pack("{s:s%, s:O?, s:o?, s:s?, s:O?}", "push_id", k + prefix.len, kl - prefix.len,
+                      "kind", json_object_get(target, "kind"), "label", s_label(target), "device",
+                      device && *device ? device : NULL, "at", json_object_get(stored, "at"));
+        json_decref(stored);
+        if (!e || json_array_append_new(targets, e) != 0)
+            break; /* out of memory: reported below */
+    }
+    int rc = it && !shard_iter_status(it) && !shard_iter_valid(it) ? 0 : -1;
+    shard_iter_destroy(&it);
+    if (rc != 0) {
+        json_decref(targets);
+        shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
+        return;
+    }
+    shard_reply_json(shard, gw, reqid, json_pack("{s:o}", "targets", targets));
+}
+
+void shard_push_unregister(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+{
+    const char *user = shard_json_str(req, "user");
+    const char *id = shard_json_str(req, "push_id");
+    shard_key_t key;
+    if (!user || !pl_user_valid(user) || !id || s_key(&key, user, id) != 0) {
+        shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST,
+                    "missing or invalid push_unregister fields");
+        return;
+    }
+    char *old = NULL;
+    int found = strlen(id) == 64 && strspn(id, "0123456789abcdef") == 64
+                    ? shard_store_get(shard->store, &key, &old, NULL)
+                    : 0;
+    free(old);
+    if (found < 0)
+        shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
+    else if (found == 0)
+        shard_reply(shard, gw, reqid, PL_E_NOT_FOUND, "no such push target");
+    else if (shard_store_del(shard->store, &key, shard->sync) != 0)
+        shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage write failed");
+    else
         shard_reply(shard, gw, reqid, "ok", "{}");
+}
+
+int shard_push_forget_device(shard_t *shard, shard_batch_t *batch, const char *user,
+                             const char *device)
+{
+    shard_key_t prefix;
+    if (s_key(&prefix, user, NULL) != 0)
+        return -1;
+    shard_iter_t *it = shard_iter_new(shard->store, &prefix);
+    if (!it)
+        return -1;
+    for (shard_iter_seek_first(it); shard_iter_valid(it); shard_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = shard_iter_key(it, &kl);
+        const char *v = shard_iter_value(it, &vl);
+        json_t *stored = json_loadb(v, vl, 0, NULL);
+        const char *d = json_string_value(json_object_get(stored, "device"));
+        shard_key_t key;
+        if ((!device || (d && strcmp(d, device) == 0)) && kl <= sizeof key.buf) {
+            memcpy(key.buf, k, kl);
+            key.len = kl;
+            shard_batch_del(batch, &key);
+        }
+        json_decref(stored);
+    }
+    int rc = shard_iter_status(it);
+    shard_iter_destroy(&it);
+    return rc;
 }
 
 void shard_push_fwd(shard_t *shard, json_t *req)

@@ -25,8 +25,20 @@ shard_push_t *shard_push_new(shard_t *shard, const char *vapid_key, const char *
 /* Stops the delivery thread. Idempotent; nulls *self_p. */
 void shard_push_destroy(shard_push_t **self_p);
 
-/* REQ push_register {"user","target":{...}} (validated by the gateway): answers {}. */
+/* REQ push_register {"user","device","target":{...}} (validated by the gateway): answers
+ * {"push_id"}: the hex SHA-256 of the canonical target, stable across re-registration. */
 void shard_push_register(shard_t *shard, const char *gw, const char *reqid, json_t *req);
+/* REQ push_list {"user"}: answers {"targets":[{"push_id","kind","label","device","at"}]}
+ * (label: the URL's scheme://host[:port]; never the path, token or keys). */
+void shard_push_list(shard_t *shard, const char *gw, const char *reqid, json_t *req);
+/* REQ push_unregister {"user","push_id"}: deletes the target, answers {}; not_found when
+ * the user has no such target. */
+void shard_push_unregister(shard_t *shard, const char *gw, const char *reqid, json_t *req);
+/* Stage into batch the deletion of every target of user registered by device (NULL: every
+ * target of the user): a device that logs out gets no more notifications. 0 or -1 (read
+ * error; batch may hold part of the deletions). */
+int shard_push_forget_device(shard_t *shard, shard_batch_t *batch, const char *user,
+                             const char *device);
 /* FWD push {"user","conv","seq","from","preview"}. */
 void shard_push_fwd(shard_t *shard, json_t *req);
 /* A message was committed: event is the stored msg JSON, skip "<sender>/<device>",

@@ -49,6 +49,8 @@ static const struct {
     {"presence_report", shard_presence_report},
     {"presence_get", shard_presence_get},
     {"push_register", shard_push_register},
+    {"push_list", shard_push_list},
+    {"push_unregister", shard_push_unregister},
 };
 
 static void s_send(shard_t *self, const char *gw, const char *reqid, json_t *req)

@@ -45,7 +45,7 @@ const h = setup({
   },
 });
 
-const USERS = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina'];
+const USERS = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina', 'hank', 'ivan'];
 const tok = {};
 h.before(async (c) => {
   for (const u of USERS) {
@@ -59,9 +59,12 @@ const b64u = (buf) => Buffer.from(buf).toString('base64url');
 // user registers targets on its own socket, alice writes the first message of their dm
 // while user is online (no push), then user disconnects; resolves once alice saw user
 // go offline. Returns alice's socket.
-async function offlineWithTargets(c, user, targets) {
+// beforeClose(ws, pushIds), if given, runs on user's socket before it closes.
+async function offlineWithTargets(c, user, targets, beforeClose) {
   const ws = await Client.open(c.wsUrl(1), tok[user], { label: user });
-  for (const t of targets) await ws.ok('push_register', t);
+  const ids = [];
+  for (const t of targets) ids.push((await ws.ok('push_register', t)).push_id);
+  if (beforeClose) await beforeClose(ws, ids);
   const alice = await Client.open(c.wsUrl(0), tok.alice, { label: 'alice' });
   const conv = `dm:alice:${user}`;
   await alice.ok('send', { conv, client_msg_id: uid(), text: 'first, while online' });
@@ -245,4 +248,79 @@ h.test('410 from a push service removes the target', async (t, c) => {
   // messages sent before the removal took effect may reach it once each: never a retry
   const seqs = at('/gone/gina').map((r) => JSON.parse(decrypt(r.body, ecdh, auth)).seq);
   assert.equal(new Set(seqs).size, seqs.length, `no retry after 410: ${seqs}`);
+});
+
+h.test('push_register answers a stable push_id; push_list shows targets without secrets', async (t, c) => {
+  const phone = await Client.open(c.wsUrl(0), tok.hank, { label: 'hank phone' });
+  const laptopTok = await login(c.httpUrl(1), 'hank', 'laptop');
+  const laptop = await Client.open(c.wsUrl(1), laptopTok, { label: 'hank laptop' });
+  const ecdh = crypto.createECDH('prime256v1');
+  ecdh.generateKeys();
+  const keys = { p256dh: b64u(ecdh.getPublicKey()), auth: b64u(crypto.randomBytes(16)) };
+  const hook = { kind: 'webhook', url: `${base()}/hook/hank?secret=s3cr3t` };
+  const a = await phone.ok('push_register', hook);
+  assert.match(a.push_id, /^[0-9a-f]{64}$/);
+  assert.equal((await phone.ok('push_register', hook)).push_id, a.push_id, 'same target, same id');
+  const b = await laptop.ok('push_register', { kind: 'webpush', endpoint: `${base()}/wp/hank/tok123`, keys });
+  assert.notEqual(b.push_id, a.push_id);
+
+  for (const ws of [phone, laptop]) {
+    const { targets } = await ws.ok('push_list');
+    const byId = Object.fromEntries(targets.map((x) => [x.push_id, x]));
+    assert.equal(targets.length, 2);
+    assert.deepEqual(Object.keys(byId[a.push_id]).sort(), ['at', 'device', 'kind', 'label', 'push_id']);
+    assert.equal(byId[a.push_id].kind, 'webhook');
+    assert.equal(byId[a.push_id].device, 'phone');
+    assert.equal(byId[a.push_id].label, base());
+    assert.equal(byId[b.push_id].kind, 'webpush');
+    assert.equal(byId[b.push_id].device, 'laptop');
+    assert.equal(byId[b.push_id].label, base());
+    assert.ok(Math.abs(byId[b.push_id].at - Date.now()) < 60000, `at ${byId[b.push_id].at}`);
+    const text = JSON.stringify(targets);
+    for (const secret of ['s3cr3t', 'tok123', keys.auth, keys.p256dh]) assert.ok(!text.includes(secret), `no ${secret}`);
+  }
+  // another user sees none of them and cannot remove them
+  const ivan = await Client.open(c.wsUrl(0), tok.ivan, { label: 'ivan' });
+  assert.deepEqual((await ivan.ok('push_list')).targets, []);
+  await ivan.err('not_found', 'push_unregister', { push_id: a.push_id });
+  assert.equal((await phone.ok('push_list')).targets.length, 2);
+});
+
+h.test('push_unregister: bad_request, not_found, and an unregistered target gets nothing more', async (t, c) => {
+  await offlineWithTargets(c, 'ivan', [], async (ws) => {
+    for (const f of [{}, { push_id: 7 }, { push_id: '' }, { push_id: 'x'.repeat(200) }]) {
+      await ws.err('bad_request', 'push_unregister', f);
+    }
+    await ws.err('not_found', 'push_unregister', { push_id: '0'.repeat(64) });
+    await ws.err('not_found', 'push_unregister', { push_id: 'nope' });
+  });
+  const alice = await offlineWithTargets(c, 'ivan', [
+    { kind: 'webhook', url: `${base()}/hook/ivan-kept` },
+    { kind: 'webhook', url: `${base()}/hook/ivan-gone` },
+  ], async (ws, ids) => {
+    await ws.ok('push_unregister', { push_id: ids[1] });
+    await ws.err('not_found', 'push_unregister', { push_id: ids[1] });
+    assert.deepEqual((await ws.ok('push_list')).targets.map((x) => x.push_id), [ids[0]]);
+  });
+  const ok = await alice.ok('send', { conv: 'dm:alice:ivan', client_msg_id: uid(), text: 'only one target' });
+  const [r] = await waitReq('/hook/ivan-kept', 1, 5000);
+  assert.equal(JSON.parse(r.body).seq, ok.seq);
+  // the kept target's delivery came from the same fan-out as the removed one's would have
+  await alice.expectNoEvent(() => false, 1000);
+  assert.equal(at('/hook/ivan-gone').length, 0, 'the unregistered target got nothing');
+});
+
+h.test('push_register fcm/apns: malformed is bad_request, a well-formed one forbidden without provider credentials', async (t, c) => {
+  const ws = await Client.open(c.wsUrl(0), tok.frank, { label: 'frank' });
+  const bad = [
+    { kind: 'fcm' },
+    { kind: 'fcm', token: '' },
+    { kind: 'fcm', token: 5 },
+    { kind: 'apns', token: 'ab12' },
+    { kind: 'apns', token: 'ab12', topic: 'com.example.app', sandbox: 'yes' },
+    { kind: 'apns', topic: 'com.example.app', sandbox: false },
+  ];
+  for (const f of bad) await ws.err('bad_request', 'push_register', f);
+  await ws.err('forbidden', 'push_register', { kind: 'fcm', token: 'fcm-device-token' });
+  await ws.err('forbidden', 'push_register', { kind: 'apns', token: 'ab12', topic: 'com.example.app', sandbox: true });
 });
