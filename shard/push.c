@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "keys.h"
 #include "loc.h"
 #include "pl_err.h"
 #include "pl_log.h"
@@ -13,10 +14,32 @@
 #include "presence.h"
 #include "pusher.h"
 
+/* Longest conversation id (dm:<32>:<32>; g: ids are shorter). */
+#define PUSH_CONV_MAX 80
+
+/* Per (user, conv) with a notification in the last SHARD_PUSH_COLLAPSE_MS: when it went
+ * out, and the newest message held back since (sent when the window ends). */
+typedef struct {
+    int64_t sent_ms; /* pl_mono_ms */
+    char *payload;   /* held notification, or NULL */
+    int64_t seq;     /* its seq */
+} collapse_t;
+
 struct _shard_push_t {
     shard_t *shard;
     shard_pusher_t *pusher;
+    zhashx_t *collapse; /* "<user> <conv>" -> collapse_t */
 };
+
+static void s_collapse_free(void **item)
+{
+    collapse_t *c = *item;
+    if (c) {
+        free(c->payload);
+        free(c);
+        *item = NULL;
+    }
+}
 
 shard_push_t *shard_push_new(shard_t *shard, const char *vapid_key, const char *subject)
 {
@@ -30,10 +53,12 @@ shard_push_t *shard_push_new(shard_t *shard, const char *vapid_key, const char *
     }
     self->shard = shard;
     self->pusher = shard_pusher_new(key, subject); /* takes key */
-    if (!self->pusher) {
-        free(self);
+    self->collapse = zhashx_new();
+    if (!self->pusher || !self->collapse) {
+        shard_push_destroy(&self);
         return NULL;
     }
+    zhashx_set_destructor(self->collapse, s_collapse_free);
     return self;
 }
 
@@ -42,6 +67,7 @@ void shard_push_destroy(shard_push_t **self_p)
     if (!self_p || !*self_p)
         return;
     shard_pusher_destroy(&(*self_p)->pusher);
+    zhashx_destroy(&(*self_p)->collapse);
     free(*self_p);
     *self_p = NULL;
 }
@@ -261,33 +287,18 @@ int shard_push_forget_device(shard_t *shard, shard_batch_t *batch, const char *u
     return rc;
 }
 
-void shard_push_fwd(shard_t *shard, json_t *req)
+/* Queue payload (JSON text) for every stored target of user. Returns how many. */
+static size_t s_deliver(shard_t *shard, const char *user, const char *conv, const char *payload)
 {
-    const char *user = shard_json_str(req, "user");
-    const char *conv = shard_json_str(req, "conv");
-    const char *from = shard_json_str(req, "from");
-    const char *preview = shard_json_str(req, "preview");
-    json_t *seq = json_object_get(req, "seq");
-    if (!user || !pl_user_valid(user) || !conv || !from || !preview || !json_is_integer(seq)) {
-        pl_warn("FWD push: malformed");
-        return;
-    }
-    /* a device went online since the conversation's shard looked: it gets the event */
-    if (shard_presence_online(shard->presence, user) == 1) {
-        pl_debug("push: %s is online, skipped", user);
-        return;
-    }
-    json_t *pl = json_pack("{s:s, s:O, s:s, s:s}", "conv", conv, "seq", seq, "from", from,
-                           "preview", preview);
-    char *payload = pl ? json_dumps(pl, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(pl);
-    if (!payload)
-        return;
     shard_key_t prefix;
-    if (s_key(&prefix, user, NULL) != 0) {
-        free(payload);
-        return;
-    }
+    if (s_key(&prefix, user, NULL) != 0)
+        return 0;
+    /* Web Push Topic: 32 base64url characters naming the conversation, so the push
+     * service (and the phone) keeps one notification per conversation */
+    unsigned char h[crypto_hash_sha256_BYTES];
+    char topic[48];
+    crypto_hash_sha256(h, (const unsigned char *)conv, strlen(conv));
+    sodium_bin2base64(topic, sizeof topic, h, 24, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
     shard_iter_t *it = shard_iter_new(shard->store, &prefix);
     size_t n = 0;
     if (it)
@@ -299,11 +310,69 @@ void shard_push_fwd(shard_t *shard, json_t *req)
         json_t *stored = json_loadb(v, vl, 0, NULL);
         char *target = json_dumps(json_object_get(stored, "target"), JSON_COMPACT);
         json_decref(stored);
-        if (target && shard_pusher_queue(shard->push->pusher, target, payload, k, kl) == 0)
+        if (target && shard_pusher_queue(shard->push->pusher, target, payload, topic, k, kl) == 0)
             n++;
         free(target);
     }
     shard_iter_destroy(&it);
+    return n;
+}
+
+/* The collapse entry of (user, conv): "<user> <conv>" (neither holds a space). */
+static void s_collapse_key(char *buf, size_t cap, const char *user, const char *conv)
+{
+    snprintf(buf, cap, "%s %s", user, conv);
+}
+
+void shard_push_fwd(shard_t *shard, json_t *req)
+{
+    shard_push_t *self = shard->push;
+    const char *user = shard_json_str(req, "user");
+    const char *conv = shard_json_str(req, "conv");
+    const char *from = shard_json_str(req, "from");
+    const char *preview = shard_json_str(req, "preview");
+    json_t *seq = json_object_get(req, "seq");
+    json_t *unread = json_object_get(req, "unread"); /* absent from older shards */
+    if (!user || !pl_user_valid(user) || !conv || strlen(conv) > PUSH_CONV_MAX || !from ||
+        !preview || !json_is_integer(seq) || (unread && !json_is_integer(unread))) {
+        pl_warn("FWD push: malformed");
+        return;
+    }
+    /* a device went online since the conversation's shard looked: it gets the event */
+    if (shard_presence_online(shard->presence, user) == 1) {
+        pl_debug("push: %s is online, skipped", user);
+        return;
+    }
+    json_t *pl = json_pack("{s:s, s:O, s:s, s:s, s:O?}", "conv", conv, "seq", seq, "from", from,
+                           "preview", preview, "unread", unread);
+    char *payload = pl ? json_dumps(pl, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(pl);
+    if (!payload)
+        return;
+    char ckey[PUSH_CONV_MAX + 40];
+    s_collapse_key(ckey, sizeof ckey, user, conv);
+    int64_t now = pl_mono_ms();
+    collapse_t *c = zhashx_lookup(self->collapse, ckey);
+    if (c && now - c->sent_ms < SHARD_PUSH_COLLAPSE_MS) {
+        /* notified less than 5 s ago: hold the newest until the window ends */
+        if (!c->seq || json_integer_value(seq) > c->seq) {
+            free(c->payload);
+            c->payload = payload;
+            c->seq = json_integer_value(seq);
+        } else
+            free(payload);
+        return;
+    }
+    if (!c) {
+        c = calloc(1, sizeof *c);
+        if (!c || zhashx_insert(self->collapse, ckey, c) != 0) {
+            free(c);
+            c = NULL; /* out of memory: deliver without collapsing */
+        }
+    }
+    if (c)
+        c->sent_ms = now;
+    size_t n = s_deliver(shard, user, conv, payload);
     if (n)
         pl_debug("push: %s %s#%lld to %zu targets of %s", conv, from,
                  (long long)json_integer_value(seq), n, user);
@@ -339,7 +408,17 @@ void shard_push_committed(shard_t *shard, const char *const *users, size_t n, co
             json_decref(ev);
             ev = p; /* from here on: the FWD payload, user set per member */
         }
+        /* unread: the member's messages after its read position, this one included */
+        shard_key_t rkey;
+        uint64_t read_seq = 0;
+        json_int_t seq = json_integer_value(json_object_get(ev, "seq"));
+        if (shard_key_read(&rkey, json_string_value(json_object_get(ev, "conv")), users[i]) != 0 ||
+            shard_store_get_u64(shard->store, &rkey, &read_seq) < 0)
+            read_seq = 0; /* unknown: count from the start rather than drop the push */
         json_object_set_new(ev, "user", json_string(users[i]));
+        json_object_set_new(
+            ev, "unread",
+            json_integer(seq > (json_int_t)read_seq ? seq - (json_int_t)read_seq : 0));
         fwd = json_dumps(ev, JSON_COMPACT);
         char key[40];
         snprintf(key, sizeof key, "u:%s", users[i]);
@@ -352,6 +431,33 @@ void shard_push_committed(shard_t *shard, const char *const *users, size_t n, co
 
 void shard_push_tick(shard_push_t *self)
 {
+    /* held notifications whose window ended go out (unless the user came back: its
+     * devices get the messages); idle entries are dropped */
+    int64_t now = pl_mono_ms();
+    zlistx_t *done = zlistx_new();
+    for (collapse_t *c = zhashx_first(self->collapse); c; c = zhashx_next(self->collapse)) {
+        if (now - c->sent_ms < SHARD_PUSH_COLLAPSE_MS)
+            continue;
+        const char *ckey = zhashx_cursor(self->collapse);
+        if (c->payload) {
+            char user[33]; /* user names are at most 32 bytes */
+            size_t ul = strcspn(ckey, " ");
+            if (ul < sizeof user) {
+                memcpy(user, ckey, ul);
+                user[ul] = 0;
+                if (shard_presence_online(self->shard->presence, user) != 1)
+                    s_deliver(self->shard, user, ckey + ul + 1, c->payload);
+            }
+            free(c->payload);
+            c->payload = NULL;
+            c->sent_ms = now;
+        } else if (done)
+            zlistx_add_end(done, (void *)ckey);
+    }
+    for (const char *k = done ? zlistx_first(done) : NULL; k; k = zlistx_next(done))
+        zhashx_delete(self->collapse, k);
+    zlistx_destroy(&done);
+
     size_t len;
     void *k;
     while ((k = shard_pusher_gone(self->pusher, &len))) {

@@ -18,6 +18,9 @@
 
 #define SHARD_PUSH_TARGETS_MAX 20
 #define SHARD_PUSH_PREVIEW_CP 100
+/* At most one notification per (user, conversation) in this window: the first goes out at
+ * once, the newest of those that follow is held and sent when the window ends. */
+#define SHARD_PUSH_COLLAPSE_MS 5000
 
 /* vapid_key: PEM file or NULL; subject: VAPID `sub` (mailto: or https:) or NULL. NULL on
  * failure (an unreadable key is logged). */

@@ -22,6 +22,7 @@ typedef struct job {
     char *url;
     unsigned char p256dh[WEBPUSH_POINT_LEN], auth[WEBPUSH_AUTH_LEN];
     char *payload;
+    char topic[48]; /* Web Push Topic header value (RFC 8030 §5.4), empty: none */
     void *key;
     size_t key_len;
     int tries;   /* attempts finished */
@@ -166,6 +167,11 @@ static int s_start(shard_pusher_t *self, job_t *j)
         j->hdrs = curl_slist_append(j->hdrs, "Content-Encoding: aes128gcm");
         j->hdrs = curl_slist_append(j->hdrs, WEBPUSH_TTL);
         j->hdrs = curl_slist_append(j->hdrs, "Urgency: high");
+        if (j->topic[0]) {
+            char topic[64];
+            snprintf(topic, sizeof topic, "Topic: %s", j->topic);
+            j->hdrs = curl_slist_append(j->hdrs, topic);
+        }
         j->hdrs = curl_slist_append(j->hdrs, auth);
         free(auth);
     } else {
@@ -317,7 +323,7 @@ static void *s_run(void *arg)
 /* ---- the loop thread --------------------------------------------------------------- */
 
 int shard_pusher_queue(shard_pusher_t *self, const char *target, const char *payload,
-                       const void *key, size_t key_len)
+                       const char *topic, const void *key, size_t key_len)
 {
     json_t *t = json_loads(target, 0, NULL);
     const char *kind = json_string_value(json_object_get(t, "kind"));
@@ -343,6 +349,8 @@ int shard_pusher_queue(shard_pusher_t *self, const char *target, const char *pay
     } else
         goto fail;
     j->payload = strdup(payload);
+    if (topic)
+        snprintf(j->topic, sizeof j->topic, "%s", topic);
     j->key = malloc(key_len ? key_len : 1);
     if (!j->url || !j->payload || !j->key)
         goto fail;

@@ -30,10 +30,12 @@ void shard_pusher_destroy(shard_pusher_t **self_p);
 
 /* Queue one delivery of payload (JSON text) to target, the stored target JSON
  * ({"kind":"webhook","url"} or {"kind":"webpush","endpoint","keys":{"p256dh","auth"}}).
- * key/key_len is the target's store key, handed back if the target is gone. 0, or -1
- * (malformed target, queue full, OOM: logged). Everything is copied. */
+ * topic (NULL: none; at most 32 base64url characters) is sent as Web Push's `Topic`
+ * header, so a push service keeps only the newest of one topic. key/key_len is the
+ * target's store key, handed back if the target is gone. 0, or -1 (malformed target,
+ * queue full, OOM: logged). Everything is copied. */
 int shard_pusher_queue(shard_pusher_t *self, const char *target, const char *payload,
-                       const void *key, size_t key_len);
+                       const char *topic, const void *key, size_t key_len);
 /* Take one store key of a gone target (malloc'd, caller frees) or NULL when none. */
 void *shard_pusher_gone(shard_pusher_t *self, size_t *len);
 /* Introspection (tests): deliveries finished ok since start. */

@@ -45,7 +45,7 @@ const h = setup({
   },
 });
 
-const USERS = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina', 'hank', 'ivan'];
+const USERS = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina', 'hank', 'ivan', 'jack'];
 const tok = {};
 h.before(async (c) => {
   for (const u of USERS) {
@@ -176,7 +176,8 @@ h.test('webhook: an offline member gets {conv,seq,from,preview} within 5 s; an o
   assert.equal(r.method, 'POST');
   assert.match(r.headers['content-type'], /^application\/json/);
   const body = JSON.parse(r.body.toString('utf8'));
-  assert.deepEqual(body, { conv: 'dm:alice:bob', seq: ok.seq, from: 'alice', preview: [...text].slice(0, 100).join('') });
+  // unread: bob read nothing, so every message of the dm so far
+  assert.deepEqual(body, { conv: 'dm:alice:bob', seq: ok.seq, from: 'alice', preview: [...text].slice(0, 100).join(''), unread: ok.seq });
   assert.equal(ok.seq, 2, 'the first message (bob online) was not pushed');
   assert.equal(at('/hook/bob').length, 1);
 
@@ -204,7 +205,8 @@ h.test('webpush: RFC 8291 body decrypts to the payload, VAPID JWT verifies', asy
   assert.ok(Number(r.headers.ttl) > 0, `TTL ${r.headers.ttl}`);
   verifyVapid(r.headers.authorization, vapid, base());
   const payload = JSON.parse(decrypt(r.body, ecdh, auth).toString('utf8'));
-  assert.deepEqual(payload, { conv: 'dm:alice:dave', seq: ok.seq, from: 'alice', preview: 'secret hello' });
+  assert.deepEqual(payload, { conv: 'dm:alice:dave', seq: ok.seq, from: 'alice', preview: 'secret hello', unread: ok.seq });
+  assert.match(r.headers.topic, /^[A-Za-z0-9_-]{32}$/, 'RFC 8030 Topic: one per conversation');
 });
 
 h.test('a failing target is retried with backoff; another target is not held back', async (t, c) => {
@@ -241,10 +243,11 @@ h.test('410 from a push service removes the target', async (t, c) => {
     const before = at('/gone/gina').length;
     const n = at('/hook/gina').length;
     await alice.ok('send', { conv: 'dm:alice:gina', client_msg_id: uid(), text: 'again' });
-    await waitReq('/hook/gina', n + 1, 5000);
+    // one notification per conversation per 5 s: a follow-up goes out when the window ends
+    await waitReq('/hook/gina', n + 1, 8000);
     await alice.expectNoEvent(() => false, 700);
     return at('/gone/gina').length === before;
-  }, { timeoutMs: 20000, intervalMs: 0 });
+  }, { timeoutMs: 40000, intervalMs: 0 });
   // messages sent before the removal took effect may reach it once each: never a retry
   const seqs = at('/gone/gina').map((r) => JSON.parse(decrypt(r.body, ecdh, auth)).seq);
   assert.equal(new Set(seqs).size, seqs.length, `no retry after 410: ${seqs}`);
@@ -323,4 +326,25 @@ h.test('push_register fcm/apns: malformed is bad_request, a well-formed one forb
   for (const f of bad) await ws.err('bad_request', 'push_register', f);
   await ws.err('forbidden', 'push_register', { kind: 'fcm', token: 'fcm-device-token' });
   await ws.err('forbidden', 'push_register', { kind: 'apns', token: 'ab12', topic: 'com.example.app', sandbox: true });
+});
+
+h.test('a burst to an away member collapses: at most one notification per 5 s, the last with the newest message and unread', async (t, c) => {
+  const alice = await offlineWithTargets(c, 'jack', [{ kind: 'webhook', url: `${base()}/hook/jack` }]);
+  let last;
+  for (let i = 0; i < 50; i++) {
+    last = await alice.ok('send', { conv: 'dm:alice:jack', client_msg_id: uid(), text: `burst ${i}` });
+  }
+  const first = last.seq - 49;
+  // the held one goes out when the 5 s window of the first ends
+  await waitFor('the newest message notified', () => at('/hook/jack').some((r) => JSON.parse(r.body).seq === last.seq),
+    { timeoutMs: 8000, intervalMs: 20 });
+  await alice.expectNoEvent(() => false, 1500); // a bounded negative wait: nothing more follows
+  const got = at('/hook/jack');
+  const bodies = got.map((r) => JSON.parse(r.body));
+  assert.ok(got.length >= 1 && got.length <= 2, `${got.length} notifications for a burst of 50`);
+  assert.equal(bodies[0].seq, first, 'the first message of the burst goes out at once');
+  assert.deepEqual(bodies[bodies.length - 1], { conv: 'dm:alice:jack', seq: last.seq, from: 'alice', preview: 'burst 49', unread: last.seq });
+  for (let i = 1; i < got.length; i++) {
+    assert.ok(got[i].at - got[i - 1].at >= 4800, `spacing ${got[i].at - got[i - 1].at} ms`);
+  }
 });
