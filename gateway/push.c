@@ -172,30 +172,36 @@ void push_register(session_t *s, pending_t *p, const char *id_json, json_t *req)
         free(p64);
         free(a64);
     } else if (strcmp(kind, "fcm") == 0 || strcmp(kind, "apns") == 0) {
-        /* Validated like the others so a client learns of malformed input first; delivery
-         * to FCM and APNs needs provider credentials this version cannot use yet (issue
-         * 13), so registering would only pretend: forbidden, as a webpush target is on a
-         * server without a VAPID key. */
+        /* Device tokens: FCM's are base64url-ish with ':' (up to 4 KiB), APNs's hex; the
+         * topic is the app's bundle id. Whether the cluster holds the provider's
+         * credentials is the shard's to say (forbidden when it does not). */
         bool apns = kind[0] == 'a';
         const char *token = s_str(req, "token", &bad);
-        const char *topic = apns ? s_str(req, "topic", &bad) : "-";
+        const char *topic = apns ? s_str(req, "topic", &bad) : NULL;
         json_t *sandbox = json_object_get(req, "sandbox");
-        if (bad || !*token || strlen(token) > 4096 || !*topic || strlen(topic) > 255 ||
-            (apns && sandbox && !json_is_boolean(sandbox))) {
+        static const char tok_chars[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_:.";
+        static const char topic_chars[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.";
+        if (bad || !*token || strlen(token) > 4096 ||
+            strspn(token, apns ? "0123456789abcdefABCDEF" : tok_chars) != strlen(token) ||
+            (apns &&
+             (!*topic || strlen(topic) > 255 || strspn(topic, topic_chars) != strlen(topic) ||
+              (sandbox && !json_is_boolean(sandbox))))) {
             s_error(s, p, id_json, PL_E_BAD_REQUEST,
-                    apns ? "apns needs token, topic and a boolean sandbox" : "fcm needs a token");
+                    apns ? "apns needs a hex token, a topic (bundle id) and a boolean sandbox"
+                         : "fcm needs a registration token");
             return;
         }
-        s_error(s, p, id_json, PL_E_FORBIDDEN,
-                apns ? "this server is not configured for APNs"
-                     : "this server is not configured for FCM");
-        return;
+        target = apns ? json_pack("{s:s, s:s, s:s, s:b}", "kind", "apns", "token", token, "topic",
+                                  topic, "sandbox", json_is_true(sandbox))
+                      : json_pack("{s:s, s:s}", "kind", "fcm", "token", token);
     } else {
         s_error(s, p, id_json, PL_E_BAD_REQUEST,
                 "kind must be \"webpush\", \"webhook\", \"fcm\" or \"apns\"");
         return;
     }
-    if (!s_allowed(gw, url)) {
+    if (url && !s_allowed(gw, url)) {
         json_decref(target);
         s_error(s, p, id_json, PL_E_FORBIDDEN, "this URL is not allowed for push targets");
         return;

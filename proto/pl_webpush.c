@@ -10,6 +10,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,15 +239,84 @@ static int s_origin(const char *url, char *out, size_t cap)
     return 0;
 }
 
+EVP_PKEY *webpush_pem_private(const char *pem)
+{
+    BIO *bio = BIO_new_mem_buf(pem, -1);
+    EVP_PKEY *key = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    ERR_clear_error();
+    return key;
+}
+
+/* The JWS signature of input with key: RS256 for an RSA key, ES256 (r || s, 32 bytes
+ * each, not DER) for a P-256 key. base64url, malloc'd; NULL on failure. */
+static char *s_jws_sign(EVP_PKEY *key, const char *input, size_t ilen)
+{
+    bool ec = EVP_PKEY_is_a(key, "EC");
+    unsigned char *der = NULL, raw[64];
+    size_t der_len = 0;
+    char *out = NULL;
+    ECDSA_SIG *sig = NULL;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!md || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
+        EVP_DigestSign(md, NULL, &der_len, (const unsigned char *)input, ilen) != 1 ||
+        !(der = malloc(der_len)) ||
+        EVP_DigestSign(md, der, &der_len, (const unsigned char *)input, ilen) != 1)
+        goto done;
+    if (!ec) {
+        out = webpush_b64url(der, der_len);
+        goto done;
+    }
+    const unsigned char *dp = der;
+    const BIGNUM *r = NULL, *s = NULL;
+    if (!(sig = d2i_ECDSA_SIG(NULL, &dp, (long)der_len)))
+        goto done;
+    ECDSA_SIG_get0(sig, &r, &s);
+    if (BN_bn2binpad(r, raw, 32) == 32 && BN_bn2binpad(s, raw + 32, 32) == 32)
+        out = webpush_b64url(raw, sizeof raw);
+done:
+    ERR_clear_error();
+    ECDSA_SIG_free(sig);
+    EVP_MD_CTX_free(md);
+    free(der);
+    return out;
+}
+
+char *webpush_jwt(EVP_PKEY *key, const char *header, const char *claims)
+{
+    char *h64 = webpush_b64url((const unsigned char *)header, strlen(header));
+    char *c64 = webpush_b64url((const unsigned char *)claims, strlen(claims));
+    char *out = NULL, *s64 = NULL;
+    if (!h64 || !c64)
+        goto done;
+    size_t ilen = strlen(h64) + 1 + strlen(c64);
+    if (!(out = malloc(ilen + 1)))
+        goto done;
+    snprintf(out, ilen + 1, "%s.%s", h64, c64);
+    if (!(s64 = s_jws_sign(key, out, ilen))) {
+        free(out);
+        out = NULL;
+        goto done;
+    }
+    char *jwt = realloc(out, ilen + 1 + strlen(s64) + 1);
+    if (!jwt) {
+        free(out);
+        out = NULL;
+        goto done;
+    }
+    out = jwt;
+    snprintf(out + ilen, strlen(s64) + 2, ".%s", s64);
+done:
+    free(h64);
+    free(c64);
+    free(s64);
+    return out;
+}
+
 char *webpush_vapid(EVP_PKEY *key, const char *endpoint, const char *subject, int64_t now_s)
 {
-    char origin[512], claims[1024], *input = NULL, *h64 = NULL, *c64 = NULL, *s64 = NULL;
-    char *k64 = NULL, *out = NULL;
-    unsigned char der[128], raw[64], pub[WEBPUSH_POINT_LEN];
-    size_t der_len = sizeof der;
-    EVP_MD_CTX *md = NULL;
-    ECDSA_SIG *sig = NULL;
-    static const char header[] = "{\"typ\":\"JWT\",\"alg\":\"ES256\"}";
+    char origin[512], claims[1024], *jwt = NULL, *k64 = NULL, *out = NULL;
+    unsigned char pub[WEBPUSH_POINT_LEN];
     if (s_origin(endpoint, origin, sizeof origin) != 0 || strchr(origin, '"') ||
         strchr(subject, '"') || strchr(subject, '\\'))
         return NULL;
@@ -254,39 +324,14 @@ char *webpush_vapid(EVP_PKEY *key, const char *endpoint, const char *subject, in
                      (long long)(now_s + JWT_TTL_S), subject);
     if (n < 0 || (size_t)n >= sizeof claims)
         return NULL;
-    h64 = webpush_b64url((const unsigned char *)header, sizeof header - 1);
-    c64 = webpush_b64url((const unsigned char *)claims, (size_t)n);
-    if (!h64 || !c64 || webpush_key_public(key, pub) != 0 ||
-        !(k64 = webpush_b64url(pub, sizeof pub)))
+    if (webpush_key_public(key, pub) != 0 || !(k64 = webpush_b64url(pub, sizeof pub)) ||
+        !(jwt = webpush_jwt(key, "{\"typ\":\"JWT\",\"alg\":\"ES256\"}", claims)))
         goto done;
-    size_t ilen = strlen(h64) + 1 + strlen(c64);
-    if (!(input = malloc(ilen + 1)))
-        goto done;
-    snprintf(input, ilen + 1, "%s.%s", h64, c64);
-    md = EVP_MD_CTX_new();
-    if (!md || EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
-        EVP_DigestSign(md, der, &der_len, (const unsigned char *)input, ilen) != 1)
-        goto done;
-    /* ES256 wants r || s, 32 bytes each, not DER */
-    const unsigned char *dp = der;
-    const BIGNUM *r = NULL, *s = NULL;
-    if (!(sig = d2i_ECDSA_SIG(NULL, &dp, (long)der_len)))
-        goto done;
-    ECDSA_SIG_get0(sig, &r, &s);
-    if (BN_bn2binpad(r, raw, 32) != 32 || BN_bn2binpad(s, raw + 32, 32) != 32 ||
-        !(s64 = webpush_b64url(raw, sizeof raw)))
-        goto done;
-    size_t olen = 8 + ilen + 1 + strlen(s64) + 4 + strlen(k64) + 1;
+    size_t olen = 8 + strlen(jwt) + 4 + strlen(k64) + 1;
     if ((out = malloc(olen)))
-        snprintf(out, olen, "vapid t=%s.%s, k=%s", input, s64, k64);
+        snprintf(out, olen, "vapid t=%s, k=%s", jwt, k64);
 done:
-    ERR_clear_error();
-    ECDSA_SIG_free(sig);
-    EVP_MD_CTX_free(md);
-    free(input);
-    free(h64);
-    free(c64);
-    free(s64);
+    free(jwt);
     free(k64);
     return out;
 }

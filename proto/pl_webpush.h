@@ -47,4 +47,13 @@ int webpush_encrypt(const unsigned char ua_pub[WEBPUSH_POINT_LEN],
  * ES256 with key. malloc'd (caller frees); NULL on failure (malformed endpoint). */
 char *webpush_vapid(EVP_PKEY *key, const char *endpoint, const char *subject, int64_t now_s);
 
+/* A private key (any type) from PEM text (PKCS#8 or traditional). NULL on failure. Caller
+ * frees with EVP_PKEY_free. */
+EVP_PKEY *webpush_pem_private(const char *pem);
+/* A compact JWS "<b64url header>.<b64url claims>.<b64url signature>" of the two JSON
+ * texts, signed RS256 with an RSA key or ES256 with a P-256 key (the header must name the
+ * matching alg). malloc'd (caller frees); NULL on failure. Used for VAPID, the FCM OAuth2
+ * assertion and the APNs provider token. */
+char *webpush_jwt(EVP_PKEY *key, const char *header, const char *claims);
+
 #endif

@@ -34,6 +34,15 @@ static void s_usage(FILE *out)
             "  --vapid-key FILE  P-256 private key (PEM) signing Web Push requests (VAPID)\n"
             "  --vapid-subject S VAPID `sub`: mailto: or https: URL (default\n"
             "                    mailto:postmaster@localhost)\n"
+            "  --fcm-credentials FILE  FCM service-account JSON (client_email, private_key,\n"
+            "                    private_key_id, token_uri); unset: FCM targets forbidden\n"
+            "  --fcm-project ID  FCM project (default: the credentials' project_id)\n"
+            "  --fcm-url URL     FCM base URL (default https://fcm.googleapis.com)\n"
+            "  --apns-key FILE   APNs P-256 signing key (.p8/PEM); unset: APNs targets forbidden\n"
+            "  --apns-key-id ID  its key id; --apns-team-id ID  the Apple team id\n"
+            "  --apns-url URL    APNs base URL (default https://api.push.apple.com)\n"
+            "  --apns-sandbox-url URL  for sandbox targets (default\n"
+            "                    https://api.sandbox.push.apple.com)\n"
             "  --help            this text\n"
             "Logs go to stderr; PARLEY_LOG=debug|info|warn|error (default info).\n");
 }
@@ -65,6 +74,19 @@ int main(int argc, char **argv)
     const char *data = NULL;
     const char *vapid_key = NULL, *vapid_subject = NULL;
     bool sync = false;
+    shard_providers_cfg_t prov = {0};
+    /* flags whose value is a non-empty string, stored as is */
+    const struct {
+        const char *flag;
+        const char **out;
+    } strs[] = {{"--fcm-credentials", &prov.fcm_credentials},
+                {"--fcm-project", &prov.fcm_project},
+                {"--fcm-url", &prov.fcm_url},
+                {"--apns-key", &prov.apns_key},
+                {"--apns-key-id", &prov.apns_key_id},
+                {"--apns-team-id", &prov.apns_team_id},
+                {"--apns-url", &prov.apns_url},
+                {"--apns-sandbox-url", &prov.apns_sandbox_url}};
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -92,10 +114,22 @@ int main(int argc, char **argv)
             data = val;
             i++;
         } else {
+            size_t k = 0;
+            while (k < sizeof strs / sizeof strs[0] && strcmp(arg, strs[k].flag) != 0)
+                k++;
+            if (k < sizeof strs / sizeof strs[0] && val && *val) {
+                *strs[k].out = val;
+                i++;
+                continue;
+            }
             fprintf(stderr, "parley-shard: bad or incomplete flag: %s\n", arg);
             s_usage(stderr);
             return 2;
         }
+    }
+    if (prov.apns_key && (!prov.apns_key_id || !prov.apns_team_id)) {
+        fprintf(stderr, "parley-shard: --apns-key needs --apns-key-id and --apns-team-id\n");
+        return 2;
     }
     char role[32];
     snprintf(role, sizeof(role), "shard-%ld", id);
@@ -114,7 +148,8 @@ int main(int argc, char **argv)
                           .sync = sync,
                           .gw_timeout_ms = gw_timeout,
                           .vapid_key = vapid_key,
-                          .vapid_subject = vapid_subject};
+                          .vapid_subject = vapid_subject,
+                          .providers = prov};
     shard_t *shard = shard_new(&cfg);
     if (!shard)
         return 1;

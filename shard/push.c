@@ -41,18 +41,25 @@ static void s_collapse_free(void **item)
     }
 }
 
-shard_push_t *shard_push_new(shard_t *shard, const char *vapid_key, const char *subject)
+shard_push_t *shard_push_new(shard_t *shard, const char *vapid_key, const char *subject,
+                             const shard_providers_cfg_t *providers)
 {
     EVP_PKEY *key = NULL;
     if (vapid_key && !(key = webpush_key_load(vapid_key)))
         return NULL;
-    shard_push_t *self = calloc(1, sizeof *self);
-    if (!self) {
+    shard_providers_t *prov = shard_providers_new(providers);
+    if (!prov) {
         EVP_PKEY_free(key);
         return NULL;
     }
+    shard_push_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        EVP_PKEY_free(key);
+        shard_providers_destroy(&prov);
+        return NULL;
+    }
     self->shard = shard;
-    self->pusher = shard_pusher_new(key, subject); /* takes key */
+    self->pusher = shard_pusher_new(key, subject, prov); /* takes key and prov */
     self->collapse = zhashx_new();
     if (!self->pusher || !self->collapse) {
         shard_push_destroy(&self);
@@ -107,6 +114,12 @@ void shard_push_register(shard_t *shard, const char *gw, const char *reqid, json
     if (!user || !pl_user_valid(user) || !json_is_object(target) || !kind ||
         (device && !pl_device_valid(device))) {
         shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "missing or invalid push_register fields");
+        return;
+    }
+    if (!shard_pusher_accepts(shard->push->pusher, kind)) {
+        shard_reply(shard, gw, reqid, PL_E_FORBIDDEN,
+                    strcmp(kind, "fcm") == 0 ? "this server is not configured for FCM"
+                                             : "this server is not configured for APNs");
         return;
     }
     char *text = json_dumps(target, JSON_COMPACT | JSON_SORT_KEYS);
@@ -191,8 +204,12 @@ static json_t *s_label(json_t *target)
     if (!url)
         url = json_string_value(json_object_get(target, "endpoint"));
     const char *host = url ? strstr(url, "://") : NULL;
+    const char *kind = json_string_value(json_object_get(target, "kind"));
+    if (kind && strcmp(kind, "apns") == 0) /* the app, never the device token */
+        return json_pack("s+", json_string_value(json_object_get(target, "topic")),
+                         json_is_true(json_object_get(target, "sandbox")) ? " (sandbox)" : "");
     if (!host)
-        return json_string(json_string_value(json_object_get(target, "kind")));
+        return json_string(kind && strcmp(kind, "fcm") == 0 ? "Firebase Cloud Messaging" : kind);
     size_t n = (size_t)(host + 3 - url) + strcspn(host + 3, "/?#");
     return json_stringn(url, n);
 }

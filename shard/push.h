@@ -22,9 +22,11 @@
  * once, the newest of those that follow is held and sent when the window ends. */
 #define SHARD_PUSH_COLLAPSE_MS 5000
 
-/* vapid_key: PEM file or NULL; subject: VAPID `sub` (mailto: or https:) or NULL. NULL on
- * failure (an unreadable key is logged). */
-shard_push_t *shard_push_new(shard_t *shard, const char *vapid_key, const char *subject);
+/* vapid_key: PEM file or NULL; subject: VAPID `sub` (mailto: or https:) or NULL;
+ * providers: FCM/APNs credentials (NULL or all-NULL: neither). NULL on failure (an
+ * unreadable key or credentials file is logged). */
+shard_push_t *shard_push_new(shard_t *shard, const char *vapid_key, const char *subject,
+                             const shard_providers_cfg_t *providers);
 /* Stops the delivery thread. Idempotent; nulls *self_p. */
 void shard_push_destroy(shard_push_t **self_p);
 

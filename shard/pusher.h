@@ -3,28 +3,37 @@
  *
  * The loop thread hands deliveries over with shard_pusher_queue (a locked list plus
  * curl_multi_wakeup); the thread starts every due delivery at once, so a slow or failing
- * target never delays another. A failure (connect error, timeout, non-2xx other than
- * 404/410) is retried after 1, 2, 4, 8 s (5 tries in all), then dropped (logged). A 404 or
- * 410 means the target is gone: its store key is handed back (shard_pusher_gone), and the
- * loop thread deletes it. Web Push bodies are encrypted per RFC 8291 and signed with the
- * VAPID key (RFC 8292) on this thread.
+ * target never delays another. Kinds: webhook (POST JSON), Web Push (RFC 8291 encrypted,
+ * RFC 8292 VAPID-signed), FCM HTTP v1 and APNs (providers.h: tokens and request shapes;
+ * HTTP/2). A failure (connect error, timeout, 429, 5xx, other non-2xx) is retried after
+ * 1, 2, 4, ... s (at most 10 min apart; a Retry-After answer sets the wait), until 24 h
+ * after the first attempt: then the target counts as dead and is removed. An answer that
+ * says the target is gone (404/410; FCM UNREGISTERED; APNs Unregistered, BadDeviceToken)
+ * hands its store key back (shard_pusher_gone) and the loop thread deletes it.
  *
- * Thread: new/destroy/queue/gone on the loop thread; the rest is internal. */
+ * Thread: new/destroy/accepts/queue/gone on the loop thread; the rest is internal. */
 #ifndef SHARD_PUSHER_H
 #define SHARD_PUSHER_H
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "pl_webpush.h"
+#include "providers.h"
 
 typedef struct _shard_pusher_t shard_pusher_t;
 
-#define SHARD_PUSHER_TRIES 5
-#define SHARD_PUSHER_QUEUE_MAX 100000 /* deliveries waiting or in flight */
+#define SHARD_PUSHER_TRIES 1000                      /* attempts; the 24 h bound comes first */
+#define SHARD_PUSHER_GIVE_UP_MS (24 * 3600 * 1000LL) /* failing this long: target removed */
+#define SHARD_PUSHER_QUEUE_MAX 100000                /* deliveries waiting or in flight */
 
-/* vapid_key (may be NULL: Web Push targets are then dropped) is taken over (freed at
- * destroy); subject is copied. The thread starts at the first delivery. NULL on OOM. */
-shard_pusher_t *shard_pusher_new(EVP_PKEY *vapid_key, const char *subject);
+/* vapid_key (may be NULL: Web Push targets are then dropped) and providers (may be NULL:
+ * no FCM/APNs) are taken over (freed at destroy, also on failure); subject is copied. The
+ * thread starts at the first delivery. NULL on OOM. */
+shard_pusher_t *shard_pusher_new(EVP_PKEY *vapid_key, const char *subject,
+                                 shard_providers_t *providers);
+/* Whether targets of kind ("webhook", "webpush", "fcm", "apns") can be delivered: FCM and
+ * APNs need their credentials. */
+bool shard_pusher_accepts(const shard_pusher_t *self, const char *kind);
 /* Stop the thread (deliveries in flight are abandoned) and free. Idempotent. */
 void shard_pusher_destroy(shard_pusher_t **self_p);
 

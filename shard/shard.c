@@ -94,7 +94,7 @@ shard_t *shard_new(const shard_config_t *cfg)
     self->outbox = shard_outbox_new(self);
     self->group = shard_group_new(self);
     self->presence = shard_presence_new(self);
-    self->push = shard_push_new(self, cfg->vapid_key, cfg->vapid_subject);
+    self->push = shard_push_new(self, cfg->vapid_key, cfg->vapid_subject, &cfg->providers);
     if (!self->conv || !self->loc || !self->outbox || !self->group || !self->presence ||
         !self->push)
         goto fail;

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "providers.h"
 #include "store.h"
 
 typedef struct _shard_conv_t shard_conv_t;
@@ -29,12 +30,13 @@ typedef struct _shard_push_t shard_push_t;
 typedef int(shard_send_fn)(void *arg, int count, const void *const *parts, const size_t *lens);
 
 typedef struct {
-    int id;                    /* --id */
-    const char *data;          /* --data: RocksDB folder (created with its parents) */
-    bool sync;                 /* --sync: fsync every group commit */
-    int64_t gw_timeout_ms;     /* --gw-timeout */
-    const char *vapid_key;     /* --vapid-key: PEM file, or NULL */
-    const char *vapid_subject; /* --vapid-subject, or NULL */
+    int id;                          /* --id */
+    const char *data;                /* --data: RocksDB folder (created with its parents) */
+    bool sync;                       /* --sync: fsync every group commit */
+    int64_t gw_timeout_ms;           /* --gw-timeout */
+    const char *vapid_key;           /* --vapid-key: PEM file, or NULL */
+    const char *vapid_subject;       /* --vapid-subject, or NULL */
+    shard_providers_cfg_t providers; /* --fcm-*, --apns-*: FCM and APNs (all NULL: off) */
 } shard_config_t;
 
 typedef struct _shard_t {

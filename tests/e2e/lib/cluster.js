@@ -186,6 +186,7 @@ class Cluster {
       gwTimeoutShard: undefined, // shard --gw-timeout (ms)
       gatewayArgs: [], // extra flags for every gateway (e.g. ['--presence-timeout', '2000']);
       // or an async function returning them, called once at start (e.g. after a test server listens)
+      shardArgs: [], // the same for every shard (e.g. FCM/APNs credentials)
       startTimeoutMs: 30000,
       ...opts,
     };
@@ -228,6 +229,8 @@ class Cluster {
     fs.writeFileSync(this.vapidKey, privateKey.export({ type: 'sec1', format: 'pem' }), { mode: 0o600 });
     const gatewayArgs = typeof this.opts.gatewayArgs === 'function'
       ? await this.opts.gatewayArgs() : this.opts.gatewayArgs;
+    const shardArgs = typeof this.opts.shardArgs === 'function'
+      ? await this.opts.shardArgs(this.dir) : this.opts.shardArgs;
     this.procs.push(new Proc(this, 'router', 0, bins.router,
       ['--front', front, '--back', back, '--shards', String(this.opts.shards)], log('router')));
     for (let i = 0; i < this.opts.shards; i++) {
@@ -235,6 +238,7 @@ class Cluster {
       if (this.opts.sync) args.push('--sync');
       if (this.opts.gwTimeoutShard !== undefined) args.push('--gw-timeout', String(this.opts.gwTimeoutShard));
       args.push('--vapid-key', this.vapidKey);
+      args.push(...shardArgs);
       this.procs.push(new Proc(this, 'shard', i, bins.shard, args, log(`shard-${i}`)));
     }
     for (let i = 0; i < this.opts.gateways; i++) {
