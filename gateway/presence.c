@@ -271,6 +271,8 @@ int presence_wait_shard(session_t *s, presence_done_fn *done, void *arg)
     pres_waiter_t *w = calloc(1, sizeof *w);
     if (!w)
         return -1;
+    pl_debug("session %llu: auth ok of %s waits for its online report", (unsigned long long)s->sid,
+             s->user);
     w->done = done;
     w->arg = arg;
     *pu->flight->wtail = w;

@@ -25,7 +25,7 @@ const h = setup({
 const name = (u) => `on_${u}`;
 const FRESH_USERS = Array.from({ length: 10 }, (_, i) => `b${i}`);
 const FRESH = ROUNDS * FRESH_USERS.length;
-const USERS = ['alice', ...FRESH_USERS, 'silent', 'replaced'];
+const USERS = ['alice', ...FRESH_USERS, 'silent', 'replaced', 'multi'];
 const tok = {};
 
 const dm = (x, y) => {
@@ -96,6 +96,23 @@ h.test(`online at once after auth, across gateways: ${FRESH} logins in a row`, a
   }
   assert.deepEqual(late, [], `presence said offline right after the auth ok for ${late.length} of ${FRESH} logins`);
   assert.deepEqual(slowEvents, [], `no online event within 1 s for ${slowEvents.length} of ${FRESH} logins`);
+});
+
+h.test('several sockets of a user authenticating at once are each online from their ok', async (t, c) => {
+  const alice = await Client.open(c.wsUrl(0), tok.alice, { label: 'alice@gw0' });
+  const socks = await Promise.all(Array.from({ length: 6 }, (_, i) =>
+    Client.connect(c.wsUrl(1), { label: `multi#${i}@gw1` })));
+  // all auths in flight together: the later ones may find the first one's report in flight
+  const answers = await Promise.all(socks.map(async (s) => {
+    const a = await s.auth(tok.multi);
+    return [a, (await query(alice, ['multi']))[0]];
+  }));
+  for (const [a, p] of answers) {
+    assert.equal(a.type, 'ok', JSON.stringify(a));
+    assert.equal(p?.online, true, `online right after an auth ok: ${JSON.stringify(p)}`);
+  }
+  await alice.nextEvent(online('multi'), 1000, 'multi online event');
+  await alice.expectNoEvent(online('multi'), 300, 'a second online event for multi');
 });
 
 h.test('a silent socket that sends a frame again is online at once', async (t, c) => {
