@@ -256,10 +256,20 @@ int presence_init(gw_t *gw);
 void presence_stop(gw_t *gw);
 /* After the loop ended: free everything. */
 void presence_fini(gw_t *gw);
-/* An authenticated session starts counting (sessions_register). */
+/* An authenticated session starts counting (sessions_register). If it is the user's first
+ * live session here and the user's shard does not hold it live here, the online report
+ * goes out at once (not batched). */
 void presence_session_live(session_t *s);
-/* Any received frame chunk or pong of s: it is live now. */
+/* Any received frame chunk or pong of s: it is live now (reported at once, as above, if
+ * it was the user's only session here and silent). */
 void presence_activity(session_t *s);
+/* ok: the shard answered the online report (false: it failed or timed out). */
+typedef void presence_done_fn(void *arg, bool ok);
+/* After presence_session_live of an auth, before its ok is written: returns 0 if nothing
+ * is to be waited for (done is not called); 1 if an online report of s's user is in
+ * flight, and done(arg, ok) will be called once it is answered (always, also when the
+ * link stops); -1 when out of memory (done is not called). Loop thread only. */
+int presence_wait_shard(session_t *s, presence_done_fn *done, void *arg);
 /* s closed or unregistered. */
 void presence_session_gone(session_t *s);
 /* SNAP: the next report carries "full". */

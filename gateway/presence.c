@@ -14,7 +14,15 @@
  * presence_report per shard (grouped with the TABLE), {"online":[..],"offline":[[user,
  * last_seen_ms,gone_ms],..]} (gone_ms: when its last live session here ended, for the
  * shard's flap window), plus "full": every live user of that shard every 30 s, after a
- * SNAP and after a report failed (then to every shard, also those with nobody live). */
+ * SNAP and after a report failed (then to every shard, also those with nobody live).
+ *
+ * Going online is never batched: a user whose first live session here starts (auth ok,
+ * or a silent session's next frame) while its shard does not hold it live here is
+ * reported at once, alone, to its own key u:<user> (s_online_now). An auth answer waits
+ * for that report's answer (presence_wait_shard), so once a client reads its auth ok,
+ * the shard has applied the online and every later request, through any gateway, sees
+ * it. Reports of one gateway reach a shard in the order sent (one DEALER, one router),
+ * so an immediate online and the batched offlines never overtake each other. */
 #include "gw.h"
 
 #include <inttypes.h>
@@ -32,7 +40,23 @@ typedef struct pres_user {
     int64_t gone;  /* wall ms: when the last live session stopped being live */
     bool reported; /* what the user's shard was last told: live here */
     bool dirty;    /* in the dirty set */
+    struct pres_flight *flight; /* the latest immediate online report, while in flight */
 } pres_user_t;
+
+/* An immediate online report in flight and the auth answers waiting for it. Owned by
+ * the zlink request (freed by its callback, which zlink always calls, also at stop). */
+typedef struct pres_waiter {
+    struct pres_waiter *next;
+    presence_done_fn *done;
+    void *arg;
+} pres_waiter_t;
+
+typedef struct pres_flight {
+    gw_presence_t *self;
+    char user[33];
+    pres_waiter_t *waiters; /* in arrival order */
+    pres_waiter_t **wtail;
+} pres_flight_t;
 
 struct gw_presence {
     gw_t *gw;
@@ -183,6 +207,79 @@ static void s_report(gw_presence_t *self, uint64_t now)
     zlistx_destroy(&done);
 }
 
+/* ---- going online at once ---------------------------------------------------------- */
+
+static void s_on_online_report(void *arg, const char *status, const char *body, size_t len)
+{
+    pres_flight_t *f = arg;
+    gw_presence_t *self = f->self;
+    bool ok = strcmp(status, "ok") == 0;
+    (void)body;
+    (void)len;
+    if (!ok) {
+        pl_debug("online report of %s failed (%s): a full report follows", f->user, status);
+        self->need_full = true;
+    }
+    /* pu may have been freed (and even recreated) meanwhile: look it up by name */
+    pres_user_t *pu = zhashx_lookup(self->users, f->user);
+    if (pu && pu->flight == f)
+        pu->flight = NULL;
+    while (f->waiters) {
+        pres_waiter_t *w = f->waiters;
+        f->waiters = w->next;
+        w->done(w->arg, ok);
+        free(w);
+    }
+    free(f);
+}
+
+/* pu just got its first live session here. Unless its shard still holds it live here (an
+ * offline not yet sent: nothing to tell), report the online now, alone, instead of at
+ * the next batch; pu->reported is true from then on (a failed report marks the next
+ * batch full, which lists pu). If the request cannot even be queued, pu stays dirty and
+ * the next batch reports it. */
+static void s_online_now(gw_presence_t *self, pres_user_t *pu)
+{
+    gw_t *gw = self->gw;
+    if (pu->reported || !gw->zl)
+        return;
+    pres_flight_t *f = calloc(1, sizeof *f);
+    json_t *r = json_pack("{s:s,s:[s]}", "op", "presence_report", "online", pu->user);
+    size_t len;
+    char *text = f && r ? json_text(r, &len) : NULL;
+    json_decref(r);
+    char key[40];
+    snprintf(key, sizeof key, "u:%s", pu->user);
+    if (!text || zlink_request(gw->zl, key, text, len, s_on_online_report, f) != 0) {
+        free(text);
+        free(f);
+        return;
+    }
+    free(text);
+    f->self = self;
+    snprintf(f->user, sizeof f->user, "%s", pu->user);
+    f->wtail = &f->waiters;
+    pu->flight = f;
+    pu->reported = true;
+}
+
+int presence_wait_shard(session_t *s, presence_done_fn *done, void *arg)
+{
+    pres_user_t *pu = s->pu;
+    if (!pu || !pu->flight)
+        return 0;
+    pres_waiter_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return -1;
+    pl_debug("session %llu: auth ok of %s waits for its online report", (unsigned long long)s->sid,
+             s->user);
+    w->done = done;
+    w->arg = arg;
+    *pu->flight->wtail = w;
+    pu->flight->wtail = &w->next;
+    return 1;
+}
+
 /* ---- liveness ----------------------------------------------------------------------- */
 
 /* s stops counting (silent or gone); ts_mono its last sign of life. */
@@ -298,8 +395,10 @@ void presence_session_live(session_t *s)
     self->head = s;
     s->last_active = uv_now(&s->gw->loop);
     s->live = true;
-    if (++pu->nlive == 1)
+    if (++pu->nlive == 1) {
         s_dirty(self, pu);
+        s_online_now(self, pu);
+    }
 }
 
 void presence_activity(session_t *s)
@@ -308,8 +407,10 @@ void presence_activity(session_t *s)
     if (s->live || !s->pu || !s->gw->pres)
         return;
     s->live = true;
-    if (++s->pu->nlive == 1)
+    if (++s->pu->nlive == 1) {
         s_dirty(s->gw->pres, s->pu);
+        s_online_now(s->gw->pres, s->pu);
+    }
 }
 
 void presence_session_gone(session_t *s)

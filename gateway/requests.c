@@ -297,6 +297,51 @@ oom:
 
 /* ---- auth ----------------------------------------------------------------------------- */
 
+/* Finish the auth of o's registered session: ok, or (fail set) the error fail, which
+ * unregisters the session so that the client may retry auth on this socket. */
+static void s_auth_done(op_t *o, const char *fail)
+{
+    session_t *s = o->s;
+    if (!s->wsi) {
+        s_op_destroy(&o);
+        return;
+    }
+    if (s->state == SS_CLOSING) {
+        static const char msg[] = "the connection is closing";
+        s_op_finish(o, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
+        return;
+    }
+    if (fail) {
+        static const char unav[] = "presence could not be recorded: retry";
+        static const char oom[] = "out of memory";
+        bool u = strcmp(fail, PL_E_UNAVAILABLE) == 0;
+        sessions_unregister(s->gw, s);
+        s->state = SS_NEW;
+        s->user[0] = s->device[0] = 0;
+        s_op_finish(o, fail, u ? unav : oom, u ? sizeof unav - 1 : sizeof oom - 1);
+        session_auth_finished(s);
+        return;
+    }
+    s->state = SS_AUTHED;
+    pl_info("session %llu: %s/%s authenticated from %s", (unsigned long long)s->sid, s->user,
+            s->device, s->peer);
+    json_t *b = json_pack("{s:s,s:s}", "user", s->user, "device", s->device);
+    char *text = b ? json_text(b, NULL) : NULL;
+    json_decref(b);
+    if (text)
+        s_op_finish(o, "ok", text, strlen(text));
+    else
+        s_op_finish(o, PL_E_INTERNAL, "out of memory", 13);
+    free(text);
+    session_auth_finished(s);
+}
+
+/* The user's shard answered the online report an auth ok was waiting for. */
+static void s_on_auth_presence(void *arg, bool ok)
+{
+    s_auth_done(arg, ok ? NULL : PL_E_UNAVAILABLE);
+}
+
 static void s_on_token_check(void *arg, const char *status, const char *body, size_t len)
 {
     op_t *o = arg;
@@ -319,18 +364,13 @@ static void s_on_token_check(void *arg, const char *status, const char *body, si
             session_auth_finished(s);
             return;
         }
-        s->state = SS_AUTHED;
-        pl_info("session %llu: %s/%s authenticated from %s", (unsigned long long)s->sid, s->user,
-                s->device, s->peer);
-        json_t *b = json_pack("{s:s,s:s}", "user", s->user, "device", s->device);
-        char *text = b ? json_text(b, NULL) : NULL;
-        json_decref(b);
-        if (text)
-            s_op_finish(o, "ok", text, strlen(text));
-        else
-            s_op_finish(o, PL_E_INTERNAL, "out of memory", 13);
-        free(text);
-        session_auth_finished(s);
+        /* Online from the auth ok (PROTOCOL.md "Presence"): registering reported the user
+         * to its shard at once if it was not live here; the ok waits for that answer. The
+         * session stays SS_AUTHING meanwhile (no events, frames deferred). */
+        int w = presence_wait_shard(s, s_on_auth_presence, o);
+        if (w == 1)
+            return;
+        s_auth_done(o, w == 0 ? NULL : PL_E_INTERNAL);
         return;
     }
     if (strcmp(status, PL_E_UNAUTHENTICATED) == 0 || strcmp(status, PL_E_NOT_FOUND) == 0) {
