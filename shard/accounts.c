@@ -213,8 +213,8 @@ static int s_revoke_all(shard_t *shard, const char *user, json_t **tokens)
         size_t klen = 0, vlen = 0;
         const char *k = shard_iter_key(it, &klen);
         const char *v = shard_iter_value(it, &vlen);
-        json_t *t = json_pack("{s:s%, s:s%}", "device", k + prefix.len, klen - prefix.len, "th",
-                              v, vlen);
+        json_t *t =
+            json_pack("{s:s%, s:s%}", "device", k + prefix.len, klen - prefix.len, "th", v, vlen);
         if (!t || json_array_append_new(*tokens, t) != 0 || klen > SHARD_KEY_MAX)
             goto fail;
         key.len = klen;
