@@ -39,22 +39,32 @@ static void s_on_revoked(void *arg, const char *status, const char *body, size_t
     http_req_unref(&r);
 }
 
-/* The `all` URL argument: 0 absent or all=0, 1 for all=1, -1 for anything else. */
+/* The `all` URL argument: 0 absent or all=0, 1 for all=1, -1 for anything else (also
+ * out of memory). lws keeps each urldecoded argument as one fragment of URI_ARGS. */
 static int s_all_arg(http_req_t *r)
 {
-    char frag[64];
-    int all = 0;
-    for (int i = 0; r->wsi && i < 32; i++) {
-        int n = lws_hdr_copy_fragment(r->wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i);
+    int total = r->wsi ? lws_hdr_total_length(r->wsi, WSI_TOKEN_HTTP_URI_ARGS) : 0;
+    if (total <= 0)
+        return 0;
+    char *frag = malloc((size_t)total + 1);
+    if (!frag)
+        return -1;
+    bool one = false, zero = false, bad = false;
+    /* total is the sum of the fragments' lengths; "?&all=1" holds an empty fragment */
+    for (int i = 0, seen = 0; seen < total && i < 1024; i++) {
+        int n = lws_hdr_copy_fragment(r->wsi, frag, total + 1, WSI_TOKEN_HTTP_URI_ARGS, i);
         if (n < 0)
             break;
-        if (strncmp(frag, "all=", 4) != 0 && strcmp(frag, "all") != 0)
-            continue; /* other arguments are ignored */
-        if (strcmp(frag, "all=1") == 0 && all >= 0)
-            all = 1;
-        else if (strcmp(frag, "all=0") != 0 || all == 1)
-            return -1; /* "all", "all=yes", or all=0 and all=1 at once */
+        seen += n;
+        if (strcmp(frag, "all=1") == 0)
+            one = true;
+        else if (strcmp(frag, "all=0") == 0)
+            zero = true;
+        else if (strncmp(frag, "all=", 4) == 0 || strcmp(frag, "all") == 0)
+            bad = true; /* other arguments are ignored */
     }
+    int all = bad || (one && zero) ? -1 : one;
+    free(frag);
     return all;
 }
 

@@ -227,3 +227,20 @@ h.test('an auth in flight during the logout never leaves a socket open with the 
     await assertAllClosed4401(socks, CLOSE_MS, `round ${round}`);
   }
 });
+
+h.test('?all=1 is found among other URL arguments; other arguments and names are ignored', async (t, c) => {
+  await createUser(c.httpUrl(0), 'lo_args');
+  // [query, every device logged out?]
+  const cases = [['?&all=1', true], [`?foo=${'z'.repeat(100)}&all=1`, true], ['?all=%31', true],
+    ['?a=1&b=2&all=1&c', true], ['?ALL=1', false], ['?x=all%3D1', false], ['?all=0&x=1', false]];
+  for (const [q, everyDevice] of cases) {
+    const a = await login(c.httpUrl(0), 'lo_args', 'a');
+    const b = await login(c.httpUrl(0), 'lo_args', 'b');
+    const wa = await open(c, 0, a, `a${q}`);
+    const wb = await open(c, 1, b, `b${q}`);
+    assert204(await logout(c.httpUrl(1), a, q), q);
+    await assertAllClosed4401(everyDevice ? [wa, wb] : [wa], CLOSE_MS, q);
+    if (!everyDevice) await assertAlive(wb, `${q}: the other device`);
+    wb.close();
+  }
+});
