@@ -33,6 +33,7 @@
 #define GW_OUT_CULL_BYTES (64 * 1024 * 1024) /* ... before the socket is dropped as too slow */
 #define GW_OUT_CULL_COUNT 20000              /* queued frames before it is dropped */
 #define GW_DEFER_MAX 64                      /* frames held while auth is in flight */
+#define GW_REVOKE_WAIT_MS 500                /* a revoked socket waits this long for answers */
 #define GW_KNOWN_USERS_MAX 100000            /* bounded cache of users known to exist */
 
 typedef struct gw gw_t;
@@ -193,6 +194,8 @@ struct session {
     int ocount;
     int close_code; /* close after the queue drains (0: no) */
     bool close_sent;
+    /* logout.c: the token was revoked; close_force: stop waiting for answers still due */
+    bool revoked, close_force;
     /* presence.c: liveness (times are uv_now ms); list of authenticated sessions */
     struct pres_user *pu;
     session_t *pprev, *pnext;
@@ -339,8 +342,11 @@ void accounts_init(gw_t *gw);
 void logout_http(http_req_t *r);
 /* True for the shard's {"type":"_revoke",...} control event (never sent to clients). */
 bool logout_is_control(const char *event, size_t len);
-/* Close (4401) every authenticated session here that used one of the event's tokens. */
+/* Close (4401) every authenticated session here that used one of the event's tokens:
+ * after the answers still due, but at most GW_REVOKE_WAIT_MS later (logout_session_timer). */
 void logout_revoke(gw_t *gw, const char *event, size_t len);
+/* LWS_CALLBACK_TIMER of s: a revoked session still waiting for answers closes now. */
+void logout_session_timer(session_t *s);
 
 /* ---- push.c: push_register and GET /v1/push/vapid -------------------------------------- */
 /* Load --vapid-key (if given) and keep its public key. 0, or -1 (logged): exit. */

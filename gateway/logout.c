@@ -161,9 +161,25 @@ void logout_revoke(gw_t *gw, const char *event, size_t len)
             continue;
         pl_info("session %llu: %s/%s token revoked, closing", (unsigned long long)s->sid, s->user,
                 s->device);
+        s->revoked = true;
         session_close(s, 4401);
+        /* the one lws timer of the wsi: the auth deadline's is of no use any more */
+        lws_set_timer_usecs(s->wsi, (lws_usec_t)GW_REVOKE_WAIT_MS * 1000);
         closed++;
     }
     pl_debug("_revoke for %s: %d sockets closed here", user, closed);
     json_decref(ev);
+}
+
+void logout_session_timer(session_t *s)
+{
+    if (!s->revoked || !s->wsi || s->close_sent || !s->phead)
+        return;
+    int due = 0;
+    for (pending_t *p = s->phead; p; p = p->next)
+        due += !p->done;
+    pl_info("session %llu: %s/%s revoked, closing without %d answers still due",
+            (unsigned long long)s->sid, s->user, s->device, due);
+    s->close_force = true;
+    lws_callback_on_writable(s->wsi);
 }

@@ -7,6 +7,7 @@ const assert = require('node:assert/strict');
 const http = require('node:http');
 const { setup } = require('./lib/harness');
 const { httpRequest, createUser, login, Client } = require('./lib/client');
+const { shardOfUser, shardOfConv, dmId, pickNames } = require('./lib/slots');
 
 const h = setup();
 const CLOSE_MS = 1000; // the contract's bound, measured from the 204 / the 200 of a re-login
@@ -242,5 +243,26 @@ h.test('?all=1 is found among other URL arguments; other arguments and names are
     await assertAllClosed4401(everyDevice ? [wa, wb] : [wa], CLOSE_MS, q);
     if (!everyDevice) await assertAlive(wb, `${q}: the other device`);
     wb.close();
+  }
+});
+
+h.test('a revoked socket still waiting for an answer (frozen shard) is closed 4401 within 1 s', async (t, c) => {
+  // The user's shard (0) stays up; the dm's shard (1) is frozen, so a sync stays unanswered.
+  const [a, b] = pickNames(['lo_fz', 'lo_fzb'], (x, y) => shardOfUser(x) === 0 && shardOfUser(y) === 0 &&
+    shardOfConv(dmId(x, y)) === 1);
+  await createUser(c.httpUrl(0), a);
+  await createUser(c.httpUrl(0), b);
+  const tok = await login(c.httpUrl(0), a, 'phone');
+  const ws = await open(c, 0, tok, 'phone');
+  const conv = dmId(a, b);
+  await ws.ok('send', { conv, client_msg_id: 'f1', text: 'before the freeze' });
+  c.signal('shard', 1, 'SIGSTOP');
+  try {
+    const due = ws.request('sync', { conv }).then((f) => f, (e) => e); // never answered
+    assert204(await logout(c.httpUrl(1), tok), 'logout with an answer due');
+    await assertAllClosed4401([ws], CLOSE_MS, 'revoked socket with an answer due');
+    assert.ok((await due) instanceof Error, 'the sync got no answer');
+  } finally {
+    c.signal('shard', 1, 'SIGCONT');
   }
 });
