@@ -5,8 +5,8 @@
  * (requests_parse_token), then ["REQ", "u:<user>", reqid, {"op":"token_revoke","user",
  * "device","th","all"}] goes to the user's shard, which deletes the token(s) only when th
  * is the device's current one. ok -> 204 (no body), unauthenticated -> 401, a shard or
- * router down -> 503. The shard then sends every gateway it knows a control event
- * ["EVT", ["<user>"], "", {"type":"_revoke","user","tokens":[{"device","th"}...]}]
+ * router down -> 503. Before answering, the shard sends every gateway it knows the control
+ * event ["EVT", ["<user>"], "", {"type":"_revoke","user","tokens":[{"device","th"}...]}]
  * (also when token_set replaced a device's token); logout_revoke closes every socket of
  * that user here authenticated with one of those tokens, with 4401.
  *
