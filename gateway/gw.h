@@ -33,6 +33,7 @@
 #define GW_OUT_CULL_BYTES (64 * 1024 * 1024) /* ... before the socket is dropped as too slow */
 #define GW_OUT_CULL_COUNT 20000              /* queued frames before it is dropped */
 #define GW_DEFER_MAX 64                      /* frames held while auth is in flight */
+#define GW_REVOKE_WAIT_MS 500                /* a revoked socket waits this long for answers */
 #define GW_KNOWN_USERS_MAX 100000            /* bounded cache of users known to exist */
 
 typedef struct gw gw_t;
@@ -131,12 +132,15 @@ int sessions_register(gw_t *gw, session_t *s);
 void sessions_announce(gw_t *gw, const char *user);
 /* Remove a session (no-op if not registered); a user's last session queues a LOC del. */
 void sessions_unregister(gw_t *gw, session_t *s);
+/* The first of user's registered sessions here (follow s->unext), or NULL. */
+session_t *sessions_of(gw_t *gw, const char *user);
 /* Once a second: send the batched LOC dels. */
 void sessions_tick(gw_t *gw);
 /* SNAP: send LOC full with every user held here. */
 void sessions_snapshot(gw_t *gw);
 /* EVT: push event to every authenticated session of the users in to (JSON array), except
- * the one whose "<user>/<device>" equals skip. */
+ * the one whose "<user>/<device>" equals skip. A control event (logout_is_control) is
+ * handed to logout_revoke instead and reaches no client. */
 void sessions_deliver(gw_t *gw, const char *to, size_t to_len, const char *skip, const char *event,
                       size_t event_len);
 
@@ -169,6 +173,7 @@ struct session {
     enum session_state state;
     char user[33];
     char device[65];
+    char th[65]; /* hex SHA-256 of the token's secret (logout.c closes on revoke) */
     char peer[64];
     /* sessions.c: list of this user's sessions */
     session_t *uprev, *unext;
@@ -189,6 +194,8 @@ struct session {
     int ocount;
     int close_code; /* close after the queue drains (0: no) */
     bool close_sent;
+    /* logout.c: the token was revoked; close_force: stop waiting for answers still due */
+    bool revoked, close_force;
     /* presence.c: liveness (times are uv_now ms); list of authenticated sessions */
     struct pres_user *pu;
     session_t *pprev, *pnext;
@@ -226,6 +233,9 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 /* ---- requests.c / convs.c: client frames ----------------------------------------------- */
 /* One complete client message (text or binary). s is alive and not closing. */
 void requests_frame(session_t *s, const char *data, size_t len, bool binary);
+/* Parse a token "<user>.<device>.<secret>" (tlen bytes): user (33 bytes), device (65) and
+ * th (65: hex SHA-256 of the 32-byte secret, as the shard stores it). False if malformed. */
+bool requests_parse_token(const char *tok, size_t tlen, char *user, char *device, char *th);
 /* convs.c: answer the `convs` request of s into p (id_json copied). */
 void convs_start(session_t *s, pending_t *p, const char *id_json);
 
@@ -307,6 +317,8 @@ struct http_req {
     struct lws *wsi; /* NULL once the connection closed */
     char path[64];
     bool is_post;
+    bool is_delete; /* DELETE (logout.c) */
+    bool www_auth;  /* a 401 for a bearer token: add WWW-Authenticate: Bearer */
     char *body;
     size_t body_len;
     bool body_too_big;
@@ -334,6 +346,17 @@ void accounts_create_user(http_req_t *r);
 void accounts_login(http_req_t *r);
 /* Start the one-off computation of the dummy hash used to equalise login timing. */
 void accounts_init(gw_t *gw);
+
+/* ---- logout.c: DELETE /v1/sessions, revoked tokens ----------------------------------- */
+/* DELETE /v1/sessions[?all=1] of r (its body, if any, ignored): 204 / 400 / 401 / 503. */
+void logout_http(http_req_t *r);
+/* True for the shard's {"type":"_revoke",...} control event (never sent to clients). */
+bool logout_is_control(const char *event, size_t len);
+/* Close (4401) every authenticated session here that used one of the event's tokens:
+ * after the answers still due, but at most GW_REVOKE_WAIT_MS later (logout_session_timer). */
+void logout_revoke(gw_t *gw, const char *event, size_t len);
+/* LWS_CALLBACK_TIMER of s: a revoked session still waiting for answers closes now. */
+void logout_session_timer(session_t *s);
 
 /* ---- push.c: push_register and GET /v1/push/vapid -------------------------------------- */
 /* Load --vapid-key (if given) and keep its public key. 0, or -1 (logged): exit. */

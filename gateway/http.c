@@ -1,5 +1,5 @@
 /* http — the HTTP side of the port (PROTOCOL.md §2): POST /v1/users, POST /v1/sessions,
- * GET /v1/health; every other URL gets 404.
+ * DELETE /v1/sessions (logout.c), GET /v1/health; every other URL gets 404.
  *
  * A transaction is an http_req_t owned by the connection (pss->r) and by whatever async
  * work it waits for (router answer, thread pool). Its answer is written in
@@ -103,7 +103,9 @@ static void s_body_complete(http_req_t *r)
                            "too many account requests from this address: retry later");
         return;
     }
-    if (strcmp(r->path, "/v1/users") == 0)
+    if (r->is_delete) /* s_start admits DELETE for /v1/sessions only */
+        logout_http(r);
+    else if (strcmp(r->path, "/v1/users") == 0)
         accounts_create_user(r);
     else if (strcmp(r->path, "/v1/sessions") == 0)
         accounts_login(r);
@@ -128,15 +130,24 @@ static int s_start(struct lws *wsi, struct gw_pss *pss, gw_t *gw)
         r->is_post = true;
     } else if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0) {
         tok = WSI_TOKEN_GET_URI;
+    } else if (lws_hdr_total_length(wsi, WSI_TOKEN_DELETE_URI) > 0) {
+        tok = WSI_TOKEN_DELETE_URI;
+        r->is_delete = true;
     } else {
         http_respond_error(r, 405, PL_E_BAD_REQUEST, "method not allowed");
         return 0;
     }
     if (lws_hdr_copy(wsi, r->path, sizeof r->path, tok) < 0)
         r->path[0] = 0; /* too long: no such endpoint */
-    pl_debug("HTTP %s %s", r->is_post ? "POST" : "GET", r->path);
+    pl_debug("HTTP %s %s", r->is_post ? "POST" : r->is_delete ? "DELETE" : "GET", r->path);
 
-    if (!r->is_post) {
+    if (r->is_delete) {
+        if (strcmp(r->path, "/v1/sessions") != 0) {
+            http_respond_error(r, 405, PL_E_BAD_REQUEST, "method not allowed");
+            return 0;
+        }
+        /* a body, if any, is read and ignored (s_body_append), then s_body_complete */
+    } else if (!r->is_post) {
         if (strcmp(r->path, "/v1/health") == 0)
             s_health(r);
         else if (strcmp(r->path, "/v1/push/vapid") == 0)
@@ -165,7 +176,9 @@ static int s_start(struct lws *wsi, struct gw_pss *pss, gw_t *gw)
     }
     if (n <= 0) {
         /* no body will come: answer now */
-        if (s_is_account_path(r->path))
+        if (r->is_delete)
+            s_body_complete(r);
+        else if (s_is_account_path(r->path))
             http_respond_error(r, 400, PL_E_BAD_REQUEST,
                                "a JSON body with Content-Length is required");
         else
@@ -180,14 +193,21 @@ static int s_write(struct lws *wsi, http_req_t *r)
 {
     unsigned char hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *p = start,
                                       *end = hdr + sizeof hdr - 1;
-    if (lws_add_http_common_headers(wsi, (unsigned int)r->status, "application/json", r->resp_len,
-                                    &p, end) ||
+    /* 204 has neither body nor Content-Length (RFC 9110 §8.6, §15.3.5) */
+    bool empty = r->status == 204;
+    if ((empty ? lws_add_http_header_status(wsi, 204, &p, end)
+               : lws_add_http_common_headers(wsi, (unsigned int)r->status, "application/json",
+                                             r->resp_len, &p, end)) ||
         lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
                                      (const unsigned char *)"no-store", 8, &p, end) ||
+        (r->www_auth && r->status == 401 &&
+         lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_WWW_AUTHENTICATE,
+                                      (const unsigned char *)"Bearer", 6, &p, end)) ||
         lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
     r->resp_written = true;
-    if (lws_write(wsi, (unsigned char *)r->resp + LWS_PRE, r->resp_len, LWS_WRITE_HTTP_FINAL) < 0)
+    if (!empty &&
+        lws_write(wsi, (unsigned char *)r->resp + LWS_PRE, r->resp_len, LWS_WRITE_HTTP_FINAL) < 0)
         return -1;
     pl_debug("HTTP %s -> %d", r->path, r->status);
     return 0;
@@ -209,7 +229,7 @@ enum { CK_SIZE = 0, CK_DATA, CK_DATA_END, CK_TRAILER, CK_DONE };
 static int s_body_append(http_req_t *r, const char *in, size_t len)
 {
     /* len 0 comes with in == NULL (an empty body callback): memcpy(NULL) is undefined */
-    if (!len || r->body_too_big || !s_is_account_path(r->path))
+    if (!len || r->body_too_big || r->is_delete || !s_is_account_path(r->path))
         return 0;
     if (r->body_len + len > GW_HTTP_BODY_MAX) {
         r->body_too_big = true;

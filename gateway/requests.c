@@ -383,13 +383,13 @@ static void s_on_token_check(void *arg, const char *status, const char *body, si
     }
     /* unavailable and the like: the client may retry auth on this socket */
     s->state = SS_NEW;
-    s->user[0] = s->device[0] = 0;
+    s->user[0] = s->device[0] = s->th[0] = 0;
     s_op_finish(o, status, body, len);
     session_auth_finished(s);
 }
 
 /* Token "<user>.<device>.<secret>": user has no '.', the secret (base64url) neither. */
-static bool s_parse_token(const char *tok, size_t tlen, char *user, char *device, char *th)
+bool requests_parse_token(const char *tok, size_t tlen, char *user, char *device, char *th)
 {
     const char *d1 = memchr(tok, '.', tlen), *d2 = tok + tlen;
     while (d2 > tok && d2[-1] != '.')
@@ -422,7 +422,7 @@ static void s_auth(session_t *s, pending_t *p, const char *id_json, json_t *req)
     size_t tlen = 0;
     char user[33], device[65], th[2 * crypto_hash_sha256_BYTES + 1];
     verdict_t v = s_get_str(req, "token", true, &tok, &tlen);
-    if (v.code || !s_parse_token(tok, tlen, user, device, th)) {
+    if (v.code || !requests_parse_token(tok, tlen, user, device, th)) {
         s_error(s, p, id_json, PL_E_UNAUTHENTICATED, "invalid token");
         session_close(s, 4401);
         return;
@@ -439,6 +439,7 @@ static void s_auth(session_t *s, pending_t *p, const char *id_json, json_t *req)
     json_decref(pl);
     snprintf(s->user, sizeof s->user, "%s", user);
     snprintf(s->device, sizeof s->device, "%s", device);
+    snprintf(s->th, sizeof s->th, "%s", th);
     snprintf(o->key, sizeof o->key, "u:%s", user);
     s->state = SS_AUTHING;
     sessions_announce(s->gw, user);

@@ -124,6 +124,12 @@ void sessions_unregister(gw_t *gw, session_t *s)
     pl_info("user %s offline here", s->user);
 }
 
+session_t *sessions_of(gw_t *gw, const char *user)
+{
+    user_entry_t *e = zhashx_lookup(gw->users, user);
+    return e ? e->head : NULL;
+}
+
 void sessions_tick(gw_t *gw)
 {
     if (zhashx_size(gw->loc_del) == 0)
@@ -166,6 +172,10 @@ static void s_removed_user(const gw_blob_t *b, char *out)
 void sessions_deliver(gw_t *gw, const char *to, size_t to_len, const char *skip, const char *event,
                       size_t event_len)
 {
+    if (logout_is_control(event, event_len)) {
+        logout_revoke(gw, event, event_len);
+        return;
+    }
     json_error_t err;
     json_t *arr = json_loadb(to, to_len, 0, &err);
     if (!json_is_array(arr)) {

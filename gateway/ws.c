@@ -328,8 +328,9 @@ static int s_writeable(session_t *s)
     if (!it) {
         /* the close waits for every answer still due (PROTOCOL.md §1: the too_large or
          * unauthenticated error, and the answers to earlier requests, come first); each
-         * answer, at the latest at its deadline, asks for a write again */
-        if (s->close_code && !s->phead) {
+         * answer, at the latest at its deadline, asks for a write again; a session whose
+         * token was revoked waits at most GW_REVOKE_WAIT_MS (close_force, logout.c) */
+        if (s->close_code && (!s->phead || s->close_force)) {
             pl_debug("session %llu: closing with %d", (unsigned long long)s->sid, s->close_code);
             /* Not lws_close_reason + `return -1`: from WRITEABLE lws 4.1 takes -1 as a
              * failed write and drops the socket without a close frame (checked). So we
@@ -433,9 +434,11 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
             presence_activity(pss->s);
         return 0;
 
-    case LWS_CALLBACK_TIMER: /* the auth deadline (limits.c) */
-        if (pss && pss->s && pss->s->wsi)
+    case LWS_CALLBACK_TIMER: /* the auth deadline (limits.c), a revoked token (logout.c) */
+        if (pss && pss->s && pss->s->wsi) {
             limits_session_timer(pss->s);
+            logout_session_timer(pss->s);
+        }
         return 0;
 
     case LWS_CALLBACK_CLOSED: {

@@ -9,6 +9,8 @@
 #include "pl_log.h"
 #include "pl_text.h"
 #include "pl_time.h"
+#include "loc.h"
+#include "push.h"
 
 #define HASH_MAX 1024 /* an Argon2id string is ~100 bytes */
 #define TH_LEN 64     /* hex SHA-256 */
@@ -143,18 +145,148 @@ static const char *s_token_args(shard_t *shard, const char *gw, const char *reqi
     return user;
 }
 
+/* Tell every gateway that the tokens in `tokens` (array of {"device","th"}, taken) of user
+ * are void: ["EVT", gw, [user], "", {"type":"_revoke","user","tokens":[...]}]. A gateway
+ * closes (4401) each socket of user authenticated with one of them. Sent on the same
+ * router path as every earlier answer to that gateway, so a token_check answered ok
+ * before the revoke reaches the gateway before this event (internals.md "Logout"). */
+static void s_revoked(shard_t *shard, const char *user, json_t *tokens)
+{
+    json_t *ev = json_pack("{s:s, s:s, s:o}", "type", "_revoke", "user", user, "tokens", tokens);
+    json_t *to = json_pack("[s]", user);
+    char *ev_text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
+    char *to_text = to ? json_dumps(to, JSON_COMPACT) : NULL;
+    if (ev_text && to_text)
+        shard_loc_push_all(shard->loc, to_text, ev_text);
+    else
+        pl_error("token revoke of %s: out of memory, gateways not told", user);
+    free(ev_text);
+    free(to_text);
+    json_decref(ev);
+    json_decref(to);
+}
+
+/* [{"device":device,"th":th (len bytes)}], or NULL on OOM. */
+static json_t *s_one_token(const char *device, const char *th, size_t len)
+{
+    return json_pack("[{s:s, s:s%}]", "device", device, "th", th, len);
+}
+
 void shard_token_set(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
     shard_key_t key;
     const char *th = NULL;
+    char *old = NULL;
+    size_t old_len = 0;
     const char *user = s_token_args(shard, gw, reqid, req, &key, &th);
     if (!user)
         return;
-    if (shard_store_put(shard->store, &key, th, TH_LEN, shard->sync) != 0) {
+    const char *device = shard_json_str(req, "device");
+    if (shard_store_get(shard->store, &key, &old, &old_len) < 0) {
         shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
         return;
     }
-    pl_info("token set for %s/%s", user, shard_json_str(req, "device"));
+    if (shard_store_put(shard->store, &key, th, TH_LEN, shard->sync) != 0) {
+        free(old);
+        shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
+        return;
+    }
+    pl_info("token set for %s/%s", user, device);
+    /* the device's previous token is replaced: its sockets are closed everywhere */
+    if (old && (old_len != TH_LEN || memcmp(old, th, TH_LEN) != 0))
+        s_revoked(shard, user, s_one_token(device, old, old_len));
+    free(old);
+    shard_reply(shard, gw, reqid, "ok", "{}");
+}
+
+/* Delete every token of user in one WriteBatch; their {"device","th"} into *tokens (new
+ * array). 0, or -1 (storage error, nothing deleted; *tokens NULL). */
+static int s_revoke_all(shard_t *shard, const char *user, json_t **tokens)
+{
+    shard_key_t prefix, key;
+    *tokens = json_array();
+    shard_batch_t *batch = shard_batch_new();
+    shard_iter_t *it = NULL;
+    if (!*tokens || !batch || shard_key_token_prefix(&prefix, user) != 0 ||
+        !(it = shard_iter_new(shard->store, &prefix)))
+        goto fail;
+    for (shard_iter_seek_first(it); shard_iter_valid(it); shard_iter_next(it)) {
+        size_t klen = 0, vlen = 0;
+        const char *k = shard_iter_key(it, &klen);
+        const char *v = shard_iter_value(it, &vlen);
+        json_t *t =
+            json_pack("{s:s%, s:s%}", "device", k + prefix.len, klen - prefix.len, "th", v, vlen);
+        if (!t || json_array_append_new(*tokens, t) != 0 || klen > SHARD_KEY_MAX)
+            goto fail;
+        key.len = klen;
+        memcpy(key.buf, k, klen);
+        shard_batch_del(batch, &key);
+    }
+    /* logging every device out removes every push target, in the same atomic write */
+    if (shard_iter_status(it) != 0 || shard_push_forget_device(shard, batch, user, NULL) != 0 ||
+        shard_store_write(shard->store, batch, shard->sync) != 0)
+        goto fail;
+    shard_iter_destroy(&it);
+    shard_batch_destroy(&batch);
+    return 0;
+fail:
+    shard_iter_destroy(&it);
+    shard_batch_destroy(&batch);
+    json_decref(*tokens);
+    *tokens = NULL;
+    return -1;
+}
+
+void shard_token_revoke(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+{
+    shard_key_t key;
+    const char *th = NULL;
+    char *val = NULL;
+    size_t len = 0;
+    const char *user = s_token_args(shard, gw, reqid, req, &key, &th);
+    if (!user)
+        return;
+    json_t *all = json_object_get(req, "all");
+    if (all && !json_is_boolean(all)) {
+        shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "all must be a boolean");
+        return;
+    }
+    const char *device = shard_json_str(req, "device");
+    int rc = shard_store_get(shard->store, &key, &val, &len);
+    bool match = rc == 1 && len == TH_LEN && sodium_memcmp(val, th, TH_LEN) == 0;
+    free(val);
+    if (rc < 0) {
+        shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
+        return;
+    }
+    if (!match) {
+        shard_reply(shard, gw, reqid, PL_E_UNAUTHENTICATED, "unknown or revoked token");
+        return;
+    }
+    json_t *tokens = NULL;
+    if (json_is_true(all)) {
+        rc = s_revoke_all(shard, user, &tokens);
+    } else {
+        /* the token and the push targets this device registered go in one atomic write */
+        shard_batch_t *batch = shard_batch_new();
+        rc = -1;
+        if (batch) {
+            shard_batch_del(batch, &key);
+            if (shard_push_forget_device(shard, batch, user, device) == 0)
+                rc = shard_store_write(shard->store, batch, shard->sync);
+        }
+        shard_batch_destroy(&batch);
+        if (rc == 0 && !(tokens = s_one_token(device, th, TH_LEN)))
+            pl_error("token revoke of %s/%s: out of memory", user, device);
+    }
+    if (rc != 0) {
+        shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
+        return;
+    }
+    pl_info("token%s revoked for %s/%s", json_is_true(all) ? "s of every device" : "", user,
+            device);
+    if (tokens)
+        s_revoked(shard, user, tokens);
     shard_reply(shard, gw, reqid, "ok", "{}");
 }
 

@@ -16,6 +16,11 @@ void shard_user_get(shard_t *shard, const char *gw, const char *reqid, json_t *r
 void shard_user_exists(shard_t *shard, const char *gw, const char *reqid, json_t *req);
 void shard_token_set(shard_t *shard, const char *gw, const char *reqid, json_t *req);
 void shard_token_check(shard_t *shard, const char *gw, const char *reqid, json_t *req);
+/* token_revoke {"user","device","th","all"?}: when th is the device's current token,
+ * delete it (all: every token of the user, one WriteBatch), tell every gateway to close
+ * the sockets using the deleted tokens, answer {}. Otherwise unauthenticated, nothing
+ * changes. token_set likewise tells the gateways about the token it replaces. */
+void shard_token_revoke(shard_t *shard, const char *gw, const char *reqid, json_t *req);
 void shard_conv_list(shard_t *shard, const char *gw, const char *reqid, json_t *req);
 
 /* FWD idx_add {"op":"idx_add","user","conv","kind","from"}: put the index entry, then

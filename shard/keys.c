@@ -41,6 +41,14 @@ int shard_key_token(shard_key_t *key, const char *user, const char *device)
     return s_build(key, 't', user, device, NULL);
 }
 
+int shard_key_token_prefix(shard_key_t *key, const char *user)
+{
+    if (s_build(key, 't', user, NULL, NULL) != 0 || key->len + 1 > SHARD_KEY_MAX)
+        return -1;
+    key->buf[key->len++] = '\0';
+    return 0;
+}
+
 int shard_key_index(shard_key_t *key, const char *user, const char *conv)
 {
     return s_build(key, 'x', user, conv, NULL);

@@ -21,6 +21,7 @@ typedef struct {
  * contain a NUL byte (the key is then unusable). */
 int shard_key_user(shard_key_t *key, const char *user);                      /* u<user> */
 int shard_key_token(shard_key_t *key, const char *user, const char *device); /* t<user>\0<dev> */
+int shard_key_token_prefix(shard_key_t *key, const char *user);              /* t<user>\0 */
 int shard_key_index(shard_key_t *key, const char *user, const char *conv);   /* x<user>\0<conv> */
 int shard_key_index_prefix(shard_key_t *key, const char *user);              /* x<user>\0 */
 int shard_key_counter(shard_key_t *key, const char *conv);                   /* s<conv> */

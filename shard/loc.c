@@ -294,6 +294,12 @@ void shard_loc_push(shard_loc_t *self, const char *const *users, size_t n, const
     zhashx_destroy(&by_gw);
 }
 
+void shard_loc_push_all(shard_loc_t *self, const char *to, const char *event)
+{
+    for (gateway_t *g = zhashx_first(self->gateways); g; g = zhashx_next(self->gateways))
+        shard_event(self->shard, g->id, to, "", event);
+}
+
 size_t shard_loc_gateways(shard_loc_t *self)
 {
     return zhashx_size(self->gateways);

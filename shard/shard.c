@@ -36,6 +36,7 @@ static const struct {
     {"user_exists", shard_user_exists},
     {"token_set", shard_token_set},
     {"token_check", shard_token_check},
+    {"token_revoke", shard_token_revoke},
     {"conv_list", shard_conv_list},
     {"send", s_send},
     {"sync", s_sync},

@@ -627,6 +627,179 @@ static void test_loc(const char *dir)
     shard_destroy(&shard);
 }
 
+/* The EVT messages in tst_out up to the next REP, checked to be `_revoke` events for user
+ * to every gateway in gws (n of them), each listing exactly the tokens "device:th" in
+ * want (nwant). Consumes them. */
+static void s_check_revoke(const char *user, const char *const *gws, int n, const char *const *want,
+                           int nwant)
+{
+    int seen = 0;
+    zmsg_t *m;
+    while ((m = zlist_first(tst_out))) {
+        char *cmd = zframe_strdup(zmsg_first(m));
+        bool evt = cmd && strcmp(cmd, "EVT") == 0;
+        free(cmd);
+        if (!evt)
+            break;
+        m = zlist_pop(tst_out);
+        free(zmsg_popstr(m)); /* "EVT" */
+        char *gw = zmsg_popstr(m), *to = zmsg_popstr(m), *skip = zmsg_popstr(m),
+             *ev = zmsg_popstr(m);
+        bool known = false;
+        for (int i = 0; i < n; i++)
+            known = known || (gw && strcmp(gw, gws[i]) == 0);
+        CHECK(known);
+        char want_to[64];
+        snprintf(want_to, sizeof(want_to), "[\"%s\"]", user);
+        CHECK(to && strcmp(to, want_to) == 0);
+        CHECK(skip && !*skip);
+        CHECK(ev && strncmp(ev, "{\"type\":\"_revoke\",", 18) == 0);
+        json_t *j = ev ? json_loads(ev, 0, NULL) : NULL;
+        json_t *toks = json_object_get(j, "tokens");
+        CHECK(strcmp(json_string_value(json_object_get(j, "user")) ?: "", user) == 0);
+        CHECK(json_array_size(toks) == (size_t)nwant);
+        for (int w = 0; w < nwant; w++) {
+            bool found = false;
+            size_t i;
+            json_t *t;
+            json_array_foreach(toks, i, t)
+            {
+                char dt[160];
+                snprintf(dt, sizeof(dt), "%s:%s",
+                         json_string_value(json_object_get(t, "device")) ?: "",
+                         json_string_value(json_object_get(t, "th")) ?: "");
+                found = found || strcmp(dt, want[w]) == 0;
+            }
+            CHECK(found);
+        }
+        json_decref(j);
+        free(gw);
+        free(to);
+        free(skip);
+        free(ev);
+        zmsg_destroy(&m);
+        seen++;
+    }
+    CHECK(seen == n);
+}
+
+/* token_revoke (logout) and token_set replacing a token: the deleted tokens are announced
+ * to every known gateway before the answer; a wrong token changes nothing. */
+static void test_revoke(const char *path)
+{
+    shard_t *shard = tst_open(path, 10000);
+    CHECK(shard != NULL);
+    if (!shard)
+        return;
+    json_t *body = NULL;
+    const char *gws[] = {"g/a", "g/b"};
+    tst_handle(shard, 4, "GWHB", "g/a", "e1", "0");
+    tst_handle(shard, 4, "GWHB", "g/b", "e2", "0");
+    tst_out_clear();
+    const char *th1 = "1111111111111111111111111111111111111111111111111111111111111111";
+    const char *th2 = "2222222222222222222222222222222222222222222222222222222222222222";
+    const char *th3 = "3333333333333333333333333333333333333333333333333333333333333333";
+    const char *th4 = "4444444444444444444444444444444444444444444444444444444444444444";
+    char p[256], w1[160], w2[160];
+#define TOK(op, dev, th, extra)                                                                    \
+    snprintf(p, sizeof(p),                                                                         \
+             "{\"op\":\"" op "\",\"user\":\"rev\",\"device\":\"" dev "\",\"th\":\"%s\"" extra "}", \
+             th)
+    TOK("token_set", "phone", th1, "");
+    s_req(shard, "1", p);
+    CHECK(strcmp(s_rep("1", &body), "ok") == 0);
+    json_decref(body);
+    TOK("token_set", "laptop", th2, "");
+    s_req(shard, "2", p);
+    CHECK(strcmp(s_rep("2", &body), "ok") == 0); /* new devices: no EVT before the REP */
+    json_decref(body);
+    /* wrong th, unknown device, bad all: refused, no event, nothing deleted */
+    TOK("token_revoke", "phone", th2, "");
+    s_req(shard, "3", p);
+    CHECK(strcmp(s_rep("3", &body), "unauthenticated") == 0);
+    TOK("token_revoke", "tablet", th1, ",\"all\":true");
+    s_req(shard, "4", p);
+    CHECK(strcmp(s_rep("4", &body), "unauthenticated") == 0);
+    TOK("token_revoke", "phone", th1, ",\"all\":1");
+    s_req(shard, "5", p);
+    CHECK(strcmp(s_rep("5", &body), "bad_request") == 0);
+    CHECK(zlist_size(tst_out) == 0);
+    TOK("token_check", "phone", th1, "");
+    s_req(shard, "6", p);
+    CHECK(strcmp(s_rep("6", &body), "ok") == 0);
+    json_decref(body);
+    /* revoke the phone: EVT to both gateways, then ok; the token is gone, laptop stays */
+    TOK("token_revoke", "phone", th1, ",\"all\":false");
+    s_req(shard, "7", p);
+    snprintf(w1, sizeof(w1), "phone:%s", th1);
+    s_check_revoke("rev", gws, 2, (const char *[]){w1}, 1);
+    CHECK(strcmp(s_rep("7", &body), "ok") == 0);
+    json_decref(body);
+    TOK("token_check", "phone", th1, "");
+    s_req(shard, "8", p);
+    CHECK(strcmp(s_rep("8", &body), "unauthenticated") == 0);
+    TOK("token_revoke", "phone", th1, "");
+    s_req(shard, "9", p);
+    CHECK(strcmp(s_rep("9", &body), "unauthenticated") == 0);
+    TOK("token_check", "laptop", th2, "");
+    s_req(shard, "10", p);
+    CHECK(strcmp(s_rep("10", &body), "ok") == 0);
+    json_decref(body);
+    /* a re-login of the phone after its logout replaces nothing; a second one does */
+    TOK("token_set", "phone", th3, "");
+    s_req(shard, "11", p);
+    CHECK(strcmp(s_rep("11", &body), "ok") == 0);
+    json_decref(body);
+    CHECK(zlist_size(tst_out) == 0);
+    TOK("token_set", "phone", th4, "");
+    s_req(shard, "12", p);
+    snprintf(w1, sizeof(w1), "phone:%s", th3);
+    s_check_revoke("rev", gws, 2, (const char *[]){w1}, 1);
+    CHECK(strcmp(s_rep("12", &body), "ok") == 0);
+    json_decref(body);
+    /* all: every device's token, announced in one event per gateway */
+    TOK("token_revoke", "laptop", th2, ",\"all\":true");
+    s_req(shard, "13", p);
+    snprintf(w1, sizeof(w1), "phone:%s", th4);
+    snprintf(w2, sizeof(w2), "laptop:%s", th2);
+    s_check_revoke("rev", gws, 2, (const char *[]){w1, w2}, 2);
+    CHECK(strcmp(s_rep("13", &body), "ok") == 0);
+    json_decref(body);
+    TOK("token_check", "phone", th4, "");
+    s_req(shard, "14", p);
+    CHECK(strcmp(s_rep("14", &body), "unauthenticated") == 0);
+    TOK("token_check", "laptop", th2, "");
+    s_req(shard, "15", p);
+    CHECK(strcmp(s_rep("15", &body), "unauthenticated") == 0);
+    /* other users' tokens are untouched (the prefix t<user>\0 does not match "revx") */
+    TOK("token_set", "phone", th1, "");
+    s_req(shard, "16", p);
+    CHECK(strcmp(s_rep("16", &body), "ok") == 0);
+    json_decref(body);
+#undef TOK
+    snprintf(p, sizeof(p),
+             "{\"op\":\"token_set\",\"user\":\"revx\",\"device\":\"phone\",\"th\":\"%s\"}", th2);
+    s_req(shard, "17", p);
+    CHECK(strcmp(s_rep("17", &body), "ok") == 0);
+    json_decref(body);
+    snprintf(p, sizeof(p),
+             "{\"op\":\"token_revoke\",\"user\":\"rev\",\"device\":\"phone\",\"th\":\"%s\","
+             "\"all\":true}",
+             th1);
+    s_req(shard, "18", p);
+    snprintf(w1, sizeof(w1), "phone:%s", th1);
+    s_check_revoke("rev", gws, 2, (const char *[]){w1}, 1);
+    CHECK(strcmp(s_rep("18", &body), "ok") == 0);
+    json_decref(body);
+    snprintf(p, sizeof(p),
+             "{\"op\":\"token_check\",\"user\":\"revx\",\"device\":\"phone\",\"th\":\"%s\"}", th2);
+    s_req(shard, "19", p);
+    CHECK(strcmp(s_rep("19", &body), "ok") == 0);
+    json_decref(body);
+    tst_out_clear();
+    shard_destroy(&shard);
+}
+
 int main(void)
 {
     tst_init("shard_store_test");
@@ -640,5 +813,6 @@ int main(void)
     test_outbox(path);
     test_accounts(path);
     test_loc(path);
+    test_revoke(path);
     return tst_finish("shard_store_test");
 }

@@ -348,3 +348,25 @@ h.test('a burst to an away member collapses: at most one notification per 5 s, t
     assert.ok(got[i].at - got[i - 1].at >= 4800, `spacing ${got[i].at - got[i - 1].at} ms`);
   }
 });
+
+h.test('logging a device out removes the push targets it registered; ?all=1 removes all', async (t, c) => {
+  const logout = (tk, query = '') => httpRequest(c.httpUrl(1), 'DELETE', `/v1/sessions${query}`, undefined,
+    { headers: { authorization: `Bearer ${tk}` } });
+  const tabletTok = await login(c.httpUrl(0), 'gina', 'tablet');
+  const laptopTok = await login(c.httpUrl(0), 'gina', 'laptop');
+  const tablet = await Client.open(c.wsUrl(0), tabletTok, { label: 'gina tablet' });
+  const laptop = await Client.open(c.wsUrl(1), laptopTok, { label: 'gina laptop' });
+  const tabletId = (await tablet.ok('push_register', { kind: 'webhook', url: `${base()}/hook/gina-tablet` })).push_id;
+  const laptopId = (await laptop.ok('push_register', { kind: 'webhook', url: `${base()}/hook/gina-laptop` })).push_id;
+  const ids = async (ws) => (await ws.ok('push_list')).targets.map((x) => x.push_id).sort();
+  assert.ok((await ids(laptop)).includes(tabletId));
+  assert.equal((await logout(tabletTok)).status, 204);
+  const left = await ids(laptop);
+  assert.ok(!left.includes(tabletId), 'the tablet\'s target went with its logout');
+  assert.ok(left.includes(laptopId), 'the laptop\'s target stays');
+  const phone = await Client.open(c.wsUrl(0), await login(c.httpUrl(0), 'gina', 'phone'), { label: 'gina phone' });
+  assert.equal((await logout(laptopTok, '?all=1')).status, 204);
+  const fresh = await Client.open(c.wsUrl(0), await login(c.httpUrl(0), 'gina', 'desk'), { label: 'gina desk' });
+  assert.deepEqual(await ids(fresh), [], 'every target of the user is gone');
+  phone.close();
+});
