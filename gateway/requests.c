@@ -4,7 +4,10 @@
  * Every request gets a pending entry in its session's FIFO before anything else happens,
  * so its answer (local error or shard answer) leaves in request order. A request that
  * needs the router holds a reference on the session until its answer arrives; if the
- * socket closed meanwhile, the answer is dropped with the session. */
+ * socket closed meanwhile, the answer is dropped with the session. A request into a
+ * conversation reaches the conversation's shard only after the socket's earlier requests
+ * into it (order.c), also when it or an earlier one first checks that a dm's other user
+ * exists. */
 #include "gw.h"
 
 #include <inttypes.h>
