@@ -6,10 +6,14 @@
  * cached in gw->known_users, users are never deleted). Only then does it send the op to
  * the conversation's shard, which checks membership, the creator rule and group_full.
  * Nothing is sent to the conversation's shard when a check fails, so a refused request
- * changes nothing. */
+ * changes nothing. A group_create naming more than 99 others (all well-formed) is
+ * group_full at once, without looking the names up. group_add and group_remove go to the
+ * shard in order with the socket's other requests into the group (order.c), so a
+ * group_remove or send cannot overtake a group_add still checking its target. */
 #include "gw.h"
 
 #define GW_GROUP_OTHERS_MAX 99 /* members besides the creator */
+#define GW_GROUP_LIST_MAX 1000 /* entries of a group_create's members list */
 #define GW_TITLE_MAX_CP 200
 
 typedef struct group_op {
@@ -22,6 +26,8 @@ typedef struct group_op {
     int outstanding; /* user_exists in flight (+1 while they are being sent) */
     char err_code[32];
     char *err_msg;
+    /* group_add/group_remove: its turn among the socket's requests into conv (order.c) */
+    order_ticket_t *ticket;
 } group_op_t;
 
 static void s_destroy(group_op_t **o_p)
@@ -29,6 +35,7 @@ static void s_destroy(group_op_t **o_p)
     group_op_t *o = *o_p;
     if (!o)
         return;
+    order_cancel(&o->ticket);
     session_unref(&o->s);
     free(o->id_json);
     free(o->payload);
@@ -58,15 +65,11 @@ static void s_on_answer(void *arg, const char *status, const char *body, size_t 
     s_finish(arg, status, body, len);
 }
 
-/* Every check passed (or failed): send the op, or answer the first error. */
-static void s_checks_done(group_op_t *o)
+/* order_go_fn (and group_create directly): send the op to the conversation's shard. */
+static void s_go(void *arg)
 {
-    if (o->err_code[0]) {
-        const char *m = o->err_msg ? o->err_msg : o->err_code;
-        s_finish(o, o->err_code, m, strlen(m));
-        return;
-    }
-    if (!o->s->wsi) { /* closed meanwhile: create nothing nobody will hear of */
+    group_op_t *o = arg;
+    if (!o->s->wsi) { /* closed meanwhile: change nothing nobody will hear of */
         s_destroy(&o);
         return;
     }
@@ -74,6 +77,22 @@ static void s_checks_done(group_op_t *o)
         static const char msg[] = "the router link is down";
         s_finish(o, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
     }
+}
+
+/* Every check passed (or failed): send the op in its turn, or answer the first error
+ * (which cancels its ticket: the socket's later requests into conv need not wait). */
+static void s_checks_done(group_op_t *o)
+{
+    if (o->err_code[0]) {
+        const char *m = o->err_msg ? o->err_msg : o->err_code;
+        s_finish(o, o->err_code, m, strlen(m));
+        return;
+    }
+    if (!o->ticket) { /* group_create: a new conversation nothing else can name yet */
+        s_go(o);
+        return;
+    }
+    order_ready(&o->ticket);
 }
 
 static void s_note_error(group_op_t *o, const char *code, const char *msg, size_t len)
@@ -159,10 +178,13 @@ static const char *s_str(json_t *req, const char *name, const char **msg)
     return s;
 }
 
-/* Fill pl for group_create; NULL or the bad_request message. members receives the
- * other members (unique, valid, without the creator). */
-static const char *s_build_create(session_t *s, json_t *req, json_t *pl, json_t *members)
+/* Fill pl for group_create; NULL, or the message of the error *code (bad_request for a
+ * malformed request, whatever its size; else group_full for more than 99 other members).
+ * members receives the other members (unique, valid, without the creator). */
+static const char *s_build_create(session_t *s, json_t *req, json_t *pl, json_t *members,
+                                  const char **code)
 {
+    *code = PL_E_BAD_REQUEST;
     const char *msg = NULL;
     const char *title = s_str(req, "title", &msg);
     if (!title)
@@ -173,9 +195,13 @@ static const char *s_build_create(session_t *s, json_t *req, json_t *pl, json_t 
     json_t *mv = json_object_get(req, "members");
     if (mv && !json_is_array(mv))
         return "a field has the wrong type";
+    if (json_array_size(mv) > GW_GROUP_LIST_MAX)
+        return "members holds more than 1000 names";
     zhashx_t *seen = zhashx_new();
-    if (!seen)
+    if (!seen) {
+        *code = PL_E_INTERNAL;
         return "out of memory";
+    }
     size_t i;
     json_t *m;
     const char *bad = NULL;
@@ -188,16 +214,17 @@ static const char *s_build_create(session_t *s, json_t *req, json_t *pl, json_t 
         }
         if (strcmp(u, s->user) == 0 || zhashx_lookup(seen, u))
             continue;
-        if (zhashx_size(seen) >= GW_GROUP_OTHERS_MAX) {
-            bad = "a group has at most 100 members";
-            break;
-        }
         zhashx_insert(seen, u, (void *)1);
         json_array_append_new(members, json_string(u));
     }
+    size_t others = zhashx_size(seen);
     zhashx_destroy(&seen);
     if (bad)
         return bad;
+    if (others > GW_GROUP_OTHERS_MAX) { /* every name is well-formed: the size is the error */
+        *code = PL_E_GROUP_FULL;
+        return "a group has at most 100 members";
+    }
     json_object_set_new(pl, "title", json_string(title));
     json_object_set(pl, "members", members);
     return NULL;
@@ -218,12 +245,12 @@ void groups_request(session_t *s, pending_t *p, const char *id_json, const char 
     json_t *pl = json_pack("{s:s,s:s,s:s}", "op", type, "user", s->user, "device", s->device);
     json_t *members = json_array();
     group_op_t *o = calloc(1, sizeof *o);
-    const char *bad = NULL, *target = NULL;
+    const char *bad = NULL, *bad_code = PL_E_BAD_REQUEST, *target = NULL;
     char conv[80];
     if (!pl || !members || !o || !(o->id_json = strdup(id_json)))
         goto oom;
     if (strcmp(type, "group_create") == 0) {
-        bad = s_build_create(s, req, pl, members);
+        bad = s_build_create(s, req, pl, members, &bad_code);
         s_new_group_id(conv, sizeof conv);
     } else {
         const char *c = s_str(req, "conv", &bad);
@@ -240,7 +267,7 @@ void groups_request(session_t *s, pending_t *p, const char *id_json, const char 
         }
     }
     if (bad) {
-        session_answer(s, p, frame_error(id_json, PL_E_BAD_REQUEST, bad, strlen(bad)));
+        session_answer(s, p, frame_error(id_json, bad_code, bad, strlen(bad)));
         json_decref(pl);
         json_decref(members);
         s_destroy(&o);
@@ -253,6 +280,8 @@ void groups_request(session_t *s, pending_t *p, const char *id_json, const char 
         goto oom;
     o->s = session_ref(s);
     o->p = p;
+    if (strcmp(type, "group_create") != 0 && !(o->ticket = order_wait(s, conv, s_go, o)))
+        goto oom;
     /* hold one count so no answer can finish o while the checks are being sent */
     o->outstanding = 1;
     if (strcmp(type, "group_create") == 0) {

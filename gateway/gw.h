@@ -43,6 +43,8 @@ typedef struct http_req http_req_t;
 typedef struct zlink zlink_t;
 typedef struct gw_presence gw_presence_t;
 typedef struct gw_limits gw_limits_t;
+typedef struct order_gate order_gate_t;
+typedef struct order_ticket order_ticket_t;
 
 /* A token bucket (limits.c); zeroed = not started (full at first use). */
 typedef struct {
@@ -203,6 +205,8 @@ struct session {
     bool live, ping_due;
     /* limits.c: request rate of this socket */
     gw_bucket_t rate;
+    /* order.c: conversations with requests of this socket waiting to go, in order */
+    order_gate_t *gates;
 };
 
 session_t *session_ref(session_t *s);
@@ -238,6 +242,28 @@ void requests_frame(session_t *s, const char *data, size_t len, bool binary);
 bool requests_parse_token(const char *tok, size_t tlen, char *user, char *device, char *th);
 /* convs.c: answer the `convs` request of s into p (id_json copied). */
 void convs_start(session_t *s, pending_t *p, const char *id_json);
+
+/* ---- order.c: requests of one socket into one conversation go in order ------------- */
+/* Called when a waiting request's turn has come (its ticket is gone by then): send it to
+ * the conversation's shard, or drop it if the socket closed meanwhile. */
+typedef void(order_go_fn)(void *arg);
+/* True when no request of s into conv is waiting to go: one that needs no pre-check may be
+ * sent at once. */
+bool order_idle(session_t *s, const char *conv);
+/* Queue a request of s into conv behind the earlier waiting ones. The request must hold a
+ * reference on s until its ticket is ready or cancelled. go(arg) is called exactly once,
+ * after order_ready, when every earlier ticket of s into conv went or was cancelled (maybe
+ * from inside order_ready / order_cancel of another ticket). NULL on OOM. */
+order_ticket_t *order_wait(session_t *s, const char *conv, order_go_fn *go, void *arg);
+/* The request's pre-checks passed: it goes in its turn (maybe now). Takes the ticket and
+ * nulls *t_p; no-op on NULL. */
+void order_ready(order_ticket_t **t_p);
+/* The request will not go (a failed pre-check): later ones need not wait for it. go is
+ * never called for it. Nulls *t_p; no-op on NULL. */
+void order_cancel(order_ticket_t **t_p);
+/* From the session's free: drop what is left (nothing, by the reference rule above) without
+ * calling go; returns the number of tickets dropped. */
+int order_session_free(session_t *s);
 
 /* ---- gather.c: one request per owning shard, merged in key order --------------------- */
 typedef struct {

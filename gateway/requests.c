@@ -4,7 +4,10 @@
  * Every request gets a pending entry in its session's FIFO before anything else happens,
  * so its answer (local error or shard answer) leaves in request order. A request that
  * needs the router holds a reference on the session until its answer arrives; if the
- * socket closed meanwhile, the answer is dropped with the session. */
+ * socket closed meanwhile, the answer is dropped with the session. A request into a
+ * conversation reaches the conversation's shard only after the socket's earlier requests
+ * into it (order.c), also when it or an earlier one first checks that a dm's other user
+ * exists. */
 #include "gw.h"
 
 #include <inttypes.h>
@@ -19,6 +22,8 @@ typedef struct op {
     char key[80];
     char *payload;
     size_t payload_len;
+    /* a conversation request waiting for its turn (order.c), until ready or cancelled */
+    order_ticket_t *ticket;
 } op_t;
 
 static op_t *s_op_new(session_t *s, pending_t *p, const char *id_json)
@@ -41,6 +46,7 @@ static void s_op_destroy(op_t **o_p)
     op_t *o = *o_p;
     if (!o)
         return;
+    order_cancel(&o->ticket);
     session_unref(&o->s);
     free(o->id_json);
     free(o->payload);
@@ -86,6 +92,17 @@ static void s_op_send(op_t *o)
     }
 }
 
+/* order_go_fn: o's turn has come (order.c). */
+static void s_op_go(void *arg)
+{
+    op_t *o = arg;
+    if (!o->s->wsi) { /* closed meanwhile: nothing to answer */
+        s_op_destroy(&o);
+        return;
+    }
+    s_op_send(o);
+}
+
 static void s_on_user_exists(void *arg, const char *status, const char *body, size_t len)
 {
     op_t *o = arg;
@@ -94,13 +111,10 @@ static void s_on_user_exists(void *arg, const char *status, const char *body, si
         if (zhashx_size(gw->known_users) >= GW_KNOWN_USERS_MAX)
             zhashx_purge(gw->known_users);
         zhashx_insert(gw->known_users, o->other, (void *)1);
-        if (!o->s->wsi) { /* closed meanwhile: nothing to answer */
-            s_op_destroy(&o);
-            return;
-        }
-        s_op_send(o);
+        order_ready(&o->ticket); /* o goes after the earlier requests into its conv */
         return;
     }
+    /* o will not go: the requests after it need not wait (s_op_finish cancels the ticket) */
     if (strcmp(status, PL_E_NOT_FOUND) == 0) {
         char msg[80];
         snprintf(msg, sizeof msg, "no such user: %s", o->other);
@@ -275,8 +289,18 @@ static void s_conv_request(session_t *s, pending_t *p, const char *id_json, cons
     if (!o->payload)
         goto oom;
     gw_t *gw = s->gw;
-    if (!other[0] || zhashx_lookup(gw->known_users, other)) {
+    bool check = other[0] && !zhashx_lookup(gw->known_users, other);
+    if (!check && order_idle(s, conv)) {
         s_op_send(o);
+        return;
+    }
+    /* o must not overtake an earlier request of s into conv still waiting, nor be
+     * overtaken while it waits for its own check */
+    o->ticket = order_wait(s, conv, s_op_go, o);
+    if (!o->ticket)
+        goto oom;
+    if (!check) {
+        order_ready(&o->ticket);
         return;
     }
     /* first time we see this dm's other user: check it exists */

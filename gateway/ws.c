@@ -33,6 +33,10 @@ session_t *session_ref(session_t *s)
 
 static void s_free(session_t *s)
 {
+    int left = order_session_free(s);
+    if (left) /* cannot happen: every waiting request holds a reference */
+        pl_warn("session %llu freed with %d requests waiting to go", (unsigned long long)s->sid,
+                left);
     while (s->phead) {
         pending_t *p = s->phead;
         s->phead = p->next;

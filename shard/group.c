@@ -400,6 +400,22 @@ void shard_group_create(shard_t *shard, const char *gw, const char *reqid, json_
         shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "invalid conv, title or members");
         return;
     }
+    /* malformed (more than 1,000 entries, a bad name anywhere) is bad_request; only a
+     * well-formed list with more than 99 others is group_full (checked while filling g) */
+    size_t i;
+    json_t *v;
+    if (json_array_size(members) > SHARD_GROUP_LIST_MAX) {
+        shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "more than 1000 member names");
+        return;
+    }
+    json_array_foreach(members, i, v)
+    {
+        const char *m = json_string_value(v);
+        if (!m || strlen(m) != json_string_length(v) || !pl_user_valid(m)) {
+            shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "invalid member name");
+            return;
+        }
+    }
     group_t *g = NULL;
     int rc = s_load(shard->group, conv, &g);
     if (rc != 0) {
@@ -415,21 +431,14 @@ void shard_group_create(shard_t *shard, const char *gw, const char *reqid, json_
     }
     snprintf(g->creator, sizeof(g->creator), "%s", user);
     snprintf(g->members[g->n++], sizeof(name_t), "%s", user);
-    size_t i;
-    json_t *v;
     json_array_foreach(members, i, v)
     {
         const char *m = json_string_value(v);
-        if (!m || strlen(m) != json_string_length(v) || !pl_user_valid(m)) {
-            s_group_free((void **)&g);
-            shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "invalid member name");
-            return;
-        }
         if (s_has(g, m))
             continue; /* the creator, or a repeat */
         if (g->n >= SHARD_GROUP_MAX) {
             s_group_free((void **)&g);
-            shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "more than 99 members");
+            shard_reply(shard, gw, reqid, PL_E_GROUP_FULL, "a group has at most 100 members");
             return;
         }
         snprintf(g->members[g->n++], sizeof(name_t), "%s", m);

@@ -26,6 +26,7 @@
 
 /* Most members a group may have at any time (creator included). */
 #define SHARD_GROUP_MAX 100
+#define SHARD_GROUP_LIST_MAX 1000 /* entries of a group_create's members list */
 /* Groups kept in the member cache at most; above this the cache is emptied when idle. */
 #define SHARD_GROUP_CACHE_MAX 20000
 

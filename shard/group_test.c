@@ -195,8 +195,34 @@ static void test_groups(const char *dir)
                 "{\"op\":\"group_create\",\"user\":\"u00\",\"device\":\"phone\","
                 "\"conv\":\"g:big\",\"title\":\"t\",\"members\":%s}",
                 big);
+    CHECK(strcmp(st, "group_full") == 0); /* like group_add: the group would exceed 100 */
+    CHECK(strcmp(s_send(shard, "u00", "g:big", "c0"), "not_found") == 0);
+    /* ... but a malformed list stays bad_request, also when it is that long */
+    big[strlen(big) - 1] = 0;
+    strcat(big, ",\"Bad\"]");
+    st = s_call(shard, NULL,
+                "{\"op\":\"group_create\",\"user\":\"u00\",\"device\":\"phone\","
+                "\"conv\":\"g:big\",\"title\":\"t\",\"members\":%s}",
+                big);
+    CHECK(strcmp(st, "bad_request") == 0);
+    /* more than 1,000 entries (one name repeated) is bad_request; 1,000 are fine */
+    char rep[8 * 1001 + 4] = "[";
+    for (int i = 0; i < 1001; i++)
+        strcat(rep, i ? ",\"u01\"" : "\"u01\"");
+    strcat(rep, "]");
+    st = s_call(shard, NULL,
+                "{\"op\":\"group_create\",\"user\":\"u00\",\"device\":\"phone\","
+                "\"conv\":\"g:big\",\"title\":\"t\",\"members\":%s}",
+                rep);
     CHECK(strcmp(st, "bad_request") == 0);
     CHECK(strcmp(s_send(shard, "u00", "g:big", "c0"), "not_found") == 0);
+    strcpy(rep + strlen(rep) - 7, "]"); /* drop the last ,"u01" */
+    st = s_call(shard, NULL,
+                "{\"op\":\"group_create\",\"user\":\"u00\",\"device\":\"phone\","
+                "\"conv\":\"g:pair\",\"title\":\"t\",\"members\":%s}",
+                rep);
+    CHECK(strcmp(st, "ok") == 0);
+    CHECK(s_nmembers(shard, "u00", "g:pair") == 2);
     st = s_call(shard, NULL,
                 "{\"op\":\"group_create\",\"user\":\"u00\",\"device\":\"phone\","
                 "\"conv\":\"g:bad\",\"title\":\"\",\"members\":[]}");

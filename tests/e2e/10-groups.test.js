@@ -91,9 +91,11 @@ h.test('group_create validation: bad_request and not_found create nothing', asyn
     { title: 't', members: ['Bob'] },
     { title: 't', members: ['bo'] },
     { title: 't', members: ['bob', null] },
-    { title: 't', members: MANY }, // 100 others: 101 members
+    { title: 't', members: [...MANY, 'Bad'] }, // malformed beats too many
   ];
   for (const f of bad) await alice.err('bad_request', 'group_create', f);
+  // 100 others would make 101 members: group_full, like group_add (issue 7.3)
+  await alice.err('group_full', 'group_create', { title: 't', members: MANY });
   await alice.err('not_found', 'group_create', { title: 't', members: ['bob', 'nosuchuser'] });
   await alice.err('not_found', 'group_create', { title: 't', members: ['zzz_nobody'] });
   await bob.expectNoEvent((f) => f.type === 'member', 300, 'member event of a refused group_create');

@@ -1,0 +1,164 @@
+/* order_test — unit test of order.c: tickets of one session into one conversation go in
+ * the order they were taken, whatever order they become ready or are cancelled in.
+ * The session is a bare session_t; session_ref/session_unref are counted here. */
+#include "gw.h"
+
+#include <stdio.h>
+
+static int failures;
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
+            failures++;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+/* ws.c's reference counting, reduced to a count (the session is never freed here). */
+session_t *session_ref(session_t *s)
+{
+    if (s)
+        s->refs++;
+    return s;
+}
+
+void session_unref(session_t **s_p)
+{
+    if (s_p && *s_p) {
+        (*s_p)->refs--;
+        *s_p = NULL;
+    }
+}
+
+/* What went, in order. */
+static char went[64];
+static size_t nwent;
+
+typedef struct req {
+    char name;
+    order_ticket_t *ticket;
+    /* done in go: ready / cancel another request's ticket (nesting) */
+    struct req *ready_next, *cancel_next;
+} req_t;
+
+static void s_go(void *arg)
+{
+    req_t *r = arg;
+    CHECK(r->ticket == NULL); /* taken by order_ready */
+    went[nwent++] = r->name;
+    went[nwent] = 0;
+    if (r->ready_next)
+        order_ready(&r->ready_next->ticket);
+    if (r->cancel_next)
+        order_cancel(&r->cancel_next->ticket);
+}
+
+static void s_reset(void)
+{
+    nwent = 0;
+    went[0] = 0;
+}
+
+static void s_take(session_t *s, req_t *r, char name, const char *conv)
+{
+    memset(r, 0, sizeof *r);
+    r->name = name;
+    r->ticket = order_wait(s, conv, s_go, r);
+    CHECK(r->ticket != NULL);
+}
+
+int main(void)
+{
+    session_t s;
+    memset(&s, 0, sizeof s);
+    s.refs = 1;
+    req_t a, b, c, d;
+
+    /* an empty gate: idle */
+    CHECK(order_idle(&s, "dm:a:b"));
+
+    /* ready out of order: each goes only after the earlier ones */
+    s_reset();
+    s_take(&s, &a, 'a', "dm:a:b");
+    s_take(&s, &b, 'b', "dm:a:b");
+    s_take(&s, &c, 'c', "dm:a:b");
+    CHECK(!order_idle(&s, "dm:a:b"));
+    CHECK(order_idle(&s, "dm:a:c")); /* another conversation does not wait */
+    order_ready(&c.ticket);
+    order_ready(&b.ticket);
+    CHECK(nwent == 0);
+    order_ready(&a.ticket);
+    CHECK(strcmp(went, "abc") == 0);
+    CHECK(order_idle(&s, "dm:a:b")); /* the gate is gone once empty */
+    CHECK(s.gates == NULL);
+
+    /* a cancelled head lets the ready ones behind it go; a cancelled middle is skipped */
+    s_reset();
+    s_take(&s, &a, 'a', "g:x");
+    s_take(&s, &b, 'b', "g:x");
+    s_take(&s, &c, 'c', "g:x");
+    s_take(&s, &d, 'd', "g:x");
+    order_ready(&b.ticket);
+    order_cancel(&c.ticket);
+    CHECK(c.ticket == NULL);
+    order_ready(&d.ticket);
+    CHECK(nwent == 0);
+    order_cancel(&a.ticket);
+    CHECK(strcmp(went, "bd") == 0);
+    CHECK(s.gates == NULL);
+
+    /* cancelling the tail, then taking another: the tail pointer stays right */
+    s_reset();
+    s_take(&s, &a, 'a', "g:x");
+    s_take(&s, &b, 'b', "g:x");
+    order_cancel(&b.ticket);
+    s_take(&s, &c, 'c', "g:x");
+    order_ready(&c.ticket);
+    CHECK(nwent == 0);
+    order_ready(&a.ticket);
+    CHECK(strcmp(went, "ac") == 0);
+    CHECK(s.gates == NULL);
+
+    /* two conversations are independent */
+    s_reset();
+    s_take(&s, &a, 'a', "g:x");
+    s_take(&s, &b, 'b', "g:y");
+    order_ready(&b.ticket);
+    CHECK(strcmp(went, "b") == 0);
+    CHECK(order_idle(&s, "g:y") && !order_idle(&s, "g:x"));
+    order_ready(&a.ticket);
+    CHECK(strcmp(went, "ba") == 0);
+    CHECK(s.gates == NULL);
+
+    /* nesting: a go that readies the next waiting ticket or cancels one */
+    s_reset();
+    s_take(&s, &a, 'a', "g:x");
+    s_take(&s, &b, 'b', "g:x");
+    s_take(&s, &c, 'c', "g:x");
+    s_take(&s, &d, 'd', "g:x");
+    a.ready_next = &b;
+    b.cancel_next = &c;
+    order_ready(&d.ticket);
+    order_ready(&a.ticket);
+    CHECK(strcmp(went, "abd") == 0);
+    CHECK(s.gates == NULL);
+
+    /* NULL tickets are no-ops; the session's references are balanced */
+    order_ready(&a.ticket);
+    order_cancel(&a.ticket);
+    CHECK(s.refs == 1);
+
+    /* what is left when the session is freed is dropped without going */
+    s_reset();
+    s_take(&s, &a, 'a', "g:x");
+    s_take(&s, &b, 'b', "g:y");
+    s_take(&s, &c, 'c', "g:y");
+    CHECK(order_session_free(&s) == 3);
+    CHECK(s.gates == NULL && nwent == 0);
+
+    if (failures)
+        fprintf(stderr, "order_test: %d failures\n", failures);
+    else
+        printf("order_test: ok\n");
+    return failures ? 1 : 0;
+}
