@@ -151,13 +151,22 @@ void logout_revoke(gw_t *gw, const char *event, size_t len)
         json_decref(ev);
         return;
     }
-    /* only registered (authenticated) sessions: an auth still in flight is answered by a
-     * shard that already deleted the token (the answer to a token_check made before the
-     * revoke arrives before this event: one router, FIFO) */
+    /* only registered sessions: an auth whose token_check is still in flight is answered
+     * by a shard that already deleted the token (the answer to a token_check made before
+     * the revoke arrives before this event: one router, FIFO). A registered session still
+     * SS_AUTHING (its ok waits for the online report, presence.c) is only marked: its auth
+     * is answered unauthenticated and closed 4401 when the wait ends (requests.c). */
     session_t *list = sessions_of(gw, user);
     int closed = 0;
     for (session_t *s = list; s; s = s->unext) {
-        if (s->state != SS_AUTHED || !s_revoked(s, tokens))
+        if (!s_revoked(s, tokens))
+            continue;
+        if (s->state == SS_AUTHING) {
+            s->revoked = true;
+            closed++;
+            continue;
+        }
+        if (s->state != SS_AUTHED)
             continue;
         pl_info("session %llu: %s/%s token revoked, closing", (unsigned long long)s->sid, s->user,
                 s->device);

@@ -346,6 +346,17 @@ static void s_auth_done(op_t *o, const char *fail)
         session_auth_finished(s);
         return;
     }
+    if (s->revoked) {
+        /* the token was revoked or replaced while the ok waited for the online report
+         * (logout.c): refused like a token the shard does not know */
+        static const char msg[] = "invalid or replaced token";
+        pl_info("session %llu: %s/%s token revoked during auth", (unsigned long long)s->sid,
+                s->user, s->device);
+        sessions_unregister(s->gw, s);
+        s_op_finish(o, PL_E_UNAUTHENTICATED, msg, sizeof msg - 1);
+        session_close(s, 4401);
+        return;
+    }
     s->state = SS_AUTHED;
     pl_info("session %llu: %s/%s authenticated from %s", (unsigned long long)s->sid, s->user,
             s->device, s->peer);

@@ -176,7 +176,12 @@ void session_drop_conv(session_t *s, const char *conv, size_t conv_len)
         outq_item_t *it = *pp;
         gw_blob_t *b = it->blob;
         bool started = it == s->ohead && s->ooff > 0;
-        if (!started && b->conv_len == conv_len &&
+        /* member events stay: the contract sends them to the affected user too, and an
+         * "added" still queued must reach it before the "removed" that follows */
+        static const char member[] = "{\"type\":\"member\",";
+        bool is_member =
+            b->len >= sizeof member - 1 && memcmp(b->data, member, sizeof member - 1) == 0;
+        if (!started && !is_member && b->conv_len == conv_len &&
             memcmp(b->data + b->conv_off, conv, conv_len) == 0) {
             *pp = it->next;
             s->obytes -= b->len;
