@@ -16,6 +16,9 @@
 static void s_usage(FILE *f)
 {
     fprintf(f, "usage: parley-gateway [options]\n"
+               "  --config FILE    read the [gateway] section of an INI file first (keys: these "
+               "flags\n"
+               "                   without --); flags given here override it\n"
                "  --port N         TCP port for HTTP and WebSocket (default 8080)\n"
                "  --bind ADDR      address to listen on (default 127.0.0.1)\n"
                "  --router EP      router front endpoint to connect (default "
@@ -27,6 +30,7 @@ static void s_usage(FILE *f)
                "(default 30000)\n"
                "  --ping-interval MS     ping a session idle for MS (default: a third of the "
                "presence timeout, at most 10000)\n"
+               "Limits (0 turns one off):\n"
                "  --rate-burst N         requests a WebSocket may send at once (default 1000)\n"
                "  --rate-per-sec N       refill of that budget per second (default 300)\n"
                "  --max-conns-per-ip N   concurrent HTTP+WebSocket connections per client "
@@ -36,14 +40,35 @@ static void s_usage(FILE *f)
                "  --login-per-sec N      refill of that budget per second (default 5)\n"
                "  --auth-timeout MS      close a WebSocket without auth after MS (default "
                "10000)\n"
-               "  --http-timeout S       close an HTTP connection idle for S seconds (default "
+               "  --http-timeout S       close an HTTP connection idle for S seconds, 1.. (default "
                "30)\n"
-               "  --push-allow PREFIX    URL prefix allowed for push targets (repeatable; none: "
-               "push_register is forbidden)\n"
+               "  --trusted-proxies LIST CIDR blocks of reverse proxies (comma list, repeatable; "
+               "default none):\n"
+               "                         their X-Forwarded-For / PROXY header names the client\n"
+               "  --push-allow PREFIX    URL prefix allowed for push targets (comma list, "
+               "repeatable;\n"
+               "                         none: push_register is forbidden)\n"
                "  --vapid-key FILE       P-256 private key (PEM) whose public key GET "
                "/v1/push/vapid serves\n"
                "  --help           this text\n"
                "Logs go to stderr; PARLEY_LOG=debug|info|warn|error (default info).\n");
+}
+
+static void s_free_list(const char ***arr, int *n)
+{
+    for (int i = 0; i < *n; i++)
+        free((char *)(*arr)[i]);
+    free(*arr);
+    *arr = NULL;
+    *n = 0;
+}
+
+static void s_free_config(gw_t *gw)
+{
+    s_free_list(&gw->cfg.push_allow, &gw->cfg.npush_allow);
+    free(gw->cfg.trusted);
+    gw->cfg.trusted = NULL;
+    pl_args_destroy(&gw->args);
 }
 
 static bool s_int_arg(const char *s, long min, long max, int *out)
@@ -57,9 +82,62 @@ static bool s_int_arg(const char *s, long min, long max, int *out)
     return true;
 }
 
-/* Returns 0 to run, 1 to exit 0 (--help), -1 to exit 2. */
-static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
+static void s_free_list(const char ***arr, int *n);
+static bool s_list_add(const char ***arr, int *n, const char *list);
+
+/* Append the comma-separated CIDR blocks of list to cfg->trusted. false if one is bad. */
+static bool s_cidr_list_add(struct gw_config *cfg, const char *list)
 {
+    const char **items = NULL;
+    int n = 0;
+    bool ok = s_list_add(&items, &n, list);
+    for (int i = 0; ok && i < n; i++)
+        ok = gw_cidr_parse(items[i], &cfg->trusted, &cfg->ntrusted) == 0;
+    s_free_list(&items, &n);
+    return ok;
+}
+
+/* Free the strings of a list and empty it. */
+static void s_list_clear(const char ***arr, int *n)
+{
+    for (int i = 0; i < *n; i++)
+        free((char *)(*arr)[i]);
+    *n = 0;
+}
+
+/* Append the comma-separated items of list to *arr, each trimmed and copied (the caller
+ * frees them with s_list_clear and the array with free). false on an empty item or OOM. */
+static bool s_list_add(const char ***arr, int *n, const char *list)
+{
+    const char *p = list;
+    for (;;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        while (len && (*p == ' ' || *p == '\t'))
+            p++, len--;
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        if (!len)
+            return false;
+        const char **a = realloc(*arr, (size_t)(*n + 1) * sizeof *a);
+        if (!a)
+            return false;
+        *arr = a;
+        if (!(a[*n] = strndup(p, len)))
+            return false;
+        (*n)++;
+        if (!end)
+            return true;
+        p = end + 1;
+    }
+}
+
+/* Returns 0 to run, 1 to exit 0 (--help), -1 to exit 2. cfg's strings point into
+ * gw->args (kept until exit). */
+static int s_parse_args(int argc, char **argv, gw_t *gw)
+{
+    struct gw_config *cfg = &gw->cfg;
+    /* One table for the command line and the config file ([gateway], keys = these names). */
     static const struct option opts[] = {{"port", required_argument, NULL, 'p'},
                                          {"bind", required_argument, NULL, 'b'},
                                          {"router", required_argument, NULL, 'r'},
@@ -76,6 +154,8 @@ static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
                                          {"http-timeout", required_argument, NULL, 'H'},
                                          {"push-allow", required_argument, NULL, 'W'},
                                          {"vapid-key", required_argument, NULL, 'V'},
+                                         {"trusted-proxies", required_argument, NULL, 'T'},
+                                         {"config", required_argument, NULL, 'c'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     cfg->port = 8080;
@@ -91,97 +171,133 @@ static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
     cfg->login_per_sec = 5;
     cfg->auth_timeout_ms = 10000;
     cfg->http_timeout_s = 30;
+    gw->args = pl_args_new("parley-gateway", "gateway", argc, argv, opts);
+    if (!gw->args)
+        return -1;
+    pl_args_t *args = gw->args;
     const char *name = NULL;
-    int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    /* a list flag given on the command line replaces the file's list */
+    bool push_cmdline = false, proxies_cmdline = false;
+    int c, li;
+    while ((c = getopt_long(pl_args_argc(args), pl_args_argv(args), "", opts, &li)) != -1) {
+        const char *hint = NULL;
         switch (c) {
         case 'p':
-            if (!s_int_arg(optarg, 0, 65535, &cfg->port))
-                goto bad;
+            if (s_int_arg(optarg, 0, 65535, &cfg->port))
+                continue;
+            hint = "a port number";
             break;
         case 'b':
             cfg->bind = optarg;
-            break;
+            continue;
         case 'r':
             cfg->router = optarg;
-            break;
+            continue;
         case 'n':
             name = optarg;
-            break;
+            continue;
         case 't':
-            if (!s_int_arg(optarg, 1, INT_MAX, &cfg->timeout_ms))
-                goto bad;
+            if (s_int_arg(optarg, 1, INT_MAX, &cfg->timeout_ms))
+                continue;
+            hint = "milliseconds, at least 1";
             break;
         case 'P':
-            if (!s_int_arg(optarg, 500, INT_MAX, &cfg->presence_timeout_ms))
-                goto bad;
+            if (s_int_arg(optarg, 500, INT_MAX, &cfg->presence_timeout_ms))
+                continue;
+            hint = "milliseconds, at least 500";
             break;
         case 'I':
-            if (!s_int_arg(optarg, 100, INT_MAX, &cfg->ping_interval_ms))
-                goto bad;
+            if (s_int_arg(optarg, 100, INT_MAX, &cfg->ping_interval_ms))
+                continue;
+            hint = "milliseconds, at least 100";
             break;
+        /* limits: 0 turns the limit off */
         case 'B':
-            if (!s_int_arg(optarg, 1, 1000000000, &cfg->rate_burst))
-                goto bad;
+            if (s_int_arg(optarg, 0, 1000000000, &cfg->rate_burst))
+                continue;
+            hint = "0 (off) .. 1000000000";
             break;
         case 'R':
-            if (!s_int_arg(optarg, 1, 1000000000, &cfg->rate_per_sec))
-                goto bad;
+            if (s_int_arg(optarg, 0, 1000000000, &cfg->rate_per_sec))
+                continue;
+            hint = "0 (off) .. 1000000000";
             break;
         case 'C':
-            if (!s_int_arg(optarg, 1, 1000000000, &cfg->max_conns_per_ip))
-                goto bad;
+            if (s_int_arg(optarg, 0, 1000000000, &cfg->max_conns_per_ip))
+                continue;
+            hint = "0 (off) .. 1000000000";
             break;
         case 'L':
-            if (!s_int_arg(optarg, 1, 1000000000, &cfg->login_burst))
-                goto bad;
+            if (s_int_arg(optarg, 0, 1000000000, &cfg->login_burst))
+                continue;
+            hint = "0 (off) .. 1000000000";
             break;
         case 'l':
-            if (!s_int_arg(optarg, 1, 1000000000, &cfg->login_per_sec))
-                goto bad;
+            if (s_int_arg(optarg, 0, 1000000000, &cfg->login_per_sec))
+                continue;
+            hint = "0 (off) .. 1000000000";
             break;
         case 'A':
-            if (!s_int_arg(optarg, 100, 86400000, &cfg->auth_timeout_ms))
-                goto bad;
+            if (s_int_arg(optarg, 0, 86400000, &cfg->auth_timeout_ms) &&
+                (cfg->auth_timeout_ms == 0 || cfg->auth_timeout_ms >= 100))
+                continue;
+            hint = "0 (off) or milliseconds 100..86400000";
             break;
         case 'H':
-            if (!s_int_arg(optarg, 1, 86400, &cfg->http_timeout_s))
-                goto bad;
+            if (s_int_arg(optarg, 1, 86400, &cfg->http_timeout_s))
+                continue;
+            hint = "seconds 1..86400";
             break;
-        case 'W': {
-            const char **a = realloc(cfg->push_allow, (cfg->npush_allow + 1) * sizeof *a);
-            if (!a || !*optarg)
-                goto bad;
-            cfg->push_allow = a;
-            a[cfg->npush_allow++] = optarg;
+        case 'W':
+            if (!push_cmdline && pl_args_from_cmdline(args)) {
+                push_cmdline = true;
+                s_list_clear(&cfg->push_allow, &cfg->npush_allow);
+            }
+            if (s_list_add(&cfg->push_allow, &cfg->npush_allow, optarg))
+                continue;
+            hint = "URL prefixes, comma-separated, none empty";
             break;
-        }
+        case 'T':
+            if (!proxies_cmdline && pl_args_from_cmdline(args)) {
+                proxies_cmdline = true;
+                cfg->ntrusted = 0;
+            }
+            if (s_cidr_list_add(cfg, optarg))
+                continue;
+            hint = "addresses or CIDR blocks, comma-separated (e.g. 127.0.0.1/32, 10.0.0.0/8)";
+            break;
         case 'V':
             cfg->vapid_key = optarg;
-            break;
+            continue;
+        case 'c':
+            continue; /* read by pl_args_new */
         case 'h':
             s_usage(stdout);
             return 1;
         default:
-            goto bad;
+            s_usage(stderr);
+            return -1;
         }
+        pl_args_bad_value(args, opts[li].name, optarg, hint);
+        return -1;
     }
-    if (optind < argc)
-        goto bad;
+    if (optind < pl_args_argc(args)) {
+        fprintf(stderr, "parley-gateway: unexpected argument %s\n", pl_args_argv(args)[optind]);
+        return -1;
+    }
     if (!cfg->ping_interval_ms)
         cfg->ping_interval_ms =
             cfg->presence_timeout_ms / 3 < 10000 ? cfg->presence_timeout_ms / 3 : 10000;
     if (name) {
-        if (!*name || strlen(name) >= sizeof cfg->name)
-            goto bad;
+        if (!*name || strlen(name) >= sizeof cfg->name) {
+            fprintf(stderr, "parley-gateway: --name: 1..%zu characters\n", sizeof cfg->name - 1);
+            return -1;
+        }
         snprintf(cfg->name, sizeof cfg->name, "%s", name);
     } else {
         snprintf(cfg->name, sizeof cfg->name, "gw-%d", cfg->port);
     }
     return 0;
-bad:
-    s_usage(stderr);
-    return -1;
 }
 
 /* ---- lws glue ------------------------------------------------------------------------- */
@@ -195,6 +311,9 @@ static int s_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
     case LWS_CALLBACK_WSI_DESTROY:
         return limits_conn_callback(wsi, reason, in);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        if (limits_conn_callback(wsi, reason, in))
+            return 1;
+        return ws_callback(wsi, reason, user, in, len);
     case LWS_CALLBACK_TIMER:
     case LWS_CALLBACK_ESTABLISHED:
     case LWS_CALLBACK_RECEIVE:
@@ -247,7 +366,8 @@ static void s_shutdown(gw_t *gw)
         return;
     gw->stopping = true;
     pl_info("shutting down (%d sessions)", gw->nsessions);
-    presence_stop(gw);  /* reports everyone offline while the link still runs */
+    presence_stop(gw); /* reports everyone offline while the link still runs */
+    proxy_stop(gw);
     zlink_stop(gw->zl); /* answers outstanding requests while sockets still exist */
     /* first stage; lws closes its handles asynchronously and, through info.pcontext,
      * nulls gw->lws once it is wholly gone (else main finishes it after uv_run) */
@@ -275,9 +395,11 @@ int main(int argc, char **argv)
 
     static gw_t gw_storage;
     gw_t *gw = &gw_storage;
-    int rc = s_parse_args(argc, argv, &gw->cfg);
-    if (rc)
+    int rc = s_parse_args(argc, argv, gw);
+    if (rc) {
+        s_free_config(gw);
         return rc > 0 ? 0 : 2;
+    }
     if (sodium_init() < 0) {
         pl_error("libsodium init failed");
         return 1;
@@ -349,6 +471,7 @@ fail_zlink:
 fail_loop:
     gw->stopping = true;
     presence_stop(gw);
+    proxy_stop(gw);
     uv_close((uv_handle_t *)&gw->sigterm, NULL);
     uv_close((uv_handle_t *)&gw->sigint, NULL);
     uv_close((uv_handle_t *)&gw->tick, NULL);
@@ -366,7 +489,7 @@ done:
     presence_fini(gw);
     limits_fini(gw);
     zhashx_destroy(&gw->known_users);
-    free(gw->cfg.push_allow);
+    s_free_config(gw);
     pl_info("bye");
     return rc;
 }
