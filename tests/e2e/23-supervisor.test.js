@@ -94,10 +94,9 @@ async function up(extra = [], { waitReady = true } = {}) {
   sup.says = (re) => sup.lines.filter((l) => re.test(l.text));
   sup.tail = () => sup.lines.slice(-40).map((l) => l.text).join('\n');
   if (waitReady) {
-    await waitFor('the ready line of scripts/parley up', () => {
-      if (sup.exit) throw new Error(`scripts/parley exited ${JSON.stringify(sup.exit)}:\n${sup.tail()}`);
-      return sup.says(/ready/).some((l) => l.stream === 'out');
-    }, { timeoutMs: 60000 });
+    await waitFor('the ready line of scripts/parley up',
+      () => sup.exit || sup.says(/ready/).some((l) => l.stream === 'out'), { timeoutMs: 60000 });
+    if (sup.exit) throw new Error(`scripts/parley exited ${JSON.stringify(sup.exit)}:\n${sup.tail()}`);
   }
   return sup;
 }
