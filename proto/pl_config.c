@@ -243,7 +243,7 @@ pl_args_t *pl_args_new(const char *prog, const char *section, int argc, char **a
             fprintf(stderr, "%s: cannot read the config file %s\n", prog, a->file);
             goto fail;
         }
-        if (p.error[0]) {
+        if (p.error[0] && !(r > 0 && r < p.error_line)) {
             fprintf(stderr, "%s: %s:%d: %s\n", prog, a->file, p.error_line, p.error);
             goto fail;
         }
