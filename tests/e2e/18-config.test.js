@@ -22,13 +22,22 @@ const OTHER = '127.0.0.3';
 
 // ---- helpers ---------------------------------------------------------------------------
 
-// Extra gateways started by the tests: killed after the last test (registered before the
-// harness's own hook), and when this process exits whatever happens.
+// Extra gateways started by the tests: stopped with SIGTERM after the last test (registered
+// before the harness's own hook), each must exit 0 (a sanitizer report would not); killed
+// when this process exits whatever happens.
 const spawned = [];
 let gwCount = 0;
 after(async () => {
-  for (const s of spawned) if (s.proc.exitCode === null && s.proc.signalCode === null) s.proc.kill('SIGKILL');
-  await Promise.all(spawned.map((s) => s.exited));
+  const codes = await Promise.all(spawned.map(async (s) => {
+    if (s.proc.exitCode !== null || s.proc.signalCode !== null) return `already exited ${s.proc.exitCode}`;
+    s.proc.kill('SIGTERM');
+    let timer;
+    const code = await Promise.race([s.exited, new Promise((r) => { timer = setTimeout(() => r('timeout'), 10000); })]);
+    clearTimeout(timer);
+    if (code === 'timeout') s.proc.kill('SIGKILL');
+    return code;
+  }));
+  assert.deepEqual(codes.filter((c) => c !== 0), [], `extra gateways exit 0 on SIGTERM: ${codes}`);
 });
 process.on('exit', () => {
   for (const s of spawned) try { s.proc.kill('SIGKILL'); } catch { /* gone */ }
