@@ -127,6 +127,7 @@ after(async () => {
   if (sup) {
     const r = await down(sup);
     assert.equal(r.code, 0, sup.tail());
+    assert.deepEqual(sup.says(/on SIGTERM/).map((l) => l.text), [], 'every process exits 0 on SIGTERM');
     fs.rmSync(sup.dir, { recursive: true, force: true });
   }
 });
@@ -211,6 +212,7 @@ test('scripts/parley up --config FILE hands the file to every process; a bad fil
     } finally {
       const r = await down(s);
       assert.equal(r.code, 0, s.tail());
+      assert.deepEqual(s.says(/on SIGTERM/).map((l) => l.text), [], 'every process exits 0 on SIGTERM');
       fs.rmSync(s.dir, { recursive: true, force: true });
     }
     // a bad key: every process exits 2 at once; the supervisor says why and exits 2
