@@ -14,7 +14,7 @@ const path = require('node:path');
 const WebSocket = require('ws');
 const { setup } = require('./lib/harness');
 const { freePort, waitFor, formatConfig } = require('./lib/cluster');
-const { httpRequest, login, Client } = require('./lib/client');
+const { createUser, httpRequest, login, Client } = require('./lib/client');
 
 const REPO = path.resolve(__dirname, '..', '..');
 const PROXY = '127.0.0.2';
@@ -239,12 +239,34 @@ h.test('parley.conf.example names every long flag of every role and its values a
   }
 });
 
+h.test('list keys: a comma list or repeated lines; a list flag on the command line replaces the file\'s', async (t, c) => {
+  const sections = { gateway: { 'push-allow': ['http://a.example/, http://b.example/', 'http://c.example/'] } };
+  const fromFile = await startGateway(c, sections);
+  const replaced = await startGateway(c, sections, ['--push-allow', 'http://d.example/,http://e.example/']);
+  await createUser(fromFile.url, 'lister');
+  const token = await login(fromFile.url, 'lister', 'phone');
+  const verdicts = async (gw) => {
+    const ws = await Client.open(`ws://127.0.0.1:${gw.port}/v1/ws`, token, { label: `lister@${gw.port}` });
+    const out = {};
+    for (const host of ['a', 'b', 'c', 'd', 'e', 'f']) {
+      const r = await ws.request('push_register', { kind: 'webhook', url: `http://${host}.example/hook` });
+      out[host] = r.type === 'ok' ? 'ok' : r.code;
+    }
+    ws.close();
+    return out;
+  };
+  assert.deepEqual(await verdicts(fromFile), { a: 'ok', b: 'ok', c: 'ok', d: 'forbidden', e: 'forbidden', f: 'forbidden' });
+  assert.deepEqual(await verdicts(replaced), { a: 'forbidden', b: 'forbidden', c: 'forbidden', d: 'ok', e: 'ok', f: 'forbidden' });
+});
+
 // ---- client address behind trusted proxies --------------------------------------------------
 
 let proxied; // a gateway trusting 127.0.0.2, login burst 3
 h.test('X-Forwarded-For from a trusted proxy: limits keyed on the rightmost untrusted hop', async (t, c) => {
   proxied = await startGateway(c, {
-    gateway: { 'trusted-proxies': `${PROXY}/32, 10.0.0.0/8`, 'login-burst': 3, 'login-per-sec': 1, 'max-conns-per-ip': 2 },
+    gateway: {
+      'trusted-proxies': `${PROXY}/32, 10.0.0.0/8`, 'login-burst': 3, 'login-per-sec': 1, 'max-conns-per-ip': 2, 'http-timeout': 2,
+    },
   });
   const port = proxied.port;
   const via = (xff) => ({ localAddress: PROXY, headers: { 'X-Forwarded-For': xff } });
@@ -303,6 +325,19 @@ h.test('PROXY protocol v1 and v2 from a trusted proxy name the client; ignored f
   assert.ok(other.status === null || other.status >= 400, other.text);
   // a trusted proxy without any header: the proxy's own address (fresh bucket)
   assert.equal((await rawRequest(port, { localAddress: PROXY })).status, 400);
+  // a header that stops half-way is closed after --http-timeout (2 s), without an answer
+  const t0 = Date.now();
+  const stalled = await new Promise((resolve) => {
+    const sock = net.connect({ port, host: '127.0.0.1', localAddress: PROXY });
+    let text = '';
+    sock.on('connect', () => sock.write('PROXY TCP4 198.51'));
+    sock.on('data', (d) => { text += d; });
+    sock.on('error', () => {});
+    sock.on('close', () => resolve(text));
+  });
+  const took = Date.now() - t0;
+  assert.equal(stalled, '');
+  assert.ok(took >= 1500 && took < 6000, `closed after ${took} ms`);
 });
 
 h.test('WebSockets through a trusted proxy count against the forwarded client', async (t, c) => {
