@@ -54,23 +54,6 @@ static void s_usage(FILE *f)
                "Logs go to stderr; PARLEY_LOG=debug|info|warn|error (default info).\n");
 }
 
-static void s_free_list(const char ***arr, int *n)
-{
-    for (int i = 0; i < *n; i++)
-        free((char *)(*arr)[i]);
-    free(*arr);
-    *arr = NULL;
-    *n = 0;
-}
-
-static void s_free_config(gw_t *gw)
-{
-    s_free_list(&gw->cfg.push_allow, &gw->cfg.npush_allow);
-    free(gw->cfg.trusted);
-    gw->cfg.trusted = NULL;
-    pl_args_destroy(&gw->args);
-}
-
 static bool s_int_arg(const char *s, long min, long max, int *out)
 {
     char *end;
@@ -82,22 +65,7 @@ static bool s_int_arg(const char *s, long min, long max, int *out)
     return true;
 }
 
-static void s_free_list(const char ***arr, int *n);
-static bool s_list_add(const char ***arr, int *n, const char *list);
-
-/* Append the comma-separated CIDR blocks of list to cfg->trusted. false if one is bad. */
-static bool s_cidr_list_add(struct gw_config *cfg, const char *list)
-{
-    const char **items = NULL;
-    int n = 0;
-    bool ok = s_list_add(&items, &n, list);
-    for (int i = 0; ok && i < n; i++)
-        ok = gw_cidr_parse(items[i], &cfg->trusted, &cfg->ntrusted) == 0;
-    s_free_list(&items, &n);
-    return ok;
-}
-
-/* Free the strings of a list and empty it. */
+/* Free the strings of a list and empty it (the array stays). */
 static void s_list_clear(const char ***arr, int *n)
 {
     for (int i = 0; i < *n; i++)
@@ -105,8 +73,8 @@ static void s_list_clear(const char ***arr, int *n)
     *n = 0;
 }
 
-/* Append the comma-separated items of list to *arr, each trimmed and copied (the caller
- * frees them with s_list_clear and the array with free). false on an empty item or OOM. */
+/* Append the comma-separated items of list to *arr, each trimmed and copied (freed by
+ * s_list_clear, the array by free). false on an empty item or OOM. */
 static bool s_list_add(const char ***arr, int *n, const char *list)
 {
     const char *p = list;
@@ -132,12 +100,37 @@ static bool s_list_add(const char ***arr, int *n, const char *list)
     }
 }
 
-/* Returns 0 to run, 1 to exit 0 (--help), -1 to exit 2. cfg's strings point into
- * gw->args (kept until exit). */
+/* Append the comma-separated addresses / CIDR blocks of list to cfg->trusted. */
+static bool s_cidr_list_add(struct gw_config *cfg, const char *list)
+{
+    const char **items = NULL;
+    int n = 0;
+    bool ok = s_list_add(&items, &n, list);
+    for (int i = 0; ok && i < n; i++)
+        ok = gw_cidr_parse(items[i], &cfg->trusted, &cfg->ntrusted) == 0;
+    s_list_clear(&items, &n);
+    free(items);
+    return ok;
+}
+
+/* What s_parse_args allocated (after the loop, or when it failed). */
+static void s_free_config(gw_t *gw)
+{
+    s_list_clear(&gw->cfg.push_allow, &gw->cfg.npush_allow);
+    free(gw->cfg.push_allow);
+    gw->cfg.push_allow = NULL;
+    free(gw->cfg.trusted);
+    gw->cfg.trusted = NULL;
+    gw->cfg.ntrusted = 0;
+    pl_args_destroy(&gw->args);
+}
+
+/* Returns 0 to run, 1 to exit 0 (--help), -1 to exit 2. The command line and the
+ * [gateway] section of --config (pl_config.h: keys = these long flags) are parsed
+ * together; cfg's strings point into gw->args, kept until exit (s_free_config). */
 static int s_parse_args(int argc, char **argv, gw_t *gw)
 {
     struct gw_config *cfg = &gw->cfg;
-    /* One table for the command line and the config file ([gateway], keys = these names). */
     static const struct option opts[] = {{"port", required_argument, NULL, 'p'},
                                          {"bind", required_argument, NULL, 'b'},
                                          {"router", required_argument, NULL, 'r'},
@@ -171,133 +164,121 @@ static int s_parse_args(int argc, char **argv, gw_t *gw)
     cfg->login_per_sec = 5;
     cfg->auth_timeout_ms = 10000;
     cfg->http_timeout_s = 30;
-    gw->args = pl_args_new("parley-gateway", "gateway", argc, argv, opts);
-    if (!gw->args)
-        return -1;
-    pl_args_t *args = gw->args;
-    const char *name = NULL;
+    if (!(gw->args = pl_args_new("parley-gateway", "gateway", argc, argv, opts)))
+        return -1; /* the reason is printed */
+    argc = pl_args_argc(gw->args);
+    argv = pl_args_argv(gw->args);
     /* a list flag given on the command line replaces the file's list */
     bool push_cmdline = false, proxies_cmdline = false;
-    int c, li;
-    while ((c = getopt_long(pl_args_argc(args), pl_args_argv(args), "", opts, &li)) != -1) {
-        const char *hint = NULL;
+    const char *name = NULL;
+    int c, li = -1;
+    while ((c = getopt_long(argc, argv, "", opts, &li)) != -1) {
         switch (c) {
         case 'p':
-            if (s_int_arg(optarg, 0, 65535, &cfg->port))
-                continue;
-            hint = "a port number";
+            if (!s_int_arg(optarg, 0, 65535, &cfg->port))
+                goto bad;
             break;
         case 'b':
             cfg->bind = optarg;
-            continue;
+            break;
         case 'r':
             cfg->router = optarg;
-            continue;
+            break;
         case 'n':
             name = optarg;
-            continue;
+            break;
         case 't':
-            if (s_int_arg(optarg, 1, INT_MAX, &cfg->timeout_ms))
-                continue;
-            hint = "milliseconds, at least 1";
+            if (!s_int_arg(optarg, 1, INT_MAX, &cfg->timeout_ms))
+                goto bad;
             break;
         case 'P':
-            if (s_int_arg(optarg, 500, INT_MAX, &cfg->presence_timeout_ms))
-                continue;
-            hint = "milliseconds, at least 500";
+            if (!s_int_arg(optarg, 500, INT_MAX, &cfg->presence_timeout_ms))
+                goto bad;
             break;
         case 'I':
-            if (s_int_arg(optarg, 100, INT_MAX, &cfg->ping_interval_ms))
-                continue;
-            hint = "milliseconds, at least 100";
+            if (!s_int_arg(optarg, 100, INT_MAX, &cfg->ping_interval_ms))
+                goto bad;
             break;
-        /* limits: 0 turns the limit off */
+        /* the limits: 0 turns one off */
         case 'B':
-            if (s_int_arg(optarg, 0, 1000000000, &cfg->rate_burst))
-                continue;
-            hint = "0 (off) .. 1000000000";
+            if (!s_int_arg(optarg, 0, 1000000000, &cfg->rate_burst))
+                goto bad;
             break;
         case 'R':
-            if (s_int_arg(optarg, 0, 1000000000, &cfg->rate_per_sec))
-                continue;
-            hint = "0 (off) .. 1000000000";
+            if (!s_int_arg(optarg, 0, 1000000000, &cfg->rate_per_sec))
+                goto bad;
             break;
         case 'C':
-            if (s_int_arg(optarg, 0, 1000000000, &cfg->max_conns_per_ip))
-                continue;
-            hint = "0 (off) .. 1000000000";
+            if (!s_int_arg(optarg, 0, 1000000000, &cfg->max_conns_per_ip))
+                goto bad;
             break;
         case 'L':
-            if (s_int_arg(optarg, 0, 1000000000, &cfg->login_burst))
-                continue;
-            hint = "0 (off) .. 1000000000";
+            if (!s_int_arg(optarg, 0, 1000000000, &cfg->login_burst))
+                goto bad;
             break;
         case 'l':
-            if (s_int_arg(optarg, 0, 1000000000, &cfg->login_per_sec))
-                continue;
-            hint = "0 (off) .. 1000000000";
+            if (!s_int_arg(optarg, 0, 1000000000, &cfg->login_per_sec))
+                goto bad;
             break;
         case 'A':
-            if (s_int_arg(optarg, 0, 86400000, &cfg->auth_timeout_ms) &&
-                (cfg->auth_timeout_ms == 0 || cfg->auth_timeout_ms >= 100))
-                continue;
-            hint = "0 (off) or milliseconds 100..86400000";
+            if (!s_int_arg(optarg, 0, 86400000, &cfg->auth_timeout_ms) ||
+                (cfg->auth_timeout_ms > 0 && cfg->auth_timeout_ms < 100))
+                goto bad;
             break;
         case 'H':
-            if (s_int_arg(optarg, 1, 86400, &cfg->http_timeout_s))
-                continue;
-            hint = "seconds 1..86400";
+            if (!s_int_arg(optarg, 1, 86400, &cfg->http_timeout_s))
+                goto bad;
             break;
         case 'W':
-            if (!push_cmdline && pl_args_from_cmdline(args)) {
+            if (!push_cmdline && pl_args_from_cmdline(gw->args)) {
                 push_cmdline = true;
                 s_list_clear(&cfg->push_allow, &cfg->npush_allow);
             }
-            if (s_list_add(&cfg->push_allow, &cfg->npush_allow, optarg))
-                continue;
-            hint = "URL prefixes, comma-separated, none empty";
+            if (!s_list_add(&cfg->push_allow, &cfg->npush_allow, optarg))
+                goto bad;
             break;
         case 'T':
-            if (!proxies_cmdline && pl_args_from_cmdline(args)) {
+            if (!proxies_cmdline && pl_args_from_cmdline(gw->args)) {
                 proxies_cmdline = true;
                 cfg->ntrusted = 0;
             }
-            if (s_cidr_list_add(cfg, optarg))
-                continue;
-            hint = "addresses or CIDR blocks, comma-separated (e.g. 127.0.0.1/32, 10.0.0.0/8)";
+            if (!s_cidr_list_add(cfg, optarg))
+                goto bad;
             break;
         case 'V':
             cfg->vapid_key = optarg;
-            continue;
+            break;
         case 'c':
-            continue; /* read by pl_args_new */
+            break; /* read by pl_args_new */
         case 'h':
             s_usage(stdout);
             return 1;
         default:
-            s_usage(stderr);
-            return -1;
+            li = -1; /* getopt_long printed what is wrong */
+            goto bad;
         }
-        pl_args_bad_value(args, opts[li].name, optarg, hint);
-        return -1;
+        li = -1;
     }
-    if (optind < pl_args_argc(args)) {
-        fprintf(stderr, "parley-gateway: unexpected argument %s\n", pl_args_argv(args)[optind]);
-        return -1;
-    }
+    if (optind < argc)
+        goto bad;
     if (!cfg->ping_interval_ms)
         cfg->ping_interval_ms =
             cfg->presence_timeout_ms / 3 < 10000 ? cfg->presence_timeout_ms / 3 : 10000;
     if (name) {
-        if (!*name || strlen(name) >= sizeof cfg->name) {
-            fprintf(stderr, "parley-gateway: --name: 1..%zu characters\n", sizeof cfg->name - 1);
-            return -1;
-        }
+        if (!*name || strlen(name) >= sizeof cfg->name)
+            goto bad;
         snprintf(cfg->name, sizeof cfg->name, "%s", name);
     } else {
         snprintf(cfg->name, sizeof cfg->name, "gw-%d", cfg->port);
     }
     return 0;
+bad:
+    /* a value the flag rejects: one line naming the flag (and the file line it came from) */
+    if (li >= 0)
+        pl_args_bad_value(gw->args, opts[li].name, optarg, "see parley-gateway --help");
+    else
+        s_usage(stderr);
+    return -1;
 }
 
 /* ---- lws glue ------------------------------------------------------------------------- */
