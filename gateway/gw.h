@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "pl_config.h"
 #include "pl_err.h"
 #include "pl_hash.h"
 #include "pl_log.h"
@@ -45,6 +46,8 @@ typedef struct gw_presence gw_presence_t;
 typedef struct gw_limits gw_limits_t;
 typedef struct order_gate order_gate_t;
 typedef struct order_ticket order_ticket_t;
+typedef struct gw_conn gw_conn_t;
+typedef struct gw_proxy gw_proxy_t;
 
 /* A token bucket (limits.c); zeroed = not started (full at first use). */
 typedef struct {
@@ -314,6 +317,22 @@ void presence_snapshot(gw_t *gw);
 void presence_request(session_t *s, pending_t *p, const char *id_json, json_t *req);
 
 /* ---- limits.c: request rate, per-IP caps, auth deadline ------------------------------ */
+/* A block of --trusted-proxies. */
+typedef struct {
+    int family; /* AF_INET or AF_INET6 */
+    unsigned char addr[16];
+    int bits;
+} gw_cidr_t;
+/* Parse "ADDR" or "ADDR/BITS" (IPv4 or IPv6) and append it to *arr (realloc'd, caller
+ * frees). 0, or -1 if it is not one (or OOM). */
+int gw_cidr_parse(const char *text, gw_cidr_t **arr, int *n);
+/* True if the numeric address ip lies in one of --trusted-proxies. */
+bool limits_trusted(const gw_t *gw, const char *ip);
+/* The state of one accepted connection with client address addr; NULL on OOM. Owned by
+ * whoever holds it: the wsi (opaque user data) from SERVER_NEW_CLIENT_INSTANTIATED on. */
+gw_conn_t *limits_conn_new(const char *addr);
+/* Releases its connection count; nulls *c_p. Idempotent. */
+void limits_conn_free(gw_conn_t **c_p);
 int limits_init(gw_t *gw);
 /* After the lws context is wholly destroyed (no WSI_DESTROY may follow). */
 void limits_fini(gw_t *gw);
@@ -321,8 +340,10 @@ void limits_fini(gw_t *gw);
 void limits_tick(gw_t *gw);
 /* Take one token from b (burst, per_sec tokens a second, now in ms); false if none. */
 bool gw_bucket_take(gw_bucket_t *b, int burst, int per_sec, uint64_t now_ms);
-/* lws reasons FILTER_NETWORK_CONNECTION (in: the accepted fd), SERVER_NEW_CLIENT_
- * INSTANTIATED and WSI_DESTROY: per-IP connection count. Nonzero: refuse the connection. */
+/* lws reasons FILTER_NETWORK_CONNECTION (in: the accepted fd; a trusted proxy's goes to
+ * proxy_accept), SERVER_NEW_CLIENT_INSTANTIATED (takes gw->adopting if set),
+ * FILTER_PROTOCOL_CONNECTION (a trusted proxy's WebSocket upgrade is counted against the
+ * forwarded client) and WSI_DESTROY: per-IP connection count. Nonzero: refuse. */
 int limits_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *in);
 /* POST /v1/users or /v1/sessions: take a token of the client address; false: answer 429. */
 bool limits_login_allowed(http_req_t *r);
@@ -332,6 +353,15 @@ bool limits_request_allowed(session_t *s);
 void limits_session_start(session_t *s);
 /* LWS_CALLBACK_TIMER of s: close it 4401 if still not authenticated. */
 void limits_session_timer(session_t *s);
+
+/* ---- proxy.c: the PROXY protocol (v1 text, v2 binary) from trusted proxies ---------- */
+/* fd was accepted from trusted peer ip on the listener of vhost: take a duplicate of it
+ * (the caller then refuses the connection, and lws closes its fd), read a PROXY v1/v2
+ * header if one comes first, and adopt the socket into vhost with the header's source as
+ * the client address (or ip when there is none). 0 if taken; -1: let lws go on with fd. */
+int proxy_accept(gw_t *gw, struct lws_vhost *vhost, int fd, const char *ip);
+/* Shutdown: close every socket still waiting for its header. */
+void proxy_stop(gw_t *gw);
 
 /* ---- http.c / accounts.c ------------------------------------------------------------- */
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -414,6 +444,8 @@ struct gw_config {
     const char **push_allow; /* --push-allow (repeatable): URL prefixes for push targets */
     int npush_allow;
     const char *vapid_key; /* --vapid-key: PEM file, or NULL */
+    gw_cidr_t *trusted;    /* --trusted-proxies */
+    int ntrusted;
 };
 
 struct gw {
@@ -432,12 +464,16 @@ struct gw {
     gw_presence_t *pres;
     /* limits.c */
     gw_limits_t *limits;
+    gw_conn_t *adopting; /* proxy.c -> limits.c: the connection being adopted now */
+    /* proxy.c: sockets waiting for their PROXY header */
+    gw_proxy_t *proxies;
     /* push.c: base64url of the VAPID public key; empty without --vapid-key */
     char vapid_public[96];
     /* accounts.c */
     char dummy_hash[crypto_pwhash_STRBYTES];
     bool dummy_ready;
-    /* main.c */
+    /* main.c: the parsed command line and config file (cfg's strings point into them) */
+    pl_args_t *args;
     uv_signal_t sigterm, sigint;
     uv_timer_t tick;
     bool stopping;

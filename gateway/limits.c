@@ -12,11 +12,22 @@
  *   (without id) and close 4401. HTTP idleness (--http-timeout) is lws's business: main.c
  *   sets timeout_secs and timeout_secs_ah_idle (a connection that sends no request).
  *
- * Per-IP state is a table ip -> ip_entry_t. A connection holds its entry through the lws
- * opaque user data, set at SERVER_NEW_CLIENT_INSTANTIATED and released at WSI_DESTROY
- * (the same wsi survives the HTTP -> WebSocket upgrade). An entry without connections
- * stays until its login bucket is full again (the once-a-second sweep drops it), so
- * closing the connection does not reset the bucket.
+ * - Any of these limits set to 0 is off (a bucket with burst or refill 0 never refuses).
+ *
+ * The client address (--trusted-proxies): a connection's address is its TCP peer, or the
+ * source of the PROXY protocol header a trusted peer sent (proxy.c). If that address is
+ * a trusted proxy, a request's X-Forwarded-For is read from the right: the first entry
+ * that is not a trusted proxy is the client (all trusted: the leftmost; an entry that is
+ * not an address stops the walk at the last good one). From anyone else the header is
+ * ignored. Per-address limits apply to that client address. A connection from a trusted
+ * proxy is not counted against the cap at accept (it carries many clients); its WebSocket
+ * upgrade is counted against the forwarded client address.
+ *
+ * Per-IP state is a table ip -> ip_entry_t. Each connection has a gw_conn_t as its lws
+ * opaque user data, set at SERVER_NEW_CLIENT_INSTANTIATED and freed at WSI_DESTROY (the
+ * same wsi survives the HTTP -> WebSocket upgrade); it holds the entry it is counted in.
+ * An entry without connections stays until its login bucket is full again (the
+ * once-a-second sweep drops it), so closing the connection does not reset the bucket.
  *
  * Everything here runs on the loop thread. Time is uv_now (ms). */
 #include "gw.h"
@@ -44,10 +55,19 @@ struct gw_limits {
     log_gate_t conn_log, login_log, rate_log;
 };
 
+/* One accepted connection (the lws opaque user data of its wsi). */
+struct gw_conn {
+    char addr[INET6_ADDRSTRLEN]; /* TCP peer, or the PROXY header's source */
+    bool trusted;                /* addr is a trusted proxy: X-Forwarded-For counts */
+    ip_entry_t *e;               /* the entry whose connection count holds this one, or NULL */
+};
+
 /* ---- token bucket ------------------------------------------------------------------- */
 
 bool gw_bucket_take(gw_bucket_t *b, int burst, int per_sec, uint64_t now_ms)
 {
+    if (burst <= 0 || per_sec <= 0)
+        return true; /* 0: off */
     if (!b->init) {
         b->init = true;
         b->tokens = burst;
@@ -68,7 +88,7 @@ bool gw_bucket_take(gw_bucket_t *b, int burst, int per_sec, uint64_t now_ms)
 /* True if the bucket would be full at now_ms (nothing to remember). */
 static bool s_bucket_full(const gw_bucket_t *b, int burst, int per_sec, uint64_t now_ms)
 {
-    if (!b->init)
+    if (!b->init || burst <= 0 || per_sec <= 0)
         return true;
     double t = b->tokens + (double)(now_ms - b->at_ms) * per_sec / 1000.0;
     return t >= burst;
@@ -147,7 +167,109 @@ void limits_tick(gw_t *gw)
     zlist_destroy(&drop);
 }
 
-/* ---- per-IP connections ------------------------------------------------------------- */
+/* ---- addresses and trusted proxies ------------------------------------------------- */
+
+/* Parse a numeric IPv4/IPv6 address (an IPv4-mapped IPv6 one becomes IPv4). */
+static bool s_addr_parse(const char *s, int *family, unsigned char out[16])
+{
+    if (inet_pton(AF_INET, s, out) == 1) {
+        *family = AF_INET;
+        return true;
+    }
+    if (inet_pton(AF_INET6, s, out) == 1) {
+        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (!memcmp(out, mapped, 12)) {
+            memmove(out, out + 12, 4);
+            *family = AF_INET;
+        } else {
+            *family = AF_INET6;
+        }
+        return true;
+    }
+    return false;
+}
+
+int gw_cidr_parse(const char *text, gw_cidr_t **arr, int *n)
+{
+    char buf[INET6_ADDRSTRLEN + 8];
+    if (strlen(text) >= sizeof buf)
+        return -1;
+    snprintf(buf, sizeof buf, "%s", text);
+    gw_cidr_t c = {0};
+    int max;
+    char *slash = strchr(buf, '/');
+    if (slash)
+        *slash = '\0';
+    if (!s_addr_parse(buf, &c.family, c.addr))
+        return -1;
+    max = c.family == AF_INET ? 32 : 128;
+    c.bits = max;
+    if (slash) {
+        char *end;
+        long b = strtol(slash + 1, &end, 10);
+        if (!slash[1] || *end || b < 0 || b > max)
+            return -1;
+        c.bits = (int)b;
+    }
+    gw_cidr_t *a = realloc(*arr, (size_t)(*n + 1) * sizeof *a);
+    if (!a)
+        return -1;
+    *arr = a;
+    a[(*n)++] = c;
+    return 0;
+}
+
+bool limits_trusted(const gw_t *gw, const char *ip)
+{
+    int fam;
+    unsigned char a[16];
+    if (!gw->cfg.ntrusted || !s_addr_parse(ip, &fam, a))
+        return false;
+    for (int i = 0; i < gw->cfg.ntrusted; i++) {
+        const gw_cidr_t *c = &gw->cfg.trusted[i];
+        if (c->family != fam)
+            continue;
+        int full = c->bits / 8, rest = c->bits % 8;
+        if (memcmp(a, c->addr, (size_t)full) != 0)
+            continue;
+        if (rest && ((a[full] ^ c->addr[full]) & (0xff << (8 - rest)) & 0xff))
+            continue;
+        return true;
+    }
+    return false;
+}
+
+/* The canonical text of a numeric address (e.g. "::ffff:1.2.3.4" -> "1.2.3.4"); an
+ * X-Forwarded-For entry may be "[v6]", "[v6]:port" or "v4:port". false if not one. */
+static bool s_addr_canon(const char *in, size_t len, char *out, size_t size)
+{
+    char buf[INET6_ADDRSTRLEN + 16];
+    while (len && (*in == ' ' || *in == '\t'))
+        in++, len--;
+    while (len && (in[len - 1] == ' ' || in[len - 1] == '\t'))
+        len--;
+    if (!len || len >= sizeof buf)
+        return false;
+    memcpy(buf, in, len);
+    buf[len] = '\0';
+    char *a = buf;
+    if (*a == '[') {
+        char *close = strchr(a, ']');
+        if (!close || (close[1] && close[1] != ':'))
+            return false;
+        *close = '\0';
+        a++;
+    } else {
+        char *colon = strchr(a, ':');
+        if (colon && !strchr(colon + 1, ':'))
+            *colon = '\0'; /* v4:port */
+    }
+    int fam;
+    unsigned char bin[16];
+    if (!s_addr_parse(a, &fam, bin))
+        return false;
+    return inet_ntop(fam, bin, out, (socklen_t)size) != NULL;
+}
 
 /* Numeric peer address of fd into buf; false if unknown. */
 static bool s_peer_ip(int fd, char *buf, size_t size)
@@ -156,6 +278,7 @@ static bool s_peer_ip(int fd, char *buf, size_t size)
     socklen_t sl = sizeof ss;
     if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sl) != 0)
         return false;
+    char tmp[INET6_ADDRSTRLEN];
     const void *a;
     if (ss.ss_family == AF_INET)
         a = &((struct sockaddr_in *)&ss)->sin_addr;
@@ -163,7 +286,41 @@ static bool s_peer_ip(int fd, char *buf, size_t size)
         a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
     else
         return false;
-    return inet_ntop(ss.ss_family, a, buf, (socklen_t)size) != NULL;
+    if (!inet_ntop(ss.ss_family, a, tmp, sizeof tmp))
+        return false;
+    return s_addr_canon(tmp, strlen(tmp), buf, size);
+}
+
+/* The client address of the current HTTP request on wsi (see the top of the file). */
+static void s_client_addr(gw_t *gw, struct lws *wsi, const gw_conn_t *c, char *out, size_t size)
+{
+    snprintf(out, size, "%s", c->addr);
+    if (!c->trusted)
+        return;
+    int len = lws_hdr_total_length(wsi, WSI_TOKEN_X_FORWARDED_FOR);
+    if (len <= 0)
+        return;
+    char *xff = malloc((size_t)len + 1);
+    if (!xff)
+        return;
+    if (lws_hdr_copy(wsi, xff, len + 1, WSI_TOKEN_X_FORWARDED_FOR) < 0) {
+        free(xff);
+        return;
+    }
+    size_t end = strlen(xff);
+    while (end > 0) {
+        size_t start = end;
+        while (start > 0 && xff[start - 1] != ',')
+            start--;
+        char hop[INET6_ADDRSTRLEN];
+        if (!s_addr_canon(xff + start, end - start, hop, sizeof hop))
+            break; /* not an address: the last good hop stands */
+        snprintf(out, size, "%s", hop);
+        if (!limits_trusted(gw, hop))
+            break;
+        end = start ? start - 1 : 0;
+    }
+    free(xff);
 }
 
 /* The entry of ip, created if absent (NULL when the table is full or OOM). */
@@ -193,6 +350,46 @@ static void s_refuse_log(gw_t *gw, const char *ip, const char *why)
                 (unsigned long long)sup);
 }
 
+gw_conn_t *limits_conn_new(const char *addr)
+{
+    gw_conn_t *c = calloc(1, sizeof *c);
+    if (c)
+        snprintf(c->addr, sizeof c->addr, "%s", addr);
+    return c;
+}
+
+void limits_conn_free(gw_conn_t **c_p)
+{
+    if (!c_p || !*c_p)
+        return;
+    gw_conn_t *c = *c_p;
+    if (c->e && c->e->conns > 0)
+        c->e->conns--;
+    free(c);
+    *c_p = NULL;
+}
+
+/* Count c against the entry of ip (it holds no entry yet). 0, or -1 when over the cap. */
+static int s_conn_count(gw_t *gw, gw_conn_t *c, const char *ip)
+{
+    gw_limits_t *lim = gw->limits;
+    ip_entry_t *e = s_entry(lim, ip);
+    if (!e) {
+        s_refuse_log(gw, ip, "too many client addresses tracked");
+        return -1;
+    }
+    int max = gw->cfg.max_conns_per_ip;
+    if (max > 0 && e->conns >= max) {
+        char why[64];
+        snprintf(why, sizeof why, "%d connections from this address", e->conns);
+        s_refuse_log(gw, ip, why);
+        return -1;
+    }
+    e->conns++;
+    c->e = e;
+    return 0;
+}
+
 int limits_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *in)
 {
     gw_t *gw = lws_context_user(lws_get_context(wsi));
@@ -206,8 +403,11 @@ int limits_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         int fd = (int)(intptr_t)in;
         if (!s_peer_ip(fd, ip, sizeof ip))
             return 0; /* counted (or not) at instantiation */
+        if (limits_trusted(gw, ip))
+            return proxy_accept(gw, lws_get_vhost(wsi), fd, ip) == 0 ? 1 : 0;
         ip_entry_t *e = zhashx_lookup(lim->ips, ip);
-        if (e && e->conns >= gw->cfg.max_conns_per_ip) {
+        int max = gw->cfg.max_conns_per_ip;
+        if (e && max > 0 && e->conns >= max) {
             char why[64];
             snprintf(why, sizeof why, "%d connections from this address", e->conns);
             s_refuse_log(gw, ip, why);
@@ -216,27 +416,36 @@ int limits_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         return 0;
     }
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED: {
-        if (!s_peer_ip(lws_get_socket_fd(wsi), ip, sizeof ip))
-            return 0; /* not a socket we can attribute: not counted */
-        ip_entry_t *e = s_entry(lim, ip);
-        if (!e) {
-            s_refuse_log(gw, ip, "too many client addresses tracked");
+        gw_conn_t *c = gw->adopting; /* proxy.c: a connection whose PROXY header was read */
+        gw->adopting = NULL;
+        if (!c) {
+            if (!s_peer_ip(lws_get_socket_fd(wsi), ip, sizeof ip))
+                return 0; /* not a socket we can attribute: not counted */
+            if (!(c = limits_conn_new(ip)))
+                return -1;
+        }
+        c->trusted = limits_trusted(gw, c->addr);
+        /* a trusted proxy's connection is counted at its WebSocket upgrade */
+        if (!c->trusted && s_conn_count(gw, c, c->addr) != 0) {
+            limits_conn_free(&c);
             return -1;
         }
-        if (e->conns >= gw->cfg.max_conns_per_ip) { /* a second check, if the filter missed */
-            s_refuse_log(gw, ip, "connection limit of the address");
-            return -1;
-        }
-        e->conns++;
-        lws_set_opaque_user_data(wsi, e);
+        lws_set_opaque_user_data(wsi, c);
         return 0;
     }
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        /* the WebSocket upgrade of a trusted proxy's connection: count its client */
+        gw_conn_t *c = lws_get_opaque_user_data(wsi);
+        if (!c || !c->trusted || c->e)
+            return 0;
+        s_client_addr(gw, wsi, c, ip, sizeof ip);
+        return s_conn_count(gw, c, ip) != 0;
+    }
     case LWS_CALLBACK_WSI_DESTROY: {
-        ip_entry_t *e = lws_get_opaque_user_data(wsi);
-        if (e) {
+        gw_conn_t *c = lws_get_opaque_user_data(wsi);
+        if (c) {
             lws_set_opaque_user_data(wsi, NULL);
-            if (e->conns > 0)
-                e->conns--;
+            limits_conn_free(&c);
         }
         return 0;
     }
@@ -252,9 +461,16 @@ bool limits_login_allowed(http_req_t *r)
     gw_t *gw = r->gw;
     if (!gw->limits || !r->wsi)
         return true;
-    ip_entry_t *e = lws_get_opaque_user_data(r->wsi);
-    if (!e)
+    gw_conn_t *c = lws_get_opaque_user_data(r->wsi);
+    if (!c)
         return true; /* not attributed to an address (see SERVER_NEW_CLIENT_INSTANTIATED) */
+    if (gw->cfg.login_burst <= 0 || gw->cfg.login_per_sec <= 0)
+        return true; /* off */
+    char ip[INET6_ADDRSTRLEN];
+    s_client_addr(gw, r->wsi, c, ip, sizeof ip);
+    ip_entry_t *e = s_entry(gw->limits, ip);
+    if (!e)
+        return false; /* the table is full: refuse, as for connections */
     uint64_t now = uv_now(&gw->loop);
     if (gw_bucket_take(&e->login, gw->cfg.login_burst, gw->cfg.login_per_sec, now))
         return true;
@@ -282,7 +498,7 @@ bool limits_request_allowed(session_t *s)
 
 void limits_session_start(session_t *s)
 {
-    if (s->wsi)
+    if (s->wsi && s->gw->cfg.auth_timeout_ms > 0)
         lws_set_timer_usecs(s->wsi, (lws_usec_t)s->gw->cfg.auth_timeout_ms * 1000);
 }
 

@@ -16,6 +16,9 @@
 static void s_usage(FILE *f)
 {
     fprintf(f, "usage: parley-gateway [options]\n"
+               "  --config FILE    read the [gateway] section of an INI file first (keys: these "
+               "flags\n"
+               "                   without --); flags given here override it\n"
                "  --port N         TCP port for HTTP and WebSocket (default 8080)\n"
                "  --bind ADDR      address to listen on (default 127.0.0.1)\n"
                "  --router EP      router front endpoint to connect (default "
@@ -27,6 +30,7 @@ static void s_usage(FILE *f)
                "(default 30000)\n"
                "  --ping-interval MS     ping a session idle for MS (default: a third of the "
                "presence timeout, at most 10000)\n"
+               "Limits (0 turns one off):\n"
                "  --rate-burst N         requests a WebSocket may send at once (default 1000)\n"
                "  --rate-per-sec N       refill of that budget per second (default 300)\n"
                "  --max-conns-per-ip N   concurrent HTTP+WebSocket connections per client "
@@ -36,10 +40,14 @@ static void s_usage(FILE *f)
                "  --login-per-sec N      refill of that budget per second (default 5)\n"
                "  --auth-timeout MS      close a WebSocket without auth after MS (default "
                "10000)\n"
-               "  --http-timeout S       close an HTTP connection idle for S seconds (default "
+               "  --http-timeout S       close an HTTP connection idle for S seconds, 1.. (default "
                "30)\n"
-               "  --push-allow PREFIX    URL prefix allowed for push targets (repeatable; none: "
-               "push_register is forbidden)\n"
+               "  --trusted-proxies LIST CIDR blocks of reverse proxies (comma list, repeatable; "
+               "default none):\n"
+               "                         their X-Forwarded-For / PROXY header names the client\n"
+               "  --push-allow PREFIX    URL prefix allowed for push targets (comma list, "
+               "repeatable;\n"
+               "                         none: push_register is forbidden)\n"
                "  --vapid-key FILE       P-256 private key (PEM) whose public key GET "
                "/v1/push/vapid serves\n"
                "  --help           this text\n"
@@ -57,9 +65,72 @@ static bool s_int_arg(const char *s, long min, long max, int *out)
     return true;
 }
 
-/* Returns 0 to run, 1 to exit 0 (--help), -1 to exit 2. */
-static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
+/* Free the strings of a list and empty it (the array stays). */
+static void s_list_clear(const char ***arr, int *n)
 {
+    for (int i = 0; i < *n; i++)
+        free((char *)(*arr)[i]);
+    *n = 0;
+}
+
+/* Append the comma-separated items of list to *arr, each trimmed and copied (freed by
+ * s_list_clear, the array by free). false on an empty item or OOM. */
+static bool s_list_add(const char ***arr, int *n, const char *list)
+{
+    const char *p = list;
+    for (;;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        while (len && (*p == ' ' || *p == '\t'))
+            p++, len--;
+        while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        if (!len)
+            return false;
+        const char **a = realloc(*arr, (size_t)(*n + 1) * sizeof *a);
+        if (!a)
+            return false;
+        *arr = a;
+        if (!(a[*n] = strndup(p, len)))
+            return false;
+        (*n)++;
+        if (!end)
+            return true;
+        p = end + 1;
+    }
+}
+
+/* Append the comma-separated addresses / CIDR blocks of list to cfg->trusted. */
+static bool s_cidr_list_add(struct gw_config *cfg, const char *list)
+{
+    const char **items = NULL;
+    int n = 0;
+    bool ok = s_list_add(&items, &n, list);
+    for (int i = 0; ok && i < n; i++)
+        ok = gw_cidr_parse(items[i], &cfg->trusted, &cfg->ntrusted) == 0;
+    s_list_clear(&items, &n);
+    free(items);
+    return ok;
+}
+
+/* What s_parse_args allocated (after the loop, or when it failed). */
+static void s_free_config(gw_t *gw)
+{
+    s_list_clear(&gw->cfg.push_allow, &gw->cfg.npush_allow);
+    free(gw->cfg.push_allow);
+    gw->cfg.push_allow = NULL;
+    free(gw->cfg.trusted);
+    gw->cfg.trusted = NULL;
+    gw->cfg.ntrusted = 0;
+    pl_args_destroy(&gw->args);
+}
+
+/* Returns 0 to run, 1 to exit 0 (--help), -1 to exit 2. The command line and the
+ * [gateway] section of --config (pl_config.h: keys = these long flags) are parsed
+ * together; cfg's strings point into gw->args, kept until exit (s_free_config). */
+static int s_parse_args(int argc, char **argv, gw_t *gw)
+{
+    struct gw_config *cfg = &gw->cfg;
     static const struct option opts[] = {{"port", required_argument, NULL, 'p'},
                                          {"bind", required_argument, NULL, 'b'},
                                          {"router", required_argument, NULL, 'r'},
@@ -76,6 +147,8 @@ static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
                                          {"http-timeout", required_argument, NULL, 'H'},
                                          {"push-allow", required_argument, NULL, 'W'},
                                          {"vapid-key", required_argument, NULL, 'V'},
+                                         {"trusted-proxies", required_argument, NULL, 'T'},
+                                         {"config", required_argument, NULL, 'c'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     cfg->port = 8080;
@@ -91,9 +164,15 @@ static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
     cfg->login_per_sec = 5;
     cfg->auth_timeout_ms = 10000;
     cfg->http_timeout_s = 30;
+    if (!(gw->args = pl_args_new("parley-gateway", "gateway", argc, argv, opts)))
+        return -1; /* the reason is printed */
+    argc = pl_args_argc(gw->args);
+    argv = pl_args_argv(gw->args);
+    /* a list flag given on the command line replaces the file's list */
+    bool push_cmdline = false, proxies_cmdline = false;
     const char *name = NULL;
-    int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    int c, li = -1;
+    while ((c = getopt_long(argc, argv, "", opts, &li)) != -1) {
         switch (c) {
         case 'p':
             if (!s_int_arg(optarg, 0, 65535, &cfg->port))
@@ -120,51 +199,65 @@ static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
             if (!s_int_arg(optarg, 100, INT_MAX, &cfg->ping_interval_ms))
                 goto bad;
             break;
+        /* the limits: 0 turns one off */
         case 'B':
-            if (!s_int_arg(optarg, 1, 1000000000, &cfg->rate_burst))
+            if (!s_int_arg(optarg, 0, 1000000000, &cfg->rate_burst))
                 goto bad;
             break;
         case 'R':
-            if (!s_int_arg(optarg, 1, 1000000000, &cfg->rate_per_sec))
+            if (!s_int_arg(optarg, 0, 1000000000, &cfg->rate_per_sec))
                 goto bad;
             break;
         case 'C':
-            if (!s_int_arg(optarg, 1, 1000000000, &cfg->max_conns_per_ip))
+            if (!s_int_arg(optarg, 0, 1000000000, &cfg->max_conns_per_ip))
                 goto bad;
             break;
         case 'L':
-            if (!s_int_arg(optarg, 1, 1000000000, &cfg->login_burst))
+            if (!s_int_arg(optarg, 0, 1000000000, &cfg->login_burst))
                 goto bad;
             break;
         case 'l':
-            if (!s_int_arg(optarg, 1, 1000000000, &cfg->login_per_sec))
+            if (!s_int_arg(optarg, 0, 1000000000, &cfg->login_per_sec))
                 goto bad;
             break;
         case 'A':
-            if (!s_int_arg(optarg, 100, 86400000, &cfg->auth_timeout_ms))
+            if (!s_int_arg(optarg, 0, 86400000, &cfg->auth_timeout_ms) ||
+                (cfg->auth_timeout_ms > 0 && cfg->auth_timeout_ms < 100))
                 goto bad;
             break;
         case 'H':
             if (!s_int_arg(optarg, 1, 86400, &cfg->http_timeout_s))
                 goto bad;
             break;
-        case 'W': {
-            const char **a = realloc(cfg->push_allow, (cfg->npush_allow + 1) * sizeof *a);
-            if (!a || !*optarg)
+        case 'W':
+            if (!push_cmdline && pl_args_from_cmdline(gw->args)) {
+                push_cmdline = true;
+                s_list_clear(&cfg->push_allow, &cfg->npush_allow);
+            }
+            if (!s_list_add(&cfg->push_allow, &cfg->npush_allow, optarg))
                 goto bad;
-            cfg->push_allow = a;
-            a[cfg->npush_allow++] = optarg;
             break;
-        }
+        case 'T':
+            if (!proxies_cmdline && pl_args_from_cmdline(gw->args)) {
+                proxies_cmdline = true;
+                cfg->ntrusted = 0;
+            }
+            if (!s_cidr_list_add(cfg, optarg))
+                goto bad;
+            break;
         case 'V':
             cfg->vapid_key = optarg;
             break;
+        case 'c':
+            break; /* read by pl_args_new */
         case 'h':
             s_usage(stdout);
             return 1;
         default:
+            li = -1; /* getopt_long printed what is wrong */
             goto bad;
         }
+        li = -1;
     }
     if (optind < argc)
         goto bad;
@@ -180,7 +273,11 @@ static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
     }
     return 0;
 bad:
-    s_usage(stderr);
+    /* a value the flag rejects: one line naming the flag (and the file line it came from) */
+    if (li >= 0)
+        pl_args_bad_value(gw->args, opts[li].name, optarg, "see parley-gateway --help");
+    else
+        s_usage(stderr);
     return -1;
 }
 
@@ -195,6 +292,9 @@ static int s_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
     case LWS_CALLBACK_WSI_DESTROY:
         return limits_conn_callback(wsi, reason, in);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        if (limits_conn_callback(wsi, reason, in))
+            return 1;
+        return ws_callback(wsi, reason, user, in, len);
     case LWS_CALLBACK_TIMER:
     case LWS_CALLBACK_ESTABLISHED:
     case LWS_CALLBACK_RECEIVE:
@@ -247,7 +347,8 @@ static void s_shutdown(gw_t *gw)
         return;
     gw->stopping = true;
     pl_info("shutting down (%d sessions)", gw->nsessions);
-    presence_stop(gw);  /* reports everyone offline while the link still runs */
+    presence_stop(gw); /* reports everyone offline while the link still runs */
+    proxy_stop(gw);
     zlink_stop(gw->zl); /* answers outstanding requests while sockets still exist */
     /* first stage; lws closes its handles asynchronously and, through info.pcontext,
      * nulls gw->lws once it is wholly gone (else main finishes it after uv_run) */
@@ -275,9 +376,11 @@ int main(int argc, char **argv)
 
     static gw_t gw_storage;
     gw_t *gw = &gw_storage;
-    int rc = s_parse_args(argc, argv, &gw->cfg);
-    if (rc)
+    int rc = s_parse_args(argc, argv, gw);
+    if (rc) {
+        s_free_config(gw);
         return rc > 0 ? 0 : 2;
+    }
     if (sodium_init() < 0) {
         pl_error("libsodium init failed");
         return 1;
@@ -349,6 +452,7 @@ fail_zlink:
 fail_loop:
     gw->stopping = true;
     presence_stop(gw);
+    proxy_stop(gw);
     uv_close((uv_handle_t *)&gw->sigterm, NULL);
     uv_close((uv_handle_t *)&gw->sigint, NULL);
     uv_close((uv_handle_t *)&gw->tick, NULL);
@@ -366,7 +470,7 @@ done:
     presence_fini(gw);
     limits_fini(gw);
     zhashx_destroy(&gw->known_users);
-    free(gw->cfg.push_allow);
+    s_free_config(gw);
     pl_info("bye");
     return rc;
 }

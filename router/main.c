@@ -3,9 +3,11 @@
  * cannot start (e.g. a port in use). */
 #include "router.h"
 
+#include "pl_config.h"
 #include "pl_log.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +30,7 @@ static int s_check_stop(zloop_t *loop, int timer_id, void *arg)
 static void s_usage(FILE *out)
 {
     fprintf(out,
-            "usage: parley-router [--front EP] [--back EP] [--shards N]\n"
+            "usage: parley-router [--config FILE] [--front EP] [--back EP] [--shards N]\n"
             "\n"
             "Routes requests from gateways to the shard owning each key (docs/internals.md).\n"
             "\n"
@@ -36,57 +38,66 @@ static void s_usage(FILE *out)
             "  --back EP    ZeroMQ endpoint to bind for shards   (default tcp://127.0.0.1:7101)\n"
             "  --shards N   number of shards, ids 0..N-1; slots split evenly, table version 1\n"
             "               (default 2)\n"
+            "  --config FILE  read the [router] section of an INI file first (keys: these\n"
+            "               flags without --); flags given here override it\n"
             "  --help       print this and exit\n"
             "\n"
             "Logs to stderr; PARLEY_LOG=debug|info|warn|error (default info).\n"
             "Stops cleanly on SIGTERM or SIGINT (exit 0).\n");
 }
 
-/* "--name value" or "--name=value". Returns the value and advances *i, or NULL. */
-static const char *s_flag(int argc, char **argv, int *i, const char *name)
-{
-    size_t n = strlen(name);
-    const char *a = argv[*i];
-    if (strncmp(a, name, n) != 0)
-        return NULL;
-    if (a[n] == '=')
-        return a + n + 1;
-    if (a[n] != '\0')
-        return NULL;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "parley-router: %s needs a value\n", name);
-        exit(2);
-    }
-    return argv[++*i];
-}
-
 int main(int argc, char **argv)
 {
+    /* One table for the command line and the config file ([router], keys = these names). */
+    static const struct option opts[] = {
+        {"front", required_argument, NULL, 'f'},  {"back", required_argument, NULL, 'b'},
+        {"shards", required_argument, NULL, 's'}, {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
     const char *front = "tcp://127.0.0.1:7100", *back = "tcp://127.0.0.1:7101";
     int nshards = 2;
-    for (int i = 1; i < argc; i++) {
-        const char *v;
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+    /* owns the strings front and back may point to: freed at exit */
+    pl_args_t *args = pl_args_new("parley-router", "router", argc, argv, opts);
+    if (!args)
+        return 2;
+    int c, li;
+    while ((c = getopt_long(pl_args_argc(args), pl_args_argv(args), "", opts, &li)) != -1) {
+        switch (c) {
+        case 'h':
             s_usage(stdout);
+            pl_args_destroy(&args);
             return 0;
-        } else if ((v = s_flag(argc, argv, &i, "--front")))
-            front = v;
-        else if ((v = s_flag(argc, argv, &i, "--back")))
-            back = v;
-        else if ((v = s_flag(argc, argv, &i, "--shards"))) {
+        case 'f':
+        case 'b':
+            if (!*optarg) {
+                pl_args_bad_value(args, opts[li].name, optarg, "a ZeroMQ endpoint");
+                goto bad;
+            }
+            if (c == 'f')
+                front = optarg;
+            else
+                back = optarg;
+            break;
+        case 's': {
             char *end;
             errno = 0;
-            long n = strtol(v, &end, 10);
-            if (errno || *v == '\0' || *end != '\0' || n < 1 || n > 16384) {
-                fprintf(stderr, "parley-router: --shards %s: must be 1..16384\n", v);
-                return 2;
+            long n = strtol(optarg, &end, 10);
+            if (errno || *optarg == '\0' || *end != '\0' || n < 1 || n > 16384) {
+                pl_args_bad_value(args, "shards", optarg, "must be 1..16384");
+                goto bad;
             }
             nshards = (int)n;
-        } else {
-            fprintf(stderr, "parley-router: unknown argument %s\n", argv[i]);
-            s_usage(stderr);
-            return 2;
+            break;
         }
+        case 'c':
+            break; /* read by pl_args_new */
+        default:
+            s_usage(stderr);
+            goto bad;
+        }
+    }
+    if (optind < pl_args_argc(args)) {
+        fprintf(stderr, "parley-router: unexpected argument %s\n", pl_args_argv(args)[optind]);
+        goto bad;
     }
 
     /* czmq installs its own SIGINT/SIGTERM handlers at its first call unless told not to. */
@@ -101,14 +112,17 @@ int main(int argc, char **argv)
 
     pl_log_init("router", PL_INFO);
     router_t *router = router_new(front, back, nshards, 0);
-    if (!router)
+    if (!router) {
+        pl_args_destroy(&args);
         return 1;
+    }
     zloop_t *loop = zloop_new();
     if (!loop || router_attach(router, loop) != 0 ||
         zloop_timer(loop, 100, 0, s_check_stop, NULL) < 0) {
         pl_error("cannot set up the event loop");
         zloop_destroy(&loop);
         router_destroy(&router);
+        pl_args_destroy(&args);
         return 1;
     }
     pl_info("listening: front %s (gateways), back %s (shards), %d shards, table v1",
@@ -127,5 +141,9 @@ int main(int argc, char **argv)
         pl_error("event loop failed");
     zloop_destroy(&loop);
     router_destroy(&router);
+    pl_args_destroy(&args);
     return rc;
+bad:
+    pl_args_destroy(&args);
+    return 2;
 }

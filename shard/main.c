@@ -3,6 +3,7 @@
  * closing the socket and RocksDB. */
 #include <czmq.h>
 #include <errno.h>
+#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <sodium.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include "link.h"
+#include "pl_config.h"
 #include "pl_log.h"
 #include "shard.h"
 
@@ -26,6 +28,8 @@ static void s_usage(FILE *out)
 {
     fprintf(out,
             "usage: parley-shard [flags]\n"
+            "  --config FILE     read the [shard] section of an INI file first (keys: these\n"
+            "                    flags without --); flags given here override it\n"
             "  --id N            shard id (default 0); ZeroMQ identity s/<id>\n"
             "  --router ENDPOINT router back socket to connect (default tcp://127.0.0.1:7101)\n"
             "  --data DIR        RocksDB folder, created (default ./var/shard-<id>)\n"
@@ -69,67 +73,109 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     pl_log_init("shard", PL_INFO);
 
+    /* One table for the command line and the config file ([shard], keys = these names). */
+    static const struct option opts[] = {{"id", required_argument, NULL, 'i'},
+                                         {"router", required_argument, NULL, 'r'},
+                                         {"data", required_argument, NULL, 'd'},
+                                         {"sync", no_argument, NULL, 'S'},
+                                         {"gw-timeout", required_argument, NULL, 'g'},
+                                         {"vapid-key", required_argument, NULL, 'k'},
+                                         {"vapid-subject", required_argument, NULL, 'j'},
+                                         {"fcm-credentials", required_argument, NULL, 'F'},
+                                         {"fcm-project", required_argument, NULL, 'P'},
+                                         {"fcm-url", required_argument, NULL, 'U'},
+                                         {"apns-key", required_argument, NULL, 'K'},
+                                         {"apns-key-id", required_argument, NULL, 'I'},
+                                         {"apns-team-id", required_argument, NULL, 'T'},
+                                         {"apns-url", required_argument, NULL, 'A'},
+                                         {"apns-sandbox-url", required_argument, NULL, 'B'},
+                                         {"config", required_argument, NULL, 'c'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     long id = 0, gw_timeout = 10000;
     const char *router = "tcp://127.0.0.1:7101";
     const char *data = NULL;
     const char *vapid_key = NULL, *vapid_subject = NULL;
     bool sync = false;
     shard_providers_cfg_t prov = {0};
-    /* flags whose value is a non-empty string, stored as is */
-    const struct {
-        const char *flag;
-        const char **out;
-    } strs[] = {{"--fcm-credentials", &prov.fcm_credentials},
-                {"--fcm-project", &prov.fcm_project},
-                {"--fcm-url", &prov.fcm_url},
-                {"--apns-key", &prov.apns_key},
-                {"--apns-key-id", &prov.apns_key_id},
-                {"--apns-team-id", &prov.apns_team_id},
-                {"--apns-url", &prov.apns_url},
-                {"--apns-sandbox-url", &prov.apns_sandbox_url}};
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+    /* owns the strings the flags point to: freed at exit */
+    pl_args_t *args = pl_args_new("parley-shard", "shard", argc, argv, opts);
+    if (!args)
+        return 2;
+    int c, li;
+    while ((c = getopt_long(pl_args_argc(args), pl_args_argv(args), "", opts, &li)) != -1) {
+        const char *hint = NULL;
+        switch (c) {
+        case 'h':
             s_usage(stdout);
+            pl_args_destroy(&args);
             return 0;
-        } else if (strcmp(arg, "--sync") == 0)
+        case 'S':
             sync = true;
-        else if (strcmp(arg, "--id") == 0 && val && s_parse_int(val, 0, 65535, &id) == 0)
-            i++;
-        else if (strcmp(arg, "--gw-timeout") == 0 && val &&
-                 s_parse_int(val, 1, INT_MAX, &gw_timeout) == 0)
-            i++;
-        else if (strcmp(arg, "--router") == 0 && val && *val) {
-            router = val;
-            i++;
-        } else if (strcmp(arg, "--vapid-key") == 0 && val && *val) {
-            vapid_key = val;
-            i++;
-        } else if (strcmp(arg, "--vapid-subject") == 0 && val &&
-                   (strncmp(val, "mailto:", 7) == 0 || strncmp(val, "https:", 6) == 0)) {
-            vapid_subject = val;
-            i++;
-        } else if (strcmp(arg, "--data") == 0 && val && *val) {
-            data = val;
-            i++;
-        } else {
-            size_t k = 0;
-            while (k < sizeof strs / sizeof strs[0] && strcmp(arg, strs[k].flag) != 0)
-                k++;
-            if (k < sizeof strs / sizeof strs[0] && val && *val) {
-                *strs[k].out = val;
-                i++;
+            continue;
+        case 'c':
+            continue; /* read by pl_args_new */
+        case 'i':
+            if (s_parse_int(optarg, 0, 65535, &id) == 0)
+                continue;
+            hint = "0..65535";
+            break;
+        case 'g':
+            if (s_parse_int(optarg, 1, INT_MAX, &gw_timeout) == 0)
+                continue;
+            hint = "milliseconds, at least 1";
+            break;
+        case 'r':
+        case 'd':
+        case 'k':
+            if (*optarg) {
+                *(c == 'r' ? &router : c == 'd' ? &data : &vapid_key) = optarg;
                 continue;
             }
-            fprintf(stderr, "parley-shard: bad or incomplete flag: %s\n", arg);
+            hint = "must not be empty";
+            break;
+        case 'j':
+            if (strncmp(optarg, "mailto:", 7) == 0 || strncmp(optarg, "https:", 6) == 0) {
+                vapid_subject = optarg;
+                continue;
+            }
+            hint = "a mailto: or https: URL";
+            break;
+        case 'F':
+        case 'P':
+        case 'U':
+        case 'K':
+        case 'I':
+        case 'T':
+        case 'A':
+        case 'B':
+            if (*optarg) { /* FCM / APNs: non-empty strings, checked when loaded */
+                *(c == 'F'   ? &prov.fcm_credentials
+                  : c == 'P' ? &prov.fcm_project
+                  : c == 'U' ? &prov.fcm_url
+                  : c == 'K' ? &prov.apns_key
+                  : c == 'I' ? &prov.apns_key_id
+                  : c == 'T' ? &prov.apns_team_id
+                  : c == 'A' ? &prov.apns_url
+                             : &prov.apns_sandbox_url) = optarg;
+                continue;
+            }
+            hint = "must not be empty";
+            break;
+        default:
             s_usage(stderr);
-            return 2;
+            goto bad;
         }
+        pl_args_bad_value(args, opts[li].name, optarg, hint);
+        goto bad;
+    }
+    if (optind < pl_args_argc(args)) {
+        fprintf(stderr, "parley-shard: unexpected argument %s\n", pl_args_argv(args)[optind]);
+        goto bad;
     }
     if (prov.apns_key && (!prov.apns_key_id || !prov.apns_team_id)) {
         fprintf(stderr, "parley-shard: --apns-key needs --apns-key-id and --apns-team-id\n");
-        return 2;
+        goto bad;
     }
     char role[32];
     snprintf(role, sizeof(role), "shard-%ld", id);
@@ -141,6 +187,7 @@ int main(int argc, char **argv)
     }
     if (sodium_init() < 0) {
         pl_error("libsodium failed to initialise");
+        pl_args_destroy(&args);
         return 1;
     }
     shard_config_t cfg = {.id = (int)id,
@@ -151,10 +198,16 @@ int main(int argc, char **argv)
                           .vapid_subject = vapid_subject,
                           .providers = prov};
     shard_t *shard = shard_new(&cfg);
-    if (!shard)
+    if (!shard) {
+        pl_args_destroy(&args);
         return 1;
+    }
     int rc = shard_link_run(shard, router, &s_stop);
     shard_destroy(&shard);
+    pl_args_destroy(&args);
     pl_info("stopped");
     return rc == 0 ? 0 : 1;
+bad:
+    pl_args_destroy(&args);
+    return 2;
 }

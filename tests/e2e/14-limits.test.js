@@ -19,12 +19,14 @@ const HTTP_TIMEOUT_S = 2;
 
 const h = setup({
   gateways: 2,
-  gatewayArgs: [
-    '--rate-burst', String(RATE_BURST), '--rate-per-sec', String(RATE_PER_SEC),
-    '--max-conns-per-ip', String(MAX_CONNS),
-    '--login-burst', String(LOGIN_BURST), '--login-per-sec', String(LOGIN_PER_SEC),
-    '--auth-timeout', String(AUTH_TIMEOUT_MS), '--http-timeout', String(HTTP_TIMEOUT_S),
-  ],
+  config: {
+    gateway: {
+      'rate-burst': RATE_BURST, 'rate-per-sec': RATE_PER_SEC,
+      'max-conns-per-ip': MAX_CONNS,
+      'login-burst': LOGIN_BURST, 'login-per-sec': LOGIN_PER_SEC,
+      'auth-timeout': AUTH_TIMEOUT_MS, 'http-timeout': HTTP_TIMEOUT_S,
+    },
+  },
 });
 const tok = {};
 

@@ -1,11 +1,14 @@
 /* Unit tests for proto/: slot hashing (known vectors, even spread), slot table wire form,
- * UTF-8 validation and counting, name/dm validation. Exit 0 when all pass. */
+ * UTF-8 validation and counting, name/dm validation, the config file (pl_config). Exit 0
+ * when all pass. */
+#include "pl_config.h"
 #include "pl_hash.h"
 #include "pl_text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int s_failed, s_passed;
 
@@ -163,6 +166,112 @@ static void test_names(void)
     CHECK(!pl_group_id_valid("g:a:b"));
 }
 
+/* A temporary file holding text; its name in path (caller unlinks). */
+static void s_write_tmp(char path[64], const char *text)
+{
+    snprintf(path, 64, "/tmp/pl_config_test_XXXXXX");
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return;
+    CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
+    close(fd);
+}
+
+static const struct option s_opts[] = {
+    {"port", required_argument, NULL, 'p'},  {"sync", no_argument, NULL, 's'},
+    {"allow", required_argument, NULL, 'a'}, {"config", required_argument, NULL, 'c'},
+    {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
+
+/* pl_args_new on text as the config file and the given command line after it; NULL if
+ * it refused. */
+static pl_args_t *s_args(const char *text, int extra_argc, char **extra)
+{
+    char path[64];
+    s_write_tmp(path, text);
+    char *argv[16] = {"prog", "--config", path};
+    int argc = 3;
+    for (int i = 0; i < extra_argc && argc < 15; i++)
+        argv[argc++] = extra[i];
+    pl_args_t *a = pl_args_new("prog", "gateway", argc, argv, s_opts);
+    unlink(path);
+    return a;
+}
+
+static void test_config(void)
+{
+    /* without --config the command line is copied */
+    char *plain[] = {"prog", "--port", "1"};
+    pl_args_t *a = pl_args_new("prog", "gateway", 3, plain, s_opts);
+    CHECK(a && pl_args_argc(a) == 3 && !strcmp(pl_args_argv(a)[1], "--port"));
+    CHECK(a && pl_args_file(a) == NULL && pl_args_origin(a, 1) == NULL);
+    pl_args_destroy(&a);
+    pl_args_destroy(&a); /* idempotent */
+
+    /* the role's section becomes options before the command line; other roles skipped */
+    char *cmd[] = {"--port=9"};
+    a = s_args("# comment\n[router]\nshards = 3\n[gateway]\nport = 8 ; inline\nsync = yes\n"
+               "allow = a\nallow = b,c\n[shard]\nid = 1\n",
+               1, cmd);
+    CHECK(a != NULL);
+    if (a) {
+        char **v = pl_args_argv(a);
+        CHECK(pl_args_argc(a) == 8);
+        CHECK(!strcmp(v[1], "--port=8") && !strcmp(v[2], "--sync"));
+        CHECK(!strcmp(v[3], "--allow=a") && !strcmp(v[4], "--allow=b,c"));
+        CHECK(!strcmp(v[5], "--config") && !strcmp(v[7], "--port=9") && v[8] == NULL);
+        const char *o = pl_args_origin(a, 1);
+        CHECK(o && strstr(o, ":5") && !strncmp(o, "/tmp/pl_config_test_", 20));
+        CHECK(pl_args_origin(a, 7) == NULL);
+        /* parsed by getopt_long: the command line's port comes last and wins */
+        int c, port = 0;
+        bool sync = false;
+        while ((c = getopt_long(pl_args_argc(a), v, "", s_opts, NULL)) != -1) {
+            if (c == 'p')
+                port = atoi(optarg);
+            if (c == 's')
+                sync = true;
+            if (c == 'p' && port == 8)
+                CHECK(!pl_args_from_cmdline(a));
+            if (c == 'p' && port == 9)
+                CHECK(pl_args_from_cmdline(a));
+        }
+        CHECK(port == 9 && sync);
+    }
+    pl_args_destroy(&a);
+
+    /* false adds nothing */
+    a = s_args("[gateway]\nsync = off\n", 0, NULL);
+    CHECK(a && pl_args_argc(a) == 3);
+    pl_args_destroy(&a);
+
+    /* errors: NULL (the caller exits 2) */
+    static const char *const bad[] = {
+        "[gateway]\nprot = 1\n",     /* unknown key */
+        "[gateway]\nconfig = x\n",   /* not a key */
+        "[gateway]\nhelp = true\n",  /* not a key */
+        "[gatway]\nport = 1\n",      /* unknown section */
+        "port = 1\n",                /* outside a section */
+        "[gateway]\nsync = maybe\n", /* not a boolean */
+        "[gateway]\nport =\n",       /* empty value */
+        "[gateway]\nport\n",         /* no = */
+        "[gateway\nport = 1\n",      /* unclosed section */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        a = s_args(bad[i], 0, NULL);
+        CHECK(a == NULL);
+        pl_args_destroy(&a);
+    }
+    char longline[400];
+    snprintf(longline, sizeof longline, "[gateway]\nallow = %0300d\n", 0);
+    a = s_args(longline, 0, NULL);
+    CHECK(a == NULL);
+    char *missing[] = {"prog", "--config", "/nonexistent/parley.conf"};
+    CHECK(pl_args_new("prog", "gateway", 3, missing, s_opts) == NULL);
+    char *twice[] = {"prog", "--config", "/dev/null", "--config=/dev/null"};
+    CHECK(pl_args_new("prog", "gateway", 4, twice, s_opts) == NULL);
+}
+
 int main(void)
 {
     test_crc16();
@@ -170,6 +279,7 @@ int main(void)
     test_table();
     test_utf8();
     test_names();
+    test_config();
     printf("%d passed, %d failed\n", s_passed, s_failed);
     return s_failed ? 1 : 0;
 }

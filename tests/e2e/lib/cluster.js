@@ -2,7 +2,8 @@
 // A real Parley cluster for one test file: 1 router, N shards, M gateways, each a child
 // process with its own log file, on free loopback ports, with fresh data folders.
 //
-//   const c = await Cluster.start({ shards: 2, gateways: 2, sync: false, gwTimeout: 5000 });
+//   const c = await Cluster.start({ shards: 2, gateways: 2, sync: false, gwTimeout: 5000,
+//                                   config: { gateway: { 'login-burst': 5 } } });
 //   c.httpUrl(0), c.wsUrl(1)
 //   await c.kill('shard', 1, 'SIGKILL'); await c.restart('shard', 1);
 //   c.signal('shard', 0, 'SIGSTOP'); c.signal('shard', 0, 'SIGCONT');
@@ -25,6 +26,31 @@ const { httpRequest } = require('./client');
 
 const REPO = path.resolve(__dirname, '..', '..', '..');
 const ROLES = ['router', 'shard', 'gateway'];
+
+// Every process gets `--config <dir>/parley.conf` (README "Configuration"): the settings
+// of the whole cluster live there, a test's `config` option is merged over these per
+// section; the command line carries only what differs per process (ports, ids, folders).
+// Every test runs from 127.0.0.1 and creates/logs in many users at once: the per-address
+// limits are off (0) unless a test sets its own (14-limits).
+const DEFAULT_CONFIG = {
+  router: {},
+  shard: {},
+  gateway: { 'max-conns-per-ip': 0, 'login-burst': 0, 'login-per-sec': 0 },
+};
+
+// INI text of {section: {key: value}}; an array value repeats the key, undefined/null
+// leaves it out.
+function formatConfig(sections) {
+  let out = '# written by tests/e2e/lib/cluster.js\n';
+  for (const [section, keys] of Object.entries(sections)) {
+    out += `[${section}]\n`;
+    for (const [k, v] of Object.entries(keys)) {
+      if (v === undefined || v === null) continue;
+      for (const one of Array.isArray(v) ? v : [v]) out += `${k} = ${one}\n`;
+    }
+  }
+  return out;
+}
 
 function findBinary(role) {
   const name = `parley-${role}`;
@@ -184,6 +210,8 @@ class Cluster {
       sync: false, // shard --sync
       gwTimeout: undefined, // gateway --timeout (ms)
       gwTimeoutShard: undefined, // shard --gw-timeout (ms)
+      config: {}, // {gateway: {...}, shard: {...}, router: {...}} merged over DEFAULT_CONFIG into
+      // parley.conf; or an async function returning it, called once at start
       gatewayArgs: [], // extra flags for every gateway (e.g. ['--presence-timeout', '2000']);
       // or an async function returning them, called once at start (e.g. after a test server listens)
       shardArgs: [], // the same for every shard (e.g. FCM/APNs credentials)
@@ -231,25 +259,29 @@ class Cluster {
       ? await this.opts.gatewayArgs() : this.opts.gatewayArgs;
     const shardArgs = typeof this.opts.shardArgs === 'function'
       ? await this.opts.shardArgs(this.dir) : this.opts.shardArgs;
+    const testConfig = typeof this.opts.config === 'function' ? await this.opts.config() : this.opts.config;
+    const config = {};
+    for (const section of ROLES) config[section] = { ...DEFAULT_CONFIG[section] };
+    config.shard['vapid-key'] = this.vapidKey;
+    config.gateway['vapid-key'] = this.vapidKey;
+    if (this.opts.sync) config.shard.sync = true;
+    if (this.opts.gwTimeoutShard !== undefined) config.shard['gw-timeout'] = this.opts.gwTimeoutShard;
+    if (this.opts.gwTimeout !== undefined) config.gateway.timeout = this.opts.gwTimeout;
+    for (const [section, keys] of Object.entries(testConfig || {})) config[section] = { ...config[section], ...keys };
+    this.config = config;
+    this.configPath = path.join(this.dir, 'parley.conf');
+    fs.writeFileSync(this.configPath, formatConfig(config));
+    const conf = ['--config', this.configPath];
     this.procs.push(new Proc(this, 'router', 0, bins.router,
-      ['--front', front, '--back', back, '--shards', String(this.opts.shards)], log('router')));
+      [...conf, '--front', front, '--back', back, '--shards', String(this.opts.shards)], log('router')));
     for (let i = 0; i < this.opts.shards; i++) {
-      const args = ['--id', String(i), '--router', back, '--data', path.join(this.dir, `shard-${i}`)];
-      if (this.opts.sync) args.push('--sync');
-      if (this.opts.gwTimeoutShard !== undefined) args.push('--gw-timeout', String(this.opts.gwTimeoutShard));
-      args.push('--vapid-key', this.vapidKey);
+      const args = [...conf, '--id', String(i), '--router', back, '--data', path.join(this.dir, `shard-${i}`)];
       args.push(...shardArgs);
       this.procs.push(new Proc(this, 'shard', i, bins.shard, args, log(`shard-${i}`)));
     }
     for (let i = 0; i < this.opts.gateways; i++) {
-      const args = ['--port', String(this.gwPorts[i]), '--bind', '127.0.0.1', '--router', front,
+      const args = [...conf, '--port', String(this.gwPorts[i]), '--bind', '127.0.0.1', '--router', front,
         '--name', `e2e-gw${i}`];
-      if (this.opts.gwTimeout !== undefined) args.push('--timeout', String(this.opts.gwTimeout));
-      // Every test runs from 127.0.0.1 and creates/logs in many users at once: lift the
-      // per-IP limits (production defaults: 256 connections, login burst 20 at 5/s).
-      // gatewayArgs come after, so a test can set its own (14-limits).
-      args.push('--max-conns-per-ip', '100000', '--login-burst', '100000', '--login-per-sec', '100000');
-      args.push('--vapid-key', this.vapidKey);
       args.push(...gatewayArgs);
       this.procs.push(new Proc(this, 'gateway', i, bins.gateway, args, log(`gateway-${i}`)));
     }
@@ -377,4 +409,4 @@ class Cluster {
   }
 }
 
-module.exports = { Cluster, findBinary, freePort, waitFor, delay };
+module.exports = { Cluster, findBinary, freePort, waitFor, delay, formatConfig };
