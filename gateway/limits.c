@@ -39,9 +39,23 @@ typedef struct {
     uint64_t suppressed;
 } log_gate_t;
 
+/* dm: existence answers of one user (limits_dm_probe_*): kept while the bucket is not
+ * full; confirmed holds the other users it was told exist meanwhile (answered freely). */
+typedef struct dm_entry {
+    char user[33];
+    double tokens; /* may be negative: answers that were in flight when it ran out */
+    uint64_t at_ms;
+    zhashx_t *confirmed; /* name -> (void *)1, at most GW_DM_CONFIRMED_MAX */
+} dm_entry_t;
+
+#define GW_DM_TABLE_MAX 1000000  /* users with a partly used dm budget */
+#define GW_DM_CONFIRMED_MAX 1000 /* confirmed names per user (then forgotten at once) */
+#define GW_DM_DEBT_MAX 1e6       /* lowest the dm budget goes */
+
 struct gw_limits {
-    zhashx_t *ips; /* ip -> ip_entry_t (owned) */
-    log_gate_t conn_log, login_log, rate_log;
+    zhashx_t *ips;   /* ip -> ip_entry_t (owned) */
+    zhashx_t *users; /* user -> dm_entry_t (owned) */
+    log_gate_t conn_log, login_log, rate_log, dm_log;
 };
 
 /* ---- token bucket ------------------------------------------------------------------- */
@@ -89,11 +103,32 @@ static bool s_log_gate(log_gate_t *g, uint64_t now_ms, uint64_t *suppressed_out)
     return true;
 }
 
+/* Tokens of a dm budget at now_ms (refilled, at most the burst). */
+static double s_dm_tokens(gw_t *gw, dm_entry_t *e, uint64_t now_ms)
+{
+    if (now_ms > e->at_ms) {
+        e->tokens += (double)(now_ms - e->at_ms) * gw->cfg.dm_probe_per_sec / 1000.0;
+        if (e->tokens > gw->cfg.dm_probe_burst)
+            e->tokens = gw->cfg.dm_probe_burst;
+        e->at_ms = now_ms;
+    }
+    return e->tokens;
+}
+
 /* ---- lifecycle ---------------------------------------------------------------------- */
 
 static void s_entry_free(void **item)
 {
     free(*item);
+    *item = NULL;
+}
+
+static void s_dm_entry_free(void **item)
+{
+    dm_entry_t *e = *item;
+    if (e)
+        zhashx_destroy(&e->confirmed);
+    free(e);
     *item = NULL;
 }
 
@@ -103,12 +138,16 @@ int limits_init(gw_t *gw)
     if (!gw->limits)
         return -1;
     gw->limits->ips = zhashx_new();
-    if (!gw->limits->ips) {
+    gw->limits->users = zhashx_new();
+    if (!gw->limits->ips || !gw->limits->users) {
+        zhashx_destroy(&gw->limits->ips);
+        zhashx_destroy(&gw->limits->users);
         free(gw->limits);
         gw->limits = NULL;
         return -1;
     }
     zhashx_set_destructor(gw->limits->ips, s_entry_free);
+    zhashx_set_destructor(gw->limits->users, s_dm_entry_free);
     return 0;
 }
 
@@ -117,6 +156,7 @@ void limits_fini(gw_t *gw)
     if (!gw->limits)
         return;
     zhashx_destroy(&gw->limits->ips);
+    zhashx_destroy(&gw->limits->users);
     free(gw->limits);
     gw->limits = NULL;
 }
@@ -136,13 +176,29 @@ void limits_tick(gw_t *gw)
             zlist_append(drop, e->ip);
         }
     }
+    if (drop) {
+        /* the keys live in the entries: delete one at a time, reading the key first */
+        for (char *ip = zlist_first(drop); ip; ip = zlist_next(drop)) {
+            char key[INET6_ADDRSTRLEN];
+            snprintf(key, sizeof key, "%s", ip);
+            zhashx_delete(lim->ips, key);
+        }
+        zlist_destroy(&drop);
+    }
+    /* dm budgets that are full again: nothing to remember */
+    for (dm_entry_t *e = zhashx_first(lim->users); e; e = zhashx_next(lim->users)) {
+        if (s_dm_tokens(gw, e, now) >= gw->cfg.dm_probe_burst) {
+            if (!drop && !(drop = zlist_new()))
+                return;
+            zlist_append(drop, e->user);
+        }
+    }
     if (!drop)
         return;
-    /* the keys live in the entries: delete one at a time, reading the key first */
-    for (char *ip = zlist_first(drop); ip; ip = zlist_next(drop)) {
-        char key[INET6_ADDRSTRLEN];
-        snprintf(key, sizeof key, "%s", ip);
-        zhashx_delete(lim->ips, key);
+    for (char *u = zlist_first(drop); u; u = zlist_next(drop)) {
+        char key[33];
+        snprintf(key, sizeof key, "%s", u);
+        zhashx_delete(lim->users, key);
     }
     zlist_destroy(&drop);
 }
@@ -263,6 +319,59 @@ bool limits_login_allowed(http_req_t *r)
         pl_warn("%s from %s: rate limited (%llu more not logged)", r->path, e->ip,
                 (unsigned long long)sup);
     return false;
+}
+
+/* ---- dm: user-existence answers --------------------------------------------------- */
+
+bool limits_dm_probe_allowed(gw_t *gw, const char *user, const char *other)
+{
+    if (!gw->limits)
+        return true;
+    dm_entry_t *e = zhashx_lookup(gw->limits->users, user);
+    if (!e)
+        return zhashx_size(gw->limits->users) < GW_DM_TABLE_MAX; /* a full budget */
+    if (zhashx_lookup(e->confirmed, other))
+        return true;
+    uint64_t now = uv_now(&gw->loop);
+    if (s_dm_tokens(gw, e, now) >= 1.0)
+        return true;
+    uint64_t sup;
+    if (s_log_gate(&gw->limits->dm_log, now, &sup))
+        pl_info("%s: dm user-existence answers rate limited (%llu more not logged)", user,
+                (unsigned long long)sup);
+    return false;
+}
+
+void limits_dm_probe_answer(gw_t *gw, const char *user, const char *other, bool exists)
+{
+    if (!gw->limits)
+        return;
+    gw_limits_t *lim = gw->limits;
+    dm_entry_t *e = zhashx_lookup(lim->users, user);
+    if (exists) {
+        if (!e) /* a full budget: everything is answered anyway */
+            return;
+        if (zhashx_size(e->confirmed) >= GW_DM_CONFIRMED_MAX)
+            zhashx_purge(e->confirmed);
+        zhashx_insert(e->confirmed, other, (void *)1);
+        return;
+    }
+    uint64_t now = uv_now(&gw->loop);
+    if (!e) {
+        if (zhashx_size(lim->users) >= GW_DM_TABLE_MAX || !(e = calloc(1, sizeof *e)))
+            return; /* the next probe is refused (table full) or answered (out of memory) */
+        snprintf(e->user, sizeof e->user, "%s", user);
+        e->tokens = gw->cfg.dm_probe_burst;
+        e->at_ms = now;
+        if (!(e->confirmed = zhashx_new()) || zhashx_insert(lim->users, e->user, e) != 0) {
+            zhashx_destroy(&e->confirmed);
+            free(e);
+            return;
+        }
+    }
+    s_dm_tokens(gw, e, now);
+    if (e->tokens > -GW_DM_DEBT_MAX)
+        e->tokens -= 1.0;
 }
 
 /* ---- WebSocket sessions --------------------------------------------------------------- */
