@@ -312,9 +312,11 @@ int netio_init(void);
 void netio_fini(void);
 /* A connection lws accepted: HTTP mode (reads end at the end of a header block). */
 void netio_http_start(int fd);
-/* The request whose headers lws just parsed has a chunked body: reads end at its end,
- * then the socket is held (EAGAIN) until netio_http_release (its answer is written). */
+/* How the body of the request whose headers lws just parsed is framed (LWS_CALLBACK_HTTP):
+ * chunked, or len bytes (Content-Length; 0 or not called: no body). Reads end at its end;
+ * the socket is then held (EAGAIN) until netio_http_release (the answer is written). */
 void netio_http_chunked(int fd);
+void netio_http_body(int fd, uint64_t len);
 void netio_http_release(int fd);
 /* The connection became a WebSocket (ESTABLISHED): check client frames for the mask bit;
  * bad(arg) at the first unmasked one. */
@@ -337,7 +339,9 @@ struct http_req {
     bool body_too_big;
     bool chunked; /* Transfer-Encoding: chunked (no Content-Length) */
     bool close_after; /* close the connection after the answer (framing refused) */
-    bool rx_held; /* reading paused from the end of a chunked body until the answer */
+    bool rx_held;   /* reading paused from the end of the request until the answer */
+    bool completed; /* s_body_complete ran (lws may signal a body's end twice) */
+    bool expect_body; /* a Content-Length body is still to come */
     /* chunked decoder state (http.c s_unchunk) */
     int ck_state;   /* http.c's CK_ values (0: expecting a size line), -1 after bad framing */
     size_t ck_left; /* bytes left in the current chunk / size being parsed */

@@ -98,8 +98,14 @@ static bool s_is_account_path(const char *path)
     return strcmp(path, "/v1/users") == 0 || strcmp(path, "/v1/sessions") == 0;
 }
 
+static void s_hold(http_req_t *r);
+
 static void s_body_complete(http_req_t *r)
 {
+    if (r->completed)
+        return; /* lws 4.1 may signal a body's end again if it reads on meanwhile */
+    r->completed = true;
+    s_hold(r);
     if (r->body_too_big) {
         http_respond_error(r, 413, PL_E_TOO_LARGE, "the body is too large");
         return;
@@ -257,7 +263,19 @@ static int s_start(struct lws *wsi, struct gw_pss *pss, gw_t *gw)
         return 0;
     }
     r->body_too_big = n > GW_HTTP_BODY_MAX; /* then read and discarded */
+    r->expect_body = true;
+    netio_http_body(lws_get_socket_fd(wsi), (uint64_t)n);
     return 0;
+}
+
+/* The request is whole: lws must read nothing more of the connection until its answer is
+ * written (netio holds the socket; pausing rx spares the loop the POLLIN meanwhile). */
+static void s_hold(http_req_t *r)
+{
+    if (r->resp_ready || r->rx_held || !r->wsi)
+        return;
+    r->rx_held = true;
+    lws_rx_flow_control(r->wsi, 0);
 }
 
 static int s_write(struct lws *wsi, http_req_t *r)
@@ -391,11 +409,15 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     gw_t *gw = lws_context_user(lws_get_context(wsi));
 
     switch (reason) {
-    case LWS_CALLBACK_HTTP:
+    case LWS_CALLBACK_HTTP: {
         s_release(pss); /* a previous keep-alive transaction */
         if (gw->stopping)
             return -1;
-        return s_start(wsi, pss, gw);
+        int rc = s_start(wsi, pss, gw);
+        if (rc == 0 && pss->r && !pss->r->chunked && !pss->r->expect_body)
+            s_hold(pss->r); /* no body: the request is whole */
+        return rc;
+    }
 
     case LWS_CALLBACK_HTTP_BODY: {
         http_req_t *r = pss->r;
@@ -407,15 +429,8 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                 s_refuse_framing(r, 400, "malformed chunked body");
                 return 0;
             }
-            if (st == 1) {
-                /* lws still counts body bytes: a pipelined next request must not be read
-                 * before this one is answered and lws_http_transaction_completed has lws
-                 * wait for headers again. netio ended this read at the last chunk and
-                 * holds the socket; pausing rx spares the loop its POLLIN meanwhile. */
-                r->rx_held = true;
-                lws_rx_flow_control(wsi, 0);
+            if (st == 1) /* netio ended this read at the last chunk */
                 s_body_complete(r);
-            }
             return 0;
         }
         if (!r)

@@ -6,24 +6,28 @@
  * libzmq's) to it, since the executable comes first in the lookup scope. A call from
  * another thread than the loop's (libzmq's I/O threads), or on a descriptor not registered
  * here, goes straight to the kernel (recvfrom, same semantics). Registered descriptors are
- * lws's accepted connections, in one of these modes:
+ * lws's accepted connections. HTTP requests are read strictly one at a time:
  *
- * - NETIO_HTTP: every read ends at the latest at the end of a header block (an LF, an
- *   optional CR, an LF). The rest stays in the kernel (read with MSG_PEEK, then consumed
- *   up to that point). So when lws has parsed a request's headers it has read nothing
- *   beyond them: http.c can switch the connection to NETIO_CHUNKED before lws reads a
- *   chunked body, and a WebSocket starts exactly at its first frame. Cutting a read
- *   early elsewhere (inside a Content-Length body) is harmless: lws parses streams.
+ * - NETIO_HTTP: a read ends at the latest at the end of a header block (an LF, an optional
+ *   CR, an LF); what follows stays in the kernel (MSG_PEEK, then only that much is
+ *   consumed). Then NETIO_HOLD, until http.c has seen the request (LWS_CALLBACK_HTTP) and
+ *   says how its body is framed, or ws.c that it became a WebSocket (which then starts
+ *   exactly at its first frame).
+ * - NETIO_BODY (netio_http_body, Content-Length n): reads end after n bytes, then HOLD.
  * - NETIO_CHUNKED (netio_http_chunked): reads end at the end of the chunked body (last
- *   chunk and trailers). lws 4.1 knows nothing of chunked request bodies: it would read
- *   the next, pipelined request as body. Then NETIO_HOLD: reads return EAGAIN (a close
- *   is still seen) until netio_http_release, when the answer is written; http.c pauses
- *   lws's rx meanwhile, so this does not spin. lws then still expects the rest of the
- *   body it assumed for a POST without Content-Length (GW_LWS_POST_BODY, 100 MiB in
- *   lws 4.1 server.c) and discards it (LRS_DISCARD_BODY): NETIO_DISCARD feeds it that
- *   many blank bytes without touching the kernel, in reads of up to pt_serv_buf_size
- *   (main.c: GW_LWS_READ_SIZE, so a few hundred loop turns), after which lws reads the
- *   next request from the kernel. A chunked body longer than that is refused (http.c).
+ *   chunk and trailers), then HOLD. lws 4.1 knows nothing of chunked request bodies.
+ * - NETIO_HOLD: reads return EAGAIN (a close is still seen) until netio_http_release,
+ *   once the answer is written. http.c pauses lws's rx meanwhile and resumes it just
+ *   before the answer is written (lws 4.1 on libuv serves no WRITEABLE while rx is
+ *   paused), so this does not spin; 64 held reads in a row (lws went on without us)
+ *   release the hold. So lws never reads a pipelined request early: before, it read it
+ *   as the rest of a chunked body, or completed the previous body twice.
+ * - NETIO_DISCARD: after a chunked body lws still expects the rest of the body it assumed
+ *   for a POST without Content-Length (GW_LWS_POST_BODY, 100 MiB in lws 4.1 server.c)
+ *   and discards it (LRS_DISCARD_BODY): this feeds it that many bytes without touching
+ *   the kernel, in reads of up to pt_serv_buf_size (main.c: GW_LWS_READ_SIZE, so a few
+ *   hundred loop turns), after which lws reads the next request from the kernel. A
+ *   chunked body longer than GW_HTTP_CHUNKED_MAX is refused (http.c).
  * - NETIO_WS (netio_ws_start): frame headers are followed through the stream (plain
  *   reads, no MSG_PEEK); the first unmasked client frame (RFC 6455 §5.1: the server must
  *   fail the connection) ends the read before that frame, calls the handler (once, from
@@ -32,7 +36,7 @@
  *   parses the mask bit and ignores it (ops-ws.c, this_frame_masked).
  *
  * Loop thread only (the registration calls and the recv() logic); state per descriptor,
- * forgotten at WSI_DESTROY (before a new accept can reuse the number). */
+ * set at accept and forgotten at CLOSED / WSI_DESTROY. */
 #undef _FORTIFY_SOURCE /* a fortified recv() would be an inline wrapper of the same name */
 #include "gw.h"
 
@@ -43,17 +47,29 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-enum { NETIO_OFF = 0, NETIO_HTTP, NETIO_CHUNKED, NETIO_HOLD, NETIO_DISCARD, NETIO_WS, NETIO_WS_BAD };
+enum {
+    NETIO_OFF = 0,
+    NETIO_HTTP,
+    NETIO_BODY,
+    NETIO_CHUNKED,
+    NETIO_HOLD,
+    NETIO_DISCARD,
+    NETIO_WS,
+    NETIO_WS_BAD
+};
+#define NETIO_HOLD_SPINS 64
 enum { CK_SIZE = 0, CK_EXT, CK_DATA, CK_DATA_CR, CK_TRAILER, CK_DONE };
 
 typedef struct {
     int mode;
     /* NETIO_HTTP: bytes of the end-of-headers pattern seen (1: LF, 2: LF CR) */
     int eoh;
-    /* NETIO_CHUNKED, NETIO_HOLD: bytes given to lws since the headers; NETIO_DISCARD:
-     * bytes of lws's assumed body still to feed it */
+    /* NETIO_CHUNKED (chunked set), NETIO_HOLD after it: body bytes given to lws;
+     * NETIO_BODY: bytes still to come; NETIO_DISCARD: bytes still to feed lws */
     int ck_state, ck_digits, ck_line;
     uint64_t ck_left, body;
+    bool chunked;
+    int spins; /* NETIO_HOLD: reads held in a row */
     /* NETIO_WS: the current frame header and the payload bytes still to come */
     unsigned char hdr[14];
     int hlen;
@@ -110,8 +126,15 @@ void netio_http_start(int fd)
 void netio_http_chunked(int fd)
 {
     netio_fd_t *f = s_get(fd);
-    if (f && f->mode == NETIO_HTTP)
-        *f = (netio_fd_t){.mode = NETIO_CHUNKED, .ck_state = CK_SIZE};
+    if (f && f->mode == NETIO_HOLD)
+        *f = (netio_fd_t){.mode = NETIO_CHUNKED, .ck_state = CK_SIZE, .chunked = true};
+}
+
+void netio_http_body(int fd, uint64_t len)
+{
+    netio_fd_t *f = s_get(fd);
+    if (f && f->mode == NETIO_HOLD && len > 0)
+        *f = (netio_fd_t){.mode = NETIO_BODY, .body = len};
 }
 
 void netio_http_release(int fd)
@@ -120,8 +143,9 @@ void netio_http_release(int fd)
     if (!f || f->mode != NETIO_HOLD)
         return;
     uint64_t body = f->body;
+    bool chunked = f->chunked;
     *f = (netio_fd_t){.mode = NETIO_HTTP};
-    if (body < GW_LWS_POST_BODY) {
+    if (chunked && body < GW_LWS_POST_BODY) {
         f->mode = NETIO_DISCARD;
         f->body = GW_LWS_POST_BODY - body;
     }
@@ -130,7 +154,7 @@ void netio_http_release(int fd)
 void netio_ws_start(int fd, netio_bad_fn *bad, void *arg)
 {
     netio_fd_t *f = s_get(fd);
-    if (f && f->mode == NETIO_HTTP)
+    if (f && f->mode != NETIO_OFF)
         *f = (netio_fd_t){.mode = NETIO_WS, .bad = bad, .arg = arg};
 }
 
@@ -148,7 +172,7 @@ static size_t s_scan_http(netio_fd_t *f, const unsigned char *buf, size_t n)
         unsigned char c = buf[i];
         if (c == '\n') {
             if (f->eoh) {
-                f->eoh = 0;
+                *f = (netio_fd_t){.mode = NETIO_HOLD};
                 return i + 1;
             }
             f->eoh = 1;
@@ -228,7 +252,7 @@ static size_t s_scan_chunked(netio_fd_t *f, const unsigned char *buf, size_t n)
         }
     }
     return n;
-bad:
+bad: /* http.c answers 400 and closes the connection */
     *f = (netio_fd_t){.mode = NETIO_HTTP};
     return n;
 }
@@ -271,8 +295,12 @@ static ssize_t s_recv_http(netio_fd_t *f, int fd, void *buf, size_t len, int fla
     if (n <= 0 || (flags & MSG_PEEK))
         return n;
     if (f->mode == NETIO_HOLD) {
-        errno = EAGAIN; /* the next request waits in the kernel (a close is seen above) */
-        return -1;
+        if (++f->spins < NETIO_HOLD_SPINS) {
+            errno = EAGAIN; /* the next request waits in the kernel (a close is seen above) */
+            return -1;
+        }
+        pl_debug("netio: descriptor %d read while held %d times: released", fd, f->spins);
+        *f = (netio_fd_t){.mode = NETIO_HTTP};
     }
     if (f->mode == NETIO_DISCARD) {
         /* lws discards these as the rest of the body it assumed; the kernel's bytes (the
@@ -283,13 +311,20 @@ static ssize_t s_recv_http(netio_fd_t *f, int fd, void *buf, size_t len, int fla
             *f = (netio_fd_t){.mode = NETIO_HTTP};
         return (ssize_t)k; /* contents unread by lws (no HTTP_BODY in DISCARD_BODY) */
     }
-    bool chunked = f->mode == NETIO_CHUNKED;
-    size_t m = chunked ? s_scan_chunked(f, buf, (size_t)n) : s_scan_http(f, buf, (size_t)n);
+    size_t m;
+    if (f->mode == NETIO_BODY) {
+        m = (uint64_t)n < f->body ? (size_t)n : (size_t)f->body;
+        f->body -= m;
+        if (!f->body)
+            *f = (netio_fd_t){.mode = NETIO_HOLD};
+    } else if (f->mode == NETIO_CHUNKED) {
+        m = s_scan_chunked(f, buf, (size_t)n);
+        f->body += m;
+    } else {
+        m = s_scan_http(f, buf, (size_t)n);
+    }
     /* the bytes are in the kernel's queue and only this thread reads it: this takes m */
-    n = recvfrom(fd, buf, m, flags, NULL, NULL);
-    if (chunked && n > 0)
-        f->body += (uint64_t)n;
-    return n;
+    return recvfrom(fd, buf, m, flags, NULL, NULL);
 }
 
 static ssize_t s_recv_ws(netio_fd_t *f, int fd, void *buf, size_t len, int flags)
