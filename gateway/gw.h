@@ -337,17 +337,17 @@ struct http_req {
     char *body;
     size_t body_len;
     bool body_too_big;
-    bool chunked; /* Transfer-Encoding: chunked (no Content-Length) */
+    bool chunked;     /* Transfer-Encoding: chunked (no Content-Length) */
     bool close_after; /* close the connection after the answer (framing refused) */
-    bool rx_held;   /* reading paused from the end of the request until the answer */
-    bool completed; /* s_body_complete ran (lws may signal a body's end twice) */
+    bool rx_held;     /* reading paused from the end of the request until the answer */
+    bool completed;   /* s_body_complete ran (lws may signal a body's end twice) */
     bool expect_body; /* a Content-Length body is still to come */
     /* chunked decoder state (http.c s_unchunk) */
     int ck_state;   /* http.c's CK_ values (0: expecting a size line), -1 after bad framing */
     size_t ck_left; /* bytes left in the current chunk / size being parsed */
     int ck_digits, ck_line;
     size_t ck_raw; /* chunked bytes received, framing included */
-    bool ck_ext; /* inside a chunk extension */
+    bool ck_ext;   /* inside a chunk extension */
     /* response */
     bool resp_ready, resp_written;
     int status;

@@ -286,9 +286,9 @@ static int s_write(struct lws *wsi, http_req_t *r)
                                     &p, end) ||
         lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
                                      (const unsigned char *)"no-store", 8, &p, end) ||
-        (r->close_after && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
-                                                         (const unsigned char *)"close", 5, &p,
-                                                         end)) ||
+        (r->close_after &&
+         lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5,
+                                      &p, end)) ||
         lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
     r->resp_written = true;

@@ -119,8 +119,7 @@ void netio_http_start(int fd)
     if (f)
         *f = (netio_fd_t){.mode = NETIO_HTTP};
     else if (s_ready)
-        pl_warn("netio: descriptor %d above the table (%d): framing checks off for it", fd,
-                s_nfds);
+        pl_warn("netio: descriptor %d above the table (%d): framing checks off for it", fd, s_nfds);
 }
 
 void netio_http_chunked(int fd)
@@ -204,8 +203,8 @@ static size_t s_scan_chunked(netio_fd_t *f, const unsigned char *buf, size_t n)
             } else if (isxdigit(c)) {
                 if (f->ck_left > ((uint64_t)1 << 24))
                     goto bad;
-                f->ck_left = f->ck_left * 16 +
-                             (uint64_t)(isdigit(c) ? c - '0' : tolower(c) - 'a' + 10);
+                f->ck_left =
+                    f->ck_left * 16 + (uint64_t)(isdigit(c) ? c - '0' : tolower(c) - 'a' + 10);
                 f->ck_digits++;
             } else if (c == ';' || c == ' ' || c == '\t') {
                 f->ck_state = CK_EXT;

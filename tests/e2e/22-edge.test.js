@@ -363,7 +363,7 @@ h.test('WebSocket: an unmasked client frame closes the connection with 1002 and 
     s.on('data', (d) => got.push(d));
     s.on('error', () => {});
     s.on('close', () => resolve(Buffer.concat(got).toString('latin1')));
-    const f = Buffer.concat([RawWs.header(1, 2), crypto.randomBytes(4), Buffer.from('{}')]);
+    const f = Buffer.concat([RawWs.header(1, 2), Buffer.alloc(4), Buffer.from('{}')]);
     s.write(Buffer.concat([Buffer.from(`GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
       `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`), f]));
     setTimeout(() => s.destroy(), 5000);
@@ -416,8 +416,16 @@ h.test('push_register: URLs are normalised before the prefix check and delivered
   // prefix, encoded unreserved characters. Delivered to the normalised URL.
   const id = uid('n');
   await ws.ok('push_register', { kind: 'webhook', url: `HTTP://127.0.0.1:${hookPort}/hook/a/../b/./%7E${id}` });
-  ws.close();
+  // carol goes offline (seen by alice, who shares the dm with her), then gets a message.
   const alice = await Client.open(c.wsUrl(0), tok.alice, { label: 'alice' });
+  await alice.ok('send', { conv: 'dm:alice:carol', client_msg_id: uid(), text: 'while online' });
+  const online = async (want) => {
+    const a = await alice.ok('presence', { users: ['carol'] });
+    return a.presence.length === 1 && a.presence[0].online === want;
+  };
+  await waitFor('carol online', () => online(true), { timeoutMs: 10000, intervalMs: 100 });
+  ws.close();
+  await waitFor('carol offline', () => online(false), { timeoutMs: 10000, intervalMs: 100 });
   await alice.ok('send', { conv: 'dm:alice:carol', client_msg_id: uid(), text: 'to the normalised hook' });
   const want = `/hook/b/~${id}`;
   await waitFor(`a webhook POST to ${want}`, () => received.some((r) => r.path === want), { timeoutMs: 8000, intervalMs: 20 });
