@@ -110,9 +110,10 @@ h.test('HTTP: Transfer-Encoding with Content-Length is refused with 400 and the 
   assert.equal(r.responses.length, 1, `exactly one answer: ${r.raw}`);
   assert.equal(r.responses[0].status, 400, r.raw);
   assert.match(r.responses[0].body, /"error":"bad_request"/);
-  // And with a real body: nothing is created.
+  // A body that is valid when framed by Content-Length (which lws alone would use):
+  // refused all the same, and nothing is created.
   const r2 = await rawHttp(c, `POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
-    `Transfer-Encoding: chunked\r\nContent-Length: ${body.length}\r\n\r\n${chunk(body)}0\r\n\r\n`, { want: 0 });
+    `Transfer-Encoding: chunked\r\nContent-Length: ${body.length}\r\n\r\n${body}`, { want: 0 });
   assert.equal(r2.responses[0]?.status, 400, r2.raw);
   assert.ok(r2.closed, 'closed after 400');
   const again = await rawHttp(c, `POST /v1/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
