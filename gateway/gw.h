@@ -289,14 +289,17 @@ int limits_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 bool limits_login_allowed(http_req_t *r);
 /* A request of the authenticated session s: take a token; false: over the rate. */
 bool limits_request_allowed(session_t *s);
-/* dm: user-existence answers, per user of this gateway (enumeration): may user learn
- * whether other exists now? True when other was confirmed to user already, or user's
- * budget (--dm-probe-burst, --dm-probe-per-sec) has a token; false: answer rate_limited.
- * Takes nothing: limits_dm_probe_answer charges a not_found. */
-bool limits_dm_probe_allowed(gw_t *gw, const char *user, const char *other);
+/* dm: user-existence answers, per user and per client address of this gateway
+ * (enumeration): may user (connected from ip) learn whether other exists now? True when
+ * other was confirmed to user already, or both budgets (--dm-probe-burst,
+ * --dm-probe-per-sec) have a token; false: answer rate_limited. Takes nothing:
+ * limits_dm_probe_answer charges a not_found. */
+bool limits_dm_probe_allowed(gw_t *gw, const char *user, const char *ip, const char *other);
 /* The answer user got about other: exists (remembered as confirmed while user has an
- * entry), or not (one token; the budget may go into debt when answers were in flight). */
-void limits_dm_probe_answer(gw_t *gw, const char *user, const char *other, bool exists);
+ * entry), or not (a token of both budgets; they may go into debt when answers were in
+ * flight). */
+void limits_dm_probe_answer(gw_t *gw, const char *user, const char *ip, const char *other,
+                            bool exists);
 /* WebSocket established: arm the auth deadline (an lws timer on s->wsi). */
 void limits_session_start(session_t *s);
 /* LWS_CALLBACK_TIMER of s: close it 4401 if still not authenticated. */
@@ -391,6 +394,8 @@ struct gw_config {
     int login_per_sec;       /* --login-per-sec */
     int dm_probe_burst;      /* --dm-probe-burst: dm: not_found answers per user at once */
     int dm_probe_per_sec;    /* --dm-probe-per-sec */
+    int dm_probe_ip_burst;   /* --dm-probe-ip-burst: the same per client address */
+    int dm_probe_ip_per_sec; /* --dm-probe-ip-per-sec */
     int auth_timeout_ms;     /* --auth-timeout */
     int http_timeout_s;      /* --http-timeout: lws timeout_secs (idle HTTP, handshakes) */
     const char **push_allow; /* --push-allow (repeatable): URL prefixes for push targets */

@@ -39,10 +39,11 @@ typedef struct {
     uint64_t suppressed;
 } log_gate_t;
 
-/* dm: existence answers of one user (limits_dm_probe_*): kept while the bucket is not
- * full; confirmed holds the other users it was told exist meanwhile (answered freely). */
+/* dm: existence answers of one user ("u:<user>") or client address ("a:<ip>")
+ * (limits_dm_probe_*): kept while the bucket is not full; a user's confirmed holds the
+ * other users it was told exist meanwhile (answered freely). */
 typedef struct dm_entry {
-    char user[33];
+    char key[2 + INET6_ADDRSTRLEN + 33];
     double tokens; /* may be negative: answers that were in flight when it ran out */
     uint64_t at_ms;
     zhashx_t *confirmed; /* name -> (void *)1, at most GW_DM_CONFIRMED_MAX */
@@ -54,7 +55,7 @@ typedef struct dm_entry {
 
 struct gw_limits {
     zhashx_t *ips;   /* ip -> ip_entry_t (owned) */
-    zhashx_t *users; /* user -> dm_entry_t (owned) */
+    zhashx_t *users; /* "u:<user>" or "a:<ip>" -> dm_entry_t (owned) */
     log_gate_t conn_log, login_log, rate_log, dm_log;
 };
 
@@ -103,13 +104,20 @@ static bool s_log_gate(log_gate_t *g, uint64_t now_ms, uint64_t *suppressed_out)
     return true;
 }
 
+/* A dm budget's size and refill: per user ("u:") or per address ("a:"). */
+static int s_dm_burst(gw_t *gw, const dm_entry_t *e)
+{
+    return e->key[0] == 'a' ? gw->cfg.dm_probe_ip_burst : gw->cfg.dm_probe_burst;
+}
+
 /* Tokens of a dm budget at now_ms (refilled, at most the burst). */
 static double s_dm_tokens(gw_t *gw, dm_entry_t *e, uint64_t now_ms)
 {
+    int per_sec = e->key[0] == 'a' ? gw->cfg.dm_probe_ip_per_sec : gw->cfg.dm_probe_per_sec;
     if (now_ms > e->at_ms) {
-        e->tokens += (double)(now_ms - e->at_ms) * gw->cfg.dm_probe_per_sec / 1000.0;
-        if (e->tokens > gw->cfg.dm_probe_burst)
-            e->tokens = gw->cfg.dm_probe_burst;
+        e->tokens += (double)(now_ms - e->at_ms) * per_sec / 1000.0;
+        if (e->tokens > s_dm_burst(gw, e))
+            e->tokens = s_dm_burst(gw, e);
         e->at_ms = now_ms;
     }
     return e->tokens;
@@ -187,16 +195,16 @@ void limits_tick(gw_t *gw)
     }
     /* dm budgets that are full again: nothing to remember */
     for (dm_entry_t *e = zhashx_first(lim->users); e; e = zhashx_next(lim->users)) {
-        if (s_dm_tokens(gw, e, now) >= gw->cfg.dm_probe_burst) {
+        if (s_dm_tokens(gw, e, now) >= s_dm_burst(gw, e)) {
             if (!drop && !(drop = zlist_new()))
                 return;
-            zlist_append(drop, e->user);
+            zlist_append(drop, e->key);
         }
     }
     if (!drop)
         return;
     for (char *u = zlist_first(drop); u; u = zlist_next(drop)) {
-        char key[33];
+        char key[sizeof((dm_entry_t *)0)->key];
         snprintf(key, sizeof key, "%s", u);
         zhashx_delete(lim->users, key);
     }
@@ -323,55 +331,76 @@ bool limits_login_allowed(http_req_t *r)
 
 /* ---- dm: user-existence answers --------------------------------------------------- */
 
-bool limits_dm_probe_allowed(gw_t *gw, const char *user, const char *other)
+/* The entry of prefix+name (NULL if absent and !create, or the table is full, or OOM). */
+static dm_entry_t *s_dm_entry(gw_t *gw, char prefix, const char *name, bool create)
+{
+    gw_limits_t *lim = gw->limits;
+    char key[sizeof((dm_entry_t *)0)->key];
+    snprintf(key, sizeof key, "%c:%s", prefix, name);
+    dm_entry_t *e = zhashx_lookup(lim->users, key);
+    if (e || !create)
+        return e;
+    if (zhashx_size(lim->users) >= GW_DM_TABLE_MAX || !(e = calloc(1, sizeof *e)))
+        return NULL;
+    snprintf(e->key, sizeof e->key, "%s", key);
+    e->tokens = s_dm_burst(gw, e);
+    e->at_ms = uv_now(&gw->loop);
+    if (!(e->confirmed = zhashx_new()) || zhashx_insert(lim->users, e->key, e) != 0) {
+        zhashx_destroy(&e->confirmed);
+        free(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* A token left in e (absent: a full budget; at the table's bound: none). */
+static bool s_dm_has_token(gw_t *gw, dm_entry_t *e, uint64_t now)
+{
+    if (!e)
+        return zhashx_size(gw->limits->users) < GW_DM_TABLE_MAX;
+    return s_dm_tokens(gw, e, now) >= 1.0;
+}
+
+bool limits_dm_probe_allowed(gw_t *gw, const char *user, const char *ip, const char *other)
 {
     if (!gw->limits)
         return true;
-    dm_entry_t *e = zhashx_lookup(gw->limits->users, user);
-    if (!e)
-        return zhashx_size(gw->limits->users) < GW_DM_TABLE_MAX; /* a full budget */
-    if (zhashx_lookup(e->confirmed, other))
+    dm_entry_t *u = s_dm_entry(gw, 'u', user, false);
+    if (u && zhashx_lookup(u->confirmed, other))
         return true;
     uint64_t now = uv_now(&gw->loop);
-    if (s_dm_tokens(gw, e, now) >= 1.0)
+    if (s_dm_has_token(gw, u, now) && s_dm_has_token(gw, s_dm_entry(gw, 'a', ip, false), now))
         return true;
     uint64_t sup;
     if (s_log_gate(&gw->limits->dm_log, now, &sup))
-        pl_info("%s: dm user-existence answers rate limited (%llu more not logged)", user,
-                (unsigned long long)sup);
+        pl_info("%s from %s: dm user-existence answers rate limited (%llu more not logged)", user,
+                ip, (unsigned long long)sup);
     return false;
 }
 
-void limits_dm_probe_answer(gw_t *gw, const char *user, const char *other, bool exists)
+void limits_dm_probe_answer(gw_t *gw, const char *user, const char *ip, const char *other,
+                            bool exists)
 {
     if (!gw->limits)
         return;
-    gw_limits_t *lim = gw->limits;
-    dm_entry_t *e = zhashx_lookup(lim->users, user);
     if (exists) {
-        if (!e) /* a full budget: everything is answered anyway */
+        dm_entry_t *u = s_dm_entry(gw, 'u', user, false);
+        if (!u) /* a full budget: everything is answered anyway */
             return;
-        if (zhashx_size(e->confirmed) >= GW_DM_CONFIRMED_MAX)
-            zhashx_purge(e->confirmed);
-        zhashx_insert(e->confirmed, other, (void *)1);
+        if (zhashx_size(u->confirmed) >= GW_DM_CONFIRMED_MAX)
+            zhashx_purge(u->confirmed);
+        zhashx_insert(u->confirmed, other, (void *)1);
         return;
     }
     uint64_t now = uv_now(&gw->loop);
-    if (!e) {
-        if (zhashx_size(lim->users) >= GW_DM_TABLE_MAX || !(e = calloc(1, sizeof *e)))
-            return; /* the next probe is refused (table full) or answered (out of memory) */
-        snprintf(e->user, sizeof e->user, "%s", user);
-        e->tokens = gw->cfg.dm_probe_burst;
-        e->at_ms = now;
-        if (!(e->confirmed = zhashx_new()) || zhashx_insert(lim->users, e->user, e) != 0) {
-            zhashx_destroy(&e->confirmed);
-            free(e);
-            return;
-        }
+    dm_entry_t *es[2] = {s_dm_entry(gw, 'u', user, true), s_dm_entry(gw, 'a', ip, true)};
+    for (int i = 0; i < 2; i++) {
+        if (!es[i])
+            continue; /* the next probe is refused (table full) or answered (out of memory) */
+        s_dm_tokens(gw, es[i], now);
+        if (es[i]->tokens > -GW_DM_DEBT_MAX)
+            es[i]->tokens -= 1.0;
     }
-    s_dm_tokens(gw, e, now);
-    if (e->tokens > -GW_DM_DEBT_MAX)
-        e->tokens -= 1.0;
 }
 
 /* ---- WebSocket sessions --------------------------------------------------------------- */

@@ -37,6 +37,8 @@ static void s_usage(FILE *f)
                "  --dm-probe-burst N     dm: requests answered not_found (no such user) per "
                "user at once (default 20)\n"
                "  --dm-probe-per-sec N   refill of that budget per second (default 5)\n"
+               "  --dm-probe-ip-burst N  the same per client address (default 20)\n"
+               "  --dm-probe-ip-per-sec N refill of that budget per second (default 5)\n"
                "  --auth-timeout MS      close a WebSocket without auth after MS (default "
                "10000)\n"
                "  --http-timeout S       close an HTTP connection idle for S seconds (default "
@@ -77,6 +79,8 @@ static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
                                          {"login-per-sec", required_argument, NULL, 'l'},
                                          {"dm-probe-burst", required_argument, NULL, 'D'},
                                          {"dm-probe-per-sec", required_argument, NULL, 'd'},
+                                         {"dm-probe-ip-burst", required_argument, NULL, 'E'},
+                                         {"dm-probe-ip-per-sec", required_argument, NULL, 'e'},
                                          {"auth-timeout", required_argument, NULL, 'A'},
                                          {"http-timeout", required_argument, NULL, 'H'},
                                          {"push-allow", required_argument, NULL, 'W'},
@@ -96,6 +100,8 @@ static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
     cfg->login_per_sec = 5;
     cfg->dm_probe_burst = 20;
     cfg->dm_probe_per_sec = 5;
+    cfg->dm_probe_ip_burst = 20;
+    cfg->dm_probe_ip_per_sec = 5;
     cfg->auth_timeout_ms = 10000;
     cfg->http_timeout_s = 30;
     const char *name = NULL;
@@ -153,6 +159,14 @@ static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
             break;
         case 'd':
             if (!s_int_arg(optarg, 1, 1000000000, &cfg->dm_probe_per_sec))
+                goto bad;
+            break;
+        case 'E':
+            if (!s_int_arg(optarg, 1, 1000000000, &cfg->dm_probe_ip_burst))
+                goto bad;
+            break;
+        case 'e':
+            if (!s_int_arg(optarg, 1, 1000000000, &cfg->dm_probe_ip_per_sec))
                 goto bad;
             break;
         case 'A':

@@ -29,6 +29,7 @@ const hookServer = http.createServer((req, res) => {
 });
 
 const DM_BURST = 5;
+const DM_IP_BURST = 10;
 const h = setup({
   shards: 2,
   gateways: 1,
@@ -37,7 +38,8 @@ const h = setup({
     hookPort = hookServer.address().port;
     hookServer.unref();
     return ['--push-allow', `http://127.0.0.1:${hookPort}/hook/`, '--presence-timeout', '2000',
-      '--dm-probe-burst', String(DM_BURST), '--dm-probe-per-sec', '1'];
+      '--dm-probe-burst', String(DM_BURST), '--dm-probe-per-sec', '1',
+      '--dm-probe-ip-burst', String(DM_IP_BURST), '--dm-probe-ip-per-sec', '1'];
   },
 });
 
@@ -467,4 +469,17 @@ h.test('dm: answers about whether a user exists are rate-limited per user (enume
   }
   await ws.ok('sync', { conv: 'dm:dave:erin' });
   await ws.ok('send', { conv: 'dm:dave:erin', client_msg_id: uid(), text: 'still fine' });
+  // Many accounts from one address share its budget (10, 1/s here): three users with
+  // untouched budgets of 5 each get fewer than 15 not_found answers between them.
+  const counts = { not_found: 0, rate_limited: 0 };
+  for (const u of ['alice', 'bob', 'carol']) {
+    const w = await Client.open(c.wsUrl(0), tok[u], { label: `${u}-probe` });
+    for (let i = 0; i < DM_BURST; i++) {
+      const r = await w.request('sync', { conv: `dm:${u}:zzzzz_${process.pid % 1000}_${i}` });
+      assert.ok(r.code in counts, JSON.stringify(r));
+      counts[r.code]++;
+    }
+    w.close();
+  }
+  assert.ok(counts.not_found <= DM_IP_BURST + 2 && counts.rate_limited >= 3, JSON.stringify(counts));
 });

@@ -245,6 +245,8 @@ class Cluster {
       // per-IP limits (production defaults: 256 connections, login burst 20 at 5/s).
       // gatewayArgs come after, so a test can set its own (14-limits).
       args.push('--max-conns-per-ip', '100000', '--login-burst', '100000', '--login-per-sec', '100000');
+      // ... and the per-address budget of dm: "no such user" answers (22-edge sets its own).
+      args.push('--dm-probe-ip-burst', '100000', '--dm-probe-ip-per-sec', '100000');
       args.push('--vapid-key', this.vapidKey);
       args.push(...gatewayArgs);
       this.procs.push(new Proc(this, 'gateway', i, bins.gateway, args, log(`gateway-${i}`)));
