@@ -36,6 +36,12 @@
 #define GW_DEFER_MAX 64                      /* frames held while auth is in flight */
 #define GW_REVOKE_WAIT_MS 500                /* a revoked socket waits this long for answers */
 #define GW_KNOWN_USERS_MAX 100000            /* bounded cache of users known to exist */
+#define GW_LWS_READ_SIZE (256 * 1024)        /* lws's read size (pt_serv_buf_size) */
+#define GW_LWS_RX_BUF 4096                   /* lws's per-WebSocket rx buffer (its default) */
+/* lws 4.1 expects this many body bytes for a POST without Content-Length (server.c,
+ * lws_http_action); netio.c relies on it for requests with a chunked body */
+#define GW_LWS_POST_BODY ((uint64_t)100 * 1024 * 1024)
+#define GW_HTTP_CHUNKED_MAX (64 * 1024 * 1024) /* raw bytes of a chunked body (framing too) */
 
 typedef struct gw gw_t;
 typedef struct gw_blob gw_blob_t;
@@ -187,6 +193,7 @@ struct session {
     char *rx;
     size_t rx_len, rx_cap;
     bool rx_started, rx_binary, rx_oversize, rx_paused, in_rx;
+    bool rx_in_frame; /* inside a frame: lws_remaining_packet_payload() was > 0 */
     /* frames that arrived while auth was in flight */
     deferred_t *dhead, *dtail;
     int ndeferred;
@@ -349,6 +356,17 @@ int limits_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 bool limits_login_allowed(http_req_t *r);
 /* A request of the authenticated session s: take a token; false: over the rate. */
 bool limits_request_allowed(session_t *s);
+/* dm: user-existence answers, per user and per client address of this gateway
+ * (enumeration): may user (connected from ip) learn whether other exists now? True when
+ * other was confirmed to user already, or both budgets (--dm-probe-burst,
+ * --dm-probe-per-sec) have a token; false: answer rate_limited. Takes nothing:
+ * limits_dm_probe_answer charges a not_found. */
+bool limits_dm_probe_allowed(gw_t *gw, const char *user, const char *ip, const char *other);
+/* The answer user got about other: exists (remembered as confirmed while user has an
+ * entry), or not (a token of both budgets; they may go into debt when answers were in
+ * flight). */
+void limits_dm_probe_answer(gw_t *gw, const char *user, const char *ip, const char *other,
+                            bool exists);
 /* WebSocket established: arm the auth deadline (an lws timer on s->wsi). */
 void limits_session_start(session_t *s);
 /* LWS_CALLBACK_TIMER of s: close it 4401 if still not authenticated. */
@@ -362,6 +380,28 @@ void limits_session_timer(session_t *s);
 int proxy_accept(gw_t *gw, struct lws_vhost *vhost, int fd, const char *ip);
 /* Shutdown: close every socket still waiting for its header. */
 void proxy_stop(gw_t *gw);
+
+/* ---- netio.c: framing checks below lws (it defines recv(); docs/internals.md) ---------- */
+/* Called from inside lws's read of a WebSocket, on the loop thread, at its first unmasked
+ * client frame; nothing of that frame or after it reaches lws. */
+typedef void(netio_bad_fn)(void *arg);
+/* Size the descriptor table, note the loop thread. Before zlink_new (libzmq's threads);
+ * netio_fini after zlink_destroy. 0 or -1 (out of memory). */
+int netio_init(void);
+void netio_fini(void);
+/* A connection lws accepted: HTTP mode (reads end at the end of a header block). */
+void netio_http_start(int fd);
+/* How the body of the request whose headers lws just parsed is framed (LWS_CALLBACK_HTTP):
+ * chunked, or len bytes (Content-Length; 0 or not called: no body). Reads end at its end;
+ * the socket is then held (EAGAIN) until netio_http_release (the answer is written). */
+void netio_http_chunked(int fd);
+void netio_http_body(int fd, uint64_t len);
+void netio_http_release(int fd);
+/* The connection became a WebSocket (ESTABLISHED): check client frames for the mask bit;
+ * bad(arg) at the first unmasked one. */
+void netio_ws_start(int fd, netio_bad_fn *bad, void *arg);
+/* The connection is closing (CLOSED, WSI_DESTROY): plain reads, no callback. */
+void netio_forget(int fd);
 
 /* ---- http.c / accounts.c ------------------------------------------------------------- */
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -378,12 +418,17 @@ struct http_req {
     char *body;
     size_t body_len;
     bool body_too_big;
-    bool chunked; /* Transfer-Encoding: chunked (no Content-Length) */
+    bool chunked;     /* Transfer-Encoding: chunked (no Content-Length) */
+    bool close_after; /* close the connection after the answer (framing refused) */
+    bool rx_held;     /* reading paused from the end of the request until the answer */
+    bool completed;   /* s_body_complete ran (lws may signal a body's end twice) */
+    bool expect_body; /* a Content-Length body is still to come */
     /* chunked decoder state (http.c s_unchunk) */
     int ck_state;   /* http.c's CK_ values (0: expecting a size line), -1 after bad framing */
     size_t ck_left; /* bytes left in the current chunk / size being parsed */
     int ck_digits, ck_line;
-    bool ck_ext; /* inside a chunk extension */
+    size_t ck_raw; /* chunked bytes received, framing included */
+    bool ck_ext;   /* inside a chunk extension */
     /* response */
     bool resp_ready, resp_written;
     int status;
@@ -439,6 +484,10 @@ struct gw_config {
     int max_conns_per_ip;    /* --max-conns-per-ip */
     int login_burst;         /* --login-burst: POST /v1/users|sessions per IP at once */
     int login_per_sec;       /* --login-per-sec */
+    int dm_probe_burst;      /* --dm-probe-burst: dm: not_found answers per user at once */
+    int dm_probe_per_sec;    /* --dm-probe-per-sec */
+    int dm_probe_ip_burst;   /* --dm-probe-ip-burst: the same per client address */
+    int dm_probe_ip_per_sec; /* --dm-probe-ip-per-sec */
     int auth_timeout_ms;     /* --auth-timeout */
     int http_timeout_s;      /* --http-timeout: lws timeout_secs (idle HTTP, handshakes) */
     const char **push_allow; /* --push-allow (repeatable): URL prefixes for push targets */

@@ -44,6 +44,12 @@ void http_respond(http_req_t *r, int status, const char *body)
     r->resp_len = len;
     r->status = status;
     r->resp_ready = true;
+    if (r->rx_held) {
+        /* lws 4.1 on libuv serves no WRITEABLE while rx is paused (checked): resume; netio
+         * keeps the next request in the kernel until the answer is written */
+        r->rx_held = false;
+        lws_rx_flow_control(r->wsi, 1);
+    }
     lws_callback_on_writable(r->wsi);
 }
 
@@ -92,8 +98,14 @@ static bool s_is_account_path(const char *path)
     return strcmp(path, "/v1/users") == 0 || strcmp(path, "/v1/sessions") == 0;
 }
 
+static void s_hold(http_req_t *r);
+
 static void s_body_complete(http_req_t *r)
 {
+    if (r->completed)
+        return; /* lws 4.1 may signal a body's end again if it reads on meanwhile */
+    r->completed = true;
+    s_hold(r);
     if (r->body_too_big) {
         http_respond_error(r, 413, PL_E_TOO_LARGE, "the body is too large");
         return;
@@ -113,7 +125,65 @@ static void s_body_complete(http_req_t *r)
         http_respond_error(r, 404, PL_E_NOT_FOUND, "no such endpoint");
 }
 
-/* New transaction: decide what to do from method, path and Content-Length. */
+/* Transfer-Encoding, as RFC 9112 §6.1 lists it (duplicate headers arrive joined by ','
+ * from lws): 1 for exactly "chunked" (any case, empty list elements ignored), 0 for no
+ * header, -400 for a malformed list (no coding, chunked twice), -501 for any other coding
+ * (we implement only chunked). */
+static int s_transfer_encoding(struct lws *wsi)
+{
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) <= 0)
+        return 0;
+    char te[256];
+    if (lws_hdr_copy(wsi, te, sizeof te, WSI_TOKEN_HTTP_TRANSFER_ENCODING) < 0)
+        return -501; /* longer than any list of codings we know */
+    int chunked = 0;
+    for (char *p = te; *p;) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        char *e = p;
+        while (*e && *e != ',')
+            e++;
+        char *t = e;
+        while (t > p && (t[-1] == ' ' || t[-1] == '\t'))
+            t--;
+        if (t > p) {
+            if (t - p != 7 || strncasecmp(p, "chunked", 7) != 0)
+                return -501;
+            chunked++;
+        }
+        p = e;
+    }
+    return chunked == 1 ? 1 : -400;
+}
+
+/* Content-Length: its value (>= 0), -1 when absent, -2 when not one decimal number
+ * (a list, as duplicates come joined by ',', signs, spaces inside). */
+static long long s_content_length(struct lws *wsi)
+{
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0)
+        return -1;
+    char cl[24];
+    if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0)
+        return -2;
+    size_t n = strlen(cl);
+    while (n && (cl[n - 1] == ' ' || cl[n - 1] == '\t'))
+        cl[--n] = 0;
+    if (!n || n > 18 || strspn(cl, "0123456789") != n)
+        return -2;
+    return strtoll(cl, NULL, 10);
+}
+
+/* An answer after which the connection is closed: the request's framing is unknown or
+ * ambiguous, so the bytes after its header cannot be told apart from a next request
+ * (RFC 9112 §6.3: a recipient must then close). */
+static void s_refuse_framing(http_req_t *r, int status, const char *msg)
+{
+    r->close_after = true;
+    http_respond_error(r, status, PL_E_BAD_REQUEST, msg);
+}
+
+/* New transaction: decide what to do from method, path and the body's framing
+ * (Transfer-Encoding and Content-Length, RFC 9112 §6). */
 static int s_start(struct lws *wsi, struct gw_pss *pss, gw_t *gw)
 {
     http_req_t *r = calloc(1, sizeof *r);
@@ -123,6 +193,28 @@ static int s_start(struct lws *wsi, struct gw_pss *pss, gw_t *gw)
     r->gw = gw;
     r->wsi = wsi;
     pss->r = r;
+
+    /* Framing first, whatever the method: lws 4.1 reads a body by Content-Length and
+     * knows nothing of Transfer-Encoding, so a request it frames differently from a proxy
+     * in front of us must end the connection (request smuggling). */
+    int te = s_transfer_encoding(wsi);
+    long long n = s_content_length(wsi);
+    if (te == -501) {
+        s_refuse_framing(r, 501, "unsupported Transfer-Encoding: only chunked is implemented");
+        return 0;
+    }
+    if (te == -400) {
+        s_refuse_framing(r, 400, "malformed Transfer-Encoding");
+        return 0;
+    }
+    if (te && n != -1) {
+        s_refuse_framing(r, 400, "Transfer-Encoding and Content-Length together");
+        return 0;
+    }
+    if (n == -2) {
+        s_refuse_framing(r, 400, "malformed Content-Length");
+        return 0;
+    }
 
     enum lws_token_indexes tok;
     if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0) {
@@ -141,12 +233,20 @@ static int s_start(struct lws *wsi, struct gw_pss *pss, gw_t *gw)
         r->path[0] = 0; /* too long: no such endpoint */
     pl_debug("HTTP %s %s", r->is_post ? "POST" : r->is_delete ? "DELETE" : "GET", r->path);
 
+    if (!r->is_post && !r->is_delete && (te || n > 0)) {
+        /* lws reads no body for a GET: its bytes would be taken for the next request */
+        s_refuse_framing(r, 400, "a GET request has no body");
+        return 0;
+    }
     if (r->is_delete) {
         if (strcmp(r->path, "/v1/sessions") != 0) {
-            http_respond_error(r, 405, PL_E_BAD_REQUEST, "method not allowed");
+            if (te || n > 0) /* its body is not read: the connection cannot go on */
+                s_refuse_framing(r, 405, "method not allowed");
+            else
+                http_respond_error(r, 405, PL_E_BAD_REQUEST, "method not allowed");
             return 0;
         }
-        /* a body, if any, is read and ignored (s_body_append), then s_body_complete */
+        /* a body, if any, is read (netio framing below) and ignored, then s_body_complete */
     } else if (!r->is_post) {
         if (strcmp(r->path, "/v1/health") == 0)
             s_health(r);
@@ -158,20 +258,13 @@ static int s_start(struct lws *wsi, struct gw_pss *pss, gw_t *gw)
             http_respond_error(r, 404, PL_E_NOT_FOUND, "no such endpoint");
         return 0;
     }
-    char cl[24] = "";
-    long long n = -1;
-    if (lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
-        char *endp;
-        n = strtoll(cl, &endp, 10);
-        if (*endp || n < 0)
-            n = -1;
-    }
-    char te[32] = "";
-    if (n < 0 && lws_hdr_copy(wsi, te, sizeof te, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0 &&
-        strcasecmp(te, "chunked") == 0) {
-        /* lws strips the chunk framing and delivers the body through HTTP_BODY, ending
-         * with HTTP_BODY_COMPLETION after the last chunk; the size cap is applied there. */
+    if (te) {
+        /* lws 4.1 passes the chunked body raw through HTTP_BODY (expecting up to 100 MiB)
+         * and never ends it: s_unchunk undoes the framing and completes the request; the
+         * size cap is applied there. netio stops lws reading past the last chunk, so a
+         * request pipelined after it is parsed by lws as the next one. */
         r->chunked = true;
+        netio_http_chunked(lws_get_socket_fd(wsi));
         return 0;
     }
     if (n <= 0) {
@@ -186,7 +279,19 @@ static int s_start(struct lws *wsi, struct gw_pss *pss, gw_t *gw)
         return 0;
     }
     r->body_too_big = n > GW_HTTP_BODY_MAX; /* then read and discarded */
+    r->expect_body = true;
+    netio_http_body(lws_get_socket_fd(wsi), (uint64_t)n);
     return 0;
+}
+
+/* The request is whole: lws must read nothing more of the connection until its answer is
+ * written (netio holds the socket; pausing rx spares the loop the POLLIN meanwhile). */
+static void s_hold(http_req_t *r)
+{
+    if (r->resp_ready || r->rx_held || !r->wsi)
+        return;
+    r->rx_held = true;
+    lws_rx_flow_control(r->wsi, 0);
 }
 
 static int s_write(struct lws *wsi, http_req_t *r)
@@ -203,6 +308,9 @@ static int s_write(struct lws *wsi, http_req_t *r)
         (r->www_auth && r->status == 401 &&
          lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_WWW_AUTHENTICATE,
                                       (const unsigned char *)"Bearer", 6, &p, end)) ||
+        (r->close_after &&
+         lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5,
+                                      &p, end)) ||
         lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
     r->resp_written = true;
@@ -256,6 +364,9 @@ static int s_unchunk(http_req_t *r, const char *in, size_t len)
 {
     if (r->ck_state < 0 || r->ck_state == CK_DONE)
         return 2; /* already answered or complete: ignore the rest */
+    r->ck_raw += len;
+    if (r->ck_raw > GW_HTTP_CHUNKED_MAX)
+        return r->ck_state = -1; /* lws's own body count must never run out (netio.c) */
     for (size_t i = 0; i < len && r->ck_state >= 0 && r->ck_state != CK_DONE;) {
         char c = in[i];
         switch (r->ck_state) {
@@ -321,11 +432,15 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     gw_t *gw = lws_context_user(lws_get_context(wsi));
 
     switch (reason) {
-    case LWS_CALLBACK_HTTP:
+    case LWS_CALLBACK_HTTP: {
         s_release(pss); /* a previous keep-alive transaction */
         if (gw->stopping)
             return -1;
-        return s_start(wsi, pss, gw);
+        int rc = s_start(wsi, pss, gw);
+        if (rc == 0 && pss->r && !pss->r->chunked && !pss->r->expect_body)
+            s_hold(pss->r); /* no body: the request is whole */
+        return rc;
+    }
 
     case LWS_CALLBACK_HTTP_BODY: {
         http_req_t *r = pss->r;
@@ -334,10 +449,10 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
              * undo the framing here and complete the request after the last chunk. */
             int st = s_unchunk(r, in, len);
             if (st < 0) {
-                http_respond_error(r, 400, PL_E_BAD_REQUEST, "malformed chunked body");
+                s_refuse_framing(r, 400, "malformed chunked body");
                 return 0;
             }
-            if (st == 1)
+            if (st == 1) /* netio ended this read at the last chunk */
                 s_body_complete(r);
             return 0;
         }
@@ -349,6 +464,8 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         if (!pss->r)
             return -1;
+        if (pss->r->chunked)
+            return 0; /* lws's own count, meaningless here (s_unchunk ends the body) */
         s_body_complete(pss->r);
         return 0;
 
@@ -358,6 +475,11 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             return 0;
         if (s_write(wsi, r) != 0)
             return -1;
+        if (r->close_after) {
+            pl_debug("HTTP %s: connection closed after %d", r->path, r->status);
+            return -1; /* a partly written answer is flushed by lws before the close */
+        }
+        netio_http_release(lws_get_socket_fd(wsi));
         s_release(pss);
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     }

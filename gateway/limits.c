@@ -50,9 +50,24 @@ typedef struct {
     uint64_t suppressed;
 } log_gate_t;
 
+/* dm: existence answers of one user ("u:<user>") or client address ("a:<ip>")
+ * (limits_dm_probe_*): kept while the bucket is not full; a user's confirmed holds the
+ * other users it was told exist meanwhile (answered freely). */
+typedef struct dm_entry {
+    char key[2 + INET6_ADDRSTRLEN + 33];
+    double tokens; /* may be negative: answers that were in flight when it ran out */
+    uint64_t at_ms;
+    zhashx_t *confirmed; /* name -> (void *)1, at most GW_DM_CONFIRMED_MAX */
+} dm_entry_t;
+
+#define GW_DM_TABLE_MAX 1000000  /* users with a partly used dm budget */
+#define GW_DM_CONFIRMED_MAX 1000 /* confirmed names per user (then forgotten at once) */
+#define GW_DM_DEBT_MAX 1e6       /* lowest the dm budget goes */
+
 struct gw_limits {
-    zhashx_t *ips; /* ip -> ip_entry_t (owned) */
-    log_gate_t conn_log, login_log, rate_log;
+    zhashx_t *ips;   /* ip -> ip_entry_t (owned) */
+    zhashx_t *users; /* "u:<user>" or "a:<ip>" -> dm_entry_t (owned) */
+    log_gate_t conn_log, login_log, rate_log, dm_log;
 };
 
 /* One accepted connection (the lws opaque user data of its wsi). */
@@ -109,11 +124,39 @@ static bool s_log_gate(log_gate_t *g, uint64_t now_ms, uint64_t *suppressed_out)
     return true;
 }
 
+/* A dm budget's size and refill: per user ("u:") or per address ("a:"). */
+static int s_dm_burst(gw_t *gw, const dm_entry_t *e)
+{
+    return e->key[0] == 'a' ? gw->cfg.dm_probe_ip_burst : gw->cfg.dm_probe_burst;
+}
+
+/* Tokens of a dm budget at now_ms (refilled, at most the burst). */
+static double s_dm_tokens(gw_t *gw, dm_entry_t *e, uint64_t now_ms)
+{
+    int per_sec = e->key[0] == 'a' ? gw->cfg.dm_probe_ip_per_sec : gw->cfg.dm_probe_per_sec;
+    if (now_ms > e->at_ms) {
+        e->tokens += (double)(now_ms - e->at_ms) * per_sec / 1000.0;
+        if (e->tokens > s_dm_burst(gw, e))
+            e->tokens = s_dm_burst(gw, e);
+        e->at_ms = now_ms;
+    }
+    return e->tokens;
+}
+
 /* ---- lifecycle ---------------------------------------------------------------------- */
 
 static void s_entry_free(void **item)
 {
     free(*item);
+    *item = NULL;
+}
+
+static void s_dm_entry_free(void **item)
+{
+    dm_entry_t *e = *item;
+    if (e)
+        zhashx_destroy(&e->confirmed);
+    free(e);
     *item = NULL;
 }
 
@@ -123,12 +166,16 @@ int limits_init(gw_t *gw)
     if (!gw->limits)
         return -1;
     gw->limits->ips = zhashx_new();
-    if (!gw->limits->ips) {
+    gw->limits->users = zhashx_new();
+    if (!gw->limits->ips || !gw->limits->users) {
+        zhashx_destroy(&gw->limits->ips);
+        zhashx_destroy(&gw->limits->users);
         free(gw->limits);
         gw->limits = NULL;
         return -1;
     }
     zhashx_set_destructor(gw->limits->ips, s_entry_free);
+    zhashx_set_destructor(gw->limits->users, s_dm_entry_free);
     return 0;
 }
 
@@ -137,6 +184,7 @@ void limits_fini(gw_t *gw)
     if (!gw->limits)
         return;
     zhashx_destroy(&gw->limits->ips);
+    zhashx_destroy(&gw->limits->users);
     free(gw->limits);
     gw->limits = NULL;
 }
@@ -156,13 +204,29 @@ void limits_tick(gw_t *gw)
             zlist_append(drop, e->ip);
         }
     }
+    if (drop) {
+        /* the keys live in the entries: delete one at a time, reading the key first */
+        for (char *ip = zlist_first(drop); ip; ip = zlist_next(drop)) {
+            char key[INET6_ADDRSTRLEN];
+            snprintf(key, sizeof key, "%s", ip);
+            zhashx_delete(lim->ips, key);
+        }
+        zlist_destroy(&drop);
+    }
+    /* dm budgets that are full again: nothing to remember */
+    for (dm_entry_t *e = zhashx_first(lim->users); e; e = zhashx_next(lim->users)) {
+        if (s_dm_tokens(gw, e, now) >= s_dm_burst(gw, e)) {
+            if (!drop && !(drop = zlist_new()))
+                return;
+            zlist_append(drop, e->key);
+        }
+    }
     if (!drop)
         return;
-    /* the keys live in the entries: delete one at a time, reading the key first */
-    for (char *ip = zlist_first(drop); ip; ip = zlist_next(drop)) {
-        char key[INET6_ADDRSTRLEN];
-        snprintf(key, sizeof key, "%s", ip);
-        zhashx_delete(lim->ips, key);
+    for (char *u = zlist_first(drop); u; u = zlist_next(drop)) {
+        char key[sizeof((dm_entry_t *)0)->key];
+        snprintf(key, sizeof key, "%s", u);
+        zhashx_delete(lim->users, key);
     }
     zlist_destroy(&drop);
 }
@@ -479,6 +543,90 @@ bool limits_login_allowed(http_req_t *r)
         pl_warn("%s from %s: rate limited (%llu more not logged)", r->path, e->ip,
                 (unsigned long long)sup);
     return false;
+}
+
+/* ---- dm: user-existence answers --------------------------------------------------- */
+
+/* The entry of prefix+name (NULL if absent and !create, or the table is full, or OOM). */
+static dm_entry_t *s_dm_entry(gw_t *gw, char prefix, const char *name, bool create)
+{
+    gw_limits_t *lim = gw->limits;
+    char key[sizeof((dm_entry_t *)0)->key];
+    snprintf(key, sizeof key, "%c:%s", prefix, name);
+    dm_entry_t *e = zhashx_lookup(lim->users, key);
+    if (e || !create)
+        return e;
+    if (zhashx_size(lim->users) >= GW_DM_TABLE_MAX || !(e = calloc(1, sizeof *e)))
+        return NULL;
+    snprintf(e->key, sizeof e->key, "%s", key);
+    e->tokens = s_dm_burst(gw, e);
+    e->at_ms = uv_now(&gw->loop);
+    if (!(e->confirmed = zhashx_new()) || zhashx_insert(lim->users, e->key, e) != 0) {
+        zhashx_destroy(&e->confirmed);
+        free(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* A token left in e (absent: a full budget; at the table's bound: none). */
+/* A budget set to 0 (burst or refill) is off, like every other limit. */
+static bool s_dm_off(gw_t *gw, char prefix)
+{
+    return prefix == 'a' ? gw->cfg.dm_probe_ip_burst <= 0 || gw->cfg.dm_probe_ip_per_sec <= 0
+                         : gw->cfg.dm_probe_burst <= 0 || gw->cfg.dm_probe_per_sec <= 0;
+}
+
+static bool s_dm_has_token(gw_t *gw, dm_entry_t *e, uint64_t now)
+{
+    if (e && s_dm_off(gw, e->key[0]))
+        return true;
+    if (!e)
+        return zhashx_size(gw->limits->users) < GW_DM_TABLE_MAX;
+    return s_dm_tokens(gw, e, now) >= 1.0;
+}
+
+bool limits_dm_probe_allowed(gw_t *gw, const char *user, const char *ip, const char *other)
+{
+    if (!gw->limits)
+        return true;
+    dm_entry_t *u = s_dm_entry(gw, 'u', user, false);
+    if (u && zhashx_lookup(u->confirmed, other))
+        return true;
+    uint64_t now = uv_now(&gw->loop);
+    if ((s_dm_off(gw, 'u') || s_dm_has_token(gw, u, now)) &&
+        (s_dm_off(gw, 'a') || s_dm_has_token(gw, s_dm_entry(gw, 'a', ip, false), now)))
+        return true;
+    uint64_t sup;
+    if (s_log_gate(&gw->limits->dm_log, now, &sup))
+        pl_info("%s from %s: dm user-existence answers rate limited (%llu more not logged)", user,
+                ip, (unsigned long long)sup);
+    return false;
+}
+
+void limits_dm_probe_answer(gw_t *gw, const char *user, const char *ip, const char *other,
+                            bool exists)
+{
+    if (!gw->limits)
+        return;
+    if (exists) {
+        dm_entry_t *u = s_dm_entry(gw, 'u', user, false);
+        if (!u) /* a full budget: everything is answered anyway */
+            return;
+        if (zhashx_size(u->confirmed) >= GW_DM_CONFIRMED_MAX)
+            zhashx_purge(u->confirmed);
+        zhashx_insert(u->confirmed, other, (void *)1);
+        return;
+    }
+    uint64_t now = uv_now(&gw->loop);
+    dm_entry_t *es[2] = {s_dm_entry(gw, 'u', user, true), s_dm_entry(gw, 'a', ip, true)};
+    for (int i = 0; i < 2; i++) {
+        if (!es[i] || s_dm_off(gw, es[i]->key[0]))
+            continue; /* the next probe is refused (table full) or answered (out of memory) */
+        s_dm_tokens(gw, es[i], now);
+        if (es[i]->tokens > -GW_DM_DEBT_MAX)
+            es[i]->tokens -= 1.0;
+    }
 }
 
 /* ---- WebSocket sessions --------------------------------------------------------------- */

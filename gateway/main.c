@@ -38,6 +38,12 @@ static void s_usage(FILE *f)
                "  --login-burst N        POST /v1/users and /v1/sessions per client address at "
                "once (default 20)\n"
                "  --login-per-sec N      refill of that budget per second (default 5)\n"
+               "  --dm-probe-burst N     dm: requests answered not_found (no such user) per "
+               "user at once (default 20)\n"
+               "  --dm-probe-per-sec N   refill of that budget per second (default 5)\n"
+               "  --dm-probe-ip-burst N  the same per client address (default 20)\n"
+               "  --dm-probe-ip-per-sec N refill of that budget per second (default 5; 0 turns a\n"
+               "                         dm-probe budget off)\n"
                "  --auth-timeout MS      close a WebSocket without auth after MS (default "
                "10000)\n"
                "  --http-timeout S       close an HTTP connection idle for S seconds, 1.. (default "
@@ -143,6 +149,10 @@ static int s_parse_args(int argc, char **argv, gw_t *gw)
                                          {"max-conns-per-ip", required_argument, NULL, 'C'},
                                          {"login-burst", required_argument, NULL, 'L'},
                                          {"login-per-sec", required_argument, NULL, 'l'},
+                                         {"dm-probe-burst", required_argument, NULL, 'D'},
+                                         {"dm-probe-per-sec", required_argument, NULL, 'd'},
+                                         {"dm-probe-ip-burst", required_argument, NULL, 'E'},
+                                         {"dm-probe-ip-per-sec", required_argument, NULL, 'e'},
                                          {"auth-timeout", required_argument, NULL, 'A'},
                                          {"http-timeout", required_argument, NULL, 'H'},
                                          {"push-allow", required_argument, NULL, 'W'},
@@ -162,6 +172,10 @@ static int s_parse_args(int argc, char **argv, gw_t *gw)
     cfg->max_conns_per_ip = 256;
     cfg->login_burst = 20;
     cfg->login_per_sec = 5;
+    cfg->dm_probe_burst = 20;
+    cfg->dm_probe_per_sec = 5;
+    cfg->dm_probe_ip_burst = 20;
+    cfg->dm_probe_ip_per_sec = 5;
     cfg->auth_timeout_ms = 10000;
     cfg->http_timeout_s = 30;
     if (!(gw->args = pl_args_new("parley-gateway", "gateway", argc, argv, opts)))
@@ -218,6 +232,22 @@ static int s_parse_args(int argc, char **argv, gw_t *gw)
             break;
         case 'l':
             if (!s_int_arg(optarg, 0, 1000000000, &cfg->login_per_sec))
+                goto bad;
+            break;
+        case 'D':
+            if (!s_int_arg(optarg, 0, 1000000000, &cfg->dm_probe_burst))
+                goto bad;
+            break;
+        case 'd':
+            if (!s_int_arg(optarg, 0, 1000000000, &cfg->dm_probe_per_sec))
+                goto bad;
+            break;
+        case 'E':
+            if (!s_int_arg(optarg, 0, 1000000000, &cfg->dm_probe_ip_burst))
+                goto bad;
+            break;
+        case 'e':
+            if (!s_int_arg(optarg, 0, 1000000000, &cfg->dm_probe_ip_per_sec))
                 goto bad;
             break;
         case 'A':
@@ -287,9 +317,13 @@ static int s_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
                       size_t len)
 {
     switch (reason) {
-    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+        netio_http_start(lws_get_socket_fd(wsi));
+        return limits_conn_callback(wsi, reason, in);
     case LWS_CALLBACK_WSI_DESTROY:
+        netio_forget(lws_get_socket_fd(wsi));
+        return limits_conn_callback(wsi, reason, in);
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
         return limits_conn_callback(wsi, reason, in);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         if (limits_conn_callback(wsi, reason, in))
@@ -310,7 +344,8 @@ static int s_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
 /* One protocol for both HTTP and WebSocket, so a client without a subprotocol binds here.
  * 4.1 has no LWS_PROTOCOL_LIST_TERM: the list ends with a zeroed entry. */
 static const struct lws_protocols s_protocols[] = {
-    {"parley", s_callback, sizeof(struct gw_pss), 0, 0, NULL, 0}, {NULL, NULL, 0, 0, 0, NULL, 0}};
+    {"parley", s_callback, sizeof(struct gw_pss), GW_LWS_RX_BUF, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0}};
 
 static void s_lws_log(int level, const char *line)
 {
@@ -392,7 +427,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (sessions_init(gw) != 0 || !(gw->known_users = zhashx_new()) || presence_init(gw) != 0 ||
-        limits_init(gw) != 0) {
+        limits_init(gw) != 0 || netio_init() != 0) {
         pl_error("out of memory");
         return 1;
     }
@@ -424,6 +459,9 @@ int main(int argc, char **argv)
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8 |
                    LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
     info.foreign_loops = foreign;
+    /* reads of up to 256 KiB (netio.c feeds lws a discarded body in reads of this size);
+     * the per-WebSocket buffer stays at GW_LWS_RX_BUF (the protocol's rx_buffer_size) */
+    info.pt_serv_buf_size = GW_LWS_READ_SIZE;
     info.user = gw;
     info.pcontext = &gw->lws;
     info.timeout_secs = (unsigned int)gw->cfg.http_timeout_s;
@@ -466,6 +504,7 @@ done:
     if (uv_loop_close(&gw->loop) != 0)
         pl_warn("the loop still had handles at exit");
     zlink_destroy(&gw->zl);
+    netio_fini(); /* after libzmq's threads ended */
     sessions_fini(gw);
     presence_fini(gw);
     limits_fini(gw);

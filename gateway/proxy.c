@@ -200,18 +200,19 @@ static bool s_parse_v2(const unsigned char *b, size_t total, char *out, size_t s
     return true; /* UNSPEC or UNIX: no client address to take */
 }
 
-/* Consume exactly n bytes (already seen with MSG_PEEK). */
+/* Consume exactly n bytes (already seen with MSG_PEEK). recvfrom, not recv: netio.c
+ * interposes recv() for lws's reads, and this socket is not lws's yet. */
 static bool s_consume(int fd, size_t n)
 {
     unsigned char buf[PROXY_V1_MAX + 16 + PROXY_V2_MAX];
-    ssize_t r = recv(fd, buf, n, MSG_DONTWAIT);
+    ssize_t r = recvfrom(fd, buf, n, MSG_DONTWAIT, NULL, NULL);
     return r == (ssize_t)n;
 }
 
 static void s_try(gw_proxy_t *p)
 {
     unsigned char buf[16 + PROXY_V2_MAX + 1];
-    ssize_t n = recv(p->fd, buf, 16, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n = recvfrom(p->fd, buf, 16, MSG_PEEK | MSG_DONTWAIT, NULL, NULL);
     if (n == 0) {
         s_drop(p, "closed before a request");
         return;
@@ -241,7 +242,7 @@ static void s_try(gw_proxy_t *p)
             s_drop(p, "PROXY v2 header too long");
             return;
         }
-        n = recv(p->fd, buf, total, MSG_PEEK | MSG_DONTWAIT);
+        n = recvfrom(p->fd, buf, total, MSG_PEEK | MSG_DONTWAIT, NULL, NULL);
         if (n < (ssize_t)total) {
             s_wait(p, true);
             return;
@@ -258,7 +259,7 @@ static void s_try(gw_proxy_t *p)
         return;
     }
     if (v1 && got >= 6) {
-        n = recv(p->fd, buf, PROXY_V1_MAX, MSG_PEEK | MSG_DONTWAIT);
+        n = recvfrom(p->fd, buf, PROXY_V1_MAX, MSG_PEEK | MSG_DONTWAIT, NULL, NULL);
         if (n <= 0) {
             s_wait(p, true);
             return;

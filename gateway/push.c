@@ -8,6 +8,7 @@
 #include "gw.h"
 
 #include "pl_webpush.h"
+#include "urlnorm.h"
 
 #define URL_MAX 2048
 
@@ -78,24 +79,31 @@ static const char *s_str(json_t *obj, const char *name, bool *bad)
     return s;
 }
 
-/* An absolute http(s) URL without spaces or control characters. */
-static bool s_url_ok(const char *url)
+/* url (may be NULL) as an absolute http(s) URL in canonical form (urlnorm.h) into out
+ * (URL_MAX + 1 bytes); false if it is none. The canonical form is what is checked against
+ * --push-allow, stored, and requested: "/hook/../evil" cannot pass for "/hook/". */
+static bool s_url_norm(const char *url, char *out)
 {
-    size_t n = strlen(url);
-    if (n > URL_MAX || (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0))
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f)
-            return false;
-    const char *host = strstr(url, "://") + 3;
-    return *host && *host != '/';
+    return url && strlen(url) <= URL_MAX && url_normalize(url, out, URL_MAX + 1) == 0;
 }
 
+/* url (canonical) is under one of the operator's prefixes (made canonical too when they
+ * can be; none configured: nothing is allowed). */
 static bool s_allowed(gw_t *gw, const char *url)
 {
-    for (int i = 0; i < gw->cfg.npush_allow; i++)
-        if (strncmp(url, gw->cfg.push_allow[i], strlen(gw->cfg.push_allow[i])) == 0)
+    char prefix[URL_MAX + 1];
+    for (int i = 0; i < gw->cfg.npush_allow; i++) {
+        const char *p = gw->cfg.push_allow[i];
+        if (*p && url_normalize(p, prefix, sizeof prefix) == 0) {
+            /* normalising adds "/" to a bare authority: "http://h" must allow "http://h/x" */
+            size_t n = strlen(prefix);
+            if (p[strlen(p) - 1] != '/' && n && prefix[n - 1] == '/')
+                prefix[n - 1] = 0;
+            p = prefix;
+        }
+        if (url_prefix_match(url, p))
             return true;
+    }
     return false;
 }
 
@@ -130,16 +138,20 @@ void push_register(session_t *s, pending_t *p, const char *id_json, json_t *req)
     const char *kind = s_str(req, "kind", &bad);
     json_t *target = NULL;
     const char *url = NULL;
+    char norm[URL_MAX + 1];
     if (bad) {
         s_error(s, p, id_json, PL_E_BAD_REQUEST, "kind is missing or not a string");
         return;
     }
     if (strcmp(kind, "webhook") == 0) {
         url = s_str(req, "url", &bad);
-        if (bad || !s_url_ok(url)) {
-            s_error(s, p, id_json, PL_E_BAD_REQUEST, "url must be an absolute http(s) URL");
+        if (bad || !s_url_norm(url, norm)) {
+            s_error(s, p, id_json, PL_E_BAD_REQUEST,
+                    "url must be an absolute http(s) URL (ASCII host, no userinfo, no "
+                    "fragment, no encoded '/')");
             return;
         }
+        url = norm;
         target = json_pack("{s:s, s:s}", "kind", "webhook", "url", url);
     } else if (strcmp(kind, "webpush") == 0) {
         url = s_str(req, "endpoint", &bad);
@@ -147,11 +159,12 @@ void push_register(session_t *s, pending_t *p, const char *id_json, json_t *req)
         const char *p256dh = json_is_object(keys) ? s_str(keys, "p256dh", &bad) : NULL;
         const char *auth = json_is_object(keys) ? s_str(keys, "auth", &bad) : NULL;
         unsigned char point[WEBPUSH_POINT_LEN + 1], secret[WEBPUSH_AUTH_LEN + 1];
-        if (bad || !p256dh || !auth || !s_url_ok(url)) {
+        if (bad || !p256dh || !auth || !s_url_norm(url, norm)) {
             s_error(s, p, id_json, PL_E_BAD_REQUEST,
                     "webpush needs an http(s) endpoint and keys {p256dh, auth}");
             return;
         }
+        url = norm;
         if (webpush_b64url_decode(p256dh, point, sizeof point) != WEBPUSH_POINT_LEN ||
             !webpush_point_valid(point) ||
             webpush_b64url_decode(auth, secret, sizeof secret) != WEBPUSH_AUTH_LEN) {

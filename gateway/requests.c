@@ -108,6 +108,7 @@ static void s_on_user_exists(void *arg, const char *status, const char *body, si
     op_t *o = arg;
     if (strcmp(status, "ok") == 0) {
         gw_t *gw = o->s->gw;
+        limits_dm_probe_answer(gw, o->s->user, o->s->peer, o->other, true);
         if (zhashx_size(gw->known_users) >= GW_KNOWN_USERS_MAX)
             zhashx_purge(gw->known_users);
         zhashx_insert(gw->known_users, o->other, (void *)1);
@@ -116,6 +117,7 @@ static void s_on_user_exists(void *arg, const char *status, const char *body, si
     }
     /* o will not go: the requests after it need not wait (s_op_finish cancels the ticket) */
     if (strcmp(status, PL_E_NOT_FOUND) == 0) {
+        limits_dm_probe_answer(o->s->gw, o->s->user, o->s->peer, o->other, false);
         char msg[80];
         snprintf(msg, sizeof msg, "no such user: %s", o->other);
         s_op_finish(o, PL_E_NOT_FOUND, msg, strlen(msg));
@@ -289,7 +291,16 @@ static void s_conv_request(session_t *s, pending_t *p, const char *id_json, cons
     if (!o->payload)
         goto oom;
     gw_t *gw = s->gw;
+    /* Whatever the dm request, its answer tells whether `other` exists: such answers are
+     * budgeted per user (limits.c), else `sync` on dm:<me>:<name> enumerates accounts. */
+    if (other[0] && !limits_dm_probe_allowed(gw, s->user, s->peer, other)) {
+        static const char msg[] = "too many requests on dm conversations with unknown users";
+        s_op_finish(o, PL_E_RATE_LIMITED, msg, sizeof msg - 1);
+        return;
+    }
     bool check = other[0] && !zhashx_lookup(gw->known_users, other);
+    if (other[0] && !check)
+        limits_dm_probe_answer(gw, s->user, s->peer, other, true);
     if (!check && order_idle(s, conv)) {
         s_op_send(o);
         return;

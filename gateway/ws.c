@@ -2,8 +2,9 @@
  *
  * Input: lws hands a message in chunks; we reassemble up to PL_FRAME_MAX (1 MiB) and act
  * on whole messages only (lws validates UTF-8 of text frames and closes with 1007 itself,
- * possibly after earlier chunks were delivered). A larger message gets error too_large,
- * then close 1009.
+ * possibly after earlier chunks were delivered). A message larger than that gets error
+ * too_large, then close 1009, as soon as the header of the frame that makes it too large
+ * arrives (its declared length is known then; the payload is not awaited).
  *
  * Output: answers go through the pending FIFO so they leave in request order; completed
  * entries at its head move to the out queue. Events go straight to the out queue. One
@@ -275,8 +276,22 @@ static void s_receive(session_t *s, const char *in, size_t len)
         s->rx_binary = lws_frame_is_binary(wsi);
         s->rx_len = 0;
         s->rx_oversize = false;
+        s->rx_in_frame = false;
     }
-    bool final = lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0;
+    size_t remaining = lws_remaining_packet_payload(wsi);
+    if (!s->rx_in_frame) {
+        /* the first chunk of a frame: its header declared len + remaining bytes. A
+         * message that would pass PL_FRAME_MAX is refused now, not once it has all
+         * streamed in (a header may declare up to 2^63 bytes). */
+        if (remaining > PL_FRAME_MAX || s->rx_len + len + remaining > PL_FRAME_MAX) {
+            s->rx_started = false;
+            s->rx_len = 0;
+            s_too_large(s);
+            return;
+        }
+    }
+    s->rx_in_frame = remaining > 0;
+    bool final = lws_is_final_fragment(wsi) && remaining == 0;
     if (!s->rx_oversize) {
         if (s->rx_len + len > PL_FRAME_MAX) {
             s->rx_oversize = true;
@@ -382,6 +397,19 @@ static int s_writeable(session_t *s)
     return 0;
 }
 
+/* netio: the client sent an unmasked frame (RFC 6455 §5.1); called from inside lws's
+ * read, before lws sees that frame. Nothing more is processed; close 1002 once the
+ * answers due are out. */
+static void s_unmasked(void *arg)
+{
+    session_t *s = arg;
+    if (!s->wsi || s->state == SS_CLOSING)
+        return;
+    pl_info("session %llu (%s/%s): unmasked frame, closing 1002", (unsigned long long)s->sid,
+            s->user, s->device);
+    session_close(s, LWS_CLOSE_STATUS_PROTOCOL_ERR);
+}
+
 static bool s_path_is_ws(struct lws *wsi)
 {
     char path[32];
@@ -416,6 +444,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         lws_get_peer_simple(wsi, s->peer, sizeof s->peer);
         pss->s = s;
         gw->nsessions++;
+        netio_ws_start(lws_get_socket_fd(wsi), s_unmasked, s);
         limits_session_start(s);
         pl_debug("session %llu: connected from %s", (unsigned long long)s->sid, s->peer);
         return 0;
@@ -455,6 +484,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         if (!s)
             return 0;
         pl_debug("session %llu (%s/%s): closed", (unsigned long long)s->sid, s->user, s->device);
+        netio_forget(lws_get_socket_fd(wsi));
         sessions_unregister(gw, s);
         s->wsi = NULL;
         gw->nsessions--;

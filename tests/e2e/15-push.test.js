@@ -157,7 +157,8 @@ h.test('push_register: bad_request for malformed targets, forbidden outside the 
   const forbidden = [
     { kind: 'webhook', url: 'http://127.0.0.1:1/hook' },
     { kind: 'webhook', url: `https://evil.example/${port}/` },
-    { kind: 'webhook', url: `http://127.0.0.1:${port}` }, // the prefix ends with '/'
+    // (`http://127.0.0.1:${port}` is allowed: normalised, it is the prefix's root "/")
+    { kind: 'webhook', url: `http://localhost:${port}/x` },
     { kind: 'webpush', endpoint: 'https://push.example.net/x', keys },
   ];
   for (const f of forbidden) await ws.err('forbidden', 'push_register', f);
