@@ -146,6 +146,7 @@ enum session_state { SS_NEW, SS_AUTHING, SS_AUTHED, SS_CLOSING };
 typedef struct pending {
     struct pending *next;
     bool done;
+    size_t reserve;   /* budget.c: worst-case answer size counted in s->reserved until done */
     gw_blob_t *frame; /* the answer, once done */
 } pending_t;
 
@@ -196,6 +197,10 @@ struct session {
     bool live, ping_due;
     /* limits.c: request rate of this socket */
     gw_bucket_t rate;
+    /* budget.c: bytes held (obytes + pbytes + deferred frames), worst cases in flight */
+    size_t mem, pbytes, reserved;
+    bool counted, listed, in_dispatch;
+    session_t *bprev, *bnext; /* gw->all */
 };
 
 session_t *session_ref(session_t *s);
@@ -210,6 +215,8 @@ void session_push_event(session_t *s, gw_blob_t *b);
 /* Drop every queued, not yet started event frame tagged with conv (groups: a removed
  * member loses access at once). Answers and a frame already partly written stay. */
 void session_drop_conv(session_t *s, const char *conv, size_t conv_len);
+/* Drop the socket at once (close reason 1008, nothing more is written): why is logged. */
+void session_kill(session_t *s, const char *why);
 /* Write what is queued, then close with code (4401, 1009, ...). */
 void session_close(session_t *s, int code);
 /* Auth finished (state already set by the caller): resume rx, replay deferred frames. */
@@ -226,8 +233,8 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 /* ---- requests.c / convs.c: client frames ----------------------------------------------- */
 /* One complete client message (text or binary). s is alive and not closing. */
 void requests_frame(session_t *s, const char *data, size_t len, bool binary);
-/* convs.c: answer the `convs` request of s into p (id_json copied). */
-void convs_start(session_t *s, pending_t *p, const char *id_json);
+/* convs.c: answer the `convs` request req of s into p (id_json copied). */
+void convs_start(session_t *s, pending_t *p, const char *id_json, json_t *req);
 
 /* ---- gather.c: one request per owning shard, merged in key order --------------------- */
 typedef struct {
@@ -244,6 +251,10 @@ typedef struct {
  * spec must outlive the request (static). */
 void gather_start(session_t *s, pending_t *p, const char *id_json, const gather_spec_t *spec,
                   json_t *keys);
+/* The same, with the members of extra (a JSON object, borrowed; may be NULL) added to the
+ * ok frame after answer_field. */
+void gather_start_extra(session_t *s, pending_t *p, const char *id_json, const gather_spec_t *spec,
+                        json_t *keys, json_t *extra);
 /* groups.c: group_create, group_add, group_remove (type is one of these). */
 void groups_request(session_t *s, pending_t *p, const char *id_json, const char *type, json_t *req);
 /* requests.c: send a REQ on behalf of a session's request; answer lands in p. The splice
@@ -286,6 +297,22 @@ bool limits_request_allowed(session_t *s);
 void limits_session_start(session_t *s);
 /* LWS_CALLBACK_TIMER of s: close it 4401 if still not authenticated. */
 void limits_session_timer(session_t *s);
+
+/* ---- budget.c: the gateway memory budget and the per-socket byte budget ------------ */
+/* WebSocket established: s joins gw->all and counts. */
+void budget_session_add(session_t *s);
+/* s stops counting toward gw->mem_used (killed or closed). Idempotent. */
+void budget_session_uncount(session_t *s);
+/* Closed: uncount and leave gw->all. Idempotent. */
+void budget_session_remove(session_t *s);
+/* s->mem += add - sub, and the gateway total if s counts. */
+void budget_charge(session_t *s, size_t add, size_t sub);
+/* While the total is over --mem-budget, drop the session holding the most. */
+void budget_enforce(gw_t *gw);
+/* True while s may dispatch one more request (its bytes under --socket-budget). */
+bool budget_admit(const session_t *s);
+/* Worst-case answer size of a request of this type (req: the parsed frame). */
+size_t budget_worst_case(const char *type, json_t *req);
 
 /* ---- http.c / accounts.c ------------------------------------------------------------- */
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -352,6 +379,8 @@ struct gw_config {
     const char **push_allow; /* --push-allow (repeatable): URL prefixes for push targets */
     int npush_allow;
     const char *vapid_key; /* --vapid-key: PEM file, or NULL */
+    size_t mem_budget;     /* --mem-budget (MiB): queued output + pending answers, all sockets */
+    size_t socket_budget;  /* --socket-budget (MiB): the same per socket, before rx pauses */
 };
 
 struct gw {
@@ -364,6 +393,9 @@ struct gw {
     zhashx_t *loc_del; /* users gone since the last tick */
     uint64_t next_sid;
     int nsessions;
+    /* budget.c: every WebSocket session not yet closed; bytes held by the counted ones */
+    session_t *all;
+    size_t mem_used;
     /* requests.c */
     zhashx_t *known_users; /* set of users known to exist */
     /* presence.c */

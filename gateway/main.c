@@ -42,6 +42,9 @@ static void s_usage(FILE *f)
                "push_register is forbidden)\n"
                "  --vapid-key FILE       P-256 private key (PEM) whose public key GET "
                "/v1/push/vapid serves\n"
+               "  --mem-budget MIB       queued output + pending answers of all sockets before "
+               "the biggest are dropped (default 1024)\n"
+               "  --socket-budget MIB    the same per socket before its rx pauses (default 32)\n"
                "  --help           this text\n"
                "Logs go to stderr; PARLEY_LOG=debug|info|warn|error (default info).\n");
 }
@@ -76,6 +79,8 @@ static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
                                          {"http-timeout", required_argument, NULL, 'H'},
                                          {"push-allow", required_argument, NULL, 'W'},
                                          {"vapid-key", required_argument, NULL, 'V'},
+                                         {"mem-budget", required_argument, NULL, 'M'},
+                                         {"socket-budget", required_argument, NULL, 'S'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     cfg->port = 8080;
@@ -91,6 +96,7 @@ static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
     cfg->login_per_sec = 5;
     cfg->auth_timeout_ms = 10000;
     cfg->http_timeout_s = 30;
+    int mem_budget_mib = 1024, socket_budget_mib = 32;
     const char *name = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -159,6 +165,14 @@ static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
         case 'V':
             cfg->vapid_key = optarg;
             break;
+        case 'M':
+            if (!s_int_arg(optarg, 1, 1024 * 1024, &mem_budget_mib))
+                goto bad;
+            break;
+        case 'S':
+            if (!s_int_arg(optarg, 1, 1024 * 1024, &socket_budget_mib))
+                goto bad;
+            break;
         case 'h':
             s_usage(stdout);
             return 1;
@@ -168,6 +182,8 @@ static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
     }
     if (optind < argc)
         goto bad;
+    cfg->mem_budget = (size_t)mem_budget_mib << 20;
+    cfg->socket_budget = (size_t)socket_budget_mib << 20;
     if (!cfg->ping_interval_ms)
         cfg->ping_interval_ms =
             cfg->presence_timeout_ms / 3 < 10000 ? cfg->presence_timeout_ms / 3 : 10000;

@@ -469,6 +469,12 @@ void requests_frame(session_t *s, const char *data, size_t len, bool binary)
             s_error(s, p, id_json, PL_E_RATE_LIMITED, "too many requests on this socket");
         goto done;
     }
+    if (type) {
+        /* budget.c: the worst case of its answer counts against the socket's byte budget
+         * until it is answered (session_answer releases it) */
+        p->reserve = budget_worst_case(type, req);
+        s->reserved += p->reserve;
+    }
     if (!tv) {
         s_error(s, p, id_json, PL_E_BAD_REQUEST, "type is missing");
     } else if (!type) {
@@ -481,7 +487,7 @@ void requests_frame(session_t *s, const char *data, size_t len, bool binary)
                strcmp(type, "group_remove") == 0) {
         groups_request(s, p, id_json, type, req);
     } else if (strcmp(type, "convs") == 0) {
-        convs_start(s, p, id_json);
+        convs_start(s, p, id_json, req);
     } else if (strcmp(type, "presence") == 0) {
         presence_request(s, p, id_json, req);
     } else if (strcmp(type, "push_register") == 0) {

@@ -11,8 +11,12 @@
  * than that is sent as a fragmented message (ooff is the in-flight position).
  *
  * Backpressure: rx pauses (lws_rx_flow_control) while auth is in flight, while
- * GW_MAX_PENDING requests are unanswered or GW_OUT_PAUSE bytes wait to be written; a
- * session whose queue passes GW_OUT_CULL_* is dropped as a slow reader. */
+ * GW_MAX_PENDING requests are unanswered or GW_OUT_PAUSE bytes wait to be written, and
+ * while the socket is over its byte budget (budget.c: queued + waiting answers + the
+ * worst case of requests in flight); a frame that arrives then is held (deferred list) and
+ * dispatched once answers drain. A session whose queue passes GW_OUT_CULL_* is dropped as
+ * a slow reader; when the whole gateway passes --mem-budget the biggest sessions are
+ * dropped (budget_enforce). */
 #include "gw.h"
 
 #define GW_WS_FRAG (256 * 1024)
@@ -54,6 +58,32 @@ static void s_free(session_t *s)
     free(s);
 }
 
+/* Closed: free what it held for writing now, not when the last operation lets go. The
+ * pending entries stay (operations still point at them); their frames go. */
+static void s_release(session_t *s)
+{
+    while (s->ohead) {
+        outq_item_t *it = s->ohead;
+        s->ohead = it->next;
+        gw_blob_unref(&it->blob);
+        free(it);
+    }
+    s->otail = NULL;
+    s->obytes = s->ooff = 0;
+    s->ocount = 0;
+    for (pending_t *p = s->phead; p; p = p->next)
+        gw_blob_unref(&p->frame);
+    s->pbytes = 0;
+    while (s->dhead) {
+        deferred_t *d = s->dhead;
+        s->dhead = d->next;
+        free(d);
+    }
+    s->dtail = NULL;
+    s->ndeferred = 0;
+    s->mem = 0;
+}
+
 void session_unref(session_t **s_p)
 {
     if (!s_p || !*s_p)
@@ -64,13 +94,18 @@ void session_unref(session_t **s_p)
         s_free(s);
 }
 
+/* Frames must wait (deferred list) rather than be dispatched now. */
+static bool s_must_hold(const session_t *s)
+{
+    return s->state == SS_AUTHING || (s->state == SS_AUTHED && (s->dhead || !budget_admit(s)));
+}
+
 /* Pause or resume rx to match the session's state. */
 static void s_rx_update(session_t *s)
 {
     if (!s->wsi)
         return;
-    bool pause =
-        s->state == SS_AUTHING || s->npending >= GW_MAX_PENDING || s->obytes > GW_OUT_PAUSE;
+    bool pause = s_must_hold(s) || s->npending >= GW_MAX_PENDING || s->obytes > GW_OUT_PAUSE;
     if (pause == s->rx_paused)
         return;
     s->rx_paused = pause;
@@ -82,6 +117,7 @@ static void s_kill(session_t *s, const char *why)
     pl_warn("session %llu (%s/%s): %s, dropped", (unsigned long long)s->sid, s->user, s->device,
             why);
     s->state = SS_CLOSING;
+    budget_session_uncount(s); /* its memory goes with the connection */
     lws_close_reason(s->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, NULL, 0);
     lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
@@ -116,7 +152,37 @@ static void s_enqueue(session_t *s, gw_blob_t *b)
     s->otail = it;
     s->obytes += b->len;
     s->ocount++;
+    budget_charge(s, b->len, 0);
     lws_callback_on_writable(s->wsi);
+    budget_enforce(s->gw);
+}
+
+void session_kill(session_t *s, const char *why)
+{
+    if (s->wsi)
+        s_kill(s, why);
+}
+
+/* Dispatch held frames while the session may (auth over, under its byte budget). Never
+ * nested inside a dispatch of the same session. */
+static void s_replay(session_t *s)
+{
+    if (s->in_dispatch)
+        return;
+    s->in_dispatch = true;
+    while (s->wsi && s->dhead && s->state != SS_AUTHING && s->state != SS_CLOSING &&
+           (s->state != SS_AUTHED || budget_admit(s))) {
+        deferred_t *d = s->dhead;
+        s->dhead = d->next;
+        if (!s->dhead)
+            s->dtail = NULL;
+        s->ndeferred--;
+        budget_charge(s, 0, d->len);
+        requests_frame(s, d->data, d->len, d->binary);
+        free(d);
+    }
+    s->in_dispatch = false;
+    s_rx_update(s);
 }
 
 void session_push_event(session_t *s, gw_blob_t *b)
@@ -148,20 +214,33 @@ void session_answer(session_t *s, pending_t *p, gw_blob_t *frame)
         frame = frame_error(NULL, PL_E_INTERNAL, msg, sizeof msg - 1);
     }
     p->done = true;
+    s->reserved -= p->reserve < s->reserved ? p->reserve : s->reserved;
+    p->reserve = 0;
+    if (!s->wsi) {
+        gw_blob_unref(&frame); /* closed: nobody reads it; the entry goes with the session */
+        return;
+    }
     p->frame = frame;
-    if (!s->wsi)
-        return; /* closed: freed with the session */
+    if (frame) {
+        s->pbytes += frame->len;
+        budget_charge(s, frame->len, 0);
+    }
     while (s->phead && s->phead->done) {
         pending_t *h = s->phead;
         s->phead = h->next;
         if (!s->phead)
             s->ptail = NULL;
         s->npending--;
+        if (h->frame) {
+            s->pbytes -= h->frame->len;
+            budget_charge(s, 0, h->frame->len);
+        }
         s_enqueue(s, h->frame);
         h->frame = NULL;
         free(h);
     }
-    s_rx_update(s);
+    budget_enforce(s->gw);
+    s_replay(s);
 }
 
 void session_drop_conv(session_t *s, const char *conv, size_t conv_len)
@@ -177,6 +256,7 @@ void session_drop_conv(session_t *s, const char *conv, size_t conv_len)
             *pp = it->next;
             s->obytes -= b->len;
             s->ocount--;
+            budget_charge(s, 0, b->len);
             gw_blob_unref(&it->blob);
             free(it);
             dropped++;
@@ -203,16 +283,7 @@ void session_close(session_t *s, int code)
 
 void session_auth_finished(session_t *s)
 {
-    while (s->wsi && s->dhead && s->state != SS_AUTHING && s->state != SS_CLOSING) {
-        deferred_t *d = s->dhead;
-        s->dhead = d->next;
-        if (!s->dhead)
-            s->dtail = NULL;
-        s->ndeferred--;
-        requests_frame(s, d->data, d->len, d->binary);
-        free(d);
-    }
-    s_rx_update(s);
+    s_replay(s);
 }
 
 /* A whole message arrived. */
@@ -220,9 +291,10 @@ static void s_message(session_t *s, const char *data, size_t len, bool binary)
 {
     if (s->state == SS_CLOSING)
         return;
-    if (s->state == SS_AUTHING) {
+    if (s_must_hold(s)) {
         if (s->ndeferred >= GW_DEFER_MAX) {
-            s_kill(s, "too many frames before the auth answer");
+            s_kill(s, s->state == SS_AUTHING ? "too many frames before the auth answer"
+                                             : "too many frames held over its byte budget");
             return;
         }
         deferred_t *d = malloc(sizeof *d + len + 1);
@@ -241,9 +313,13 @@ static void s_message(session_t *s, const char *data, size_t len, bool binary)
             s->dhead = d;
         s->dtail = d;
         s->ndeferred++;
+        budget_charge(s, len, 0);
+        budget_enforce(s->gw);
         return;
     }
+    s->in_dispatch = true;
     requests_frame(s, data, len, binary);
+    s->in_dispatch = false;
 }
 
 static void s_too_large(session_t *s)
@@ -362,13 +438,14 @@ static int s_writeable(session_t *s)
             s->otail = NULL;
         s->obytes -= it->blob->len;
         s->ocount--;
+        budget_charge(s, 0, it->blob->len);
         s->ooff = 0;
         gw_blob_unref(&it->blob);
         free(it);
     }
     if (s->ohead || s->close_code)
         lws_callback_on_writable(wsi);
-    s_rx_update(s);
+    s_replay(s);
     return 0;
 }
 
@@ -406,6 +483,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         lws_get_peer_simple(wsi, s->peer, sizeof s->peer);
         pss->s = s;
         gw->nsessions++;
+        budget_session_add(s);
         limits_session_start(s);
         pl_debug("session %llu: connected from %s", (unsigned long long)s->sid, s->peer);
         return 0;
@@ -444,6 +522,8 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
             return 0;
         pl_debug("session %llu (%s/%s): closed", (unsigned long long)s->sid, s->user, s->device);
         sessions_unregister(gw, s);
+        budget_session_remove(s);
+        s_release(s);
         s->wsi = NULL;
         gw->nsessions--;
         pss->s = NULL;

@@ -16,6 +16,10 @@ void shard_user_get(shard_t *shard, const char *gw, const char *reqid, json_t *r
 void shard_user_exists(shard_t *shard, const char *gw, const char *reqid, json_t *req);
 void shard_token_set(shard_t *shard, const char *gw, const char *reqid, json_t *req);
 void shard_token_check(shard_t *shard, const char *gw, const char *reqid, json_t *req);
+/* conv_list {"user","limit"?,"after"?}: the user's index entries in byte order of the
+ * conv ids, at most limit (1..SHARD_CONVS_MAX, default the max) strictly after `after`;
+ * {"convs":[{"conv","kind"}],"more":bool}. */
+#define SHARD_CONVS_MAX 1000
 void shard_conv_list(shard_t *shard, const char *gw, const char *reqid, json_t *req);
 
 /* FWD idx_add {"op":"idx_add","user","conv","kind","from"}: put the index entry, then

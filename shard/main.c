@@ -34,6 +34,8 @@ static void s_usage(FILE *out)
             "  --vapid-key FILE  P-256 private key (PEM) signing Web Push requests (VAPID)\n"
             "  --vapid-subject S VAPID `sub`: mailto: or https: URL (default\n"
             "                    mailto:postmaster@localhost)\n"
+            "  --max-groups-created N  groups a user may create (default 1000)\n"
+            "  --max-groups-member N   groups a user may be a member of (default 5000)\n"
             "  --help            this text\n"
             "Logs go to stderr; PARLEY_LOG=debug|info|warn|error (default info).\n");
 }
@@ -60,7 +62,7 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     pl_log_init("shard", PL_INFO);
 
-    long id = 0, gw_timeout = 10000;
+    long id = 0, gw_timeout = 10000, max_created = 1000, max_member = 5000;
     const char *router = "tcp://127.0.0.1:7101";
     const char *data = NULL;
     const char *vapid_key = NULL, *vapid_subject = NULL;
@@ -77,6 +79,12 @@ int main(int argc, char **argv)
             i++;
         else if (strcmp(arg, "--gw-timeout") == 0 && val &&
                  s_parse_int(val, 1, INT_MAX, &gw_timeout) == 0)
+            i++;
+        else if (strcmp(arg, "--max-groups-created") == 0 && val &&
+                 s_parse_int(val, 1, INT_MAX, &max_created) == 0)
+            i++;
+        else if (strcmp(arg, "--max-groups-member") == 0 && val &&
+                 s_parse_int(val, 1, INT_MAX, &max_member) == 0)
             i++;
         else if (strcmp(arg, "--router") == 0 && val && *val) {
             router = val;
@@ -114,7 +122,9 @@ int main(int argc, char **argv)
                           .sync = sync,
                           .gw_timeout_ms = gw_timeout,
                           .vapid_key = vapid_key,
-                          .vapid_subject = vapid_subject};
+                          .vapid_subject = vapid_subject,
+                          .max_groups_created = (int)max_created,
+                          .max_groups_member = (int)max_member};
     shard_t *shard = shard_new(&cfg);
     if (!shard)
         return 1;

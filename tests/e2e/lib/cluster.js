@@ -186,6 +186,7 @@ class Cluster {
       gwTimeoutShard: undefined, // shard --gw-timeout (ms)
       gatewayArgs: [], // extra flags for every gateway (e.g. ['--presence-timeout', '2000']);
       // or an async function returning them, called once at start (e.g. after a test server listens)
+      shardArgs: [], // extra flags for every shard (e.g. ['--max-groups-created', '3'])
       startTimeoutMs: 30000,
       ...opts,
     };
@@ -235,6 +236,7 @@ class Cluster {
       if (this.opts.sync) args.push('--sync');
       if (this.opts.gwTimeoutShard !== undefined) args.push('--gw-timeout', String(this.opts.gwTimeoutShard));
       args.push('--vapid-key', this.vapidKey);
+      args.push(...this.opts.shardArgs);
       this.procs.push(new Proc(this, 'shard', i, bins.shard, args, log(`shard-${i}`)));
     }
     for (let i = 0; i < this.opts.gateways; i++) {

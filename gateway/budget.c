@@ -1,0 +1,107 @@
+/* budget — the gateway's memory budget for queued output and pending answers
+ * (docs/protocol.md "Limits", docs/internals.md "Budgets").
+ *
+ * Every WebSocket session accounts in s->mem the bytes it holds: frames queued for
+ * writing (obytes), answers done but waiting for an earlier one (pbytes) and frames held
+ * back unread (deferred). gw->mem_used is the sum over the sessions still counted. When it
+ * passes --mem-budget, the sessions holding the most are dropped (close 1008, without
+ * waiting for their queue) until the total is back under the budget; a dropped session
+ * stops counting at once (its memory is freed when lws reports it closed).
+ *
+ * Per socket, a request is only dispatched while obytes + pbytes + the worst-case sizes
+ * of its requests in flight (s->reserved) stay below --socket-budget; otherwise the frame
+ * is held and the socket's rx is paused until answers drain (ws.c). One request is always
+ * admitted on an idle socket, so a socket holds at most about socket budget + one
+ * worst-case answer (a sync or history answer is at most 8 MiB plus one message).
+ *
+ * Loop thread only. */
+#include "gw.h"
+
+#define GW_SYNC_WORST (9u * 1024 * 1024)  /* 8 MiB of messages + the last one, escaped */
+#define GW_MSG_WORST (640u * 1024)        /* one stored msg event, 100,000 code points */
+#define GW_CONVS_WORST (4u * 1024 * 1024) /* 1000 conversations of 100 members */
+#define GW_SMALL_WORST (64u * 1024)       /* presence (500 names) and the rest */
+
+void budget_session_add(session_t *s)
+{
+    gw_t *gw = s->gw;
+    s->bnext = gw->all;
+    s->bprev = NULL;
+    if (gw->all)
+        gw->all->bprev = s;
+    gw->all = s;
+    s->counted = true;
+    s->listed = true;
+    gw->mem_used += s->mem;
+}
+
+void budget_session_uncount(session_t *s)
+{
+    if (!s->counted)
+        return;
+    s->counted = false;
+    s->gw->mem_used -= s->mem;
+}
+
+void budget_session_remove(session_t *s)
+{
+    gw_t *gw = s->gw;
+    budget_session_uncount(s);
+    if (!s->listed)
+        return;
+    if (s->bprev)
+        s->bprev->bnext = s->bnext;
+    else
+        gw->all = s->bnext;
+    if (s->bnext)
+        s->bnext->bprev = s->bprev;
+    s->bprev = s->bnext = NULL;
+    s->listed = false;
+}
+
+void budget_charge(session_t *s, size_t add, size_t sub)
+{
+    s->mem += add;
+    s->mem -= sub;
+    if (s->counted) {
+        s->gw->mem_used += add;
+        s->gw->mem_used -= sub;
+    }
+}
+
+void budget_enforce(gw_t *gw)
+{
+    while (gw->mem_used > gw->cfg.mem_budget) {
+        session_t *victim = NULL;
+        for (session_t *s = gw->all; s; s = s->bnext)
+            if (s->counted && (!victim || s->mem > victim->mem))
+                victim = s;
+        if (!victim || victim->mem == 0)
+            return; /* nothing left to drop (the total is only sessions' bytes) */
+        pl_warn("gateway memory %zu bytes over the budget of %zu: dropping the session "
+                "holding the most (%zu bytes)",
+                gw->mem_used, gw->cfg.mem_budget, victim->mem);
+        session_kill(victim, "over the gateway's memory budget");
+        budget_session_uncount(victim); /* session_kill uncounts too; idempotent */
+    }
+}
+
+bool budget_admit(const session_t *s)
+{
+    return s->obytes + s->pbytes + s->reserved < s->gw->cfg.socket_budget;
+}
+
+size_t budget_worst_case(const char *type, json_t *req)
+{
+    if (strcmp(type, "sync") == 0 || strcmp(type, "history") == 0) {
+        json_t *lv = json_object_get(req, "limit");
+        json_int_t limit = strcmp(type, "sync") == 0 ? 100 : 50;
+        if (json_is_integer(lv) && json_integer_value(lv) >= 1 && json_integer_value(lv) <= 500)
+            limit = json_integer_value(lv);
+        size_t worst = (size_t)limit * GW_MSG_WORST;
+        return worst < GW_SYNC_WORST ? worst : GW_SYNC_WORST;
+    }
+    if (strcmp(type, "convs") == 0)
+        return GW_CONVS_WORST;
+    return GW_SMALL_WORST;
+}
