@@ -13,6 +13,9 @@
  * is held and the socket's rx is paused until answers drain (ws.c). One request is always
  * admitted on an idle socket, so a socket holds at most about socket budget + one
  * worst-case answer (a sync or history answer is at most 8 MiB plus one message).
+ * The worst cases in flight are also summed over the gateway (gw->reserved): past
+ * --mem-budget a socket gets one request in flight at most, which bounds what the router
+ * and the shards build and queue for this gateway's sockets.
  *
  * Loop thread only. */
 #include "gw.h"
@@ -86,9 +89,28 @@ void budget_enforce(gw_t *gw)
     }
 }
 
+void budget_reserve(session_t *s, pending_t *p, size_t worst)
+{
+    p->reserve += worst;
+    s->reserved += worst;
+    s->gw->reserved += worst;
+}
+
+void budget_release(session_t *s, pending_t *p)
+{
+    s->reserved -= p->reserve < s->reserved ? p->reserve : s->reserved;
+    s->gw->reserved -= p->reserve < s->gw->reserved ? p->reserve : s->gw->reserved;
+    p->reserve = 0;
+}
+
 bool budget_admit(const session_t *s)
 {
-    return s->obytes + s->pbytes + s->reserved < s->gw->cfg.socket_budget;
+    const gw_t *gw = s->gw;
+    if (s->obytes + s->pbytes + s->reserved >= gw->cfg.socket_budget)
+        return false;
+    /* a socket with nothing in flight always gets one request through (no starvation:
+     * a socket held here has an answer coming, which dispatches its next frame) */
+    return s->reserved == 0 || gw->reserved < gw->cfg.mem_budget;
 }
 
 size_t budget_worst_case(const char *type, json_t *req)

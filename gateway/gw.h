@@ -309,7 +309,12 @@ void budget_session_remove(session_t *s);
 void budget_charge(session_t *s, size_t add, size_t sub);
 /* While the total is over --mem-budget, drop the session holding the most. */
 void budget_enforce(gw_t *gw);
-/* True while s may dispatch one more request (its bytes under --socket-budget). */
+/* p (a request of s) may produce an answer of up to worst bytes: count it in s->reserved
+ * and gw->reserved until budget_release (session_answer). */
+void budget_reserve(session_t *s, pending_t *p, size_t worst);
+void budget_release(session_t *s, pending_t *p);
+/* True while s may dispatch one more request: its bytes under --socket-budget, and, if it
+ * has requests in flight already, the gateway's reservations under --mem-budget. */
 bool budget_admit(const session_t *s);
 /* Worst-case answer size of a request of this type (req: the parsed frame). */
 size_t budget_worst_case(const char *type, json_t *req);
@@ -396,6 +401,7 @@ struct gw {
     /* budget.c: every WebSocket session not yet closed; bytes held by the counted ones */
     session_t *all;
     size_t mem_used;
+    size_t reserved; /* worst-case sizes of every request in flight (all sessions) */
     /* requests.c */
     zhashx_t *known_users; /* set of users known to exist */
     /* presence.c */

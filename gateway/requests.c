@@ -472,8 +472,7 @@ void requests_frame(session_t *s, const char *data, size_t len, bool binary)
     if (type) {
         /* budget.c: the worst case of its answer counts against the socket's byte budget
          * until it is answered (session_answer releases it) */
-        p->reserve = budget_worst_case(type, req);
-        s->reserved += p->reserve;
+        budget_reserve(s, p, budget_worst_case(type, req));
     }
     if (!tv) {
         s_error(s, p, id_json, PL_E_BAD_REQUEST, "type is missing");

@@ -39,6 +39,7 @@ static void s_free(session_t *s)
 {
     while (s->phead) {
         pending_t *p = s->phead;
+        budget_release(s, p);
         s->phead = p->next;
         gw_blob_unref(&p->frame);
         free(p);
@@ -214,8 +215,7 @@ void session_answer(session_t *s, pending_t *p, gw_blob_t *frame)
         frame = frame_error(NULL, PL_E_INTERNAL, msg, sizeof msg - 1);
     }
     p->done = true;
-    s->reserved -= p->reserve < s->reserved ? p->reserve : s->reserved;
-    p->reserve = 0;
+    budget_release(s, p);
     if (!s->wsi) {
         gw_blob_unref(&frame); /* closed: nobody reads it; the entry goes with the session */
         return;
