@@ -3,10 +3,10 @@
  *
  * Every WebSocket session accounts in s->mem the bytes it holds: frames queued for
  * writing (obytes), answers done but waiting for an earlier one (pbytes) and frames held
- * back unread (deferred). gw->mem_used is the sum over the sessions still counted. When it
- * passes --mem-budget, the sessions holding the most are dropped (close 1008, without
- * waiting for their queue) until the total is back under the budget; a dropped session
- * stops counting at once (its memory is freed when lws reports it closed).
+ * back unread (deferred). gw->mem_used is what all of them hold, an event frame queued for
+ * several sockets counted once (it is one reference-counted blob). When it passes
+ * --mem-budget, the sessions holding the most are dropped (close 1008, without waiting for
+ * their queue, which is freed at once) until the total is back under the budget.
  *
  * Per socket, a request is only dispatched while obytes + pbytes + the worst-case sizes
  * of its requests in flight (s->reserved) stay below --socket-budget; otherwise the frame
@@ -33,23 +33,12 @@ void budget_session_add(session_t *s)
     if (gw->all)
         gw->all->bprev = s;
     gw->all = s;
-    s->counted = true;
     s->listed = true;
-    gw->mem_used += s->mem;
-}
-
-void budget_session_uncount(session_t *s)
-{
-    if (!s->counted)
-        return;
-    s->counted = false;
-    s->gw->mem_used -= s->mem;
 }
 
 void budget_session_remove(session_t *s)
 {
     gw_t *gw = s->gw;
-    budget_session_uncount(s);
     if (!s->listed)
         return;
     if (s->bprev)
@@ -62,14 +51,28 @@ void budget_session_remove(session_t *s)
     s->listed = false;
 }
 
-void budget_charge(session_t *s, size_t add, size_t sub)
+void budget_out_add(session_t *s, gw_blob_t *b)
+{
+    s->obytes += b->len;
+    s->mem += b->len;
+    if (b->queued++ == 0)
+        s->gw->mem_used += b->len;
+}
+
+void budget_out_del(session_t *s, gw_blob_t *b)
+{
+    s->obytes -= b->len;
+    s->mem -= b->len;
+    if (--b->queued == 0)
+        s->gw->mem_used -= b->len;
+}
+
+void budget_held(session_t *s, size_t add, size_t sub)
 {
     s->mem += add;
     s->mem -= sub;
-    if (s->counted) {
-        s->gw->mem_used += add;
-        s->gw->mem_used -= sub;
-    }
+    s->gw->mem_used += add;
+    s->gw->mem_used -= sub;
 }
 
 void budget_enforce(gw_t *gw)
@@ -77,15 +80,14 @@ void budget_enforce(gw_t *gw)
     while (gw->mem_used > gw->cfg.mem_budget) {
         session_t *victim = NULL;
         for (session_t *s = gw->all; s; s = s->bnext)
-            if (s->counted && (!victim || s->mem > victim->mem))
+            if (!s->killed && (!victim || s->mem > victim->mem))
                 victim = s;
         if (!victim || victim->mem == 0)
-            return; /* nothing left to drop (the total is only sessions' bytes) */
+            return; /* nothing left to drop */
         pl_warn("gateway memory %zu bytes over the budget of %zu: dropping the session "
                 "holding the most (%zu bytes)",
                 gw->mem_used, gw->cfg.mem_budget, victim->mem);
-        session_kill(victim, "over the gateway's memory budget");
-        budget_session_uncount(victim); /* session_kill uncounts too; idempotent */
+        session_kill(victim, "over the gateway's memory budget"); /* frees its queues */
     }
 }
 

@@ -57,6 +57,7 @@ struct gw_blob {
     /* event frames from shards: where the conversation id sits in data (conv_len 0: an
      * answer, or an event without conv); set by sessions_deliver, see gw_blob_tag_conv */
     uint32_t conv_off, conv_len;
+    int queued;  /* budget.c: out queues holding it (its bytes count once per gateway) */
     char data[]; /* len bytes plus a NUL */
 };
 /* New blob with room for len bytes (data[len] = 0), refs 1; NULL on OOM. */
@@ -199,7 +200,7 @@ struct session {
     gw_bucket_t rate;
     /* budget.c: bytes held (obytes + pbytes + deferred frames), worst cases in flight */
     size_t mem, pbytes, reserved;
-    bool counted, listed, in_dispatch;
+    bool killed, listed, in_dispatch;
     session_t *bprev, *bnext; /* gw->all */
 };
 
@@ -299,15 +300,20 @@ void limits_session_start(session_t *s);
 void limits_session_timer(session_t *s);
 
 /* ---- budget.c: the gateway memory budget and the per-socket byte budget ------------ */
-/* WebSocket established: s joins gw->all and counts. */
+/* WebSocket established: s joins gw->all. */
 void budget_session_add(session_t *s);
-/* s stops counting toward gw->mem_used (killed or closed). Idempotent. */
-void budget_session_uncount(session_t *s);
-/* Closed: uncount and leave gw->all. Idempotent. */
+/* Closed: s leaves gw->all (its bytes must be released already). Idempotent. */
 void budget_session_remove(session_t *s);
-/* s->mem += add - sub, and the gateway total if s counts. */
-void budget_charge(session_t *s, size_t add, size_t sub);
-/* While the total is over --mem-budget, drop the session holding the most. */
+/* b joins / leaves the out queue of s: s->obytes and s->mem change by its length; the
+ * gateway total only when b enters its first / leaves its last queue (shared events count
+ * once). */
+void budget_out_add(session_t *s, gw_blob_t *b);
+void budget_out_del(session_t *s, gw_blob_t *b);
+/* Bytes held by s alone (answers waiting in the FIFO, frames held unread): s->mem and the
+ * gateway total += add - sub. */
+void budget_held(session_t *s, size_t add, size_t sub);
+/* While the total is over --mem-budget, drop the session holding the most (its queues
+ * are freed at once). */
 void budget_enforce(gw_t *gw);
 /* p (a request of s) may produce an answer of up to worst bytes: count it in s->reserved
  * and gw->reserved until budget_release (session_answer). */
@@ -398,7 +404,7 @@ struct gw {
     zhashx_t *loc_del; /* users gone since the last tick */
     uint64_t next_sid;
     int nsessions;
-    /* budget.c: every WebSocket session not yet closed; bytes held by the counted ones */
+    /* budget.c: every WebSocket session not yet closed; bytes held for all of them */
     session_t *all;
     size_t mem_used;
     size_t reserved; /* worst-case sizes of every request in flight (all sessions) */

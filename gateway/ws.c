@@ -35,8 +35,11 @@ session_t *session_ref(session_t *s)
     return s;
 }
 
+static void s_release(session_t *s);
+
 static void s_free(session_t *s)
 {
+    s_release(s); /* done at close already: here only for safety */
     while (s->phead) {
         pending_t *p = s->phead;
         budget_release(s, p);
@@ -66,23 +69,27 @@ static void s_release(session_t *s)
     while (s->ohead) {
         outq_item_t *it = s->ohead;
         s->ohead = it->next;
+        budget_out_del(s, it->blob);
         gw_blob_unref(&it->blob);
         free(it);
     }
     s->otail = NULL;
-    s->obytes = s->ooff = 0;
+    s->ooff = 0;
     s->ocount = 0;
     for (pending_t *p = s->phead; p; p = p->next)
-        gw_blob_unref(&p->frame);
-    s->pbytes = 0;
+        if (p->frame) {
+            s->pbytes -= p->frame->len;
+            budget_held(s, 0, p->frame->len);
+            gw_blob_unref(&p->frame);
+        }
     while (s->dhead) {
         deferred_t *d = s->dhead;
         s->dhead = d->next;
+        budget_held(s, 0, d->len);
         free(d);
     }
     s->dtail = NULL;
     s->ndeferred = 0;
-    s->mem = 0;
 }
 
 void session_unref(session_t **s_p)
@@ -118,7 +125,9 @@ static void s_kill(session_t *s, const char *why)
     pl_warn("session %llu (%s/%s): %s, dropped", (unsigned long long)s->sid, s->user, s->device,
             why);
     s->state = SS_CLOSING;
-    budget_session_uncount(s); /* its memory goes with the connection */
+    s->killed = true;
+    s->close_code = 0;
+    s_release(s); /* nothing more is written: its memory goes now */
     lws_close_reason(s->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, NULL, 0);
     lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
@@ -151,9 +160,8 @@ static void s_enqueue(session_t *s, gw_blob_t *b)
     else
         s->ohead = it;
     s->otail = it;
-    s->obytes += b->len;
     s->ocount++;
-    budget_charge(s, b->len, 0);
+    budget_out_add(s, b);
     lws_callback_on_writable(s->wsi);
     budget_enforce(s->gw);
 }
@@ -178,7 +186,7 @@ static void s_replay(session_t *s)
         if (!s->dhead)
             s->dtail = NULL;
         s->ndeferred--;
-        budget_charge(s, 0, d->len);
+        budget_held(s, 0, d->len);
         requests_frame(s, d->data, d->len, d->binary);
         free(d);
     }
@@ -216,14 +224,14 @@ void session_answer(session_t *s, pending_t *p, gw_blob_t *frame)
     }
     p->done = true;
     budget_release(s, p);
-    if (!s->wsi) {
-        gw_blob_unref(&frame); /* closed: nobody reads it; the entry goes with the session */
+    if (!s->wsi || s->killed) {
+        gw_blob_unref(&frame); /* nobody reads it; the entry goes with the session */
         return;
     }
     p->frame = frame;
     if (frame) {
         s->pbytes += frame->len;
-        budget_charge(s, frame->len, 0);
+        budget_held(s, frame->len, 0);
     }
     while (s->phead && s->phead->done) {
         pending_t *h = s->phead;
@@ -233,7 +241,7 @@ void session_answer(session_t *s, pending_t *p, gw_blob_t *frame)
         s->npending--;
         if (h->frame) {
             s->pbytes -= h->frame->len;
-            budget_charge(s, 0, h->frame->len);
+            budget_held(s, 0, h->frame->len);
         }
         s_enqueue(s, h->frame);
         h->frame = NULL;
@@ -254,9 +262,8 @@ void session_drop_conv(session_t *s, const char *conv, size_t conv_len)
         if (!started && b->conv_len == conv_len &&
             memcmp(b->data + b->conv_off, conv, conv_len) == 0) {
             *pp = it->next;
-            s->obytes -= b->len;
             s->ocount--;
-            budget_charge(s, 0, b->len);
+            budget_out_del(s, b);
             gw_blob_unref(&it->blob);
             free(it);
             dropped++;
@@ -313,7 +320,7 @@ static void s_message(session_t *s, const char *data, size_t len, bool binary)
             s->dhead = d;
         s->dtail = d;
         s->ndeferred++;
-        budget_charge(s, len, 0);
+        budget_held(s, len, 0);
         budget_enforce(s->gw);
         return;
     }
@@ -436,9 +443,8 @@ static int s_writeable(session_t *s)
         s->ohead = it->next;
         if (!s->ohead)
             s->otail = NULL;
-        s->obytes -= it->blob->len;
         s->ocount--;
-        budget_charge(s, 0, it->blob->len);
+        budget_out_del(s, it->blob);
         s->ooff = 0;
         gw_blob_unref(&it->blob);
         free(it);
