@@ -329,3 +329,18 @@ h.test('memory budget: sockets that never read are paused or dropped, a canary w
   assert.ok(oks >= 1, 'the paused sockets got their syncs answered');
   await canary.ok('ping');
 });
+
+h.test('per-socket budget: 150 big syncs in one TCP write are held, then all answered in order', async (t, c) => {
+  // each sync of limit 500 counts 9 MiB against the 4 MiB socket budget: one at a time
+  const conv = 'dm:canary:peer';
+  const r = new RawWs(c.gwPorts[0]);
+  await r.open(tok.canary);
+  const N = 150;
+  r.sock.write(Buffer.concat(Array.from({ length: N }, (_, k) => maskedFrame(JSON.stringify({ type: 'sync', id: `q${k}`, conv, limit: 500 })))));
+  const answersOf = () => r.messages.filter((m) => /^q\d+$/.test(m.id));
+  await waitFor(`${N} answers`, () => r.dead || answersOf().length === N, { timeoutMs: 60000, intervalMs: 50 });
+  assert.ok(!r.dead, 'the socket stays open');
+  assert.deepEqual(answersOf().map((m) => m.id), Array.from({ length: N }, (_, k) => `q${k}`));
+  for (const m of answersOf()) assert.equal(m.type, 'ok', JSON.stringify(m).slice(0, 200));
+  r.sock.destroy();
+});
