@@ -1,7 +1,15 @@
 /* convs — the `convs` request: conv_list on the user's shard, then conv_info on the
  * shards owning those conversations (gather.c: one request per shard), merged in
- * conv_list order into {"type":"ok","id":..,"convs":[...]}. Loop thread only. */
+ * conv_list order into {"type":"ok","id":..,"convs":[...],"more":bool[,"next":id]}.
+ *
+ * Paged (extension, docs/protocol.md "convs paging"): the user's conversations in byte
+ * order of their ids, at most `limit` (1–1000, default 1000) strictly after the id
+ * `after`; `more` says whether further ones exist, `next` (only with more) is the cursor
+ * to pass as `after`. So no answer is unbounded. Loop thread only. */
 #include "gw.h"
+
+#define GW_CONVS_PAGE_MAX 1000 /* = the shard's SHARD_CONVS_MAX */
+#define GW_CONV_ID_MAX 72
 
 static const gather_spec_t s_conv_info = {.op = "conv_info",
                                           .prefix = "c:",
@@ -29,15 +37,17 @@ static void s_destroy(convs_op_t **o_p)
 static void s_on_list(void *arg, const char *status, const char *body, size_t len)
 {
     convs_op_t *o = arg;
-    json_t *b = NULL, *ids = NULL;
+    json_t *b = NULL, *ids = NULL, *extra = NULL;
     if (strcmp(status, "ok") != 0) {
         session_answer(o->s, o->p, frame_error(o->id_json, status, body, len));
         goto done;
     }
     b = json_loadb(body, len, 0, NULL);
     json_t *list = json_object_get(b, "convs");
+    bool more = json_is_true(json_object_get(b, "more"));
     ids = json_array();
-    if (!json_is_array(list) || !ids) {
+    extra = json_pack("{s:b}", "more", more);
+    if (!json_is_array(list) || !ids || !extra) {
         session_answer(o->s, o->p,
                        frame_error(o->id_json, PL_E_INTERNAL, "malformed conv_list answer", 26));
         goto done;
@@ -50,15 +60,39 @@ static void s_on_list(void *arg, const char *status, const char *body, size_t le
         if (json_is_string(id))
             json_array_append(ids, id);
     }
-    gather_start(o->s, o->p, o->id_json, &s_conv_info, ids);
+    if (more && json_array_size(ids) > 0)
+        json_object_set(extra, "next", json_array_get(ids, json_array_size(ids) - 1));
+    gather_start_extra(o->s, o->p, o->id_json, &s_conv_info, ids, extra);
 done:
+    json_decref(extra);
     json_decref(ids);
     json_decref(b);
     s_destroy(&o);
 }
 
-void convs_start(session_t *s, pending_t *p, const char *id_json)
+void convs_start(session_t *s, pending_t *p, const char *id_json, json_t *req)
 {
+    json_int_t limit = GW_CONVS_PAGE_MAX;
+    const char *after = NULL;
+    json_t *lv = json_object_get(req, "limit"), *av = json_object_get(req, "after");
+    if (lv) {
+        if (!json_is_integer(lv) || json_integer_value(lv) < 1 ||
+            json_integer_value(lv) > GW_CONVS_PAGE_MAX) {
+            static const char msg[] = "limit must be an integer from 1 to 1000";
+            session_answer(s, p, frame_error(id_json, PL_E_BAD_REQUEST, msg, sizeof msg - 1));
+            return;
+        }
+        limit = json_integer_value(lv);
+    }
+    if (av) {
+        after = json_string_value(av);
+        if (!json_is_string(av) || strlen(after) != json_string_length(av) || !*after ||
+            strlen(after) >= GW_CONV_ID_MAX) {
+            static const char msg[] = "after must be a conversation id";
+            session_answer(s, p, frame_error(id_json, PL_E_BAD_REQUEST, msg, sizeof msg - 1));
+            return;
+        }
+    }
     convs_op_t *o = calloc(1, sizeof *o);
     if (!o || !(o->id_json = strdup(id_json))) {
         free(o);
@@ -69,7 +103,9 @@ void convs_start(session_t *s, pending_t *p, const char *id_json)
     o->p = p;
     char key[40];
     snprintf(key, sizeof key, "u:%s", s->user);
-    json_t *pl = json_pack("{s:s,s:s}", "op", "conv_list", "user", s->user);
+    json_t *pl = json_pack("{s:s,s:s,s:I}", "op", "conv_list", "user", s->user, "limit", limit);
+    if (pl && after)
+        json_object_set_new(pl, "after", json_string(after));
     size_t len;
     char *text = pl ? json_text(pl, &len) : NULL;
     json_decref(pl);

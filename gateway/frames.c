@@ -10,6 +10,7 @@ gw_blob_t *gw_blob_alloc(size_t len)
     b->refs = 1;
     b->len = len;
     b->conv_off = b->conv_len = 0;
+    b->queued = 0;
     b->data[len] = 0;
     return b;
 }

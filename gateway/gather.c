@@ -14,6 +14,7 @@ typedef struct {
     char *id_json;
     const gather_spec_t *spec; /* static */
     json_t *order;             /* the keys as given (duplicates kept) */
+    json_t *extra;             /* members added to the ok frame, or NULL */
     json_t *found;             /* key -> entry object from a shard */
     int outstanding;
     char err_code[32];
@@ -29,6 +30,7 @@ static void s_destroy(gather_t **g_p)
     free(g->id_json);
     free(g->err_msg);
     json_decref(g->order);
+    json_decref(g->extra);
     json_decref(g->found);
     free(g);
     *g_p = NULL;
@@ -48,6 +50,8 @@ static void s_finish(gather_t *g)
     if (!g->err_code[0]) {
         json_t *arr = json_array();
         json_t *body = arr ? json_pack("{s:o}", g->spec->answer_field, arr) : NULL;
+        if (body && g->extra)
+            json_object_update(body, g->extra);
         size_t i, len;
         json_t *k;
         json_array_foreach(g->order, i, k)
@@ -117,6 +121,12 @@ static void s_send(gather_t *g, json_t *group)
 void gather_start(session_t *s, pending_t *p, const char *id_json, const gather_spec_t *spec,
                   json_t *keys)
 {
+    gather_start_extra(s, p, id_json, spec, keys, NULL);
+}
+
+void gather_start_extra(session_t *s, pending_t *p, const char *id_json, const gather_spec_t *spec,
+                        json_t *keys, json_t *extra)
+{
     gather_t *g = calloc(1, sizeof *g);
     if (!g || !(g->id_json = strdup(id_json)) || !(g->found = json_object())) {
         if (g)
@@ -129,6 +139,7 @@ void gather_start(session_t *s, pending_t *p, const char *id_json, const gather_
     g->p = p;
     g->spec = spec;
     g->order = json_incref(keys);
+    g->extra = json_incref(extra);
     const pl_slots_t *table = zlink_table(s->gw->zl);
     int nshards = table ? pl_slots_nshards(table) : 0;
     json_t **groups = nshards ? calloc((size_t)nshards, sizeof *groups) : NULL;

@@ -1,14 +1,17 @@
 /* groups — group_create, group_add, group_remove (PROTOCOL.md §3 "Conversations",
  * docs/internals.md "Groups, read receipts, typing").
  *
- * The gateway validates types, lengths and counts, and checks that every named user
- * exists (`user_exists` on each user's shard, in parallel; users known to exist are
- * cached in gw->known_users, users are never deleted). Only then does it send the op to
- * the conversation's shard, which checks membership, the creator rule and group_full.
- * Nothing is sent to the conversation's shard when a check fails, so a refused request
- * changes nothing. A group_create naming more than 99 others (all well-formed) is
- * group_full at once, without looking the names up. group_add and group_remove go to the
- * shard in order with the socket's other requests into the group (order.c), so a
+ * The gateway validates types, lengths and counts, then asks each user the change would
+ * put into a group for room under its group caps (`group_quota` on that user's shard, in
+ * parallel; it also answers not_found for a user that does not exist, and reserves one
+ * membership). For group_create, once every member passed, the creator's shard is asked
+ * with `create` (the creator's created-groups cap and its own membership). Only then does
+ * it send the op to the conversation's shard, which checks membership, the creator rule
+ * and group_full. Nothing is sent to the conversation's shard when a check fails, so a
+ * refused request changes no group (a reservation granted to another user of the same
+ * request only lapses, docs/internals.md "Budgets"). A group_create naming more than 99 others (all
+ * well-formed) is group_full at once, without looking the names up. group_add and group_remove go
+ * to the shard in order with the socket's other requests into the group (order.c), so a
  * group_remove or send cannot overtake a group_add still checking its target. */
 #include "gw.h"
 
@@ -23,7 +26,9 @@ typedef struct group_op {
     char key[96];
     char *payload; /* for the conversation's shard, sent once every check passed */
     size_t payload_len;
-    int outstanding; /* user_exists in flight (+1 while they are being sent) */
+    int outstanding;  /* group_quota in flight (+1 while they are being sent) */
+    bool creator_due; /* group_create: the creator's quota is asked after the members' */
+    char conv[80];    /* group_add: the group (a member already in it needs no room) */
     char err_code[32];
     char *err_msg;
     /* group_add/group_remove: its turn among the socket's requests into conv (order.c) */
@@ -81,8 +86,17 @@ static void s_go(void *arg)
 
 /* Every check passed (or failed): send the op in its turn, or answer the first error
  * (which cancels its ticket: the socket's later requests into conv need not wait). */
+static void s_check_user(group_op_t *o, const char *user, bool create);
+
 static void s_checks_done(group_op_t *o)
 {
+    if (!o->err_code[0] && o->creator_due && o->s->wsi) {
+        o->creator_due = false;
+        o->outstanding = 1;
+        s_check_user(o, o->s->user, true);
+        if (--o->outstanding > 0)
+            return;
+    }
     if (o->err_code[0]) {
         const char *m = o->err_msg ? o->err_msg : o->err_code;
         s_finish(o, o->err_code, m, strlen(m));
@@ -119,7 +133,7 @@ static void s_on_exists(void *arg, const char *status, const char *body, size_t 
         gw_t *gw = o->s->gw;
         if (zhashx_size(gw->known_users) >= GW_KNOWN_USERS_MAX)
             zhashx_purge(gw->known_users);
-        zhashx_insert(gw->known_users, a->user, (void *)1);
+        zhashx_insert(gw->known_users, a->user, (void *)1); /* requests.c's dm check */
     } else if (strcmp(status, PL_E_NOT_FOUND) == 0) {
         char msg[80];
         snprintf(msg, sizeof msg, "no such user: %s", a->user);
@@ -132,12 +146,10 @@ static void s_on_exists(void *arg, const char *status, const char *body, size_t 
         s_checks_done(o);
 }
 
-/* Start a user_exists for user unless it is known to exist. */
-static void s_check_user(group_op_t *o, const char *user)
+/* Start a group_quota for user (with create: the creator of a new group). */
+static void s_check_user(group_op_t *o, const char *user, bool create)
 {
     gw_t *gw = o->s->gw;
-    if (zhashx_lookup(gw->known_users, user))
-        return;
     exists_arg_t *a = calloc(1, sizeof *a);
     if (!a) {
         s_note_error(o, PL_E_INTERNAL, "out of memory", 13);
@@ -145,9 +157,12 @@ static void s_check_user(group_op_t *o, const char *user)
     }
     a->o = o;
     snprintf(a->user, sizeof a->user, "%s", user);
-    char key[40], body[80];
+    char key[40], body[200];
     snprintf(key, sizeof key, "u:%s", user);
-    snprintf(body, sizeof body, "{\"op\":\"user_exists\",\"user\":\"%s\"}", user);
+    /* names and group ids are [A-Za-z0-9_:-]: nothing to escape */
+    snprintf(body, sizeof body, "{\"op\":\"group_quota\",\"user\":\"%s\",\"create\":%s%s%s%s}",
+             user, create ? "true" : "false", o->conv[0] ? ",\"conv\":\"" : "", o->conv,
+             o->conv[0] ? "\"" : "");
     o->outstanding++;
     if (zlink_request(gw->zl, key, body, strlen(body), s_on_exists, a) != 0) {
         o->outstanding--;
@@ -287,9 +302,11 @@ void groups_request(session_t *s, pending_t *p, const char *id_json, const char 
     if (strcmp(type, "group_create") == 0) {
         size_t i;
         json_t *m;
-        json_array_foreach(members, i, m) s_check_user(o, json_string_value(m));
+        json_array_foreach(members, i, m) s_check_user(o, json_string_value(m), false);
+        o->creator_due = true;
     } else if (strcmp(type, "group_add") == 0) {
-        s_check_user(o, target);
+        snprintf(o->conv, sizeof o->conv, "%s", conv);
+        s_check_user(o, target, false);
     }
     json_decref(pl);
     json_decref(members);

@@ -69,6 +69,7 @@ struct gw_blob {
     /* event frames from shards: where the conversation id sits in data (conv_len 0: an
      * answer, or an event without conv); set by sessions_deliver, see gw_blob_tag_conv */
     uint32_t conv_off, conv_len;
+    int queued;  /* budget.c: out queues holding it (its bytes count once per gateway) */
     char data[]; /* len bytes plus a NUL */
 };
 /* New blob with room for len bytes (data[len] = 0), refs 1; NULL on OOM. */
@@ -161,6 +162,7 @@ enum session_state { SS_NEW, SS_AUTHING, SS_AUTHED, SS_CLOSING };
 typedef struct pending {
     struct pending *next;
     bool done;
+    size_t reserve;   /* budget.c: worst-case answer size counted in s->reserved until done */
     gw_blob_t *frame; /* the answer, once done */
 } pending_t;
 
@@ -217,6 +219,10 @@ struct session {
     gw_bucket_t rate;
     /* order.c: conversations with requests of this socket waiting to go, in order */
     order_gate_t *gates;
+    /* budget.c: bytes held (obytes + pbytes + deferred frames), worst cases in flight */
+    size_t mem, pbytes, reserved;
+    bool killed, listed, in_dispatch;
+    session_t *bprev, *bnext; /* gw->all */
 };
 
 session_t *session_ref(session_t *s);
@@ -231,6 +237,8 @@ void session_push_event(session_t *s, gw_blob_t *b);
 /* Drop every queued, not yet started event frame tagged with conv (groups: a removed
  * member loses access at once). Answers and a frame already partly written stay. */
 void session_drop_conv(session_t *s, const char *conv, size_t conv_len);
+/* Drop the socket at once (close reason 1008, nothing more is written): why is logged. */
+void session_kill(session_t *s, const char *why);
 /* Write what is queued, then close with code (4401, 1009, ...). */
 void session_close(session_t *s, int code);
 /* Auth finished (state already set by the caller): resume rx, replay deferred frames. */
@@ -250,8 +258,8 @@ void requests_frame(session_t *s, const char *data, size_t len, bool binary);
 /* Parse a token "<user>.<device>.<secret>" (tlen bytes): user (33 bytes), device (65) and
  * th (65: hex SHA-256 of the 32-byte secret, as the shard stores it). False if malformed. */
 bool requests_parse_token(const char *tok, size_t tlen, char *user, char *device, char *th);
-/* convs.c: answer the `convs` request of s into p (id_json copied). */
-void convs_start(session_t *s, pending_t *p, const char *id_json);
+/* convs.c: answer the `convs` request req of s into p (id_json copied). */
+void convs_start(session_t *s, pending_t *p, const char *id_json, json_t *req);
 
 /* ---- order.c: requests of one socket into one conversation go in order ------------- */
 /* Called when a waiting request's turn has come (its ticket is gone by then): send it to
@@ -290,6 +298,10 @@ typedef struct {
  * spec must outlive the request (static). */
 void gather_start(session_t *s, pending_t *p, const char *id_json, const gather_spec_t *spec,
                   json_t *keys);
+/* The same, with the members of extra (a JSON object, borrowed; may be NULL) added to the
+ * ok frame after answer_field. */
+void gather_start_extra(session_t *s, pending_t *p, const char *id_json, const gather_spec_t *spec,
+                        json_t *keys, json_t *extra);
 /* groups.c: group_create, group_add, group_remove (type is one of these). */
 void groups_request(session_t *s, pending_t *p, const char *id_json, const char *type, json_t *req);
 /* requests.c: send a REQ on behalf of a session's request; answer lands in p. The splice
@@ -402,6 +414,31 @@ void netio_http_release(int fd);
 void netio_ws_start(int fd, netio_bad_fn *bad, void *arg);
 /* The connection is closing (CLOSED, WSI_DESTROY): plain reads, no callback. */
 void netio_forget(int fd);
+/* ---- budget.c: the gateway memory budget and the per-socket byte budget ------------ */
+/* WebSocket established: s joins gw->all. */
+void budget_session_add(session_t *s);
+/* Closed: s leaves gw->all (its bytes must be released already). Idempotent. */
+void budget_session_remove(session_t *s);
+/* b joins / leaves the out queue of s: s->obytes and s->mem change by its length; the
+ * gateway total only when b enters its first / leaves its last queue (shared events count
+ * once). */
+void budget_out_add(session_t *s, gw_blob_t *b);
+void budget_out_del(session_t *s, gw_blob_t *b);
+/* Bytes held by s alone (answers waiting in the FIFO, frames held unread): s->mem and the
+ * gateway total += add - sub. */
+void budget_held(session_t *s, size_t add, size_t sub);
+/* While the total is over --mem-budget, drop the session holding the most (its queues
+ * are freed at once). */
+void budget_enforce(gw_t *gw);
+/* p (a request of s) may produce an answer of up to worst bytes: count it in s->reserved
+ * and gw->reserved until budget_release (session_answer). */
+void budget_reserve(session_t *s, pending_t *p, size_t worst);
+void budget_release(session_t *s, pending_t *p);
+/* True while s may dispatch one more request: its bytes under --socket-budget, and, if it
+ * has requests in flight already, the gateway's reservations under --mem-budget. */
+bool budget_admit(const session_t *s);
+/* Worst-case answer size of a request of this type (req: the parsed frame). */
+size_t budget_worst_case(const char *type, json_t *req);
 
 /* ---- http.c / accounts.c ------------------------------------------------------------- */
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -495,6 +532,8 @@ struct gw_config {
     const char *vapid_key; /* --vapid-key: PEM file, or NULL */
     gw_cidr_t *trusted;    /* --trusted-proxies */
     int ntrusted;
+    size_t mem_budget;    /* --mem-budget (MiB): queued output + pending answers, all sockets */
+    size_t socket_budget; /* --socket-budget (MiB): the same per socket, before rx pauses */
 };
 
 struct gw {
@@ -507,6 +546,10 @@ struct gw {
     zhashx_t *loc_del; /* users gone since the last tick */
     uint64_t next_sid;
     int nsessions;
+    /* budget.c: every WebSocket session not yet closed; bytes held for all of them */
+    session_t *all;
+    size_t mem_used;
+    size_t reserved; /* worst-case sizes of every request in flight (all sessions) */
     /* requests.c */
     zhashx_t *known_users; /* set of users known to exist */
     /* presence.c */

@@ -56,6 +56,9 @@ static void s_usage(FILE *f)
                "                         none: push_register is forbidden)\n"
                "  --vapid-key FILE       P-256 private key (PEM) whose public key GET "
                "/v1/push/vapid serves\n"
+               "  --mem-budget MIB       queued output + pending answers of all sockets before "
+               "the biggest are dropped (default 1024)\n"
+               "  --socket-budget MIB    the same per socket before its rx pauses (default 32)\n"
                "  --help           this text\n"
                "Logs go to stderr; PARLEY_LOG=debug|info|warn|error (default info).\n");
 }
@@ -159,6 +162,8 @@ static int s_parse_args(int argc, char **argv, gw_t *gw)
                                          {"vapid-key", required_argument, NULL, 'V'},
                                          {"trusted-proxies", required_argument, NULL, 'T'},
                                          {"config", required_argument, NULL, 'c'},
+                                         {"mem-budget", required_argument, NULL, 'M'},
+                                         {"socket-budget", required_argument, NULL, 'S'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     cfg->port = 8080;
@@ -184,6 +189,7 @@ static int s_parse_args(int argc, char **argv, gw_t *gw)
     argv = pl_args_argv(gw->args);
     /* a list flag given on the command line replaces the file's list */
     bool push_cmdline = false, proxies_cmdline = false;
+    int mem_budget_mib = 1024, socket_budget_mib = 32;
     const char *name = NULL;
     int c, li = -1;
     while ((c = getopt_long(argc, argv, "", opts, &li)) != -1) {
@@ -280,6 +286,14 @@ static int s_parse_args(int argc, char **argv, gw_t *gw)
             break;
         case 'c':
             break; /* read by pl_args_new */
+        case 'M':
+            if (!s_int_arg(optarg, 1, 1024 * 1024, &mem_budget_mib))
+                goto bad;
+            break;
+        case 'S':
+            if (!s_int_arg(optarg, 1, 1024 * 1024, &socket_budget_mib))
+                goto bad;
+            break;
         case 'h':
             s_usage(stdout);
             return 1;
@@ -291,6 +305,8 @@ static int s_parse_args(int argc, char **argv, gw_t *gw)
     }
     if (optind < argc)
         goto bad;
+    cfg->mem_budget = (size_t)mem_budget_mib << 20;
+    cfg->socket_budget = (size_t)socket_budget_mib << 20;
     if (!cfg->ping_interval_ms)
         cfg->ping_interval_ms =
             cfg->presence_timeout_ms / 3 < 10000 ? cfg->presence_timeout_ms / 3 : 10000;

@@ -556,6 +556,11 @@ void requests_frame(session_t *s, const char *data, size_t len, bool binary)
             s_error(s, p, id_json, PL_E_RATE_LIMITED, "too many requests on this socket");
         goto done;
     }
+    if (type) {
+        /* budget.c: the worst case of its answer counts against the socket's byte budget
+         * until it is answered (session_answer releases it) */
+        budget_reserve(s, p, budget_worst_case(type, req));
+    }
     if (!tv) {
         s_error(s, p, id_json, PL_E_BAD_REQUEST, "type is missing");
     } else if (!type) {
@@ -568,7 +573,7 @@ void requests_frame(session_t *s, const char *data, size_t len, bool binary)
                strcmp(type, "group_remove") == 0) {
         groups_request(s, p, id_json, type, req);
     } else if (strcmp(type, "convs") == 0) {
-        convs_start(s, p, id_json);
+        convs_start(s, p, id_json, req);
     } else if (strcmp(type, "presence") == 0) {
         presence_request(s, p, id_json, req);
     } else if (strcmp(type, "push_register") == 0) {

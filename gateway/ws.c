@@ -12,8 +12,12 @@
  * than that is sent as a fragmented message (ooff is the in-flight position).
  *
  * Backpressure: rx pauses (lws_rx_flow_control) while auth is in flight, while
- * GW_MAX_PENDING requests are unanswered or GW_OUT_PAUSE bytes wait to be written; a
- * session whose queue passes GW_OUT_CULL_* is dropped as a slow reader. */
+ * GW_MAX_PENDING requests are unanswered or GW_OUT_PAUSE bytes wait to be written, and
+ * while the socket is over its byte budget (budget.c: queued + waiting answers + the
+ * worst case of requests in flight); a frame that arrives then is held (deferred list) and
+ * dispatched once answers drain. A session whose queue passes GW_OUT_CULL_* is dropped as
+ * a slow reader; when the whole gateway passes --mem-budget the biggest sessions are
+ * dropped (budget_enforce). */
 #include "gw.h"
 
 #define GW_WS_FRAG (256 * 1024)
@@ -32,14 +36,18 @@ session_t *session_ref(session_t *s)
     return s;
 }
 
+static void s_release(session_t *s);
+
 static void s_free(session_t *s)
 {
     int left = order_session_free(s);
     if (left) /* cannot happen: every waiting request holds a reference */
         pl_warn("session %llu freed with %d requests waiting to go", (unsigned long long)s->sid,
                 left);
+    s_release(s); /* done at close already: here only for safety */
     while (s->phead) {
         pending_t *p = s->phead;
+        budget_release(s, p);
         s->phead = p->next;
         gw_blob_unref(&p->frame);
         free(p);
@@ -59,6 +67,36 @@ static void s_free(session_t *s)
     free(s);
 }
 
+/* Closed: free what it held for writing now, not when the last operation lets go. The
+ * pending entries stay (operations still point at them); their frames go. */
+static void s_release(session_t *s)
+{
+    while (s->ohead) {
+        outq_item_t *it = s->ohead;
+        s->ohead = it->next;
+        budget_out_del(s, it->blob);
+        gw_blob_unref(&it->blob);
+        free(it);
+    }
+    s->otail = NULL;
+    s->ooff = 0;
+    s->ocount = 0;
+    for (pending_t *p = s->phead; p; p = p->next)
+        if (p->frame) {
+            s->pbytes -= p->frame->len;
+            budget_held(s, 0, p->frame->len);
+            gw_blob_unref(&p->frame);
+        }
+    while (s->dhead) {
+        deferred_t *d = s->dhead;
+        s->dhead = d->next;
+        budget_held(s, 0, d->len);
+        free(d);
+    }
+    s->dtail = NULL;
+    s->ndeferred = 0;
+}
+
 void session_unref(session_t **s_p)
 {
     if (!s_p || !*s_p)
@@ -69,13 +107,18 @@ void session_unref(session_t **s_p)
         s_free(s);
 }
 
+/* Frames must wait (deferred list) rather than be dispatched now. */
+static bool s_must_hold(const session_t *s)
+{
+    return s->state == SS_AUTHING || (s->state == SS_AUTHED && (s->dhead || !budget_admit(s)));
+}
+
 /* Pause or resume rx to match the session's state. */
 static void s_rx_update(session_t *s)
 {
     if (!s->wsi)
         return;
-    bool pause =
-        s->state == SS_AUTHING || s->npending >= GW_MAX_PENDING || s->obytes > GW_OUT_PAUSE;
+    bool pause = s_must_hold(s) || s->npending >= GW_MAX_PENDING || s->obytes > GW_OUT_PAUSE;
     if (pause == s->rx_paused)
         return;
     s->rx_paused = pause;
@@ -87,6 +130,9 @@ static void s_kill(session_t *s, const char *why)
     pl_warn("session %llu (%s/%s): %s, dropped", (unsigned long long)s->sid, s->user, s->device,
             why);
     s->state = SS_CLOSING;
+    s->killed = true;
+    s->close_code = 0;
+    s_release(s); /* nothing more is written: its memory goes now */
     lws_close_reason(s->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, NULL, 0);
     lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
@@ -119,9 +165,38 @@ static void s_enqueue(session_t *s, gw_blob_t *b)
     else
         s->ohead = it;
     s->otail = it;
-    s->obytes += b->len;
     s->ocount++;
+    budget_out_add(s, b);
     lws_callback_on_writable(s->wsi);
+    budget_enforce(s->gw);
+}
+
+void session_kill(session_t *s, const char *why)
+{
+    if (s->wsi)
+        s_kill(s, why);
+}
+
+/* Dispatch held frames while the session may (auth over, under its byte budget). Never
+ * nested inside a dispatch of the same session. */
+static void s_replay(session_t *s)
+{
+    if (s->in_dispatch)
+        return;
+    s->in_dispatch = true;
+    while (s->wsi && s->dhead && s->state != SS_AUTHING && s->state != SS_CLOSING &&
+           (s->state != SS_AUTHED || budget_admit(s))) {
+        deferred_t *d = s->dhead;
+        s->dhead = d->next;
+        if (!s->dhead)
+            s->dtail = NULL;
+        s->ndeferred--;
+        budget_held(s, 0, d->len);
+        requests_frame(s, d->data, d->len, d->binary);
+        free(d);
+    }
+    s->in_dispatch = false;
+    s_rx_update(s);
 }
 
 void session_push_event(session_t *s, gw_blob_t *b)
@@ -153,20 +228,32 @@ void session_answer(session_t *s, pending_t *p, gw_blob_t *frame)
         frame = frame_error(NULL, PL_E_INTERNAL, msg, sizeof msg - 1);
     }
     p->done = true;
+    budget_release(s, p);
+    if (!s->wsi || s->killed) {
+        gw_blob_unref(&frame); /* nobody reads it; the entry goes with the session */
+        return;
+    }
     p->frame = frame;
-    if (!s->wsi)
-        return; /* closed: freed with the session */
+    if (frame) {
+        s->pbytes += frame->len;
+        budget_held(s, frame->len, 0);
+    }
     while (s->phead && s->phead->done) {
         pending_t *h = s->phead;
         s->phead = h->next;
         if (!s->phead)
             s->ptail = NULL;
         s->npending--;
+        if (h->frame) {
+            s->pbytes -= h->frame->len;
+            budget_held(s, 0, h->frame->len);
+        }
         s_enqueue(s, h->frame);
         h->frame = NULL;
         free(h);
     }
-    s_rx_update(s);
+    budget_enforce(s->gw);
+    s_replay(s);
 }
 
 void session_drop_conv(session_t *s, const char *conv, size_t conv_len)
@@ -185,8 +272,8 @@ void session_drop_conv(session_t *s, const char *conv, size_t conv_len)
         if (!started && !is_member && b->conv_len == conv_len &&
             memcmp(b->data + b->conv_off, conv, conv_len) == 0) {
             *pp = it->next;
-            s->obytes -= b->len;
             s->ocount--;
+            budget_out_del(s, b);
             gw_blob_unref(&it->blob);
             free(it);
             dropped++;
@@ -213,16 +300,7 @@ void session_close(session_t *s, int code)
 
 void session_auth_finished(session_t *s)
 {
-    while (s->wsi && s->dhead && s->state != SS_AUTHING && s->state != SS_CLOSING) {
-        deferred_t *d = s->dhead;
-        s->dhead = d->next;
-        if (!s->dhead)
-            s->dtail = NULL;
-        s->ndeferred--;
-        requests_frame(s, d->data, d->len, d->binary);
-        free(d);
-    }
-    s_rx_update(s);
+    s_replay(s);
 }
 
 /* A whole message arrived. */
@@ -230,9 +308,10 @@ static void s_message(session_t *s, const char *data, size_t len, bool binary)
 {
     if (s->state == SS_CLOSING)
         return;
-    if (s->state == SS_AUTHING) {
+    if (s_must_hold(s)) {
         if (s->ndeferred >= GW_DEFER_MAX) {
-            s_kill(s, "too many frames before the auth answer");
+            s_kill(s, s->state == SS_AUTHING ? "too many frames before the auth answer"
+                                             : "too many frames held over its byte budget");
             return;
         }
         deferred_t *d = malloc(sizeof *d + len + 1);
@@ -251,9 +330,13 @@ static void s_message(session_t *s, const char *data, size_t len, bool binary)
             s->dhead = d;
         s->dtail = d;
         s->ndeferred++;
+        budget_held(s, len, 0);
+        budget_enforce(s->gw);
         return;
     }
+    s->in_dispatch = true;
     requests_frame(s, data, len, binary);
+    s->in_dispatch = false;
 }
 
 static void s_too_large(session_t *s)
@@ -385,15 +468,15 @@ static int s_writeable(session_t *s)
         s->ohead = it->next;
         if (!s->ohead)
             s->otail = NULL;
-        s->obytes -= it->blob->len;
         s->ocount--;
+        budget_out_del(s, it->blob);
         s->ooff = 0;
         gw_blob_unref(&it->blob);
         free(it);
     }
     if (s->ohead || s->close_code)
         lws_callback_on_writable(wsi);
-    s_rx_update(s);
+    s_replay(s);
     return 0;
 }
 
@@ -445,6 +528,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         pss->s = s;
         gw->nsessions++;
         netio_ws_start(lws_get_socket_fd(wsi), s_unmasked, s);
+        budget_session_add(s);
         limits_session_start(s);
         pl_debug("session %llu: connected from %s", (unsigned long long)s->sid, s->peer);
         return 0;
@@ -486,6 +570,8 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         pl_debug("session %llu (%s/%s): closed", (unsigned long long)s->sid, s->user, s->device);
         netio_forget(lws_get_socket_fd(wsi));
         sessions_unregister(gw, s);
+        budget_session_remove(s);
+        s_release(s);
         s->wsi = NULL;
         gw->nsessions--;
         pss->s = NULL;

@@ -8,6 +8,8 @@
 #define PL_E_NOT_FOUND "not_found"
 #define PL_E_TOO_LARGE "too_large"
 #define PL_E_GROUP_FULL "group_full"
+/* Extension: a per-user cap (groups created / groups a member of) is reached. */
+#define PL_E_TOO_MANY "too_many"
 #define PL_E_RATE_LIMITED "rate_limited"
 #define PL_E_UNAVAILABLE "unavailable"
 #define PL_E_INTERNAL "internal"

@@ -11,6 +11,7 @@
 #include "pl_time.h"
 #include "loc.h"
 #include "push.h"
+#include "quota.h"
 
 #define HASH_MAX 1024 /* an Argon2id string is ~100 bytes */
 #define TH_LEN 64     /* hex SHA-256 */
@@ -316,13 +317,39 @@ void shard_conv_list(shard_t *shard, const char *gw, const char *reqid, json_t *
     if (!user)
         return;
     shard_key_index_prefix(&prefix, user);
+    /* paging (internals.md "Budgets"): at most `limit` entries after the id `after`, in
+     * byte order of the conv ids (the index's key order) */
+    json_t *limitv = json_object_get(req, "limit");
+    const char *after = shard_json_str(req, "after");
+    json_int_t limit = json_is_integer(limitv) ? json_integer_value(limitv) : SHARD_CONVS_MAX;
+    if ((limitv && !json_is_integer(limitv)) || limit < 1 || limit > SHARD_CONVS_MAX ||
+        (json_object_get(req, "after") && !after)) {
+        shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "invalid limit or after");
+        return;
+    }
+    shard_key_t from;
+    if (after && shard_key_index(&from, user, after) != 0) {
+        shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "invalid after");
+        return;
+    }
     json_t *convs = json_array();
     shard_iter_t *it = shard_iter_new(shard->store, &prefix);
+    bool more = false;
     if (!convs || !it)
         goto fail;
-    for (shard_iter_seek_first(it); shard_iter_valid(it); shard_iter_next(it)) {
+    if (after)
+        shard_iter_seek(it, &from);
+    else
+        shard_iter_seek_first(it);
+    for (; shard_iter_valid(it); shard_iter_next(it)) {
         size_t klen = 0, vlen = 0;
         const char *k = shard_iter_key(it, &klen);
+        if (after && klen == from.len && memcmp(k, from.buf, klen) == 0)
+            continue; /* strictly after the cursor */
+        if ((json_int_t)json_array_size(convs) >= limit) {
+            more = true;
+            break;
+        }
         const char *v = shard_iter_value(it, &vlen);
         const char *sp = memchr(v, ' ', vlen); /* "group <members>": the kind ends there */
         if (sp)
@@ -339,7 +366,7 @@ void shard_conv_list(shard_t *shard, const char *gw, const char *reqid, json_t *
         return;
     }
     shard_iter_destroy(&it);
-    shard_reply_json(shard, gw, reqid, json_pack("{s:o}", "convs", convs));
+    shard_reply_json(shard, gw, reqid, json_pack("{s:o,s:b}", "convs", convs, "more", more));
     return;
 fail:
     shard_iter_destroy(&it);
@@ -376,8 +403,13 @@ void shard_idx_del(shard_t *shard, json_t *req)
         pl_warn("FWD idx_del: malformed payload dropped");
         return;
     }
-    if (shard_store_del(shard->store, &key, shard->sync) != 0)
+    char *old = NULL;
+    int had = shard_store_get(shard->store, &key, &old, NULL);
+    free(old);
+    if (had < 0 || shard_store_del(shard->store, &key, shard->sync) != 0)
         return; /* not acknowledged: the conversation's shard resends */
+    if (had == 1)
+        shard_quota_indexed(shard->quota, user, conv, false);
     s_idx_ack(shard, req, user, conv);
     pl_debug("index: %s left %s", user, conv);
 }
@@ -402,11 +434,16 @@ void shard_idx_add(shard_t *shard, json_t *req)
     if (value)
         sprintf(value, "%s %s", kind, list);
     const char *v = value ? value : kind;
-    int rc = shard_store_put(shard->store, &key, v, strlen(v), shard->sync);
+    char *old = NULL;
+    int had = shard_store_get(shard->store, &key, &old, NULL);
+    free(old);
+    int rc = had < 0 ? -1 : shard_store_put(shard->store, &key, v, strlen(v), shard->sync);
     free(value);
     free(list);
     if (rc != 0)
         return; /* not acknowledged: the conversation's shard resends */
+    if (had == 0)
+        shard_quota_indexed(shard->quota, user, conv, true); /* a new entry: count it */
     s_idx_ack(shard, req, user, conv);
     pl_debug("index: %s is in %s", user, conv);
 }

@@ -21,6 +21,10 @@ void shard_token_check(shard_t *shard, const char *gw, const char *reqid, json_t
  * the sockets using the deleted tokens, answer {}. Otherwise unauthenticated, nothing
  * changes. token_set likewise tells the gateways about the token it replaces. */
 void shard_token_revoke(shard_t *shard, const char *gw, const char *reqid, json_t *req);
+/* conv_list {"user","limit"?,"after"?}: the user's index entries in byte order of the
+ * conv ids, at most limit (1..SHARD_CONVS_MAX, default the max) strictly after `after`;
+ * {"convs":[{"conv","kind"}],"more":bool}. */
+#define SHARD_CONVS_MAX 1000
 void shard_conv_list(shard_t *shard, const char *gw, const char *reqid, json_t *req);
 
 /* FWD idx_add {"op":"idx_add","user","conv","kind","from"}: put the index entry, then

@@ -62,6 +62,11 @@ int shard_key_index_prefix(shard_key_t *key, const char *user)
     return 0;
 }
 
+int shard_key_created(shard_key_t *key, const char *user)
+{
+    return s_build(key, 'C', user, NULL, NULL);
+}
+
 int shard_key_counter(shard_key_t *key, const char *conv)
 {
     return s_build(key, 's', conv, NULL, NULL);

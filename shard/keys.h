@@ -35,6 +35,7 @@ int shard_key_read(shard_key_t *key, const char *conv, const char *user);   /* r
 int shard_key_group(shard_key_t *key, const char *conv);                    /* g<conv> */
 int shard_key_member(shard_key_t *key, const char *conv, const char *user); /* n<conv>\0<user> */
 int shard_key_member_prefix(shard_key_t *key, const char *conv);            /* n<conv>\0 */
+int shard_key_created(shard_key_t *key, const char *user);                  /* C<user> */
 
 /* Big-endian u64 codec. */
 void shard_be64_put(void *out, uint64_t value);

@@ -47,6 +47,8 @@ static void s_usage(FILE *out)
             "  --apns-url URL    APNs base URL (default https://api.push.apple.com)\n"
             "  --apns-sandbox-url URL  for sandbox targets (default\n"
             "                    https://api.sandbox.push.apple.com)\n"
+            "  --max-groups-created N  groups a user may create (default 1000)\n"
+            "  --max-groups-member N   groups a user may be a member of (default 5000)\n"
             "  --help            this text\n"
             "Logs go to stderr; PARLEY_LOG=debug|info|warn|error (default info).\n");
 }
@@ -89,10 +91,12 @@ int main(int argc, char **argv)
                                          {"apns-team-id", required_argument, NULL, 'T'},
                                          {"apns-url", required_argument, NULL, 'A'},
                                          {"apns-sandbox-url", required_argument, NULL, 'B'},
+                                         {"max-groups-created", required_argument, NULL, 'M'},
+                                         {"max-groups-member", required_argument, NULL, 'm'},
                                          {"config", required_argument, NULL, 'c'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    long id = 0, gw_timeout = 10000;
+    long id = 0, gw_timeout = 10000, max_created = 1000, max_member = 5000;
     const char *router = "tcp://127.0.0.1:7101";
     const char *data = NULL;
     const char *vapid_key = NULL, *vapid_subject = NULL;
@@ -124,6 +128,12 @@ int main(int argc, char **argv)
             if (s_parse_int(optarg, 1, INT_MAX, &gw_timeout) == 0)
                 continue;
             hint = "milliseconds, at least 1";
+            break;
+        case 'M':
+        case 'm':
+            if (s_parse_int(optarg, 1, INT_MAX, c == 'M' ? &max_created : &max_member) == 0)
+                continue;
+            hint = "at least 1";
             break;
         case 'r':
         case 'd':
@@ -196,7 +206,9 @@ int main(int argc, char **argv)
                           .gw_timeout_ms = gw_timeout,
                           .vapid_key = vapid_key,
                           .vapid_subject = vapid_subject,
-                          .providers = prov};
+                          .providers = prov,
+                          .max_groups_created = (int)max_created,
+                          .max_groups_member = (int)max_member};
     shard_t *shard = shard_new(&cfg);
     if (!shard) {
         pl_args_destroy(&args);

@@ -12,6 +12,7 @@
 #include "outbox.h"
 #include "presence.h"
 #include "push.h"
+#include "quota.h"
 #include "pl_err.h"
 #include "pl_log.h"
 #include "pl_time.h"
@@ -52,6 +53,7 @@ static const struct {
     {"push_register", shard_push_register},
     {"push_list", shard_push_list},
     {"push_unregister", shard_push_unregister},
+    {"group_quota", shard_group_quota},
 };
 
 static void s_send(shard_t *self, const char *gw, const char *reqid, json_t *req)
@@ -96,8 +98,11 @@ shard_t *shard_new(const shard_config_t *cfg)
     self->group = shard_group_new(self);
     self->presence = shard_presence_new(self);
     self->push = shard_push_new(self, cfg->vapid_key, cfg->vapid_subject, &cfg->providers);
+    self->quota = shard_quota_new(
+        self, cfg->max_groups_created > 0 ? cfg->max_groups_created : SHARD_QUOTA_CREATED_DEFAULT,
+        cfg->max_groups_member > 0 ? cfg->max_groups_member : SHARD_QUOTA_MEMBER_DEFAULT);
     if (!self->conv || !self->loc || !self->outbox || !self->group || !self->presence ||
-        !self->push)
+        !self->push || !self->quota)
         goto fail;
     return self;
 fail:
@@ -114,6 +119,7 @@ void shard_destroy(shard_t **self_p)
     shard_group_destroy(&self->group);
     shard_presence_destroy(&self->presence); /* stores last_seen: before the store */
     shard_push_destroy(&self->push);
+    shard_quota_destroy(&self->quota);
     shard_loc_destroy(&self->loc);
     shard_outbox_destroy(&self->outbox);
     shard_store_destroy(&self->store);
@@ -329,4 +335,5 @@ void shard_tick(shard_t *self)
     shard_group_tick(self->group, now);
     shard_presence_tick(self->presence, now);
     shard_push_tick(self->push);
+    shard_quota_tick(self->quota, now);
 }

@@ -25,6 +25,7 @@ typedef struct _shard_outbox_t shard_outbox_t;
 typedef struct _shard_group_t shard_group_t;
 typedef struct _shard_presence_t shard_presence_t;
 typedef struct _shard_push_t shard_push_t;
+typedef struct _shard_quota_t shard_quota_t;
 
 /* Send count frames as one multipart message, without blocking. 0, or -1 with errno. */
 typedef int(shard_send_fn)(void *arg, int count, const void *const *parts, const size_t *lens);
@@ -37,6 +38,8 @@ typedef struct {
     const char *vapid_key;           /* --vapid-key: PEM file, or NULL */
     const char *vapid_subject;       /* --vapid-subject, or NULL */
     shard_providers_cfg_t providers; /* --fcm-*, --apns-*: FCM and APNs (all NULL: off) */
+    int max_groups_created;          /* --max-groups-created (0: the default, 1000) */
+    int max_groups_member;           /* --max-groups-member (0: the default, 5000) */
 } shard_config_t;
 
 typedef struct _shard_t {
@@ -50,8 +53,9 @@ typedef struct _shard_t {
     shard_outbox_t *outbox;
     shard_group_t *group; /* groups, read receipts, typing */
     shard_presence_t *presence;
-    shard_push_t *push;  /* push notifications (push.c) */
-    shard_send_fn *send; /* NULL: everything sent is dropped */
+    shard_push_t *push;   /* push notifications (push.c) */
+    shard_quota_t *quota; /* per-user group caps (quota.c) */
+    shard_send_fn *send;  /* NULL: everything sent is dropped */
     void *send_arg;
 } shard_t;
 

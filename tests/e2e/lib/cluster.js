@@ -216,7 +216,8 @@ class Cluster {
       // parley.conf; or an async function returning it, called once at start
       gatewayArgs: [], // extra flags for every gateway (e.g. ['--presence-timeout', '2000']);
       // or an async function returning them, called once at start (e.g. after a test server listens)
-      shardArgs: [], // the same for every shard (e.g. FCM/APNs credentials)
+      shardArgs: [], // extra flags for every shard (e.g. ['--max-groups-created', '3']); or an
+      // async function (dir) => flags, called once at start (e.g. after writing credentials)
       startTimeoutMs: 30000,
       ...opts,
     };
