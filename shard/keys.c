@@ -105,6 +105,26 @@ int shard_key_outbox_prefix(shard_key_t *key)
     return s_build(key, 'o', NULL, NULL, NULL);
 }
 
+int shard_key_push_outbox(shard_key_t *key, const char *conv, const char *user)
+{
+    return s_build(key, 'Q', conv, user, NULL);
+}
+
+int shard_key_push_outbox_prefix(shard_key_t *key)
+{
+    return s_build(key, 'Q', NULL, NULL, NULL);
+}
+
+int shard_key_push_pending(shard_key_t *key, const char *user, const char *target, const char *conv)
+{
+    return s_build(key, 'q', user, target, conv);
+}
+
+int shard_key_push_pending_prefix(shard_key_t *key)
+{
+    return s_build(key, 'q', NULL, NULL, NULL);
+}
+
 int shard_key_read(shard_key_t *key, const char *conv, const char *user)
 {
     return s_build(key, 'r', conv, user, NULL);

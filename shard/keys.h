@@ -31,6 +31,13 @@ int shard_key_idem(shard_key_t *key, const char *conv, const char *sender,
                    const char *client_msg_id);                              /* i<c>\0<s>\0<id> */
 int shard_key_outbox(shard_key_t *key, const char *conv, const char *user); /* o<conv>\0<user> */
 int shard_key_outbox_prefix(shard_key_t *key);                              /* o */
+/* Q<conv>\0<user>: a push notification not yet taken over by the member's shard */
+int shard_key_push_outbox(shard_key_t *key, const char *conv, const char *user);
+int shard_key_push_outbox_prefix(shard_key_t *key); /* Q */
+/* q<user>\0<target hash>\0<conv>: the newest notification of conv due to one target */
+int shard_key_push_pending(shard_key_t *key, const char *user, const char *target,
+                           const char *conv);
+int shard_key_push_pending_prefix(shard_key_t *key);                        /* q */
 int shard_key_read(shard_key_t *key, const char *conv, const char *user);   /* r<conv>\0<user> */
 int shard_key_group(shard_key_t *key, const char *conv);                    /* g<conv> */
 int shard_key_member(shard_key_t *key, const char *conv, const char *user); /* n<conv>\0<user> */

@@ -17,8 +17,14 @@ typedef struct {
     int64_t sent_at; /* pl_mono_ms of the last FWD; 0 = never sent */
 } entry_t;
 
+typedef int(key_fn)(shard_key_t *key, const char *conv, const char *user);
+typedef int(prefix_fn)(shard_key_t *key);
+
 struct _shard_outbox_t {
     shard_t *shard;
+    key_fn *key;       /* where an entry is stored: o<conv>\0<user> or Q<conv>\0<user> */
+    prefix_fn *prefix; /* all of them */
+    const char *what;  /* for logs: "index" or "push" */
     zhashx_t *entries; /* "<conv> <user>" -> entry_t (owned) */
     zhashx_t *staged;  /* "<conv> <user>" -> entry_t (owned, freed by hand): in the pending
                           batch, not yet written */
@@ -105,19 +111,22 @@ static void s_send(shard_outbox_t *self, entry_t *e, int64_t now)
     e->sent_at = now;
 }
 
-shard_outbox_t *shard_outbox_new(shard_t *shard)
+static shard_outbox_t *s_new(shard_t *shard, key_fn *key, prefix_fn *prefix_of, const char *what)
 {
     shard_key_t prefix;
     shard_outbox_t *self = calloc(1, sizeof(*self));
     if (!self)
         return NULL;
     self->shard = shard;
+    self->key = key;
+    self->prefix = prefix_of;
+    self->what = what;
     self->entries = zhashx_new();
     self->staged = zhashx_new();
     if (!self->entries || !self->staged)
         goto fail;
     zhashx_set_destructor(self->entries, s_entry_free);
-    shard_key_outbox_prefix(&prefix);
+    self->prefix(&prefix);
     shard_iter_t *it = shard_iter_new(shard->store, &prefix);
     if (!it)
         goto fail;
@@ -141,11 +150,21 @@ shard_outbox_t *shard_outbox_new(shard_t *shard)
     if (rc != 0)
         goto fail;
     if (zhashx_size(self->entries))
-        pl_info("outbox: %zu index entries to resend", zhashx_size(self->entries));
+        pl_info("outbox: %zu %s entries to resend", zhashx_size(self->entries), self->what);
     return self;
 fail:
     shard_outbox_destroy(&self);
     return NULL;
+}
+
+shard_outbox_t *shard_outbox_new(shard_t *shard)
+{
+    return s_new(shard, shard_key_outbox, shard_key_outbox_prefix, "index");
+}
+
+shard_outbox_t *shard_outbox_new_push(shard_t *shard)
+{
+    return s_new(shard, shard_key_push_outbox, shard_key_push_outbox_prefix, "push");
 }
 
 void shard_outbox_destroy(shard_outbox_t **self_p)
@@ -163,19 +182,26 @@ void shard_outbox_destroy(shard_outbox_t **self_p)
 
 /* Stage op for (conv, user) with a fresh random nonce: put into batch, keep a copy in
  * staged (replacing an earlier staged one) until shard_outbox_committed. */
-static int s_stage(shard_outbox_t *self, shard_batch_t *batch, const char *op, const char *conv,
-                   const char *user, const char *kind, json_t *members)
+static void s_nonce(char nonce[17])
 {
-    shard_key_t key;
-    char name[SHARD_KEY_MAX + 2], nonce[17];
     unsigned char raw[8];
-    if (shard_key_outbox(&key, conv, user) != 0)
-        return -1;
     randombytes_buf(raw, sizeof(raw));
     for (int i = 0; i < 8; i++)
         snprintf(nonce + 2 * i, 3, "%02x", raw[i]);
-    char *payload = s_payload(op, conv, user, kind, nonce, members);
-    entry_t *e = payload ? s_entry_new(conv, strlen(conv), user, payload) : NULL;
+}
+
+/* Put payload (taken; NULL: out of memory) for (conv, user) into batch and keep a copy
+ * in staged (replacing an earlier staged one) until shard_outbox_committed. */
+static int s_stage_text(shard_outbox_t *self, shard_batch_t *batch, const char *conv,
+                        const char *user, char *payload)
+{
+    shard_key_t key;
+    char name[SHARD_KEY_MAX + 2];
+    if (!payload || self->key(&key, conv, user) != 0) {
+        free(payload);
+        return -1;
+    }
+    entry_t *e = s_entry_new(conv, strlen(conv), user, payload);
     if (!e) {
         free(payload);
         return -1;
@@ -187,6 +213,25 @@ static int s_stage(shard_outbox_t *self, shard_batch_t *batch, const char *op, c
     s_entry_free((void **)&old);
     zhashx_update(self->staged, name, e);
     return 0;
+}
+
+/* Stage op for (conv, user) with a fresh random nonce. */
+static int s_stage(shard_outbox_t *self, shard_batch_t *batch, const char *op, const char *conv,
+                   const char *user, const char *kind, json_t *members)
+{
+    char nonce[17];
+    s_nonce(nonce);
+    return s_stage_text(self, batch, conv, user, s_payload(op, conv, user, kind, nonce, members));
+}
+
+int shard_outbox_stage_payload(shard_outbox_t *self, shard_batch_t *batch, const char *conv,
+                               const char *user, json_t *payload)
+{
+    char nonce[17];
+    s_nonce(nonce);
+    if (json_object_set_new(payload, "nonce", json_string(nonce)) != 0)
+        return -1;
+    return s_stage_text(self, batch, conv, user, json_dumps(payload, JSON_COMPACT));
 }
 
 int shard_outbox_stage(shard_outbox_t *self, shard_batch_t *batch, const char *conv,
@@ -242,8 +287,8 @@ void shard_outbox_ack(shard_outbox_t *self, json_t *req)
     shard_key_t key;
     const char *user = shard_json_str(req, "user");
     const char *conv = shard_json_str(req, "conv");
-    if (!user || !conv || shard_key_outbox(&key, conv, user) != 0) {
-        pl_warn("FWD idx_ack: malformed payload dropped");
+    if (!user || !conv || self->key(&key, conv, user) != 0) {
+        pl_warn("FWD %s ack: malformed payload dropped", self->what);
         return;
     }
     snprintf(name, sizeof(name), "%s %s", conv, user);
@@ -252,14 +297,14 @@ void shard_outbox_ack(shard_outbox_t *self, json_t *req)
         return; /* a repeated ack */
     const char *nonce = shard_json_str(req, "nonce");
     if (strcmp(e->nonce, nonce ? nonce : "") != 0) {
-        pl_debug("outbox: stale idx_ack for %s in %s ignored", user, conv);
+        pl_debug("outbox: stale %s ack for %s in %s ignored", self->what, user, conv);
         return; /* acknowledges an older payload: the newer one stays */
     }
     /* A lost delete only means one more idx_add after a restart: no fsync needed. */
     if (shard_store_del(self->shard->store, &key, false) != 0)
         return;
     zhashx_delete(self->entries, name);
-    pl_debug("outbox: %s indexed for %s", conv, user);
+    pl_debug("outbox: %s %s taken by %s's shard", self->what, conv, user);
 }
 
 void shard_outbox_tick(shard_outbox_t *self, int64_t now)
@@ -275,7 +320,7 @@ void shard_outbox_tick(shard_outbox_t *self, int64_t now)
         }
     }
     if (resent)
-        pl_debug("outbox: resent %zu idx_add", resent);
+        pl_debug("outbox: resent %zu %s entries", resent, self->what);
 }
 
 size_t shard_outbox_size(shard_outbox_t *self)

@@ -16,8 +16,15 @@
 
 #include "shard.h"
 
-/* Loads every stored outbox entry (they are resent at the first tick). NULL on failure. */
+/* Loads every stored outbox entry (they are resent at the first tick). NULL on failure.
+ * shard_outbox_new: the conversation index (o keys, acked by idx_ack);
+ * shard_outbox_new_push: push notifications for members' shards (Q keys, acked by
+ * push_ack), the same machinery: latest payload per (conv, user), resent until acked. */
 shard_outbox_t *shard_outbox_new(shard_t *shard);
+shard_outbox_t *shard_outbox_new_push(shard_t *shard);
+/* Stage payload (a JSON object; a fresh "nonce" member is set in it) for (conv, user). */
+int shard_outbox_stage_payload(shard_outbox_t *self, shard_batch_t *batch, const char *conv,
+                               const char *user, json_t *payload);
 void shard_outbox_destroy(shard_outbox_t **self_p);
 
 /* Put the idx_add entry for (conv, user, kind) into batch, with a fresh random `nonce`

@@ -7,6 +7,7 @@
 
 #include "keys.h"
 #include "loc.h"
+#include "outbox.h"
 #include "pl_err.h"
 #include "pl_log.h"
 #include "pl_text.h"
@@ -20,16 +21,20 @@
 /* Per (user, conv) with a notification in the last SHARD_PUSH_COLLAPSE_MS: when it went
  * out, and the newest message held back since (sent when the window ends). */
 typedef struct {
-    int64_t sent_ms; /* pl_mono_ms */
-    char *payload;   /* held notification, or NULL */
-    int64_t seq;     /* its seq */
+    int64_t sent_ms;  /* pl_mono_ms */
+    char *payload;    /* held notification, or NULL */
+    int64_t seq;      /* its seq */
+    int64_t seq_seen; /* the highest seq taken (a resent FWD of it changes nothing) */
 } collapse_t;
 
 struct _shard_push_t {
     shard_t *shard;
     shard_pusher_t *pusher;
-    zhashx_t *collapse; /* "<user> <conv>" -> collapse_t */
+    zhashx_t *collapse;     /* "<user> <conv>" -> collapse_t */
+    shard_outbox_t *outbox; /* conversation side: FWD push until the member's shard acks */
 };
+
+static void s_requeue(shard_push_t *self);
 
 static void s_collapse_free(void **item)
 {
@@ -66,6 +71,13 @@ shard_push_t *shard_push_new(shard_t *shard, const char *vapid_key, const char *
         return NULL;
     }
     zhashx_set_destructor(self->collapse, s_collapse_free);
+    /* the notifications a crash or stop left behind: resent (outbox) and delivered (q) */
+    self->outbox = shard_outbox_new_push(shard);
+    if (!self->outbox) {
+        shard_push_destroy(&self);
+        return NULL;
+    }
+    s_requeue(self);
     return self;
 }
 
@@ -75,6 +87,7 @@ void shard_push_destroy(shard_push_t **self_p)
         return;
     shard_pusher_destroy(&(*self_p)->pusher);
     zhashx_destroy(&(*self_p)->collapse);
+    shard_outbox_destroy(&(*self_p)->outbox);
     free(*self_p);
     *self_p = NULL;
 }
@@ -304,41 +317,173 @@ int shard_push_forget_device(shard_t *shard, shard_batch_t *batch, const char *u
     return rc;
 }
 
-/* Queue payload (JSON text) for every stored target of user. Returns how many. */
-static size_t s_deliver(shard_t *shard, const char *user, const char *conv, const char *payload)
+/* Web Push Topic (and FCM/APNs collapse id) of conv: 32 base64url characters naming the
+ * conversation, so the push service (and the phone) keeps one notification per conversation. */
+static void s_topic(const char *conv, char topic[48])
+{
+    unsigned char h[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256(h, (const unsigned char *)conv, strlen(conv));
+    sodium_bin2base64(topic, 48, h, 24, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+}
+
+/* The q record of a delivery: {"payload","seq","first","due"} (wall clock ms). */
+static char *s_pending_value(const char *payload, int64_t seq, int64_t first, int64_t due)
+{
+    json_t *v = json_pack("{s:s, s:I, s:I, s:I}", "payload", payload, "seq", (json_int_t)seq,
+                          "first", (json_int_t)first, "due", (json_int_t)due);
+    char *text = v ? json_dumps(v, JSON_COMPACT) : NULL;
+    json_decref(v);
+    return text;
+}
+
+/* For every stored target of user: with persist, put the delivery's q record into batch
+ * (the newest notification of conv for that target; due: wall ms of its first attempt);
+ * with queue, hand it to the pusher. Returns the number of targets, or -1 (read error). */
+static int s_deliver(shard_t *shard, shard_batch_t *batch, const char *user, const char *conv,
+                     const char *payload, int64_t seq, int64_t due, bool queue)
 {
     shard_key_t prefix;
     if (s_key(&prefix, user, NULL) != 0)
-        return 0;
-    /* Web Push Topic: 32 base64url characters naming the conversation, so the push
-     * service (and the phone) keeps one notification per conversation */
-    unsigned char h[crypto_hash_sha256_BYTES];
+        return -1;
     char topic[48];
-    crypto_hash_sha256(h, (const unsigned char *)conv, strlen(conv));
-    sodium_bin2base64(topic, sizeof topic, h, 24, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    s_topic(conv, topic);
+    int64_t now = pl_now_ms();
     shard_iter_t *it = shard_iter_new(shard->store, &prefix);
-    size_t n = 0;
+    int n = 0;
     if (it)
         shard_iter_seek_first(it);
     for (; it && shard_iter_valid(it); shard_iter_next(it)) {
         size_t kl, vl;
         const char *k = shard_iter_key(it, &kl);
         const char *v = shard_iter_value(it, &vl);
+        shard_key_t qkey;
+        char hash[SHARD_KEY_MAX];
+        size_t hl = kl - prefix.len;
+        if (hl >= sizeof hash)
+            continue;
+        memcpy(hash, k + prefix.len, hl);
+        hash[hl] = 0;
+        if (shard_key_push_pending(&qkey, user, hash, conv) != 0)
+            continue;
+        if (batch) {
+            char *rec = s_pending_value(payload, seq, now, due);
+            if (rec)
+                shard_batch_put(batch, &qkey, rec, strlen(rec));
+            free(rec);
+        }
+        n++;
+        if (!queue)
+            continue;
         json_t *stored = json_loadb(v, vl, 0, NULL);
         char *target = json_dumps(json_object_get(stored, "target"), JSON_COMPACT);
         json_decref(stored);
-        if (target && shard_pusher_queue(shard->push->pusher, target, payload, topic, k, kl) == 0)
-            n++;
+        shard_pusher_job_t job = {.target = target,
+                                  .payload = payload,
+                                  .topic = topic,
+                                  .key = k,
+                                  .key_len = kl,
+                                  .pending = qkey.buf,
+                                  .pending_len = qkey.len,
+                                  .version = seq,
+                                  .first_ms = now,
+                                  .due_ms = due};
+        if (target)
+            shard_pusher_queue(shard->push->pusher, &job);
         free(target);
     }
+    int rc = it && shard_iter_status(it) == 0 ? n : -1;
     shard_iter_destroy(&it);
-    return n;
+    return rc;
+}
+
+/* At start: every q record left by a crash or stop goes to the pusher again (its target
+ * gone: the record goes). Best effort: a read error leaves them for the next start. */
+static void s_requeue(shard_push_t *self)
+{
+    shard_t *shard = self->shard;
+    shard_key_t prefix;
+    shard_key_push_pending_prefix(&prefix);
+    shard_iter_t *it = shard_iter_new(shard->store, &prefix);
+    size_t n = 0, dropped = 0;
+    for (it ? shard_iter_seek_first(it) : (void)0; it && shard_iter_valid(it);
+         shard_iter_next(it)) {
+        size_t kl, vl;
+        const char *k = shard_iter_key(it, &kl);
+        const char *v = shard_iter_value(it, &vl);
+        /* q<user>\0<hash>\0<conv> */
+        const char *user = k + prefix.len, *end = k + kl;
+        const char *z1 = memchr(user, 0, (size_t)(end - user));
+        const char *z2 = z1 ? memchr(z1 + 1, 0, (size_t)(end - z1 - 1)) : NULL;
+        char u[33], hash[80], conv[PUSH_CONV_MAX + 1];
+        if (!z2 || z1 - user >= (long)sizeof u || z2 - z1 - 1 >= (long)sizeof hash ||
+            end - z2 - 1 > PUSH_CONV_MAX)
+            continue;
+        snprintf(u, sizeof u, "%.*s", (int)(z1 - user), user);
+        snprintf(hash, sizeof hash, "%.*s", (int)(z2 - z1 - 1), z1 + 1);
+        snprintf(conv, sizeof conv, "%.*s", (int)(end - z2 - 1), z2 + 1);
+        shard_key_t tkey, qkey;
+        char *target_rec = NULL;
+        json_t *rec = json_loadb(v, vl, 0, NULL);
+        const char *payload = json_string_value(json_object_get(rec, "payload"));
+        int found = s_key(&tkey, u, hash) == 0
+                        ? shard_store_get(shard->store, &tkey, &target_rec, NULL)
+                        : 0;
+        json_t *stored = target_rec ? json_loads(target_rec, 0, NULL) : NULL;
+        char *target = stored ? json_dumps(json_object_get(stored, "target"), JSON_COMPACT) : NULL;
+        memcpy(qkey.buf, k, kl);
+        qkey.len = kl;
+        if (found == 0 || !payload) {
+            shard_store_del(shard->store, &qkey, false); /* its target is gone */
+            dropped++;
+        } else if (target) {
+            char topic[48];
+            s_topic(conv, topic);
+            shard_pusher_job_t job = {
+                .target = target,
+                .payload = payload,
+                .topic = topic,
+                .key = tkey.buf,
+                .key_len = tkey.len,
+                .pending = qkey.buf,
+                .pending_len = qkey.len,
+                .version = json_integer_value(json_object_get(rec, "seq")),
+                .first_ms = json_integer_value(json_object_get(rec, "first")),
+                .due_ms = json_integer_value(json_object_get(rec, "due")),
+            };
+            if (shard_pusher_queue(self->pusher, &job) == 0)
+                n++;
+        }
+        free(target);
+        json_decref(stored);
+        free(target_rec);
+        json_decref(rec);
+    }
+    shard_iter_destroy(&it);
+    if (n || dropped)
+        pl_info("push: %zu pending deliveries resumed (%zu of removed targets dropped)", n,
+                dropped);
 }
 
 /* The collapse entry of (user, conv): "<user> <conv>" (neither holds a space). */
 static void s_collapse_key(char *buf, size_t cap, const char *user, const char *conv)
 {
     snprintf(buf, cap, "%s %s", user, conv);
+}
+
+/* Tell the conversation's shard that the push for (user, conv) with nonce is ours now. */
+static void s_ack(shard_t *shard, const char *user, const char *conv, const char *nonce)
+{
+    if (!nonce)
+        return; /* from a shard without the push outbox: nothing waits for an ack */
+    json_t *ack = json_pack("{s:s, s:s, s:s, s:s}", "op", "push_ack", "user", user, "conv", conv,
+                            "nonce", nonce);
+    char *text = ack ? json_dumps(ack, JSON_COMPACT) : NULL;
+    json_decref(ack);
+    char key[PUSH_CONV_MAX + 8];
+    snprintf(key, sizeof key, "c:%s", conv);
+    if (text)
+        shard_fwd(shard, key, text);
+    free(text);
 }
 
 void shard_push_fwd(shard_t *shard, json_t *req)
@@ -348,38 +493,50 @@ void shard_push_fwd(shard_t *shard, json_t *req)
     const char *conv = shard_json_str(req, "conv");
     const char *from = shard_json_str(req, "from");
     const char *preview = shard_json_str(req, "preview");
-    json_t *seq = json_object_get(req, "seq");
+    const char *nonce = shard_json_str(req, "nonce");
+    json_t *seqv = json_object_get(req, "seq");
     json_t *unread = json_object_get(req, "unread"); /* absent from older shards */
     if (!user || !pl_user_valid(user) || !conv || strlen(conv) > PUSH_CONV_MAX || !from ||
-        !preview || !json_is_integer(seq) || (unread && !json_is_integer(unread))) {
+        !preview || !json_is_integer(seqv) || (unread && !json_is_integer(unread))) {
         pl_warn("FWD push: malformed");
         return;
     }
+    int64_t seq = json_integer_value(seqv);
     /* a device went online since the conversation's shard looked: it gets the event */
     if (shard_presence_online(shard->presence, user) == 1) {
         pl_debug("push: %s is online, skipped", user);
+        s_ack(shard, user, conv, nonce);
         return;
     }
-    json_t *pl = json_pack("{s:s, s:O, s:s, s:s, s:O?}", "conv", conv, "seq", seq, "from", from,
-                           "preview", preview, "unread", unread);
-    char *payload = pl ? json_dumps(pl, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(pl);
-    if (!payload)
-        return;
     char ckey[PUSH_CONV_MAX + 40];
     s_collapse_key(ckey, sizeof ckey, user, conv);
     int64_t now = pl_mono_ms();
     collapse_t *c = zhashx_lookup(self->collapse, ckey);
-    if (c && now - c->sent_ms < SHARD_PUSH_COLLAPSE_MS) {
-        /* notified less than 5 s ago: hold the newest until the window ends */
-        if (!c->seq || json_integer_value(seq) > c->seq) {
-            free(c->payload);
-            c->payload = payload;
-            c->seq = json_integer_value(seq);
-        } else
-            free(payload);
+    if (c && seq <= c->seq_seen) { /* a resent FWD (our ack was lost): taken already */
+        s_ack(shard, user, conv, nonce);
         return;
     }
+    json_t *pl = json_pack("{s:s, s:I, s:s, s:s, s:O?}", "conv", conv, "seq", (json_int_t)seq,
+                           "from", from, "preview", preview, "unread", unread);
+    char *payload = pl ? json_dumps(pl, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(pl);
+    if (!payload)
+        return; /* not acked: the conversation's shard sends it again */
+    /* inside the 5 s window of the last notification: held until it ends, else now */
+    bool hold = c && now - c->sent_ms < SHARD_PUSH_COLLAPSE_MS;
+    int64_t due = hold ? pl_now_ms() + (SHARD_PUSH_COLLAPSE_MS - (now - c->sent_ms)) : 0;
+    /* durable first: the q records of every target, then the ack, then the delivery */
+    shard_batch_t *batch = shard_batch_new();
+    int n = batch ? s_deliver(shard, batch, user, conv, payload, seq, due, false) : -1;
+    if (n < 0 || (n > 0 && shard_store_write(shard->store, batch, shard->sync) != 0)) {
+        pl_warn("push: cannot store the notification of %s#%lld for %s: resent later", conv,
+                (long long)seq, user);
+        shard_batch_destroy(&batch);
+        free(payload);
+        return; /* not acked: the conversation's shard sends it again */
+    }
+    shard_batch_destroy(&batch);
+    s_ack(shard, user, conv, nonce);
     if (!c) {
         c = calloc(1, sizeof *c);
         if (!c || zhashx_insert(self->collapse, ckey, c) != 0) {
@@ -388,11 +545,18 @@ void shard_push_fwd(shard_t *shard, json_t *req)
         }
     }
     if (c)
+        c->seq_seen = seq;
+    if (hold) {
+        free(c->payload); /* the newest replaces the one held (its q records too) */
+        c->payload = payload;
+        c->seq = seq;
+        return;
+    }
+    if (c)
         c->sent_ms = now;
-    size_t n = s_deliver(shard, user, conv, payload);
-    if (n)
-        pl_debug("push: %s %s#%lld to %zu targets of %s", conv, from,
-                 (long long)json_integer_value(seq), n, user);
+    if (n > 0)
+        s_deliver(shard, NULL, user, conv, payload, seq, 0, true);
+    pl_debug("push: %s %s#%lld to %d targets of %s", conv, from, (long long)seq, n, user);
     free(payload);
 }
 
@@ -406,8 +570,10 @@ void shard_push_committed(shard_t *shard, const char *const *users, size_t n, co
     memcpy(from, skip, fl);
     from[fl] = 0;
     json_t *ev = NULL;
-    char *fwd = NULL;
-    for (size_t i = 0; i < n; i++) {
+    shard_batch_t *batch = NULL;
+    const char *conv = NULL;
+    zlistx_t *staged = zlistx_new(); /* members whose push was staged */
+    for (size_t i = 0; staged && i < n; i++) {
         if (strcmp(users[i], from) == 0 || shard_loc_present(shard->loc, users[i]))
             continue;
         if (!ev) { /* parsed once, only when some member has no connected device */
@@ -420,34 +586,81 @@ void shard_push_committed(shard_t *shard, const char *const *users, size_t n, co
             json_t *p = json_pack("{s:s, s:s, s:O, s:O, s:s, s:s%}", "op", "push", "user", "",
                                   "conv", json_object_get(ev, "conv"), "seq",
                                   json_object_get(ev, "seq"), "from", from, "preview", text, pl);
-            if (!p)
-                break;
             json_decref(ev);
             ev = p; /* from here on: the FWD payload, user set per member */
+            batch = shard_batch_new();
+            if (!ev || !batch)
+                break;
+            conv = json_string_value(json_object_get(ev, "conv"));
         }
         /* unread: the member's messages after its read position, this one included */
         shard_key_t rkey;
         uint64_t read_seq = 0;
         json_int_t seq = json_integer_value(json_object_get(ev, "seq"));
-        if (shard_key_read(&rkey, json_string_value(json_object_get(ev, "conv")), users[i]) != 0 ||
+        if (shard_key_read(&rkey, conv, users[i]) != 0 ||
             shard_store_get_u64(shard->store, &rkey, &read_seq) < 0)
             read_seq = 0; /* unknown: count from the start rather than drop the push */
-        json_object_set_new(ev, "user", json_string(users[i]));
+        json_t *one = json_deep_copy(ev);
+        if (!one)
+            break;
+        json_object_set_new(one, "user", json_string(users[i]));
         json_object_set_new(
-            ev, "unread",
+            one, "unread",
             json_integer(seq > (json_int_t)read_seq ? seq - (json_int_t)read_seq : 0));
-        fwd = json_dumps(ev, JSON_COMPACT);
-        char key[40];
-        snprintf(key, sizeof key, "u:%s", users[i]);
-        if (fwd)
-            shard_fwd(shard, key, fwd);
-        free(fwd);
+        /* kept until the member's shard acks (push_ack): a crash of either side resends */
+        if (shard_outbox_stage_payload(shard->push->outbox, batch, conv, users[i], one) == 0)
+            zlistx_add_end(staged, (void *)users[i]);
+        json_decref(one);
     }
+    if (batch && zlistx_size(staged)) {
+        if (shard_store_write(shard->store, batch, shard->sync) == 0) {
+            int64_t now = pl_mono_ms();
+            for (const char *u = zlistx_first(staged); u; u = zlistx_next(staged))
+                shard_outbox_committed(shard->push->outbox, conv, u, NULL, now);
+        } else {
+            pl_warn("push: cannot store the notifications of %s: not sent", conv);
+            shard_outbox_discard(shard->push->outbox);
+        }
+    }
+    zlistx_destroy(&staged);
+    shard_batch_destroy(&batch);
     json_decref(ev);
+}
+
+void shard_push_ack(shard_t *shard, json_t *req)
+{
+    shard_outbox_ack(shard->push->outbox, req);
+}
+
+/* Delete the q records of (user, conv) for every target of user (the user came back
+ * before a held notification went out: its devices get the messages). */
+static void s_forget_pending(shard_t *shard, const char *user, const char *conv)
+{
+    shard_key_t prefix;
+    shard_batch_t *batch = shard_batch_new();
+    shard_iter_t *it =
+        batch && s_key(&prefix, user, NULL) == 0 ? shard_iter_new(shard->store, &prefix) : NULL;
+    for (it ? shard_iter_seek_first(it) : (void)0; it && shard_iter_valid(it);
+         shard_iter_next(it)) {
+        size_t kl;
+        const char *k = shard_iter_key(it, &kl);
+        char hash[SHARD_KEY_MAX];
+        shard_key_t qkey;
+        if (kl - prefix.len >= sizeof hash)
+            continue;
+        snprintf(hash, sizeof hash, "%.*s", (int)(kl - prefix.len), k + prefix.len);
+        if (shard_key_push_pending(&qkey, user, hash, conv) == 0)
+            shard_batch_del(batch, &qkey);
+    }
+    if (it && batch && shard_batch_count(batch))
+        shard_store_write(shard->store, batch, false); /* lost: one extra notification */
+    shard_iter_destroy(&it);
+    shard_batch_destroy(&batch);
 }
 
 void shard_push_tick(shard_push_t *self)
 {
+    shard_t *shard = self->shard;
     /* held notifications whose window ended go out (unless the user came back: its
      * devices get the messages); idle entries are dropped */
     int64_t now = pl_mono_ms();
@@ -462,8 +675,11 @@ void shard_push_tick(shard_push_t *self)
             if (ul < sizeof user) {
                 memcpy(user, ckey, ul);
                 user[ul] = 0;
-                if (shard_presence_online(self->shard->presence, user) != 1)
-                    s_deliver(self->shard, user, ckey + ul + 1, c->payload);
+                const char *conv = ckey + ul + 1;
+                if (shard_presence_online(shard->presence, user) != 1) /* records stored */
+                    s_deliver(shard, NULL, user, conv, c->payload, c->seq, 0, true);
+                else
+                    s_forget_pending(shard, user, conv);
             }
             free(c->payload);
             c->payload = NULL;
@@ -474,16 +690,36 @@ void shard_push_tick(shard_push_t *self)
     for (const char *k = done ? zlistx_first(done) : NULL; k; k = zlistx_next(done))
         zhashx_delete(self->collapse, k);
     zlistx_destroy(&done);
+    shard_outbox_tick(self->outbox, now);
 
     size_t len;
     void *k;
+    int64_t version;
+    shard_key_t key;
     while ((k = shard_pusher_gone(self->pusher, &len))) {
-        shard_key_t key;
         if (len <= sizeof key.buf) {
             memcpy(key.buf, k, len);
             key.len = len;
-            shard_store_del(self->shard->store, &key, self->shard->sync);
+            shard_store_del(shard->store, &key, shard->sync);
         }
+        free(k);
+    }
+    /* deliveries that are over: their q record goes unless a newer notification of the
+     * same conversation replaced it meanwhile (its seq differs). Not fsynced: a lost delete
+     * only means the notification is sent once more after a restart. */
+    while ((k = shard_pusher_finished(self->pusher, &len, &version))) {
+        char *val = NULL;
+        if (len <= sizeof key.buf) {
+            memcpy(key.buf, k, len);
+            key.len = len;
+            if (shard_store_get(shard->store, &key, &val, NULL) == 1) {
+                json_t *rec = json_loads(val, 0, NULL);
+                if (json_integer_value(json_object_get(rec, "seq")) == version)
+                    shard_store_del(shard->store, &key, false);
+                json_decref(rec);
+            }
+        }
+        free(val);
         free(k);
     }
 }

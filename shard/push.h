@@ -44,13 +44,19 @@ void shard_push_unregister(shard_t *shard, const char *gw, const char *reqid, js
  * error; batch may hold part of the deletions). */
 int shard_push_forget_device(shard_t *shard, shard_batch_t *batch, const char *user,
                              const char *device);
-/* FWD push {"user","conv","seq","from","preview"}. */
+/* FWD push {"user","conv","seq","from","preview","unread","nonce"}: stores a q record per
+ * target (the newest notification of conv for it), acks with FWD push_ack to the
+ * conversation's shard, then delivers (or holds it for the collapse window). */
 void shard_push_fwd(shard_t *shard, json_t *req);
 /* A message was committed: event is the stored msg JSON, skip "<sender>/<device>",
  * users the conversation's members at that moment. */
 void shard_push_committed(shard_t *shard, const char *const *users, size_t n, const char *skip,
                           const char *event);
-/* Timer: delete the targets the pusher found gone (404/410). */
+/* FWD push_ack {"user","conv","nonce"} (on the conversation's shard): the member's shard
+ * took the notification; its Q entry goes. */
+void shard_push_ack(shard_t *shard, json_t *req);
+/* Timer: held notifications whose window ended, the push outbox's resends, targets the
+ * pusher found gone (deleted), deliveries that are over (their q record deleted). */
 void shard_push_tick(shard_push_t *self);
 
 /* The first max_cp code points of the UTF-8 text (len bytes): their byte length. */

@@ -34,6 +34,9 @@ typedef struct job {
     char topic[48]; /* collapse id: Web Push Topic, FCM collapse_key, apns-collapse-id */
     void *key;
     size_t key_len;
+    void *pending; /* durable delivery record, handed back when over; NULL: none */
+    size_t pending_len;
+    int64_t version;
     int tries;     /* attempts finished */
     int64_t due;   /* pl_mono_ms of the next attempt */
     int64_t first; /* pl_mono_ms of the first attempt (give up after SHARD_PUSHER_GIVE_UP_MS) */
@@ -53,6 +56,7 @@ typedef struct job {
 typedef struct gone {
     struct gone *next;
     size_t len;
+    int64_t version;
     char key[];
 } gone_t;
 
@@ -62,7 +66,8 @@ struct _shard_pusher_t {
     bool stop;
     job_t *in_head, *in_tail; /* handed over, not yet taken by the thread */
     size_t count;             /* jobs alive (incoming + active) */
-    gone_t *gone;
+    gone_t *gone;             /* store keys of targets found gone */
+    gone_t *finished;         /* pending keys of deliveries that are over */
     size_t delivered;
     /* set on the loop thread before the thread starts */
     bool started;
@@ -91,6 +96,7 @@ static void s_job_free(job_t *j)
     free(j->apns_topic);
     free(j->payload);
     free(j->key);
+    free(j->pending);
     free(j->body);
     shard_provider_req_clear(&j->req);
     curl_slist_free_all(j->hdrs);
@@ -158,6 +164,10 @@ void shard_pusher_destroy(shard_pusher_t **self_p)
         s_job_free(j);
     }
     for (gone_t *g = self->gone, *next; g; g = next) {
+        next = g->next;
+        free(g);
+    }
+    for (gone_t *g = self->finished, *next; g; g = next) {
         next = g->next;
         free(g);
     }
@@ -309,17 +319,33 @@ static int s_start(shard_pusher_t *self, job_t *j)
     return 0;
 }
 
-static void s_hand_back(shard_pusher_t *self, job_t *j)
+/* Push key onto *list (under the lock). */
+static void s_hand(shard_pusher_t *self, gone_t **list, const void *key, size_t len,
+                   int64_t version)
 {
-    gone_t *g = malloc(sizeof *g + j->key_len);
+    gone_t *g = malloc(sizeof *g + len);
     if (!g)
         return;
-    g->len = j->key_len;
-    memcpy(g->key, j->key, j->key_len);
+    g->len = len;
+    g->version = version;
+    memcpy(g->key, key, len);
     pthread_mutex_lock(&self->mu);
-    g->next = self->gone;
-    self->gone = g;
+    g->next = *list;
+    *list = g;
     pthread_mutex_unlock(&self->mu);
+}
+
+static void s_hand_back(shard_pusher_t *self, job_t *j)
+{
+    s_hand(self, &self->gone, j->key, j->key_len, 0);
+}
+
+/* j is over (delivered, gone, given up): its durable record may go. */
+static void s_over(shard_pusher_t *self, job_t *j)
+{
+    j->finished = true;
+    if (j->pending)
+        s_hand(self, &self->finished, j->pending, j->pending_len, j->version);
 }
 
 /* One attempt of j ended (status 0: no HTTP answer); retry_after_s: the answer's
@@ -335,12 +361,12 @@ static void s_done(shard_pusher_t *self, job_t *j, long status, long retry_after
         pthread_mutex_lock(&self->mu);
         self->delivered++;
         pthread_mutex_unlock(&self->mu);
-        j->finished = true;
+        s_over(self, j);
         return;
     case SHARD_PUSH_GONE:
         pl_info("push: %s answered %ld %.80s: target removed", what, status, j->resp);
         s_hand_back(self, j);
-        j->finished = true;
+        s_over(self, j);
         return;
     case SHARD_PUSH_REAUTH:
         /* our token was refused: a new one, then once more at once (counts as a try) */
@@ -361,7 +387,7 @@ static void s_done(shard_pusher_t *self, job_t *j, long status, long retry_after
         pl_warn("push: %s failed for %lld s (%d tries, last: %ld %s): target removed", what,
                 (long long)((now - j->first) / 1000), j->tries, status, j->err);
         s_hand_back(self, j);
-        j->finished = true;
+        s_over(self, j);
         return;
     }
     int64_t wait = (int64_t)BACKOFF_MS << (j->tries - 1 < 20 ? j->tries - 1 : 20);
@@ -547,10 +573,9 @@ static int s_job_target(job_t *j, json_t *t)
     return j->url ? 0 : -1;
 }
 
-int shard_pusher_queue(shard_pusher_t *self, const char *target, const char *payload,
-                       const char *topic, const void *key, size_t key_len)
+int shard_pusher_queue(shard_pusher_t *self, const shard_pusher_job_t *q)
 {
-    json_t *t = json_loads(target, 0, NULL);
+    json_t *t = json_loads(q->target, 0, NULL);
     job_t *j = calloc(1, sizeof *j);
     if (!j || !t || s_job_target(j, t) != 0)
         goto fail;
@@ -562,15 +587,24 @@ int shard_pusher_queue(shard_pusher_t *self, const char *target, const char *pay
         s_job_free(j);
         return -1;
     }
-    j->payload = strdup(payload);
-    if (topic)
-        snprintf(j->topic, sizeof j->topic, "%s", topic);
-    j->key = malloc(key_len ? key_len : 1);
-    if (!j->payload || !j->key)
+    j->payload = strdup(q->payload);
+    if (q->topic)
+        snprintf(j->topic, sizeof j->topic, "%s", q->topic);
+    j->key = malloc(q->key_len ? q->key_len : 1);
+    if (q->pending && (j->pending = malloc(q->pending_len ? q->pending_len : 1))) {
+        memcpy(j->pending, q->pending, q->pending_len);
+        j->pending_len = q->pending_len;
+    }
+    if (!j->payload || !j->key || (q->pending && !j->pending))
         goto fail;
-    memcpy(j->key, key, key_len);
-    j->key_len = key_len;
-    j->due = pl_mono_ms();
+    memcpy(j->key, q->key, q->key_len);
+    j->key_len = q->key_len;
+    j->version = q->version;
+    /* wall clock in the records, monotonic here */
+    int64_t now = pl_mono_ms(), wall = pl_now_ms();
+    j->due = q->due_ms > wall ? now + (q->due_ms - wall) : now;
+    if (q->first_ms > 0 && q->first_ms < wall)
+        j->first = now - (wall - q->first_ms);
     json_decref(t);
     t = NULL;
     pthread_mutex_lock(&self->mu);
@@ -603,18 +637,32 @@ fail:
     return -1;
 }
 
-void *shard_pusher_gone(shard_pusher_t *self, size_t *len)
+/* Take one entry of *list (under the lock): its key bytes, moved to the start of the same
+ * allocation; NULL when empty. */
+static void *s_take(shard_pusher_t *self, gone_t **list, size_t *len, int64_t *version)
 {
     pthread_mutex_lock(&self->mu);
-    gone_t *g = self->gone;
+    gone_t *g = *list;
     if (g)
-        self->gone = g->next;
+        *list = g->next;
     pthread_mutex_unlock(&self->mu);
     if (!g)
         return NULL;
     *len = g->len;
-    memmove(g, g->key, g->len); /* hand back the key bytes in the same allocation */
+    if (version)
+        *version = g->version;
+    memmove(g, g->key, g->len);
     return g;
+}
+
+void *shard_pusher_finished(shard_pusher_t *self, size_t *len, int64_t *version)
+{
+    return s_take(self, &self->finished, len, version);
+}
+
+void *shard_pusher_gone(shard_pusher_t *self, size_t *len)
+{
+    return s_take(self, &self->gone, len, NULL);
 }
 
 size_t shard_pusher_delivered(shard_pusher_t *self)

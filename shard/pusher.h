@@ -37,14 +37,28 @@ bool shard_pusher_accepts(const shard_pusher_t *self, const char *kind);
 /* Stop the thread (deliveries in flight are abandoned) and free. Idempotent. */
 void shard_pusher_destroy(shard_pusher_t **self_p);
 
-/* Queue one delivery of payload (JSON text) to target, the stored target JSON
- * ({"kind":"webhook","url"} or {"kind":"webpush","endpoint","keys":{"p256dh","auth"}}).
- * topic (NULL: none; at most 32 base64url characters) is sent as Web Push's `Topic`
- * header, so a push service keeps only the newest of one topic. key/key_len is the
- * target's store key, handed back if the target is gone. 0, or -1 (malformed target,
- * queue full, OOM: logged). Everything is copied. */
-int shard_pusher_queue(shard_pusher_t *self, const char *target, const char *payload,
-                       const char *topic, const void *key, size_t key_len);
+/* One delivery (everything is copied by shard_pusher_queue). */
+typedef struct {
+    const char *target;  /* the stored target JSON ({"kind":"webhook","url"}, {"kind":"webpush",
+                            "endpoint","keys":{...}}, {"kind":"fcm","token"}, {"kind":"apns",...}) */
+    const char *payload; /* JSON text */
+    const char *topic;   /* collapse id (Web Push Topic, FCM collapse_key, apns-collapse-id;
+                            at most 32 base64url characters), or NULL */
+    const void *key;     /* the target's store key: handed back if the target is gone */
+    size_t key_len;
+    const void *pending; /* the delivery's own store key (durable delivery), or NULL: handed */
+    size_t pending_len;  /* back with version once the delivery is over (done, gone, given up) */
+    int64_t version;
+    int64_t first_ms; /* wall clock ms of the first attempt, for the 24 h bound (0: now) */
+    int64_t due_ms;   /* wall clock ms of the next attempt (0: now) */
+} shard_pusher_job_t;
+
+/* Queue one delivery. 0, or -1 (malformed target, provider not configured, queue full,
+ * OOM: logged). */
+int shard_pusher_queue(shard_pusher_t *self, const shard_pusher_job_t *job);
+/* Take one pending key of a delivery that is over (malloc'd, caller frees; *version as
+ * queued) or NULL when none. */
+void *shard_pusher_finished(shard_pusher_t *self, size_t *len, int64_t *version);
 /* Take one store key of a gone target (malloc'd, caller frees) or NULL when none. */
 void *shard_pusher_gone(shard_pusher_t *self, size_t *len);
 /* Introspection (tests): deliveries finished ok since start. */

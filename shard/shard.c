@@ -276,6 +276,8 @@ static void s_on_fwd(shard_t *self, const char *payload)
         shard_outbox_ack(self->outbox, req);
     else if (op && strcmp(op, "push") == 0)
         shard_push_fwd(self, req);
+    else if (op && strcmp(op, "push_ack") == 0)
+        shard_push_ack(self, req);
     else
         pl_warn("FWD: unknown op %s", op ? op : "(none)");
     json_decref(req);

@@ -13,6 +13,7 @@ const http = require('node:http');
 const { setup, uid } = require('./lib/harness');
 const { createUser, login, Client, httpRequest } = require('./lib/client');
 const { waitFor } = require('./lib/cluster');
+const { shardOfUser, shardOfConv } = require('./lib/slots');
 
 // ---- the fake push service / webhook receiver ----------------------------------------
 const received = []; // {path, headers, body (Buffer), at}
@@ -45,7 +46,7 @@ const h = setup({
   },
 });
 
-const USERS = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina', 'hank', 'ivan', 'jack'];
+const USERS = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina', 'hank', 'ivan', 'jack', 'kim', 'lena'];
 const tok = {};
 h.before(async (c) => {
   for (const u of USERS) {
@@ -370,4 +371,31 @@ h.test('logging a device out removes the push targets it registered; ?all=1 remo
   const fresh = await Client.open(c.wsUrl(0), await login(c.httpUrl(0), 'gina', 'desk'), { label: 'gina desk' });
   assert.deepEqual(await ids(fresh), [], 'every target of the user is gone');
   phone.close();
+});
+
+h.test('a delivery still being retried survives a SIGKILL of the member\'s shard', async (t, c) => {
+  plans.set('/flaky/kim', [500, 500, 500]);
+  const alice = await offlineWithTargets(c, 'kim', [{ kind: 'webhook', url: `${base()}/flaky/kim` }]);
+  const ok = await alice.ok('send', { conv: 'dm:alice:kim', client_msg_id: uid(), text: 'do not lose me' });
+  await waitReq('/flaky/kim', 1, 5000); // the first attempt failed: now it waits to be retried
+  const victim = shardOfUser('kim');
+  await c.kill('shard', victim, 'SIGKILL');
+  await c.restart('shard', victim);
+  const done = await waitFor('kim notified after the restart',
+    () => at('/flaky/kim').find((r) => r.status === 201), { timeoutMs: 20000, intervalMs: 50 });
+  assert.equal(JSON.parse(done.body).seq, ok.seq);
+  // delivered once it worked; the record is gone, so no further delivery follows
+  await alice.expectNoEvent(() => false, 1500);
+  assert.equal(at('/flaky/kim').filter((r) => r.status === 201).length, 1);
+});
+
+h.test('a notification for a member whose shard is down is delivered once it is back (push outbox)', async (t, c) => {
+  const alice = await offlineWithTargets(c, 'lena', [{ kind: 'webhook', url: `${base()}/hook/lena` }]);
+  const victim = shardOfUser('lena');
+  assert.notEqual(shardOfConv('dm:alice:lena'), victim, 'the test needs the dm on the other shard');
+  await c.kill('shard', victim, 'SIGKILL'); // the FWD push finds nobody: the outbox keeps it
+  const ok = await alice.ok('send', { conv: 'dm:alice:lena', client_msg_id: uid(), text: 'while your shard was down' });
+  await c.restart('shard', victim);
+  const [r] = await waitReq('/hook/lena', 1, 15000);
+  assert.equal(JSON.parse(r.body).seq, ok.seq);
 });
