@@ -42,6 +42,7 @@ typedef struct http_req http_req_t;
 typedef struct zlink zlink_t;
 typedef struct gw_presence gw_presence_t;
 typedef struct gw_limits gw_limits_t;
+typedef struct gw_static gw_static_t;
 
 /* A token bucket (limits.c); zeroed = not started (full at first use). */
 typedef struct {
@@ -291,6 +292,16 @@ void limits_session_timer(session_t *s);
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len);
 
+/* ---- static.c: the web client at / ------------------------------------------------- */
+/* Read cfg.web_root into memory (nothing when it is ""). 0, or -1 out of memory; an
+ * unreadable folder only logs a warning. Call once before the loop runs. */
+int static_init(gw_t *gw);
+/* Free what static_init loaded. Idempotent. */
+void static_fini(gw_t *gw);
+/* A GET outside /v1/: if r->path names a file of the web client, set r's answer (200,
+ * 304) and return true; false: not ours (the caller answers 404). */
+bool static_serve(http_req_t *r);
+
 struct http_req {
     int refs;
     gw_t *gw;
@@ -311,6 +322,11 @@ struct http_req {
     int status;
     char *resp;
     size_t resp_len;
+    /* static.c answers (ctype NULL: a JSON answer, Cache-Control no-store) */
+    const char *ctype; /* static, not owned */
+    const char *cache; /* Cache-Control value */
+    char etag[24];
+    bool gzip, vary, html;
 };
 http_req_t *http_req_ref(http_req_t *r);
 void http_req_unref(http_req_t **r_p);
@@ -355,6 +371,7 @@ struct gw_config {
     const char **push_allow; /* --push-allow (repeatable): URL prefixes for push targets */
     int npush_allow;
     const char *vapid_key; /* --vapid-key: PEM file, or NULL */
+    const char *web_root;  /* --web-root: folder of the web client; "" serves none */
 };
 
 struct gw {
@@ -375,6 +392,8 @@ struct gw {
     gw_limits_t *limits;
     /* push.c: base64url of the VAPID public key; empty without --vapid-key */
     char vapid_public[96];
+    /* static.c: the web client, NULL when not served */
+    gw_static_t *st;
     /* accounts.c */
     char dummy_hash[crypto_pwhash_STRBYTES];
     bool dummy_ready;

@@ -42,6 +42,8 @@ static void s_usage(FILE *f)
                "push_register is forbidden)\n"
                "  --vapid-key FILE       P-256 private key (PEM) whose public key GET "
                "/v1/push/vapid serves\n"
+               "  --web-root DIR         folder of the web client served at / (default: the "
+               "source tree's web/; \"\" serves none)\n"
                "  --help           this text\n"
                "Logs go to stderr; PARLEY_LOG=debug|info|warn|error (default info).\n");
 }
@@ -76,6 +78,7 @@ static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
                                          {"http-timeout", required_argument, NULL, 'H'},
                                          {"push-allow", required_argument, NULL, 'W'},
                                          {"vapid-key", required_argument, NULL, 'V'},
+                                         {"web-root", required_argument, NULL, 'w'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     cfg->port = 8080;
@@ -91,6 +94,7 @@ static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
     cfg->login_per_sec = 5;
     cfg->auth_timeout_ms = 10000;
     cfg->http_timeout_s = 30;
+    cfg->web_root = PARLEY_WEB_ROOT;
     const char *name = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -158,6 +162,9 @@ static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
         }
         case 'V':
             cfg->vapid_key = optarg;
+            break;
+        case 'w':
+            cfg->web_root = optarg;
             break;
         case 'h':
             s_usage(stdout);
@@ -289,7 +296,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (sessions_init(gw) != 0 || !(gw->known_users = zhashx_new()) || presence_init(gw) != 0 ||
-        limits_init(gw) != 0) {
+        limits_init(gw) != 0 || static_init(gw) != 0) {
         pl_error("out of memory");
         return 1;
     }
@@ -365,6 +372,7 @@ done:
     sessions_fini(gw);
     presence_fini(gw);
     limits_fini(gw);
+    static_fini(gw);
     zhashx_destroy(&gw->known_users);
     free(gw->cfg.push_allow);
     pl_info("bye");
