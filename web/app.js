@@ -22,7 +22,7 @@ function h(tag, attrs = {}, ...kids) {
     else if (k === 'value' || k === 'hidden' || k === 'disabled') el[k] = v;
     else el.setAttribute(k, v === true ? '' : String(v));
   }
-  for (const kid of kids.flat()) {
+  for (const kid of kids.flat(Infinity)) {
     if (kid === null || kid === undefined || kid === false) continue;
     el.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
   }
@@ -783,7 +783,7 @@ function submit() {
 
 function dialog(title, fields, okLabel, onOk) {
   const err = h('p', { class: 'error', role: 'alert' });
-  const inputs = fields.map((f) => h('input', { id: `dlg-${f.id}`, autocapitalize: 'none', spellcheck: 'false', ...(f.attrs || {}) }));
+  const inputs = fields.map((f) => h('input', { id: `fld-${f.id}`, autocapitalize: 'none', spellcheck: 'false', ...(f.attrs || {}) }));
   const dlg = h('dialog', { 'aria-labelledby': 'dlg-title', class: 'dlg' });
   const close = () => { dlg.close(); dlg.remove(); };
   const form = h('form', { onsubmit: async (e) => {
@@ -794,7 +794,7 @@ function dialog(title, fields, okLabel, onOk) {
     else close();
   } },
   h('h2', { id: 'dlg-title' }, title),
-  fields.map((f, i) => [h('label', { for: `dlg-${f.id}` }, f.label), inputs[i], f.hint ? h('p', { class: 'hint' }, f.hint) : null]),
+  fields.map((f, i) => [h('label', { for: `fld-${f.id}` }, f.label), inputs[i], f.hint ? h('p', { class: 'hint' }, f.hint) : null]),
   err,
   h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary' }, okLabel),
     h('button', { type: 'button', onclick: close }, 'Cancel')));
