@@ -604,11 +604,12 @@ function renderHeader() {
   const peer = dmPeer(c);
   const sub = peer ? fmtLastSeen(S.presence.get(peer))
     : `${c.members.length} members: ${c.members.join(', ')}`;
-  hd.replaceChildren(
+  hd.replaceChildren(...[
     h('button', { type: 'button', class: 'back', onclick: () => { S.open = null; setView('list'); renderList(); $('#convs button')?.focus(); } }, 'Back'),
     h('div', { class: 'h-main' }, h('h2', { id: 'conv-title' }, c.title), h('p', { class: 'sub', id: 'conv-sub' }, sub)),
     c.kind === 'group' ? h('button', { type: 'button', onclick: () => manageMembers(c) }, 'Members') : null,
-    c.kind === 'group' ? h('button', { type: 'button', onclick: () => leaveGroup(c) }, 'Leave group') : null);
+    c.kind === 'group' ? h('button', { type: 'button', onclick: () => leaveGroup(c) }, 'Leave group') : null,
+  ].filter(Boolean));
 }
 
 function renderTyping() {
@@ -672,7 +673,7 @@ function renderMessages() {
     h('button', { type: 'button', onclick: () => loadOlder(c) }, 'Load older messages')) : null;
   if (!c.loaded) items.unshift(h('li', { class: 'loading', role: 'presentation' }, 'Loading…'));
   else if (!items.length) items.push(h('li', { class: 'empty', role: 'presentation' }, 'No messages yet. Say hello!'));
-  ol.replaceChildren(...(top ? [top] : []), ...items);
+  ol.replaceChildren(...(top ? [top] : []), ...items.filter(Boolean));
   if (atBottom || c._scrollToBottom) {
     log.scrollTop = log.scrollHeight;
     c._scrollToBottom = false;
