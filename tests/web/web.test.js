@@ -82,6 +82,16 @@ async function send(page, text) {
   await box.press('Enter');
 }
 
+// Put a long text in the message box the way a paste does (one input event): typing
+// 100,000 characters through the keyboard takes Chromium ~10 s.
+async function paste(page, text) {
+  await page.getByRole('textbox', { name: 'Message' }).evaluate((el, v) => {
+    el.focus();
+    el.value = v;
+    el.dispatchEvent(new Event('input', { bubbles: true }));
+  }, text);
+}
+
 // Wait until cond() is true (polling a page), with a deadline.
 async function until(what, cond, timeoutMs = 15000) {
   const end = Date.now() + timeoutMs;
@@ -143,9 +153,17 @@ h.test('GET / serves the web client: content types, ETag/304, gzip, cache header
 });
 
 h.test('two people sign up in the browser and chat in a DM both ways, with unread, typing and "seen by"', async (t, c) => {
-  const devA = await signUp(B.alice, c.httpUrl(0), 'alice');
+  B.devA = await signUp(B.alice, c.httpUrl(0), 'alice');
   await signUp(B.bob, c.httpUrl(1), 'bob');
-  assert.ok(devA);
+  // installable: a manifest link and an active service worker controlling / (scope)
+  const pwa = await B.alice.evaluate(async () => {
+    const reg = await navigator.serviceWorker.ready;
+    const link = document.querySelector('link[rel="manifest"]');
+    return { scope: reg.scope, active: !!reg.active, manifest: link && link.href };
+  });
+  assert.ok(pwa.active, 'service worker active');
+  assert.equal(new URL(pwa.scope).pathname, '/');
+  assert.equal(new URL(pwa.manifest).pathname, '/manifest.webmanifest');
 
   // alice starts a DM by user name; an unknown name gets a human error
   await B.alice.getByRole('button', { name: 'New chat' }).click();
@@ -257,12 +275,12 @@ h.test('100,000 characters are sent and shown (folded, then whole); 100,001 get 
   const text = `${'é'.repeat(10)}${'x'.repeat(89)}\n`.repeat(1000);
   assert.equal([...text].length, 100000);
   const box = B.alice.getByRole('textbox', { name: 'Message' });
-  await box.fill(`${text}!`);
+  await paste(B.alice, `${text}!`);
   await B.alice.getByText('100,001 / 100,000 characters').waitFor();
   await box.press('Enter');
   await B.alice.getByRole('alert').filter({ hasText: 'at most 100,000 characters' }).waitFor();
   assert.equal(await log(B.alice).locator('[data-state="pending"]').count(), 0, 'nothing sent');
-  await box.fill(text);
+  await paste(B.alice, text);
   await B.alice.getByText('100,000 / 100,000 characters').waitFor();
   await box.press('Enter');
   await log(B.alice).locator('[data-state="sent"]', { hasText: 'Show more (100,000 characters)' }).waitFor();
@@ -277,6 +295,31 @@ h.test('100,000 characters are sent and shown (folded, then whole); 100,001 get 
   assert.equal(await whole.locator('.text').textContent(), text, 'every character shown');
 });
 
+h.test('older history loads as the reader scrolls up', async (t, c) => {
+  const carol = await Client.open(c.wsUrl(1), B.carolToken, { label: 'carol' });
+  // written before alice joins, so her browser holds none of it
+  const g = await carol.ok('group_create', { title: 'Long story', members: [] });
+  const N = 130;
+  const answers = [];
+  for (let i = 1; i <= N; i++) answers.push(carol.ok('send', { conv: g.conv, client_msg_id: `h${i}`, text: `line ${i} of the story` }));
+  await Promise.all(answers);
+  await carol.ok('group_add', { conv: g.conv, user: 'alice' });
+  await convItem(B.alice, 'Long story').click();
+  await item(B.alice, `line ${N} of the story`).waitFor();
+  const count = () => log(B.alice).getByRole('listitem').filter({ hasText: 'of the story' }).count();
+  assert.equal(await count(), 50, 'the newest page only');
+  assert.equal(await item(B.alice, 'line 1 of the story').count(), 0);
+  // scroll to the top until the first line is there
+  await until('line 1 after scrolling up', async () => {
+    await log(B.alice).evaluate((el) => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); });
+    return (await item(B.alice, 'line 1 of the story').count()) === 1;
+  });
+  assert.equal(await count(), N, 'every line once');
+  const seqs = await log(B.alice).getByRole('listitem').filter({ hasText: 'of the story' })
+    .evaluateAll((els) => els.map((e) => Number(e.dataset.seq)));
+  assert.deepEqual(seqs, Array.from({ length: N }, (_, i) => i + 1), 'in order');
+});
+
 h.test('a reload keeps the session and the history', async (t, c) => {
   await B.bob.reload();
   await B.bob.getByRole('list', { name: 'Conversations' }).waitFor();
@@ -287,6 +330,7 @@ h.test('a reload keeps the session and the history', async (t, c) => {
 });
 
 h.test('the gateway killed mid-conversation: the pending message arrives exactly once after it is back', async (t, c) => {
+  await convItem(B.alice, 'bob').click();
   await item(B.alice, 'second line').waitFor();
   await c.kill('gateway', 0, 'SIGKILL');
   await B.alice.getByText('Offline — reconnecting…').waitFor();
@@ -294,11 +338,16 @@ h.test('the gateway killed mid-conversation: the pending message arrives exactly
   const mine = item(B.alice, 'sent while the gateway was down');
   await mine.and(B.alice.locator('[data-state="pending"]')).waitFor();
   await mine.getByText('Sending…').waitFor();
+  // meanwhile bob (other gateway) writes: alice catches up with convs + sync when back
+  await send(B.bob, 'written while alice was cut off');
+  await item(B.bob, 'written while alice was cut off').and(B.bob.locator('[data-state="sent"]')).waitFor();
   await c.restart('gateway', 0);
   await mine.and(B.alice.locator('[data-state="sent"]')).waitFor({ timeout: 30000 });
   await item(B.bob, 'sent while the gateway was down').waitFor();
   assert.equal(await item(B.bob, 'sent while the gateway was down').count(), 1, 'once on bob’s screen');
   assert.equal(await item(B.alice, 'sent while the gateway was down').count(), 1, 'once on alice’s screen');
+  await item(B.alice, 'written while alice was cut off').waitFor();
+  assert.equal(await item(B.alice, 'written while alice was cut off').count(), 1, 'caught up once');
   // what is stored: exactly one such message in the dm
   const probe = await Client.open(c.wsUrl(1), await login(c.httpUrl(1), 'bob', 'probe', PASSWORD), { label: 'bob-probe' });
   const s = await probe.ok('sync', { conv: 'dm:alice:bob', after: 0, limit: 500 });
@@ -330,13 +379,24 @@ h.test('log out, and a revoked or unknown token returns to the login screen', as
   await B.alice.getByRole('button', { name: 'Log out' }).click();
   await B.alice.getByLabel('Password', { exact: true }).waitFor();
   assert.equal(await B.alice.getByLabel('User name', { exact: true }).inputValue(), 'alice', 'the name is remembered');
+  assert.equal(await B.alice.getByLabel('Device name', { exact: true }).inputValue(), B.devA, 'the device name is remembered');
   await B.alice.reload();
   await B.alice.getByLabel('Password', { exact: true }).waitFor();
   assert.equal(await B.alice.evaluate(() => localStorage.getItem('parley.session')), null);
-  // logging in again works and shows the history
-  await B.alice.getByLabel('Password', { exact: true }).fill(PASSWORD);
-  await B.alice.getByRole('button', { name: 'Log in' }).click();
-  await convItem(B.alice, 'bob').click();
+  // logging in again with the keyboard only (the focus starts in Password, Enter logs
+  // in; Tab reaches the conversation, Enter opens it) shows the history
+  assert.equal(await B.alice.evaluate(() => document.activeElement.id), 'login-pass');
+  await B.alice.keyboard.type(PASSWORD);
+  await B.alice.keyboard.press('Enter');
+  await convItem(B.alice, 'bob').waitFor();
+  for (let i = 0; i < 12; i++) {
+    const label = await B.alice.evaluate(() => document.activeElement.closest('li')?.getAttribute('aria-label'));
+    if (label === 'bob') break;
+    await B.alice.keyboard.press('Tab');
+  }
+  await B.alice.keyboard.press('Enter');
   await item(B.alice, 'sent while the gateway was down').waitFor();
+  assert.equal(await B.alice.evaluate(() => document.activeElement.getAttribute('aria-label')), 'Message',
+    'the message box has the focus after opening');
   assert.deepEqual(B.pageErrors, [], 'no script errors in the pages');
 });
