@@ -229,7 +229,7 @@ void static_fini(gw_t *gw)
 
 /* Does the comma-separated header value list name token (case-insensitive), without
  * q=0? Good enough for Accept-Encoding: "gzip, deflate, br" or "gzip;q=0". */
-static bool s_accepts(const char *list, const char *token)
+bool static__accepts(const char *list, const char *token)
 {
     size_t tl = strlen(token);
     for (const char *p = list; *p;) {
@@ -250,7 +250,7 @@ static bool s_accepts(const char *list, const char *token)
 }
 
 /* Does If-None-Match (a list of ETags, or "*") match etag? */
-static bool s_etag_match(const char *inm, const char *etag)
+bool static__etag_match(const char *inm, const char *etag)
 {
     if (strcmp(inm, "*") == 0)
         return true;
@@ -263,6 +263,28 @@ static bool s_etag_match(const char *inm, const char *etag)
     return false;
 }
 
+static const static_file_t *s_find(const gw_static_t *st, const char *want)
+{
+    for (int i = 0; i < st->n; i++)
+        if (strcmp(st->files[i].path, want) == 0)
+            return &st->files[i];
+    return NULL;
+}
+
+const char *static__find(const gw_t *gw, const char *path, const unsigned char **body, size_t *len,
+                         const unsigned char **gz, size_t *gz_len, const char **etag)
+{
+    const static_file_t *sf = gw->st ? s_find(gw->st, path) : NULL;
+    if (!sf)
+        return NULL;
+    *body = sf->body;
+    *len = sf->len;
+    *gz = sf->gz;
+    *gz_len = sf->gz_len;
+    *etag = sf->etag;
+    return sf->ctype;
+}
+
 bool static_serve(http_req_t *r)
 {
     gw_static_t *st = r->gw->st;
@@ -273,10 +295,7 @@ bool static_serve(http_req_t *r)
     if ((size_t)lws_hdr_total_length(r->wsi, WSI_TOKEN_GET_URI) != strlen(r->path))
         return false;
     const char *want = strcmp(r->path, "/") == 0 ? "/index.html" : r->path;
-    const static_file_t *sf = NULL;
-    for (int i = 0; i < st->n && !sf; i++)
-        if (strcmp(st->files[i].path, want) == 0)
-            sf = &st->files[i];
+    const static_file_t *sf = s_find(st, want);
     if (!sf)
         return false;
 
@@ -288,7 +307,7 @@ bool static_serve(http_req_t *r)
     struct lws *wsi = r->wsi;
     char hv[512];
     if (lws_hdr_copy(wsi, hv, sizeof hv, WSI_TOKEN_HTTP_IF_NONE_MATCH) > 0 &&
-        s_etag_match(hv, sf->etag)) {
+        static__etag_match(hv, sf->etag)) {
         r->status = 304;
         r->resp = malloc(LWS_PRE + 1);
         if (!r->resp)
@@ -301,7 +320,7 @@ bool static_serve(http_req_t *r)
     const unsigned char *body = sf->body;
     size_t len = sf->len;
     if (sf->gz && lws_hdr_copy(wsi, hv, sizeof hv, WSI_TOKEN_HTTP_ACCEPT_ENCODING) > 0 &&
-        s_accepts(hv, "gzip")) {
+        static__accepts(hv, "gzip")) {
         body = sf->gz;
         len = sf->gz_len;
         r->gzip = true;
