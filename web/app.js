@@ -192,6 +192,11 @@ function startApp(session) {
   S.conn.start();
   renderList();
   renderConv();
+  // a subscription made earlier on this browser: say so on the button
+  navigator.serviceWorker?.getRegistration().then((reg) => reg?.pushManager?.getSubscription()).then((sub) => {
+    const b = $('#notif');
+    if (sub && b) b.textContent = 'Notifications on';
+  }).catch(() => {});
 }
 
 function saveOutbox() {
@@ -686,6 +691,7 @@ function renderConv(scrollDown = false) {
   if (!sec) return;
   const c = S.open && conv(S.open);
   if (!c) {
+    delete sec.dataset.conv; // reopening the same conversation rebuilds it
     sec.replaceChildren(h('div', { class: 'placeholder' }, h('p', {}, 'Pick a conversation, or start one with “New chat”.')));
     return;
   }
@@ -838,6 +844,7 @@ function newGroup() {
     const names = parseNames(members).filter((u) => u !== S.me);
     const bad = names.find((u) => !/^[a-z0-9_]{3,32}$/.test(u));
     if (bad) return `“${bad}” is not a valid user name.`;
+    if (names.length > 99) return humanError('group_full');
     try {
       const r = await S.conn.request('group_create', { title: title.trim(), members: names });
       ensureConv({ conv: r.conv, kind: 'group', title: title.trim(), members: [S.me, ...names] });

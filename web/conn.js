@@ -14,6 +14,11 @@
 
 export const BACKOFF_MIN_MS = 250;
 export const BACKOFF_MAX_MS = 8000;
+// A request unanswered this long means the link is dead (a frozen gateway, a half-open
+// TCP connection): the socket is abandoned and a new one made; the outbox resends.
+export const ANSWER_TIMEOUT_MS = 15000;
+// With nothing received for this long, a `ping` checks the link (and keeps presence).
+export const IDLE_PING_MS = 25000;
 
 export class Connection {
   constructor({ token, onEvent, onReady, onAuthLost, onState }) {
@@ -31,6 +36,8 @@ export class Connection {
     this.timer = null;
     this.user = null;
     this.device = null;
+    this.lastRx = 0;
+    this.watchdog = null;
   }
 
   start() {
@@ -77,6 +84,7 @@ export class Connection {
       ws.send(JSON.stringify({ type: 'auth', id, token: this.token }));
     };
     ws.onmessage = (ev) => {
+      this.lastRx = Date.now();
       let f;
       try {
         f = JSON.parse(ev.data);
@@ -90,6 +98,7 @@ export class Connection {
           this.user = f.user;
           this.device = f.device;
           this.onState('online');
+          this._watch(ws);
           Promise.resolve(this.onReady()).catch(() => {});
         } else if (f.code === 'unauthenticated') {
           this._authLost();
@@ -127,6 +136,33 @@ export class Connection {
     ws.onerror = () => { /* onclose follows */ };
   }
 
+  // Every 5 s: abandon a link whose answers are overdue; ping an idle one.
+  _watch(ws) {
+    clearInterval(this.watchdog);
+    this.watchdog = setInterval(() => {
+      if (this.ws !== ws || !this.ready) {
+        clearInterval(this.watchdog);
+        return;
+      }
+      const now = Date.now();
+      for (const w of this.waiting.values()) {
+        if (now - w.at > ANSWER_TIMEOUT_MS) {
+          this._abandon(ws);
+          return;
+        }
+      }
+      if (now - this.lastRx > IDLE_PING_MS) this.request('ping').catch(() => {});
+    }, 5000);
+  }
+
+  _abandon(ws) {
+    ws.onclose = ws.onmessage = ws.onerror = null;
+    try { ws.close(); } catch { /* already closed */ }
+    if (this.ws === ws) this.ws = null;
+    this._dropped();
+    this._schedule();
+  }
+
   _authLost() {
     if (this.stopped) return;
     this.stop();
@@ -134,6 +170,7 @@ export class Connection {
   }
 
   _dropped() {
+    clearInterval(this.watchdog);
     const was = this.ready;
     this.ready = false;
     for (const w of this.waiting.values()) w.reject(protocolError('unavailable', 'connection lost'));
@@ -156,7 +193,7 @@ export class Connection {
     if (!this.ready || !this.ws) return Promise.reject(protocolError('unavailable', 'not connected'));
     const id = `r${this.nextId++}`;
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
+      this.waiting.set(id, { resolve, reject, at: Date.now() });
       try {
         this.ws.send(JSON.stringify({ ...fields, type, id }));
       } catch {

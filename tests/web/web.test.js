@@ -356,6 +356,28 @@ h.test('the gateway killed mid-conversation: the pending message arrives exactly
   assert.deepEqual(s.msgs.map((x) => x.seq), s.msgs.map((_, i) => i + 1), 'no gaps');
 });
 
+h.test('shards frozen: the send gets unavailable, is retried with the same client_msg_id and stored once', async (t, c) => {
+  await item(B.alice, 'sent while the gateway was down').waitFor();
+  c.signal('shard', 0, 'SIGSTOP');
+  c.signal('shard', 1, 'SIGSTOP');
+  try {
+    await send(B.alice, 'sent while the shards were frozen');
+    // the gateway answers unavailable within its 5 s deadline; the client says so in words
+    await B.alice.getByText('The server is unreachable right now').waitFor({ timeout: 12000 });
+    await item(B.alice, 'sent while the shards were frozen').and(B.alice.locator('[data-state="pending"]')).waitFor();
+  } finally {
+    c.signal('shard', 0, 'SIGCONT');
+    c.signal('shard', 1, 'SIGCONT');
+  }
+  const mine = item(B.alice, 'sent while the shards were frozen');
+  await mine.and(B.alice.locator('[data-state="sent"]')).waitFor({ timeout: 30000 });
+  await item(B.bob, 'sent while the shards were frozen').waitFor({ timeout: 30000 });
+  const probe = await Client.open(c.wsUrl(1), await login(c.httpUrl(1), 'bob', 'probe', PASSWORD), { label: 'bob-probe' });
+  const s = await probe.ok('sync', { conv: 'dm:alice:bob', after: 0, limit: 500 });
+  assert.equal(s.msgs.filter((x) => x.text === 'sent while the shards were frozen').length, 1, 'stored once');
+  assert.equal(await item(B.bob, 'sent while the shards were frozen').count(), 1, 'shown once');
+});
+
 h.test('presence: the dot goes off when bob closes the app', async (t, c) => {
   const dot = convItem(B.alice, 'bob');
   await dot.getByRole('img', { name: 'online' }).waitFor();
