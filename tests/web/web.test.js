@@ -92,6 +92,41 @@ async function paste(page, text) {
   }, text);
 }
 
+// WCAG 2 contrast of every visible piece of text on the page against the first opaque
+// background behind it. Returns the failures: [{text, ratio, need}], need 4.5 (3 for
+// large text: 24 px, or 18.66 px bold).
+function contrastFailures(page) {
+  return page.evaluate(() => {
+    const rgb = (s) => (s.match(/[\d.]+/g) || []).map(Number);
+    const lum = ([r, g, b]) => {
+      const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const bgOf = (el) => {
+      for (let e = el; e; e = e.parentElement) {
+        const c = rgb(getComputedStyle(e).backgroundColor);
+        if (c.length >= 3 && (c.length < 4 || c[3] === 1)) return c;
+      }
+      return [255, 255, 255];
+    };
+    const out = [];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+      const el = n.parentElement;
+      if (!n.textContent.trim() || !el || !el.checkVisibility() || el.closest('.sr-only')) continue;
+      const st = getComputedStyle(el);
+      const fg = lum(rgb(st.color));
+      const bg = lum(bgOf(el));
+      const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+      const px = parseFloat(st.fontSize);
+      const large = px >= 24 || (px >= 18.66 && Number(st.fontWeight) >= 700);
+      const need = large ? 3 : 4.5;
+      if (ratio < need) out.push({ text: n.textContent.trim().slice(0, 40), ratio: Math.round(ratio * 100) / 100, need });
+    }
+    return out;
+  });
+}
+
 // Wait until cond() is true (polling a page), with a deadline.
 async function until(what, cond, timeoutMs = 15000) {
   const end = Date.now() + timeoutMs;
@@ -201,6 +236,9 @@ h.test('two people sign up in the browser and chat in a DM both ways, with unrea
   await reply.waitFor();
   assert.equal(await reply.locator('.text').textContent(), 'hi al\nsecond line');
   await shot(B.bob, 'phone-dm', 'screenshot-phone.png');
+  // WCAG AA contrast of every text on both screens (desktop list + DM, phone DM)
+  assert.deepEqual(await contrastFailures(B.alice), [], 'desktop: text contrast below AA');
+  assert.deepEqual(await contrastFailures(B.bob), [], 'phone: text contrast below AA');
 });
 
 h.test('markup in a message is shown as text, never run', async (t, c) => {
@@ -241,6 +279,7 @@ h.test('a group of three: create, talk, remove and add a member, errors in words
   await item(B.bob, 'carol here').waitFor();
   await item(B.alice, 'carol here').waitFor();
   await shot(B.alice, 'desktop-group', 'screenshot-desktop.png');
+  assert.deepEqual(await contrastFailures(B.alice), [], 'group: text contrast below AA');
 
   // only the creator may remove others: bob gets words, not a code
   await B.bob.getByRole('button', { name: 'Members' }).click();
@@ -396,6 +435,7 @@ h.test('log out, and a revoked or unknown token returns to the login screen', as
   await p.reload();
   await p.getByText('Your session has ended').waitFor();
   await p.getByLabel('Password', { exact: true }).waitFor();
+  assert.deepEqual(await contrastFailures(p), [], 'login screen: text contrast below AA');
   await ctx.close();
 
   await B.alice.getByRole('button', { name: 'Log out' }).click();
