@@ -936,7 +936,11 @@ function bytesToB64url(buf) {
 
 async function enablePush() {
   const btn = $('#notif');
-  const say = (t) => announce(t) || (btn && (btn.title = t));
+  const say = (t) => {
+    announce(t);
+    setConnNotice(t);
+    if (btn) btn.title = t;
+  };
   try {
     const perm = await Notification.requestPermission();
     if (perm !== 'granted') {
@@ -955,7 +959,8 @@ async function enablePush() {
     if (btn) btn.textContent = 'Notifications on';
     say('Notifications are on for this device.');
   } catch (e) {
-    say(e.code ? humanError(e.code) : 'Notifications could not be enabled in this browser.');
+    say(e.code === 'forbidden' ? 'This server does not accept notifications for this browser’s push service.'
+      : e.code ? humanError(e.code) : 'Notifications could not be enabled in this browser.');
   }
 }
 

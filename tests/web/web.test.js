@@ -24,7 +24,8 @@ const PASSWORD = 'correct horse battery';
 const SHOTS = path.join(process.env.PARLEY_E2E_TMP || os.tmpdir(), 'web-shots');
 const EXPORT = process.env.PARLEY_WEB_SCREENSHOTS;
 
-const h = setup({ shards: 2, gateways: 2 });
+// push targets: only the stand-in endpoint of the notifications test
+const h = setup({ shards: 2, gateways: 2, gatewayArgs: ['--push-allow', 'http://127.0.0.1:9/push/'] });
 const B = {}; // browser, contexts, pages
 
 h.before(async (c) => {
@@ -423,6 +424,50 @@ h.test('presence: the dot goes off when bob closes the app', async (t, c) => {
   await B.bob.close();
   await dot.getByRole('img', { name: 'offline' }).waitFor({ timeout: 15000 });
   await B.alice.getByText(/^last seen/).waitFor();
+});
+
+h.test('notifications: "Enable notifications" registers a webpush target; the service worker shows a push', async (t, c) => {
+  const origin = c.httpUrl(0);
+  await B.aliceCtx.grantPermissions(['notifications'], { origin });
+  // Headless chromium has no push service to subscribe with: stand in for the browser's
+  // PushManager with a subscription made of a real P-256 key and auth secret, so the
+  // page's own code asks the permission, reads the VAPID key and sends push_register.
+  await B.alice.evaluate(async () => {
+    const kp = await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, true, ['deriveBits']);
+    const raw = await crypto.subtle.exportKey('raw', kp.publicKey);
+    const auth = crypto.getRandomValues(new Uint8Array(16)).buffer;
+    PushManager.prototype.subscribe = async function subscribe(opts) {
+      window.__vapidKeyLen = new Uint8Array(opts.applicationServerKey).length;
+      return { endpoint: 'http://127.0.0.1:9/push/browser-test', getKey: (n) => (n === 'p256dh' ? raw : auth) };
+    };
+  });
+  await B.alice.getByRole('button', { name: 'Enable notifications' }).click();
+  await B.alice.getByRole('button', { name: 'Notifications on' }).waitFor();
+  assert.equal(await B.alice.evaluate(() => window.__vapidKeyLen), 65, 'the VAPID key handed to subscribe');
+  const probe = await Client.open(c.wsUrl(0), await login(c.httpUrl(0), 'alice', 'probe', PASSWORD), { label: 'alice-probe' });
+  const list = await probe.ok('push_list');
+  const mine = list.targets.filter((x) => x.kind === 'webpush' && x.device === B.devA);
+  assert.equal(mine.length, 1, `one webpush target of the browser's device: ${JSON.stringify(list.targets)}`);
+  assert.equal(mine[0].label, 'http://127.0.0.1:9');
+
+  // the service worker turns a push (the protocol's payload) into a notification
+  const cdp = await B.aliceCtx.newCDPSession(B.alice);
+  const regs = new Promise((resolve) => cdp.on('ServiceWorker.workerRegistrationUpdated', (e) => {
+    const r = e.registrations.find((x) => x.scopeURL === `${origin}/` && !x.isDeleted);
+    if (r) resolve(r);
+  }));
+  await cdp.send('ServiceWorker.enable');
+  const reg = await regs;
+  await cdp.send('ServiceWorker.deliverPushMessage', { origin, registrationId: reg.registrationId,
+    data: JSON.stringify({ conv: 'dm:alice:bob', seq: 42, from: 'bob', preview: '<b>see you</b>', unread: 3 }) });
+  let shown = [];
+  await until('the notification', async () => {
+    shown = await B.alice.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications())
+      .map((n) => ({ title: n.title, body: n.body, tag: n.tag })));
+    return shown.length > 0;
+  });
+  assert.deepEqual(shown, [{ title: 'bob', body: '<b>see you</b> (3 unread)', tag: 'dm:alice:bob' }]);
+  await cdp.detach();
 });
 
 h.test('log out, and a revoked or unknown token returns to the login screen', async (t, c) => {
