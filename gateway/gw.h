@@ -54,6 +54,7 @@ typedef struct order_gate order_gate_t;
 typedef struct order_ticket order_ticket_t;
 typedef struct gw_conn gw_conn_t;
 typedef struct gw_proxy gw_proxy_t;
+typedef struct gw_static gw_static_t;
 
 /* A token bucket (limits.c); zeroed = not started (full at first use). */
 typedef struct {
@@ -444,6 +445,23 @@ size_t budget_worst_case(const char *type, json_t *req);
 int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                   size_t len);
 
+/* ---- static.c: the web client at / ------------------------------------------------- */
+/* Read cfg.web_root into memory (nothing when it is ""). 0, or -1 out of memory; an
+ * unreadable folder only logs a warning. Call once before the loop runs. */
+int static_init(gw_t *gw);
+/* Free what static_init loaded. Idempotent. */
+void static_fini(gw_t *gw);
+/* A GET outside /v1/: if r->path names a file of the web client, set r's answer (200,
+ * 304) and return true; false: not ours (the caller answers 404). */
+bool static_serve(http_req_t *r);
+/* Internal, for static_test.c: the loaded file at URL path (its Content-Type, body, gzip
+ * copy or NULL, ETag), NULL if none; does Accept-Encoding list name token without q=0;
+ * does If-None-Match list name etag (or "*"). */
+const char *static__find(const gw_t *gw, const char *path, const unsigned char **body, size_t *len,
+                         const unsigned char **gz, size_t *gz_len, const char **etag);
+bool static__accepts(const char *list, const char *token);
+bool static__etag_match(const char *inm, const char *etag);
+
 struct http_req {
     int refs;
     gw_t *gw;
@@ -471,6 +489,11 @@ struct http_req {
     int status;
     char *resp;
     size_t resp_len;
+    /* static.c answers (ctype NULL: a JSON answer, Cache-Control no-store) */
+    const char *ctype; /* static, not owned */
+    const char *cache; /* Cache-Control value */
+    char etag[24];
+    bool gzip, vary, html;
 };
 http_req_t *http_req_ref(http_req_t *r);
 void http_req_unref(http_req_t **r_p);
@@ -534,6 +557,7 @@ struct gw_config {
     int ntrusted;
     size_t mem_budget;    /* --mem-budget (MiB): queued output + pending answers, all sockets */
     size_t socket_budget; /* --socket-budget (MiB): the same per socket, before rx pauses */
+    const char *web_root; /* --web-root: folder of the web client; "" serves none */
 };
 
 struct gw {
@@ -561,6 +585,8 @@ struct gw {
     gw_proxy_t *proxies;
     /* push.c: base64url of the VAPID public key; empty without --vapid-key */
     char vapid_public[96];
+    /* static.c: the web client, NULL when not served */
+    gw_static_t *st;
     /* accounts.c */
     char dummy_hash[crypto_pwhash_STRBYTES];
     bool dummy_ready;

@@ -1,5 +1,6 @@
 /* http — the HTTP side of the port (PROTOCOL.md §2): POST /v1/users, POST /v1/sessions,
- * DELETE /v1/sessions (logout.c), GET /v1/health; every other URL gets 404.
+ * DELETE /v1/sessions (logout.c), GET /v1/health; the web client's files (static.c) outside
+ * /v1/; every other URL gets 404.
  *
  * A transaction is an http_req_t owned by the connection (pss->r) and by whatever async
  * work it waits for (router answer, thread pool). Its answer is written in
@@ -254,7 +255,7 @@ static int s_start(struct lws *wsi, struct gw_pss *pss, gw_t *gw)
             push_vapid_http(r);
         else if (s_is_account_path(r->path))
             http_respond_error(r, 405, PL_E_BAD_REQUEST, "use POST");
-        else
+        else if (!static_serve(r))
             http_respond_error(r, 404, PL_E_NOT_FOUND, "no such endpoint");
         return 0;
     }
@@ -284,6 +285,20 @@ static int s_start(struct lws *wsi, struct gw_pss *pss, gw_t *gw)
     return 0;
 }
 
+/* The web client's pages may load only our own scripts, styles and images, and connect
+ * only back to us: message text can never become script (docs/internals.md). */
+#define GW_CSP                                                                                     \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "              \
+    "connect-src 'self' ws: wss:; manifest-src 'self'; worker-src 'self'; object-src 'none'; "     \
+    "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+
+static int s_header(struct lws *wsi, const char *name, const char *value, unsigned char **p,
+                    unsigned char *end)
+{
+    return lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+                                       (const unsigned char *)value, (int)strlen(value), p, end);
+}
+
 /* The request is whole: lws must read nothing more of the connection until its answer is
  * written (netio holds the socket; pausing rx spares the loop the POLLIN meanwhile). */
 static void s_hold(http_req_t *r)
@@ -296,25 +311,35 @@ static void s_hold(http_req_t *r)
 
 static int s_write(struct lws *wsi, http_req_t *r)
 {
-    unsigned char hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *p = start,
-                                      *end = hdr + sizeof hdr - 1;
+    unsigned char hdr[LWS_PRE + 1536], *start = hdr + LWS_PRE, *p = start,
+                                       *end = hdr + sizeof hdr - 1;
+    const char *ctype = r->ctype ? r->ctype : "application/json";
+    const char *cache = r->ctype && r->cache ? r->cache : "no-store";
     /* 204 has neither body nor Content-Length (RFC 9110 §8.6, §15.3.5) */
     bool empty = r->status == 204;
     if ((empty ? lws_add_http_header_status(wsi, 204, &p, end)
-               : lws_add_http_common_headers(wsi, (unsigned int)r->status, "application/json",
-                                             r->resp_len, &p, end)) ||
-        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
-                                     (const unsigned char *)"no-store", 8, &p, end) ||
+               : lws_add_http_common_headers(wsi, (unsigned int)r->status, ctype, r->resp_len, &p,
+                                             end)) ||
+        s_header(wsi, "cache-control:", cache, &p, end) ||
         (r->www_auth && r->status == 401 &&
          lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_WWW_AUTHENTICATE,
                                       (const unsigned char *)"Bearer", 6, &p, end)) ||
         (r->close_after &&
          lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5,
-                                      &p, end)) ||
-        lws_finalize_write_http_header(wsi, start, &p, end))
+                                      &p, end)))
+        return -1;
+    if (r->ctype) {
+        if ((r->etag[0] && s_header(wsi, "etag:", r->etag, &p, end)) ||
+            (r->vary && s_header(wsi, "vary:", "Accept-Encoding", &p, end)) ||
+            (r->gzip && s_header(wsi, "content-encoding:", "gzip", &p, end)) ||
+            s_header(wsi, "x-content-type-options:", "nosniff", &p, end) ||
+            (r->html && s_header(wsi, "content-security-policy:", GW_CSP, &p, end)))
+            return -1;
+    }
+    if (lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
     r->resp_written = true;
-    if (!empty &&
+    if (!empty && r->resp_len &&
         lws_write(wsi, (unsigned char *)r->resp + LWS_PRE, r->resp_len, LWS_WRITE_HTTP_FINAL) < 0)
         return -1;
     pl_debug("HTTP %s -> %d", r->path, r->status);

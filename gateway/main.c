@@ -59,6 +59,8 @@ static void s_usage(FILE *f)
                "  --mem-budget MIB       queued output + pending answers of all sockets before "
                "the biggest are dropped (default 1024)\n"
                "  --socket-budget MIB    the same per socket before its rx pauses (default 32)\n"
+               "  --web-root DIR         folder of the web client served at / (default: the "
+               "source tree's web/; \"\" serves none)\n"
                "  --help           this text\n"
                "Logs go to stderr; PARLEY_LOG=debug|info|warn|error (default info).\n");
 }
@@ -164,6 +166,7 @@ static int s_parse_args(int argc, char **argv, gw_t *gw)
                                          {"config", required_argument, NULL, 'c'},
                                          {"mem-budget", required_argument, NULL, 'M'},
                                          {"socket-budget", required_argument, NULL, 'S'},
+                                         {"web-root", required_argument, NULL, 'w'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     cfg->port = 8080;
@@ -190,6 +193,7 @@ static int s_parse_args(int argc, char **argv, gw_t *gw)
     /* a list flag given on the command line replaces the file's list */
     bool push_cmdline = false, proxies_cmdline = false;
     int mem_budget_mib = 1024, socket_budget_mib = 32;
+    cfg->web_root = PARLEY_WEB_ROOT;
     const char *name = NULL;
     int c, li = -1;
     while ((c = getopt_long(argc, argv, "", opts, &li)) != -1) {
@@ -293,6 +297,9 @@ static int s_parse_args(int argc, char **argv, gw_t *gw)
         case 'S':
             if (!s_int_arg(optarg, 1, 1024 * 1024, &socket_budget_mib))
                 goto bad;
+            break;
+        case 'w':
+            cfg->web_root = optarg;
             break;
         case 'h':
             s_usage(stdout);
@@ -443,7 +450,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (sessions_init(gw) != 0 || !(gw->known_users = zhashx_new()) || presence_init(gw) != 0 ||
-        limits_init(gw) != 0 || netio_init() != 0) {
+        limits_init(gw) != 0 || netio_init() != 0 || static_init(gw) != 0) {
         pl_error("out of memory");
         return 1;
     }
@@ -524,6 +531,7 @@ done:
     sessions_fini(gw);
     presence_fini(gw);
     limits_fini(gw);
+    static_fini(gw);
     zhashx_destroy(&gw->known_users);
     s_free_config(gw);
     pl_info("bye");

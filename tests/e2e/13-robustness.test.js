@@ -315,8 +315,8 @@ h.test('HTTP: malformed bodies, odd paths and methods, garbage on the socket, sl
   }
   const big = await httpRequest(u, 'POST', '/v1/users', 'x'.repeat(70000));
   assert.equal(big.status, 413);
-  for (const [m, p] of [['GET', '/'], ['GET', '/v1'], ['GET', '/v1/users'], ['DELETE', '/v1/users'], ['PUT', '/v1/sessions'], ['PATCH', '/v1/health'],
-    ['POST', '/v1/health'], ['GET', '/v1/../v1/health/..'], ['GET', '/v1/ws'], ['POST', '/v1/ws'], ['GET', '/%00'], ['GET', '/v1/users?x=%ff%fe'],
+  for (const [m, p] of [['GET', '/nope'], ['GET', '/v1'], ['HEAD', '/'], ['GET', '/v1/users'], ['DELETE', '/v1/users'], ['PUT', '/v1/sessions'], ['PATCH', '/v1/health'],
+    ['POST', '/v1/health'], ['GET', '/v1/../v1/health/..'], ['GET', '/v1/ws'], ['POST', '/v1/ws'], ['GET', '/v1/%00'], ['GET', '/v1/users?x=%ff%fe'],
     ['OPTIONS', '*'], ['GET', `/${'a'.repeat(3000)}`], ['FOO', '/v1/users'], ['GET', '/v1/push/vapid/x']]) {
     let r;
     try {
