@@ -8,17 +8,9 @@
 
 #include <stdio.h>
 
-static int s_passed, s_failed;
+#include "pl_check.h"
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            s_passed++;                                                                            \
-        } else {                                                                                   \
-            s_failed++;                                                                            \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-        }                                                                                          \
-    } while (0)
+PL_CHECK_COUNTERS;
 
 #define NBLOBS 4
 static gw_blob_t *s_queued[3][NBLOBS]; /* what the test queued per session */

@@ -5,17 +5,9 @@
 
 #include <stdio.h>
 
-static int s_passed, s_failed;
+#include "pl_check.h"
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            s_passed++;                                                                            \
-        } else {                                                                                   \
-            s_failed++;                                                                            \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-        }                                                                                          \
-    } while (0)
+PL_CHECK_COUNTERS;
 
 /* Parse a blob as one JSON object (NULL if it is not). */
 static json_t *s_parse(const gw_blob_t *b)

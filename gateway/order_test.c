@@ -5,14 +5,9 @@
 
 #include <stdio.h>
 
-static int failures;
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            failures++;                                                                            \
-        }                                                                                          \
-    } while (0)
+#include "pl_check.h"
+
+PL_CHECK_COUNTERS;
 
 /* ws.c's reference counting, reduced to a count (the session is never freed here). */
 session_t *session_ref(session_t *s)
@@ -156,9 +151,9 @@ int main(void)
     CHECK(order_session_free(&s) == 3);
     CHECK(s.gates == NULL && nwent == 0);
 
-    if (failures)
-        fprintf(stderr, "order_test: %d failures\n", failures);
+    if (s_failed)
+        fprintf(stderr, "order_test: %d failed checks\n", s_failed);
     else
         printf("order_test: ok\n");
-    return failures ? 1 : 0;
+    return s_failed ? 1 : 0;
 }

@@ -10,17 +10,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
-static int s_passed, s_failed;
+#include "pl_check.h"
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            s_passed++;                                                                            \
-        } else {                                                                                   \
-            s_failed++;                                                                            \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-        }                                                                                          \
-    } while (0)
+PL_CHECK_COUNTERS;
 
 /* static_serve's out-of-memory path answers through http.c, which this test leaves out. */
 void http_respond_error(http_req_t *r, int status, const char *code, const char *msg)

@@ -174,6 +174,20 @@ static int s_hdrs_ok(const shard_provider_req_t *r, int want)
     return n == want ? 0 : -1;
 }
 
+/* A JWT of header h and claims c (both taken; NULL: out of memory) signed with key;
+ * malloc'd, NULL on failure. */
+static char *s_jwt(EVP_PKEY *key, json_t *h, json_t *c)
+{
+    char *ht = h ? json_dumps(h, JSON_COMPACT) : NULL;
+    char *ct = c ? json_dumps(c, JSON_COMPACT) : NULL;
+    char *jwt = ht && ct ? webpush_jwt(key, ht, ct) : NULL;
+    json_decref(h);
+    json_decref(c);
+    free(ht);
+    free(ct);
+    return jwt;
+}
+
 int shard_providers_fcm_token_request(shard_providers_t *self, int64_t now_s,
                                       shard_provider_req_t *r)
 {
@@ -182,13 +196,7 @@ int shard_providers_fcm_token_request(shard_providers_t *self, int64_t now_s,
     json_t *c = json_pack("{s:s, s:s, s:s, s:I, s:I}", "iss", self->fcm_email, "scope", FCM_SCOPE,
                           "aud", self->fcm_token_uri, "iat", (json_int_t)now_s, "exp",
                           (json_int_t)(now_s + FCM_ASSERTION_TTL_S));
-    char *ht = h ? json_dumps(h, JSON_COMPACT) : NULL;
-    char *ct = c ? json_dumps(c, JSON_COMPACT) : NULL;
-    char *jwt = ht && ct ? webpush_jwt(self->fcm_key, ht, ct) : NULL;
-    json_decref(h);
-    json_decref(c);
-    free(ht);
-    free(ct);
+    char *jwt = s_jwt(self->fcm_key, h, c);
     if (!jwt)
         return -1;
     /* the JWT is base64url and dots: nothing to escape in a form body */
@@ -295,13 +303,7 @@ static const char *s_apns_jwt(shard_providers_t *self, int64_t now_s)
         return self->apns_jwt;
     json_t *h = json_pack("{s:s, s:s}", "alg", "ES256", "kid", self->apns_kid);
     json_t *c = json_pack("{s:s, s:I}", "iss", self->apns_team, "iat", (json_int_t)now_s);
-    char *ht = h ? json_dumps(h, JSON_COMPACT) : NULL;
-    char *ct = c ? json_dumps(c, JSON_COMPACT) : NULL;
-    char *jwt = ht && ct ? webpush_jwt(self->apns_key, ht, ct) : NULL;
-    json_decref(h);
-    json_decref(c);
-    free(ht);
-    free(ct);
+    char *jwt = s_jwt(self->apns_key, h, c);
     if (!jwt)
         return NULL;
     free(self->apns_jwt);

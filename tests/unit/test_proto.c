@@ -10,17 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
-static int s_failed, s_passed;
+#include "pl_check.h"
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (cond) {                                                                                \
-            s_passed++;                                                                            \
-        } else {                                                                                   \
-            s_failed++;                                                                            \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
-        }                                                                                          \
-    } while (0)
+PL_CHECK_COUNTERS;
 
 static void test_crc16(void)
 {

@@ -1,0 +1,22 @@
+/* pl_check — the CHECK macro of the C unit tests (one definition for every test file).
+ *
+ * A file that includes this header defines its counters with PL_CHECK_COUNTERS; CHECK(cond)
+ * counts a pass or prints file:line and the condition and counts a failure, without
+ * stopping, so one run reports every failed check. main() returns s_failed != 0. */
+#ifndef PL_CHECK_H
+#define PL_CHECK_H
+#include <stdio.h>
+
+#define PL_CHECK_COUNTERS static int s_passed, s_failed
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            s_passed++;                                                                            \
+        } else {                                                                                   \
+            s_failed++;                                                                            \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
+        }                                                                                          \
+    } while (0)
+
+#endif
