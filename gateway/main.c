@@ -6,6 +6,7 @@
  * unavailable), destroy the lws context from inside the loop, close our handles, let
  * uv_run return, exit 0. */
 #include "gw.h"
+#include "pl_curve.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -20,7 +21,11 @@ static void s_usage(FILE *f)
                "  --bind ADDR      address to listen on (default 127.0.0.1)\n"
                "  --router EP      router front endpoint to connect (default "
                "tcp://127.0.0.1:7100)\n"
-               "  --name NAME      gateway name, ZeroMQ identity g/<name> (default gw-<port>)\n"
+               "  --name NAME      gateway name for logs (default gw-<port>); the router knows\n"
+               "                   the gateway by the name in its key\n"
+               "  --curve-secret FILE  this gateway's CURVE key pair (parley-keygen --role "
+               "gateway; FILE or FILE_secret). Required\n"
+               "  --router-key FILE    the router's public key file. Required\n"
                "  --timeout MS     deadline of internal requests before `unavailable` "
                "(default 5000)\n"
                "  --presence-timeout MS  a session without frame or pong for MS is not live "
@@ -76,6 +81,8 @@ static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
                                          {"http-timeout", required_argument, NULL, 'H'},
                                          {"push-allow", required_argument, NULL, 'W'},
                                          {"vapid-key", required_argument, NULL, 'V'},
+                                         {"curve-secret", required_argument, NULL, 'S'},
+                                         {"router-key", required_argument, NULL, 'K'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     cfg->port = 8080;
@@ -159,6 +166,12 @@ static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
         case 'V':
             cfg->vapid_key = optarg;
             break;
+        case 'S':
+            cfg->curve_secret = optarg;
+            break;
+        case 'K':
+            cfg->router_key = optarg;
+            break;
         case 'h':
             s_usage(stdout);
             return 1;
@@ -168,6 +181,11 @@ static int s_parse_args(int argc, char **argv, struct gw_config *cfg)
     }
     if (optind < argc)
         goto bad;
+    if (!cfg->curve_secret || !*cfg->curve_secret || !cfg->router_key || !*cfg->router_key) {
+        fprintf(stderr, "parley-gateway: --curve-secret and --router-key are required "
+                        "(docs/internals.md \"Security between roles\")\n");
+        goto bad;
+    }
     if (!cfg->ping_interval_ms)
         cfg->ping_interval_ms =
             cfg->presence_timeout_ms / 3 < 10000 ? cfg->presence_timeout_ms / 3 : 10000;
@@ -304,7 +322,16 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     zlink_handlers_t h = {s_on_evt, s_on_snap};
-    gw->zl = zlink_new(gw, &gw->loop, gw->cfg.router, gw->cfg.name, gw->cfg.timeout_ms, h);
+    char router_key[41];
+    zcert_t *cert = pl_curve_load_secret(gw->cfg.curve_secret);
+    if (!cert || pl_curve_load_public(gw->cfg.router_key, router_key) != 0) {
+        zcert_destroy(&cert);
+        rc = 1;
+        goto fail_loop;
+    }
+    gw->zl = zlink_new(gw, &gw->loop, gw->cfg.router, gw->cfg.name, gw->cfg.timeout_ms, h, cert,
+                       router_key);
+    zcert_destroy(&cert);
     if (!gw->zl) {
         pl_error("cannot set up the router link to %s", gw->cfg.router);
         rc = 1;

@@ -3,6 +3,7 @@
  * cannot start (e.g. a port in use). */
 #include "router.h"
 
+#include "pl_curve.h"
 #include "pl_log.h"
 
 #include <errno.h>
@@ -28,7 +29,8 @@ static int s_check_stop(zloop_t *loop, int timer_id, void *arg)
 static void s_usage(FILE *out)
 {
     fprintf(out,
-            "usage: parley-router [--front EP] [--back EP] [--shards N]\n"
+            "usage: parley-router --curve-secret FILE --curve-allow DIR [--front EP] [--back EP]\n"
+            "                     [--shards N]\n"
             "\n"
             "Routes requests from gateways to the shard owning each key (docs/internals.md).\n"
             "\n"
@@ -36,6 +38,11 @@ static void s_usage(FILE *out)
             "  --back EP    ZeroMQ endpoint to bind for shards   (default tcp://127.0.0.1:7101)\n"
             "  --shards N   number of shards, ids 0..N-1; slots split evenly, table version 1\n"
             "               (default 2)\n"
+            "  --curve-secret FILE  the router's key pair (parley-keygen --role router; FILE or\n"
+            "               FILE_secret). Required: both sockets are CURVE servers\n"
+            "  --curve-allow DIR    folder of the public key files of the gateways and shards\n"
+            "               to admit (role and name/id in each file bind the key to g/<name>\n"
+            "               or s/<id>). Required; read again when an unknown key knocks\n"
             "  --help       print this and exit\n"
             "\n"
             "Logs to stderr; PARLEY_LOG=debug|info|warn|error (default info).\n"
@@ -63,6 +70,7 @@ static const char *s_flag(int argc, char **argv, int *i, const char *name)
 int main(int argc, char **argv)
 {
     const char *front = "tcp://127.0.0.1:7100", *back = "tcp://127.0.0.1:7101";
+    const char *secret = NULL, *allow = NULL;
     int nshards = 2;
     for (int i = 1; i < argc; i++) {
         const char *v;
@@ -73,6 +81,10 @@ int main(int argc, char **argv)
             front = v;
         else if ((v = s_flag(argc, argv, &i, "--back")))
             back = v;
+        else if ((v = s_flag(argc, argv, &i, "--curve-secret")))
+            secret = v;
+        else if ((v = s_flag(argc, argv, &i, "--curve-allow")))
+            allow = v;
         else if ((v = s_flag(argc, argv, &i, "--shards"))) {
             char *end;
             errno = 0;
@@ -88,6 +100,11 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (!secret || !*secret || !allow || !*allow) {
+        fprintf(stderr, "parley-router: --curve-secret and --curve-allow are required "
+                        "(docs/internals.md \"Security between roles\")\n");
+        return 2;
+    }
 
     /* czmq installs its own SIGINT/SIGTERM handlers at its first call unless told not to. */
     zsys_handler_set(NULL);
@@ -100,7 +117,11 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     pl_log_init("router", PL_INFO);
-    router_t *router = router_new(front, back, nshards, 0);
+    zcert_t *cert = pl_curve_load_secret(secret);
+    if (!cert)
+        return 1;
+    router_t *router = router_new(front, back, nshards, 0, cert, allow);
+    zcert_destroy(&cert);
     if (!router)
         return 1;
     zloop_t *loop = zloop_new();
@@ -111,8 +132,9 @@ int main(int argc, char **argv)
         router_destroy(&router);
         return 1;
     }
-    pl_info("listening: front %s (gateways), back %s (shards), %d shards, table v1",
-            router_front_endpoint(router), router_back_endpoint(router), nshards);
+    pl_info("listening: front %s (gateways), back %s (shards), %d shards, table v1, CURVE key %s",
+            router_front_endpoint(router), router_back_endpoint(router), nshards,
+            router_public_key(router));
     /* zloop_start also returns when zmq_poll is interrupted by any signal: go on unless
      * it was one of ours. */
     while (!s_stop) {

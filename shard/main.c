@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "link.h"
+#include "pl_curve.h"
 #include "pl_log.h"
 #include "shard.h"
 
@@ -28,6 +29,9 @@ static void s_usage(FILE *out)
             "usage: parley-shard [flags]\n"
             "  --id N            shard id (default 0); ZeroMQ identity s/<id>\n"
             "  --router ENDPOINT router back socket to connect (default tcp://127.0.0.1:7101)\n"
+            "  --curve-secret FILE this shard's CURVE key pair (parley-keygen --role shard\n"
+            "                    --id N; FILE or FILE_secret). Required; its id must be --id\n"
+            "  --router-key FILE the router's public key file. Required\n"
             "  --data DIR        RocksDB folder, created (default ./var/shard-<id>)\n"
             "  --sync            fsync every group commit (power-loss durability)\n"
             "  --gw-timeout MS   drop a gateway's users after MS without GWHB (default 10000)\n"
@@ -64,6 +68,7 @@ int main(int argc, char **argv)
     const char *router = "tcp://127.0.0.1:7101";
     const char *data = NULL;
     const char *vapid_key = NULL, *vapid_subject = NULL;
+    const char *curve_secret = NULL, *router_key = NULL;
     bool sync = false;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
@@ -81,6 +86,12 @@ int main(int argc, char **argv)
         else if (strcmp(arg, "--router") == 0 && val && *val) {
             router = val;
             i++;
+        } else if (strcmp(arg, "--curve-secret") == 0 && val && *val) {
+            curve_secret = val;
+            i++;
+        } else if (strcmp(arg, "--router-key") == 0 && val && *val) {
+            router_key = val;
+            i++;
         } else if (strcmp(arg, "--vapid-key") == 0 && val && *val) {
             vapid_key = val;
             i++;
@@ -97,6 +108,11 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (!curve_secret || !router_key) {
+        fprintf(stderr, "parley-shard: --curve-secret and --router-key are required "
+                        "(docs/internals.md \"Security between roles\")\n");
+        return 2;
+    }
     char role[32];
     snprintf(role, sizeof(role), "shard-%ld", id);
     pl_log_init(role, PL_INFO); /* again, now that the id is known */
@@ -109,6 +125,19 @@ int main(int argc, char **argv)
         pl_error("libsodium failed to initialise");
         return 1;
     }
+    char router_pub[41], keyname[80], want[32];
+    zcert_t *cert = pl_curve_load_secret(curve_secret);
+    if (!cert || pl_curve_load_public(router_key, router_pub) != 0) {
+        zcert_destroy(&cert);
+        return 1;
+    }
+    snprintf(want, sizeof want, "s/%ld", id);
+    if (pl_curve_role(cert, keyname, sizeof keyname) != PL_ROLE_SHARD || strcmp(keyname, want)) {
+        pl_error("--curve-secret %s is not the key of shard %ld (role shard, id %ld)", curve_secret,
+                 id, id);
+        zcert_destroy(&cert);
+        return 1;
+    }
     shard_config_t cfg = {.id = (int)id,
                           .data = data,
                           .sync = sync,
@@ -116,10 +145,13 @@ int main(int argc, char **argv)
                           .vapid_key = vapid_key,
                           .vapid_subject = vapid_subject};
     shard_t *shard = shard_new(&cfg);
-    if (!shard)
+    if (!shard) {
+        zcert_destroy(&cert);
         return 1;
-    int rc = shard_link_run(shard, router, &s_stop);
+    }
+    int rc = shard_link_run(shard, router, cert, router_pub, &s_stop);
     shard_destroy(&shard);
+    zcert_destroy(&cert);
     pl_info("stopped");
     return rc == 0 ? 0 : 1;
 }
