@@ -467,6 +467,8 @@ static void s_hb_cb(uv_timer_t *h)
 {
     zlink_t *self = h->data;
     int64_t now = pl_mono_ms();
+    if (s_has_input(self))
+        self->last_rx = now; /* messages wait unread: a busy loop, not a silent router */
     if (now - self->last_rx > ZL_SILENT_MS) {
         /* Nothing from the router (not even its HB): the connection may be dead or
          * half-open. A new one costs a handshake; the router answers on it at our HB. */

@@ -103,6 +103,8 @@ static int s_on_timer(zloop_t *loop, int timer_id, void *arg)
     if (*self->stop)
         return -1;
     int64_t now = pl_mono_ms();
+    if (self->sock && (zsock_events(self->sock) & ZMQ_POLLIN))
+        self->last_rx = now; /* messages wait unread: a busy loop, not a silent router */
     if (now - self->last_rx > SHARD_SILENT_MS) {
         /* Nothing from the router, not even its HB (every 500 ms): the connection may be
          * dead, half-open or no longer the one the router sends to. A new one. */
