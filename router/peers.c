@@ -119,7 +119,7 @@ router_gw_t *peers__gw_touch(router_t *self, const char *name, zframe_t *rid)
             return NULL;
         gw->ident = zframe_dup(rid);
         gw->name = strdup(name);
-        gw->last_hb = pl_mono_ms(); /* counts from its first message */
+
         if (!gw->ident || !gw->name || zhashx_insert(self->gws, name, gw) != 0) {
             peers__gw_free((void **)&gw);
             return NULL;
@@ -133,6 +133,7 @@ router_gw_t *peers__gw_touch(router_t *self, const char *name, zframe_t *rid)
         gw->ident = f;
         pl_info("gateway %s speaks over a new connection", gw->name);
     }
+    gw->last_hb = pl_mono_ms(); /* any message is a sign of life */
     return gw;
 }
 

@@ -72,8 +72,9 @@ bool peers__shard_live(router_t *self, int id, int64_t now);
  * ["GWHB", gw, epoch, locseq] is replayed to it at once, so it can ask for their LOC
  * snapshots without waiting for their next heartbeat. */
 void peers__shard_hb(router_t *self, int id, zframe_t *rid, bool hello, int64_t now);
-/* Gateway name (from its key) spoke over the connection rid: find or add its entry and
- * make rid the connection to answer on. NULL on OOM. */
+/* Gateway name (from its key) spoke over the connection rid: find or add its entry,
+ * make rid the connection to answer on and count the message as a sign of life. NULL on
+ * OOM. */
 router_gw_t *peers__gw_touch(router_t *self, const char *name, zframe_t *rid);
 /* The entry of gateway name, or NULL. */
 router_gw_t *peers__gw_find(router_t *self, const char *name);
