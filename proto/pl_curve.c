@@ -112,6 +112,9 @@ int pl_curve_client(zsock_t *sock, zcert_t *cert, const char *server_key)
 {
     zcert_apply(cert, sock);
     zsock_set_curve_serverkey(sock, server_key);
+    /* An empty message on every new connection: the router learns at once which
+     * connection speaks for this key (e.g. after the router restarted). */
+    zsock_set_probe_router(sock, 1);
     return zsock_mechanism(sock) == ZMQ_CURVE ? 0 : -1;
 }
 

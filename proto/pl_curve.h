@@ -28,7 +28,9 @@ int pl_curve_load_public(const char *path, char out[41]);
  * malformed (name: 1-64 of [A-Za-z0-9._-]; id: 0-65535 without leading zeros). */
 pl_role_t pl_curve_role(zcert_t *cert, char *out, size_t cap);
 
-/* Make sock a CURVE client of server_key (Z85) with cert's keys. Returns 0 or -1. */
+/* Make sock a CURVE client of server_key (Z85) with cert's keys, with ZMQ_PROBE_ROUTER
+ * (libzmq sends [""] on every new connection; the router takes it as "this connection
+ * now speaks for my key"). Call before connect. Returns 0 or -1. */
 int pl_curve_client(zsock_t *sock, zcert_t *cert, const char *server_key);
 
 /* Make sock a CURVE server with cert's keys; ZAP requests for it carry domain. Call before

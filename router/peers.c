@@ -44,7 +44,7 @@ static void s_replay_gateways(router_t *self, int id)
         pl_debug("told shard %d about %d gateway(s)", id, sent);
 }
 
-void peers__shard_hb(router_t *self, int id, zframe_t *rid, bool hello, int64_t now)
+void peers__shard_connected(router_t *self, int id, zframe_t *rid)
 {
     router_shard_t *s = &self->shards[id];
     size_t n = zframe_size(rid);
@@ -54,6 +54,12 @@ void peers__shard_hb(router_t *self, int id, zframe_t *rid, bool hello, int64_t 
         pl_info("shard %d speaks over a new connection", id);
     memcpy(s->rid, zframe_data(rid), n);
     s->rid_len = n;
+}
+
+void peers__shard_hb(router_t *self, int id, zframe_t *rid, bool hello, int64_t now)
+{
+    router_shard_t *s = &self->shards[id];
+    peers__shard_connected(self, id, rid);
     int64_t gap = s->last_hb ? now - s->last_hb : -1;
     if (s->alive && gap > self->shard_dead_ms) {
         /* Silent past the timeout, but the tick has not noticed yet. */

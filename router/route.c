@@ -128,7 +128,11 @@ void route__front(router_t *self, zmsg_t *msg)
     zframe_t *verb = f[1];
     int64_t now = pl_mono_ms();
     router_gw_t *gw;
-    if (zframe_streq(verb, "HB")) {
+    if (n == 2 && zframe_size(verb) == 0) {
+        /* [""]: ZMQ_PROBE_ROUTER, sent by libzmq on every new connection of a gateway, so
+         * answers and events reach it before its next HB (e.g. after a router restart). */
+        peers__gw_touch(self, name, f[0]);
+    } else if (zframe_streq(verb, "HB")) {
         /* ["HB", epoch, locseq] */
         if (n != 4 || zframe_size(f[2]) == 0 || zframe_size(f[2]) > 128)
             goto bad;
@@ -220,7 +224,14 @@ void route__back(router_t *self, zmsg_t *msg)
     if (!name)
         return;
     zframe_t *verb = f[1];
-    if (zframe_streq(verb, "HB") || zframe_streq(verb, "HELLO")) {
+    if (n == 2 && zframe_size(verb) == 0) {
+        /* [""]: ZMQ_PROBE_ROUTER on a new connection of the shard: send to it from now on
+         * (it counts as up only with its HB/HELLO). */
+        char *end;
+        long v = strtol(name + 2, &end, 10);
+        if (*end == '\0' && v >= 0 && v < self->nshards)
+            peers__shard_connected(self, (int)v, f[0]);
+    } else if (zframe_streq(verb, "HB") || zframe_streq(verb, "HELLO")) {
         /* ["HB", shardid] every 500 ms; ["HELLO", shardid] at start and after a reconnect.
          * Only the key of s/<id> may heartbeat for shard id, and only for an id of the
          * table. (Other shard keys, e.g. of a shard not in the table yet, may relay.) */

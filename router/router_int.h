@@ -72,6 +72,8 @@ bool peers__shard_live(router_t *self, int id, int64_t now);
  * ["GWHB", gw, epoch, locseq] is replayed to it at once, so it can ask for their LOC
  * snapshots without waiting for their next heartbeat. */
 void peers__shard_hb(router_t *self, int id, zframe_t *rid, bool hello, int64_t now);
+/* Shard id's key opened a new connection (its ZMQ_PROBE_ROUTER message): send to rid. */
+void peers__shard_connected(router_t *self, int id, zframe_t *rid);
 /* Gateway name (from its key) spoke over the connection rid: find or add its entry,
  * make rid the connection to answer on and count the message as a sign of life. NULL on
  * OOM. */

@@ -233,6 +233,7 @@ int router_test(bool verbose)
     s_cert_for("s/9");
     s_cert_for("g/two");
     s_cert_for("g/evil");
+    s_cert_for("g/probe");
 
     CHECK(router_new("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", 2, 0, NULL, s_allow) == NULL,
           "no key pair refused");
@@ -501,6 +502,23 @@ int router_test(bool verbose)
     zclock_sleep(50);
     zstr_sendx(gw, "HEALTH", "h5", NULL);
     CHECK(s_expect(gw, 3, "HEALTH", "h5", "1"), "router alive after REP to a gone gateway");
+
+    /* ZMQ_PROBE_ROUTER: a gateway that has only connected (libzmq's empty probe message)
+     * already gets what a shard sends to it (e.g. right after a router restart). */
+    {
+        zsock_t *gp = zsock_new(ZMQ_DEALER);
+        zcert_apply(s_cert_for("g/probe"), zsock_resolve(gp));
+        zsock_set_curve_serverkey(gp, zcert_public_txt(s_router_cert));
+        zsock_set_probe_router(gp, 1);
+        zsock_set_rcvtimeo(gp, 2000);
+        zsock_set_linger(gp, 0);
+        zsock_connect(gp, "%s", fe);
+        zclock_sleep(300);
+        zstr_sendx(s0, "EVT", "g/probe", "[\"alice\"]", "", "{}", NULL);
+        CHECK(s_expect(gp, 4, "EVT", "[\"alice\"]", "", "{}"),
+              "EVT reaches a gateway known only from its connection probe");
+        zsock_destroy(&gp);
+    }
 
     /* The router heartbeats every live peer (they reconnect when it falls silent). */
     {
