@@ -33,8 +33,8 @@ static zsock_t *s_bind(const char *what, const char *endpoint, zcert_t *cert, ch
         pl_error("cannot make the %s socket a CURVE server (libzmq without CURVE?)", what);
         goto fail;
     }
-    zsock_set_heartbeat_ivl(sock, ROUTER_PING_MS);
-    zsock_set_heartbeat_timeout(sock, ROUTER_SILENT_MS);
+    zsock_set_heartbeat_ivl(sock, ROUTER_ZMTP_IVL_MS);
+    zsock_set_heartbeat_timeout(sock, ROUTER_ZMTP_TIMEOUT_MS);
     if (zsock_bind(sock, "%s", endpoint) < 0) {
         pl_error("cannot bind %s %s: %s", what, endpoint, zmq_strerror(zmq_errno()));
         goto fail;

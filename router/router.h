@@ -21,6 +21,12 @@
  * after ROUTER_SILENT_MS without any message from the router (internals.md). */
 #define ROUTER_PING_MS 500
 #define ROUTER_SILENT_MS 1500
+/* ZMTP heartbeats on both ROUTER sockets: a connection whose peer answers no PING for
+ * ROUTER_ZMTP_TIMEOUT_MS is closed (a dead pipe does not linger). Longer than the peers'
+ * own 1.5 s: a peer that is merely busy (its process starved) must not lose its
+ * connection and the messages queued in it; the peers reconnect on their own first. */
+#define ROUTER_ZMTP_IVL_MS 1000
+#define ROUTER_ZMTP_TIMEOUT_MS 5000
 
 typedef struct _router_t router_t;
 
