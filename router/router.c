@@ -50,6 +50,21 @@ fail:
     return NULL;
 }
 
+/* A PAIR socket receiving sock's handshake failures that ZAP never sees (a peer without
+ * CURVE, or with another server key): logged by s_on_monitor. NULL if it cannot be set. */
+static zsock_t *s_monitor(zsock_t *sock, const char *what)
+{
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://parley-router-monitor-%s-%p", what, (void *)sock);
+    int events = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL;
+    if (zmq_socket_monitor(zsock_resolve(sock), ep, events) != 0)
+        return NULL;
+    zsock_t *pair = zsock_new(ZMQ_PAIR);
+    if (pair && zsock_connect(pair, "%s", ep) != 0)
+        zsock_destroy(&pair);
+    return pair;
+}
+
 router_t *router_new(const char *front, const char *back, int nshards, int dead_ms, zcert_t *cert,
                      const char *allow_dir)
 {
@@ -86,6 +101,10 @@ router_t *router_new(const char *front, const char *back, int nshards, int dead_
     self->back = s_bind("back", back, cert, &self->back_ep);
     if (!self->back)
         goto fail;
+    self->mon_front = s_monitor(self->front, "front");
+    self->mon_back = s_monitor(self->back, "back");
+    if (!self->mon_front || !self->mon_back)
+        pl_warn("no socket monitor: failed handshakes of peers without CURVE are not logged");
     return self;
 fail:
     router_destroy(&self);
@@ -99,6 +118,8 @@ void router_destroy(router_t **self_p)
     router_t *self = *self_p;
     zsock_destroy(&self->front);
     zsock_destroy(&self->back);
+    zsock_destroy(&self->mon_front);
+    zsock_destroy(&self->mon_back);
     router_zap_destroy(&self->zap);
     zhashx_destroy(&self->gws);
     free(self->shards);
@@ -158,6 +179,37 @@ static int s_on_zap(zloop_t *loop, zsock_t *sock, void *arg)
     return 0;
 }
 
+/* A failed handshake on front or back (ZMTP mechanism mismatch: a peer without CURVE, or
+ * a CURVE peer with the wrong server key). The monitor does not tell the peer's address,
+ * so this is logged at warn the first time and then at most once a minute per socket,
+ * with the count; ZAP refusals (keys) are logged by zap.c. */
+static int s_on_monitor(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    router_t *self = arg;
+    int i = sock == self->mon_front ? 0 : 1;
+    zmsg_t *msg = zmsg_recv(sock);
+    zframe_t *f = msg ? zmsg_first(msg) : NULL;
+    if (!f || zframe_size(f) != 6) {
+        zmsg_destroy(&msg);
+        return 0;
+    }
+    uint16_t event;
+    uint32_t value;
+    memcpy(&event, zframe_data(f), 2);
+    memcpy(&value, zframe_data(f) + 2, 4);
+    zmsg_destroy(&msg);
+    self->mon_failed[i]++;
+    int64_t now = pl_mono_ms();
+    if (self->mon_logged_ms[i] && now - self->mon_logged_ms[i] < 60000)
+        return 0;
+    pl_warn("%s: refused %llu connection(s) that failed the CURVE handshake (a peer without "
+            "CURVE or with another router key; last: event 0x%x, code 0x%x)",
+            i ? "back" : "front", (unsigned long long)self->mon_failed[i], event, value);
+    self->mon_logged_ms[i] = now;
+    self->mon_failed[i] = 0;
+    return 0;
+}
+
 static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
 {
     peers__tick(arg, pl_mono_ms());
@@ -174,6 +226,11 @@ int router_attach(router_t *self, zloop_t *loop)
     zloop_reader_set_tolerant(loop, self->front);
     zloop_reader_set_tolerant(loop, self->back);
     zloop_reader_set_tolerant(loop, router_zap_sock(self->zap));
+    for (int i = 0; i < 2; i++) {
+        zsock_t *m = i ? self->mon_back : self->mon_front;
+        if (m && zloop_reader(loop, m, s_on_monitor, self) == 0)
+            zloop_reader_set_tolerant(loop, m);
+    }
     if (zloop_timer(loop, 250, 0, s_on_tick, self) < 0)
         return -1;
     return 0;

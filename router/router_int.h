@@ -39,6 +39,10 @@ struct _router_t {
     int64_t last_ping;
     zsock_t *front; /* ROUTER, bound: gateways */
     zsock_t *back;  /* ROUTER, bound: shards */
+    /* socket monitors (PAIR) of front/back: failed handshakes, see router.c */
+    zsock_t *mon_front, *mon_back;
+    int64_t mon_logged_ms[2];
+    uint64_t mon_failed[2];
     char *front_ep, *back_ep;
     pl_slots_t *slots;
     char *table; /* pl_slots_encode(slots) */

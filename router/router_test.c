@@ -123,12 +123,18 @@ static zsock_t *s_peer(const char *name, const char *endpoint)
 /* Next message that is not the router's ["HB"] (sent every 500 ms), or NULL. */
 static zmsg_t *s_recv(zsock_t *s)
 {
-    for (;;) {
-        zmsg_t *msg = zmsg_recv(s);
-        if (!msg || zmsg_size(msg) != 1 || !zframe_streq(zmsg_first(msg), "HB"))
-            return msg;
-        zmsg_destroy(&msg);
+    int64_t end = zclock_mono() + 2000;
+    zpoller_t *p = zpoller_new(s, NULL);
+    zmsg_t *msg = NULL;
+    for (int64_t left = 2000; left > 0 && !msg; left = end - zclock_mono()) {
+        if (!zpoller_wait(p, (int)left))
+            break;
+        msg = zmsg_recv(s);
+        if (msg && zmsg_size(msg) == 1 && zframe_streq(zmsg_first(msg), "HB"))
+            zmsg_destroy(&msg);
     }
+    zpoller_destroy(&p);
+    return msg;
 }
 
 /* Receive one message and compare it with the n expected frames (strings). */
