@@ -471,7 +471,8 @@ h.test('ZeroMQ: malformed messages from a fake gateway and a fake shard are drop
     let text = '';
     p.stdout.on('data', (d) => { text += d; });
     p.stderr.on('data', (d) => { text += d; });
-    const timer = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`zmq-junk did not finish: ${text}`)); }, 20000);
+    // With keys every frame (some of 8 MiB) is CURVE-encrypted twice on the way: slow under ASan.
+    const timer = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`zmq-junk did not finish: ${text}`)); }, 60000);
     p.on('exit', (code) => {
       clearTimeout(timer);
       if (code === 0) resolve(text);
