@@ -154,3 +154,24 @@ h.test('a stolen shard key takes shard 0 over only while it speaks; the link hea
   alice.close();
   bob.close();
 });
+
+h.test('heartbeats both ways: a router frozen for 2.5 s is noticed, every link reconnects, traffic resumes', { timeout: 60000 }, async (t, c) => {
+  const alice = await Client.open(c.wsUrl(0), tok.A, { label: A });
+  const bob = await Client.open(c.wsUrl(1), tok.B, { label: B });
+  const before = Object.fromEntries(['gateway-0', 'shard-0'].map((n) => [n, c.proc(n.split('-')[0], 0).log()]));
+  c.signal('router', 0, 'SIGSTOP');
+  // Gateways and shards hear no HB from the router for 1.5 s: each says so and reconnects.
+  await waitFor('gateway 0 and shard 0 notice the silent router', () => ['gateway-0', 'shard-0'].every((n) =>
+    c.proc(n.split('-')[0], 0).log().slice(before[n].length).includes('no message from the router')), { timeoutMs: 10000 });
+  await new Promise((r) => setTimeout(r, 500));
+  c.signal('router', 0, 'SIGCONT');
+  const t0 = Date.now();
+  const ms = await healthWithin(c, 5000, 'after the router thawed');
+  const cmid = uid('thaw');
+  const s = await alice.ok('send', { conv: DM, client_msg_id: cmid, text: 'after the freeze' });
+  const ev = await bob.nextEvent((f) => f.type === 'msg' && f.client_msg_id === cmid, 5000, 'msg after the freeze');
+  assert.equal(ev.seq, s.seq);
+  t.diagnostic(`health 200 ${ms} ms, a pushed dm ${Date.now() - t0} ms after the router thawed`);
+  alice.close();
+  bob.close();
+});
