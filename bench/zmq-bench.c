@@ -1,11 +1,13 @@
 /* zmq-bench — load generator for the router + shards, without WebSocket.
  *
  * Speaks the internal protocol (docs/internals.md) as a gateway would: a DEALER socket
- * with identity g/<name> connected to the router's front, HB, then REQ `send` ops for P
+ * with a gateway's CURVE key (--curve-secret, admitted by the router; --router-key the
+ * router's public key file) connected to the router's front, HB, then REQ `send` ops for P
  * dm conversations, keeping W requests in flight, and measures each REQ → REP time.
  * Users are created first with a placeholder hash (this tool never logs in).
  *
- *   zmq-bench --router tcp://127.0.0.1:7100 --pairs 100 --messages 1000 --window 64 --size 100
+ *   zmq-bench --router tcp://127.0.0.1:7100 --curve-secret var/keys/gw-1_secret \
+ *             --router-key var/keys/router --pairs 100 --messages 1000 --window 64 --size 100
  *
  * Prints one JSON line: sends/s and latency percentiles (ms). Bounded: P*M requests, and
  * it gives up after --deadline seconds. */
@@ -14,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pl_curve.h"
 #include "pl_log.h"
 #include "pl_time.h"
 #include "pl_wire.h"
@@ -44,7 +47,7 @@ int main(int argc, char **argv)
 {
     zsys_handler_set(NULL);
     pl_log_init("zmq-bench", PL_WARN);
-    const char *router = "tcp://127.0.0.1:7100";
+    const char *router = "tcp://127.0.0.1:7100", *secret = NULL, *router_key = NULL;
     long pairs = 50, per = 200, window = 32, size = 100, deadline_s = 120;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--router"))
@@ -59,14 +62,25 @@ int main(int argc, char **argv)
             size = atol(argv[i + 1]);
         else if (!strcmp(argv[i], "--deadline"))
             deadline_s = atol(argv[i + 1]);
-        else {
-            fprintf(stderr, "usage: zmq-bench [--router EP] [--pairs P] [--messages M] "
-                            "[--window W] [--size BYTES] [--deadline S]\n");
-            return 2;
-        }
+        else if (!strcmp(argv[i], "--curve-secret"))
+            secret = argv[i + 1];
+        else if (!strcmp(argv[i], "--router-key"))
+            router_key = argv[i + 1];
+        else
+            secret = NULL, router_key = NULL, pairs = 0;
     }
-    if (pairs < 1 || per < 1 || window < 1 || size < 1 || size > 100000)
+    if (pairs < 1 || per < 1 || window < 1 || size < 1 || size > 100000 || !secret || !router_key) {
+        fprintf(stderr, "usage: zmq-bench --curve-secret GATEWAY_KEY --router-key ROUTER_KEY "
+                        "[--router EP] [--pairs P] [--messages M] [--window W] [--size BYTES] "
+                        "[--deadline S]\n");
         return 2;
+    }
+    char server_key[41];
+    zcert_t *cert = pl_curve_load_secret(secret);
+    if (!cert || pl_curve_load_public(router_key, server_key) != 0) {
+        zcert_destroy(&cert);
+        return 1;
+    }
 
     int rc = 1;
     long total = pairs * per;
@@ -78,10 +92,8 @@ int main(int argc, char **argv)
         goto done;
     memset(text, 'x', (size_t)size);
     text[size] = '\0';
-    char ident[64];
-    snprintf(ident, sizeof ident, "g/bench-%d", getpid());
-    zsock_set_identity(s, ident);
-    if (pl_wire_setup(s, false) || zsock_connect(s, "%s", router))
+    if (pl_wire_setup(s, false) || pl_curve_client(s, cert, server_key) ||
+        zsock_connect(s, "%s", router))
         goto done;
     char epoch[24];
     snprintf(epoch, sizeof epoch, "%lld", (long long)pl_now_ms());
@@ -167,6 +179,7 @@ done_big:
     free(big);
 done:
     zsock_destroy(&s);
+    zcert_destroy(&cert);
     free(text);
     free(sent_at);
     free(lat);

@@ -111,10 +111,15 @@ typedef struct {
     void (*on_snap)(gw_t *gw);
 } zlink_handlers_t;
 
-/* Create the DEALER socket (identity g/<name>), connect to endpoint, start the watchers,
- * the heartbeat and the deadline timer on loop. NULL on failure. */
+/* Create the DEALER socket (a CURVE client with cert, a copy of which zlink keeps, of
+ * the router's public key server_key; the router knows this gateway by the name in
+ * cert), connect to endpoint, start the watchers, the heartbeat and the deadline timer
+ * on loop. A router silent for ROUTER_SILENT_MS (1.5 s; it sends HB every 500 ms) makes
+ * zlink replace the socket by a new connection and ask for a LOC snapshot (on_snap).
+ * NULL on failure. */
 zlink_t *zlink_new(gw_t *gw, uv_loop_t *loop, const char *endpoint, const char *name,
-                   int timeout_ms, zlink_handlers_t handlers);
+                   int timeout_ms, zlink_handlers_t handlers, zcert_t *cert,
+                   const char *server_key);
 /* Answer every outstanding request with "unavailable", stop and uv_close the handles.
  * Call from a loop callback before lws_context_destroy; zlink_destroy after uv_run. */
 void zlink_stop(zlink_t *self);
@@ -555,9 +560,11 @@ struct gw_config {
     const char *vapid_key; /* --vapid-key: PEM file, or NULL */
     gw_cidr_t *trusted;    /* --trusted-proxies */
     int ntrusted;
-    size_t mem_budget;    /* --mem-budget (MiB): queued output + pending answers, all sockets */
-    size_t socket_budget; /* --socket-budget (MiB): the same per socket, before rx pauses */
-    const char *web_root; /* --web-root: folder of the web client; "" serves none */
+    size_t mem_budget;        /* --mem-budget (MiB): queued output + pending answers, all sockets */
+    size_t socket_budget;     /* --socket-budget (MiB): the same per socket, before rx pauses */
+    const char *web_root;     /* --web-root: folder of the web client; "" serves none */
+    const char *curve_secret; /* --curve-secret: this gateway's key pair (required) */
+    const char *router_key;   /* --router-key: the router's public key file (required) */
 };
 
 struct gw {

@@ -6,6 +6,7 @@
  * unavailable), destroy the lws context from inside the loop, close our handles, let
  * uv_run return, exit 0. */
 #include "gw.h"
+#include "pl_curve.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -23,7 +24,11 @@ static void s_usage(FILE *f)
                "  --bind ADDR      address to listen on (default 127.0.0.1)\n"
                "  --router EP      router front endpoint to connect (default "
                "tcp://127.0.0.1:7100)\n"
-               "  --name NAME      gateway name, ZeroMQ identity g/<name> (default gw-<port>)\n"
+               "  --name NAME      gateway name for logs (default gw-<port>); the router knows\n"
+               "                   the gateway by the name in its key\n"
+               "  --curve-secret FILE  this gateway's CURVE key pair (parley-keygen --role "
+               "gateway; FILE or FILE_secret). Required\n"
+               "  --router-key FILE    the router's public key file. Required\n"
                "  --timeout MS     deadline of internal requests before `unavailable` "
                "(default 5000)\n"
                "  --presence-timeout MS  a session without frame or pong for MS is not live "
@@ -167,6 +172,8 @@ static int s_parse_args(int argc, char **argv, gw_t *gw)
                                          {"mem-budget", required_argument, NULL, 'M'},
                                          {"socket-budget", required_argument, NULL, 'S'},
                                          {"web-root", required_argument, NULL, 'w'},
+                                         {"curve-secret", required_argument, NULL, 'Z'},
+                                         {"router-key", required_argument, NULL, 'k'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     cfg->port = 8080;
@@ -301,6 +308,12 @@ static int s_parse_args(int argc, char **argv, gw_t *gw)
         case 'w':
             cfg->web_root = optarg;
             break;
+        case 'Z':
+            cfg->curve_secret = optarg;
+            break;
+        case 'k':
+            cfg->router_key = optarg;
+            break;
         case 'h':
             s_usage(stdout);
             return 1;
@@ -314,6 +327,11 @@ static int s_parse_args(int argc, char **argv, gw_t *gw)
         goto bad;
     cfg->mem_budget = (size_t)mem_budget_mib << 20;
     cfg->socket_budget = (size_t)socket_budget_mib << 20;
+    if (!cfg->curve_secret || !*cfg->curve_secret || !cfg->router_key || !*cfg->router_key) {
+        fprintf(stderr, "parley-gateway: --curve-secret and --router-key are required "
+                        "(docs/internals.md \"Security between roles\")\n");
+        goto bad;
+    }
     if (!cfg->ping_interval_ms)
         cfg->ping_interval_ms =
             cfg->presence_timeout_ms / 3 < 10000 ? cfg->presence_timeout_ms / 3 : 10000;
@@ -465,7 +483,16 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     zlink_handlers_t h = {s_on_evt, s_on_snap};
-    gw->zl = zlink_new(gw, &gw->loop, gw->cfg.router, gw->cfg.name, gw->cfg.timeout_ms, h);
+    char router_key[41];
+    zcert_t *cert = pl_curve_load_secret(gw->cfg.curve_secret);
+    if (!cert || pl_curve_load_public(gw->cfg.router_key, router_key) != 0) {
+        zcert_destroy(&cert);
+        rc = 1;
+        goto fail_loop;
+    }
+    gw->zl = zlink_new(gw, &gw->loop, gw->cfg.router, gw->cfg.name, gw->cfg.timeout_ms, h, cert,
+                       router_key);
+    zcert_destroy(&cert);
     if (!gw->zl) {
         pl_error("cannot set up the router link to %s", gw->cfg.router);
         rc = 1;

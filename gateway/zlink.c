@@ -8,8 +8,16 @@
  *
  * Requests carry a decimal reqid; outstanding ones sit in a hash (reqid -> entry) and in a
  * list sorted by deadline. An answer, a deadline (--timeout, 1 s for HEALTH) or a failed
- * send completes the entry exactly once; a late answer finds no entry and is dropped. */
+ * send completes the entry exactly once; a late answer finds no entry and is dropped.
+ *
+ * The socket is a CURVE client (docs/internals.md "Security between roles") and sets no
+ * identity: the router knows this gateway by its key. The router sends ["HB"] every
+ * 500 ms; after ZL_SILENT_MS without any message from it the socket is replaced by a new
+ * one (a new connection; the poll handle of the old one closes asynchronously), an HB
+ * goes out at once and on_snap makes the gateway send its full LOC, since LOCs sent into
+ * the dead connection are lost. Requests in flight keep their deadlines. */
 #include "gw.h"
+#include "pl_curve.h"
 #include "pl_wire.h"
 
 #include <errno.h>
@@ -19,6 +27,16 @@
 #define ZL_DRAIN_MAX 256
 #define ZL_MAX_PARTS 8
 #define ZL_HEALTH_TIMEOUT_MS 1000
+#define ZL_TICK_MS 250
+#define ZL_HB_MS 1000
+#define ZL_SILENT_MS 1500
+
+/* A poll handle with the socket it watches; freed (socket and all) when uv closes it. */
+typedef struct {
+    uv_poll_t h;
+    zsock_t *sock;
+    struct zlink *zl;
+} zl_poll_t;
 
 typedef struct zl_entry {
     struct zl_entry *prev, *next; /* deadline order */
@@ -31,8 +49,17 @@ typedef struct zl_entry {
 
 struct zlink {
     gw_t *gw;
-    zsock_t *sock;
-    void *raw; /* zsock_resolve(sock) */
+    zsock_t *sock; /* owned by poll once it exists */
+    void *raw;     /* zsock_resolve(sock) */
+    zl_poll_t *poll;
+    uv_loop_t *loop;
+    char *endpoint;
+    zcert_t *cert;
+    char server_key[41];
+    int64_t last_rx, last_hb;
+    bool silent_logged;
+    bool reconnected; /* at least one reconnect since start */
+    bool fresh;       /* new connection, nothing heard on it yet: HB every tick, then on_snap */
     zlink_handlers_t h;
     int timeout_ms;
     uint64_t next_reqid;
@@ -42,7 +69,6 @@ struct zlink {
     zhashx_t *byid; /* reqid -> zl_entry_t (not owned by the hash) */
     zl_entry_t *head, *tail;
     bool stopped;
-    uv_poll_t poll;
     uv_check_t check;
     uv_prepare_t prepare;
     uv_idle_t idle;
@@ -56,6 +82,8 @@ static bool s_has_input(zlink_t *self)
 {
     int ev = 0;
     size_t sz = sizeof ev;
+    if (!self->raw)
+        return false;
     if (zmq_getsockopt(self->raw, ZMQ_EVENTS, &ev, &sz) != 0)
         return false;
     return (ev & ZMQ_POLLIN) != 0;
@@ -117,8 +145,10 @@ static void s_expire(zlink_t *self, int64_t now)
 
 static int s_send(zlink_t *self, int count, const void *const *parts, const size_t *lens)
 {
-    if (self->stopped)
+    if (self->stopped || !self->sock) {
+        errno = EAGAIN;
         return -1;
+    }
     return pl_wire_send(self->sock, count, parts, lens);
 }
 
@@ -255,7 +285,20 @@ static void s_on_answer(zlink_t *self, zmq_msg_t *reqid_f, const char *status, z
 
 static void s_dispatch(zlink_t *self, zmq_msg_t *p, int n)
 {
-    if (n >= 4 && s_is(&p[0], "REP")) {
+    self->last_rx = pl_mono_ms();
+    if (self->silent_logged) {
+        self->silent_logged = false;
+        pl_info("the router answers again");
+    }
+    if (self->fresh) {
+        /* first word over a new connection: LOCs sent into the old one may be lost */
+        self->fresh = false;
+        if (self->h.on_snap && self->reconnected)
+            self->h.on_snap(self->gw);
+    }
+    if (n == 1 && s_is(&p[0], "HB")) {
+        /* the router's heartbeat: only last_rx matters */
+    } else if (n >= 4 && s_is(&p[0], "REP")) {
         char status[32];
         if (!s_copy(&p[2], status, sizeof status))
             return;
@@ -358,9 +401,94 @@ static void s_prepare_cb(uv_prepare_t *h)
         uv_idle_stop(&self->idle);
 }
 
+static void s_poll_closed_cb(uv_handle_t *h)
+{
+    zl_poll_t *p = h->data;
+    zlink_t *self = p->zl;
+    zsock_destroy(&p->sock);
+    free(p);
+    if (--self->open_handles == 0 && self->orphan)
+        zlink_destroy(&self);
+}
+
+/* Close the current socket's poll handle; the socket goes with it (s_poll_closed_cb).
+ * uv_close takes the descriptor out of epoll at once, so a new socket may reuse it. */
+static void s_drop_socket(zlink_t *self)
+{
+    if (self->poll) {
+        uv_poll_stop(&self->poll->h);
+        uv_close((uv_handle_t *)&self->poll->h, s_poll_closed_cb);
+        self->poll = NULL;
+    } else
+        zsock_destroy(&self->sock);
+    self->sock = NULL;
+    self->raw = NULL;
+}
+
+/* A new DEALER connected to the router, with its poll handle. Returns 0 or -1 (then
+ * self->sock is NULL and sends fail until the next try). */
+static int s_connect(zlink_t *self)
+{
+    zsock_t *sock = zsock_new(ZMQ_DEALER);
+    if (!sock)
+        return -1;
+    if (pl_wire_setup(sock, false) != 0 || pl_curve_client(sock, self->cert, self->server_key) != 0)
+        goto fail;
+    zsock_set_immediate(sock, 1);
+    if (zsock_connect(sock, "%s", self->endpoint) != 0) {
+        pl_error("cannot connect to router %s", self->endpoint);
+        goto fail;
+    }
+    zl_poll_t *p = calloc(1, sizeof *p);
+    if (!p)
+        goto fail;
+    if (uv_poll_init_socket(self->loop, &p->h, (uv_os_sock_t)zsock_fd(sock)) != 0) {
+        free(p);
+        goto fail;
+    }
+    p->h.data = p;
+    p->zl = self;
+    p->sock = sock;
+    self->open_handles++;
+    self->poll = p;
+    self->sock = sock;
+    self->raw = zsock_resolve(sock);
+    if (uv_poll_start(&p->h, UV_READABLE, s_poll_cb) != 0) {
+        s_drop_socket(self);
+        return -1;
+    }
+    return 0;
+fail:
+    zsock_destroy(&sock);
+    return -1;
+}
+
 static void s_hb_cb(uv_timer_t *h)
 {
-    s_heartbeat(h->data);
+    zlink_t *self = h->data;
+    int64_t now = pl_mono_ms();
+    if (s_has_input(self))
+        self->last_rx = now; /* messages wait unread: a busy loop, not a silent router */
+    if (now - self->last_rx > ZL_SILENT_MS) {
+        /* Nothing from the router (not even its HB): the connection may be dead or
+         * half-open. A new one costs a handshake; the router answers on it at our HB. */
+        if (!self->silent_logged)
+            pl_warn("no message from the router for %lld ms: reconnecting",
+                    (long long)(now - self->last_rx));
+        else
+            pl_debug("router still silent: reconnecting");
+        self->silent_logged = true;
+        self->last_rx = now;
+        s_drop_socket(self);
+        if (s_connect(self) != 0)
+            pl_warn("cannot make a new router socket; trying again");
+        self->fresh = true;
+        self->reconnected = true;
+    }
+    if (self->fresh || now - self->last_hb >= ZL_HB_MS) {
+        self->last_hb = now;
+        s_heartbeat(self);
+    }
 }
 
 static void s_deadline_cb(uv_timer_t *h)
@@ -376,7 +504,7 @@ static void s_closed_cb(uv_handle_t *h)
 }
 
 zlink_t *zlink_new(gw_t *gw, uv_loop_t *loop, const char *endpoint, const char *name,
-                   int timeout_ms, zlink_handlers_t handlers)
+                   int timeout_ms, zlink_handlers_t handlers, zcert_t *cert, const char *server_key)
 {
     zlink_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -384,46 +512,42 @@ zlink_t *zlink_new(gw_t *gw, uv_loop_t *loop, const char *endpoint, const char *
     self->gw = gw;
     self->h = handlers;
     self->timeout_ms = timeout_ms;
+    self->loop = loop;
     uint64_t epoch;
     randombytes_buf(&epoch, sizeof epoch);
     snprintf(self->epoch, sizeof self->epoch, "%" PRIu64, epoch >> 1);
+    snprintf(self->server_key, sizeof self->server_key, "%s", server_key);
     self->byid = zhashx_new();
-    if (!self->byid)
+    self->endpoint = strdup(endpoint);
+    self->cert = zcert_dup(cert);
+    if (!self->byid || !self->endpoint || !self->cert)
         goto fail;
-    self->sock = zsock_new(ZMQ_DEALER);
-    if (!self->sock)
-        goto fail;
-    char ident[160];
-    snprintf(ident, sizeof ident, "g/%s", name);
-    zsock_set_identity(self->sock, ident);
-    if (pl_wire_setup(self->sock, false) != 0)
-        goto fail;
-    zsock_set_immediate(self->sock, 1);
-    if (zsock_connect(self->sock, "%s", endpoint) != 0) {
-        pl_error("cannot connect to router %s", endpoint);
+    char keyname[80];
+    if (pl_curve_role(self->cert, keyname, sizeof keyname) != PL_ROLE_GATEWAY) {
+        pl_error("--curve-secret: not a gateway key (role gateway, name NAME)");
         goto fail;
     }
-    self->raw = zsock_resolve(self->sock);
-
-    uv_os_sock_t fd = (uv_os_sock_t)zsock_fd(self->sock);
-    if (uv_poll_init_socket(loop, &self->poll, fd) != 0)
+    if (strcmp(keyname + 2, name) != 0)
+        pl_info("the router knows this gateway as %s (the name in its key)", keyname);
+    if (s_connect(self) != 0)
         goto fail;
-    self->open_handles++;
+    self->last_rx = pl_mono_ms();
+    self->fresh = true;
+
     uv_check_init(loop, &self->check);
     uv_prepare_init(loop, &self->prepare);
     uv_idle_init(loop, &self->idle);
     uv_timer_init(loop, &self->hb);
     uv_timer_init(loop, &self->deadlines);
     self->open_handles += 5;
-    self->poll.data = self->check.data = self->prepare.data = self;
+    self->check.data = self->prepare.data = self;
     self->idle.data = self->hb.data = self->deadlines.data = self;
-    if (uv_poll_start(&self->poll, UV_READABLE, s_poll_cb) != 0 ||
-        uv_check_start(&self->check, s_check_cb) != 0 ||
+    if (uv_check_start(&self->check, s_check_cb) != 0 ||
         uv_prepare_start(&self->prepare, s_prepare_cb) != 0 ||
-        uv_timer_start(&self->hb, s_hb_cb, 0, 1000) != 0 ||
+        uv_timer_start(&self->hb, s_hb_cb, 0, ZL_TICK_MS) != 0 ||
         uv_timer_start(&self->deadlines, s_deadline_cb, 100, 100) != 0)
         goto fail_handles;
-    pl_info("router link g/%s -> %s (epoch %s)", name, endpoint, self->epoch);
+    pl_info("router link %s -> %s (epoch %s)", keyname, endpoint, self->epoch);
     return self;
 
 fail_handles:
@@ -432,8 +556,16 @@ fail_handles:
     zlink_stop(self);
     return NULL;
 fail:
+    if (self->poll) {
+        /* only the poll handle is open: it frees self when closed */
+        self->orphan = true;
+        s_drop_socket(self);
+        return NULL;
+    }
     zsock_destroy(&self->sock);
     zhashx_destroy(&self->byid);
+    zcert_destroy(&self->cert);
+    free(self->endpoint);
     free(self);
     return NULL;
 }
@@ -450,9 +582,10 @@ void zlink_stop(zlink_t *self)
         static const char msg[] = "the gateway is shutting down";
         s_complete(e, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
     }
-    uv_handle_t *hs[] = {(uv_handle_t *)&self->poll,    (uv_handle_t *)&self->check,
-                         (uv_handle_t *)&self->prepare, (uv_handle_t *)&self->idle,
-                         (uv_handle_t *)&self->hb,      (uv_handle_t *)&self->deadlines};
+    s_drop_socket(self);
+    uv_handle_t *hs[] = {(uv_handle_t *)&self->check, (uv_handle_t *)&self->prepare,
+                         (uv_handle_t *)&self->idle, (uv_handle_t *)&self->hb,
+                         (uv_handle_t *)&self->deadlines};
     for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
         if (!uv_is_closing(hs[i]))
             uv_close(hs[i], s_closed_cb);
@@ -466,6 +599,8 @@ void zlink_destroy(zlink_t **self_p)
     /* zlink_stop must have run and the loop must have closed the handles */
     zsock_destroy(&self->sock);
     zhashx_destroy(&self->byid);
+    zcert_destroy(&self->cert);
+    free(self->endpoint);
     pl_slots_destroy(&self->table);
     free(self);
     *self_p = NULL;

@@ -4,6 +4,7 @@
 #include "router.h"
 
 #include "pl_config.h"
+#include "pl_curve.h"
 #include "pl_log.h"
 
 #include <errno.h>
@@ -30,7 +31,8 @@ static int s_check_stop(zloop_t *loop, int timer_id, void *arg)
 static void s_usage(FILE *out)
 {
     fprintf(out,
-            "usage: parley-router [--config FILE] [--front EP] [--back EP] [--shards N]\n"
+            "usage: parley-router --curve-secret FILE --curve-allow DIR [--config FILE]\n"
+            "                     [--front EP] [--back EP] [--shards N]\n"
             "\n"
             "Routes requests from gateways to the shard owning each key (docs/internals.md).\n"
             "\n"
@@ -38,6 +40,11 @@ static void s_usage(FILE *out)
             "  --back EP    ZeroMQ endpoint to bind for shards   (default tcp://127.0.0.1:7101)\n"
             "  --shards N   number of shards, ids 0..N-1; slots split evenly, table version 1\n"
             "               (default 2)\n"
+            "  --curve-secret FILE  the router's key pair (parley-keygen --role router; FILE or\n"
+            "               FILE_secret). Required: both sockets are CURVE servers\n"
+            "  --curve-allow DIR    folder of the public key files of the gateways and shards\n"
+            "               to admit (role and name/id in each file bind the key to g/<name>\n"
+            "               or s/<id>). Required; read again when an unknown key knocks\n"
             "  --config FILE  read the [router] section of an INI file first (keys: these\n"
             "               flags without --); flags given here override it\n"
             "  --help       print this and exit\n"
@@ -49,11 +56,16 @@ static void s_usage(FILE *out)
 int main(int argc, char **argv)
 {
     /* One table for the command line and the config file ([router], keys = these names). */
-    static const struct option opts[] = {
-        {"front", required_argument, NULL, 'f'},  {"back", required_argument, NULL, 'b'},
-        {"shards", required_argument, NULL, 's'}, {"config", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"front", required_argument, NULL, 'f'},
+                                         {"back", required_argument, NULL, 'b'},
+                                         {"shards", required_argument, NULL, 's'},
+                                         {"curve-secret", required_argument, NULL, 'k'},
+                                         {"curve-allow", required_argument, NULL, 'a'},
+                                         {"config", required_argument, NULL, 'c'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *front = "tcp://127.0.0.1:7100", *back = "tcp://127.0.0.1:7101";
+    const char *secret = NULL, *allow = NULL;
     int nshards = 2;
     /* owns the strings front and back may point to: freed at exit */
     pl_args_t *args = pl_args_new("parley-router", "router", argc, argv, opts);
@@ -88,6 +100,14 @@ int main(int argc, char **argv)
             nshards = (int)n;
             break;
         }
+        case 'k':
+        case 'a':
+            if (!*optarg) {
+                pl_args_bad_value(args, opts[li].name, optarg, "must not be empty");
+                goto bad;
+            }
+            *(c == 'k' ? &secret : &allow) = optarg;
+            break;
         case 'c':
             break; /* read by pl_args_new */
         default:
@@ -97,6 +117,11 @@ int main(int argc, char **argv)
     }
     if (optind < pl_args_argc(args)) {
         fprintf(stderr, "parley-router: unexpected argument %s\n", pl_args_argv(args)[optind]);
+        goto bad;
+    }
+    if (!secret || !allow) {
+        fprintf(stderr, "parley-router: --curve-secret and --curve-allow are required "
+                        "(docs/internals.md \"Security between roles\")\n");
         goto bad;
     }
 
@@ -111,7 +136,9 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     pl_log_init("router", PL_INFO);
-    router_t *router = router_new(front, back, nshards, 0);
+    zcert_t *cert = pl_curve_load_secret(secret);
+    router_t *router = cert ? router_new(front, back, nshards, 0, cert, allow) : NULL;
+    zcert_destroy(&cert);
     if (!router) {
         pl_args_destroy(&args);
         return 1;
@@ -125,8 +152,9 @@ int main(int argc, char **argv)
         pl_args_destroy(&args);
         return 1;
     }
-    pl_info("listening: front %s (gateways), back %s (shards), %d shards, table v1",
-            router_front_endpoint(router), router_back_endpoint(router), nshards);
+    pl_info("listening: front %s (gateways), back %s (shards), %d shards, table v1, CURVE key %s",
+            router_front_endpoint(router), router_back_endpoint(router), nshards,
+            router_public_key(router));
     /* zloop_start also returns when zmq_poll is interrupted by any signal: go on unless
      * it was one of ours. */
     while (!s_stop) {

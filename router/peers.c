@@ -2,29 +2,12 @@
  * after 3 s of silence; gateway HB every second, TABLE on a new epoch). */
 #include "router_int.h"
 
+#include "pl_time.h"
 #include "pl_wire.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* Parse a decimal shard id frame strictly ("0".."nshards-1"); -1 when malformed. */
-static int s_parse_id(zframe_t *f, int nshards)
-{
-    size_t n = zframe_size(f);
-    const char *d = (const char *)zframe_data(f);
-    if (n == 0 || n > 5)
-        return -1;
-    int v = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (d[i] < '0' || d[i] > '9')
-            return -1;
-        v = v * 10 + (d[i] - '0');
-    }
-    if (n > 1 && d[0] == '0')
-        return -1;
-    return v < nshards ? v : -1;
-}
 
 bool peers__shard_live(router_t *self, int id, int64_t now)
 {
@@ -50,9 +33,9 @@ static void s_replay_gateways(router_t *self, int id)
     for (router_gw_t *gw = zhashx_first(self->gws); gw; gw = zhashx_next(self->gws)) {
         if (!gw->cur_epoch || !gw->cur_locseq)
             continue;
-        const void *p[] = {s->ident, "GWHB", zframe_data(gw->ident), zframe_data(gw->cur_epoch),
+        const void *p[] = {s->rid, "GWHB", gw->name, zframe_data(gw->cur_epoch),
                            zframe_data(gw->cur_locseq)};
-        size_t l[] = {s->ident_len, 4, zframe_size(gw->ident), zframe_size(gw->cur_epoch),
+        size_t l[] = {s->rid_len, 4, strlen(gw->name), zframe_size(gw->cur_epoch),
                       zframe_size(gw->cur_locseq)};
         if (pl_wire_send(self->back, 5, p, l) == 0)
             sent++;
@@ -61,40 +44,22 @@ static void s_replay_gateways(router_t *self, int id)
         pl_debug("told shard %d about %d gateway(s)", id, sent);
 }
 
-void peers__shard_hb(router_t *self, zframe_t *ident, zframe_t *idf, bool hello, int64_t now)
+void peers__shard_connected(router_t *self, int id, zframe_t *rid)
 {
-    int id = s_parse_id(idf, self->nshards);
-    if (id < 0) {
-        char *who = router__printable(ident), *what = router__printable(idf);
-        router__warn_rl(&self->rl_shard_bad,
-                        "HB from %s names shard \"%s\", not one of 0..%d: ignored", who, what,
-                        self->nshards - 1);
-        free(who);
-        free(what);
-        return;
-    }
     router_shard_t *s = &self->shards[id];
-    size_t n = zframe_size(ident);
-    /* Only the peer named s/<id> may speak for shard id: any other peer on the back socket
-     * (a misconfigured shard, a stray tool) must not capture that shard's traffic. */
-    char want[24];
-    int wl = snprintf(want, sizeof want, "s/%d", id);
-    if (n == 0 || n >= sizeof s->ident || n != (size_t)wl ||
-        memcmp(zframe_data(ident), want, n) != 0) {
-        char *who = router__printable(ident);
-        router__warn_rl(&self->rl_shard_bad, "HB for shard %d from identity %s, not %s: ignored",
-                        id, who, want);
-        free(who);
-        return;
-    }
-    if (n != s->ident_len || memcmp(s->ident, zframe_data(ident), n) != 0) {
-        char *who = router__printable(ident);
-        pl_warn("shard %d now heartbeats from identity %s (was %s)", id, who, s->ident);
-        free(who);
-        memcpy(s->ident, zframe_data(ident), n);
-        s->ident[n] = '\0';
-        s->ident_len = n;
-    }
+    size_t n = zframe_size(rid);
+    if (n == 0 || n > sizeof s->rid)
+        return; /* libzmq routing ids are 1..255 bytes */
+    if (s->rid_len && (n != s->rid_len || memcmp(s->rid, zframe_data(rid), n) != 0))
+        pl_info("shard %d speaks over a new connection", id);
+    memcpy(s->rid, zframe_data(rid), n);
+    s->rid_len = n;
+}
+
+void peers__shard_hb(router_t *self, int id, zframe_t *rid, bool hello, int64_t now)
+{
+    router_shard_t *s = &self->shards[id];
+    peers__shard_connected(self, id, rid);
     int64_t gap = s->last_hb ? now - s->last_hb : -1;
     if (s->alive && gap > self->shard_dead_ms) {
         /* Silent past the timeout, but the tick has not noticed yet. */
@@ -104,10 +69,10 @@ void peers__shard_hb(router_t *self, zframe_t *ident, zframe_t *idf, bool hello,
     s->last_hb = now;
     if (!s->alive) {
         s->alive = true;
-        pl_info("shard %d up (%s)", id, s->ident);
+        pl_info("shard %d up", id);
         s_replay_gateways(self, id);
     } else if (hello) {
-        pl_info("shard %d restarted (%s)", id, s->ident);
+        pl_info("shard %d restarted or reconnected (HELLO)", id);
         s_replay_gateways(self, id);
     } else if (gap > ROUTER_SHARD_GAP_MS) {
         /* Two heartbeats missed: it may be a new process (restarted faster than the
@@ -146,44 +111,55 @@ static void s_gw_seq(router_gw_t *gw, zframe_t *epoch, zframe_t *locseq)
     gw->cur_locseq = l;
 }
 
-void peers__gw_loc(router_t *self, zframe_t *ident, zframe_t *epoch, zframe_t *locseq)
+router_gw_t *peers__gw_find(router_t *self, const char *name)
 {
-    char *key = zframe_strhex(ident);
-    router_gw_t *gw = key ? zhashx_lookup(self->gws, key) : NULL;
-    if (gw)
-        s_gw_seq(gw, epoch, locseq);
-    free(key);
+    return zhashx_lookup(self->gws, name);
 }
 
-void peers__gw_hb(router_t *self, zframe_t *ident, zframe_t *epoch, zframe_t *locseq, int64_t now)
+router_gw_t *peers__gw_touch(router_t *self, const char *name, zframe_t *rid)
 {
-    char *key = zframe_strhex(ident);
-    if (!key)
-        return;
-    router_gw_t *gw = zhashx_lookup(self->gws, key);
+    router_gw_t *gw = zhashx_lookup(self->gws, name);
     if (!gw) {
         gw = calloc(1, sizeof *gw);
         if (!gw)
-            goto done;
-        gw->ident = zframe_dup(ident);
-        gw->name = router__printable(ident);
-        if (!gw->ident || !gw->name) {
+            return NULL;
+        gw->ident = zframe_dup(rid);
+        gw->name = strdup(name);
+
+        if (!gw->ident || !gw->name || zhashx_insert(self->gws, name, gw) != 0) {
             peers__gw_free((void **)&gw);
-            goto done;
+            return NULL;
         }
-        zhashx_insert(self->gws, key, gw);
         pl_info("gateway %s up", gw->name);
+    } else if (!zframe_eq(gw->ident, rid)) {
+        zframe_t *f = zframe_dup(rid);
+        if (!f)
+            return NULL;
+        zframe_destroy(&gw->ident);
+        gw->ident = f;
+        pl_info("gateway %s speaks over a new connection", gw->name);
     }
+    gw->last_hb = pl_mono_ms(); /* any message is a sign of life */
+    return gw;
+}
+
+void peers__gw_loc(router_t *self, router_gw_t *gw, zframe_t *epoch, zframe_t *locseq)
+{
+    s_gw_seq(gw, epoch, locseq);
+}
+
+void peers__gw_hb(router_t *self, router_gw_t *gw, zframe_t *epoch, zframe_t *locseq, int64_t now)
+{
     gw->last_hb = now;
     s_gw_seq(gw, epoch, locseq);
     if (!gw->epoch || !zframe_streq(epoch, gw->epoch)) {
         char *ep = zframe_strdup(epoch);
         if (!ep)
-            goto done;
+            return;
         if (gw->epoch)
             pl_info("gateway %s restarted (epoch %s, was %s)", gw->name, ep, gw->epoch);
-        const void *parts[] = {zframe_data(ident), "TABLE", self->table};
-        size_t lens[] = {zframe_size(ident), 5, strlen(self->table)};
+        const void *parts[] = {zframe_data(gw->ident), "TABLE", self->table};
+        size_t lens[] = {zframe_size(gw->ident), 5, strlen(self->table)};
         if (pl_wire_send(self->front, 3, parts, lens) == 0) {
             free(gw->epoch);
             gw->epoch = ep;
@@ -194,8 +170,6 @@ void peers__gw_hb(router_t *self, zframe_t *ident, zframe_t *epoch, zframe_t *lo
             free(ep);
         }
     }
-done:
-    free(key);
 }
 
 static void s_free_str(void **item)
@@ -204,8 +178,31 @@ static void s_free_str(void **item)
     *item = NULL;
 }
 
+/* ["HB"] to every shard that is up and every known gateway: they reconnect when the
+ * router falls silent (internals.md "Heartbeats"). A failed send is harmless. */
+static void s_ping(router_t *self)
+{
+    for (int i = 0; i < self->nshards; i++) {
+        router_shard_t *s = &self->shards[i];
+        if (!s->alive || !s->rid_len)
+            continue;
+        const void *p[] = {s->rid, "HB"};
+        size_t l[] = {s->rid_len, 2};
+        (void)pl_wire_send(self->back, 2, p, l);
+    }
+    for (router_gw_t *gw = zhashx_first(self->gws); gw; gw = zhashx_next(self->gws)) {
+        const void *p[] = {zframe_data(gw->ident), "HB"};
+        size_t l[] = {zframe_size(gw->ident), 2};
+        (void)pl_wire_send(self->front, 2, p, l);
+    }
+}
+
 void peers__tick(router_t *self, int64_t now)
 {
+    if (now - self->last_ping >= ROUTER_PING_MS) {
+        self->last_ping = now;
+        s_ping(self);
+    }
     for (int i = 0; i < self->nshards; i++) {
         router_shard_t *s = &self->shards[i];
         if (s->alive && now - s->last_hb > self->shard_dead_ms) {

@@ -1,6 +1,9 @@
 /* route — what the router does with each message (internals.md "Messages").
  * front: gateways send HB, REQ, LOC, HEALTH. back: shards send HB, REP, EVT, SNAP, FWD
  * (and optionally HELLO at start, see peers__shard_hb).
+ * The sender is the peer name its CURVE key is bound to (the ZAP User-Id that libzmq
+ * attaches to every message, see zap.c), never the routing id: a gateway is "g/<name>",
+ * a shard "s/<id>", and each may send only its own role's verbs, as itself.
  * Every frame is treated as bytes; nothing a peer sends can crash the router: a message
  * with the wrong number of frames or an unknown verb is logged and dropped. */
 #include "router_int.h"
@@ -11,6 +14,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The longest message either side may send has 6 frames with the identity. */
@@ -44,8 +48,12 @@ static void s_malformed(router_t *self, const char *side, zframe_t **f, int n)
 /* Send the frames, prefixed with the identity of shard id. Returns 0 or -1 (errno). */
 static int s_to_shard(router_t *self, int id, int count, const void **parts, size_t *lens)
 {
-    parts[0] = self->shards[id].ident;
-    lens[0] = self->shards[id].ident_len;
+    if (!self->shards[id].rid_len) {
+        errno = EHOSTUNREACH;
+        return -1;
+    }
+    parts[0] = self->shards[id].rid;
+    lens[0] = self->shards[id].rid_len;
     return pl_wire_send(self->back, count, parts, lens);
 }
 
@@ -76,8 +84,21 @@ static void s_unavailable(router_t *self, zframe_t *gw, zframe_t *reqid, int sha
     }
 }
 
-/* ["REQ", key, reqid, payload] from gateway f[0]. */
-static void s_front_req(router_t *self, zframe_t **f, int64_t now)
+/* The peer name of the key that sent msg (ZAP User-Id), if it has the role's prefix
+ * ('g' or 's' then '/'); NULL otherwise. */
+static const char *s_sender(router_t *self, const char *side, zframe_t *verb, char role)
+{
+    /* Not the routing id frame: the router makes it up and it carries no metadata. */
+    const char *uid = zframe_meta(verb, "User-Id");
+    if (uid && uid[0] == role && uid[1] == '/' && uid[2])
+        return uid;
+    router__warn_rl(&self->rl_noauth, "%s: message from a peer without a %s key: dropped", side,
+                    role == 'g' ? "gateway" : "shard");
+    return NULL;
+}
+
+/* ["REQ", key, reqid, payload] from gateway f[0] (named name). */
+static void s_front_req(router_t *self, zframe_t **f, const char *name, int64_t now)
 {
     zframe_t *gw = f[0], *key = f[2], *reqid = f[3], *payload = f[4];
     int id = pl_slots_owner(self->slots, pl_slot((const char *)zframe_data(key), zframe_size(key)));
@@ -89,8 +110,8 @@ static void s_front_req(router_t *self, zframe_t **f, int64_t now)
         s_unavailable(self, gw, reqid, id, "no heartbeat");
         return;
     }
-    const void *parts[] = {NULL, "REQ", zframe_data(gw), zframe_data(reqid), zframe_data(payload)};
-    size_t lens[] = {0, 3, zframe_size(gw), zframe_size(reqid), zframe_size(payload)};
+    const void *parts[] = {NULL, "REQ", name, zframe_data(reqid), zframe_data(payload)};
+    size_t lens[] = {0, 3, strlen(name), zframe_size(reqid), zframe_size(payload)};
     if (s_to_shard(self, id, 5, parts, lens) != 0)
         s_unavailable(self, gw, reqid, id, errno == EAGAIN ? "send queue full" : "not connected");
 }
@@ -101,38 +122,51 @@ void route__front(router_t *self, zmsg_t *msg)
     int n = s_frames(msg, f, ROUTE_MAX_FRAMES);
     if (n < 2)
         goto bad;
-    zframe_t *gw = f[0], *verb = f[1];
+    const char *name = s_sender(self, "front", f[1], 'g');
+    if (!name)
+        return;
+    zframe_t *verb = f[1];
     int64_t now = pl_mono_ms();
-    if (zframe_streq(verb, "HB")) {
+    router_gw_t *gw;
+    if (n == 2 && zframe_size(verb) == 0) {
+        /* [""]: ZMQ_PROBE_ROUTER, sent by libzmq on every new connection of a gateway, so
+         * answers and events reach it before its next HB (e.g. after a router restart). */
+        peers__gw_touch(self, name, f[0]);
+    } else if (zframe_streq(verb, "HB")) {
         /* ["HB", epoch, locseq] */
         if (n != 4 || zframe_size(f[2]) == 0 || zframe_size(f[2]) > 128)
             goto bad;
+        if (!(gw = peers__gw_touch(self, name, f[0])))
+            return;
         peers__gw_hb(self, gw, f[2], f[3], now);
-        const void *p[] = {NULL, "GWHB", zframe_data(gw), zframe_data(f[2]), zframe_data(f[3])};
-        size_t l[] = {0, 4, zframe_size(gw), zframe_size(f[2]), zframe_size(f[3])};
+        const void *p[] = {NULL, "GWHB", name, zframe_data(f[2]), zframe_data(f[3])};
+        size_t l[] = {0, 4, strlen(name), zframe_size(f[2]), zframe_size(f[3])};
         s_to_all_shards(self, 5, p, l);
     } else if (zframe_streq(verb, "REQ")) {
         /* ["REQ", key, reqid, payload] */
         if (n != 5 || zframe_size(f[2]) == 0)
             goto bad;
-        s_front_req(self, f, now);
+        if (!peers__gw_touch(self, name, f[0]))
+            return;
+        s_front_req(self, f, name, now);
     } else if (zframe_streq(verb, "LOC")) {
         /* ["LOC", epoch, locseq, payload] -> ["LOC", gw, epoch, locseq, payload] */
         if (n != 5)
             goto bad;
+        if (!(gw = peers__gw_touch(self, name, f[0])))
+            return;
         peers__gw_loc(self, gw, f[2], f[3]);
         const void *p[] = {
-            NULL, "LOC", zframe_data(gw), zframe_data(f[2]), zframe_data(f[3]), zframe_data(f[4])};
-        size_t l[] = {
-            0, 3, zframe_size(gw), zframe_size(f[2]), zframe_size(f[3]), zframe_size(f[4])};
+            NULL, "LOC", name, zframe_data(f[2]), zframe_data(f[3]), zframe_data(f[4])};
+        size_t l[] = {0, 3, strlen(name), zframe_size(f[2]), zframe_size(f[3]), zframe_size(f[4])};
         s_to_all_shards(self, 6, p, l);
     } else if (zframe_streq(verb, "HEALTH")) {
         /* ["HEALTH", reqid] -> ["HEALTH", reqid, "1"/"0"] */
         if (n != 3)
             goto bad;
         const char *ok = peers__all_shards_live(self, now) ? "1" : "0";
-        const void *p[] = {zframe_data(gw), "HEALTH", zframe_data(f[2]), ok};
-        size_t l[] = {zframe_size(gw), 6, zframe_size(f[2]), 1};
+        const void *p[] = {zframe_data(f[0]), "HEALTH", zframe_data(f[2]), ok};
+        size_t l[] = {zframe_size(f[0]), 6, zframe_size(f[2]), 1};
         if (pl_wire_send(self->front, 4, p, l) != 0)
             pl_debug("HEALTH answer lost: %s", strerror(errno));
     } else
@@ -148,8 +182,24 @@ static void s_to_gateway(router_t *self, const char *verb, zframe_t **f, int n)
     const void *p[ROUTE_MAX_FRAMES];
     size_t l[ROUTE_MAX_FRAMES];
     int k = 0;
-    p[k] = zframe_data(f[2]);
-    l[k++] = zframe_size(f[2]);
+    char name[128];
+    size_t nl = zframe_size(f[2]);
+    router_gw_t *gw = NULL;
+    if (nl < sizeof name) {
+        memcpy(name, zframe_data(f[2]), nl);
+        name[nl] = '\0';
+        if (strlen(name) == nl)
+            gw = peers__gw_find(self, name);
+    }
+    if (!gw) {
+        char *pr = router__printable(f[2]);
+        router__warn_rl(&self->rl_gw_gone, "gateway %s is unknown or gone: %s dropped",
+                        pr ? pr : "?", verb);
+        free(pr);
+        return;
+    }
+    p[k] = zframe_data(gw->ident);
+    l[k++] = zframe_size(gw->ident);
     p[k] = verb;
     l[k++] = strlen(verb);
     for (int i = 3; i < n; i++) {
@@ -170,12 +220,40 @@ void route__back(router_t *self, zmsg_t *msg)
     int n = s_frames(msg, f, ROUTE_MAX_FRAMES);
     if (n < 2)
         goto bad;
+    const char *name = s_sender(self, "back", f[1], 's');
+    if (!name)
+        return;
     zframe_t *verb = f[1];
-    if (zframe_streq(verb, "HB") || zframe_streq(verb, "HELLO")) {
-        /* ["HB", shardid] every 500 ms; ["HELLO", shardid] once at start (optional). */
+    if (n == 2 && zframe_size(verb) == 0) {
+        /* [""]: ZMQ_PROBE_ROUTER on a new connection of the shard: send to it from now on
+         * (it counts as up only with its HB/HELLO). */
+        char *end;
+        long v = strtol(name + 2, &end, 10);
+        if (*end == '\0' && v >= 0 && v < self->nshards)
+            peers__shard_connected(self, (int)v, f[0]);
+    } else if (zframe_streq(verb, "HB") || zframe_streq(verb, "HELLO")) {
+        /* ["HB", shardid] every 500 ms; ["HELLO", shardid] at start and after a reconnect.
+         * Only the key of s/<id> may heartbeat for shard id, and only for an id of the
+         * table. (Other shard keys, e.g. of a shard not in the table yet, may relay.) */
         if (n != 3)
             goto bad;
-        peers__shard_hb(self, f[0], f[2], zframe_streq(verb, "HELLO"), pl_mono_ms());
+        int id = -1;
+        if (zframe_size(f[2]) + 2 == strlen(name) &&
+            memcmp(zframe_data(f[2]), name + 2, zframe_size(f[2])) == 0) {
+            char *end;
+            long v = strtol(name + 2, &end, 10);
+            if (*end == '\0' && v >= 0 && v < self->nshards)
+                id = (int)v;
+        }
+        if (id < 0) {
+            char *what = router__printable(f[2]);
+            router__warn_rl(&self->rl_shard_bad,
+                            "HB naming shard \"%s\" from %s, not its own id of 0..%d: ignored",
+                            what ? what : "?", name, self->nshards - 1);
+            free(what);
+            return;
+        }
+        peers__shard_hb(self, id, f[0], zframe_streq(verb, "HELLO"), pl_mono_ms());
     } else if (zframe_streq(verb, "REP")) {
         /* ["REP", gw, reqid, status, body] -> gw: ["REP", reqid, status, body] */
         if (n != 6)

@@ -2,6 +2,7 @@
  * Message handling is in route.c, peer liveness in peers.c. */
 #include "router_int.h"
 
+#include "pl_curve.h"
 #include "pl_time.h"
 #include "pl_wire.h"
 
@@ -13,7 +14,7 @@
 /* Messages handled per reader callback before other sockets and timers get a turn. */
 #define ROUTER_DRAIN_MAX 256
 
-static zsock_t *s_bind(const char *what, const char *endpoint, char **bound)
+static zsock_t *s_bind(const char *what, const char *endpoint, zcert_t *cert, char **bound)
 {
     zsock_t *sock = zsock_new(ZMQ_ROUTER);
     if (!sock) {
@@ -24,10 +25,16 @@ static zsock_t *s_bind(const char *what, const char *endpoint, char **bound)
         pl_error("cannot set options on the %s socket: %s", what, zmq_strerror(zmq_errno()));
         goto fail;
     }
-    /* A peer that reconnects with the same identity (a restarted shard or gateway whose
-     * old connection the kernel has not closed yet) takes the identity over instead of
-     * being refused while the stale connection lingers. */
-    zsock_set_router_handover(sock, 1);
+    /* CURVE server; the ZAP domain ("front"/"back") tells zap.c which roles to admit.
+     * No ROUTER_HANDOVER: peers choose no routing id (each connection gets a fresh one),
+     * so no connection can take another's place. ZMTP heartbeats close a connection whose
+     * peer stopped answering, so a dead pipe does not linger. */
+    if (pl_curve_server(sock, cert, what) != 0) {
+        pl_error("cannot make the %s socket a CURVE server (libzmq without CURVE?)", what);
+        goto fail;
+    }
+    zsock_set_heartbeat_ivl(sock, ROUTER_ZMTP_IVL_MS);
+    zsock_set_heartbeat_timeout(sock, ROUTER_ZMTP_TIMEOUT_MS);
     if (zsock_bind(sock, "%s", endpoint) < 0) {
         pl_error("cannot bind %s %s: %s", what, endpoint, zmq_strerror(zmq_errno()));
         goto fail;
@@ -43,11 +50,33 @@ fail:
     return NULL;
 }
 
-router_t *router_new(const char *front, const char *back, int nshards, int dead_ms)
+/* A PAIR socket receiving sock's handshake failures that ZAP never sees (a peer without
+ * CURVE, or with another server key): logged by s_on_monitor. NULL if it cannot be set. */
+static zsock_t *s_monitor(zsock_t *sock, const char *what)
+{
+    char ep[64];
+    snprintf(ep, sizeof ep, "inproc://parley-router-monitor-%s-%p", what, (void *)sock);
+    int events = ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL;
+    if (zmq_socket_monitor(zsock_resolve(sock), ep, events) != 0)
+        return NULL;
+    zsock_t *pair = zsock_new(ZMQ_PAIR);
+    if (pair && zsock_connect(pair, "%s", ep) != 0)
+        zsock_destroy(&pair);
+    return pair;
+}
+
+router_t *router_new(const char *front, const char *back, int nshards, int dead_ms, zcert_t *cert,
+                     const char *allow_dir)
 {
     router_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
+    char ignored[8];
+    if (!cert || pl_curve_role(cert, ignored, sizeof ignored) != PL_ROLE_ROUTER) {
+        pl_error("the router needs its own key pair (role router): see --curve-secret");
+        goto fail;
+    }
+    snprintf(self->public_key, sizeof self->public_key, "%s", zcert_public_txt(cert));
     self->nshards = nshards;
     self->shard_dead_ms = dead_ms > 0 ? dead_ms : ROUTER_SHARD_DEAD_MS;
     self->gw_dead_ms = dead_ms > 0 ? dead_ms : ROUTER_GW_DEAD_MS;
@@ -62,17 +91,20 @@ router_t *router_new(const char *front, const char *back, int nshards, int dead_
     if (!self->table || !self->shards || !self->gws)
         goto fail;
     zhashx_set_destructor(self->gws, peers__gw_free);
-    for (int i = 0; i < nshards; i++) {
-        router_shard_t *s = &self->shards[i];
-        snprintf(s->ident, sizeof s->ident, "s/%d", i);
-        s->ident_len = strlen(s->ident);
-    }
-    self->front = s_bind("front", front, &self->front_ep);
+    /* The ZAP handler first: a CURVE handshake with no handler would admit any key. */
+    self->zap = router_zap_new(allow_dir);
+    if (!self->zap)
+        goto fail;
+    self->front = s_bind("front", front, cert, &self->front_ep);
     if (!self->front)
         goto fail;
-    self->back = s_bind("back", back, &self->back_ep);
+    self->back = s_bind("back", back, cert, &self->back_ep);
     if (!self->back)
         goto fail;
+    self->mon_front = s_monitor(self->front, "front");
+    self->mon_back = s_monitor(self->back, "back");
+    if (!self->mon_front || !self->mon_back)
+        pl_warn("no socket monitor: failed handshakes of peers without CURVE are not logged");
     return self;
 fail:
     router_destroy(&self);
@@ -86,6 +118,9 @@ void router_destroy(router_t **self_p)
     router_t *self = *self_p;
     zsock_destroy(&self->front);
     zsock_destroy(&self->back);
+    zsock_destroy(&self->mon_front);
+    zsock_destroy(&self->mon_back);
+    router_zap_destroy(&self->zap);
     zhashx_destroy(&self->gws);
     free(self->shards);
     free(self->table);
@@ -94,6 +129,11 @@ void router_destroy(router_t **self_p)
     free(self->back_ep);
     free(self);
     *self_p = NULL;
+}
+
+const char *router_public_key(router_t *self)
+{
+    return self->public_key;
 }
 
 const char *router_front_endpoint(router_t *self)
@@ -131,6 +171,45 @@ static int s_on_back(zloop_t *loop, zsock_t *sock, void *arg)
     return 0;
 }
 
+static int s_on_zap(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    router_t *self = arg;
+    for (int i = 0; i < ROUTER_DRAIN_MAX && (zsock_events(sock) & ZMQ_POLLIN); i++)
+        router_zap_handle(self->zap);
+    return 0;
+}
+
+/* A failed handshake on front or back (ZMTP mechanism mismatch: a peer without CURVE, or
+ * a CURVE peer with the wrong server key). The monitor does not tell the peer's address,
+ * so this is logged at warn the first time and then at most once a minute per socket,
+ * with the count; ZAP refusals (keys) are logged by zap.c. */
+static int s_on_monitor(zloop_t *loop, zsock_t *sock, void *arg)
+{
+    router_t *self = arg;
+    int i = sock == self->mon_front ? 0 : 1;
+    zmsg_t *msg = zmsg_recv(sock);
+    zframe_t *f = msg ? zmsg_first(msg) : NULL;
+    if (!f || zframe_size(f) != 6) {
+        zmsg_destroy(&msg);
+        return 0;
+    }
+    uint16_t event;
+    uint32_t value;
+    memcpy(&event, zframe_data(f), 2);
+    memcpy(&value, zframe_data(f) + 2, 4);
+    zmsg_destroy(&msg);
+    self->mon_failed[i]++;
+    int64_t now = pl_mono_ms();
+    if (self->mon_logged_ms[i] && now - self->mon_logged_ms[i] < 60000)
+        return 0;
+    pl_warn("%s: refused %llu connection(s) that failed the CURVE handshake (a peer without "
+            "CURVE or with another router key; last: event 0x%x, code 0x%x)",
+            i ? "back" : "front", (unsigned long long)self->mon_failed[i], event, value);
+    self->mon_logged_ms[i] = now;
+    self->mon_failed[i] = 0;
+    return 0;
+}
+
 static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
 {
     peers__tick(arg, pl_mono_ms());
@@ -139,12 +218,19 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
 
 int router_attach(router_t *self, zloop_t *loop)
 {
-    if (zloop_reader(loop, self->front, s_on_front, self) != 0 ||
+    if (zloop_reader(loop, router_zap_sock(self->zap), s_on_zap, self) != 0 ||
+        zloop_reader(loop, self->front, s_on_front, self) != 0 ||
         zloop_reader(loop, self->back, s_on_back, self) != 0)
         return -1;
     /* Keep the reader registered if a poll reports an error on the socket. */
     zloop_reader_set_tolerant(loop, self->front);
     zloop_reader_set_tolerant(loop, self->back);
+    zloop_reader_set_tolerant(loop, router_zap_sock(self->zap));
+    for (int i = 0; i < 2; i++) {
+        zsock_t *m = i ? self->mon_back : self->mon_front;
+        if (m && zloop_reader(loop, m, s_on_monitor, self) == 0)
+            zloop_reader_set_tolerant(loop, m);
+    }
     if (zloop_timer(loop, 250, 0, s_on_tick, self) < 0)
         return -1;
     return 0;

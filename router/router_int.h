@@ -13,32 +13,44 @@ typedef struct {
     uint64_t suppressed;
 } router_rl_t;
 
+/* Peers are known by the name their CURVE key binds them to (the ZAP User-Id, "s/<id>" or
+ * "g/<name>"); the routing id is only the handle of the connection that last spoke with
+ * that key (peers choose no identity: libzmq gives each connection a fresh one). */
 typedef struct {
-    char ident[32]; /* "s/<id>": the shard's DEALER identity */
-    size_t ident_len;
-    int64_t last_hb; /* pl_mono_ms of the last HB; 0 = never */
-    bool alive;      /* as last logged (up/down transitions) */
+    unsigned char rid[256]; /* routing id of the shard's latest connection */
+    size_t rid_len;         /* 0: never heard of */
+    int64_t last_hb;        /* pl_mono_ms of the last HB; 0 = never */
+    bool alive;             /* as last logged (up/down transitions) */
 } router_shard_t;
 
 typedef struct {
-    zframe_t *ident;                  /* the gateway's identity frame, as received */
-    char *name;                       /* printable form for logs */
+    zframe_t *ident;                  /* routing id of the gateway's latest connection */
+    char *name;                       /* "g/<name>" from its key: the hash key, sent to shards */
     char *epoch;                      /* last epoch seen; TABLE was sent for it */
     zframe_t *cur_epoch, *cur_locseq; /* latest (epoch, locseq) from its HB or LOC */
     int64_t last_hb;
 } router_gw_t;
 
+typedef struct _router_zap_t router_zap_t;
+
 struct _router_t {
+    router_zap_t *zap;
+    char public_key[41];
+    int64_t last_ping;
     zsock_t *front; /* ROUTER, bound: gateways */
     zsock_t *back;  /* ROUTER, bound: shards */
+    /* socket monitors (PAIR) of front/back: failed handshakes, see router.c */
+    zsock_t *mon_front, *mon_back;
+    int64_t mon_logged_ms[2];
+    uint64_t mon_failed[2];
     char *front_ep, *back_ep;
     pl_slots_t *slots;
     char *table; /* pl_slots_encode(slots) */
     int nshards;
     router_shard_t *shards; /* [nshards] */
-    zhashx_t *gws;          /* hex identity -> router_gw_t* (owned) */
+    zhashx_t *gws;          /* "g/<name>" -> router_gw_t* (owned) */
     int64_t shard_dead_ms, gw_dead_ms;
-    router_rl_t rl_malformed, rl_gw_gone, rl_fwd_drop, rl_unavail, rl_shard_bad;
+    router_rl_t rl_malformed, rl_gw_gone, rl_fwd_drop, rl_unavail, rl_shard_bad, rl_noauth;
 };
 
 /* route.c: handle one message received on front/back (identity frame first). Never
@@ -46,20 +58,38 @@ struct _router_t {
 void route__front(router_t *self, zmsg_t *msg);
 void route__back(router_t *self, zmsg_t *msg);
 
+/* zap.c */
+/* Read the allow folder and bind the ZAP handler. NULL (logged) on failure. */
+router_zap_t *router_zap_new(const char *allow_dir);
+void router_zap_destroy(router_zap_t **self_p);
+zsock_t *router_zap_sock(router_zap_t *self);
+/* Answer one waiting ZAP request (call when the socket is readable). */
+void router_zap_handle(router_zap_t *self);
+
 /* peers.c */
 /* True if shard id has sent an HB within shard_dead_ms. */
 bool peers__shard_live(router_t *self, int id, int64_t now);
-/* A shard sent ["HB", shardid] (hello false) or ["HELLO", shardid] (hello true: it has
- * just started) from identity ident. When the shard comes up (first HB, or first after
- * it was down) or says HELLO, every known gateway's latest ["GWHB", gw, epoch, locseq]
- * is replayed to it at once, so it can ask for their LOC snapshots without waiting for
- * their next heartbeat. */
-void peers__shard_hb(router_t *self, zframe_t *ident, zframe_t *idf, bool hello, int64_t now);
-/* A gateway sent ["HB", epoch, locseq]. Sends TABLE the first time the epoch is seen. */
-void peers__gw_hb(router_t *self, zframe_t *ident, zframe_t *epoch, zframe_t *locseq, int64_t now);
-/* A gateway sent ["LOC", epoch, locseq, ...]: remember the latest locseq (known gateways). */
-void peers__gw_loc(router_t *self, zframe_t *ident, zframe_t *epoch, zframe_t *locseq);
-/* Periodic: log shards and gateways that went silent. */
+/* Shard id (its key says s/<id>) sent ["HB", id] (hello false) or ["HELLO", id] (hello
+ * true: it has just started or reconnected) over the connection with routing id rid,
+ * which becomes the one the router sends to. When the shard comes up (first HB, or first
+ * after it was down) or says HELLO, every known gateway's latest
+ * ["GWHB", gw, epoch, locseq] is replayed to it at once, so it can ask for their LOC
+ * snapshots without waiting for their next heartbeat. */
+void peers__shard_hb(router_t *self, int id, zframe_t *rid, bool hello, int64_t now);
+/* Shard id's key opened a new connection (its ZMQ_PROBE_ROUTER message): send to rid. */
+void peers__shard_connected(router_t *self, int id, zframe_t *rid);
+/* Gateway name (from its key) spoke over the connection rid: find or add its entry,
+ * make rid the connection to answer on and count the message as a sign of life. NULL on
+ * OOM. */
+router_gw_t *peers__gw_touch(router_t *self, const char *name, zframe_t *rid);
+/* The entry of gateway name, or NULL. */
+router_gw_t *peers__gw_find(router_t *self, const char *name);
+/* The gateway sent ["HB", epoch, locseq]. Sends TABLE the first time the epoch is seen. */
+void peers__gw_hb(router_t *self, router_gw_t *gw, zframe_t *epoch, zframe_t *locseq, int64_t now);
+/* The gateway sent ["LOC", epoch, locseq, ...]: remember the latest locseq. */
+void peers__gw_loc(router_t *self, router_gw_t *gw, zframe_t *epoch, zframe_t *locseq);
+/* Periodic: log shards and gateways that went silent; every ROUTER_PING_MS send ["HB"]
+ * to every live shard and known gateway. */
 void peers__tick(router_t *self, int64_t now);
 /* True when every shard of the table is live. */
 bool peers__all_shards_live(router_t *self, int64_t now);

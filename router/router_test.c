@@ -1,15 +1,19 @@
 /* router_test — self test of parley-router: a router (liveness timeout 1 s) runs in an
- * actor thread on loopback TCP; fake gateway and shard DEALERs speak the internal
- * protocol to it and check every message of docs/internals.md, the "unavailable"
- * answers, relays, and that malformed input is dropped without harm. */
+ * actor thread on loopback TCP; fake gateway and shard DEALERs, each with its own CURVE
+ * key from a temporary allow folder, speak the internal protocol to it and check every
+ * message of docs/internals.md, the "unavailable" answers, relays, that malformed input
+ * is dropped without harm, and that peers without an admitted key, or with another
+ * role's key, get nothing. */
 #include "router.h"
 
 #include "pl_hash.h"
 #include "pl_log.h"
 
+#include <dirent.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DEAD_MS 1000
 
@@ -51,16 +55,59 @@ static void s_router_actor(zsock_t *pipe, void *args)
     zloop_destroy(&loop);
 }
 
-static zsock_t *s_peer(const char *ident, const char *endpoint)
+/* Keys: the router's, and one per fake peer name, saved (public) in s_allow. */
+static char s_allow[64];
+static zcert_t *s_router_cert;
+static zhashx_t *s_certs; /* peer name -> zcert_t* */
+
+static zcert_t *s_cert_for(const char *name)
+{
+    zcert_t *c = zhashx_lookup(s_certs, name);
+    if (c)
+        return c;
+    c = zcert_new();
+    if (name[0] == 'g') {
+        zcert_set_meta(c, "role", "gateway");
+        zcert_set_meta(c, "name", "%s", name + 2);
+    } else {
+        zcert_set_meta(c, "role", "shard");
+        zcert_set_meta(c, "id", "%s", name + 2);
+    }
+    char path[128];
+    snprintf(path, sizeof path, "%s/%c-%s", s_allow, name[0], name + 2);
+    zcert_save_public(c, path);
+    zhashx_insert(s_certs, name, c);
+    return c;
+}
+
+static void s_cert_free(void **item)
+{
+    zcert_destroy((zcert_t **)item);
+}
+
+/* A DEALER with the key of peer name (NULL: no CURVE at all; "?": a key the router does
+ * not know), claiming routing id ident (NULL: none), connected to endpoint. */
+static zsock_t *s_peer_as(const char *name, const char *ident, const char *endpoint)
 {
     zsock_t *s = zsock_new(ZMQ_DEALER);
     if (!s) {
         fprintf(stderr, "router_test: cannot create a DEALER\n");
         exit(1);
     }
-    zsock_set_identity(s, ident);
+    if (name && !strcmp(name, "?")) {
+        zcert_t *stranger = zcert_new();
+        zcert_apply(stranger, zsock_resolve(s));
+        zsock_set_curve_serverkey(s, zcert_public_txt(s_router_cert));
+        zcert_destroy(&stranger);
+    } else if (name) {
+        zcert_apply(s_cert_for(name), zsock_resolve(s));
+        zsock_set_curve_serverkey(s, zcert_public_txt(s_router_cert));
+    }
+    if (ident)
+        zsock_set_identity(s, ident);
     zsock_set_linger(s, 0);
     zsock_set_rcvtimeo(s, 2000);
+    zsock_set_sndtimeo(s, 200); /* a refused peer has no pipe: its sends must not block */
     if (zsock_connect(s, "%s", endpoint) != 0) {
         fprintf(stderr, "router_test: cannot connect to %s\n", endpoint);
         exit(1);
@@ -68,10 +115,33 @@ static zsock_t *s_peer(const char *ident, const char *endpoint)
     return s;
 }
 
+/* The peer with the key of name, claiming no routing id (like the real roles). */
+static zsock_t *s_peer(const char *name, const char *endpoint)
+{
+    return s_peer_as(name, NULL, endpoint);
+}
+
+/* Next message that is not the router's ["HB"] (sent every 500 ms), or NULL. */
+static zmsg_t *s_recv(zsock_t *s)
+{
+    int64_t end = zclock_mono() + 2000;
+    zpoller_t *p = zpoller_new(s, NULL);
+    zmsg_t *msg = NULL;
+    for (int64_t left = 2000; left > 0 && !msg; left = end - zclock_mono()) {
+        if (!zpoller_wait(p, (int)left))
+            break;
+        msg = zmsg_recv(s);
+        if (msg && zmsg_size(msg) == 1 && zframe_streq(zmsg_first(msg), "HB"))
+            zmsg_destroy(&msg);
+    }
+    zpoller_destroy(&p);
+    return msg;
+}
+
 /* Receive one message and compare it with the n expected frames (strings). */
 static bool s_expect(zsock_t *s, int n, ...)
 {
-    zmsg_t *msg = zmsg_recv(s);
+    zmsg_t *msg = s_recv(s);
     if (!msg) {
         fprintf(stderr, "  (no message)\n");
         return false;
@@ -93,6 +163,29 @@ static bool s_expect(zsock_t *s, int n, ...)
 
 /* True if nothing arrives within ms. */
 static bool s_nothing(zsock_t *s, int ms)
+{
+    zpoller_t *p = zpoller_new(s, NULL);
+    int64_t end = zclock_mono() + ms;
+    bool quiet = true;
+    for (int64_t left = ms; quiet && left > 0; left = end - zclock_mono()) {
+        if (!zpoller_wait(p, (int)left))
+            break;
+        zmsg_t *msg = zmsg_recv(s);
+        if (msg && zmsg_size(msg) == 1 && zframe_streq(zmsg_first(msg), "HB")) {
+            zmsg_destroy(&msg);
+            continue;
+        }
+        fprintf(stderr, "  unexpected:\n");
+        zmsg_print(msg);
+        zmsg_destroy(&msg);
+        quiet = false;
+    }
+    zpoller_destroy(&p);
+    return quiet;
+}
+
+/* True if nothing at all (not even a heartbeat) arrives within ms. */
+static bool s_silent(zsock_t *s, int ms)
 {
     zpoller_t *p = zpoller_new(s, NULL);
     void *which = zpoller_wait(p, ms);
@@ -131,13 +224,41 @@ static void s_key_for(int nshards, int id, const char *prefix, char *out, size_t
 int router_test(bool verbose)
 {
     s_verbose = verbose;
-    router_t *router = router_new("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", 2, DEAD_MS);
+    snprintf(s_allow, sizeof s_allow, "/tmp/router_test-XXXXXX");
+    if (!mkdtemp(s_allow)) {
+        fprintf(stderr, "router_test: cannot make a temporary folder\n");
+        return 1;
+    }
+    s_certs = zhashx_new();
+    zhashx_set_destructor(s_certs, s_cert_free);
+    s_router_cert = zcert_new();
+    zcert_set_meta(s_router_cert, "role", "router");
+    /* Keys the router must admit exist before it starts (others are found by a re-read). */
+    s_cert_for("g/test");
+    s_cert_for("s/0");
+    s_cert_for("s/1");
+    s_cert_for("s/9");
+    s_cert_for("g/two");
+    s_cert_for("g/evil");
+    s_cert_for("g/probe");
+
+    CHECK(router_new("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", 2, 0, NULL, s_allow) == NULL,
+          "no key pair refused");
+    CHECK(router_new("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", 2, 0, s_router_cert,
+                     "/nonexistent/keys") == NULL,
+          "a missing allow folder refused");
+    CHECK(router_new("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", 0, 0, s_router_cert, s_allow) ==
+              NULL,
+          "0 shards refused");
+
+    router_t *router =
+        router_new("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", 2, DEAD_MS, s_router_cert, s_allow);
     CHECK(router, "router_new on wildcard ports");
     if (!router)
         return 1;
-    CHECK(router_new("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", 0, 0) == NULL, "0 shards refused");
-    router_t *clash = router_new(router_front_endpoint(router), "tcp://127.0.0.1:*", 2, 0);
-    CHECK(clash == NULL, "bind to a port in use fails cleanly");
+    router_t *clash =
+        router_new("tcp://127.0.0.1:*", "tcp://127.0.0.1:*", 2, 0, s_router_cert, s_allow);
+    CHECK(clash == NULL, "a second router in one process refused (one ZAP handler per process)");
     router_destroy(&clash);
     router_destroy(&clash); /* idempotent */
 
@@ -201,8 +322,62 @@ int router_test(bool verbose)
         zclock_sleep(100);
         zstr_sendx(gw, "REQ", key1, "9b", "{}", NULL);
         CHECK(s_expect(s1, 4, "REQ", "g/test", "9b", "{}"),
-              "HB naming shard 1 from identity s/9 is ignored");
+              "HB naming shard 1 from the key of s/9 is ignored");
+        CHECK(s_silent(impostor, 100), "the impostor got nothing");
         zsock_destroy(&impostor);
+    }
+
+    /* Hostile peers (docs/internals.md "Security between roles"): no CURVE, an unknown
+     * key, a gateway key on the shard socket, a shard key on the gateway socket, and a
+     * gateway key claiming another gateway's or a shard's routing id. None of them gets
+     * anything, none of their messages is relayed, and the real peers keep their traffic. */
+    {
+        zsock_t *bad[] = {
+            s_peer_as(NULL, "g/test", fe),  s_peer_as("?", "g/test", fe),
+            s_peer_as(NULL, "s/0", be),     s_peer_as("?", "s/0", be),
+            s_peer_as("g/evil", "s/0", be), s_peer_as("s/0", "g/test", fe),
+        };
+        size_t nbad = sizeof bad / sizeof bad[0];
+        zclock_sleep(300);
+        for (size_t i = 0; i < nbad; i++) {
+            zstr_sendx(bad[i], "HB", "0", NULL);
+            zstr_sendx(bad[i], "HELLO", "0", NULL);
+            zstr_sendx(bad[i], "HB", "eX", "0", NULL);
+            zstr_sendx(bad[i], "REQ", key0, "x", "{\"op\":\"user_get\"}", NULL);
+            zstr_sendx(bad[i], "LOC", "eX", "1", "{\"full\":[\"alice\"]}", NULL);
+            zstr_sendx(bad[i], "EVT", "g/test", "[\"alice\"]", "", "{\"type\":\"msg\"}", NULL);
+            zstr_sendx(bad[i], "FWD", key0, "{\"op\":\"idx_del\"}", NULL);
+        }
+        zsock_t *spoof = s_peer_as("g/evil", "g/test", fe);
+        zclock_sleep(300);
+        zstr_sendx(spoof, "EVT", "g/test", "[\"alice\"]", "", "{\"type\":\"msg\"}", NULL);
+        zstr_sendx(spoof, "REP", "g/test", "1", "ok", "{}", NULL);
+        zstr_sendx(spoof, "FWD", key0, "{\"op\":\"idx_del\"}", NULL);
+        zstr_sendx(spoof, "SNAP", "g/test", NULL);
+        zstr_sendx(spoof, "HB", "0", NULL);
+        zstr_sendx(spoof, "HELLO", "0", NULL);
+        for (size_t i = 0; i < nbad; i++)
+            CHECK(s_silent(bad[i], i == 0 ? 300 : 50), "hostile peer %zu got nothing", i);
+        CHECK(s_silent(spoof, 50), "a gateway key claiming g/test's routing id got nothing");
+        CHECK(s_nothing(s0, 100) && s_nothing(s1, 50), "nothing relayed to the shards");
+        CHECK(s_nothing(gw, 50), "nothing relayed to the gateway");
+        /* That took longer than the liveness timeout: heartbeat again. */
+        zstr_sendx(s0, "HB", "0", NULL);
+        zstr_sendx(s1, "HB", "1", NULL);
+        zclock_sleep(50);
+        zstr_sendx(gw, "HB", "e1", "1", NULL);
+        zclock_sleep(100);
+        s_drain(s0);
+        s_drain(s1);
+        s_drain(gw);
+        zstr_sendx(gw, "REQ", key0, "9c", "{}", NULL);
+        CHECK(s_expect(s0, 4, "REQ", "g/test", "9c", "{}"), "shard 0 still gets its requests");
+        zstr_sendx(s0, "REP", "g/test", "9c", "ok", "{}", NULL);
+        CHECK(s_expect(gw, 4, "REP", "9c", "ok", "{}"), "g/test still gets its answers");
+        CHECK(s_silent(spoof, 50), "and the spoofing gateway does not");
+        for (size_t i = 0; i < nbad; i++)
+            zsock_destroy(&bad[i]);
+        zsock_destroy(&spoof);
     }
 
     /* Binary-safe frames (NUL inside a payload). */
@@ -213,7 +388,7 @@ int router_test(bool verbose)
         zmsg_addstr(m, "10");
         zmsg_addmem(m, "a\0b", 3);
         zmsg_send(&m, gw);
-        zmsg_t *got = zmsg_recv(s0);
+        zmsg_t *got = s_recv(s0);
         zframe_t *last = got ? zmsg_last(got) : NULL;
         CHECK(got && zmsg_size(got) == 4 && zframe_size(last) == 3 &&
                   memcmp(zframe_data(last), "a\0b", 3) == 0,
@@ -312,15 +487,15 @@ int router_test(bool verbose)
     zstr_sendx(gw, "REQ", key0, "13", "{}", NULL);
     CHECK(s_expect(s0, 4, "REQ", "g/test", "13", "{}"), "REQ reaches a restarted shard");
 
-    /* Handover: a second connection with the same identity takes over at once, while
-     * the old one is still connected (a stuck old process, a half-open TCP link). */
+    /* A second connection with the same key takes over at its first HB, while the old
+     * one is still connected (a stuck old process, a half-open TCP link). */
     zsock_t *s0b = s_peer("s/0", be);
     zstr_sendx(s0b, "HB", "0", NULL);
     zclock_sleep(200);
     s_drain(s0b);
     zstr_sendx(gw, "REQ", key0, "14", "{}", NULL);
     CHECK(s_expect(s0b, 4, "REQ", "g/test", "14", "{}"),
-          "a new connection with the same identity takes over");
+          "a new connection with the same key takes over");
     CHECK(s_nothing(s0, 100), "the old connection gets nothing");
     zsock_destroy(&s0);
     s0 = s0b;
@@ -331,9 +506,46 @@ int router_test(bool verbose)
     zstr_sendx(s0, "REP", "g/two", "2", "ok", "{}", NULL);
     zstr_sendx(s0, "HB", "0", NULL);
     zstr_sendx(s1, "HB", "1", NULL);
-    zclock_sleep(50);
+    zclock_sleep(200);
     zstr_sendx(gw, "HEALTH", "h5", NULL);
     CHECK(s_expect(gw, 3, "HEALTH", "h5", "1"), "router alive after REP to a gone gateway");
+
+    /* ZMQ_PROBE_ROUTER: a gateway that has only connected (libzmq's empty probe message)
+     * already gets what a shard sends to it (e.g. right after a router restart). */
+    {
+        zsock_t *gp = zsock_new(ZMQ_DEALER);
+        zcert_apply(s_cert_for("g/probe"), zsock_resolve(gp));
+        zsock_set_curve_serverkey(gp, zcert_public_txt(s_router_cert));
+        zsock_set_probe_router(gp, 1);
+        zsock_set_rcvtimeo(gp, 2000);
+        zsock_set_linger(gp, 0);
+        zsock_connect(gp, "%s", fe);
+        zclock_sleep(300);
+        zstr_sendx(s0, "EVT", "g/probe", "[\"alice\"]", "", "{}", NULL);
+        CHECK(s_expect(gp, 4, "EVT", "[\"alice\"]", "", "{}"),
+              "EVT reaches a gateway known only from its connection probe");
+        zsock_destroy(&gp);
+    }
+
+    /* The router heartbeats every live peer (they reconnect when it falls silent). */
+    {
+        zstr_sendx(gw, "HB", "e2", "1", NULL);
+        bool ghb = false;
+        for (zmsg_t *x; !ghb && (x = zmsg_recv(gw));) {
+            ghb = zmsg_size(x) == 1 && zframe_streq(zmsg_first(x), "HB");
+            zmsg_destroy(&x);
+        }
+        CHECK(ghb, "the router sends HB to a gateway");
+        s_drain(s1);
+        zstr_sendx(s1, "HB", "1", NULL);
+        zclock_sleep(600);
+        bool hb = false;
+        for (zmsg_t *x; !hb && (x = zmsg_recv(s1));) {
+            hb = zmsg_size(x) == 1 && zframe_streq(zmsg_first(x), "HB");
+            zmsg_destroy(&x);
+        }
+        CHECK(hb, "the router sends HB to a shard");
+    }
 
     zsock_destroy(&gw);
     zsock_destroy(&s0);
@@ -342,6 +554,19 @@ int router_test(bool verbose)
     router_destroy(&router);
     CHECK(router == NULL, "router_destroy nulls the pointer");
     free(table);
+    zcert_destroy(&s_router_cert);
+    zhashx_destroy(&s_certs);
+    DIR *d = opendir(s_allow);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", s_allow, e->d_name);
+        unlink(path);
+    }
+    if (d)
+        closedir(d);
+    rmdir(s_allow);
     printf("router_test: %d passed, %d failed\n", s_checks - s_failed, s_failed);
     return s_failed ? 1 : 0;
 }

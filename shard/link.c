@@ -4,19 +4,44 @@
 #include <errno.h>
 #include <string.h>
 
+#include "pl_curve.h"
 #include "pl_log.h"
+#include "pl_time.h"
 #include "pl_wire.h"
 
 typedef struct {
     shard_t *shard;
     zsock_t *sock;
+    zloop_t *loop;
+    const char *endpoint;
+    zcert_t *cert;
+    const char *server_key;
+    int64_t last_rx;    /* pl_mono_ms of the last message from the router */
+    bool fresh;         /* new connection, nothing heard yet: HELLO at every tick */
+    bool silent_logged; /* the warning for this silence was logged */
     volatile sig_atomic_t *stop;
 } link_t;
 
 static int s_send(void *arg, int count, const void *const *parts, const size_t *lens)
 {
     link_t *self = arg;
+    if (!self->sock) {
+        errno = EAGAIN;
+        return -1;
+    }
     return pl_wire_send(self->sock, count, parts, lens);
+}
+
+/* True (and consumed) for the router's ["HB"]; notes that the router spoke. */
+static bool s_router_hb(link_t *self, zmsg_t *msg)
+{
+    self->last_rx = pl_mono_ms();
+    self->fresh = false;
+    if (self->silent_logged) {
+        self->silent_logged = false;
+        pl_info("the router answers again");
+    }
+    return zmsg_size(msg) == 1 && zframe_streq(zmsg_first(msg), "HB");
 }
 
 /* Drain (bounded), then group-commit and answer. The socket has RCVTIMEO 0, so a
@@ -30,11 +55,46 @@ static int s_on_socket(zloop_t *loop, zsock_t *sock, void *arg)
         zmsg_t *msg = zmsg_recv(sock);
         if (!msg)
             break;
-        shard_handle(self->shard, msg);
+        if (!s_router_hb(self, msg))
+            shard_handle(self->shard, msg);
         zmsg_destroy(&msg);
     }
     shard_flush(self->shard);
     return *self->stop ? -1 : 0;
+}
+
+/* A new DEALER (CURVE client, no identity: the router knows the shard by its key),
+ * connected and registered with the loop. Returns 0 or -1 (logged). */
+static int s_connect(link_t *self)
+{
+    zsock_t *sock = zsock_new(ZMQ_DEALER);
+    if (!sock) {
+        pl_error("cannot create the router socket: %s", strerror(errno));
+        return -1;
+    }
+    zsock_set_rcvtimeo(sock, 0);
+    if (pl_wire_setup(sock, false) != 0 ||
+        pl_curve_client(sock, self->cert, self->server_key) != 0 ||
+        zsock_connect(sock, "%s", self->endpoint) != 0) {
+        pl_error("cannot connect to the router at %s: %s", self->endpoint, strerror(errno));
+        zsock_destroy(&sock);
+        return -1;
+    }
+    if (zloop_reader(self->loop, sock, s_on_socket, self) != 0) {
+        pl_error("cannot watch the router socket");
+        zsock_destroy(&sock);
+        return -1;
+    }
+    self->sock = sock;
+    self->fresh = true;
+    return 0;
+}
+
+static void s_disconnect(link_t *self)
+{
+    if (self->sock)
+        zloop_reader_end(self->loop, self->sock);
+    zsock_destroy(&self->sock);
 }
 
 static int s_on_timer(zloop_t *loop, int timer_id, void *arg)
@@ -42,48 +102,60 @@ static int s_on_timer(zloop_t *loop, int timer_id, void *arg)
     link_t *self = arg;
     if (*self->stop)
         return -1;
+    int64_t now = pl_mono_ms();
+    if (self->sock && (zsock_events(self->sock) & ZMQ_POLLIN))
+        self->last_rx = now; /* messages wait unread: a busy loop, not a silent router */
+    if (now - self->last_rx > SHARD_SILENT_MS) {
+        /* Nothing from the router, not even its HB (every 500 ms): the connection may be
+         * dead, half-open or no longer the one the router sends to. A new one. */
+        if (!self->silent_logged)
+            pl_warn("no message from the router for %lld ms: reconnecting",
+                    (long long)(now - self->last_rx));
+        else
+            pl_debug("router still silent: reconnecting");
+        self->silent_logged = true;
+        self->last_rx = now;
+        s_disconnect(self);
+        if (s_connect(self) != 0)
+            pl_warn("cannot make a new router socket; trying again");
+    }
+    if (self->fresh)
+        shard_hello(self->shard); /* until the router answers: it learns the connection */
     shard_tick(self->shard);
     return 0;
 }
 
-int shard_link_run(shard_t *shard, const char *endpoint, volatile sig_atomic_t *stop)
+int shard_link_run(shard_t *shard, const char *endpoint, zcert_t *cert, const char *server_key,
+                   volatile sig_atomic_t *stop)
 {
-    link_t self = {.shard = shard, .stop = stop};
-    zloop_t *loop = NULL;
+    link_t self = {.shard = shard,
+                   .stop = stop,
+                   .endpoint = endpoint,
+                   .cert = cert,
+                   .server_key = server_key,
+                   .last_rx = pl_mono_ms()};
     int rc = -1;
-    self.sock = zsock_new(ZMQ_DEALER);
-    if (!self.sock) {
-        pl_error("cannot create the router socket: %s", strerror(errno));
-        goto done;
-    }
-    char identity[32];
-    snprintf(identity, sizeof(identity), "s/%d", shard->id);
-    zsock_set_identity(self.sock, identity);
-    zsock_set_rcvtimeo(self.sock, 0);
-    if (pl_wire_setup(self.sock, false) != 0 || zsock_connect(self.sock, "%s", endpoint) != 0) {
-        pl_error("cannot connect to the router at %s: %s", endpoint, strerror(errno));
-        goto done;
-    }
-    loop = zloop_new();
-    if (!loop || zloop_reader(loop, self.sock, s_on_socket, &self) != 0 ||
-        zloop_timer(loop, SHARD_HB_MS, 0, s_on_timer, &self) < 0) {
+    self.loop = zloop_new();
+    if (!self.loop || zloop_timer(self.loop, SHARD_HB_MS, 0, s_on_timer, &self) < 0) {
         pl_error("cannot set up the loop");
         goto done;
     }
+    if (s_connect(&self) != 0)
+        goto done;
     shard_set_sender(shard, s_send, &self);
-    pl_info("shard %d (%s) connected to %s%s", shard->id, identity, endpoint,
+    pl_info("shard %d connected to %s%s", shard->id, endpoint,
             shard->sync ? ", fsync per group commit" : "");
     shard_hello(shard);
     shard_tick(shard); /* at start: resend the stored outbox */
     while (!*stop) {
-        zloop_start(loop); /* returns on a signal (EINTR) or a handler's -1 */
+        zloop_start(self.loop); /* returns on a signal (EINTR) or a handler's -1 */
     }
     pl_info("stopping");
     rc = 0;
 done:
     shard_flush(shard); /* nothing is pending between wakes; kept for safety */
     shard_set_sender(shard, NULL, NULL);
-    zloop_destroy(&loop);
-    zsock_destroy(&self.sock);
+    s_disconnect(&self);
+    zloop_destroy(&self.loop);
     return rc;
 }

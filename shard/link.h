@@ -1,7 +1,11 @@
-/* link — the shard's connection to the router: one DEALER socket (identity `s/<id>`)
- * in one zloop. Each wake drains up to SHARD_DRAIN_MAX messages without blocking, hands
- * each to shard_handle(), then calls shard_flush() (the group commit). A 500 ms timer
- * sends the heartbeat and runs shard_tick().
+/* link — the shard's connection to the router: one DEALER socket in one zloop, a CURVE
+ * client whose key makes the router know it as `s/<id>` (docs/internals.md "Security
+ * between roles"). Each wake drains up to SHARD_DRAIN_MAX messages without blocking,
+ * hands each to shard_handle(), then calls shard_flush() (the group commit). A 500 ms
+ * timer sends the heartbeat and runs shard_tick(). The router sends ["HB"] every 500 ms;
+ * after SHARD_SILENT_MS without any message from it the socket is replaced by a new
+ * connection that says HELLO (every tick until the router answers), so the router sends
+ * to it and replays the gateways.
  *
  * Thread: runs on the calling thread until *stop becomes non-zero (set it from a signal
  * handler) or the loop fails. */
@@ -13,9 +17,13 @@
 
 #define SHARD_DRAIN_MAX 256
 #define SHARD_HB_MS 500
+#define SHARD_SILENT_MS 1500
 
-/* Connect to the router endpoint and serve until stopped. Sets and clears the shard's
- * sender. Returns 0 when stopped, -1 when the socket could not be set up (logged). */
-int shard_link_run(shard_t *shard, const char *endpoint, volatile sig_atomic_t *stop);
+/* Connect to the router endpoint as a CURVE client with cert (borrowed; must outlive the
+ * call) of the router's public key server_key (Z85) and serve until stopped. Sets and
+ * clears the shard's sender. Returns 0 when stopped, -1 when the socket could not be set
+ * up (logged). */
+int shard_link_run(shard_t *shard, const char *endpoint, zcert_t *cert, const char *server_key,
+                   volatile sig_atomic_t *stop);
 
 #endif

@@ -13,6 +13,7 @@
 
 #include "link.h"
 #include "pl_config.h"
+#include "pl_curve.h"
 #include "pl_log.h"
 #include "shard.h"
 
@@ -32,6 +33,9 @@ static void s_usage(FILE *out)
             "                    flags without --); flags given here override it\n"
             "  --id N            shard id (default 0); ZeroMQ identity s/<id>\n"
             "  --router ENDPOINT router back socket to connect (default tcp://127.0.0.1:7101)\n"
+            "  --curve-secret FILE this shard's CURVE key pair (parley-keygen --role shard\n"
+            "                    --id N; FILE or FILE_secret). Required; its id must be --id\n"
+            "  --router-key FILE the router's public key file. Required\n"
             "  --data DIR        RocksDB folder, created (default ./var/shard-<id>)\n"
             "  --sync            fsync every group commit (power-loss durability)\n"
             "  --gw-timeout MS   drop a gateway's users after MS without GWHB (default 10000)\n"
@@ -93,6 +97,8 @@ int main(int argc, char **argv)
                                          {"apns-sandbox-url", required_argument, NULL, 'B'},
                                          {"max-groups-created", required_argument, NULL, 'M'},
                                          {"max-groups-member", required_argument, NULL, 'm'},
+                                         {"curve-secret", required_argument, NULL, 'x'},
+                                         {"router-key", required_argument, NULL, 'y'},
                                          {"config", required_argument, NULL, 'c'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
@@ -100,6 +106,7 @@ int main(int argc, char **argv)
     const char *router = "tcp://127.0.0.1:7101";
     const char *data = NULL;
     const char *vapid_key = NULL, *vapid_subject = NULL;
+    const char *curve_secret = NULL, *router_key = NULL;
     bool sync = false;
     shard_providers_cfg_t prov = {0};
     /* owns the strings the flags point to: freed at exit */
@@ -134,6 +141,14 @@ int main(int argc, char **argv)
             if (s_parse_int(optarg, 1, INT_MAX, c == 'M' ? &max_created : &max_member) == 0)
                 continue;
             hint = "at least 1";
+            break;
+        case 'x':
+        case 'y':
+            if (*optarg) {
+                *(c == 'x' ? &curve_secret : &router_key) = optarg;
+                continue;
+            }
+            hint = "must not be empty";
             break;
         case 'r':
         case 'd':
@@ -187,6 +202,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "parley-shard: --apns-key needs --apns-key-id and --apns-team-id\n");
         goto bad;
     }
+    if (!curve_secret || !router_key) {
+        fprintf(stderr, "parley-shard: --curve-secret and --router-key are required "
+                        "(docs/internals.md \"Security between roles\")\n");
+        goto bad;
+    }
     char role[32];
     snprintf(role, sizeof(role), "shard-%ld", id);
     pl_log_init(role, PL_INFO); /* again, now that the id is known */
@@ -197,6 +217,21 @@ int main(int argc, char **argv)
     }
     if (sodium_init() < 0) {
         pl_error("libsodium failed to initialise");
+        pl_args_destroy(&args);
+        return 1;
+    }
+    char router_pub[41], keyname[80], want[32];
+    zcert_t *cert = pl_curve_load_secret(curve_secret);
+    if (!cert || pl_curve_load_public(router_key, router_pub) != 0) {
+        zcert_destroy(&cert);
+        pl_args_destroy(&args);
+        return 1;
+    }
+    snprintf(want, sizeof want, "s/%ld", id);
+    if (pl_curve_role(cert, keyname, sizeof keyname) != PL_ROLE_SHARD || strcmp(keyname, want)) {
+        pl_error("--curve-secret %s is not the key of shard %ld (role shard, id %ld)", curve_secret,
+                 id, id);
+        zcert_destroy(&cert);
         pl_args_destroy(&args);
         return 1;
     }
@@ -211,11 +246,13 @@ int main(int argc, char **argv)
                           .max_groups_member = (int)max_member};
     shard_t *shard = shard_new(&cfg);
     if (!shard) {
+        zcert_destroy(&cert);
         pl_args_destroy(&args);
         return 1;
     }
-    int rc = shard_link_run(shard, router, &s_stop);
+    int rc = shard_link_run(shard, router, cert, router_pub, &s_stop);
     shard_destroy(&shard);
+    zcert_destroy(&cert);
     pl_args_destroy(&args);
     pl_info("stopped");
     return rc == 0 ? 0 : 1;

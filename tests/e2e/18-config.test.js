@@ -60,8 +60,11 @@ async function startGateway(c, sections, args = []) {
   const conf = writeConf(c, `gw-extra-${n}.conf`, formatConfig(sections));
   const logPath = path.join(c.dir, `gw-extra-${n}.log`);
   const fd = fs.openSync(logPath, 'a');
+  // its own CURVE key, in the folder the router admits (read again for an unknown key)
+  const key = c.curve ? c.makeKey(`e2e-extra-${n}`, 'gateway', `e2e-extra-${n}`) : null;
+  const curve = key ? ['--curve-secret', key.secret, '--router-key', c.routerKey] : [];
   const proc = spawn(c.bins.gateway, ['--config', conf, '--port', String(port), '--bind', '127.0.0.1',
-    '--router', `tcp://127.0.0.1:${c.frontPort}`, '--name', `e2e-extra-${n}`, ...args],
+    '--router', `tcp://127.0.0.1:${c.frontPort}`, '--name', `e2e-extra-${n}`, ...curve, ...args],
   { stdio: ['ignore', fd, fd] });
   fs.closeSync(fd);
   const exited = new Promise((resolve) => proc.on('exit', (code) => resolve(code)));

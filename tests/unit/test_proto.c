@@ -1,9 +1,13 @@
 /* Unit tests for proto/: slot hashing (known vectors, even spread), slot table wire form,
- * UTF-8 validation and counting, name/dm validation, the config file (pl_config). Exit 0
- * when all pass. */
+ * UTF-8 validation and counting, name/dm validation, the config file (pl_config), CURVE
+ * key files (pl_curve). Exit 0 when all pass. */
 #include "pl_config.h"
+#include "pl_curve.h"
 #include "pl_hash.h"
+#include "pl_log.h"
 #include "pl_text.h"
+
+#include <unistd.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,8 +268,61 @@ static void test_config(void)
     CHECK(pl_args_new("prog", "gateway", 4, twice, s_opts) == NULL);
 }
 
+/* Key files (pl_curve): what parley-keygen writes loads back; metadata binds the name. */
+static void test_curve(void)
+{
+    char dir[] = "/tmp/test_proto-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char pub[64], sec[72], role[80];
+    snprintf(pub, sizeof pub, "%s/gw", dir);
+    snprintf(sec, sizeof sec, "%s/gw_secret", dir);
+    zcert_t *c = zcert_new();
+    zcert_set_meta(c, "role", "gateway");
+    zcert_set_meta(c, "name", "gw-1");
+    CHECK(zcert_save(c, pub) == 0);
+
+    zcert_t *l = pl_curve_load_secret(sec);
+    CHECK(l && !strcmp(zcert_secret_txt(l), zcert_secret_txt(c)));
+    CHECK(l && pl_curve_role(l, role, sizeof role) == PL_ROLE_GATEWAY && !strcmp(role, "g/gw-1"));
+    zcert_destroy(&l);
+    l = pl_curve_load_secret(pub); /* FILE: zcert_load reads FILE_secret */
+    CHECK(l != NULL);
+    zcert_destroy(&l);
+    char key[41];
+    CHECK(pl_curve_load_public(pub, key) == 0 && !strcmp(key, zcert_public_txt(c)));
+    CHECK(pl_curve_load_public("/nonexistent/key", key) == -1);
+    CHECK(pl_curve_load_secret("/nonexistent/key") == NULL);
+    unlink(sec); /* only the public file left: no secret key */
+    CHECK(pl_curve_load_secret(pub) == NULL);
+    unlink(pub);
+
+    const char *bad[][2] = {{"gateway", ""}, {"gateway", "a b"}, {"gateway", "a/b"},
+                            {"shard", "01"}, {"shard", "-1"},    {"shard", "65536"},
+                            {"shard", "x"},  {"router2", "0"},   {NULL, NULL}};
+    for (int i = 0; bad[i][0]; i++) {
+        zcert_t *b = zcert_new();
+        zcert_set_meta(b, "role", "%s", bad[i][0]);
+        zcert_set_meta(b, !strcmp(bad[i][0], "gateway") ? "name" : "id", "%s", bad[i][1]);
+        CHECK(pl_curve_role(b, role, sizeof role) == PL_ROLE_NONE);
+        zcert_destroy(&b);
+    }
+    zcert_t *sh = zcert_new();
+    zcert_set_meta(sh, "role", "shard");
+    zcert_set_meta(sh, "id", "65535");
+    CHECK(pl_curve_role(sh, role, sizeof role) == PL_ROLE_SHARD && !strcmp(role, "s/65535"));
+    zcert_destroy(&sh);
+    zcert_t *none = zcert_new();
+    CHECK(pl_curve_role(none, role, sizeof role) == PL_ROLE_NONE);
+    zcert_destroy(&none);
+    zcert_destroy(&c);
+    rmdir(dir);
+}
+
 int main(void)
 {
+    zsys_handler_set(NULL);
+    pl_log_init("test_proto", PL_ERROR);
+    test_curve();
     test_crc16();
     test_spread();
     test_table();

@@ -11,11 +11,16 @@
 //   await c.startAll();  // same ports, same data folders
 //   await c.destroy();   // stop (if needed) and remove the folder unless a test failed
 //
-// Binaries: PARLEY_ROUTER_BIN / PARLEY_SHARD_BIN / PARLEY_GATEWAY_BIN, else
-// PARLEY_BIN_DIR (flat or with router/ shard/ gateway/ subfolders), else the newest
-// build*/<role>/parley-<role> under the repository root.
+// Binaries: PARLEY_ROUTER_BIN / PARLEY_SHARD_BIN / PARLEY_GATEWAY_BIN / PARLEY_KEYGEN_BIN,
+// else PARLEY_BIN_DIR (flat or with router/ shard/ gateway/ keygen/ subfolders), else the
+// newest build*/<role>/parley-<role> under the repository root.
+//
+// CURVE keys (docs/internals.md "Security between roles"): every cluster gets its own,
+// made with parley-keygen in DIR/keys (router, shard-<i>, e2e-gw<i>; the router admits
+// the folder). c.makeKey(...) issues more (e.g. for a hostile peer). Binaries from before
+// CURVE (no --curve-secret in `parley-router --help`) run without keys: c.curve is false.
 
-const { spawn } = require('node:child_process');
+const { spawn, execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const fsp = require('node:fs/promises');
@@ -250,6 +255,18 @@ class Cluster {
     for (let i = 0; i < this.opts.gateways; i++) this.gwPorts.push(await freePort());
     const bins = Object.fromEntries(ROLES.map((r) => [r, findBinary(r)]));
     this.bins = bins;
+    this.curve = String(execFileSync(bins.router, ['--help'])).includes('--curve-secret');
+    this.keysDir = path.join(this.dir, 'keys');
+    const curveArgs = { router: [], shard: () => [], gateway: () => [] };
+    if (this.curve) {
+      bins.keygen = findBinary('keygen');
+      await fsp.mkdir(this.keysDir);
+      this.routerKey = this.makeKey('router', 'router').pub;
+      curveArgs.router = ['--curve-secret', this.makeKey('router', 'router').secret, '--curve-allow', this.keysDir];
+      curveArgs.shard = (i) => ['--curve-secret', this.makeKey(`shard-${i}`, 'shard', i).secret, '--router-key', this.routerKey];
+      curveArgs.gateway = (i) => ['--curve-secret', this.makeKey(`e2e-gw${i}`, 'gateway', `e2e-gw${i}`).secret,
+        '--router-key', this.routerKey];
+    }
     const front = `tcp://127.0.0.1:${this.frontPort}`;
     const back = `tcp://127.0.0.1:${this.backPort}`;
     const log = (n) => path.join(this.dir, `${n}.log`);
@@ -276,19 +293,38 @@ class Cluster {
     fs.writeFileSync(this.configPath, formatConfig(config));
     const conf = ['--config', this.configPath];
     this.procs.push(new Proc(this, 'router', 0, bins.router,
-      [...conf, '--front', front, '--back', back, '--shards', String(this.opts.shards)], log('router')));
+      [...conf, '--front', front, '--back', back, '--shards', String(this.opts.shards), ...curveArgs.router], log('router')));
     for (let i = 0; i < this.opts.shards; i++) {
-      const args = [...conf, '--id', String(i), '--router', back, '--data', path.join(this.dir, `shard-${i}`)];
+      const args = [...conf, '--id', String(i), '--router', back, '--data', path.join(this.dir, `shard-${i}`),
+        ...curveArgs.shard(i)];
       args.push(...shardArgs);
       this.procs.push(new Proc(this, 'shard', i, bins.shard, args, log(`shard-${i}`)));
     }
     for (let i = 0; i < this.opts.gateways; i++) {
       const args = [...conf, '--port', String(this.gwPorts[i]), '--bind', '127.0.0.1', '--router', front,
         '--name', `e2e-gw${i}`];
+      args.push(...curveArgs.gateway(i));
       args.push(...gatewayArgs);
       this.procs.push(new Proc(this, 'gateway', i, bins.gateway, args, log(`gateway-${i}`)));
     }
     all.add(this);
+  }
+
+  // A CURVE key pair made with parley-keygen: file (public) and file_secret in the keys
+  // folder the router admits, or with {allow:false} in a folder it does not know.
+  // role 'gateway' takes a name, 'shard' an id, 'router' nothing. Returns {pub, secret}.
+  // Issuing the same file again returns the existing pair.
+  makeKey(file, role, nameOrId, { allow = true } = {}) {
+    const dir = allow ? this.keysDir : path.join(this.dir, 'keys-not-admitted');
+    fs.mkdirSync(dir, { recursive: true });
+    const pub = path.join(dir, file);
+    if (!fs.existsSync(pub)) {
+      const args = ['--role', role, '--out', pub];
+      if (role === 'gateway') args.push('--name', String(nameOrId));
+      if (role === 'shard') args.push('--id', String(nameOrId));
+      execFileSync(this.bins.keygen || findBinary('keygen'), args);
+    }
+    return { pub, secret: `${pub}_secret` };
   }
 
   proc(role, index = 0) {

@@ -2,8 +2,15 @@
  * tests/e2e/13-robustness.test.js (bad input between roles must be answered or dropped
  * with a log line, never crash a process, never change stored data).
  *
- *   zmq-junk <front endpoint> <back endpoint> <gateway identity> <user a> <user b>
+ *   zmq-junk [--gw-key SECRET --shard-key SECRET --router-key PUB]
+ *            <front endpoint> <back endpoint> <gateway identity> <user a> <user b>
  *            <device of a> <conv of a and b>
+ *
+ * The router admits only CURVE clients with an admitted key (docs/internals.md "Security
+ * between roles"). Without keys every socket speaks plain ZeroMQ and must receive nothing
+ * (the handshake fails; the test checks "received 0"). With keys (a gateway key, and a
+ * shard key whose id is not in the slot table, e.g. s/99) the junk reaches the router's
+ * decoders as a fake gateway and a fake shard would.
  *
  * Connects to the router's front as a fake gateway (identity g/junk, then no identity)
  * and to its back as a fake shard (identity s/99, then no identity: never a real
@@ -11,6 +18,8 @@
  * Every request payload is a valid template with one field made wrong (type, empty,
  * over-long, NUL inside) or missing, so none of them may change anything. Prints how
  * many messages it sent and received; exits 0 unless it could not set up. */
+#include <czmq.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -21,7 +30,7 @@
 
 #define MAXP 12
 
-static long s_sent;
+static long s_sent, s_failed;
 
 /* Send count frames (explicit lengths: frames may hold NULs). */
 static void s_sendn(void *sock, int count, const char *const *parts, const size_t *lens)
@@ -29,7 +38,8 @@ static void s_sendn(void *sock, int count, const char *const *parts, const size_
     for (int i = 0; i < count; i++) {
         int flags = i + 1 < count ? ZMQ_SNDMORE : 0;
         if (zmq_send(sock, parts[i], lens[i], flags) < 0) {
-            fprintf(stderr, "zmq-junk: send failed: %s\n", zmq_strerror(zmq_errno()));
+            if (!s_failed++ || zmq_errno() != EAGAIN)
+                fprintf(stderr, "zmq-junk: send failed: %s\n", zmq_strerror(zmq_errno()));
             return;
         }
     }
@@ -53,12 +63,21 @@ static void s_send(void *sock, ...)
     s_sendn(sock, n, parts, lens);
 }
 
-static void *s_sock(void *ctx, const char *endpoint, const char *ident)
+static void *s_sock(void *ctx, const char *endpoint, const char *ident, zcert_t *cert,
+                    const char *server_key)
 {
     void *s = zmq_socket(ctx, ZMQ_DEALER);
     int linger = 3000, tmo = 3000;
     if (!s)
         return NULL;
+    if (cert) {
+        zcert_apply(cert, s);
+        zmq_setsockopt(s, ZMQ_CURVE_SERVERKEY, server_key, 40);
+    } else {
+        /* a plain socket never gets past the router's handshake: nothing to wait for */
+        linger = 0;
+        tmo = 0;
+    }
     zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(s, ZMQ_SNDTIMEO, &tmo, sizeof tmo);
     if (ident)
@@ -432,18 +451,37 @@ static long s_drain(void *sock, int ms)
 
 int main(int argc, char **argv)
 {
-    if (argc != 8) {
-        fprintf(stderr, "usage: zmq-junk <front> <back> <gw identity> <user a> <user b> "
-                        "<device of a> <conv of a and b>\n");
+    zsys_handler_set(NULL);
+    zcert_t *gk = NULL, *sk = NULL;
+    char server_key[41] = "";
+    int i = 1;
+    for (; i + 1 < argc && !strncmp(argv[i], "--", 2); i += 2) {
+        if (!strcmp(argv[i], "--gw-key"))
+            gk = zcert_load(argv[i + 1]);
+        else if (!strcmp(argv[i], "--shard-key"))
+            sk = zcert_load(argv[i + 1]);
+        else if (!strcmp(argv[i], "--router-key")) {
+            zcert_t *rk = zcert_load(argv[i + 1]);
+            if (rk)
+                snprintf(server_key, sizeof server_key, "%s", zcert_public_txt(rk));
+            zcert_destroy(&rk);
+        } else
+            break;
+    }
+    if (argc - i != 7 || ((gk || sk) && strlen(server_key) != 40)) {
+        fprintf(stderr, "usage: zmq-junk [--gw-key SECRET --shard-key SECRET --router-key PUB] "
+                        "<front> <back> <gw identity> <user a> <user b> <device of a> "
+                        "<conv of a and b>\n");
         return 2;
     }
+    argv += i - 1;
     const char *front = argv[1], *back = argv[2], *gw = argv[3], *a = argv[4], *b = argv[5],
                *dev = argv[6], *conv = argv[7];
     void *ctx = zmq_ctx_new();
-    void *fg = ctx ? s_sock(ctx, front, "g/junk") : NULL;
-    void *fn = ctx ? s_sock(ctx, front, NULL) : NULL;
-    void *bs = ctx ? s_sock(ctx, back, "s/99") : NULL;
-    void *bn = ctx ? s_sock(ctx, back, NULL) : NULL;
+    void *fg = ctx ? s_sock(ctx, front, "g/junk", gk, server_key) : NULL;
+    void *fn = ctx ? s_sock(ctx, front, NULL, gk, server_key) : NULL;
+    void *bs = ctx ? s_sock(ctx, back, "s/99", sk, server_key) : NULL;
+    void *bn = ctx ? s_sock(ctx, back, NULL, sk, server_key) : NULL;
     if (!fg || !fn || !bs || !bn) {
         fprintf(stderr, "zmq-junk: cannot set up sockets\n");
         return 1;
@@ -462,11 +500,13 @@ int main(int argc, char **argv)
     s_framing(bn, true, gw);
     s_back_specific(bn, gw, a);
     long got = s_drain(fg, 1500) + s_drain(fn, 200) + s_drain(bs, 200) + s_drain(bn, 200);
-    printf("zmq-junk: sent %ld messages, received %ld\n", s_sent, got);
+    printf("zmq-junk: sent %ld messages (%ld not sent), received %ld\n", s_sent, s_failed, got);
     zmq_close(fg);
     zmq_close(fn);
     zmq_close(bs);
     zmq_close(bn);
     zmq_ctx_term(ctx);
+    zcert_destroy(&gk);
+    zcert_destroy(&sk);
     return 0;
 }

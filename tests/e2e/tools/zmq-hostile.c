@@ -1,0 +1,204 @@
+/* zmq-hostile — a hostile peer for tests/e2e/20-hostile-peer.test.js: replays the red-team
+ * probe of issue 8 against a running router and reports what came back.
+ *
+ *   zmq-hostile [--key SECRET] [--router-key PUB] [--admitted] [--takeover MS]
+ *               <front> <back> <gateway name> <alice> <bob> <dm of alice and bob>
+ *
+ * Without --key: plain ZeroMQ (no CURVE). With --key: a CURVE client with that key pair
+ * (admitted by the router or not). On the front socket it claims the routing id of the
+ * real gateway (<gateway name>, e.g. g/e2e-gw0) and, unless --admitted, sends what a
+ * gateway sends: user_get of alice, token_set for bob (device "evil", secret 32 zero
+ * bytes), a send as alice, user_create of "mallory", LOC full [alice, bob], HB, HEALTH;
+ * then (always) what only shards may send: EVT forging a msg from bob to alice, FWD
+ * idx_del of the dm from alice's index, REP, SNAP, HB/HELLO for shard 0. On the back
+ * socket it claims s/0 and sends HELLO/HB for shard 0, the forged EVT, the idx_del FWD,
+ * REP and SNAP for the gateway. Everything twice, 400 ms apart; then it listens 1.5 s.
+ *
+ * --takeover MS: only the back socket, as shard 0 would speak (HELLO, then HB every
+ * 250 ms) for MS ms — with a stolen shard key this is an identity takeover.
+ *
+ * Prints "zmq-hostile: sent N, received M [verbs of the first messages]"; exit 0 unless
+ * it could not set up (1) or the command line is wrong (2). */
+#include <czmq.h>
+#include <stdio.h>
+#include <string.h>
+
+static long s_sent, s_received;
+static char s_verbs[256];
+
+static void s_send(zsock_t *s, const char *first, ...)
+{
+    zmsg_t *m = zmsg_new();
+    va_list ap;
+    va_start(ap, first);
+    for (const char *f = first; f; f = va_arg(ap, const char *))
+        zmsg_addstr(m, f);
+    va_end(ap);
+    if (zmsg_send(&m, s) == 0)
+        s_sent++;
+    else
+        zmsg_destroy(&m);
+}
+
+static zsock_t *s_sock(const char *ep, const char *ident, zcert_t *cert, const char *server_key)
+{
+    zsock_t *s = zsock_new(ZMQ_DEALER);
+    if (!s)
+        return NULL;
+    zsock_set_linger(s, 0);
+    zsock_set_sndtimeo(s, 0);
+    zsock_set_sndhwm(s, 10000);
+    if (cert) {
+        zcert_apply(cert, zsock_resolve(s));
+        zsock_set_curve_serverkey(s, server_key);
+    }
+    if (ident)
+        zsock_set_identity(s, ident);
+    if (zsock_connect(s, "%s", ep) != 0)
+        zsock_destroy(&s);
+    return s;
+}
+
+/* Count (and note the verbs of) everything that arrives on a and b within ms. */
+static void s_listen(zsock_t *a, zsock_t *b, int ms)
+{
+    zpoller_t *p = zpoller_new(a, NULL);
+    if (b)
+        zpoller_add(p, b);
+    int64_t end = zclock_mono() + ms;
+    for (int64_t left = ms; left > 0; left = end - zclock_mono()) {
+        zsock_t *which = zpoller_wait(p, (int)left);
+        if (!which)
+            break;
+        zmsg_t *m = zmsg_recv(which);
+        if (!m)
+            continue;
+        s_received++;
+        char *verb = zframe_strdup(zmsg_first(m));
+        if (verb && strlen(s_verbs) + strlen(verb) + 2 < sizeof s_verbs && s_received <= 8) {
+            strcat(s_verbs, " ");
+            strcat(s_verbs, verb);
+        }
+        free(verb);
+        zmsg_destroy(&m);
+    }
+    zpoller_destroy(&p);
+}
+
+int main(int argc, char **argv)
+{
+    zsys_handler_set(NULL);
+    zcert_t *cert = NULL;
+    char server_key[41] = "";
+    bool admitted = false;
+    long takeover = 0;
+    int i = 1;
+    for (; i < argc && !strncmp(argv[i], "--", 2); i++) {
+        if (!strcmp(argv[i], "--admitted"))
+            admitted = true;
+        else if (i + 1 < argc && !strcmp(argv[i], "--key"))
+            cert = zcert_load(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--takeover"))
+            takeover = atol(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--router-key")) {
+            zcert_t *rk = zcert_load(argv[++i]);
+            if (rk)
+                snprintf(server_key, sizeof server_key, "%s", zcert_public_txt(rk));
+            zcert_destroy(&rk);
+        } else
+            break;
+    }
+    if (argc - i != 6 || (cert && strlen(server_key) != 40)) {
+        fprintf(stderr, "usage: zmq-hostile [--key SECRET --router-key PUB] [--admitted] "
+                        "[--takeover MS] <front> <back> <gateway name> <alice> <bob> <dm>\n");
+        return 2;
+    }
+    const char *front = argv[i], *back = argv[i + 1], *gw = argv[i + 2], *alice = argv[i + 3],
+               *bob = argv[i + 4], *dm = argv[i + 5];
+
+    if (takeover > 0) {
+        zsock_t *bs = s_sock(back, NULL, cert, server_key);
+        if (!bs)
+            return 1;
+        s_send(bs, "HELLO", "0", NULL);
+        for (int64_t end = zclock_mono() + takeover; zclock_mono() < end;) {
+            s_listen(bs, NULL, 250);
+            s_send(bs, "HB", "0", NULL);
+        }
+        printf("zmq-hostile: sent %ld, received %ld%s\n", s_sent, s_received, s_verbs);
+        zsock_destroy(&bs);
+        zcert_destroy(&cert);
+        return 0;
+    }
+
+    char evt[512], idx_del[512], send[512], user_get[128], token_set[256], create[256], loc[256],
+        to[128];
+    snprintf(evt, sizeof evt,
+             "{\"type\":\"msg\",\"conv\":\"%s\",\"seq\":999,\"from\":\"%s\",\"device\":\"phone\","
+             "\"text\":\"forged by zmq-hostile\",\"ts\":1,\"client_msg_id\":\"forged\"}",
+             dm, bob);
+    snprintf(
+        idx_del, sizeof idx_del,
+        "{\"op\":\"idx_del\",\"user\":\"%s\",\"conv\":\"%s\",\"kind\":\"dm\",\"from\":\"c:%s\","
+        "\"nonce\":\"0000000000000000\"}",
+        alice, dm, dm);
+    snprintf(send, sizeof send,
+             "{\"op\":\"send\",\"user\":\"%s\",\"device\":\"phone\",\"conv\":\"%s\","
+             "\"client_msg_id\":\"hostile-1\",\"text\":\"stored by zmq-hostile\"}",
+             alice, dm);
+    snprintf(user_get, sizeof user_get, "{\"op\":\"user_get\",\"user\":\"%s\"}", alice);
+    /* th: SHA-256 of 32 zero bytes, the secret of token "<bob>.evil.AAAA…A" (43 A) */
+    snprintf(token_set, sizeof token_set,
+             "{\"op\":\"token_set\",\"user\":\"%s\",\"device\":\"evil\",\"th\":"
+             "\"66687aadf862bd776c8fc18b8e9f8e20089714856ee233b3902a591d0d5f2925\"}",
+             bob);
+    snprintf(create, sizeof create,
+             "{\"op\":\"user_create\",\"user\":\"mallory\",\"hash\":\"$argon2id$v=19$m=65536,t=2,"
+             "p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g\"}");
+    snprintf(loc, sizeof loc, "{\"full\":[\"%s\",\"%s\"]}", alice, bob);
+    snprintf(to, sizeof to, "[\"%s\"]", alice);
+    char ukey_a[96], ukey_b[96], ckey[160];
+    snprintf(ukey_a, sizeof ukey_a, "u:%s", alice);
+    snprintf(ukey_b, sizeof ukey_b, "u:%s", bob);
+    snprintf(ckey, sizeof ckey, "c:%s", dm);
+
+    zsock_t *fs = s_sock(front, gw, cert, server_key);
+    zsock_t *bs = s_sock(back, "s/0", cert, server_key);
+    if (!fs || !bs) {
+        fprintf(stderr, "zmq-hostile: cannot set up sockets\n");
+        return 1;
+    }
+    zclock_sleep(300); /* let an admitted key finish its handshake */
+    for (int round = 0; round < 2; round++) {
+        if (!admitted) {
+            s_send(fs, "HB", "hostile-epoch", "0", NULL);
+            s_send(fs, "REQ", ukey_a, "h1", user_get, NULL);
+            s_send(fs, "REQ", ukey_b, "h2", token_set, NULL);
+            s_send(fs, "REQ", ckey, "h3", send, NULL);
+            s_send(fs, "REQ", "u:mallory", "h4", create, NULL);
+            s_send(fs, "LOC", "hostile-epoch", "1", loc, NULL);
+            s_send(fs, "HEALTH", "h5", NULL);
+        }
+        s_send(fs, "EVT", to, "", evt, NULL);
+        s_send(fs, "EVT", gw, to, "", evt, NULL);
+        s_send(fs, "FWD", ukey_a, idx_del, NULL);
+        s_send(fs, "REP", gw, "1", "ok", "{}", NULL);
+        s_send(fs, "SNAP", gw, NULL);
+        s_send(fs, "HB", "0", NULL);
+        s_send(fs, "HELLO", "0", NULL);
+
+        s_send(bs, "HELLO", "0", NULL);
+        s_send(bs, "HB", "0", NULL);
+        s_send(bs, "EVT", gw, to, "", evt, NULL);
+        s_send(bs, "FWD", ukey_a, idx_del, NULL);
+        s_send(bs, "REP", gw, "1", "ok", "{}", NULL);
+        s_send(bs, "SNAP", gw, NULL);
+        s_listen(fs, bs, 400);
+    }
+    s_listen(fs, bs, 1500);
+    printf("zmq-hostile: sent %ld, received %ld%s\n", s_sent, s_received, s_verbs);
+    zsock_destroy(&fs);
+    zsock_destroy(&bs);
+    zcert_destroy(&cert);
+    return 0;
+}
