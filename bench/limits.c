@@ -127,7 +127,7 @@ static int s_zmq(double *rt_per_s, bench_hist_t *h)
         char buf[128];
         int tt = 100;
         zmq_setsockopt(a, ZMQ_RCVTIMEO, &tt, sizeof tt);
-        if (zmq_recv(a, buf, sizeof buf, 0) >= 0) {
+        if (zmq_recv(a, buf, sizeof buf, 0) >= 0 && zmq_recv(a, buf, sizeof buf, 0) >= 0) {
             rc = 0;
             break;
         }
@@ -137,7 +137,7 @@ static int s_zmq(double *rt_per_s, bench_hist_t *h)
     int tt = 200;
     zmq_setsockopt(a, ZMQ_RCVTIMEO, &tt, sizeof tt);
     char buf[128];
-    while (zmq_recv(a, buf, sizeof buf, 0) >= 0)
+    while (zmq_recv(a, buf, sizeof buf, 0) >= 0) /* [b] [body] pairs */
         ;
     zmq_setsockopt(a, ZMQ_RCVTIMEO, &t, sizeof t);
     long done = 0, sent = 0;
@@ -150,7 +150,9 @@ static int s_zmq(double *rt_per_s, bench_hist_t *h)
             zmq_send(a, body, sizeof body, 0);
             sent++;
         }
-        int n = zmq_recv(a, buf, sizeof buf, 0);
+        int n = zmq_recv(a, buf, sizeof buf, 0); /* the peer's id, then the body */
+        if (n >= 0)
+            n = zmq_recv(a, buf, sizeof buf, 0);
         if (n < (int)sizeof(int64_t)) {
             rc = -1;
             break;

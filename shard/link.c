@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "pl_log.h"
+#include "pl_turn.h"
 #include "pl_wire.h"
 
 typedef struct {
@@ -26,6 +27,7 @@ static int s_on_socket(zloop_t *loop, zsock_t *sock, void *arg)
 {
     link_t *self = arg;
     int n = 0;
+    pl_turn_begin();
     for (; n < SHARD_DRAIN_MAX && !*self->stop; n++) {
         zmsg_t *msg = zmsg_recv(sock);
         if (!msg)
@@ -33,7 +35,10 @@ static int s_on_socket(zloop_t *loop, zsock_t *sock, void *arg)
         shard_handle(self->shard, msg);
         zmsg_destroy(&msg);
     }
+    pl_turn_note("handle", n);
     shard_flush(self->shard);
+    pl_turn_note("flush", 1);
+    pl_turn_end();
     return *self->stop ? -1 : 0;
 }
 
@@ -42,7 +47,10 @@ static int s_on_timer(zloop_t *loop, int timer_id, void *arg)
     link_t *self = arg;
     if (*self->stop)
         return -1;
+    pl_turn_begin();
     shard_tick(self->shard);
+    pl_turn_note("tick", 1);
+    pl_turn_end();
     return 0;
 }
 
@@ -64,6 +72,7 @@ int shard_link_run(shard_t *shard, const char *endpoint, volatile sig_atomic_t *
         pl_error("cannot connect to the router at %s: %s", endpoint, strerror(errno));
         goto done;
     }
+    pl_turn_init();
     loop = zloop_new();
     if (!loop || zloop_reader(loop, self.sock, s_on_socket, &self) != 0 ||
         zloop_timer(loop, SHARD_HB_MS, 0, s_on_timer, &self) < 0) {
