@@ -6,6 +6,7 @@
  * unavailable), destroy the lws context from inside the loop, close our handles, let
  * uv_run return, exit 0. */
 #include "gw.h"
+#include "pl_turn.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -353,6 +354,7 @@ static int s_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
     case LWS_CALLBACK_CLOSED:
         return ws_callback(wsi, reason, user, in, len);
     default:
+        pl_turn_count("http", 1);
         return http_callback(wsi, reason, user, in, len);
     }
 }
