@@ -578,6 +578,7 @@ static void s_accounts_save(char (*users)[33], char **tokens, long n)
 /* ---- steps ----------------------------------------------------------------------------- */
 
 static long s_nactive;
+static long s_cached; /* tokens read from --accounts */
 
 static void s_rss(long *out)
 {
@@ -992,7 +993,7 @@ int main(int argc, char **argv)
             snprintf(users[i], sizeof users[i], "wb%s_%ld", o.tag, i);
         if (o.idle)
             snprintf(users[s_nactive], sizeof users[0], "wb%s_idle", o.tag);
-        long cached = s_accounts_load(users, tokens, nusers);
+        long cached = s_cached = s_accounts_load(users, tokens, nusers);
         acct_job_t j = {.users = users, .tokens = tokens};
         j.todo = calloc((size_t)nusers, sizeof *j.todo);
         if (!j.todo)
@@ -1149,7 +1150,8 @@ int main(int argc, char **argv)
         printf("groups of %ld: %ld groups, %ld deliveries per message\n", o.group, ngroups,
                o.group - 1);
     if (nusers)
-        printf("accounts: %ld created + logged in in %.1f s\n", nusers, acct_s);
+        printf("accounts: %ld created + logged in in %.1f s, %ld tokens from --accounts\n",
+               nusers - s_cached, acct_s, s_cached);
     if (o.idle)
         printf("connect+auth idle:   %ld in %.2f s = %.0f/s, latency ms p50/p90/p99/p999/max ",
                idle_ready, idle_s, idle_s > 0 ? (double)idle_ready / idle_s : 0.0);
@@ -1174,11 +1176,11 @@ int main(int argc, char **argv)
 
     /* JSON */
     printf("{\"tool\":\"parley-wsbench\",\"mode\":\"%s\",\"conns\":%ld,\"idle\":%ld,\"group\":%ld,"
-           "\"gateways\":%d,\"size\":%ld,\"accounts_s\":%.2f,",
+           "\"gateways\":%d,\"size\":%ld,\"accounts_s\":%.2f,\"accounts_cached\":%ld,",
            o.echo        ? "echo"
            : o.group > 1 ? "group"
                          : "dm",
-           s_nactive, o.idle, o.group, o.ngw, o.size, acct_s);
+           s_nactive, o.idle, o.group, o.ngw, o.size, acct_s, s_cached);
     printf("\"connect_idle\":{\"n\":%ld,\"secs\":%.3f,\"per_s\":%.0f,\"latency_ms\":", idle_ready,
            idle_s, idle_s > 0 ? (double)idle_ready / idle_s : 0.0);
     bench_hist_json(&h_idle, stdout);
