@@ -904,7 +904,10 @@ int main(int argc, char **argv)
             return s_usage();
         i++;
         if (!strcmp(a, "--gateways") || !strcmp(a, "--gateway")) {
-            if (s_parse_gateways(strdup(v)))
+            char *copy = strdup(v);
+            int bad = !copy || s_parse_gateways(copy);
+            free(copy);
+            if (bad)
                 return s_usage();
         } else if (!strcmp(a, "--conns"))
             o.conns = atol(v);
@@ -941,7 +944,10 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--path"))
             o.path = v;
         else if (!strcmp(a, "--pids")) {
-            if (s_parse_pids(strdup(v)))
+            char *copy = strdup(v);
+            int bad = !copy || s_parse_pids(copy);
+            free(copy);
+            if (bad)
                 return s_usage();
         } else
             return s_usage();
