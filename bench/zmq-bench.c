@@ -1,164 +1,110 @@
 /* zmq-bench — load generator for the router + shards, without WebSocket.
  *
  * Speaks the internal protocol (docs/internals.md) as a gateway would: a DEALER socket
- * with a gateway's CURVE key (--curve-secret, admitted by the router; --router-key the
- * router's public key file) connected to the router's front, HB, then REQ `send` ops for P
- * dm conversations, keeping W requests in flight, and measures each REQ → REP time.
- * Users are created first with a placeholder hash (this tool never logs in).
+ * with identity g/<name> connected to the router's front, HB, then REQ `send` ops and
+ * measures each REQ → REP (stored with the WAL, answered). Users are created first with
+ * a placeholder hash (this tool never logs in), so no recipient is online: this is the
+ * store path, not delivery.
  *
- *   zmq-bench --router tcp://127.0.0.1:7100 --curve-secret var/keys/gw-1_secret \
- *             --router-key var/keys/router --pairs 100 --messages 1000 --window 64 --size 100
+ * Closed loop (the default): P conversations, M sends each, W requests in flight.
+ *   zmq-bench --router tcp://127.0.0.1:7100 --pairs 100 --messages 1000 --window 64 --size 100
+ * Open loop: --rate R sends/s for --duration S, request k intended at t0 + k/R and
+ * latency measured from that intended time (no coordinated omission); --max-rate
+ * repeats open-loop steps of --step seconds at rising rates and reports the highest with
+ * p99 < --p99-limit ms and nothing lost (no answer within --drain s) or failed.
+ * --group G: conversations are groups of G users (G-1 members + the creator, created
+ * with group_create) and every member sends in turn; default: DM pairs.
+ * CURVE (the router requires it): --curve-secret FILE (a gateway key pair the router
+ * admits, parley-keygen --role gateway) --router-key FILE (the router's public key file);
+ * scripts/bench and the smoke test make them. The older --curve-server-key Z85
+ * [--curve-public-key Z85 --curve-secret-key Z85] raw form stays for routers of another
+ * deployment.
  *
- * Prints one JSON line: sends/s and latency percentiles (ms). Bounded: P*M requests, and
- * it gives up after --deadline seconds. */
+ * Prints a table, then one JSON line (the last line) with log-linear histograms.
+ * Exit 0 when every request was answered ok (in --max-rate: when the search ran),
+ * 1 otherwise, 2 on bad arguments. Bounded: gives up after --deadline seconds. */
 #include <czmq.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "pl_curve.h"
+#include "bench_hist.h"
 #include "pl_log.h"
+#include "pl_curve.h"
 #include "pl_time.h"
 #include "pl_wire.h"
 
-static int s_cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
+static struct {
+    const char *router;
+    long pairs, per, window, size, deadline_s, group;
+    double rate, duration, step, p99_limit, drain;
+    bool max_rate;
+    const char *curve_server, *curve_public, *curve_secret;
+    const char *key_file, *router_key_file;
+} o = {
+    .router = "tcp://127.0.0.1:7100",
+    .pairs = 50,
+    .per = 200,
+    .window = 32,
+    .size = 100,
+    .deadline_s = 120,
+    .duration = 10,
+    .step = 5,
+    .p99_limit = 50,
+    .drain = 2,
+};
 
-static double s_pct(double *v, size_t n, double p)
-{
-    if (!n)
-        return 0;
-    size_t i = (size_t)(p * (double)n);
-    return v[i >= n ? n - 1 : i];
-}
+typedef struct {
+    double rate, secs, per_s;
+    long sent, answered, errors, lost;
+    bench_hist_t lat;
+} step_t;
+
+static zsock_t *s_sock;
+static long s_run;
+static long s_reqid;
+static char *s_big;
+static size_t s_bigsz;
+static char *s_text;
 
 /* Send one REQ; returns 0 or -1. */
-static int s_req(zsock_t *s, const char *key, long id, const char *payload)
+static int s_req(const char *key, long id, const char *payload)
 {
     char rid[24];
     snprintf(rid, sizeof rid, "%ld", id);
-    return pl_wire_sendv(s, "REQ", key, rid, payload, NULL);
+    return pl_wire_sendv(s_sock, "REQ", key, rid, payload, NULL);
 }
 
-int main(int argc, char **argv)
+/* Conversation c's key (c:<conv>) and the user sending message k into it. */
+static void s_conv(long c, long k, char *key, size_t keysz, char *user, size_t usz)
 {
-    zsys_handler_set(NULL);
-    pl_log_init("zmq-bench", PL_WARN);
-    const char *router = "tcp://127.0.0.1:7100", *secret = NULL, *router_key = NULL;
-    long pairs = 50, per = 200, window = 32, size = 100, deadline_s = 120;
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (!strcmp(argv[i], "--router"))
-            router = argv[i + 1];
-        else if (!strcmp(argv[i], "--pairs"))
-            pairs = atol(argv[i + 1]);
-        else if (!strcmp(argv[i], "--messages"))
-            per = atol(argv[i + 1]);
-        else if (!strcmp(argv[i], "--window"))
-            window = atol(argv[i + 1]);
-        else if (!strcmp(argv[i], "--size"))
-            size = atol(argv[i + 1]);
-        else if (!strcmp(argv[i], "--deadline"))
-            deadline_s = atol(argv[i + 1]);
-        else if (!strcmp(argv[i], "--curve-secret"))
-            secret = argv[i + 1];
-        else if (!strcmp(argv[i], "--router-key"))
-            router_key = argv[i + 1];
-        else
-            secret = NULL, router_key = NULL, pairs = 0;
+    if (o.group > 1) {
+        snprintf(key, keysz, "c:g:bench%ld_%ld", s_run, c);
+        snprintf(user, usz, "z%ld_%ld", s_run, c * o.group + k % o.group);
+    } else {
+        snprintf(key, keysz, "c:dm:a%ld_%ld:b%ld_%ld", s_run, c, s_run, c);
+        snprintf(user, usz, "%c%ld_%ld", k % 2 ? 'b' : 'a', s_run, c);
     }
-    if (pairs < 1 || per < 1 || window < 1 || size < 1 || size > 100000 || !secret || !router_key) {
-        fprintf(stderr, "usage: zmq-bench --curve-secret GATEWAY_KEY --router-key ROUTER_KEY "
-                        "[--router EP] [--pairs P] [--messages M] [--window W] [--size BYTES] "
-                        "[--deadline S]\n");
-        return 2;
-    }
-    char server_key[41];
-    zcert_t *cert = pl_curve_load_secret(secret);
-    if (!cert || pl_curve_load_public(router_key, server_key) != 0) {
-        zcert_destroy(&cert);
-        return 1;
-    }
+}
 
-    int rc = 1;
-    long total = pairs * per;
-    double *lat = calloc((size_t)total, sizeof *lat);
-    int64_t *sent_at = calloc((size_t)total + 1, sizeof *sent_at);
-    char *text = malloc((size_t)size + 1);
-    zsock_t *s = zsock_new(ZMQ_DEALER);
-    if (!lat || !sent_at || !text || !s)
-        goto done;
-    memset(text, 'x', (size_t)size);
-    text[size] = '\0';
-    if (pl_wire_setup(s, false) || pl_curve_client(s, cert, server_key) ||
-        zsock_connect(s, "%s", router))
-        goto done;
-    char epoch[24];
-    snprintf(epoch, sizeof epoch, "%lld", (long long)pl_now_ms());
-    pl_wire_sendv(s, "HB", epoch, "0", NULL);
-    zsock_set_rcvtimeo(s, 5000);
-
-    /* Users: a<run>_<i> and b<run>_<i>; "conflict" answers (a rerun) are fine. */
-    long run = (long)(pl_now_ms() % 100000);
-    char payload[512], key[96];
-    long id = 0, answered = 0;
-    for (long i = 0; i < pairs; i++) {
-        for (int k = 0; k < 2; k++) {
-            snprintf(key, sizeof key, "u:%c%ld_%ld", k ? 'b' : 'a', run, i);
-            snprintf(payload, sizeof payload,
-                     "{\"op\":\"user_create\",\"user\":\"%s\",\"hash\":\"bench\"}", key + 2);
-            if (s_req(s, key, ++id, payload))
-                goto done;
-        }
-    }
-    while (answered < id) {
-        zmsg_t *m = zmsg_recv(s);
+/* Wait for n answers to setup requests; -1 when one is missing or not ok (strict). */
+static int s_wait_answers(long n, bool strict)
+{
+    long bad = 0;
+    for (long got = 0; got < n;) {
+        zmsg_t *m = zmsg_recv(s_sock);
         if (!m) {
             fprintf(stderr, "zmq-bench: no answer from the router\n");
-            goto done;
+            return -1;
         }
-        char *verb = zmsg_popstr(m);
-        if (verb && !strcmp(verb, "REP"))
-            answered++;
-        free(verb);
-        zmsg_destroy(&m);
-    }
-
-    /* Sends: request number r (1..total) goes to pair (r-1) % pairs. */
-    size_t plen = (size_t)size + 256;
-    char *big = malloc(plen);
-    if (!big)
-        goto done;
-    long next = 1, done_n = 0, errors = 0;
-    int64_t t0 = pl_mono_ms(), stop_at = t0 + deadline_s * 1000;
-    int64_t t0us = zclock_usecs();
-    while (done_n < total && pl_mono_ms() < stop_at) {
-        while (next <= total && next - 1 - done_n < window) {
-            long p = (next - 1) % pairs;
-            snprintf(key, sizeof key, "c:dm:a%ld_%ld:b%ld_%ld", run, p, run, p);
-            snprintf(big, plen,
-                     "{\"op\":\"send\",\"user\":\"a%ld_%ld\",\"device\":\"bench\",\"conv\":\"%s\","
-                     "\"client_msg_id\":\"m%ld\",\"text\":\"%s\"}",
-                     run, p, key + 2, next, text);
-            sent_at[next] = zclock_usecs();
-            if (s_req(s, key, next, big)) {
-                fprintf(stderr, "zmq-bench: send failed\n");
-                goto done_big;
-            }
-            next++;
-        }
-        zmsg_t *m = zmsg_recv(s);
-        if (!m)
-            continue;
         char *verb = zmsg_popstr(m), *rid = zmsg_popstr(m), *status = zmsg_popstr(m);
-        if (verb && rid && status && !strcmp(verb, "REP")) {
-            long r = atol(rid);
-            if (r >= 1 && r <= total) {
-                lat[done_n++] = (double)(zclock_usecs() - sent_at[r]) / 1000.0;
-                if (strcmp(status, "ok"))
-                    errors++;
+        if (verb && !strcmp(verb, "REP")) {
+            got++;
+            if (strict && (!status || strcmp(status, "ok")) && bad++ < 3) {
+                char *body = zmsg_popstr(m);
+                fprintf(stderr, "zmq-bench: setup request %s: %s %s\n", rid ? rid : "?",
+                        status ? status : "?", body ? body : "");
+                free(body);
             }
         }
         free(verb);
@@ -166,22 +112,331 @@ int main(int argc, char **argv)
         free(status);
         zmsg_destroy(&m);
     }
-    double secs = (double)(zclock_usecs() - t0us) / 1e6;
-    qsort(lat, (size_t)done_n, sizeof *lat, s_cmp);
-    printf("{\"pairs\":%ld,\"messages_per_pair\":%ld,\"window\":%ld,\"text_bytes\":%ld,"
-           "\"answered\":%ld,\"errors\":%ld,\"sends_per_s\":%.0f,"
-           "\"ms\":{\"p50\":%.3f,\"p95\":%.3f,\"p99\":%.3f,\"max\":%.3f}}\n",
-           pairs, per, window, size, done_n, errors, done_n / secs,
-           s_pct(lat, (size_t)done_n, 0.50), s_pct(lat, (size_t)done_n, 0.95),
-           s_pct(lat, (size_t)done_n, 0.99), done_n ? lat[done_n - 1] : 0.0);
-    rc = done_n == total && errors == 0 ? 0 : 1;
-done_big:
-    free(big);
+    return bad ? -1 : 0;
+}
+
+static int s_setup(void)
+{
+    char payload[8192], key[96];
+    long nconv = o.pairs, nusers = o.group > 1 ? o.pairs * o.group : o.pairs * 2;
+    /* users; "conflict" answers (a rerun) are fine */
+    for (long i = 0; i < nusers; i++) {
+        if (o.group > 1)
+            snprintf(key, sizeof key, "u:z%ld_%ld", s_run, i);
+        else
+            snprintf(key, sizeof key, "u:%c%ld_%ld", i % 2 ? 'b' : 'a', s_run, i / 2);
+        snprintf(payload, sizeof payload,
+                 "{\"op\":\"user_create\",\"user\":\"%s\",\"hash\":\"bench\"}", key + 2);
+        if (s_req(key, ++s_reqid, payload))
+            return -1;
+    }
+    if (s_wait_answers(nusers, false))
+        return -1;
+    if (o.group <= 1)
+        return 0;
+    for (long c = 0; c < nconv; c++) {
+        char user[64];
+        s_conv(c, 0, key, sizeof key, user, sizeof user);
+        int n = snprintf(payload, sizeof payload,
+                         "{\"op\":\"group_create\",\"user\":\"%s\",\"device\":\"bench\","
+                         "\"conv\":\"%s\",\"title\":\"bench\",\"members\":[",
+                         user, key + 2);
+        for (long m = 1; m < o.group; m++)
+            n += snprintf(payload + n, sizeof payload - (size_t)n, "%s\"z%ld_%ld\"",
+                          m > 1 ? "," : "", s_run, c * o.group + m);
+        snprintf(payload + n, sizeof payload - (size_t)n, "]}");
+        if (s_req(key, ++s_reqid, payload))
+            return -1;
+    }
+    return s_wait_answers(nconv, true);
+}
+
+/* Send message k of this step as request id rid; 0 or -1. */
+static int s_send_msg(long k, const char *tag, long rid)
+{
+    char key[96], user[64];
+    s_conv(k % o.pairs, k / o.pairs, key, sizeof key, user, sizeof user);
+    snprintf(s_big, s_bigsz,
+             "{\"op\":\"send\",\"user\":\"%s\",\"device\":\"bench\",\"conv\":\"%s\","
+             "\"client_msg_id\":\"%s%ld\",\"text\":\"%s\"}",
+             user, key + 2, tag, k, s_text);
+    return s_req(key, rid, s_big);
+}
+
+/* One step. Closed loop when rate <= 0 (P*M requests, window W), else open loop. */
+static int s_step(double rate, step_t *out)
+{
+    memset(out, 0, sizeof *out);
+    bench_hist_reset(&out->lat);
+    out->rate = rate;
+    long total = rate > 0 ? (long)(rate * o.duration) : o.pairs * o.per;
+    if (total < 1)
+        total = 1;
+    int64_t *at = calloc((size_t)total, sizeof *at); /* intended/sent time, 0 = answered */
+    if (!at)
+        return -1;
+    char tag[24];
+    snprintf(tag, sizeof tag, "m%lx_", (unsigned long)(zclock_usecs() & 0xffffffff));
+    long base = s_reqid + 1; /* request ids of this step: base + k */
+    s_reqid += total;
+    long next = 0;
+    int64_t t0 = zclock_usecs() + 1000, stop_at = t0 + o.deadline_s * 1000000;
+    int64_t send_end = rate > 0 ? t0 + (int64_t)(o.duration * 1e6) : 0, next_prog = t0 + 1000000;
+    void *h = zsock_resolve(s_sock);
+    while (out->answered < total) {
+        int64_t now = zclock_usecs();
+        if (now >= stop_at || zsys_interrupted)
+            break;
+        if (rate > 0 && next >= total && now > send_end + (int64_t)(o.drain * 1e6))
+            break;
+        while (next < total) {
+            int64_t due = rate > 0 ? t0 + (int64_t)((double)next * 1e6 / rate) : now;
+            if (due > now || (rate <= 0 && next - out->answered >= o.window))
+                break;
+            at[next] = due ? due : 1;
+            if (s_send_msg(next, tag, base + next)) {
+                fprintf(stderr, "zmq-bench: send failed\n");
+                break;
+            }
+            next++;
+        }
+        zmq_pollitem_t it = {h, 0, ZMQ_POLLIN, 0};
+        zmq_poll(&it, 1, 1);
+        while (zsock_events(s_sock) & ZMQ_POLLIN) {
+            zmsg_t *m = zmsg_recv(s_sock);
+            if (!m)
+                break;
+            char *verb = zmsg_popstr(m), *rid = zmsg_popstr(m), *status = zmsg_popstr(m);
+            if (verb && rid && status && !strcmp(verb, "REP")) {
+                long k = atol(rid) - base;
+                if (k >= 0 && k < total && at[k]) {
+                    bench_hist_add(&out->lat, zclock_usecs() - at[k]);
+                    at[k] = 0;
+                    out->answered++;
+                    if (strcmp(status, "ok"))
+                        out->errors++;
+                }
+            }
+            free(verb);
+            free(rid);
+            free(status);
+            zmsg_destroy(&m);
+        }
+        if (now >= next_prog && (rate > 0 || o.max_rate)) {
+            fprintf(stderr, "zmq-bench: %5.1fs rate %.0f sent %ld answered %ld p99 %.2f ms\n",
+                    (double)(now - t0) / 1e6, rate, next, out->answered,
+                    bench_hist_pct(&out->lat, 0.99) / 1000);
+            next_prog += 1000000;
+        }
+    }
+    out->sent = next;
+    out->lost = next - out->answered;
+    out->secs = (double)(zclock_usecs() - t0) / 1e6;
+    double span = rate > 0 && o.duration < out->secs ? o.duration : out->secs;
+    out->per_s = (double)out->answered / span;
+    free(at);
+    return 0;
+}
+
+static bool s_pass(const step_t *s)
+{
+    return s->lost == 0 && s->errors == 0 && s->answered > 0 &&
+           bench_hist_pct(&s->lat, 0.99) / 1000 < o.p99_limit;
+}
+
+static void s_step_json(const step_t *s)
+{
+    printf("{\"rate\":%.0f,\"secs\":%.2f,\"sent\":%ld,\"answered\":%ld,\"errors\":%ld,"
+           "\"lost\":%ld,\"sends_per_s\":%.0f,\"latency_ms\":",
+           s->rate, s->secs, s->sent, s->answered, s->errors, s->lost, s->per_s);
+    bench_hist_json(&s->lat, stdout);
+    printf("}");
+}
+
+static int s_usage(void)
+{
+    fprintf(stderr,
+            "usage: zmq-bench [--router EP] [--pairs P] [--messages M] [--window W]\n"
+            "  [--size BYTES] [--deadline S] [--group G] [--rate R] [--duration S]\n"
+            "  [--max-rate] [--step S] [--p99-limit MS] [--drain S]\n"
+            "  --curve-secret GATEWAY_KEY_FILE --router-key ROUTER_KEY_FILE\n"
+            "  (or [--curve-server-key Z85 [--curve-public-key Z85 --curve-secret-key Z85]])\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    zsys_handler_set(NULL);
+    pl_log_init("zmq-bench", PL_WARN);
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--max-rate")) {
+            o.max_rate = true;
+            continue;
+        }
+        if (i + 1 >= argc)
+            return s_usage();
+        const char *a = argv[i], *v = argv[++i];
+        if (!strcmp(a, "--router"))
+            o.router = v;
+        else if (!strcmp(a, "--pairs"))
+            o.pairs = atol(v);
+        else if (!strcmp(a, "--messages"))
+            o.per = atol(v);
+        else if (!strcmp(a, "--window"))
+            o.window = atol(v);
+        else if (!strcmp(a, "--size"))
+            o.size = atol(v);
+        else if (!strcmp(a, "--deadline"))
+            o.deadline_s = atol(v);
+        else if (!strcmp(a, "--group"))
+            o.group = atol(v);
+        else if (!strcmp(a, "--rate"))
+            o.rate = atof(v);
+        else if (!strcmp(a, "--duration"))
+            o.duration = atof(v);
+        else if (!strcmp(a, "--step"))
+            o.step = atof(v);
+        else if (!strcmp(a, "--p99-limit"))
+            o.p99_limit = atof(v);
+        else if (!strcmp(a, "--drain"))
+            o.drain = atof(v);
+        else if (!strcmp(a, "--curve-secret"))
+            o.key_file = v;
+        else if (!strcmp(a, "--router-key"))
+            o.router_key_file = v;
+        else if (!strcmp(a, "--curve-server-key"))
+            o.curve_server = v;
+        else if (!strcmp(a, "--curve-public-key"))
+            o.curve_public = v;
+        else if (!strcmp(a, "--curve-secret-key"))
+            o.curve_secret = v;
+        else
+            return s_usage();
+    }
+    if (o.pairs < 1 || o.per < 1 || o.window < 1 || o.size < 1 || o.size > 100000 || o.group == 1 ||
+        o.group > 100 || o.rate < 0 || o.duration <= 0 || o.step <= 0 ||
+        (o.max_rate && o.rate <= 0 && (o.rate = 1000) <= 0) || (!o.curve_public != !o.curve_secret))
+        return s_usage();
+
+    int rc = 1;
+    s_text = malloc((size_t)o.size + 1);
+    s_bigsz = (size_t)o.size + 512;
+    s_big = malloc(s_bigsz);
+    s_sock = zsock_new(ZMQ_DEALER);
+    zcert_t *cert = NULL;
+    if (!s_text || !s_big || !s_sock)
+        goto done;
+    memset(s_text, 'x', (size_t)o.size);
+    s_text[o.size] = '\0';
+    char ident[64];
+    snprintf(ident, sizeof ident, "g/bench-%d", getpid());
+    zsock_set_identity(s_sock, ident);
+    char router_pub[41];
+    if (o.key_file || o.router_key_file) {
+        /* key files as parley-keygen writes them: the router names us by the key */
+        if (!o.key_file || !o.router_key_file || !(cert = pl_curve_load_secret(o.key_file)) ||
+            pl_curve_load_public(o.router_key_file, router_pub) != 0 ||
+            pl_curve_client(s_sock, cert, router_pub) != 0) {
+            fprintf(stderr, "zmq-bench: cannot use --curve-secret/--router-key\n");
+            goto done;
+        }
+    } else if (o.curve_server) {
+        /* CURVE client: the router's public key, and our pair (given or ephemeral) */
+        if (o.curve_public) {
+            zsock_set_curve_publickey(s_sock, o.curve_public);
+            zsock_set_curve_secretkey(s_sock, o.curve_secret);
+        } else {
+            if (!(cert = zcert_new()))
+                goto done;
+            zcert_apply(cert, s_sock);
+        }
+        zsock_set_curve_serverkey(s_sock, o.curve_server);
+    }
+    if (pl_wire_setup(s_sock, false) || zsock_connect(s_sock, "%s", o.router))
+        goto done;
+    char epoch[24];
+    snprintf(epoch, sizeof epoch, "%lld", (long long)pl_now_ms());
+    pl_wire_sendv(s_sock, "HB", epoch, "0", NULL);
+    zsock_set_rcvtimeo(s_sock, 5000);
+    s_run = (long)(pl_now_ms() % 100000);
+    if (s_setup())
+        goto done;
+
+    step_t steps[40];
+    int n = 0, best = -1;
+    if (!o.max_rate) {
+        s_step(o.rate, &steps[n++]);
+        best = 0;
+        rc = steps[0].answered == steps[0].sent && !steps[0].errors && !steps[0].lost ? 0 : 1;
+    } else {
+        double lo = 0, hi = 0, r = o.rate, dur = o.duration;
+        o.duration = o.step;
+        while (n < 40 && !zsys_interrupted) {
+            s_step(r, &steps[n]);
+            if (s_pass(&steps[n])) {
+                best = n;
+                lo = r;
+            } else {
+                hi = r;
+            }
+            n++;
+            if (!hi)
+                r *= 2;
+            else if (hi - lo <= hi * 0.08 || (lo == 0 && n > 6))
+                break;
+            else
+                r = lo ? (lo + hi) / 2 : hi / 2;
+            r = (double)(long)r;
+            if (r < 1)
+                break;
+            zclock_sleep(300); /* let the shards settle between steps (not a sync) */
+        }
+        o.duration = dur;
+        rc = 0;
+    }
+
+    printf("zmq-bench: %ld %s, text %ld B, %s\n", o.pairs, o.group > 1 ? "groups" : "DM pairs",
+           o.size,
+           o.max_rate   ? "max-rate search"
+           : o.rate > 0 ? "open loop"
+                        : "closed loop");
+    printf("%9s %8s %8s %6s %5s %9s %9s %9s %9s %9s %9s\n", "offered/s", "sent", "answered", "lost",
+           "err", "sends/s", "p50 ms", "p90", "p99", "p999", "max");
+    for (int i = 0; i < n; i++) {
+        printf("%9.0f %8ld %8ld %6ld %5ld %9.0f ", steps[i].rate, steps[i].sent, steps[i].answered,
+               steps[i].lost, steps[i].errors, steps[i].per_s);
+        bench_hist_row(&steps[i].lat, stdout);
+        printf("%s\n", o.max_rate ? (s_pass(&steps[i]) ? "  pass" : "  FAIL") : "");
+    }
+    if (o.max_rate)
+        printf("max rate with p99 < %.0f ms and nothing lost: %.0f sends/s\n", o.p99_limit,
+               best >= 0 ? steps[best].rate : 0.0);
+    printf("{\"tool\":\"zmq-bench\",\"mode\":\"%s\",\"pairs\":%ld,\"group\":%ld,"
+           "\"messages_per_pair\":%ld,\"window\":%ld,\"text_bytes\":%ld,\"max_rate\":",
+           o.group > 1 ? "group" : "dm", o.pairs, o.group, o.per, o.window, o.size);
+    if (o.max_rate)
+        printf("%.0f", best >= 0 ? steps[best].rate : 0.0);
+    else
+        printf("null");
+    /* the closed-loop fields of before, for scripts that read them */
+    if (best >= 0)
+        printf(",\"answered\":%ld,\"errors\":%ld,\"sends_per_s\":%.0f", steps[best].answered,
+               steps[best].errors, steps[best].per_s);
+    printf(",\"result\":");
+    if (best >= 0)
+        s_step_json(&steps[best]);
+    else
+        printf("null");
+    printf(",\"steps\":[");
+    for (int i = 0; i < n; i++) {
+        printf(i ? "," : "");
+        s_step_json(&steps[i]);
+    }
+    printf("]}\n");
 done:
-    zsock_destroy(&s);
     zcert_destroy(&cert);
-    free(text);
-    free(sent_at);
-    free(lat);
+    zsock_destroy(&s_sock);
+    free(s_big);
+    free(s_text);
     return rc;
 }

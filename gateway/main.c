@@ -7,6 +7,7 @@
  * uv_run return, exit 0. */
 #include "gw.h"
 #include "pl_curve.h"
+#include "pl_turn.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -378,6 +379,7 @@ static int s_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
     case LWS_CALLBACK_CLOSED:
         return ws_callback(wsi, reason, user, in, len);
     default:
+        pl_turn_count("http", 1);
         return http_callback(wsi, reason, user, in, len);
     }
 }

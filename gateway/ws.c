@@ -19,6 +19,7 @@
  * a slow reader; when the whole gateway passes --mem-budget the biggest sessions are
  * dropped (budget_enforce). */
 #include "gw.h"
+#include "pl_turn.h"
 
 #define GW_WS_FRAG (256 * 1024)
 #define GW_RX_KEEP (64 * 1024) /* keep an rx buffer up to this size between messages */
@@ -540,6 +541,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         if (pss->s->state == SS_CLOSING)
             return 0;
         presence_activity(pss->s);
+        pl_turn_count("ws_rx", 1);
         pss->s->in_rx = true;
         s_receive(pss->s, in, len);
         pss->s->in_rx = false;
@@ -549,6 +551,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
     case LWS_CALLBACK_SERVER_WRITEABLE:
         if (!pss->s || !pss->s->wsi)
             return -1;
+        pl_turn_count("ws_tx", 1);
         return s_writeable(pss->s);
 
     case LWS_CALLBACK_RECEIVE_PONG:

@@ -18,6 +18,7 @@
  * the dead connection are lost. Requests in flight keep their deadlines. */
 #include "gw.h"
 #include "pl_curve.h"
+#include "pl_turn.h"
 #include "pl_wire.h"
 
 #include <errno.h>
@@ -368,6 +369,7 @@ static void s_drain(zlink_t *self)
         int n = s_recv(self, parts);
         if (n <= 0)
             break;
+        pl_turn_count("zmq_in", 1);
         s_dispatch(self, parts, n);
         for (int k = 0; k < n; k++)
             zmq_msg_close(&parts[k]);
@@ -391,9 +393,23 @@ static void s_check_cb(uv_check_t *h)
         s_expire(self, pl_mono_ms());
 }
 
+/* Turn timing (pl_turn.h): the loop's work between two prepare callbacks, less the
+ * time it slept in poll. */
+static void s_turn(uv_loop_t *loop)
+{
+    static uint64_t last_ns, last_idle_ns;
+    uint64_t now = uv_hrtime(), idle = uv_metrics_idle_time(loop);
+    if (last_ns)
+        pl_turn_end_busy((int64_t)((now - last_ns) - (idle - last_idle_ns)) / 1000);
+    last_ns = now;
+    last_idle_ns = idle;
+}
+
 static void s_prepare_cb(uv_prepare_t *h)
 {
     zlink_t *self = h->data;
+    if (pl_turn_enabled())
+        s_turn(h->loop);
     bool busy = !self->stopped && (s_has_input(self) || (self->head && self->head->deadline == 0));
     if (busy)
         uv_idle_start(&self->idle, s_idle_cb);
@@ -529,6 +545,9 @@ zlink_t *zlink_new(gw_t *gw, uv_loop_t *loop, const char *endpoint, const char *
     }
     if (strcmp(keyname + 2, name) != 0)
         pl_info("the router knows this gateway as %s (the name in its key)", keyname);
+    pl_turn_init();
+    if (pl_turn_enabled())
+        uv_loop_configure(loop, UV_METRICS_IDLE_TIME);
     if (s_connect(self) != 0)
         goto fail;
     self->last_rx = pl_mono_ms();

@@ -4,6 +4,7 @@
 
 #include "pl_curve.h"
 #include "pl_time.h"
+#include "pl_turn.h"
 #include "pl_wire.h"
 
 #include <ctype.h>
@@ -161,13 +162,19 @@ static void s_drain(router_t *self, zsock_t *sock, void (*handle)(router_t *, zm
 
 static int s_on_front(zloop_t *loop, zsock_t *sock, void *arg)
 {
+    pl_turn_begin();
     s_drain(arg, sock, route__front);
+    pl_turn_note("front", 1);
+    pl_turn_end();
     return 0;
 }
 
 static int s_on_back(zloop_t *loop, zsock_t *sock, void *arg)
 {
+    pl_turn_begin();
     s_drain(arg, sock, route__back);
+    pl_turn_note("back", 1);
+    pl_turn_end();
     return 0;
 }
 
@@ -212,12 +219,16 @@ static int s_on_monitor(zloop_t *loop, zsock_t *sock, void *arg)
 
 static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
 {
+    pl_turn_begin();
     peers__tick(arg, pl_mono_ms());
+    pl_turn_note("tick", 1);
+    pl_turn_end();
     return 0;
 }
 
 int router_attach(router_t *self, zloop_t *loop)
 {
+    pl_turn_init();
     if (zloop_reader(loop, router_zap_sock(self->zap), s_on_zap, self) != 0 ||
         zloop_reader(loop, self->front, s_on_front, self) != 0 ||
         zloop_reader(loop, self->back, s_on_back, self) != 0)

@@ -7,6 +7,7 @@
 #include "pl_curve.h"
 #include "pl_log.h"
 #include "pl_time.h"
+#include "pl_turn.h"
 #include "pl_wire.h"
 
 typedef struct {
@@ -51,6 +52,7 @@ static int s_on_socket(zloop_t *loop, zsock_t *sock, void *arg)
 {
     link_t *self = arg;
     int n = 0;
+    pl_turn_begin();
     for (; n < SHARD_DRAIN_MAX && !*self->stop; n++) {
         zmsg_t *msg = zmsg_recv(sock);
         if (!msg)
@@ -59,7 +61,10 @@ static int s_on_socket(zloop_t *loop, zsock_t *sock, void *arg)
             shard_handle(self->shard, msg);
         zmsg_destroy(&msg);
     }
+    pl_turn_note("handle", n);
     shard_flush(self->shard);
+    pl_turn_note("flush", 1);
+    pl_turn_end();
     return *self->stop ? -1 : 0;
 }
 
@@ -102,6 +107,7 @@ static int s_on_timer(zloop_t *loop, int timer_id, void *arg)
     link_t *self = arg;
     if (*self->stop)
         return -1;
+    pl_turn_begin();
     int64_t now = pl_mono_ms();
     if (self->sock && (zsock_events(self->sock) & ZMQ_POLLIN))
         self->last_rx = now; /* messages wait unread: a busy loop, not a silent router */
@@ -122,6 +128,8 @@ static int s_on_timer(zloop_t *loop, int timer_id, void *arg)
     if (self->fresh)
         shard_hello(self->shard); /* until the router answers: it learns the connection */
     shard_tick(self->shard);
+    pl_turn_note("tick", 1);
+    pl_turn_end();
     return 0;
 }
 
@@ -135,6 +143,7 @@ int shard_link_run(shard_t *shard, const char *endpoint, zcert_t *cert, const ch
                    .server_key = server_key,
                    .last_rx = pl_mono_ms()};
     int rc = -1;
+    pl_turn_init();
     self.loop = zloop_new();
     if (!self.loop || zloop_timer(self.loop, SHARD_HB_MS, 0, s_on_timer, &self) < 0) {
         pl_error("cannot set up the loop");
