@@ -534,6 +534,8 @@ struct gw_config {
     int ntrusted;
     size_t mem_budget;    /* --mem-budget (MiB): queued output + pending answers, all sockets */
     size_t socket_budget; /* --socket-budget (MiB): the same per socket, before rx pauses */
+    const char **origins; /* --allowed-origins (comma list, repeatable); none: any Origin */
+    int norigins;
 };
 
 struct gw {

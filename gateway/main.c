@@ -47,7 +47,7 @@ static void s_usage(FILE *f)
                "  --auth-timeout MS      close a WebSocket without auth after MS (default "
                "10000)\n"
                "  --http-timeout S       close an HTTP connection idle for S seconds, 1.. (default "
-               "30)\n"
+               "10)\n"
                "  --trusted-proxies LIST CIDR blocks of reverse proxies (comma list, repeatable; "
                "default none):\n"
                "                         their X-Forwarded-For / PROXY header names the client\n"
@@ -61,6 +61,10 @@ static void s_usage(FILE *f)
                "  --socket-budget MIB    the same per socket before its rx pauses (default 32)\n"
                "  --help           this text\n"
                "Logs go to stderr; PARLEY_LOG=debug|info|warn|error (default info).\n");
+    fprintf(f, "Abuse (docs/reliability.md):\n"
+               "  --allowed-origins LIST Origin allow-list of WebSocket upgrades (comma list,\n"
+               "                         repeatable; unset: any; no Origin: allowed; else 403)\n"
+               "  (--http-timeout also bounds half-sent requests and handshakes: slowloris)\n");
 }
 
 static bool s_int_arg(const char *s, long min, long max, int *out)
@@ -128,6 +132,9 @@ static void s_free_config(gw_t *gw)
     s_list_clear(&gw->cfg.push_allow, &gw->cfg.npush_allow);
     free(gw->cfg.push_allow);
     gw->cfg.push_allow = NULL;
+    s_list_clear(&gw->cfg.origins, &gw->cfg.norigins);
+    free(gw->cfg.origins);
+    gw->cfg.origins = NULL;
     free(gw->cfg.trusted);
     gw->cfg.trusted = NULL;
     gw->cfg.ntrusted = 0;
@@ -164,6 +171,7 @@ static int s_parse_args(int argc, char **argv, gw_t *gw)
                                          {"config", required_argument, NULL, 'c'},
                                          {"mem-budget", required_argument, NULL, 'M'},
                                          {"socket-budget", required_argument, NULL, 'S'},
+                                         {"allowed-origins", required_argument, NULL, 'O'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     cfg->port = 8080;
@@ -182,13 +190,13 @@ static int s_parse_args(int argc, char **argv, gw_t *gw)
     cfg->dm_probe_ip_burst = 20;
     cfg->dm_probe_ip_per_sec = 5;
     cfg->auth_timeout_ms = 10000;
-    cfg->http_timeout_s = 30;
+    cfg->http_timeout_s = 10;
     if (!(gw->args = pl_args_new("parley-gateway", "gateway", argc, argv, opts)))
         return -1; /* the reason is printed */
     argc = pl_args_argc(gw->args);
     argv = pl_args_argv(gw->args);
     /* a list flag given on the command line replaces the file's list */
-    bool push_cmdline = false, proxies_cmdline = false;
+    bool push_cmdline = false, proxies_cmdline = false, origins_cmdline = false;
     int mem_budget_mib = 1024, socket_budget_mib = 32;
     const char *name = NULL;
     int c, li = -1;
@@ -283,6 +291,14 @@ static int s_parse_args(int argc, char **argv, gw_t *gw)
             break;
         case 'V':
             cfg->vapid_key = optarg;
+            break;
+        case 'O':
+            if (!origins_cmdline && pl_args_from_cmdline(gw->args)) {
+                origins_cmdline = true;
+                s_list_clear(&cfg->origins, &cfg->norigins);
+            }
+            if (!s_list_add(&cfg->origins, &cfg->norigins, optarg))
+                goto bad;
             break;
         case 'c':
             break; /* read by pl_args_new */

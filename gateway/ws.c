@@ -19,6 +19,7 @@
  * a slow reader; when the whole gateway passes --mem-budget the biggest sessions are
  * dropped (budget_enforce). */
 #include "gw.h"
+#include <strings.h>
 
 #define GW_WS_FRAG (256 * 1024)
 #define GW_RX_KEEP (64 * 1024) /* keep an rx buffer up to this size between messages */
@@ -500,6 +501,27 @@ static bool s_path_is_ws(struct lws *wsi)
     return n > 0 && strcmp(path, "/v1/ws") == 0;
 }
 
+/* --allowed-origins: true when the upgrade carries no Origin (native apps), the list is
+ * empty, or its Origin equals one entry (ASCII case-insensitive, as scheme and host are). */
+static bool s_origin_allowed(gw_t *gw, struct lws *wsi)
+{
+    if (gw->cfg.norigins == 0)
+        return true;
+    int n = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
+    if (n <= 0)
+        return true;
+    char origin[512];
+    if (n >= (int)sizeof origin || lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN) < 0) {
+        pl_info("WebSocket upgrade refused (403): Origin of %d bytes", n);
+        return false;
+    }
+    for (int i = 0; i < gw->cfg.norigins; i++)
+        if (strcasecmp(origin, gw->cfg.origins[i]) == 0)
+            return true;
+    pl_info("WebSocket upgrade refused (403): Origin %.200s not in --allowed-origins", origin);
+    return false;
+}
+
 int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
     struct gw_pss *pss = user;
@@ -509,6 +531,10 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         if (!s_path_is_ws(wsi)) {
             pl_debug("WebSocket upgrade on another path refused");
+            return -1;
+        }
+        if (!s_origin_allowed(gw, wsi)) {
+            lws_return_http_status(wsi, HTTP_STATUS_FORBIDDEN, NULL);
             return -1;
         }
         return 0;
