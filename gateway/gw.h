@@ -469,6 +469,7 @@ struct http_req {
     /* response */
     bool resp_ready, resp_written;
     int status;
+    int retry_after; /* a 429's Retry-After in seconds (0: 1) */
     char *resp;
     size_t resp_len;
 };

@@ -294,6 +294,15 @@ static void s_hold(http_req_t *r)
     lws_rx_flow_control(r->wsi, 0);
 }
 
+/* Retry-After of a 429 (PROTOCOL.md §2): r->retry_after seconds, at least 1. */
+static int s_retry_after(struct lws *wsi, http_req_t *r, unsigned char **p, unsigned char *end)
+{
+    char v[16];
+    int n = snprintf(v, sizeof v, "%d", r->retry_after > 0 ? r->retry_after : 1);
+    return lws_add_http_header_by_name(
+        wsi, (const unsigned char *)"retry-after:", (const unsigned char *)v, n, p, end);
+}
+
 static int s_write(struct lws *wsi, http_req_t *r)
 {
     unsigned char hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *p = start,
@@ -311,6 +320,7 @@ static int s_write(struct lws *wsi, http_req_t *r)
         (r->close_after &&
          lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5,
                                       &p, end)) ||
+        (r->status == 429 && s_retry_after(wsi, r, &p, end)) ||
         lws_finalize_write_http_header(wsi, start, &p, end))
         return -1;
     r->resp_written = true;
