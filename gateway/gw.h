@@ -379,6 +379,12 @@ bool limits_dm_probe_allowed(gw_t *gw, const char *user, const char *ip, const c
  * flight). */
 void limits_dm_probe_answer(gw_t *gw, const char *user, const char *ip, const char *other,
                             bool exists);
+/* Slowloris: a request's headers and body together get --http-timeout from the accept
+ * (or, on a keep-alive connection, from the previous answer). LWS_CALLBACK_HTTP of a
+ * request with a body: lws would give the body a fresh timeout; cut it to what is left.
+ * limits_request_restart: an answer was written, the next request's clock starts. */
+void limits_body_deadline(gw_t *gw, struct lws *wsi);
+void limits_request_restart(struct lws *wsi);
 /* WebSocket established: arm the auth deadline (an lws timer on s->wsi). */
 void limits_session_start(session_t *s);
 /* LWS_CALLBACK_TIMER of s: close it 4401 if still not authenticated. */

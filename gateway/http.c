@@ -327,6 +327,7 @@ static int s_write(struct lws *wsi, http_req_t *r)
     if (!empty &&
         lws_write(wsi, (unsigned char *)r->resp + LWS_PRE, r->resp_len, LWS_WRITE_HTTP_FINAL) < 0)
         return -1;
+    limits_request_restart(wsi);
     pl_debug("HTTP %s -> %d", r->path, r->status);
     return 0;
 }
@@ -449,11 +450,15 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         int rc = s_start(wsi, pss, gw);
         if (rc == 0 && pss->r && !pss->r->chunked && !pss->r->expect_body)
             s_hold(pss->r); /* no body: the request is whole */
+        else if (rc == 0 && pss->r)
+            limits_body_deadline(gw, wsi); /* slowloris: headers + body in --http-timeout */
         return rc;
     }
 
     case LWS_CALLBACK_HTTP_BODY: {
         http_req_t *r = pss->r;
+        if (r)
+            limits_body_deadline(gw, wsi); /* lws re-arms its own timeout on body bytes */
         if (r && r->chunked) {
             /* lws 4.1 hands a chunked request body over raw and never signals its end:
              * undo the framing here and complete the request after the last chunk. */
