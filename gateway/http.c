@@ -443,6 +443,15 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     gw_t *gw = lws_context_user(lws_get_context(wsi));
 
     switch (reason) {
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        /* lws 4.1 (built with HTTP/2) would switch a plain connection to HTTP/2 on
+         * `Upgrade: h2c`, past every check of ours: only WebSocket upgrades proceed
+         * (docs/reliability.md "libwebsockets 4.1.6") */
+        if (in && strcasecmp((const char *)in, "websocket") == 0)
+            return 0;
+        pl_info("HTTP upgrade to %.40s refused", in ? (const char *)in : "?");
+        return -1;
+
     case LWS_CALLBACK_HTTP: {
         s_release(pss); /* a previous keep-alive transaction */
         if (gw->stopping)

@@ -533,6 +533,13 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
             pl_debug("WebSocket upgrade on another path refused");
             return -1;
         }
+        char ver[8];
+        if (lws_hdr_copy(wsi, ver, sizeof ver, WSI_TOKEN_VERSION) <= 0 || strcmp(ver, "13") != 0) {
+            /* RFC 6455 §4.2.2: only version 13; lws 4.1 upgrades any version */
+            pl_debug("WebSocket upgrade refused: Sec-WebSocket-Version is not 13");
+            lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST, NULL);
+            return -1;
+        }
         if (!s_origin_allowed(gw, wsi)) {
             lws_return_http_status(wsi, HTTP_STATUS_FORBIDDEN, NULL);
             return -1;

@@ -105,3 +105,78 @@ h.test(`${SLOW} half-open HTTP requests and WebSocket handshakes are dropped wit
   });
   ws.close();
 });
+
+// Raw bytes to the gateway; resolves {status (first line's code, or 0), head, closed} once
+// the server closed the socket or answered a complete head and waitMs passed.
+function rawExchange(port, bytes, waitMs = 1500) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ port, host: '127.0.0.1' });
+    let buf = Buffer.alloc(0);
+    let closed = false;
+    const finish = () => {
+      clearTimeout(timer);
+      sock.destroy();
+      const text = buf.toString('latin1');
+      const m = /^HTTP\/1\.1 (\d{3})/.exec(text);
+      resolve({ status: m ? Number(m[1]) : 0, head: text.split('\r\n\r\n')[0], closed });
+    };
+    const timer = setTimeout(finish, waitMs);
+    sock.on('connect', () => sock.write(bytes));
+    sock.on('data', (d) => { buf = Buffer.concat([buf, d]); });
+    sock.on('error', () => {});
+    sock.on('close', () => { closed = true; finish(); });
+  });
+}
+
+const UPGRADE = 'GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+  'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n';
+
+// docs/reliability.md "libwebsockets 4.1.6": the lws features an attacker could reach
+// through Parley's port, probed on a live gateway; after each the gateway still serves.
+h.test('lws attack surface: extensions are never negotiated, no HTTP/2, oversized and malformed headers refused', async (t, c) => {
+  const port = c.gwPorts[0];
+  const canary = await Client.open(c.wsUrl(0), tok.sl_peer, { label: 'canary2' });
+  const alive = async (what) => {
+    await canary.ok('ping');
+    assert.equal(await c.health(0), 200, `gateway healthy after ${what}`);
+  };
+  // permessage-deflate (and any extension) offered: upgraded without it.
+  let r = await rawExchange(port, `${UPGRADE}Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits, x-webkit-deflate-frame\r\n\r\n`);
+  assert.equal(r.status, 101, r.head);
+  assert.doesNotMatch(r.head, /sec-websocket-extensions/i, 'no extension is accepted');
+  await alive('an extension offer');
+  // A frame with RSV1 set (compressed) on a socket without extensions: failed (1002).
+  const ws = await Client.connect(c.wsUrl(0), { label: 'rsv1' });
+  ws.ws._socket.write(Buffer.from([0xc1, 0x85, 1, 2, 3, 4, 0x69, 0x6b, 0x6f, 0x68, 0x6e]));
+  const closed = await ws.waitClosed(5000);
+  assert.notEqual(closed.code, 1000, `RSV1 frame: ${JSON.stringify(closed)}`);
+  await alive('an RSV1 frame');
+  // HTTP/2: neither prior knowledge nor h2c upgrade.
+  r = await rawExchange(port, 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00');
+  assert.notEqual(r.status, 200, `h2 preface: ${r.head}`);
+  assert.ok(r.closed || r.status >= 400 || r.status === 0, `h2 preface: ${r.head}`);
+  await alive('an HTTP/2 preface');
+  r = await rawExchange(port, 'GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n');
+  assert.notEqual(r.status, 101, `h2c upgrade: ${r.head}`);
+  await alive('an h2c upgrade');
+  // Headers far over lws's header buffer, and very many headers.
+  r = await rawExchange(port, `${UPGRADE}X-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n`);
+  assert.notEqual(r.status, 101, 'an oversized header is not upgraded');
+  await alive('a 64 KiB header');
+  let many = UPGRADE;
+  for (let i = 0; i < 2000; i++) many += `X-H${i}: v\r\n`;
+  r = await rawExchange(port, `${many}\r\n`);
+  assert.notEqual(r.status, 101, 'a 2000-header request is not upgraded');
+  await alive('2000 headers');
+  // A NUL in the path, a duplicated Sec-WebSocket-Key, a bad version: refused.
+  for (const [what, bytes] of [
+    ['%00 in the path', 'GET /v1/ws%00x HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'],
+    ['a bad Sec-WebSocket-Version', UPGRADE.replace('Version: 13', 'Version: 99') + '\r\n'],
+    ['no Sec-WebSocket-Key', 'GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n'],
+  ]) {
+    r = await rawExchange(port, bytes);
+    assert.notEqual(r.status, 101, `${what}: ${r.head}`);
+    await alive(what);
+  }
+  canary.close();
+});
