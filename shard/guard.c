@@ -61,11 +61,11 @@ void shard_guard_destroy(shard_guard_t **self_p)
 /* Refill b (burst, rate tokens per period_ms) up to now. */
 static void s_refill(bucket_t *b, int burst, int rate, int64_t period_ms, int64_t now)
 {
-    if (now > b->at) {
-        b->tokens += (double)(now - b->at) * rate / (double)period_ms;
-        if (b->tokens > burst)
-            b->tokens = burst;
-    }
+    if (now <= b->at)
+        return; /* time does not run backwards for a bucket */
+    b->tokens += (double)(now - b->at) * rate / (double)period_ms;
+    if (b->tokens > burst)
+        b->tokens = burst;
     b->at = now;
 }
 
