@@ -169,6 +169,7 @@ typedef struct pending {
 typedef struct outq_item {
     struct outq_item *next;
     gw_blob_t *blob;
+    bool event; /* a pushed event (counted in ebytes), not an answer */
 } outq_item_t;
 
 typedef struct deferred {
@@ -206,6 +207,7 @@ struct session {
     outq_item_t *ohead, *otail;
     size_t obytes, ooff;
     int ocount;
+    size_t ebytes;  /* bytes of events in the out queue (--event-queue-kib) */
     int close_code; /* close after the queue drains (0: no) */
     bool close_sent;
     /* logout.c: the token was revoked; close_force: stop waiting for answers still due */
@@ -542,6 +544,7 @@ struct gw_config {
     size_t mem_budget;    /* --mem-budget (MiB): queued output + pending answers, all sockets */
     size_t socket_budget; /* --socket-budget (MiB): the same per socket, before rx pauses */
     const char **origins; /* --allowed-origins (comma list, repeatable); none: any Origin */
+    size_t event_queue;   /* --event-queue-kib (bytes): events queued per socket; 0: off */
     int norigins;
 };
 

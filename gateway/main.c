@@ -64,7 +64,9 @@ static void s_usage(FILE *f)
     fprintf(f, "Abuse (docs/reliability.md):\n"
                "  --allowed-origins LIST Origin allow-list of WebSocket upgrades (comma list,\n"
                "                         repeatable; unset: any; no Origin: allowed; else 403)\n"
-               "  (--http-timeout also bounds half-sent requests and handshakes: slowloris)\n");
+               "  (--http-timeout also bounds half-sent requests and handshakes: slowloris)\n"
+               "  --event-queue-kib N    events queued for a socket that does not read before\n"
+               "                         it is closed 1008 (default 2048; 0: off)\n");
 }
 
 static bool s_int_arg(const char *s, long min, long max, int *out)
@@ -172,6 +174,7 @@ static int s_parse_args(int argc, char **argv, gw_t *gw)
                                          {"mem-budget", required_argument, NULL, 'M'},
                                          {"socket-budget", required_argument, NULL, 'S'},
                                          {"allowed-origins", required_argument, NULL, 'O'},
+                                         {"event-queue-kib", required_argument, NULL, 'Q'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     cfg->port = 8080;
@@ -197,7 +200,7 @@ static int s_parse_args(int argc, char **argv, gw_t *gw)
     argv = pl_args_argv(gw->args);
     /* a list flag given on the command line replaces the file's list */
     bool push_cmdline = false, proxies_cmdline = false, origins_cmdline = false;
-    int mem_budget_mib = 1024, socket_budget_mib = 32;
+    int mem_budget_mib = 1024, socket_budget_mib = 32, event_queue_kib = 2048;
     const char *name = NULL;
     int c, li = -1;
     while ((c = getopt_long(argc, argv, "", opts, &li)) != -1) {
@@ -292,6 +295,10 @@ static int s_parse_args(int argc, char **argv, gw_t *gw)
         case 'V':
             cfg->vapid_key = optarg;
             break;
+        case 'Q':
+            if (!s_int_arg(optarg, 0, 1024 * 1024, &event_queue_kib))
+                goto bad;
+            break;
         case 'O':
             if (!origins_cmdline && pl_args_from_cmdline(gw->args)) {
                 origins_cmdline = true;
@@ -323,6 +330,7 @@ static int s_parse_args(int argc, char **argv, gw_t *gw)
         goto bad;
     cfg->mem_budget = (size_t)mem_budget_mib << 20;
     cfg->socket_budget = (size_t)socket_budget_mib << 20;
+    cfg->event_queue = (size_t)event_queue_kib << 10;
     if (!cfg->ping_interval_ms)
         cfg->ping_interval_ms =
             cfg->presence_timeout_ms / 3 < 10000 ? cfg->presence_timeout_ms / 3 : 10000;

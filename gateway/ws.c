@@ -82,6 +82,7 @@ static void s_release(session_t *s)
     s->otail = NULL;
     s->ooff = 0;
     s->ocount = 0;
+    s->ebytes = 0;
     for (pending_t *p = s->phead; p; p = p->next)
         if (p->frame) {
             s->pbytes -= p->frame->len;
@@ -138,8 +139,38 @@ static void s_kill(session_t *s, const char *why)
     lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
+/* A reader whose queued events passed --event-queue-kib: its queued events that have not
+ * started go now (a partly written frame stays, the stream must stay whole), then the
+ * close frame 1008 follows what is left; a peer that still does not read is dropped
+ * 5 s later (lws's close timeout). No more events are queued (state SS_CLOSING). */
+static void s_close_slow(session_t *s)
+{
+    pl_warn("session %llu (%s/%s): slow reader: its queued events passed --event-queue-kib, "
+            "closing 1008",
+            (unsigned long long)s->sid, s->user, s->device);
+    outq_item_t **pp = &s->ohead;
+    s->otail = NULL;
+    while (*pp) {
+        outq_item_t *it = *pp;
+        if (it->event && !(it == s->ohead && s->ooff > 0)) {
+            *pp = it->next;
+            s->ocount--;
+            s->ebytes -= it->blob->len;
+            budget_out_del(s, it->blob);
+            gw_blob_unref(&it->blob);
+            free(it);
+            continue;
+        }
+        s->otail = it;
+        pp = &it->next;
+    }
+    s->close_force = true; /* answers still due do not hold the close */
+    session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION);
+    lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
+}
+
 /* Append b (takes ownership) to the out queue and ask for a write. */
-static void s_enqueue(session_t *s, gw_blob_t *b)
+static void s_enqueue(session_t *s, gw_blob_t *b, bool event)
 {
     if (!s->wsi || !b) {
         gw_blob_unref(&b);
@@ -154,6 +185,15 @@ static void s_enqueue(session_t *s, gw_blob_t *b)
         s_kill(s, "too slow a reader");
         return;
     }
+    /* a device that stops reading while events keep coming (--event-queue-kib): closed
+     * 1008, it catches up with sync when it comes back (nothing is lost: events are
+     * copies of stored messages) */
+    size_t eq = s->gw->cfg.event_queue;
+    if (event && eq && s->ebytes + b->len > eq) {
+        gw_blob_unref(&b);
+        s_close_slow(s);
+        return;
+    }
     outq_item_t *it = calloc(1, sizeof *it);
     if (!it) {
         gw_blob_unref(&b);
@@ -161,6 +201,9 @@ static void s_enqueue(session_t *s, gw_blob_t *b)
         return;
     }
     it->blob = b;
+    it->event = event;
+    if (event)
+        s->ebytes += b->len;
     if (s->otail)
         s->otail->next = it;
     else
@@ -204,7 +247,7 @@ void session_push_event(session_t *s, gw_blob_t *b)
 {
     if (s->state != SS_AUTHED)
         return;
-    s_enqueue(s, gw_blob_ref(b));
+    s_enqueue(s, gw_blob_ref(b), true);
     s_rx_update(s);
 }
 
@@ -249,7 +292,7 @@ void session_answer(session_t *s, pending_t *p, gw_blob_t *frame)
             s->pbytes -= h->frame->len;
             budget_held(s, 0, h->frame->len);
         }
-        s_enqueue(s, h->frame);
+        s_enqueue(s, h->frame, false);
         h->frame = NULL;
         free(h);
     }
@@ -274,6 +317,8 @@ void session_drop_conv(session_t *s, const char *conv, size_t conv_len)
             memcmp(b->data + b->conv_off, conv, conv_len) == 0) {
             *pp = it->next;
             s->ocount--;
+            if (it->event)
+                s->ebytes -= b->len;
             budget_out_del(s, b);
             gw_blob_unref(&it->blob);
             free(it);
@@ -470,6 +515,8 @@ static int s_writeable(session_t *s)
         if (!s->ohead)
             s->otail = NULL;
         s->ocount--;
+        if (it->event)
+            s->ebytes -= it->blob->len;
         budget_out_del(s, it->blob);
         s->ooff = 0;
         gw_blob_unref(&it->blob);
