@@ -5,8 +5,9 @@
 // serving; once space is back the shard accepts writes again on its own (no restart)
 // and every acknowledged message is there, exactly once, in order, also after a restart.
 // A VAPID key or data folder that cannot be read at start: a clear error line and exit
-// code 1, no crash.
+// code 1, no crash. Slow consumers (item 3): a device that stops reading is closed 1008.
 const assert = require('node:assert/strict');
+const nodeTest = require('node:test');
 const { execFileSync, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -28,6 +29,19 @@ const OTHER = dmId(carol, dave);
 
 let mountPoint = null;
 let mountError = null;
+let cluster = null;
+// Registered before the harness's own (node runs `after` hooks in order): stop the shard
+// whose data folder is the tmpfs and unmount it before the cluster folder is removed,
+// also when the disk test failed or did not run.
+nodeTest.after(async () => {
+  if (!mountPoint || !cluster) return;
+  const p = cluster.proc('shard', VICTIM);
+  if (p.running) {
+    const r = await p.stop('SIGTERM');
+    if (r.code !== 0) throw new Error(`shard-${VICTIM} exited ${JSON.stringify(r)} on SIGTERM`);
+  }
+  unmount();
+});
 const h = setup({
   shardArgs: async (dir) => {
     const mp = path.join(dir, `shard-${VICTIM}`);
@@ -51,6 +65,7 @@ process.on('exit', unmount);
 
 const tok = {};
 h.before(async (c) => {
+  cluster = c;
   const u = c.httpUrl(0);
   for (const n of [alice, bob, carol, dave]) {
     await createUser(u, n);
@@ -212,4 +227,84 @@ h.test('an unreadable VAPID key or data folder at start: a clear error line, exi
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+function p99(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(s.length * 0.99))];
+}
+
+// Slow consumers (issue 12 item 3): a device that stops reading while it sits in a busy
+// 100-member group is closed once its queued events pass --event-queue-kib (default
+// 2 MiB), the gateway's RSS stays flat and a canary's latency stays low, and the device
+// catches up with sync on reconnect with nothing lost.
+h.test('slow consumer in a busy 100-member group: queue bounded, closed 1008, catches up; RSS and canary p99 recorded', { timeout: 120000 }, async (t, c) => {
+  const fs = require('node:fs');
+  const u = c.httpUrl(0);
+  const t0 = Date.now();
+  const names = Array.from({ length: 96 }, (_, i) => `sc_m${i}`); // + creator + 3 = 100;
+  for (let i = 0; i < names.length; i += 4) await Promise.all(names.slice(i, i + 4).map((n) => createUser(u, n)));
+  for (const n of ['sc_slow', 'sc_send1', 'sc_send2', 'sc_canary']) {
+    await createUser(u, n);
+    tok[n] = await login(u, n, 'phone');
+  }
+  t.diagnostic(`100 accounts in ${Date.now() - t0} ms`);
+  const s1 = await Client.open(c.wsUrl(0), tok.sc_send1, { label: 'sender1' });
+  const s2 = await Client.open(c.wsUrl(0), tok.sc_send2, { label: 'sender2' });
+  const g = await s1.ok('group_create', { title: 'busy', members: ['sc_send2', 'sc_slow', 'sc_canary', ...names] });
+  const conv = g.conv;
+  const canary = await Client.open(c.wsUrl(0), tok.sc_canary, { label: 'canary3' });
+  const slow = await Client.open(c.wsUrl(0), tok.sc_slow, { label: 'slow reader' });
+  slow.ws._socket.pause(); // never reads from here on
+  const pid = c.proc('gateway', 0).child.pid;
+  const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
+  const rss0 = rss();
+  let maxRss = rss0;
+
+  // Load: two senders, 16 KiB messages, 150 each (~4.8 MB of events for the slow reader,
+  // more than the kernel's buffers and the 2 MiB queue); the canary pings meanwhile.
+  const text = 'z'.repeat(16 * 1024);
+  const N = 150;
+  let sending = true;
+  const load = Promise.all([s1, s2].map(async (ws, k) => {
+    for (let i = 0; i < N; i++) await ws.ok('send', { conv, client_msg_id: `m${k}-${i}`, text }, { timeoutMs: 20000 });
+  })).finally(() => { sending = false; });
+  const lat = [];
+  while (sending) {
+    const t0 = process.hrtime.bigint();
+    await canary.ok('ping');
+    lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    maxRss = Math.max(maxRss, rss());
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await load;
+  // The canary got every message, in order.
+  const evs = await canary.nextEvents(2 * N, (f) => f.type === 'msg' && f.conv === conv, 30000, 'msg');
+  assert.deepEqual(evs.map((e) => e.seq), Array.from({ length: 2 * N }, (_, i) => i + 1));
+  // The slow reader was closed by the gateway: its queued events were dropped and a close
+  // frame 1008 follows what the kernel still holds (a peer that never reads again is
+  // dropped 5 s later).
+  slow.ws._socket.resume();
+  const closed = await slow.waitClosed(15000);
+  const got = slow.events.filter((f) => f.type === 'msg').length;
+  t.diagnostic(`slow reader: got ${got} of ${2 * N} events before the close ${closed.code}; ` +
+    `gateway RSS ${Math.round(rss0 / 2 ** 20)} MiB before, ${Math.round(maxRss / 2 ** 20)} MiB at most; ` +
+    `canary ping p99 ${p99(lat).toFixed(1)} ms over ${lat.length} pings`);
+  assert.equal(closed.code, 1008, 'closed with 1008 (policy violation)');
+  assert.ok(got < 2 * N, 'the slow reader did not get everything pushed (it was cut)');
+  assert.match(c.proc('gateway', 0).log(), /slow reader: its queued events passed --event-queue-kib/);
+  assert.ok(maxRss - rss0 < 48 * 2 ** 20, `gateway RSS grew by ${Math.round((maxRss - rss0) / 2 ** 20)} MiB`);
+  assert.ok(p99(lat) < 1000, `canary p99 ${p99(lat).toFixed(1)} ms`);
+  // It comes back and catches up with sync: every message, once, in order.
+  const back = await Client.open(c.wsUrl(0), tok.sc_slow, { label: 'slow reader (back)' });
+  const msgs = [];
+  let after = 0;
+  for (;;) {
+    const s = await back.ok('sync', { conv, after, limit: 100 });
+    msgs.push(...s.msgs);
+    if (!s.more) break;
+    after = s.msgs[s.msgs.length - 1].seq;
+  }
+  assert.deepEqual(msgs.map((m) => m.seq), Array.from({ length: 2 * N }, (_, i) => i + 1));
+  for (const ws of [s1, s2, canary, back]) ws.close();
 });
