@@ -33,11 +33,13 @@
 #define GW_OUT_PAUSE (8 * 1024 * 1024)       /* queued output bytes per socket before rx pauses */
 #define GW_OUT_CULL_BYTES (64 * 1024 * 1024) /* ... before the socket is dropped as too slow */
 #define GW_OUT_CULL_COUNT 20000              /* queued frames before it is dropped */
-#define GW_DEFER_MAX 64                      /* frames held while auth is in flight */
-#define GW_REVOKE_WAIT_MS 500                /* a revoked socket waits this long for answers */
-#define GW_KNOWN_USERS_MAX 100000            /* bounded cache of users known to exist */
-#define GW_LWS_READ_SIZE (256 * 1024)        /* lws's read size (pt_serv_buf_size) */
-#define GW_LWS_RX_BUF 4096                   /* lws's per-WebSocket rx buffer (its default) */
+#define GW_STALL_MS                                                                                \
+    2000 /* no write progress this long: a reader over --event-queue-kib is stalled */
+#define GW_DEFER_MAX 64               /* frames held while auth is in flight */
+#define GW_REVOKE_WAIT_MS 500         /* a revoked socket waits this long for answers */
+#define GW_KNOWN_USERS_MAX 100000     /* bounded cache of users known to exist */
+#define GW_LWS_READ_SIZE (256 * 1024) /* lws's read size (pt_serv_buf_size) */
+#define GW_LWS_RX_BUF 4096            /* lws's per-WebSocket rx buffer (its default) */
 /* lws 4.1 expects this many body bytes for a POST without Content-Length (server.c,
  * lws_http_action); netio.c relies on it for requests with a chunked body */
 #define GW_LWS_POST_BODY ((uint64_t)100 * 1024 * 1024)
@@ -207,8 +209,9 @@ struct session {
     outq_item_t *ohead, *otail;
     size_t obytes, ooff;
     int ocount;
-    size_t ebytes;  /* bytes of events in the out queue (--event-queue-kib) */
-    int close_code; /* close after the queue drains (0: no) */
+    size_t ebytes;        /* bytes of events in the out queue (--event-queue-kib) */
+    uint64_t progress_at; /* uv_now of the last write, or of the queue becoming non-empty */
+    int close_code;       /* close after the queue drains (0: no) */
     bool close_sent;
     /* logout.c: the token was revoked; close_force: stop waiting for answers still due */
     bool revoked, close_force;

@@ -15,9 +15,10 @@
  * GW_MAX_PENDING requests are unanswered or GW_OUT_PAUSE bytes wait to be written, and
  * while the socket is over its byte budget (budget.c: queued + waiting answers + the
  * worst case of requests in flight); a frame that arrives then is held (deferred list) and
- * dispatched once answers drain. A session whose queue passes GW_OUT_CULL_* is dropped as
- * a slow reader; when the whole gateway passes --mem-budget the biggest sessions are
- * dropped (budget_enforce). */
+ * dispatched once answers drain. A session whose queued events pass --event-queue-kib
+ * while nothing could be written to it for GW_STALL_MS is closed 1008 (s_close_slow); one
+ * whose queue passes GW_OUT_CULL_* is dropped as a slow reader; when the whole gateway passes
+ * --mem-budget the biggest sessions are dropped (budget_enforce). */
 #include "gw.h"
 #include <strings.h>
 
@@ -189,7 +190,10 @@ static void s_enqueue(session_t *s, gw_blob_t *b, bool event)
      * 1008, it catches up with sync when it comes back (nothing is lost: events are
      * copies of stored messages) */
     size_t eq = s->gw->cfg.event_queue;
-    if (event && eq && s->ebytes + b->len > eq) {
+    uint64_t now = uv_now(&s->gw->loop);
+    if (!s->ohead)
+        s->progress_at = now; /* the stall clock starts with a non-empty queue */
+    if (event && eq && s->ebytes + b->len > eq && now - s->progress_at >= GW_STALL_MS) {
         gw_blob_unref(&b);
         s_close_slow(s);
         return;
@@ -510,6 +514,7 @@ static int s_writeable(session_t *s)
         return -1;
     }
     s->ooff += n;
+    s->progress_at = uv_now(&s->gw->loop);
     if (s->ooff == it->blob->len) {
         s->ohead = it->next;
         if (!s->ohead)

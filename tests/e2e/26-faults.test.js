@@ -261,16 +261,25 @@ h.test('slow consumer in a busy 100-member group: queue bounded, closed 1008, ca
   const rss0 = rss();
   let maxRss = rss0;
 
-  // Load: two senders, 16 KiB messages, 150 each (~4.8 MB of events for the slow reader,
-  // more than the kernel's buffers and the 2 MiB queue); the canary pings meanwhile.
+  // Load: two senders, 16 KiB messages, until the gateway closed the reader (a deadline:
+  // at most 1,000 each); the canary pings meanwhile. The reader is closed once its queued
+  // events pass 2 MiB while nothing could be written to it for 2 s.
   const text = 'z'.repeat(16 * 1024);
-  const N = 150;
-  let sending = true;
+  const MAX = 1000;
+  const closedLog = /slow reader: its queued events passed --event-queue-kib/;
+  let cut = false;
+  let sent = 0;
   const load = Promise.all([s1, s2].map(async (ws, k) => {
-    for (let i = 0; i < N; i++) await ws.ok('send', { conv, client_msg_id: `m${k}-${i}`, text }, { timeoutMs: 20000 });
-  })).finally(() => { sending = false; });
+    for (let i = 0; i < MAX && !cut; i++) {
+      await ws.ok('send', { conv, client_msg_id: `m${k}-${i}`, text }, { timeoutMs: 20000 });
+      sent++;
+      if (i % 20 === 19) cut = closedLog.test(c.proc('gateway', 0).log());
+    }
+  }));
   const lat = [];
-  while (sending) {
+  let loading = true;
+  load.finally(() => { loading = false; });
+  while (loading) {
     const t0 = process.hrtime.bigint();
     await canary.ok('ping');
     lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
@@ -278,21 +287,20 @@ h.test('slow consumer in a busy 100-member group: queue bounded, closed 1008, ca
     await new Promise((r) => setTimeout(r, 10));
   }
   await load;
+  assert.ok(cut, `the slow reader was not closed after ${sent} messages`);
   // The canary got every message, in order.
-  const evs = await canary.nextEvents(2 * N, (f) => f.type === 'msg' && f.conv === conv, 30000, 'msg');
-  assert.deepEqual(evs.map((e) => e.seq), Array.from({ length: 2 * N }, (_, i) => i + 1));
-  // The slow reader was closed by the gateway: its queued events were dropped and a close
-  // frame 1008 follows what the kernel still holds (a peer that never reads again is
-  // dropped 5 s later).
+  const evs = await canary.nextEvents(sent, (f) => f.type === 'msg' && f.conv === conv, 30000, 'msg');
+  assert.deepEqual(evs.map((e) => e.seq), Array.from({ length: sent }, (_, i) => i + 1));
+  // The slow reader: its queued events were dropped and a close frame 1008 follows what
+  // the kernel still holds (a peer that never reads again is dropped 5 s later).
   slow.ws._socket.resume();
   const closed = await slow.waitClosed(15000);
   const got = slow.events.filter((f) => f.type === 'msg').length;
-  t.diagnostic(`slow reader: got ${got} of ${2 * N} events before the close ${closed.code}; ` +
+  t.diagnostic(`slow reader: got ${got} of ${sent} events before the close ${closed.code}; ` +
     `gateway RSS ${Math.round(rss0 / 2 ** 20)} MiB before, ${Math.round(maxRss / 2 ** 20)} MiB at most; ` +
     `canary ping p99 ${p99(lat).toFixed(1)} ms over ${lat.length} pings`);
   assert.equal(closed.code, 1008, 'closed with 1008 (policy violation)');
-  assert.ok(got < 2 * N, 'the slow reader did not get everything pushed (it was cut)');
-  assert.match(c.proc('gateway', 0).log(), /slow reader: its queued events passed --event-queue-kib/);
+  assert.ok(got < sent, 'the slow reader did not get everything pushed (it was cut)');
   assert.ok(maxRss - rss0 < 48 * 2 ** 20, `gateway RSS grew by ${Math.round((maxRss - rss0) / 2 ** 20)} MiB`);
   assert.ok(p99(lat) < 1000, `canary p99 ${p99(lat).toFixed(1)} ms`);
   // It comes back and catches up with sync: every message, once, in order.
@@ -305,6 +313,6 @@ h.test('slow consumer in a busy 100-member group: queue bounded, closed 1008, ca
     if (!s.more) break;
     after = s.msgs[s.msgs.length - 1].seq;
   }
-  assert.deepEqual(msgs.map((m) => m.seq), Array.from({ length: 2 * N }, (_, i) => i + 1));
+  assert.deepEqual(msgs.map((m) => m.seq), Array.from({ length: sent }, (_, i) => i + 1));
   for (const ws of [s1, s2, canary, back]) ws.close();
 });

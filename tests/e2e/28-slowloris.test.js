@@ -11,7 +11,7 @@ const { dmId } = require('./lib/slots');
 
 const SLOW = 5000;
 const TIMEOUT_S = 10; // the default --http-timeout: the harness does not set it
-const SLACK_MS = 4000; // scheduling slack on a loaded 2-core machine
+const SLACK_MS = 5000; // scheduling slack on a loaded 2-core machine
 const h = setup({ shards: 1, gateways: 1 });
 
 const tok = {};
@@ -91,7 +91,10 @@ h.test(`${SLOW} half-open HTTP requests and WebSocket handshakes are dropped wit
   const pb = p99(base), pl = p99(loaded);
   t.diagnostic(`canary send p99: ${pb.toFixed(1)} ms idle, ${pl.toFixed(1)} ms with ${SLOW} slow connections; ` +
     `slowest drop ${worst} ms (trickling: ${worstTrickle} ms); all dropped ${Date.now() - opened} ms after opening`);
-  assert.ok(worst <= TIMEOUT_S * 1000 + 2000, `a slow connection lived ${worst} ms (lws checks timeouts once a second)`);
+  // lws checks timeouts once a second, and the clock here starts at the client's connect
+  // (the gateway may accept later under load): measured 10.1-11.9 s (12.9 s with ASan on
+  // a loaded machine); a connection that lws did not time out at all would live 30 s+
+  assert.ok(worst <= TIMEOUT_S * 1000 + 4000, `a slow connection lived ${worst} ms`);
   assert.ok(pl < Math.max(10 * pb, 500), `canary p99 ${pl.toFixed(1)} ms under slowloris (idle ${pb.toFixed(1)} ms)`);
   // The canary socket itself (authenticated, active) was not cut.
   assert.equal(canary.closeInfo, null);
