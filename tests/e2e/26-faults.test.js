@@ -183,6 +183,8 @@ h.test('a full disk gets unavailable (never ok), other shards serve, writes resu
   const r = await shard.stop('SIGTERM');
   assert.equal(r.code, 0, `shard exits 0 on SIGTERM: ${JSON.stringify(r)}`);
   unmount();
+  // The next tests get shard 0 back on an ordinary (empty) folder.
+  await c.restart('shard', VICTIM);
 });
 
 // Start one shard (no router needed: it fails before connecting) and return its exit.
