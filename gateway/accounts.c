@@ -44,6 +44,15 @@ static void s_destroy(acct_t **a_p)
 /* Answer an error status from the router as HTTP. */
 static void s_router_error(acct_t *a, const char *status, const char *body, size_t len)
 {
+    if (strcmp(status, PL_E_RATE_LIMITED) == 0) {
+        /* the account's guessing budget (shard guard.c): "... retry after N s" */
+        const char *after = len < 200 ? strstr(body, "retry after ") : NULL;
+        a->r->retry_after = after ? atoi(after + 12) : 0;
+        http_respond_error(a->r, 429, PL_E_RATE_LIMITED,
+                           "too many login attempts for this account: retry later");
+        pl_info("login of %s refused: the account's guessing budget is empty", a->user);
+        return;
+    }
     if (strcmp(status, PL_E_UNAVAILABLE) == 0)
         http_respond_error(a->r, 503, PL_E_UNAVAILABLE, "a shard is unreachable, retry");
     else
@@ -316,7 +325,8 @@ void accounts_login(http_req_t *r)
     acct_t *a = s_parse(r, ACCT_LOGIN);
     if (!a)
         return;
-    if (s_request(a, json_pack("{s:s,s:s}", "op", "user_get", "user", a->user), s_on_user) != 0)
+    if (s_request(a, json_pack("{s:s,s:s,s:b}", "op", "user_get", "user", a->user, "login", 1),
+                  s_on_user) != 0)
         s_destroy(&a);
 }
 

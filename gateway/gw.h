@@ -33,11 +33,13 @@
 #define GW_OUT_PAUSE (8 * 1024 * 1024)       /* queued output bytes per socket before rx pauses */
 #define GW_OUT_CULL_BYTES (64 * 1024 * 1024) /* ... before the socket is dropped as too slow */
 #define GW_OUT_CULL_COUNT 20000              /* queued frames before it is dropped */
-#define GW_DEFER_MAX 64                      /* frames held while auth is in flight */
-#define GW_REVOKE_WAIT_MS 500                /* a revoked socket waits this long for answers */
-#define GW_KNOWN_USERS_MAX 100000            /* bounded cache of users known to exist */
-#define GW_LWS_READ_SIZE (256 * 1024)        /* lws's read size (pt_serv_buf_size) */
-#define GW_LWS_RX_BUF 4096                   /* lws's per-WebSocket rx buffer (its default) */
+#define GW_STALL_MS                                                                                \
+    2000 /* no write progress this long: a reader over --event-queue-kib is stalled */
+#define GW_DEFER_MAX 64               /* frames held while auth is in flight */
+#define GW_REVOKE_WAIT_MS 500         /* a revoked socket waits this long for answers */
+#define GW_KNOWN_USERS_MAX 100000     /* bounded cache of users known to exist */
+#define GW_LWS_READ_SIZE (256 * 1024) /* lws's read size (pt_serv_buf_size) */
+#define GW_LWS_RX_BUF 4096            /* lws's per-WebSocket rx buffer (its default) */
 /* lws 4.1 expects this many body bytes for a POST without Content-Length (server.c,
  * lws_http_action); netio.c relies on it for requests with a chunked body */
 #define GW_LWS_POST_BODY ((uint64_t)100 * 1024 * 1024)
@@ -175,6 +177,7 @@ typedef struct pending {
 typedef struct outq_item {
     struct outq_item *next;
     gw_blob_t *blob;
+    bool event; /* a pushed event (counted in ebytes), not an answer */
 } outq_item_t;
 
 typedef struct deferred {
@@ -212,7 +215,9 @@ struct session {
     outq_item_t *ohead, *otail;
     size_t obytes, ooff;
     int ocount;
-    int close_code; /* close after the queue drains (0: no) */
+    size_t ebytes;        /* bytes of events in the out queue (--event-queue-kib) */
+    uint64_t progress_at; /* uv_now of the last write, or of the queue becoming non-empty */
+    int close_code;       /* close after the queue drains (0: no) */
     bool close_sent;
     /* logout.c: the token was revoked; close_force: stop waiting for answers still due */
     bool revoked, close_force;
@@ -385,6 +390,12 @@ bool limits_dm_probe_allowed(gw_t *gw, const char *user, const char *ip, const c
  * flight). */
 void limits_dm_probe_answer(gw_t *gw, const char *user, const char *ip, const char *other,
                             bool exists);
+/* Slowloris: a request's headers and body together get --http-timeout from the accept
+ * (or, on a keep-alive connection, from the previous answer). LWS_CALLBACK_HTTP of a
+ * request with a body: lws would give the body a fresh timeout; cut it to what is left.
+ * limits_request_restart: an answer was written, the next request's clock starts. */
+void limits_body_deadline(gw_t *gw, struct lws *wsi);
+void limits_request_restart(struct lws *wsi);
 /* WebSocket established: arm the auth deadline (an lws timer on s->wsi). */
 void limits_session_start(session_t *s);
 /* LWS_CALLBACK_TIMER of s: close it 4401 if still not authenticated. */
@@ -492,6 +503,7 @@ struct http_req {
     /* response */
     bool resp_ready, resp_written;
     int status;
+    int retry_after; /* a 429's Retry-After in seconds (0: 1) */
     char *resp;
     size_t resp_len;
     /* static.c answers (ctype NULL: a JSON answer, Cache-Control no-store) */
@@ -565,6 +577,9 @@ struct gw_config {
     const char *web_root;     /* --web-root: folder of the web client; "" serves none */
     const char *curve_secret; /* --curve-secret: this gateway's key pair (required) */
     const char *router_key;   /* --router-key: the router's public key file (required) */
+    const char **origins;     /* --allowed-origins (comma list, repeatable); none: any Origin */
+    size_t event_queue;       /* --event-queue-kib (bytes): events queued per socket; 0: off */
+    int norigins;
 };
 
 struct gw {

@@ -309,6 +309,15 @@ static void s_hold(http_req_t *r)
     lws_rx_flow_control(r->wsi, 0);
 }
 
+/* Retry-After of a 429 (PROTOCOL.md §2): r->retry_after seconds, at least 1. */
+static int s_retry_after(struct lws *wsi, http_req_t *r, unsigned char **p, unsigned char *end)
+{
+    char v[16];
+    int n = snprintf(v, sizeof v, "%d", r->retry_after > 0 ? r->retry_after : 1);
+    return lws_add_http_header_by_name(
+        wsi, (const unsigned char *)"retry-after:", (const unsigned char *)v, n, p, end);
+}
+
 static int s_write(struct lws *wsi, http_req_t *r)
 {
     unsigned char hdr[LWS_PRE + 1536], *start = hdr + LWS_PRE, *p = start,
@@ -326,7 +335,8 @@ static int s_write(struct lws *wsi, http_req_t *r)
                                       (const unsigned char *)"Bearer", 6, &p, end)) ||
         (r->close_after &&
          lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5,
-                                      &p, end)))
+                                      &p, end)) ||
+        (r->status == 429 && s_retry_after(wsi, r, &p, end)))
         return -1;
     if (r->ctype) {
         if ((r->etag[0] && s_header(wsi, "etag:", r->etag, &p, end)) ||
@@ -342,6 +352,7 @@ static int s_write(struct lws *wsi, http_req_t *r)
     if (!empty && r->resp_len &&
         lws_write(wsi, (unsigned char *)r->resp + LWS_PRE, r->resp_len, LWS_WRITE_HTTP_FINAL) < 0)
         return -1;
+    limits_request_restart(wsi);
     pl_debug("HTTP %s -> %d", r->path, r->status);
     return 0;
 }
@@ -457,6 +468,15 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     gw_t *gw = lws_context_user(lws_get_context(wsi));
 
     switch (reason) {
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        /* lws 4.1 (built with HTTP/2) would switch a plain connection to HTTP/2 on
+         * `Upgrade: h2c`, past every check of ours: only WebSocket upgrades proceed
+         * (docs/reliability.md "libwebsockets 4.1.6") */
+        if (in && strcasecmp((const char *)in, "websocket") == 0)
+            return 0;
+        pl_info("HTTP upgrade to %.40s refused", in ? (const char *)in : "?");
+        return -1;
+
     case LWS_CALLBACK_HTTP: {
         s_release(pss); /* a previous keep-alive transaction */
         if (gw->stopping)
@@ -464,11 +484,15 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         int rc = s_start(wsi, pss, gw);
         if (rc == 0 && pss->r && !pss->r->chunked && !pss->r->expect_body)
             s_hold(pss->r); /* no body: the request is whole */
+        else if (rc == 0 && pss->r)
+            limits_body_deadline(gw, wsi); /* slowloris: headers + body in --http-timeout */
         return rc;
     }
 
     case LWS_CALLBACK_HTTP_BODY: {
         http_req_t *r = pss->r;
+        if (r)
+            limits_body_deadline(gw, wsi); /* lws re-arms its own timeout on body bytes */
         if (r && r->chunked) {
             /* lws 4.1 hands a chunked request body over raw and never signals its end:
              * undo the framing here and complete the request after the last chunk. */

@@ -75,6 +75,7 @@ struct gw_conn {
     char addr[INET6_ADDRSTRLEN]; /* TCP peer, or the PROXY header's source */
     bool trusted;                /* addr is a trusted proxy: X-Forwarded-For counts */
     ip_entry_t *e;               /* the entry whose connection count holds this one, or NULL */
+    uint64_t start_ms;           /* accepted, or the previous answer written (keep-alive) */
 };
 
 /* ---- token bucket ------------------------------------------------------------------- */
@@ -417,8 +418,10 @@ static void s_refuse_log(gw_t *gw, const char *ip, const char *why)
 gw_conn_t *limits_conn_new(const char *addr)
 {
     gw_conn_t *c = calloc(1, sizeof *c);
-    if (c)
+    if (c) {
         snprintf(c->addr, sizeof c->addr, "%s", addr);
+        c->start_ms = pl_mono_ms();
+    }
     return c;
 }
 
@@ -669,4 +672,21 @@ void limits_session_timer(session_t *s)
         session_answer(s, p, frame_error(NULL, PL_E_UNAUTHENTICATED, msg, sizeof msg - 1));
     }
     session_close(s, 4401);
+}
+
+void limits_request_restart(struct lws *wsi)
+{
+    gw_conn_t *c = lws_get_opaque_user_data(wsi);
+    if (c)
+        c->start_ms = pl_mono_ms();
+}
+
+void limits_body_deadline(gw_t *gw, struct lws *wsi)
+{
+    gw_conn_t *c = lws_get_opaque_user_data(wsi);
+    if (!c)
+        return;
+    int64_t spent = pl_mono_ms() - (int64_t)c->start_ms;
+    int64_t left = ((int64_t)gw->cfg.http_timeout_s * 1000 - spent) / 1000; /* rounded down */
+    lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, left > 1 ? (int)left : 1);
 }

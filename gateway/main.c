@@ -53,7 +53,7 @@ static void s_usage(FILE *f)
                "  --auth-timeout MS      close a WebSocket without auth after MS (default "
                "10000)\n"
                "  --http-timeout S       close an HTTP connection idle for S seconds, 1.. (default "
-               "30)\n"
+               "10)\n"
                "  --trusted-proxies LIST CIDR blocks of reverse proxies (comma list, repeatable; "
                "default none):\n"
                "                         their X-Forwarded-For / PROXY header names the client\n"
@@ -69,6 +69,12 @@ static void s_usage(FILE *f)
                "source tree's web/; \"\" serves none)\n"
                "  --help           this text\n"
                "Logs go to stderr; PARLEY_LOG=debug|info|warn|error (default info).\n");
+    fprintf(f, "Abuse (docs/reliability.md):\n"
+               "  --allowed-origins LIST Origin allow-list of WebSocket upgrades (comma list,\n"
+               "                         repeatable; unset: any; no Origin: allowed; else 403)\n"
+               "  (--http-timeout also bounds half-sent requests and handshakes: slowloris)\n"
+               "  --event-queue-kib N    events queued for a socket that does not read before\n"
+               "                         it is closed 1008 (default 2048; 0: off)\n");
 }
 
 static bool s_int_arg(const char *s, long min, long max, int *out)
@@ -136,6 +142,9 @@ static void s_free_config(gw_t *gw)
     s_list_clear(&gw->cfg.push_allow, &gw->cfg.npush_allow);
     free(gw->cfg.push_allow);
     gw->cfg.push_allow = NULL;
+    s_list_clear(&gw->cfg.origins, &gw->cfg.norigins);
+    free(gw->cfg.origins);
+    gw->cfg.origins = NULL;
     free(gw->cfg.trusted);
     gw->cfg.trusted = NULL;
     gw->cfg.ntrusted = 0;
@@ -175,6 +184,8 @@ static int s_parse_args(int argc, char **argv, gw_t *gw)
                                          {"web-root", required_argument, NULL, 'w'},
                                          {"curve-secret", required_argument, NULL, 'Z'},
                                          {"router-key", required_argument, NULL, 'k'},
+                                         {"allowed-origins", required_argument, NULL, 'O'},
+                                         {"event-queue-kib", required_argument, NULL, 'Q'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     cfg->port = 8080;
@@ -193,14 +204,14 @@ static int s_parse_args(int argc, char **argv, gw_t *gw)
     cfg->dm_probe_ip_burst = 20;
     cfg->dm_probe_ip_per_sec = 5;
     cfg->auth_timeout_ms = 10000;
-    cfg->http_timeout_s = 30;
+    cfg->http_timeout_s = 10;
     if (!(gw->args = pl_args_new("parley-gateway", "gateway", argc, argv, opts)))
         return -1; /* the reason is printed */
     argc = pl_args_argc(gw->args);
     argv = pl_args_argv(gw->args);
     /* a list flag given on the command line replaces the file's list */
-    bool push_cmdline = false, proxies_cmdline = false;
-    int mem_budget_mib = 1024, socket_budget_mib = 32;
+    bool push_cmdline = false, proxies_cmdline = false, origins_cmdline = false;
+    int mem_budget_mib = 1024, socket_budget_mib = 32, event_queue_kib = 2048;
     cfg->web_root = PARLEY_WEB_ROOT;
     const char *name = NULL;
     int c, li = -1;
@@ -296,6 +307,18 @@ static int s_parse_args(int argc, char **argv, gw_t *gw)
         case 'V':
             cfg->vapid_key = optarg;
             break;
+        case 'Q':
+            if (!s_int_arg(optarg, 0, 1024 * 1024, &event_queue_kib))
+                goto bad;
+            break;
+        case 'O':
+            if (!origins_cmdline && pl_args_from_cmdline(gw->args)) {
+                origins_cmdline = true;
+                s_list_clear(&cfg->origins, &cfg->norigins);
+            }
+            if (!s_list_add(&cfg->origins, &cfg->norigins, optarg))
+                goto bad;
+            break;
         case 'c':
             break; /* read by pl_args_new */
         case 'M':
@@ -328,6 +351,7 @@ static int s_parse_args(int argc, char **argv, gw_t *gw)
         goto bad;
     cfg->mem_budget = (size_t)mem_budget_mib << 20;
     cfg->socket_budget = (size_t)socket_budget_mib << 20;
+    cfg->event_queue = (size_t)event_queue_kib << 10;
     if (!cfg->curve_secret || !*cfg->curve_secret || !cfg->router_key || !*cfg->router_key) {
         fprintf(stderr, "parley-gateway: --curve-secret and --router-key are required "
                         "(docs/internals.md \"Security between roles\")\n");

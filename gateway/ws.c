@@ -15,11 +15,13 @@
  * GW_MAX_PENDING requests are unanswered or GW_OUT_PAUSE bytes wait to be written, and
  * while the socket is over its byte budget (budget.c: queued + waiting answers + the
  * worst case of requests in flight); a frame that arrives then is held (deferred list) and
- * dispatched once answers drain. A session whose queue passes GW_OUT_CULL_* is dropped as
- * a slow reader; when the whole gateway passes --mem-budget the biggest sessions are
- * dropped (budget_enforce). */
+ * dispatched once answers drain. A session whose queued events pass --event-queue-kib
+ * while nothing could be written to it for GW_STALL_MS is closed 1008 (s_close_slow); one
+ * whose queue passes GW_OUT_CULL_* is dropped as a slow reader; when the whole gateway passes
+ * --mem-budget the biggest sessions are dropped (budget_enforce). */
 #include "gw.h"
 #include "pl_turn.h"
+#include <strings.h>
 
 #define GW_WS_FRAG (256 * 1024)
 #define GW_RX_KEEP (64 * 1024) /* keep an rx buffer up to this size between messages */
@@ -82,6 +84,7 @@ static void s_release(session_t *s)
     s->otail = NULL;
     s->ooff = 0;
     s->ocount = 0;
+    s->ebytes = 0;
     for (pending_t *p = s->phead; p; p = p->next)
         if (p->frame) {
             s->pbytes -= p->frame->len;
@@ -138,8 +141,38 @@ static void s_kill(session_t *s, const char *why)
     lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
+/* A reader whose queued events passed --event-queue-kib: its queued events that have not
+ * started go now (a partly written frame stays, the stream must stay whole), then the
+ * close frame 1008 follows what is left; a peer that still does not read is dropped
+ * 5 s later (lws's close timeout). No more events are queued (state SS_CLOSING). */
+static void s_close_slow(session_t *s)
+{
+    pl_warn("session %llu (%s/%s): slow reader: its queued events passed --event-queue-kib, "
+            "closing 1008",
+            (unsigned long long)s->sid, s->user, s->device);
+    outq_item_t **pp = &s->ohead;
+    s->otail = NULL;
+    while (*pp) {
+        outq_item_t *it = *pp;
+        if (it->event && !(it == s->ohead && s->ooff > 0)) {
+            *pp = it->next;
+            s->ocount--;
+            s->ebytes -= it->blob->len;
+            budget_out_del(s, it->blob);
+            gw_blob_unref(&it->blob);
+            free(it);
+            continue;
+        }
+        s->otail = it;
+        pp = &it->next;
+    }
+    s->close_force = true; /* answers still due do not hold the close */
+    session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION);
+    lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
+}
+
 /* Append b (takes ownership) to the out queue and ask for a write. */
-static void s_enqueue(session_t *s, gw_blob_t *b)
+static void s_enqueue(session_t *s, gw_blob_t *b, bool event)
 {
     if (!s->wsi || !b) {
         gw_blob_unref(&b);
@@ -154,6 +187,18 @@ static void s_enqueue(session_t *s, gw_blob_t *b)
         s_kill(s, "too slow a reader");
         return;
     }
+    /* a device that stops reading while events keep coming (--event-queue-kib): closed
+     * 1008, it catches up with sync when it comes back (nothing is lost: events are
+     * copies of stored messages) */
+    size_t eq = s->gw->cfg.event_queue;
+    uint64_t now = uv_now(&s->gw->loop);
+    if (!s->ohead)
+        s->progress_at = now; /* the stall clock starts with a non-empty queue */
+    if (event && eq && s->ebytes + b->len > eq && now - s->progress_at >= GW_STALL_MS) {
+        gw_blob_unref(&b);
+        s_close_slow(s);
+        return;
+    }
     outq_item_t *it = calloc(1, sizeof *it);
     if (!it) {
         gw_blob_unref(&b);
@@ -161,6 +206,9 @@ static void s_enqueue(session_t *s, gw_blob_t *b)
         return;
     }
     it->blob = b;
+    it->event = event;
+    if (event)
+        s->ebytes += b->len;
     if (s->otail)
         s->otail->next = it;
     else
@@ -204,7 +252,7 @@ void session_push_event(session_t *s, gw_blob_t *b)
 {
     if (s->state != SS_AUTHED)
         return;
-    s_enqueue(s, gw_blob_ref(b));
+    s_enqueue(s, gw_blob_ref(b), true);
     s_rx_update(s);
 }
 
@@ -249,7 +297,7 @@ void session_answer(session_t *s, pending_t *p, gw_blob_t *frame)
             s->pbytes -= h->frame->len;
             budget_held(s, 0, h->frame->len);
         }
-        s_enqueue(s, h->frame);
+        s_enqueue(s, h->frame, false);
         h->frame = NULL;
         free(h);
     }
@@ -274,6 +322,8 @@ void session_drop_conv(session_t *s, const char *conv, size_t conv_len)
             memcmp(b->data + b->conv_off, conv, conv_len) == 0) {
             *pp = it->next;
             s->ocount--;
+            if (it->event)
+                s->ebytes -= b->len;
             budget_out_del(s, b);
             gw_blob_unref(&it->blob);
             free(it);
@@ -465,11 +515,14 @@ static int s_writeable(session_t *s)
         return -1;
     }
     s->ooff += n;
+    s->progress_at = uv_now(&s->gw->loop);
     if (s->ooff == it->blob->len) {
         s->ohead = it->next;
         if (!s->ohead)
             s->otail = NULL;
         s->ocount--;
+        if (it->event)
+            s->ebytes -= it->blob->len;
         budget_out_del(s, it->blob);
         s->ooff = 0;
         gw_blob_unref(&it->blob);
@@ -501,6 +554,27 @@ static bool s_path_is_ws(struct lws *wsi)
     return n > 0 && strcmp(path, "/v1/ws") == 0;
 }
 
+/* --allowed-origins: true when the upgrade carries no Origin (native apps), the list is
+ * empty, or its Origin equals one entry (ASCII case-insensitive, as scheme and host are). */
+static bool s_origin_allowed(gw_t *gw, struct lws *wsi)
+{
+    if (gw->cfg.norigins == 0)
+        return true;
+    int n = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
+    if (n <= 0)
+        return true;
+    char origin[512];
+    if (n >= (int)sizeof origin || lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN) < 0) {
+        pl_info("WebSocket upgrade refused (403): Origin of %d bytes", n);
+        return false;
+    }
+    for (int i = 0; i < gw->cfg.norigins; i++)
+        if (strcasecmp(origin, gw->cfg.origins[i]) == 0)
+            return true;
+    pl_info("WebSocket upgrade refused (403): Origin %.200s not in --allowed-origins", origin);
+    return false;
+}
+
 int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
 {
     struct gw_pss *pss = user;
@@ -510,6 +584,17 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         if (!s_path_is_ws(wsi)) {
             pl_debug("WebSocket upgrade on another path refused");
+            return -1;
+        }
+        char ver[8];
+        if (lws_hdr_copy(wsi, ver, sizeof ver, WSI_TOKEN_VERSION) <= 0 || strcmp(ver, "13") != 0) {
+            /* RFC 6455 §4.2.2: only version 13; lws 4.1 upgrades any version */
+            pl_debug("WebSocket upgrade refused: Sec-WebSocket-Version is not 13");
+            lws_return_http_status(wsi, HTTP_STATUS_BAD_REQUEST, NULL);
+            return -1;
+        }
+        if (!s_origin_allowed(gw, wsi)) {
+            lws_return_http_status(wsi, HTTP_STATUS_FORBIDDEN, NULL);
             return -1;
         }
         return 0;

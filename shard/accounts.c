@@ -1,6 +1,7 @@
 /* accounts — accounts, device tokens and the conversation index. See accounts.h. */
 #include "accounts.h"
 
+#include <stdint.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "pl_text.h"
 #include "pl_time.h"
 #include "loc.h"
+#include "guard.h"
 #include "push.h"
 #include "quota.h"
 
@@ -106,6 +108,18 @@ void shard_user_get(shard_t *shard, const char *gw, const char *reqid, json_t *r
     char *val = NULL;
     if (!s_account(shard, gw, reqid, req, &user, &val))
         return;
+    int retry_s = 0;
+    if (json_is_true(json_object_get(req, "login")) &&
+        !shard_guard_login(shard->guard, user, &retry_s)) {
+        /* per-account guessing budget (guard.h): refused before any password is checked */
+        free(val);
+        char why[96];
+        snprintf(why, sizeof why, "too many login attempts for this account: retry after %d s",
+                 retry_s);
+        pl_warn("login of %s refused: account guessing budget empty", user);
+        shard_reply(shard, gw, reqid, PL_E_RATE_LIMITED, why);
+        return;
+    }
     json_t *acct = json_loads(val, 0, NULL);
     free(val);
     const char *hash = acct ? shard_json_str(acct, "hash") : NULL;
@@ -173,6 +187,55 @@ static json_t *s_one_token(const char *device, const char *th, size_t len)
     return json_pack("[{s:s, s:s%}]", "device", device, "th", th, len);
 }
 
+/* Before a new device's token is stored: when user holds --max-devices tokens already,
+ * stage the deletion of the least recently used one (and its device's push targets) in
+ * batch and return its [{"device","th"}] in *evicted (NULL when none). 0 or -1 (storage
+ * error or OOM). */
+static int s_device_cap(shard_t *shard, const char *user, shard_batch_t *batch, json_t **evicted)
+{
+    int max = shard_guard_max_devices(shard->guard);
+    *evicted = NULL;
+    if (max <= 0)
+        return 0;
+    shard_key_t prefix, lru_key;
+    char lru_dev[65] = "", lru_th[TH_LEN + 1] = "";
+    int64_t lru_at = INT64_MAX;
+    int n = 0;
+    shard_iter_t *it = NULL;
+    if (shard_key_token_prefix(&prefix, user) != 0 || !(it = shard_iter_new(shard->store, &prefix)))
+        return -1;
+    for (shard_iter_seek_first(it); shard_iter_valid(it); shard_iter_next(it)) {
+        size_t klen = 0, vlen = 0;
+        const char *k = shard_iter_key(it, &klen);
+        const char *v = shard_iter_value(it, &vlen);
+        size_t dlen = klen - prefix.len;
+        if (dlen == 0 || dlen >= sizeof lru_dev || vlen != TH_LEN || klen > SHARD_KEY_MAX)
+            continue; /* not a token this code wrote */
+        n++;
+        char dev[65];
+        memcpy(dev, k + prefix.len, dlen);
+        dev[dlen] = '\0';
+        int64_t at = shard_guard_device_last(shard->guard, user, dev);
+        if (at < lru_at) { /* ties: the first in key order */
+            lru_at = at;
+            memcpy(lru_dev, dev, dlen + 1);
+            memcpy(lru_th, v, TH_LEN);
+            lru_th[TH_LEN] = '\0';
+            lru_key.len = klen;
+            memcpy(lru_key.buf, k, klen);
+        }
+    }
+    int rc = shard_iter_status(it);
+    shard_iter_destroy(&it);
+    if (rc != 0 || n < max)
+        return rc;
+    shard_batch_del(batch, &lru_key);
+    if (shard_push_forget_device(shard, batch, user, lru_dev) != 0 ||
+        !(*evicted = s_one_token(lru_dev, lru_th, TH_LEN)))
+        return -1;
+    return 0;
+}
+
 void shard_token_set(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
     shard_key_t key;
@@ -187,12 +250,35 @@ void shard_token_set(shard_t *shard, const char *gw, const char *reqid, json_t *
         shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
         return;
     }
-    if (shard_store_put(shard->store, &key, th, TH_LEN, shard->sync) != 0) {
+    /* a new device over --max-devices: the least recently used token goes in the same
+     * atomic write (with the push targets its device registered, like a logout) */
+    json_t *evicted = NULL;
+    shard_batch_t *batch = shard_batch_new();
+    int rc = batch ? 0 : -1;
+    if (rc == 0 && !old)
+        rc = s_device_cap(shard, user, batch, &evicted);
+    if (rc == 0) {
+        shard_batch_put(batch, &key, th, TH_LEN);
+        rc = shard_store_write(shard->store, batch, shard->sync);
+    }
+    shard_batch_destroy(&batch);
+    if (rc != 0) {
         free(old);
+        json_decref(evicted);
         shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
         return;
     }
     pl_info("token set for %s/%s", user, device);
+    shard_guard_login_ok(shard->guard, user);
+    shard_guard_device_used(shard->guard, user, device);
+    if (evicted) {
+        const char *gone = json_string_value(json_object_get(json_array_get(evicted, 0), "device"));
+        pl_info("%s has more than %d devices: token of %s revoked (least recently used)", user,
+                shard_guard_max_devices(shard->guard), gone ? gone : "?");
+        if (gone)
+            shard_guard_device_gone(shard->guard, user, gone);
+        s_revoked(shard, user, evicted);
+    }
     /* the device's previous token is replaced: its sockets are closed everywhere */
     if (old && (old_len != TH_LEN || memcmp(old, th, TH_LEN) != 0))
         s_revoked(shard, user, s_one_token(device, old, old_len));
@@ -297,7 +383,8 @@ void shard_token_check(shard_t *shard, const char *gw, const char *reqid, json_t
     const char *th = NULL;
     char *val = NULL;
     size_t len = 0;
-    if (!s_token_args(shard, gw, reqid, req, &key, &th))
+    const char *user = s_token_args(shard, gw, reqid, req, &key, &th);
+    if (!user)
         return;
     int rc = shard_store_get(shard->store, &key, &val, &len);
     bool match = rc == 1 && len == TH_LEN && sodium_memcmp(val, th, TH_LEN) == 0;
@@ -306,8 +393,10 @@ void shard_token_check(shard_t *shard, const char *gw, const char *reqid, json_t
         shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
     else if (!match)
         shard_reply(shard, gw, reqid, PL_E_UNAUTHENTICATED, "invalid or replaced token");
-    else
+    else {
+        shard_guard_device_used(shard->guard, user, shard_json_str(req, "device"));
         shard_reply(shard, gw, reqid, "ok", "{}");
+    }
 }
 
 void shard_conv_list(shard_t *shard, const char *gw, const char *reqid, json_t *req)

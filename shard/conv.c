@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "group.h"
+#include "guard.h"
 #include "loc.h"
 #include "outbox.h"
 #include "pl_err.h"
@@ -258,6 +259,12 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, json
     }
     if (text_cp > PL_TEXT_MAX_CP) {
         shard_reply(shard, gw, reqid, PL_E_TOO_LARGE, "text is over 100000 characters");
+        return;
+    }
+    /* the sender's budget over all sockets and gateways (guard.h): a valid send takes one */
+    if (!shard_guard_send(shard->guard, user)) {
+        shard_reply(shard, gw, reqid, PL_E_RATE_LIMITED,
+                    "too many sends from this user: slow down");
         return;
     }
     if (shard_key_idem(&key, conv, user, cmid) != 0) {

@@ -53,6 +53,14 @@ static void s_usage(FILE *out)
             "                    https://api.sandbox.push.apple.com)\n"
             "  --max-groups-created N  groups a user may create (default 1000)\n"
             "  --max-groups-member N   groups a user may be a member of (default 5000)\n"
+            "Abuse limits (0 turns one off; docs/reliability.md):\n"
+            "  --max-devices N   device tokens per user; one more login revokes the least\n"
+            "                    recently used (default 32)\n"
+            "  --guess-burst N   login attempts per account at once, successes refunded\n"
+            "                    (default 10); --guess-per-min N: refill a minute (default 6)\n"
+            "  --user-send-burst N  sends per user at once into this shard's conversations,\n"
+            "                    all sockets and gateways (default 1000);\n"
+            "  --user-send-per-sec N  refill a second (default 300)\n"
             "  --help            this text\n"
             "Logs go to stderr; PARLEY_LOG=debug|info|warn|error (default info).\n");
 }
@@ -99,10 +107,16 @@ int main(int argc, char **argv)
                                          {"max-groups-member", required_argument, NULL, 'm'},
                                          {"curve-secret", required_argument, NULL, 'x'},
                                          {"router-key", required_argument, NULL, 'y'},
+                                         {"max-devices", required_argument, NULL, 'D'},
+                                         {"guess-burst", required_argument, NULL, 'G'},
+                                         {"guess-per-min", required_argument, NULL, 'g' + 256},
+                                         {"user-send-burst", required_argument, NULL, 'X'},
+                                         {"user-send-per-sec", required_argument, NULL, 'x' + 256},
                                          {"config", required_argument, NULL, 'c'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     long id = 0, gw_timeout = 10000, max_created = 1000, max_member = 5000;
+    long guard[5] = {32, 10, 6, 1000, 300}; /* guard.h: SHARD_GUARD_DEFAULTS */
     const char *router = "tcp://127.0.0.1:7101";
     const char *data = NULL;
     const char *vapid_key = NULL, *vapid_subject = NULL;
@@ -150,6 +164,17 @@ int main(int argc, char **argv)
             }
             hint = "must not be empty";
             break;
+        case 'D':
+        case 'G':
+        case 'g' + 256:
+        case 'X':
+        case 'x' + 256: {
+            int i = c == 'D' ? 0 : c == 'G' ? 1 : c == 'g' + 256 ? 2 : c == 'X' ? 3 : 4;
+            if (s_parse_int(optarg, 0, 1000000000, &guard[i]) == 0)
+                continue;
+            hint = "0 (off) or more";
+            break;
+        }
         case 'r':
         case 'd':
         case 'k':
@@ -244,6 +269,8 @@ int main(int argc, char **argv)
                           .providers = prov,
                           .max_groups_created = (int)max_created,
                           .max_groups_member = (int)max_member};
+    cfg.guard = (shard_guard_cfg_t){(int)guard[0], (int)guard[1], (int)guard[2], (int)guard[3],
+                                    (int)guard[4]};
     shard_t *shard = shard_new(&cfg);
     if (!shard) {
         zcert_destroy(&cert);

@@ -101,8 +101,9 @@ shard_t *shard_new(const shard_config_t *cfg)
     self->quota = shard_quota_new(
         self, cfg->max_groups_created > 0 ? cfg->max_groups_created : SHARD_QUOTA_CREATED_DEFAULT,
         cfg->max_groups_member > 0 ? cfg->max_groups_member : SHARD_QUOTA_MEMBER_DEFAULT);
+    self->guard = shard_guard_new(&cfg->guard);
     if (!self->conv || !self->loc || !self->outbox || !self->group || !self->presence ||
-        !self->push || !self->quota)
+        !self->push || !self->quota || !self->guard)
         goto fail;
     return self;
 fail:
@@ -120,6 +121,7 @@ void shard_destroy(shard_t **self_p)
     shard_presence_destroy(&self->presence); /* stores last_seen: before the store */
     shard_push_destroy(&self->push);
     shard_quota_destroy(&self->quota);
+    shard_guard_destroy(&self->guard);
     shard_loc_destroy(&self->loc);
     shard_outbox_destroy(&self->outbox);
     shard_store_destroy(&self->store);
@@ -338,4 +340,5 @@ void shard_tick(shard_t *self)
     shard_presence_tick(self->presence, now);
     shard_push_tick(self->push);
     shard_quota_tick(self->quota, now);
+    shard_guard_tick(self->guard, now);
 }

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "guard.h"
 #include "providers.h"
 #include "store.h"
 
@@ -40,6 +41,7 @@ typedef struct {
     shard_providers_cfg_t providers; /* --fcm-*, --apns-*: FCM and APNs (all NULL: off) */
     int max_groups_created;          /* --max-groups-created (0: the default, 1000) */
     int max_groups_member;           /* --max-groups-member (0: the default, 5000) */
+    shard_guard_cfg_t guard;         /* --max-devices, --guess-*, --user-send-* (guard.h) */
 } shard_config_t;
 
 typedef struct _shard_t {
@@ -55,6 +57,7 @@ typedef struct _shard_t {
     shard_presence_t *presence;
     shard_push_t *push;   /* push notifications (push.c) */
     shard_quota_t *quota; /* per-user group caps (quota.c) */
+    shard_guard_t *guard; /* per-user abuse limits (guard.c) */
     shard_send_fn *send;  /* NULL: everything sent is dropped */
     void *send_arg;
 } shard_t;

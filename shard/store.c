@@ -6,6 +6,10 @@
 #include <string.h>
 
 #include "pl_log.h"
+#include "pl_time.h"
+
+/* After a failed write, the next write tries to reopen the database at most this often. */
+#define REOPEN_BACKOFF_MS 200
 
 struct _shard_store_t {
     rocksdb_t *db;
@@ -14,6 +18,13 @@ struct _shard_store_t {
     rocksdb_writeoptions_t *wopts;      /* sync=false, WAL on */
     rocksdb_writeoptions_t *wopts_sync; /* sync=true, WAL on */
     int fail_writes;                    /* test hook */
+    char *path;
+    /* A write failed (ENOSPC, EIO): RocksDB holds a background error and refuses every
+     * further write until it is reopened. Writes fail fast until then; reads go on. */
+    bool broken;
+    bool read_only;   /* reopened read-only because a read-write open failed */
+    int64_t retry_at; /* pl_mono_ms() of the next reopen attempt */
+    int iters;        /* live iterators: the database is not reopened under them */
 };
 
 struct _shard_batch_t {
@@ -23,6 +34,7 @@ struct _shard_batch_t {
 struct _shard_iter_t {
     rocksdb_iterator_t *it;
     shard_key_t prefix;
+    shard_store_t *store;
 };
 
 shard_store_t *shard_store_new(const char *path)
@@ -41,6 +53,9 @@ shard_store_t *shard_store_new(const char *path)
     rocksdb_options_set_num_levels(self->options, 7);
     rocksdb_options_set_compression_per_level(self->options, levels, 7);
     rocksdb_options_set_keep_log_file_num(self->options, 4);
+    self->path = strdup(path);
+    if (!self->path)
+        goto fail;
     self->db = rocksdb_open(self->options, path, &err);
     if (!self->db) {
         pl_error("store: cannot open %s: %s", path, err ? err : "?");
@@ -76,6 +91,7 @@ void shard_store_destroy(shard_store_t **self_p)
         rocksdb_writeoptions_destroy(self->wopts_sync);
     if (self->options)
         rocksdb_options_destroy(self->options);
+    free(self->path);
     free(self);
     *self_p = NULL;
 }
@@ -84,6 +100,11 @@ int shard_store_get(shard_store_t *self, const shard_key_t *key, char **val, siz
 {
     char *err = NULL;
     size_t n = 0;
+    if (!self->db) {
+        pl_error("store: get failed: database closed after a failed reopen");
+        *val = NULL;
+        return -1;
+    }
     char *v = rocksdb_get(self->db, self->ropts, key->buf, key->len, &n, &err);
     *val = NULL;
     if (err) {
@@ -142,33 +163,91 @@ static int s_check(const char *what, char *err)
     return -1;
 }
 
+/* Close and open the database again: this clears RocksDB's background error, replays
+ * the WAL (every acknowledged write) and, once the disk has room again, accepts writes.
+ * When the read-write open fails (the disk is still full) it opens read-only so that
+ * reads keep working. */
+static void s_reopen(shard_store_t *self)
+{
+    char *err = NULL;
+    if (self->db)
+        rocksdb_close(self->db);
+    self->db = rocksdb_open(self->options, self->path, &err);
+    if (self->db) {
+        pl_info("store: reopened %s read-write after a failed write: writes resume", self->path);
+        self->broken = self->read_only = false;
+        return;
+    }
+    pl_warn("store: reopen of %s failed: %s: still refusing writes", self->path, err ? err : "?");
+    rocksdb_free(err);
+    err = NULL;
+    self->db = rocksdb_open_for_read_only(self->options, self->path, 0, &err);
+    self->read_only = self->db != NULL;
+    if (!self->db) {
+        pl_error("store: read-only open of %s failed too: %s", self->path, err ? err : "?");
+        rocksdb_free(err);
+    }
+}
+
+/* Before a write: false (and the caller fails the write) while the database refuses
+ * writes and a reopen is not due or did not help. */
+static bool s_writable(shard_store_t *self)
+{
+    if (s_fail_injected(self))
+        return false;
+    if (!self->broken)
+        return true;
+    int64_t now = pl_mono_ms();
+    if (self->iters == 0 && now >= self->retry_at) {
+        self->retry_at = now + REOPEN_BACKOFF_MS;
+        s_reopen(self);
+    }
+    return !self->broken;
+}
+
+/* After a write: a failure marks the store broken (RocksDB now refuses writes). */
+static int s_wrote(shard_store_t *self, const char *what, char *err)
+{
+    if (!err)
+        return 0;
+    if (!self->broken)
+        self->retry_at = pl_mono_ms() + REOPEN_BACKOFF_MS;
+    self->broken = true;
+    return s_check(what, err);
+}
+
 int shard_store_put(shard_store_t *self, const shard_key_t *key, const void *val, size_t len,
                     bool sync)
 {
     char *err = NULL;
-    if (s_fail_injected(self))
+    if (!s_writable(self))
         return -1;
     rocksdb_put(self->db, sync ? self->wopts_sync : self->wopts, key->buf, key->len, val, len,
                 &err);
-    return s_check("put", err);
+    return s_wrote(self, "put", err);
 }
 
 int shard_store_del(shard_store_t *self, const shard_key_t *key, bool sync)
 {
     char *err = NULL;
-    if (s_fail_injected(self))
+    if (!s_writable(self))
         return -1;
     rocksdb_delete(self->db, sync ? self->wopts_sync : self->wopts, key->buf, key->len, &err);
-    return s_check("delete", err);
+    return s_wrote(self, "delete", err);
 }
 
 int shard_store_write(shard_store_t *self, shard_batch_t *batch, bool sync)
 {
     char *err = NULL;
-    if (s_fail_injected(self))
+    if (!s_writable(self))
         return -1;
     rocksdb_write(self->db, sync ? self->wopts_sync : self->wopts, batch->wb, &err);
-    return s_check("batch write", err);
+    return s_wrote(self, "batch write", err);
+}
+
+bool shard_store_broken(shard_store_t *self)
+{
+    return self->broken;
 }
 
 void shard_store_fail_writes(shard_store_t *self, int n)
@@ -223,11 +302,15 @@ void shard_batch_clear(shard_batch_t *self)
 
 shard_iter_t *shard_iter_new(shard_store_t *store, const shard_key_t *prefix)
 {
+    if (!store->db)
+        return NULL; /* a reopen failed altogether */
     shard_iter_t *self = calloc(1, sizeof(*self));
     if (!self)
         return NULL;
     self->prefix = *prefix;
+    self->store = store;
     self->it = rocksdb_create_iterator(store->db, store->ropts);
+    store->iters++;
     return self;
 }
 
@@ -236,6 +319,7 @@ void shard_iter_destroy(shard_iter_t **self_p)
     if (!self_p || !*self_p)
         return;
     rocksdb_iter_destroy((*self_p)->it);
+    (*self_p)->store->iters--;
     free(*self_p);
     *self_p = NULL;
 }

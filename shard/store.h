@@ -4,8 +4,12 @@
  * The database is opened with create_if_missing, LZ4 compression on every level and the
  * write-ahead log on (never disabled): a completed write survives a process crash; with
  * sync=true it also survives a power cut. A failed write is logged and returns -1;
- * RocksDB may then refuse all further writes (background error), which callers answer
- * as `unavailable`.
+ * RocksDB then refuses all further writes (background error), which callers answer as
+ * `unavailable`. Recovery needs no restart: once a write failed, each later write (at
+ * most every 200 ms, and never while an iterator is open) first closes and reopens the
+ * database, which clears the error and replays the WAL; while the disk is still full the
+ * read-write open fails and the database is opened read-only, so reads keep working and
+ * writes keep failing until there is room again.
  *
  * Thread: the shard's loop thread only (RocksDB itself is thread-safe, these wrappers
  * are not meant to be shared). */
@@ -43,6 +47,9 @@ int shard_store_del(shard_store_t *self, const shard_key_t *key, bool sync);
 /* Apply the batch atomically. 0 or -1 (logged). The batch is left as it is (clear it to
  * reuse). */
 int shard_store_write(shard_store_t *self, shard_batch_t *batch, bool sync);
+
+/* True while writes are refused after a failed write (until a reopen succeeds). */
+bool shard_store_broken(shard_store_t *self);
 
 /* Test hook: make the next n writes (put/del/write) fail as if the disk failed. */
 void shard_store_fail_writes(shard_store_t *self, int n);
