@@ -6,9 +6,9 @@
  * first, as the ROUTER socket hands it over. A shard HB from "s/0" first makes a later
  * REQ or FWD take the forwarding path.
  *
- * A fresh router (two shards, sockets bound on inproc endpoints nobody connects to: its
- * sends fail with EHOSTUNREACH, as to a peer that went away) per input, so that every
- * input replays alone. */
+ * One router (two shards, sockets bound on inproc endpoints nobody connects to: its sends
+ * fail with EHOSTUNREACH, as to a peer that went away), its peer state reset before each
+ * input, so that every input replays alone. */
 #define _GNU_SOURCE /* memmem */
 #include "router_int.h"
 
@@ -27,13 +27,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static unsigned long n;
-    char front[64], back[64];
-    snprintf(front, sizeof front, "inproc://fuzz-front-%lu", n);
-    snprintf(back, sizeof back, "inproc://fuzz-back-%lu", n++);
-    router_t *r = router_new(front, back, 2, 0);
-    if (!r)
+    static router_t *r;
+    if (!r && !(r = router_new("inproc://fuzz-front", "inproc://fuzz-back", 2, 0)))
         abort();
+    /* what earlier inputs left: no gateway known, no shard heard from */
+    zhashx_purge(r->gws);
+    for (int i = 0; i < r->nshards; i++) {
+        r->shards[i].last_hb = 0;
+        r->shards[i].alive = false;
+    }
     /* messages separated by a line "--": each one's first byte picks the side */
     const uint8_t *p = data, *end = data + size;
     while (p < end) {
@@ -49,6 +51,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         p = sep ? sep + 4 : end;
     }
-    router_destroy(&r);
     return 0;
 }
