@@ -21,6 +21,9 @@ session_t *fuzz_session_new(void);
 size_t fuzz_answer_all(const char *answers, size_t len);
 /* Close s (as lws's CLOSED: wsi NULL, registration dropped) and drop the reference. */
 void fuzz_session_close(session_t **s_p);
+/* While false, events for clients are not checked (fuzz_gwevt: a shard's event is passed
+ * on verbatim, the shard is trusted to build it). */
+extern bool fuzz_gw_check_events;
 /* Bytes of answers delivered to clients (frames and HTTP bodies) since the start. */
 extern size_t fuzz_gw_out;
 
