@@ -1,7 +1,8 @@
 /* shard_env — one shard on a RocksDB folder under /tmp for the shard harnesses
  * (fuzz_shard, fuzz_records), opened once per process and removed at exit. Its output
  * goes to a checking sender: every `ok` answer's body must be a JSON object (what the
- * gateway splices into the client's frame), else the harness aborts (a finding). */
+ * gateway splices into the client's frame), else the harness aborts (a finding). Push
+ * deliveries the inputs cause go to a refusing proxy on loopback (no network). */
 #ifndef FUZZ_SHARD_ENV_H
 #define FUZZ_SHARD_ENV_H
 #include <stdbool.h>
