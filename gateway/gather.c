@@ -36,11 +36,13 @@ static void s_destroy(gather_t **g_p)
     *g_p = NULL;
 }
 
+/* Keep the first error. An empty status (zlink passes what the frame holds) counts as
+ * internal: err_code must be set by the first call, else a second one leaks err_msg. */
 static void s_note_error(gather_t *g, const char *code, const char *msg, size_t len)
 {
     if (g->err_code[0])
         return;
-    snprintf(g->err_code, sizeof g->err_code, "%s", code);
+    snprintf(g->err_code, sizeof g->err_code, "%s", code[0] ? code : PL_E_INTERNAL);
     g->err_msg = strndup(msg ? msg : code, msg ? len : strlen(code));
 }
 

@@ -57,6 +57,10 @@ struct _router_t {
  * fails: malformed input is logged (rate limited) and dropped. msg stays the caller's. */
 void route__front(router_t *self, zmsg_t *msg);
 void route__back(router_t *self, zmsg_t *msg);
+#ifdef PARLEY_FUZZ
+/* Fuzz builds only: the sender name used when a message carries no ZAP User-Id. */
+extern const char *router__fuzz_sender;
+#endif
 
 /* zap.c */
 /* Read the allow folder and bind the ZAP handler. NULL (logged) on failure. */
