@@ -332,20 +332,39 @@ oom:
 
 /* ---- auth ----------------------------------------------------------------------------- */
 
+/* An answer for o's auth arrived after its socket closed (o freed) or started closing
+ * (dropped as a slow reader, or out of memory: o answered unavailable; the socket stays
+ * closing, authenticates nobody and processes nothing more). True when o is taken. */
+static bool s_auth_gone(op_t *o)
+{
+    if (!o->s->wsi) {
+        s_op_destroy(&o);
+        return true;
+    }
+    if (o->s->state == SS_CLOSING) {
+        static const char msg[] = "the connection is closing";
+        s_op_finish(o, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
+        return true;
+    }
+    return false;
+}
+
+/* The token is unknown, revoked or replaced: unauthenticated, close 4401. */
+static void s_auth_refuse(op_t *o)
+{
+    static const char msg[] = "invalid or replaced token";
+    session_t *s = o->s; /* s_op_finish frees o */
+    s_op_finish(o, PL_E_UNAUTHENTICATED, msg, sizeof msg - 1);
+    session_close(s, 4401);
+}
+
 /* Finish the auth of o's registered session: ok, or (fail set) the error fail, which
  * unregisters the session so that the client may retry auth on this socket. */
 static void s_auth_done(op_t *o, const char *fail)
 {
     session_t *s = o->s;
-    if (!s->wsi) {
-        s_op_destroy(&o);
+    if (s_auth_gone(o))
         return;
-    }
-    if (s->state == SS_CLOSING) {
-        static const char msg[] = "the connection is closing";
-        s_op_finish(o, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
-        return;
-    }
     if (fail) {
         static const char unav[] = "presence could not be recorded: retry";
         static const char oom[] = "out of memory";
@@ -360,12 +379,10 @@ static void s_auth_done(op_t *o, const char *fail)
     if (s->revoked) {
         /* the token was revoked or replaced while the ok waited for the online report
          * (logout.c): refused like a token the shard does not know */
-        static const char msg[] = "invalid or replaced token";
         pl_info("session %llu: %s/%s token revoked during auth", (unsigned long long)s->sid,
                 s->user, s->device);
         sessions_unregister(s->gw, s);
-        s_op_finish(o, PL_E_UNAUTHENTICATED, msg, sizeof msg - 1);
-        session_close(s, 4401);
+        s_auth_refuse(o);
         return;
     }
     s->state = SS_AUTHED;
@@ -392,17 +409,8 @@ static void s_on_token_check(void *arg, const char *status, const char *body, si
 {
     op_t *o = arg;
     session_t *s = o->s;
-    if (!s->wsi) {
-        s_op_destroy(&o);
+    if (s_auth_gone(o))
         return;
-    }
-    if (s->state == SS_CLOSING) {
-        /* the socket failed while the auth was in flight (dropped as a slow reader, or out
-         * of memory): it stays closing, authenticates nobody and processes nothing more */
-        static const char msg[] = "the connection is closing";
-        s_op_finish(o, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
-        return;
-    }
     if (strcmp(status, "ok") == 0) {
         if (sessions_register(s->gw, s) != 0) {
             s->state = SS_NEW;
@@ -422,9 +430,7 @@ static void s_on_token_check(void *arg, const char *status, const char *body, si
     if (strcmp(status, PL_E_UNAUTHENTICATED) == 0 || strcmp(status, PL_E_NOT_FOUND) == 0) {
         pl_info("session %llu: token refused for %s/%s", (unsigned long long)s->sid, s->user,
                 s->device);
-        static const char msg[] = "invalid or replaced token";
-        s_op_finish(o, PL_E_UNAUTHENTICATED, msg, sizeof msg - 1);
-        session_close(s, 4401);
+        s_auth_refuse(o);
         return;
     }
     /* unavailable and the like: the client may retry auth on this socket */
