@@ -555,6 +555,7 @@ struct gw_config {
     char name[128];
     int timeout_ms;
     int presence_timeout_ms; /* --presence-timeout */
+    int idle_close_ms;       /* --idle-close: close a socket silent this long (0: never) */
     int ping_interval_ms;    /* --ping-interval */
     int rate_burst;          /* --rate-burst: requests per socket at once */
     int rate_per_sec;        /* --rate-per-sec: refill of that bucket */

@@ -311,6 +311,17 @@ static void s_timer_cb(uv_timer_t *t)
                     (unsigned long long)s->sid, s->user, s->device, now - s->last_active);
             s_not_live(self, s);
         }
+        if (s->wsi && s->state == SS_AUTHED && gw->cfg.idle_close_ms > 0 &&
+            now - s->last_active >= (uint64_t)gw->cfg.idle_close_ms) {
+            /* pinged for --idle-close ms and never answered: the peer is gone (or stuck);
+             * close 1001 and give the close frame 5 s before lws drops the socket */
+            pl_info("session %llu (%s/%s): silent for %" PRIu64 " ms, closing",
+                    (unsigned long long)s->sid, s->user, s->device, now - s->last_active);
+            s->close_force = true;
+            session_close(s, LWS_CLOSE_STATUS_GOINGAWAY);
+            lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
+            continue;
+        }
         if (s->wsi && s->state == SS_AUTHED && now - s->last_active >= ping &&
             now - s->last_ping >= ping) {
             s->last_ping = now;

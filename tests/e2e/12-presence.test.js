@@ -1,6 +1,6 @@
 'use strict';
 // Presence (PROTOCOL.md "Presence", issue 4): online/offline events to contacts across
-// gateways, last_seen, several devices, silent sockets (no pong), a killed gateway,
+// gateways, last_seen, several devices, silent sockets (no pong; closed after --idle-close), a killed gateway,
 // flap coalescing, strangers, the `presence` request, last_seen across a full restart.
 //
 // Gateways run with --presence-timeout 2000 (so silence shows in seconds), shards with
@@ -13,17 +13,18 @@ const { createUser, login, Client, WebSocket } = require('./lib/client');
 const { waitFor } = require('./lib/cluster');
 
 const PRESENCE_TIMEOUT = 2000;
+const IDLE_CLOSE = 6000; // --idle-close: a socket silent this long in spite of pings is closed
 const GW_TIMEOUT = 3000;
 const h = setup({
   shards: 2,
   gateways: 2,
   gwTimeoutShard: GW_TIMEOUT,
-  gatewayArgs: ['--presence-timeout', String(PRESENCE_TIMEOUT)],
+  gatewayArgs: ['--presence-timeout', String(PRESENCE_TIMEOUT), '--idle-close', String(IDLE_CLOSE)],
 });
 
 const PAIRS = [['a1', 'b1'], ['a2', 'b2'], ['a3', 'b3'], ['a3', 'c3'], ['a4', 'b4'], ['a5', 'b5'],
   ['a6', 'b6'], ['a7', 'b7']];
-const USERS = [...new Set([...PAIRS.flat(), 's6', 'g1', 'g2', 'g3'])];
+const USERS = [...new Set([...PAIRS.flat(), 's6', 'g1', 'g2', 'g3', 'i1', 'i2'])];
 const tok = {};
 const name = (u) => `p${u}user`; // valid names of 3+ characters
 
@@ -171,6 +172,19 @@ h.test('a silent socket (no frames, no pongs) goes offline; an idle healthy one 
   await a.nextEvent(pres('b3', true, t1), 5000, 'b3 online again after a frame');
   healthy.close();
   silent.close();
+});
+
+h.test('a socket silent past --idle-close in spite of pings is closed 1001; an idle healthy one stays', async (t, c) => {
+  const t0 = Date.now();
+  const silent = await openSilent(c, 0, 'i1', 'dev1');
+  const healthy = await open(c, 0, 'i2'); // answers pings, sends nothing
+  const { code } = await silent.waitClosed(IDLE_CLOSE + 5000);
+  assert.equal(code, 1001, 'closed as going away');
+  assert.ok(Date.now() - t0 >= IDLE_CLOSE - SKEW, 'not before --idle-close');
+  assert.ok(silent.pings > 0, 'it was pinged first');
+  assert.ok(healthy.isOpen, 'a socket that answers pings stays open');
+  await healthy.ok('ping');
+  healthy.close();
 });
 
 h.test('kill -9 of a gateway: its users go offline within the shards\' gateway timeout', async (t, c) => {
