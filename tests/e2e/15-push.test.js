@@ -42,7 +42,7 @@ const h = setup({
     await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = server.address().port;
     server.unref();
-    return ['--push-allow', `http://127.0.0.1:${port}/`, '--presence-timeout', '2000'];
+    return ['--push-allow', `http://127.0.0.1:${port}/`, '--presence-timeout', '2000', '--idle-close', '60000'];
   },
 });
 

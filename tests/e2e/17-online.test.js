@@ -8,7 +8,7 @@
 // Every login here is of a user that is offline at its shard (never online before, or
 // its offline already announced), so nothing (a flap window, an earlier report) can make
 // a slow online look fast. Gateways run with --presence-timeout 2000 so that a silent
-// socket goes offline within seconds.
+// socket goes offline within seconds, and --idle-close 60000 so that it stays open.
 const assert = require('node:assert/strict');
 const { setup, uid } = require('./lib/harness');
 const { createUser, login, Client, WebSocket } = require('./lib/client');
@@ -19,7 +19,7 @@ const ROUNDS = 3; // every fresh user logs in once per round: 30 logins in a row
 const h = setup({
   shards: 2,
   gateways: 2,
-  gatewayArgs: ['--presence-timeout', String(PRESENCE_TIMEOUT)],
+  gatewayArgs: ['--presence-timeout', String(PRESENCE_TIMEOUT), '--idle-close', '60000'],
 });
 
 const name = (u) => `on_${u}`;

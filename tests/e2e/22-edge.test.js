@@ -37,7 +37,7 @@ const h = setup({
     await new Promise((resolve) => hookServer.listen(0, '127.0.0.1', resolve));
     hookPort = hookServer.address().port;
     hookServer.unref();
-    return ['--push-allow', `http://127.0.0.1:${hookPort}/hook/`, '--presence-timeout', '2000',
+    return ['--push-allow', `http://127.0.0.1:${hookPort}/hook/`, '--presence-timeout', '2000', '--idle-close', '60000',
       '--dm-probe-burst', String(DM_BURST), '--dm-probe-per-sec', '1',
       '--dm-probe-ip-burst', String(DM_IP_BURST), '--dm-probe-ip-per-sec', '1'];
   },

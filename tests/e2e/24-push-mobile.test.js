@@ -132,7 +132,7 @@ const apns = serve('apns', (req, body) => {
 const h = setup({
   shards: 2,
   gateways: 2,
-  gatewayArgs: ['--presence-timeout', '2000'],
+  gatewayArgs: ['--presence-timeout', '2000', '--idle-close', '60000'],
   shardArgs: async (dir) => {
     oauthPort = await listen(oauth);
     const fcmPort = await listen(fcm);
