@@ -21,6 +21,9 @@
  *     counts lost (expected deliveries that never came) and duplicated ones.
  * With --max-rate it repeats step 4–5 at rising rates (doubling, then bisecting) and
  * reports the highest rate with p99 < --p99-limit ms and nothing lost.
+ * With --catchup N it replaces 4-5 by T5: connection 0 sends N messages into its DM, then
+ * connection 1 (the other user) reads them back with `sync` pages of 500, timed, R times
+ * (--catchup-repeat, default 5).
  * With --echo it skips 1 and 3 and the auth: each socket's frames come back on the same
  * socket (a bare echo server: bench/lws-echo), which gives the engine's ceiling.
  *
@@ -63,6 +66,7 @@ static struct {
     long conns, idle, group, size, sources, connect_par, http_threads;
     double rate, duration, drain, p99_limit, step, max_s;
     bool max_rate, echo, quiet;
+    long catchup, catchup_repeat; /* --catchup N: T5 instead of the load steps */
     const char *tag, *password, *path, *accounts;
     char pid_name[MAX_PIDS][32];
     int pid[MAX_PIDS], npids;
@@ -80,6 +84,7 @@ static struct {
     .max_s = 120,
     .password = "benchmark-password",
     .path = "/v1/ws",
+    .catchup_repeat = 5,
 };
 
 static int64_t s_now_us(void)
@@ -295,6 +300,82 @@ static void s_on_payload_msg(const char *at, const char *end)
         bench_hist_add(&st.last, lat);
 }
 
+/* ---- catch-up (T5): one device syncing a long conversation ---------------------------- */
+
+/* Connection 0 fills the DM of pair (0, 1) with --catchup messages (a window of CU_WINDOW
+ * sends in flight); then connection 1, the other user's device, reads them all back with
+ * `sync` pages of CU_PAGE from just before the first one, --catchup-repeat times, each
+ * timed from the first request to the answer with more=false. */
+#define CU_WINDOW 256
+#define CU_PAGE 500
+static struct {
+    long sent, ok, errors;      /* fill */
+    long first_seq, last_seq;   /* seqs of the fill (answers carry them) */
+    long got, pages, after;     /* current catch-up */
+    bool waiting, more, failed; /* a sync page is in flight / its answer said more */
+} cu;
+
+/* Last occurrence of needle in [p, p + len), or NULL. */
+static const char *s_memrmem(const char *p, size_t len, const char *needle, size_t nlen)
+{
+    for (size_t i = len >= nlen ? len - nlen + 1 : 0; i-- > 0;)
+        if (!memcmp(p + i, needle, nlen))
+            return p + i;
+    return NULL;
+}
+
+static long s_num_after(const char *at, const char *end)
+{
+    long v = 0;
+    while (at < end && *at >= '0' && *at <= '9')
+        v = v * 10 + (*at++ - '0');
+    return v;
+}
+
+/* An answer to a fill send ("id":"f") or to a sync page ("id":"y"). */
+static void s_cu_answer(char kind, const char *p, size_t len)
+{
+    const char *end = p + len;
+    bool ok = memmem(p, len, "\"type\":\"ok\"", 11) != NULL;
+    if (kind == 'f') {
+        const char *q = ok ? memmem(p, len, "\"seq\":", 6) : NULL;
+        if (!q) {
+            cu.errors++;
+            return;
+        }
+        long seq = s_num_after(q + 6, end);
+        if (!cu.first_seq || seq < cu.first_seq)
+            cu.first_seq = seq;
+        if (seq > cu.last_seq)
+            cu.last_seq = seq;
+        cu.ok++;
+        return;
+    }
+    cu.waiting = false;
+    if (!ok) {
+        cu.failed = true;
+        return;
+    }
+    cu.pages++;
+    for (const char *q = p; (q = memmem(q, (size_t)(end - q), "\"type\":\"msg\"", 12)); q += 12)
+        cu.got++;
+    const char *q = s_memrmem(p, len, "\"seq\":", 6);
+    if (q)
+        cu.after = s_num_after(q + 6, end);
+    cu.more = memmem(p, len, "\"more\":true", 11) != NULL;
+}
+
+static void s_cu_sync(conn_t *c)
+{
+    char req[256];
+    int n = snprintf(req, sizeof req,
+                     "{\"type\":\"sync\",\"id\":\"y\",\"conv\":\"%s\",\"after\":%ld,\"limit\":%d}",
+                     c->conv, cu.after, CU_PAGE);
+    cu.waiting = true;
+    s_frame(c, 1, req, (size_t)n);
+    s_flush(c);
+}
+
 static void s_on_text(conn_t *c, const char *p, size_t len)
 {
     const char *end = p + len;
@@ -310,6 +391,14 @@ static void s_on_text(conn_t *c, const char *p, size_t len)
         else
             s_close(c, true);
         return;
+    }
+    if (o.catchup) {
+        /* an answer's id comes before its msgs (a sync answer holds msg events) */
+        const char *id = memmem(p, len < 64 ? len : 64, "\"id\":\"", 6);
+        if (id && (id[6] == 'f' || id[6] == 'y') && id[7] == '"') {
+            s_cu_answer(id[6], p, len);
+            return;
+        }
     }
     if (memmem(p, len, "\"type\":\"msg\"", 12)) {
         const char *at = memmem(p, len, "\"text\":\"@", 9);
@@ -817,7 +906,8 @@ static int s_usage(void)
             "  [--group G] [--rate MSGS/S] [--duration S] [--size BYTES] [--drain S]\n"
             "  [--max-rate] [--step S] [--p99-limit MS] [--sources K] [--connect-par N]\n"
             "  [--pids name=PID,...] [--tag T] [--accounts FILE] [--password P] [--echo]\n"
-            "  [--path P] [--http-threads N] [--max-seconds S] [--quiet]\n");
+            "  [--path P] [--http-threads N] [--max-seconds S] [--quiet]\n"
+            "  [--catchup N [--catchup-repeat R]]  (T5: one device syncs N messages, R times)\n");
     return 2;
 }
 
@@ -884,6 +974,79 @@ static void s_step_json(const step_t *s)
     printf("}}");
 }
 
+/* T5: fill, then time --catchup-repeat catch-ups (ms into ms_out). Returns 0, or -1 when
+ * the fill or a catch-up failed (a send or sync answered with an error, a count off). */
+static bool s_cu_fill_done(void)
+{
+    return cu.ok + cu.errors >= o.catchup;
+}
+static bool s_cu_page_done(void)
+{
+    return !cu.waiting;
+}
+static int s_cu_run(double *ms_out, double *fill_s)
+{
+    conn_t *snd = &s_c[0], *rcv = &s_c[1];
+    char *text = malloc((size_t)o.size + 1);
+    if (!text)
+        return -1;
+    memset(text, 'x', (size_t)o.size);
+    text[o.size] = '\0';
+    unsigned long long nonce = (unsigned long long)s_now_us();
+    int64_t t0 = s_now_us(), deadline = t0 + (int64_t)(o.max_s * 1e6);
+    if (!o.quiet)
+        fprintf(stderr, "wsbench: catch-up: sending %ld messages into %s\n", o.catchup, snd->conv);
+    while (!s_stop && !s_cu_fill_done() && s_now_us() < deadline) {
+        while (cu.sent < o.catchup && cu.sent - cu.ok - cu.errors < CU_WINDOW) {
+            char head[384];
+            int n = snprintf(head, sizeof head,
+                             "{\"type\":\"send\",\"id\":\"f\",\"conv\":\"%s\",\"client_msg_id\":"
+                             "\"cu-%s-%llx-%ld\",\"text\":\"",
+                             snd->conv, o.tag, nonce, cu.sent);
+            size_t len = (size_t)n + (size_t)o.size + 2;
+            char *f = malloc(len);
+            if (!f) {
+                free(text);
+                return -1;
+            }
+            memcpy(f, head, (size_t)n);
+            memcpy(f + n, text, (size_t)o.size);
+            memcpy(f + n + o.size, "\"}", 2);
+            s_frame(snd, 1, f, len);
+            free(f);
+            cu.sent++;
+        }
+        s_flush(snd);
+        s_loop_until(s_now_us() + 20000, s_cu_fill_done);
+    }
+    free(text);
+    *fill_s = (double)(s_now_us() - t0) / 1e6;
+    if (cu.ok != o.catchup || cu.last_seq - cu.first_seq + 1 != o.catchup) {
+        fprintf(stderr, "wsbench: catch-up fill: %ld ok, %ld errors, seqs %ld..%ld\n", cu.ok,
+                cu.errors, cu.first_seq, cu.last_seq);
+        return -1;
+    }
+    for (long r = 0; r < o.catchup_repeat && !s_stop; r++) {
+        cu.got = cu.pages = 0;
+        cu.after = cu.first_seq - 1;
+        cu.more = true;
+        int64_t t = s_now_us();
+        while (cu.more && !cu.failed && !s_stop && s_now_us() < deadline) {
+            s_cu_sync(rcv);
+            s_loop_until(deadline, s_cu_page_done);
+            if (cu.waiting)
+                break; /* deadline */
+        }
+        ms_out[r] = (double)(s_now_us() - t) / 1e3;
+        if (cu.failed || cu.waiting || cu.got < o.catchup || cu.after < cu.last_seq) {
+            fprintf(stderr, "wsbench: catch-up %ld: %ld of %ld messages in %ld pages%s\n", r,
+                    cu.got, o.catchup, cu.pages, cu.failed ? " (an error answer)" : "");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     char tagbuf[16];
@@ -913,6 +1076,10 @@ int main(int argc, char **argv)
             o.conns = atol(v);
         else if (!strcmp(a, "--idle"))
             o.idle = atol(v);
+        else if (!strcmp(a, "--catchup"))
+            o.catchup = atol(v);
+        else if (!strcmp(a, "--catchup-repeat"))
+            o.catchup_repeat = atol(v);
         else if (!strcmp(a, "--group"))
             o.group = atol(v);
         else if (!strcmp(a, "--size"))
@@ -954,7 +1121,9 @@ int main(int argc, char **argv)
     }
     if (!o.ngw || o.conns < 2 || o.idle < 0 || o.size < 1 || o.size > 60000 || o.rate <= 0 ||
         o.duration <= 0 || o.sources < 1 || o.sources > 250 || o.connect_par < 1 ||
-        o.http_threads < 1 || o.group == 1 || o.group > 100 || (o.group > 1 && o.conns < o.group))
+        o.http_threads < 1 || o.group == 1 || o.group > 100 || (o.group > 1 && o.conns < o.group) ||
+        o.catchup < 0 || o.catchup_repeat < 1 || o.catchup_repeat > 100 ||
+        (o.catchup && (o.group > 1 || o.echo)))
         return s_usage();
     if (!o.tag) {
         snprintf(tagbuf, sizeof tagbuf, "%06llx",
@@ -1111,6 +1280,36 @@ int main(int argc, char **argv)
     }
     s_loop_until(s_now_us() + 200000, NULL);
     s_rss(rss_idle);
+
+    if (o.catchup) {
+        double ms[100], fill_s = 0;
+        if (s_cu_run(ms, &fill_s))
+            goto done;
+        double sorted[100];
+        memcpy(sorted, ms, sizeof(double) * (size_t)o.catchup_repeat);
+        for (long i = 1; i < o.catchup_repeat; i++) /* insertion sort: at most 100 */
+            for (long j = i; j > 0 && sorted[j] < sorted[j - 1]; j--) {
+                double t = sorted[j];
+                sorted[j] = sorted[j - 1];
+                sorted[j - 1] = t;
+            }
+        double med = sorted[o.catchup_repeat / 2], mx = sorted[o.catchup_repeat - 1];
+        printf("parley-wsbench: catch-up of %ld messages (text %ld B) by one device, sync pages "
+               "of %d: %ld runs, ms min/median/max %.2f / %.2f / %.2f (%.0f msgs/s at the "
+               "median); filled in %.2f s\n",
+               o.catchup, o.size, CU_PAGE, o.catchup_repeat, sorted[0], med, mx,
+               med > 0 ? (double)o.catchup * 1e3 / med : 0.0, fill_s);
+        printf("{\"tool\":\"parley-wsbench\",\"mode\":\"catchup\",\"size\":%ld,\"result\":{"
+               "\"messages\":%ld,\"page\":%d,\"pages\":%ld,\"runs\":%ld,\"fill_s\":%.2f,"
+               "\"ms\":{\"min\":%.3f,\"median\":%.3f,\"max\":%.3f},\"all_ms\":[",
+               o.size, o.catchup, CU_PAGE, cu.pages, o.catchup_repeat, fill_s, sorted[0], med, mx);
+        for (long i = 0; i < o.catchup_repeat; i++)
+            printf("%s%.3f", i ? "," : "", ms[i]);
+        printf("]}}\n");
+        fflush(stdout);
+        rc = 0;
+        goto done;
+    }
 
     /* 4-5. load */
     step_t steps[40];

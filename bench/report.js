@@ -73,6 +73,14 @@ if (t4) {
     `${n(r.delivered_per_s)} deliveries/s, send → last recipient p99 ${ms(r.last_recipient_ms.p99)} ms; ${n(r.lost)} lost`,
     `lws echo ${n(echoMax)}/s`, ratio(r.delivered_per_s, echoMax), '≥ 100,000 deliveries/s, p99 ≤ 20 ms']);
 }
+const t5 = runs.T5 && runs.T5.json;
+if (t5) {
+  const r = t5.result;
+  const target = r.messages >= 100000 ? '≤ 0.5 s (100,000)' : r.messages >= 10000 ? '≤ 50 ms (10,000)' : '—';
+  rows.push(['T5', `one device catching up ${n(r.messages)} messages with \`sync\` (pages of ${r.page}), ${r.runs} runs`, cmd('T5'),
+    `median ${ms(r.ms.median)} ms (min ${ms(r.ms.min)}, max ${ms(r.ms.max)}); ${n(r.messages * 1000 / r.ms.median)} msgs/s`,
+    '—', '—', target]);
+}
 const t7 = runs.T7 && runs.T7.json;
 if (t7) {
   const r = t7.result;
