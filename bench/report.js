@@ -69,7 +69,7 @@ if (t2) {
 const t4 = runs.T4 && runs.T4.json;
 if (t4) {
   const r = t4.result;
-  rows.push(['T4 (part)', `a ${t4.group}-member group, all online (no idle), ${n(r.rate)} msgs/s offered`, cmd('T4'),
+  rows.push(['T4', `a ${t4.group}-member group, all online, + ${n(t4.idle)} idle connections, ${n(r.rate)} msgs/s offered (${n(r.rate * (t4.group - 1))} deliveries/s)`, cmd('T4'),
     `${n(r.delivered_per_s)} deliveries/s, send → last recipient p99 ${ms(r.last_recipient_ms.p99)} ms; ${n(r.lost)} lost`,
     `lws echo ${n(echoMax)}/s`, ratio(r.delivered_per_s, echoMax), '≥ 100,000 deliveries/s, p99 ≤ 20 ms']);
 }
