@@ -11,6 +11,8 @@
 
 /* After a failed write, the next write tries to reopen the database at most this often. */
 #define REOPEN_BACKOFF_MS 200
+/* A write RocksDB would delay longer than this is refused rather than block the loop. */
+#define STALL_WAIT_MAX_MS 100
 
 struct _shard_store_t {
     rocksdb_t *db;
@@ -27,7 +29,7 @@ struct _shard_store_t {
     int64_t retry_at;   /* pl_mono_ms() of the next reopen attempt */
     int iters;          /* live iterators: the database is not reopened under them */
     shard_disk_t *disk; /* not owned; NULL: no free-space check */
-    bool stopped;       /* RocksDB stopped writes (a stall): logged once */
+    bool stopped;       /* a write was refused for a RocksDB stall: logged once */
 };
 
 struct _shard_batch_t {
@@ -237,11 +239,27 @@ static bool s_stalled(const char *err)
     return strncmp(err, "Result incomplete", 17) == 0;
 }
 
+/* Whether to wait for a write RocksDB would stall: not while writes are stopped
+ * (compaction failing, e.g. out of space, or far behind: that can last until space comes
+ * back), nor when the delay it would impose on this batch at its current pace is over
+ * STALL_WAIT_MAX_MS (the pace drops to 16 KiB/s while compaction keeps failing). */
+static bool s_wait_for_stall(shard_store_t *self, rocksdb_writebatch_t *wb)
+{
+    uint64_t stopped = 0, rate = 0;
+    size_t bytes = 0;
+    if (rocksdb_property_int(self->db, "rocksdb.is-write-stopped", &stopped) != 0 || stopped)
+        return false;
+    if (rocksdb_property_int(self->db, "rocksdb.actual-delayed-write-rate", &rate) != 0)
+        return false;
+    rocksdb_writebatch_data(wb, &bytes);
+    return rate == 0 || (uint64_t)bytes * 1000 / rate <= STALL_WAIT_MAX_MS;
+}
+
 /* Write one batch. Writes go with no_slowdown, because a RocksDB write stall blocks the
- * calling thread, which is the shard's only loop: a slowdown (RocksDB pacing writes while
- * compaction catches up) is waited for (milliseconds), a stop (compaction failing, e.g.
- * out of space, or far behind) fails the write instead of freezing the shard until it
- * ends. A stop is no error of the database: nothing to reopen. */
+ * calling thread, which is the shard's only loop: a short slowdown (RocksDB pacing writes
+ * while compaction catches up) is waited for, a stop or a long delay fails the write
+ * (`unavailable`) instead of freezing the shard. A stall is no error of the database:
+ * nothing to reopen, the next write tries again. */
 static int s_apply(shard_store_t *self, rocksdb_writebatch_t *wb, bool sync, const char *what)
 {
     char *err = NULL;
@@ -252,11 +270,10 @@ static int s_apply(shard_store_t *self, rocksdb_writebatch_t *wb, bool sync, con
     if (err && s_stalled(err)) {
         rocksdb_free(err);
         err = NULL;
-        uint64_t stopped = 0;
-        if (rocksdb_property_int(self->db, "rocksdb.is-write-stopped", &stopped) == 0 && stopped) {
+        if (!s_wait_for_stall(self, wb)) {
             if (!self->stopped)
-                pl_warn("store: RocksDB stopped writes (compaction failing or far behind): "
-                        "writes refused until it resumes");
+                pl_warn("store: RocksDB stalls writes (compaction failing or far behind): "
+                        "writes refused until it catches up");
             self->stopped = true;
             return -1;
         }
