@@ -19,6 +19,7 @@ struct _shard_disk_t {
     bool low;        /* writes refused until 2 x reserve is free */
     bool have_file;  /* the reserve file is allocated */
     int64_t fake;    /* test hook: free bytes to report, or -1 */
+    bool started;    /* past shard_disk_new (for the log lines) */
 };
 
 /* Free bytes for an unprivileged writer on dir's file system; INT64_MAX when statvfs
@@ -82,8 +83,12 @@ static void s_check(shard_disk_t *self)
     if (free_b < 2 * self->reserve || s_make_file(self) != 0)
         return;
     self->low = false;
-    pl_info("disk: %s has %lld MiB free again: reserve file re-created, writes resume", self->dir,
-            (long long)(free_b / mib));
+    if (self->started)
+        pl_info("disk: %s has %lld MiB free again: reserve file re-created, writes resume",
+                self->dir, (long long)(free_b / mib));
+    else
+        pl_info("disk: reserve file %s allocated (%lld MiB; %lld MiB free)", self->file,
+                (long long)(self->reserve / mib), (long long)(free_b / mib));
 }
 
 shard_disk_t *shard_disk_new(const char *dir, int reserve_mib)
@@ -113,6 +118,7 @@ shard_disk_t *shard_disk_new(const char *dir, int reserve_mib)
     if (stat(self->file, &st) == 0 && s_make_file(self) == 0)
         self->low = false;
     s_check(self);
+    self->started = true;
     return self;
 }
 

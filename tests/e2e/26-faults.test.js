@@ -211,6 +211,40 @@ h.test('a full disk gets unavailable (never ok), other shards serve, writes resu
   assert.match(log, /writes resume/, 'the shard logged the resumption');
 });
 
+h.test('a shard restarted on a full disk starts, serves reads, refuses writes, resumes when space is back', async (t, c) => {
+  if (!mountPoint) {
+    t.skip(`cannot mount a tmpfs (${mountError}): disk-full test skipped`);
+    return;
+  }
+  // Stopped, then the disk fills (closing RocksDB frees its WAL's unused preallocation,
+  // so fill after the stop); the reserve file (2 MiB) is still there: the start must give
+  // it back to RocksDB.
+  const r = await c.proc('shard', VICTIM).stop('SIGTERM');
+  assert.equal(r.code, 0, `shard exits 0 on SIGTERM: ${JSON.stringify(r)}`);
+  const filler = await fill(mountPoint);
+  assert.ok(fs.existsSync(path.join(mountPoint, 'parley-reserve')), 'the reserve file exists before the restart');
+  await c.restart('shard', VICTIM);
+  assert.match(c.proc('shard', VICTIM).log(), /has 0 MiB free, less than --disk-reserve-mib 2: refusing writes[^\n]*\n[^\n]*store: opened/,
+    'the start found the disk full and gave the reserve back before opening RocksDB');
+  const ws = await Client.open(c.wsUrl(0), tok[alice], { label: alice });
+  check(await syncAll(ws, DM), 'after a restart on a full disk');
+  const a = await ws.request('send', { conv: DM, client_msg_id: 'restart-full-0', text: 'x' });
+  assert.equal(a.code, 'unavailable', `a send after a restart on a full disk: ${JSON.stringify(a)}`);
+  fs.unlinkSync(filler);
+  await waitFor('a send ok after the disk has room again', async () => {
+    const r = await ws.request('send', { conv: DM, client_msg_id: 'restart-full-0', text: 'x' });
+    if (r.type === 'ok') {
+      acked.set('restart-full-0', r.seq);
+      return true;
+    }
+    assert.equal(r.code, 'unavailable', JSON.stringify(r));
+    return false;
+  }, { timeoutMs: 15000, intervalMs: 100 });
+  assert.ok(fs.existsSync(path.join(mountPoint, 'parley-reserve')), 'the reserve file is back');
+  check(await syncAll(ws, DM), 'after resuming');
+  ws.close();
+});
+
 h.test('the same with --disk-reserve-mib 0: RocksDB meets ENOSPC itself, the shard answers unavailable, does not crash, reopens', async (t, c) => {
   if (!mountPoint) {
     t.skip(`cannot mount a tmpfs (${mountError}): disk-full test skipped`);
