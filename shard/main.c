@@ -38,6 +38,10 @@ static void s_usage(FILE *out)
             "  --router-key FILE the router's public key file. Required\n"
             "  --data DIR        RocksDB folder, created (default ./var/shard-<id>)\n"
             "  --sync            fsync every group commit (power-loss durability)\n"
+            "  --disk-reserve-mib N  refuse writes (unavailable) while the data folder's\n"
+            "                    file system has less than N MiB free, and keep a spare\n"
+            "                    file of N MiB there for RocksDB; resume at 2N free\n"
+            "                    (default 64; 0: off)\n"
             "  --gw-timeout MS   drop a gateway's users after MS without GWHB (default 10000)\n"
             "  --vapid-key FILE  P-256 private key (PEM) signing Web Push requests (VAPID)\n"
             "  --vapid-subject S VAPID `sub`: mailto: or https: URL (default\n"
@@ -92,6 +96,7 @@ int main(int argc, char **argv)
                                          {"router", required_argument, NULL, 'r'},
                                          {"data", required_argument, NULL, 'd'},
                                          {"sync", no_argument, NULL, 'S'},
+                                         {"disk-reserve-mib", required_argument, NULL, 'R'},
                                          {"gw-timeout", required_argument, NULL, 'g'},
                                          {"vapid-key", required_argument, NULL, 'k'},
                                          {"vapid-subject", required_argument, NULL, 'j'},
@@ -116,6 +121,7 @@ int main(int argc, char **argv)
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     long id = 0, gw_timeout = 10000, max_created = 1000, max_member = 5000;
+    long disk_reserve = SHARD_DISK_RESERVE_MIB_DEFAULT;
     long guard[5] = {32, 10, 6, 1000, 300}; /* guard.h: SHARD_GUARD_DEFAULTS */
     const char *router = "tcp://127.0.0.1:7101";
     const char *data = NULL;
@@ -149,6 +155,11 @@ int main(int argc, char **argv)
             if (s_parse_int(optarg, 1, INT_MAX, &gw_timeout) == 0)
                 continue;
             hint = "milliseconds, at least 1";
+            break;
+        case 'R':
+            if (s_parse_int(optarg, 0, 1024 * 1024, &disk_reserve) == 0)
+                continue;
+            hint = "MiB, 0 (off) to 1048576";
             break;
         case 'M':
         case 'm':
@@ -268,7 +279,8 @@ int main(int argc, char **argv)
                           .vapid_subject = vapid_subject,
                           .providers = prov,
                           .max_groups_created = (int)max_created,
-                          .max_groups_member = (int)max_member};
+                          .max_groups_member = (int)max_member,
+                          .disk_reserve_mib = (int)disk_reserve};
     cfg.guard = (shard_guard_cfg_t){(int)guard[0], (int)guard[1], (int)guard[2], (int)guard[3],
                                     (int)guard[4]};
     shard_t *shard = shard_new(&cfg);

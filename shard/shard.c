@@ -89,9 +89,15 @@ shard_t *shard_new(const shard_config_t *cfg)
         pl_error("cannot create data folder %s: %s", cfg->data, strerror(errno));
         goto fail;
     }
+    /* Before the store: on a disk that is already short of space this gives the reserve
+     * file back, so that RocksDB can open (it writes a MANIFEST and replays its WAL). */
+    self->disk = shard_disk_new(cfg->data, cfg->disk_reserve_mib);
+    if (!self->disk)
+        goto fail;
     self->store = shard_store_new(cfg->data);
     if (!self->store)
         goto fail;
+    shard_store_set_disk(self->store, self->disk);
     self->conv = shard_conv_new(self);
     self->loc = shard_loc_new(self);
     self->outbox = shard_outbox_new(self);
@@ -125,6 +131,7 @@ void shard_destroy(shard_t **self_p)
     shard_loc_destroy(&self->loc);
     shard_outbox_destroy(&self->outbox);
     shard_store_destroy(&self->store);
+    shard_disk_destroy(&self->disk);
     free(self);
     *self_p = NULL;
 }
@@ -341,4 +348,5 @@ void shard_tick(shard_t *self)
     shard_push_tick(self->push);
     shard_quota_tick(self->quota, now);
     shard_guard_tick(self->guard, now);
+    shard_disk_tick(self->disk);
 }

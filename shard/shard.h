@@ -42,6 +42,7 @@ typedef struct {
     int max_groups_created;          /* --max-groups-created (0: the default, 1000) */
     int max_groups_member;           /* --max-groups-member (0: the default, 5000) */
     shard_guard_cfg_t guard;         /* --max-devices, --guess-*, --user-send-* (guard.h) */
+    int disk_reserve_mib;            /* --disk-reserve-mib (diskspace.h); 0: off */
 } shard_config_t;
 
 typedef struct _shard_t {
@@ -50,6 +51,7 @@ typedef struct _shard_t {
     bool sync;
     int64_t gw_timeout_ms;
     shard_store_t *store;
+    shard_disk_t *disk; /* free-space reserve of the data folder (diskspace.c) */
     shard_conv_t *conv;
     shard_loc_t *loc;
     shard_outbox_t *outbox;

@@ -5,11 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "diskspace.h"
 #include "pl_log.h"
 #include "pl_time.h"
 
 /* After a failed write, the next write tries to reopen the database at most this often. */
 #define REOPEN_BACKOFF_MS 200
+/* A write RocksDB would delay longer than this is refused rather than block the loop. */
+#define STALL_WAIT_MAX_MS 100
 
 struct _shard_store_t {
     rocksdb_t *db;
@@ -22,9 +25,11 @@ struct _shard_store_t {
     /* A write failed (ENOSPC, EIO): RocksDB holds a background error and refuses every
      * further write until it is reopened. Writes fail fast until then; reads go on. */
     bool broken;
-    bool read_only;   /* reopened read-only because a read-write open failed */
-    int64_t retry_at; /* pl_mono_ms() of the next reopen attempt */
-    int iters;        /* live iterators: the database is not reopened under them */
+    bool read_only;     /* reopened read-only because a read-write open failed */
+    int64_t retry_at;   /* pl_mono_ms() of the next reopen attempt */
+    int iters;          /* live iterators: the database is not reopened under them */
+    shard_disk_t *disk; /* not owned; NULL: no free-space check */
+    bool stopped;       /* a write was refused for a RocksDB stall: logged once */
 };
 
 struct _shard_batch_t {
@@ -53,6 +58,12 @@ shard_store_t *shard_store_new(const char *path)
     rocksdb_options_set_num_levels(self->options, 7);
     rocksdb_options_set_compression_per_level(self->options, levels, 7);
     rocksdb_options_set_keep_log_file_num(self->options, 4);
+    /* RocksDB's own LOG file (in the data folder) keeps only its header: Debian's
+     * librocksdb 7.8.3 is built with assertions and aborts on the next LOG line once a
+     * LOG write failed for lack of space (writable_file_writer.h:312), and its error
+     * handler logs right then. Our own log says what happened. */
+    rocksdb_options_set_info_log_level(self->options, 5 /* HEADER_LEVEL */);
+    rocksdb_options_set_stats_dump_period_sec(self->options, 0);
     self->path = strdup(path);
     if (!self->path)
         goto fail;
@@ -65,9 +76,11 @@ shard_store_t *shard_store_new(const char *path)
     self->wopts = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(self->wopts, 0);
     rocksdb_writeoptions_disable_WAL(self->wopts, 0);
+    rocksdb_writeoptions_set_no_slowdown(self->wopts, 1); /* s_apply */
     self->wopts_sync = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(self->wopts_sync, 1);
     rocksdb_writeoptions_disable_WAL(self->wopts_sync, 0);
+    rocksdb_writeoptions_set_no_slowdown(self->wopts_sync, 1);
     pl_info("store: opened %s", path);
     return self;
 fail:
@@ -189,12 +202,15 @@ static void s_reopen(shard_store_t *self)
     }
 }
 
-/* Before a write: false (and the caller fails the write) while the database refuses
- * writes and a reopen is not due or did not help. */
+/* Before a write: false (and the caller fails the write) while the disk is below its
+ * reserve (diskspace.h), or while the database refuses writes and a reopen is not due or
+ * did not help. */
 static bool s_writable(shard_store_t *self)
 {
     if (s_fail_injected(self))
         return false;
+    if (!shard_disk_writable(self->disk))
+        return false; /* below the reserve: RocksDB must not see a full disk */
     if (!self->broken)
         return true;
     int64_t now = pl_mono_ms();
@@ -216,33 +232,89 @@ static int s_wrote(shard_store_t *self, const char *what, char *err)
     return s_check(what, err);
 }
 
-int shard_store_put(shard_store_t *self, const shard_key_t *key, const void *val, size_t len,
-                    bool sync)
+/* True when RocksDB answered a write with no_slowdown "Incomplete": it would have made
+ * the write wait (a write stall). */
+static bool s_stalled(const char *err)
+{
+    return strncmp(err, "Result incomplete", 17) == 0;
+}
+
+/* Whether to wait for a write RocksDB would stall: not while writes are stopped
+ * (compaction failing, e.g. out of space, or far behind: that can last until space comes
+ * back), nor when the delay it would impose on this batch at its current pace is over
+ * STALL_WAIT_MAX_MS (the pace drops to 16 KiB/s while compaction keeps failing). */
+static bool s_wait_for_stall(shard_store_t *self, rocksdb_writebatch_t *wb)
+{
+    uint64_t stopped = 0, rate = 0;
+    size_t bytes = 0;
+    if (rocksdb_property_int(self->db, "rocksdb.is-write-stopped", &stopped) != 0 || stopped)
+        return false;
+    if (rocksdb_property_int(self->db, "rocksdb.actual-delayed-write-rate", &rate) != 0)
+        return false;
+    rocksdb_writebatch_data(wb, &bytes);
+    return rate == 0 || (uint64_t)bytes * 1000 / rate <= STALL_WAIT_MAX_MS;
+}
+
+/* Write one batch. Writes go with no_slowdown, because a RocksDB write stall blocks the
+ * calling thread, which is the shard's only loop: a short slowdown (RocksDB pacing writes
+ * while compaction catches up) is waited for, a stop or a long delay fails the write
+ * (`unavailable`) instead of freezing the shard. A stall is no error of the database:
+ * nothing to reopen, the next write tries again. */
+static int s_apply(shard_store_t *self, rocksdb_writebatch_t *wb, bool sync, const char *what)
 {
     char *err = NULL;
     if (!s_writable(self))
         return -1;
-    rocksdb_put(self->db, sync ? self->wopts_sync : self->wopts, key->buf, key->len, val, len,
-                &err);
-    return s_wrote(self, "put", err);
+    rocksdb_writeoptions_t *wo = sync ? self->wopts_sync : self->wopts;
+    rocksdb_write(self->db, wo, wb, &err);
+    if (err && s_stalled(err)) {
+        rocksdb_free(err);
+        err = NULL;
+        if (!s_wait_for_stall(self, wb)) {
+            if (!self->stopped)
+                pl_warn("store: RocksDB stalls writes (compaction failing or far behind): "
+                        "writes refused until it catches up");
+            self->stopped = true;
+            return -1;
+        }
+        rocksdb_writeoptions_set_no_slowdown(wo, 0);
+        rocksdb_write(self->db, wo, wb, &err);
+        rocksdb_writeoptions_set_no_slowdown(wo, 1);
+    }
+    if (!err && self->stopped) {
+        pl_info("store: RocksDB accepts writes again");
+        self->stopped = false;
+    }
+    return s_wrote(self, what, err);
+}
+
+int shard_store_put(shard_store_t *self, const shard_key_t *key, const void *val, size_t len,
+                    bool sync)
+{
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    rocksdb_writebatch_put(wb, key->buf, key->len, val, len);
+    int rc = s_apply(self, wb, sync, "put");
+    rocksdb_writebatch_destroy(wb);
+    return rc;
 }
 
 int shard_store_del(shard_store_t *self, const shard_key_t *key, bool sync)
 {
-    char *err = NULL;
-    if (!s_writable(self))
-        return -1;
-    rocksdb_delete(self->db, sync ? self->wopts_sync : self->wopts, key->buf, key->len, &err);
-    return s_wrote(self, "delete", err);
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    rocksdb_writebatch_delete(wb, key->buf, key->len);
+    int rc = s_apply(self, wb, sync, "delete");
+    rocksdb_writebatch_destroy(wb);
+    return rc;
 }
 
 int shard_store_write(shard_store_t *self, shard_batch_t *batch, bool sync)
 {
-    char *err = NULL;
-    if (!s_writable(self))
-        return -1;
-    rocksdb_write(self->db, sync ? self->wopts_sync : self->wopts, batch->wb, &err);
-    return s_wrote(self, "batch write", err);
+    return s_apply(self, batch->wb, sync, "batch write");
+}
+
+void shard_store_set_disk(shard_store_t *self, shard_disk_t *disk)
+{
+    self->disk = disk;
 }
 
 bool shard_store_broken(shard_store_t *self)

@@ -11,6 +11,13 @@
  * read-write open fails and the database is opened read-only, so reads keep working and
  * writes keep failing until there is room again.
  *
+ * Before that can happen, a store given a shard_disk_t (shard_store_set_disk) refuses
+ * writes itself while the disk is below its reserve, so RocksDB does not meet a full
+ * disk in the first place (diskspace.h). A write that RocksDB would stall (compaction
+ * behind or failing) is waited for when it is a slowdown and refused when writes are
+ * stopped: the loop never blocks on a stop. RocksDB's own LOG keeps only its header
+ * (store.c says why).
+ *
  * Thread: the shard's loop thread only (RocksDB itself is thread-safe, these wrappers
  * are not meant to be shared). */
 #ifndef SHARD_STORE_H
@@ -19,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "diskspace.h"
 #include "keys.h"
 
 typedef struct _shard_store_t shard_store_t;
@@ -47,6 +55,10 @@ int shard_store_del(shard_store_t *self, const shard_key_t *key, bool sync);
 /* Apply the batch atomically. 0 or -1 (logged). The batch is left as it is (clear it to
  * reuse). */
 int shard_store_write(shard_store_t *self, shard_batch_t *batch, bool sync);
+
+/* Check free space (diskspace.h) before every write: refused below the reserve. disk is
+ * not owned and must outlive the store (or be unset with NULL first). */
+void shard_store_set_disk(shard_store_t *self, shard_disk_t *disk);
 
 /* True while writes are refused after a failed write (until a reopen succeeds). */
 bool shard_store_broken(shard_store_t *self);

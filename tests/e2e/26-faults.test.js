@@ -1,14 +1,17 @@
 'use strict';
 // Disk faults (issue 12 item 2). Shard 0's data folder is a small tmpfs this file mounts
-// (we run as root; without mount permission the file skips with a message). Filling it
-// makes writes fail: the shard answers `unavailable`, never `ok`, while shard 1 keeps
-// serving; once space is back the shard accepts writes again on its own (no restart)
-// and every acknowledged message is there, exactly once, in order, also after a restart.
+// (we run as root; without mount permission the disk tests skip with a message). Filling
+// it while a client sends: the shard answers `unavailable`, never `ok` for anything it did
+// not store, never crashes (same process throughout), while shard 1 keeps serving; once
+// space is back it accepts writes again on its own (no restart) and every acknowledged
+// message is there, exactly once, in order, also after a restart. Twice: with the free-space
+// reserve (--disk-reserve-mib, the shard stops before RocksDB meets a full disk), and with
+// it off (RocksDB's own ENOSPC, the path that used to abort the shard).
 // A VAPID key or data folder that cannot be read at start: a clear error line and exit
 // code 1, no crash. Slow consumers (item 3): a device that stops reading is closed 1008.
 const assert = require('node:assert/strict');
 const nodeTest = require('node:test');
-const { execFileSync, spawnSync } = require('node:child_process');
+const { execFileSync, spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -18,6 +21,8 @@ const { shardOfConv, shardOfUser, pickNames, dmId } = require('./lib/slots');
 const { waitFor, findBinary } = require('./lib/cluster');
 
 const VICTIM = 0;
+const DISK_MIB = 24; // the victim's tmpfs
+const RESERVE_MIB = 2; // --disk-reserve-mib of the first disk test
 // alice/bob's DM lives on the victim, their accounts on the other shard; carol/dave's
 // DM lives on the other shard.
 const [alice, bob] = pickNames(['dk_a', 'dk_b'], (a, b) =>
@@ -47,12 +52,12 @@ const h = setup({
     const mp = path.join(dir, `shard-${VICTIM}`);
     fs.mkdirSync(mp, { recursive: true });
     try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256m', 'tmpfs', mp], { stdio: 'pipe' });
+      execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${DISK_MIB}m`, 'tmpfs', mp], { stdio: 'pipe' });
       mountPoint = mp;
     } catch (e) {
       mountError = `${e.message} ${e.stderr || ''}`.trim();
     }
-    return [];
+    return ['--disk-reserve-mib', String(RESERVE_MIB)];
   },
 });
 
@@ -73,11 +78,14 @@ h.before(async (c) => {
   }
 });
 
-// Fill the file system holding dir: big chunks, then small ones, until ENOSPC.
-function fill(dir) {
+// Fill the file system holding dir to the last byte: `dd` (a separate process, so the
+// client keeps sending meanwhile) in 64 KiB blocks until ENOSPC, then small appends.
+async function fill(dir) {
   const file = path.join(dir, 'filler');
-  const fd = fs.openSync(file, 'w');
-  for (const size of [1 << 20, 4096, 64]) {
+  const dd = spawn('dd', ['if=/dev/zero', `of=${file}`, 'bs=64k'], { stdio: 'ignore' });
+  await new Promise((resolve, reject) => { dd.on('exit', resolve); dd.on('error', reject); });
+  const fd = fs.openSync(file, 'a');
+  for (const size of [4096, 64, 1]) {
     const buf = Buffer.alloc(size, 0x5a);
     for (;;) {
       try {
@@ -103,57 +111,73 @@ async function syncAll(ws, conv) {
   }
 }
 
-h.test('a full disk gets unavailable (never ok), other shards serve, writes resume without restart, nothing acknowledged lost', async (t, c) => {
-  if (!mountPoint) {
-    t.skip(`cannot mount a tmpfs (${mountError}): disk-full test skipped`);
-    return;
+const acked = new Map(); // client_msg_id -> seq, over both disk tests
+const text = (i) => `disk ${i} ` + 'x'.repeat(16 * 1024);
+
+// Every acknowledged send is in the conversation once, with its seq; seqs are 1..n.
+function check(msgs, when) {
+  msgs.forEach((m, k) => assert.equal(m.seq, k + 1, `${when}: seqs are 1..n without gaps`));
+  const byCmid = new Map();
+  for (const m of msgs) {
+    assert.ok(!byCmid.has(m.client_msg_id), `${when}: ${m.client_msg_id} stored twice`);
+    byCmid.set(m.client_msg_id, m.seq);
   }
-  // Debian 12's librocksdb (7.8.3) is built with assertions: after an ENOSPC on the WAL a
-  // later write path aborts the shard (writable_file_writer.h:312 "sync_without_flush_
-  // called_"), seen on this machine with 24 and 256 MiB tmpfs. Until the store avoids that
-  // path (or RocksDB is built without assertions), this test runs only on request.
-  if (process.env.PARLEY_DISK_FULL_TEST !== '1') {
-    t.skip('disk-full run needs PARLEY_DISK_FULL_TEST=1 (RocksDB 7.8 asserts on ENOSPC: docs/reliability.md)');
-    return;
-  }
+  for (const [cmid, seq] of acked) assert.equal(byCmid.get(cmid), seq, `${when}: acknowledged ${cmid} (seq ${seq})`);
+}
+
+// One disk-full episode on the victim; `tag` keeps client_msg_ids apart. Returns the
+// number of sends answered ok and unavailable while the disk was full.
+async function fullDisk(t, c, tag) {
   const shard = c.proc('shard', VICTIM);
+  const pid = shard.child.pid;
   const startsBefore = shard.starts;
+  const same = (when) => {
+    assert.equal(shard.running, true, `${when}: the shard is running`);
+    assert.equal(shard.child.pid, pid, `${when}: the same shard process (not restarted)`);
+    assert.equal(shard.starts, startsBefore, `${when}: the shard was not restarted`);
+  };
   const ws = await Client.open(c.wsUrl(0), tok[alice], { label: alice });
   const other = await Client.open(c.wsUrl(1), tok[carol], { label: carol });
-  const acked = new Map(); // client_msg_id -> seq
-  const text = (i) => `disk ${i} ` + 'x'.repeat(16 * 1024);
-  for (let i = 0; i < 20; i++) {
-    const a = await ws.ok('send', { conv: DM, client_msg_id: `pre-${i}`, text: text(i) });
-    acked.set(`pre-${i}`, a.seq);
+  for (let i = 0; i < 10; i++) {
+    const a = await ws.ok('send', { conv: DM, client_msg_id: `${tag}-pre-${i}`, text: text(i) });
+    acked.set(`${tag}-pre-${i}`, a.seq);
   }
 
-  const filler = fill(mountPoint);
-  // Sends until the shard reports the failure; every answer is ok or unavailable.
+  // Fill the disk while sending; then send until 10 were refused. Every answer is ok
+  // (checked at the end: it must be stored) or unavailable.
+  let filled = false;
+  let filler = null;
+  const filling = fill(mountPoint).then((f) => { filler = f; filled = true; });
   const refused = [];
+  let oks = 0;
   let i = 0;
   const deadline = Date.now() + 30000;
-  while (refused.length < 10) {
-    assert.ok(Date.now() < deadline, `no unavailable within 30 s of filling the disk (${acked.size} oks)`);
-    const cmid = `full-${i}`;
+  while (!filled || refused.length < 10) {
+    assert.ok(Date.now() < deadline, `no 10 unavailable within 30 s of filling the disk (${oks} oks)`);
+    const cmid = `${tag}-full-${i}`;
     const a = await ws.request('send', { conv: DM, client_msg_id: cmid, text: text(i) });
     i++;
     if (a.type === 'ok') {
       acked.set(cmid, a.seq);
+      if (filled) oks++;
       continue;
     }
     assert.equal(a.code, 'unavailable', `a send on a full disk: ${JSON.stringify(a)}`);
-    refused.push(cmid);
+    if (filled) refused.push(cmid);
   }
+  await filling;
   // Other requests that write are refused the same way (a read receipt here).
   const rd = await ws.request('read', { conv: DM, seq: 1 });
   assert.ok(rd.type === 'ok' || rd.code === 'unavailable', `read on a full disk: ${JSON.stringify(rd)}`);
   // Reads keep working on the full shard, and the other shard keeps serving.
   const during = await syncAll(ws, DM);
-  assert.ok(during.length >= 20, `sync on the full shard returned ${during.length} messages`);
-  for (let k = 0; k < 5; k++) await other.ok('send', { conv: OTHER, client_msg_id: `o-${k}`, text: `other ${k}` });
+  assert.ok(during.length >= 10, `sync on the full shard returned ${during.length} messages`);
+  for (let k = 0; k < 5; k++) await other.ok('send', { conv: OTHER, client_msg_id: `${tag}-o-${k}`, text: `other ${k}` });
+  same('disk full');
 
   // Space comes back: the same sends, retried, succeed without a restart.
   fs.unlinkSync(filler);
+  const t0 = Date.now();
   await waitFor('a retried send ok after the disk has room again', async () => {
     const a = await ws.request('send', { conv: DM, client_msg_id: refused[0], text: 'retry' });
     if (a.type === 'ok') {
@@ -163,31 +187,84 @@ h.test('a full disk gets unavailable (never ok), other shards serve, writes resu
     assert.equal(a.code, 'unavailable', JSON.stringify(a));
     return false;
   }, { timeoutMs: 15000, intervalMs: 100 });
+  const resumeMs = Date.now() - t0;
   for (const cmid of refused.slice(1)) {
     const a = await ws.ok('send', { conv: DM, client_msg_id: cmid, text: 'retry' });
     acked.set(cmid, a.seq);
   }
-  assert.equal(shard.starts, startsBefore, 'the shard was not restarted');
-  assert.equal(shard.running, true, 'the shard is still running');
-
-  const check = (msgs, when) => {
-    msgs.forEach((m, k) => assert.equal(m.seq, k + 1, `${when}: seqs are 1..n without gaps`));
-    const byCmid = new Map();
-    for (const m of msgs) {
-      assert.ok(!byCmid.has(m.client_msg_id), `${when}: ${m.client_msg_id} stored twice`);
-      byCmid.set(m.client_msg_id, m.seq);
-    }
-    for (const [cmid, seq] of acked) assert.equal(byCmid.get(cmid), seq, `${when}: acknowledged ${cmid} (seq ${seq})`);
-  };
-  check(await syncAll(ws, DM), 'after recovery');
+  same('after recovery');
+  check(await syncAll(ws, DM), `${tag}: after recovery`);
+  t.diagnostic(`${tag}: ${i} sends while filling, ${refused.length} refused once full, ${oks} ok once full ` +
+    `(stored: checked); writes resumed ${resumeMs} ms after the filler was deleted; same pid ${pid}`);
   ws.close();
+  other.close();
+}
+
+h.test('a full disk gets unavailable (never ok), other shards serve, writes resume without restart, nothing acknowledged lost', async (t, c) => {
+  if (!mountPoint) {
+    t.skip(`cannot mount a tmpfs (${mountError}): disk-full test skipped`);
+    return;
+  }
+  await fullDisk(t, c, 'reserve');
+  const log = c.proc('shard', VICTIM).log();
+  assert.match(log, /less than --disk-reserve-mib 2: refusing writes/, 'the shard logged the refusal');
+  assert.match(log, /writes resume/, 'the shard logged the resumption');
+});
+
+h.test('a shard restarted on a full disk starts, serves reads, refuses writes, resumes when space is back', async (t, c) => {
+  if (!mountPoint) {
+    t.skip(`cannot mount a tmpfs (${mountError}): disk-full test skipped`);
+    return;
+  }
+  // Stopped, then the disk fills (closing RocksDB frees its WAL's unused preallocation,
+  // so fill after the stop); the reserve file (2 MiB) is still there: the start must give
+  // it back to RocksDB.
+  const r = await c.proc('shard', VICTIM).stop('SIGTERM');
+  assert.equal(r.code, 0, `shard exits 0 on SIGTERM: ${JSON.stringify(r)}`);
+  const filler = await fill(mountPoint);
+  assert.ok(fs.existsSync(path.join(mountPoint, 'parley-reserve')), 'the reserve file exists before the restart');
+  await c.restart('shard', VICTIM);
+  assert.match(c.proc('shard', VICTIM).log(), /has 0 MiB free, less than --disk-reserve-mib 2: refusing writes[^\n]*\n[^\n]*store: opened/,
+    'the start found the disk full and gave the reserve back before opening RocksDB');
+  const ws = await Client.open(c.wsUrl(0), tok[alice], { label: alice });
+  check(await syncAll(ws, DM), 'after a restart on a full disk');
+  const a = await ws.request('send', { conv: DM, client_msg_id: 'restart-full-0', text: 'x' });
+  assert.equal(a.code, 'unavailable', `a send after a restart on a full disk: ${JSON.stringify(a)}`);
+  fs.unlinkSync(filler);
+  await waitFor('a send ok after the disk has room again', async () => {
+    const r = await ws.request('send', { conv: DM, client_msg_id: 'restart-full-0', text: 'x' });
+    if (r.type === 'ok') {
+      acked.set('restart-full-0', r.seq);
+      return true;
+    }
+    assert.equal(r.code, 'unavailable', JSON.stringify(r));
+    return false;
+  }, { timeoutMs: 15000, intervalMs: 100 });
+  assert.ok(fs.existsSync(path.join(mountPoint, 'parley-reserve')), 'the reserve file is back');
+  check(await syncAll(ws, DM), 'after resuming');
+  ws.close();
+});
+
+h.test('the same with --disk-reserve-mib 0: RocksDB meets ENOSPC itself, the shard answers unavailable, does not crash, reopens', async (t, c) => {
+  if (!mountPoint) {
+    t.skip(`cannot mount a tmpfs (${mountError}): disk-full test skipped`);
+    return;
+  }
+  const shard = c.proc('shard', VICTIM);
+  const k = shard.args.indexOf('--disk-reserve-mib');
+  shard.args[k + 1] = '0';
+  await c.restart('shard', VICTIM);
+  const from = shard.log().length;
+  await fullDisk(t, c, 'rocksdb');
+  const log = shard.log().slice(from);
+  assert.match(log, /store: .*failed: .*No space left on device/, 'RocksDB met the full disk');
+  assert.match(log, /reopened .* read-write after a failed write: writes resume/, 'the store reopened');
 
   // And it is all on disk: a restart finds the same messages.
   await c.restart('shard', VICTIM);
   const ws2 = await Client.open(c.wsUrl(1), tok[bob], { label: bob });
   check(await syncAll(ws2, DM), 'after a restart');
   ws2.close();
-  other.close();
   const r = await shard.stop('SIGTERM');
   assert.equal(r.code, 0, `shard exits 0 on SIGTERM: ${JSON.stringify(r)}`);
   unmount();
