@@ -61,7 +61,20 @@ static void s_replay_gateways(router_t *self, int id)
         pl_debug("told shard %d about %d gateway(s)", id, sent);
 }
 
-void peers__shard_hb(router_t *self, zframe_t *ident, zframe_t *idf, bool hello, int64_t now)
+/* Send ["TABLE", table] to shard id (its identity is known: it just heartbeated). */
+static void s_send_table(router_t *self, int id)
+{
+    router_shard_t *s = &self->shards[id];
+    const void *parts[] = {s->ident, "TABLE", self->table};
+    size_t lens[] = {s->ident_len, 5, strlen(self->table)};
+    if (pl_wire_send(self->back, 3, parts, lens) == 0)
+        pl_debug("TABLE sent to shard %d", id);
+    else /* the next HB still reports the old version: tried again then */
+        pl_warn("cannot send TABLE to shard %d: %s", id, strerror(errno));
+}
+
+void peers__shard_hb(router_t *self, zframe_t *ident, zframe_t *idf, zframe_t *version,
+                     bool hello, int64_t now)
 {
     int id = s_parse_id(idf, self->nshards);
     if (id < 0) {
@@ -95,6 +108,14 @@ void peers__shard_hb(router_t *self, zframe_t *ident, zframe_t *idf, bool hello,
         s->ident[n] = '\0';
         s->ident_len = n;
     }
+    /* First the table (ZeroMQ keeps order per pipe: it reaches the shard before any
+     * request routed after this HB), when the shard says HELLO or knows another version
+     * than ours. A shard that sends no version (older) is left alone. */
+    char mine[16];
+    int ml = snprintf(mine, sizeof mine, "%u", pl_slots_version(self->slots));
+    if (hello || (version && (zframe_size(version) != (size_t)ml ||
+                              memcmp(zframe_data(version), mine, (size_t)ml) != 0)))
+        s_send_table(self, id);
     int64_t gap = s->last_hb ? now - s->last_hb : -1;
     if (s->alive && gap > self->shard_dead_ms) {
         /* Silent past the timeout, but the tick has not noticed yet. */

@@ -1,5 +1,5 @@
 /* route — what the router does with each message (internals.md "Messages").
- * front: gateways send HB, REQ, LOC, HEALTH. back: shards send HB, REP, EVT, SNAP, FWD
+ * front: gateways send HB, REQ, REQN, LOC, HEALTH. back: shards send HB, REP, EVT, SNAP, FWD
  * (and optionally HELLO at start, see peers__shard_hb).
  * Every frame is treated as bytes; nothing a peer sends can crash the router: a message
  * with the wrong number of frames or an unknown verb is logged and dropped. */
@@ -76,13 +76,33 @@ static void s_unavailable(router_t *self, zframe_t *gw, zframe_t *reqid, int sha
     }
 }
 
-/* ["REQ", key, reqid, payload] from gateway f[0]. */
-static void s_front_req(router_t *self, zframe_t **f, int64_t now)
+/* Shard id named by a "to shard N" frame (decimal, no sign or leading zero), or -1. */
+static int s_shard_id(zframe_t *f, int nshards)
+{
+    const char *p = (const char *)zframe_data(f);
+    size_t n = zframe_size(f);
+    if (n == 0 || n > 5 || (n > 1 && p[0] == '0'))
+        return -1;
+    int id = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        id = id * 10 + (p[i] - '0');
+    }
+    return id < nshards ? id : -1;
+}
+
+/* ["REQ", key, reqid, payload] (to the owner of key) or ["REQN", shard, reqid, payload]
+ * (to shard N) from gateway f[0]. */
+static void s_front_req(router_t *self, zframe_t **f, bool to_shard, int64_t now)
 {
     zframe_t *gw = f[0], *key = f[2], *reqid = f[3], *payload = f[4];
-    int id = pl_slots_owner(self->slots, pl_slot((const char *)zframe_data(key), zframe_size(key)));
+    int id = to_shard ? s_shard_id(key, self->nshards)
+                      : pl_slots_owner(self->slots, pl_slot((const char *)zframe_data(key),
+                                                            zframe_size(key)));
     if (id < 0 || id >= self->nshards) {
-        s_unavailable(self, gw, reqid, id, "no owner"); /* cannot happen with an even table */
+        /* no owner cannot happen with an even table; REQN: no such shard */
+        s_unavailable(self, gw, reqid, id, "no owner");
         return;
     }
     if (!peers__shard_live(self, id, now)) {
@@ -115,7 +135,12 @@ void route__front(router_t *self, zmsg_t *msg)
         /* ["REQ", key, reqid, payload] */
         if (n != 5 || zframe_size(f[2]) == 0)
             goto bad;
-        s_front_req(self, f, now);
+        s_front_req(self, f, false, now);
+    } else if (zframe_streq(verb, "REQN")) {
+        /* ["REQN", shard, reqid, payload]: to shard N, e.g. a per-shard report */
+        if (n != 5)
+            goto bad;
+        s_front_req(self, f, true, now);
     } else if (zframe_streq(verb, "LOC")) {
         /* ["LOC", epoch, locseq, payload] -> ["LOC", gw, epoch, locseq, payload] */
         if (n != 5)
@@ -172,10 +197,12 @@ void route__back(router_t *self, zmsg_t *msg)
         goto bad;
     zframe_t *verb = f[1];
     if (zframe_streq(verb, "HB") || zframe_streq(verb, "HELLO")) {
-        /* ["HB", shardid] every 500 ms; ["HELLO", shardid] once at start (optional). */
-        if (n != 3)
+        /* ["HB", shardid, version] every 500 ms; ["HELLO", shardid, version] once at
+         * start (optional); version (slot table the shard knows) may be absent. */
+        if (n != 3 && n != 4)
             goto bad;
-        peers__shard_hb(self, f[0], f[2], zframe_streq(verb, "HELLO"), pl_mono_ms());
+        peers__shard_hb(self, f[0], f[2], n == 4 ? f[3] : NULL, zframe_streq(verb, "HELLO"),
+                        pl_mono_ms());
     } else if (zframe_streq(verb, "REP")) {
         /* ["REP", gw, reqid, status, body] -> gw: ["REP", reqid, status, body] */
         if (n != 6)

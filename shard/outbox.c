@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pl_hash.h"
 #include "pl_log.h"
 #include "pl_text.h"
 
@@ -117,24 +118,32 @@ shard_outbox_t *shard_outbox_new(shard_t *shard)
     if (!self->entries || !self->staged)
         goto fail;
     zhashx_set_destructor(self->entries, s_entry_free);
-    shard_key_outbox_prefix(&prefix);
+    /* Outbox entries live in their conversation's slot: one seek per slot, over one
+     * iterator of the whole store (prefix: the empty key). */
+    prefix.len = 0;
     shard_iter_t *it = shard_iter_new(shard->store, &prefix);
     if (!it)
         goto fail;
-    for (shard_iter_seek_first(it); shard_iter_valid(it); shard_iter_next(it)) {
-        size_t klen = 0, vlen = 0;
-        const char *k = shard_iter_key(it, &klen);
-        const char *v = shard_iter_value(it, &vlen);
-        const char *sep = memchr(k + 1, '\0', klen - 1);
-        char user[33], *payload = strndup(v, vlen);
-        size_t ulen = sep ? klen - (size_t)(sep + 1 - k) : 0;
-        if (sep && ulen < sizeof(user) && payload) {
-            memcpy(user, sep + 1, ulen);
-            user[ulen] = '\0';
-            s_remember(self, k + 1, (size_t)(sep - k - 1), user, payload);
-        } else
-            pl_warn("outbox: malformed stored entry skipped");
-        free(payload);
+    for (int slot = 0; slot < PL_SLOTS; slot++) {
+        shard_key_t start;
+        shard_key_outbox_prefix(&start, slot);
+        for (shard_iter_seek(it, &start); shard_iter_valid(it); shard_iter_next(it)) {
+            size_t klen = 0, vlen = 0;
+            const char *k = shard_iter_key(it, &klen);
+            if (klen < start.len || memcmp(k, start.buf, start.len) != 0)
+                break;
+            const char *v = shard_iter_value(it, &vlen);
+            const char *sep = memchr(k + 3, '\0', klen - 3);
+            char user[33], *payload = strndup(v, vlen);
+            size_t ulen = sep ? klen - (size_t)(sep + 1 - k) : 0;
+            if (sep && ulen < sizeof(user) && payload) {
+                memcpy(user, sep + 1, ulen);
+                user[ulen] = '\0';
+                s_remember(self, k + 3, (size_t)(sep - k - 3), user, payload);
+            } else
+                pl_warn("outbox: malformed stored entry skipped");
+            free(payload);
+        }
     }
     int rc = shard_iter_status(it);
     shard_iter_destroy(&it);

@@ -79,18 +79,10 @@ void shard_push_destroy(shard_push_t **self_p)
     *self_p = NULL;
 }
 
-/* P<user>\0 and, with hash, P<user>\0<hash>. */
+/* <S>P<user>\0 and, with hash, <S>P<user>\0<hash>. */
 static int s_key(shard_key_t *key, const char *user, const char *hash)
 {
-    size_t ul = strlen(user), hl = hash ? strlen(hash) : 0;
-    if (memchr(user, 0, ul) || 2 + ul + hl > sizeof key->buf)
-        return -1;
-    key->buf[0] = 'P';
-    memcpy(key->buf + 1, user, ul);
-    key->buf[1 + ul] = 0;
-    memcpy(key->buf + 2 + ul, hash ? hash : "", hl);
-    key->len = 2 + ul + hl;
-    return 0;
+    return shard_key_push(key, user, hash);
 }
 
 size_t shard_push_preview_len(const char *text, size_t len, size_t max_cp)

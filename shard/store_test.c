@@ -12,6 +12,7 @@
 #include "accounts.h"
 #include "conv.h"
 #include "keys.h"
+#include "pl_hash.h"
 #include "loc.h"
 #include "outbox.h"
 #include "pl_log.h"
@@ -132,11 +133,23 @@ static void test_keys(void)
     shard_key_t k1, k2;
     CHECK(shard_key_msg(&k1, "dm:alice:bob", 255) == 0);
     CHECK(shard_key_msg(&k2, "dm:alice:bob", 256) == 0);
-    CHECK(k1.len == 1 + 12 + 1 + 8);
+    CHECK(k1.len == 2 + 1 + 12 + 1 + 8);
     CHECK(memcmp(k1.buf, k2.buf, k1.len) < 0);
     CHECK(shard_be64_get(k2.buf + k2.len - 8) == 256);
-    CHECK(k1.buf[0] == 'm' && k1.buf[13] == '\0');
-    CHECK(shard_key_idem(&k1, "dm:a:b", "alice", "x") == 0 && k1.len == 1 + 6 + 1 + 5 + 1 + 1);
+    /* be16 slot of "c:<conv>" first, then the tag */
+    int slot = pl_slot("c:dm:alice:bob", 14);
+    CHECK(shard_key_slot_of(k1.buf, k1.len) == slot);
+    CHECK((unsigned char)k1.buf[0] == (slot >> 8) && (unsigned char)k1.buf[1] == (slot & 0xff));
+    CHECK(k1.buf[2] == 'm' && k1.buf[15] == '\0');
+    CHECK(shard_key_idem(&k1, "dm:a:b", "alice", "x") == 0 &&
+          k1.len == 2 + 1 + 6 + 1 + 5 + 1 + 1);
+    CHECK(shard_key_slot_of(k1.buf, k1.len) == pl_slot("c:dm:a:b", 8));
+    /* user data takes the slot of "u:<user>" */
+    CHECK(shard_key_token(&k1, "alice", "phone") == 0 && k1.buf[2] == 't');
+    CHECK(shard_key_slot_of(k1.buf, k1.len) == pl_slot("u:alice", 7));
+    CHECK(shard_key_last_seen(&k1, "alice") == 0 && k1.buf[2] == 'p');
+    CHECK(shard_key_slot_of(k1.buf, k1.len) == pl_slot("u:alice", 7));
+    CHECK(shard_key_meta(&k1, "layout") == 0 && shard_key_slot_of(k1.buf, k1.len) == -1);
     char big[600];
     memset(big, 'a', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
