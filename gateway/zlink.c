@@ -160,8 +160,8 @@ int zlink_request(zlink_t *self, const char *key, const char *payload, size_t le
     return 0;
 }
 
-int zlink_request_shard(zlink_t *self, int shard, const char *payload, size_t len,
-                        zlink_cb *cb, void *arg)
+int zlink_request_shard(zlink_t *self, int shard, const char *payload, size_t len, zlink_cb *cb,
+                        void *arg)
 {
     if (self->stopped)
         return -1;

@@ -73,8 +73,8 @@ static void s_send_table(router_t *self, int id)
         pl_warn("cannot send TABLE to shard %d: %s", id, strerror(errno));
 }
 
-void peers__shard_hb(router_t *self, zframe_t *ident, zframe_t *idf, zframe_t *version,
-                     bool hello, int64_t now)
+void peers__shard_hb(router_t *self, zframe_t *ident, zframe_t *idf, zframe_t *version, bool hello,
+                     int64_t now)
 {
     int id = s_parse_id(idf, self->nshards);
     if (id < 0) {

@@ -98,8 +98,8 @@ static void s_front_req(router_t *self, zframe_t **f, bool to_shard, int64_t now
 {
     zframe_t *gw = f[0], *key = f[2], *reqid = f[3], *payload = f[4];
     int id = to_shard ? s_shard_id(key, self->nshards)
-                      : pl_slots_owner(self->slots, pl_slot((const char *)zframe_data(key),
-                                                            zframe_size(key)));
+                      : pl_slots_owner(self->slots,
+                                       pl_slot((const char *)zframe_data(key), zframe_size(key)));
     if (id < 0 || id >= self->nshards) {
         /* no owner cannot happen with an even table; REQN: no such shard */
         s_unavailable(self, gw, reqid, id, "no owner");

@@ -52,12 +52,12 @@ bool peers__shard_live(router_t *self, int id, int64_t now);
 /* A shard sent ["HB", shardid, version] (hello false) or ["HELLO", shardid, version]
  * (hello true: it has just started) from identity ident; version (the slot table version
  * the shard knows, "0" for none) may be NULL. On HELLO, or when version differs from the
- * router's, ["TABLE", table] is sent to the shard first. When the shard comes up (first HB, or first after
- * it was down) or says HELLO, every known gateway's latest ["GWHB", gw, epoch, locseq]
+ * router's, ["TABLE", table] is sent to the shard first. When the shard comes up (first HB, or
+ * first after it was down) or says HELLO, every known gateway's latest ["GWHB", gw, epoch, locseq]
  * is replayed to it at once, so it can ask for their LOC snapshots without waiting for
  * their next heartbeat. */
-void peers__shard_hb(router_t *self, zframe_t *ident, zframe_t *idf, zframe_t *version,
-                     bool hello, int64_t now);
+void peers__shard_hb(router_t *self, zframe_t *ident, zframe_t *idf, zframe_t *version, bool hello,
+                     int64_t now);
 /* A gateway sent ["HB", epoch, locseq]. Sends TABLE the first time the epoch is seen. */
 void peers__gw_hb(router_t *self, zframe_t *ident, zframe_t *epoch, zframe_t *locseq, int64_t now);
 /* A gateway sent ["LOC", epoch, locseq, ...]: remember the latest locseq (known gateways). */

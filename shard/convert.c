@@ -25,10 +25,20 @@ static int s_old_slot(const char *k, size_t len, bool *drop)
     if (flen + 2 > sizeof route)
         return -1;
     switch (k[0]) {
-    case 'u': case 't': case 'x': case 'C': case 'p': case 'P':
+    case 'u':
+    case 't':
+    case 'x':
+    case 'C':
+    case 'p':
+    case 'P':
         memcpy(route, "u:", 2);
         break;
-    case 'm': case 'i': case 'o': case 'r': case 'g': case 'n':
+    case 'm':
+    case 'i':
+    case 'o':
+    case 'r':
+    case 'g':
+    case 'n':
         memcpy(route, "c:", 2);
         break;
     case 's':

@@ -81,6 +81,24 @@ static void s_conv_info(shard_t *self, const char *gw, const char *reqid, json_t
     shard_conv_info(self->conv, gw, reqid, req);
 }
 
+/* The slot table last received, kept in the store (meta key "table"), so a restarted
+ * shard knows its slots before the router's TABLE answers its HELLO. */
+static void s_load_table(shard_t *self)
+{
+    shard_key_t key;
+    char *text = NULL;
+    shard_key_meta(&key, "table");
+    if (shard_store_get(self->store, &key, &text, NULL) == 1) {
+        self->slots = pl_slots_decode(text);
+        if (self->slots)
+            snprintf(self->table_version, sizeof self->table_version, "%u",
+                     pl_slots_version(self->slots));
+        else
+            pl_warn("stored slot table is malformed: waiting for the router's");
+    }
+    free(text);
+}
+
 shard_t *shard_new(const shard_config_t *cfg)
 {
     shard_t *self = calloc(1, sizeof(*self));
@@ -98,6 +116,7 @@ shard_t *shard_new(const shard_config_t *cfg)
     self->store = shard_store_new(cfg->data);
     if (!self->store || shard_convert(self->store) < 0)
         goto fail;
+    s_load_table(self);
     self->conv = shard_conv_new(self);
     self->loc = shard_loc_new(self);
     self->outbox = shard_outbox_new(self);
@@ -257,8 +276,7 @@ bool shard_owns(shard_t *self, char kind, const char *name)
     return pl_slots_owner(self->slots, slot) == self->id;
 }
 
-int shard_not_mine(shard_t *self, const char *gw, const char *reqid, char kind,
-                   const char *name)
+int shard_not_mine(shard_t *self, const char *gw, const char *reqid, char kind, const char *name)
 {
     char text[96];
     if (!self->slots || !name)
@@ -281,8 +299,16 @@ static void s_on_table(shard_t *self, const char *text)
     int mine = 0;
     for (int s = 0; s < PL_SLOTS; s++)
         mine += pl_slots_owner(t, s) == self->id;
-    pl_info("slot table version %u: %d slots on shard %d%s", pl_slots_version(t), mine,
-            self->id, self->slots ? " (replaced)" : "");
+    pl_info("slot table version %u: %d slots on shard %d%s", pl_slots_version(t), mine, self->id,
+            self->slots ? " (replaced)" : "");
+    char *old = self->slots ? pl_slots_encode(self->slots) : NULL;
+    if (!old || strcmp(old, text) != 0) {
+        shard_key_t key;
+        shard_key_meta(&key, "table");
+        if (shard_store_put(self->store, &key, text, strlen(text), true) != 0)
+            pl_warn("slot table not stored: a restart waits for the router's");
+    }
+    free(old);
     pl_slots_destroy(&self->slots);
     self->slots = t;
     snprintf(self->table_version, sizeof self->table_version, "%u", pl_slots_version(t));

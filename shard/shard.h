@@ -45,7 +45,7 @@ typedef struct {
 
 typedef struct _shard_t {
     int id;
-    char id_text[16]; /* decimal id, for HB */
+    char id_text[16];       /* decimal id, for HB */
     pl_slots_t *slots;      /* the router's slot table (TABLE); NULL until the first */
     char table_version[16]; /* its version in decimal, "0" without one: sent in HB */
     bool sync;
@@ -101,8 +101,7 @@ int shard_hello(shard_t *self);
 bool shard_owns(shard_t *self, char kind, const char *name);
 /* Answer `unavailable` ("slot N is not on shard M", or no table yet): what a shard says
  * instead of serving a slot it does not own. */
-int shard_not_mine(shard_t *self, const char *gw, const char *reqid, char kind,
-                   const char *name);
+int shard_not_mine(shard_t *self, const char *gw, const char *reqid, char kind, const char *name);
 
 /* Helpers for request payloads: the string member name of req, or NULL when absent or
  * not a string (or containing a NUL). */
