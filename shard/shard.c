@@ -288,9 +288,17 @@ int shard_not_mine(shard_t *self, const char *gw, const char *reqid, char kind, 
     return shard_reply(self, gw, reqid, PL_E_UNAVAILABLE, text);
 }
 
-/* ["TABLE", table]: the router's slot table; replaces ours. */
+/* ["TABLE", table]: the router's slot table; replaces ours (and the stored copy) when it
+ * differs. */
 static void s_on_table(shard_t *self, const char *text)
 {
+    char *old = self->slots ? pl_slots_encode(self->slots) : NULL;
+    bool same = old && strcmp(old, text) == 0;
+    free(old);
+    if (same) {
+        pl_debug("slot table version %s: unchanged", self->table_version);
+        return;
+    }
     pl_slots_t *t = pl_slots_decode(text);
     if (!t) {
         pl_warn("malformed TABLE dropped");
@@ -301,14 +309,10 @@ static void s_on_table(shard_t *self, const char *text)
         mine += pl_slots_owner(t, s) == self->id;
     pl_info("slot table version %u: %d slots on shard %d%s", pl_slots_version(t), mine, self->id,
             self->slots ? " (replaced)" : "");
-    char *old = self->slots ? pl_slots_encode(self->slots) : NULL;
-    if (!old || strcmp(old, text) != 0) {
-        shard_key_t key;
-        shard_key_meta(&key, "table");
-        if (shard_store_put(self->store, &key, text, strlen(text), true) != 0)
-            pl_warn("slot table not stored: a restart waits for the router's");
-    }
-    free(old);
+    shard_key_t key;
+    shard_key_meta(&key, "table");
+    if (shard_store_put(self->store, &key, text, strlen(text), true) != 0)
+        pl_warn("slot table not stored: a restart waits for the router's");
     pl_slots_destroy(&self->slots);
     self->slots = t;
     snprintf(self->table_version, sizeof self->table_version, "%u", pl_slots_version(t));
