@@ -108,20 +108,21 @@ void peers__shard_hb(router_t *self, zframe_t *ident, zframe_t *idf, zframe_t *v
         s->ident[n] = '\0';
         s->ident_len = n;
     }
-    /* First the table (ZeroMQ keeps order per pipe: it reaches the shard before any
-     * request routed after this HB), when the shard says HELLO or knows another version
-     * than ours. A shard that sends no version (older) is left alone. */
-    char mine[16];
-    int ml = snprintf(mine, sizeof mine, "%u", pl_slots_version(self->slots));
-    if (hello || (version && (zframe_size(version) != (size_t)ml ||
-                              memcmp(zframe_data(version), mine, (size_t)ml) != 0)))
-        s_send_table(self, id);
     int64_t gap = s->last_hb ? now - s->last_hb : -1;
     if (s->alive && gap > self->shard_dead_ms) {
         /* Silent past the timeout, but the tick has not noticed yet. */
         s->alive = false;
         pl_warn("shard %d down (no heartbeat for %lld ms)", id, (long long)gap);
     }
+    /* First the table (ZeroMQ keeps order per pipe: it reaches the shard before any
+     * request routed after this HB), when the shard says HELLO, comes up (this router may
+     * be new, with another table under the same version) or knows another version than
+     * ours. A shard that sends no version (older) is left alone. */
+    char mine[16];
+    int ml = snprintf(mine, sizeof mine, "%u", pl_slots_version(self->slots));
+    if (version && (hello || !s->alive || zframe_size(version) != (size_t)ml ||
+                    memcmp(zframe_data(version), mine, (size_t)ml) != 0))
+        s_send_table(self, id);
     s->last_hb = now;
     if (!s->alive) {
         s->alive = true;

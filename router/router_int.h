@@ -51,8 +51,9 @@ void route__back(router_t *self, zmsg_t *msg);
 bool peers__shard_live(router_t *self, int id, int64_t now);
 /* A shard sent ["HB", shardid, version] (hello false) or ["HELLO", shardid, version]
  * (hello true: it has just started) from identity ident; version (the slot table version
- * the shard knows, "0" for none) may be NULL. On HELLO, or when version differs from the
- * router's, ["TABLE", table] is sent to the shard first. When the shard comes up (first HB, or
+ * the shard knows, "0" for none) may be NULL. On HELLO, when the shard comes up, or when
+ * version differs from the router's, ["TABLE", table] is sent to the shard first (not
+ * to a shard that sends no version). When the shard comes up (first HB, or
  * first after it was down) or says HELLO, every known gateway's latest ["GWHB", gw, epoch, locseq]
  * is replayed to it at once, so it can ask for their LOC snapshots without waiting for
  * their next heartbeat. */
