@@ -10,7 +10,8 @@
 
 #define CONVERT_BATCH 1000
 
-/* Slot of an old key (tag + first part up to a NUL), or -1 when its tag is unknown. A
+/* Slot of an old key (tag + first part up to a NUL), or -1 when its tag is unknown
+ * (`q`/`Q`, the keys of main's durable push delivery, are a user/conv key). A
  * counter key (`s`) is not carried over: the counter is derived from the last message.
  * *drop is set for those. */
 static int s_old_slot(const char *k, size_t len, bool *drop)
@@ -31,6 +32,7 @@ static int s_old_slot(const char *k, size_t len, bool *drop)
     case 'C':
     case 'p':
     case 'P':
+    case 'q':
         memcpy(route, "u:", 2);
         break;
     case 'm':
@@ -39,6 +41,7 @@ static int s_old_slot(const char *k, size_t len, bool *drop)
     case 'r':
     case 'g':
     case 'n':
+    case 'Q':
         memcpy(route, "c:", 2);
         break;
     case 's':

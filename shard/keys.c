@@ -153,12 +153,17 @@ int shard_key_outbox(shard_key_t *key, const char *conv, const char *user)
     return s_build(key, 1, 'o', conv, user, NULL);
 }
 
-int shard_key_outbox_prefix(shard_key_t *key, int slot)
+int shard_key_tag_prefix(shard_key_t *key, int slot, char tag)
 {
     if (shard_key_slot(key, slot) != 0)
         return -1;
-    key->buf[key->len++] = 'o';
+    key->buf[key->len++] = tag;
     return 0;
+}
+
+int shard_key_outbox_prefix(shard_key_t *key, int slot)
+{
+    return shard_key_tag_prefix(key, slot, 'o');
 }
 
 int shard_key_read(shard_key_t *key, const char *conv, const char *user)

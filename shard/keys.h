@@ -45,6 +45,8 @@ int shard_key_idem(shard_key_t *key, const char *conv, const char *sender,
                    const char *client_msg_id);                              /* <S>i<c>\0<s>\0<id> */
 int shard_key_outbox(shard_key_t *key, const char *conv, const char *user); /* <S>o<c>\0<user> */
 int shard_key_outbox_prefix(shard_key_t *key, int slot);                    /* <S>o */
+/* <S><tag>: the keys of one kind in one slot (startup scans go slot by slot). */
+int shard_key_tag_prefix(shard_key_t *key, int slot, char tag);
 int shard_key_read(shard_key_t *key, const char *conv, const char *user);   /* <S>r<c>\0<user> */
 int shard_key_group(shard_key_t *key, const char *conv);                    /* <S>g<conv> */
 int shard_key_member(shard_key_t *key, const char *conv, const char *user); /* <S>n<c>\0<user> */

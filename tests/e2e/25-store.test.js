@@ -16,8 +16,8 @@ const { slotOf, shardOfSlot } = require('./lib/slots');
 const h = setup({ shards: 2, gateways: 1 });
 const FIXTURE = path.join(__dirname, 'fixtures', 'store-v1');
 const meta = JSON.parse(fs.readFileSync(path.join(FIXTURE, 'meta.json'), 'utf8'));
-const USER_TAGS = new Set(['u', 't', 'x', 'C', 'p', 'P']);
-const CONV_TAGS = new Set(['m', 'i', 'o', 'r', 'g', 'n']);
+const USER_TAGS = new Set(['u', 't', 'x', 'C', 'p', 'P', 'q']);
+const CONV_TAGS = new Set(['m', 'i', 'o', 'r', 'g', 'n', 'Q']);
 
 function dumpBin() {
   if (process.env.PARLEY_STORE_DUMP_BIN) return process.env.PARLEY_STORE_DUMP_BIN;
