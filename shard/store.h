@@ -1,11 +1,11 @@
 /* store — the shard's RocksDB: open/close, point reads and writes, atomic batches,
  * prefix iteration.
  *
- * The database is opened with create_if_missing, LZ4 compression on every level and the
- * write-ahead log on (never disabled): a completed write survives a process crash; with
- * sync=true it also survives a power cut. A failed write is logged and returns -1;
- * RocksDB may then refuse all further writes (background error), which callers answer
- * as `unavailable`.
+ * The database is opened with create_if_missing, LZ4 compression on every level, a
+ * full-key bloom filter in every table file, and the write-ahead log on (never disabled): a
+ * completed write survives a process crash; with sync=true it also survives a power cut. A failed
+ * write is logged and returns -1; RocksDB may then refuse all further writes (background error),
+ * which callers answer as `unavailable`.
  *
  * Thread: the shard's loop thread only (RocksDB itself is thread-safe, these wrappers
  * are not meant to be shared). */
