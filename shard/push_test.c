@@ -153,10 +153,7 @@ static const char *s_req(shard_t *shard, const char *payload)
 static size_t s_targets(shard_t *shard, const char *user)
 {
     shard_key_t prefix;
-    prefix.buf[0] = 'P';
-    size_t ul = strlen(user);
-    memcpy(prefix.buf + 1, user, ul + 1);
-    prefix.len = ul + 2;
+    shard_key_push(&prefix, user, NULL);
     size_t n = 0;
     shard_iter_t *it = shard_iter_new(shard->store, &prefix);
     for (shard_iter_seek_first(it); shard_iter_valid(it); shard_iter_next(it))
