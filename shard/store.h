@@ -6,11 +6,11 @@
  * blocks) and the write-ahead log on (never disabled): a completed write survives a
  * process crash; with sync=true it also survives a power cut. A failed write is logged
  * and returns -1; RocksDB then refuses all further writes (background error), which
- * callers answer as `unavailable`. Recovery needs no restart: once a write failed, each later write (at
- * most every 200 ms, and never while an iterator is open) first closes and reopens the
- * database, which clears the error and replays the WAL; while the disk is still full the
- * read-write open fails and the database is opened read-only, so reads keep working and
- * writes keep failing until there is room again.
+ * callers answer as `unavailable`. Recovery needs no restart: once a write failed, each
+ * later write (at most every 200 ms, and never while an iterator is open) first closes
+ * and reopens the database, which clears the error and replays the WAL; while the disk
+ * is still full the read-write open fails and the database is opened read-only, so
+ * reads keep working and writes keep failing until there is room again.
  *
  * Thread: the shard's loop thread only (RocksDB itself is thread-safe, these wrappers
  * are not meant to be shared). */
