@@ -389,8 +389,9 @@ static void s_on_fwd(shard_t *self, const char *payload)
     if (!req)
         return;
     const char *op = shard_json_str(req, "op");
-    /* idx_ack goes to the conversation's shard, the others to the user's */
-    bool conv = op && strcmp(op, "idx_ack") == 0;
+    /* the acks (idx_ack, push_ack) go to the conversation's shard, the others to the
+     * user's */
+    bool conv = op && (strcmp(op, "idx_ack") == 0 || strcmp(op, "push_ack") == 0);
     const char *name = shard_json_str(req, conv ? "conv" : "user");
     if (name && !shard_owns(self, conv ? 'c' : 'u', name)) {
         pl_warn("FWD %s for %s: not a slot of shard %d: dropped (the sender retries)",
