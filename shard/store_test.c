@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "accounts.h"
 #include "conv.h"
@@ -974,6 +975,20 @@ static void test_convert(const char *dir)
     }
     shard_batch_put_u64(b, OLD("idm:carol:dave\0carol\0c1", 23), 1);
     shard_batch_put_u64(b, OLD("idm:carol:dave\0carol\0c2", 23), 2);
+    /* main's durable push keys: Q (push outbox, the conversation's), P (a target) and q
+     * (a pending delivery to it, the user's) */
+#define HASH "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+    static const char qpay[] = "{\"op\":\"push\",\"user\":\"dave\",\"conv\":\"dm:carol:dave\","
+                               "\"seq\":2,\"nonce\":\"0011223344556677\"}";
+    static const char target[] =
+        "{\"target\":{\"kind\":\"webhook\",\"url\":\"http://127.0.0.1:1/h\"},\"at\":1}";
+    char pending[160];
+    int plen = snprintf(pending, sizeof pending,
+                        "{\"payload\":\"{}\",\"seq\":2,\"first\":%lld,\"due\":%lld}",
+                        (long long)time(NULL) * 1000, (long long)time(NULL) * 1000 + 3600000);
+    shard_batch_put(b, OLD("Qdm:carol:dave\0dave", 19), qpay, sizeof qpay - 1);
+    shard_batch_put(b, OLD("Pdave\0" HASH, 70), target, sizeof target - 1);
+    shard_batch_put(b, OLD("qdave\0" HASH "\0dm:carol:dave", 84), pending, (size_t)plen);
 #undef OLD
     CHECK(shard_store_write(st, b, true) == 0);
     shard_batch_destroy(&b);
@@ -1017,6 +1032,22 @@ static void test_convert(const char *dir)
     }
     shard_iter_destroy(&it);
     CHECK(old == 0 && total > 0);
+    /* the push keys are behind their slots: Q in the conversation's, P and q in the
+     * user's; the pending delivery was resumed at start (its target found: kept) */
+    char *v = NULL;
+    CHECK(shard_key_push_outbox(&k, conv, "dave") == 0 && k.buf[2] == 'Q' &&
+          shard_key_slot_of(k.buf, k.len) == shard_slot_conv(conv));
+    CHECK(shard_store_get(shard->store, &k, &v, NULL) == 1); /* c3's notification by now */
+    free(v);
+    CHECK(shard_key_push(&k, "dave", HASH) == 0 &&
+          shard_key_slot_of(k.buf, k.len) == shard_slot_user("dave"));
+    CHECK(shard_store_get(shard->store, &k, &v, NULL) == 1 && strcmp(v, target) == 0);
+    free(v);
+    CHECK(shard_key_push_pending(&k, "dave", HASH, conv) == 0 &&
+          shard_key_slot_of(k.buf, k.len) == shard_slot_user("dave"));
+    CHECK(shard_store_get(shard->store, &k, &v, NULL) == 1 && strcmp(v, pending) == 0);
+    free(v);
+#undef HASH
     CHECK(shard_convert(shard->store) == 0); /* already converted: nothing to do */
     shard_destroy(&shard);
     tst_out_clear();
