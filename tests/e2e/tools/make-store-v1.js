@@ -3,13 +3,16 @@
 // binaries of the key layout before slots (docs/internals.md "Conversion"), and
 // meta.json with what a client saw (tokens, messages, convs), for 25-store.test.js.
 // Run once with the old binaries: PARLEY_BIN_DIR=<old build> node tests/e2e/tools/make-store-v1.js
+// (the fixture of today was written by main at 2003d2e, the last layout-1 code, so it
+// also holds the durable push keys: yuri, never online, has a webhook target that
+// refuses connections, so the q record of his pending delivery stays.)
 const fs = require('node:fs');
 const path = require('node:path');
 const { Cluster } = require('../lib/cluster');
 const { createUser, login, Client, closeAllClients } = require('../lib/client');
 
 (async () => {
-  const c = await Cluster.start({ shards: 2, gateways: 1 });
+  const c = await Cluster.start({ shards: 2, gateways: 1, gatewayArgs: ['--push-allow', 'http://127.0.0.1:9/'] });
   const u = c.httpUrl(0);
   const users = ['vera', 'walt', 'xena', 'yuri'];
   const tokens = {};
@@ -17,6 +20,10 @@ const { createUser, login, Client, closeAllClients } = require('../lib/client');
     await createUser(u, n);
     tokens[n] = await login(u, n, 'phone');
   }
+  const yuri = await Client.open(c.wsUrl(0), tokens.yuri, { label: 'yuri' });
+  await yuri.ok('push_register', { kind: 'webhook', url: 'http://127.0.0.1:9/parley-fixture' });
+  yuri.close();
+  await new Promise((r) => setTimeout(r, 4000)); // past the presence flap window: offline
   const vera = await Client.open(c.wsUrl(0), tokens.vera, { label: 'vera' });
   const walt = await Client.open(c.wsUrl(0), tokens.walt, { label: 'walt' });
   const dms = ['dm:vera:walt', 'dm:vera:xena', 'dm:vera:yuri'];
@@ -29,6 +36,8 @@ const { createUser, login, Client, closeAllClients } = require('../lib/client');
   const msgs = {};
   for (const conv of [...dms, g.conv]) msgs[conv] = (await vera.ok('sync', { conv, limit: 500 })).msgs;
   const convs = (await vera.ok('convs')).convs;
+  // yuri's shard stores the q record before it acks the push: give the FWDs a moment
+  await new Promise((r) => setTimeout(r, 1500));
   closeAllClients();
   await c.stopAll();
   const out = path.resolve(__dirname, '..', 'fixtures', 'store-v1');
