@@ -21,19 +21,22 @@
 #include "quota.h"
 #include "shard_env.h"
 
+/* Keys in the slot layout (<S> = be16 slot of the user's or the conversation's routing
+ * key, built by keys.c). */
 enum {
-    K_ACCOUNT,  /* u<user>: {"hash","created"} */
-    K_TOKEN,    /* t<user>\0<device>: hex th */
-    K_MESSAGE,  /* m<conv>\0be64: the stored msg event (idempotent repeat of a send) */
-    K_COUNTER,  /* s<conv>: be64 last seq */
-    K_IDEM,     /* i<conv>\0<sender>\0<cmid>: be64 seq */
-    K_GROUP,    /* g<conv>: group meta */
-    K_INDEX,    /* x<user>\0<conv>: conv index entry */
-    K_OUTBOX,   /* o<conv>\0<user>: pending idx_add */
-    K_READ,     /* r<conv>\0<user>: be64 read seq */
-    K_PRESENCE, /* p<user>: be64 last_seen */
-    K_PUSH,     /* P<user>\0<hex>: push target */
-    K_CREATED,  /* C<user>: groups created (quota) */
+    K_ACCOUNT,  /* <S>u<user>: {"hash","created"} */
+    K_TOKEN,    /* <S>t<user>\0<device>: hex th */
+    K_MESSAGE,  /* <S>m<conv>\0be64: the stored msg event (idempotent repeat of a send) */
+    K_LASTKEY,  /* <S>m<conv>\0<the value>: a last message key with any seq part (the
+                   conversation's counter is derived from it; was the counter record) */
+    K_IDEM,     /* <S>i<conv>\0<sender>\0<cmid>: be64 seq */
+    K_GROUP,    /* <S>g<conv>: group meta */
+    K_INDEX,    /* <S>x<user>\0<conv>: conv index entry */
+    K_OUTBOX,   /* <S>o<conv>\0<user>: pending idx_add */
+    K_READ,     /* <S>r<conv>\0<user>: be64 read seq */
+    K_PRESENCE, /* <S>p<user>: be64 last_seen */
+    K_PUSH,     /* <S>P<user>\0<hex>: push target */
+    K_CREATED,  /* <S>C<user>: groups created (quota) */
     K_SLOTS,    /* pl_slots_decode */
     K_COUNT
 };
@@ -134,10 +137,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         shard_key_group(&k, GROUP);
         s_put(&k, (const uint8_t *)meta, sizeof meta - 1);
     }
-    if (kind != K_COUNTER) {
-        shard_key_counter(&k, DM);
-        s_put_u64(&k, 1);
-    }
     if (kind != K_MESSAGE) {
         static const char msg[] = "{\"type\":\"msg\",\"conv\":\"dm:alice:bob\",\"seq\":1,"
                                   "\"from\":\"alice\",\"text\":\"hi\",\"ts\":1}";
@@ -158,9 +157,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case K_MESSAGE:
         shard_key_msg(&k, DM, 1);
         break;
-    case K_COUNTER:
-        shard_key_counter(&k, DM);
+    case K_LASTKEY: {
+        static const char msg[] = "{\"type\":\"msg\",\"conv\":\"dm:alice:bob\",\"seq\":2,"
+                                  "\"from\":\"bob\",\"text\":\"x\",\"ts\":2}";
+        shard_key_msg_prefix(&k, DM);
+        size_t n = len < 16 ? len : 16; /* the seq part: 8 bytes when well formed */
+        memcpy(k.buf + k.len, v, n);
+        k.len += n;
+        v = (const uint8_t *)msg;
+        len = sizeof msg - 1;
         break;
+    }
     case K_IDEM:
         shard_key_idem(&k, DM, "alice", "c1");
         break;
@@ -177,15 +184,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         shard_key_read(&k, GROUP, "alice");
         break;
     case K_PRESENCE:
-        k.buf[0] = 'p';
-        memcpy(k.buf + 1, "bob", 3);
-        k.len = 4;
+        shard_key_last_seen(&k, "bob");
         break;
     case K_PUSH:
-        k.buf[0] = 'P';
-        memcpy(k.buf + 1, "alice", 6); /* with its NUL */
-        memcpy(k.buf + 7, PUSH_ID, 64);
-        k.len = 71;
+        shard_key_push(&k, "alice", PUSH_ID);
         break;
     case K_CREATED:
         shard_key_created(&k, "alice");
@@ -212,7 +214,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         shard_outbox_tick(sh->outbox, INT64_MAX / 4); /* every entry is due: resent */
         /* fall through */
     case K_MESSAGE:
-    case K_COUNTER:
+    case K_LASTKEY:
     case K_IDEM:
         fuzz_shard_req(
             "{\"op\":\"send\",\"user\":\"alice\",\"device\":\"d1\",\"conv\":\"dm:alice:bob\","

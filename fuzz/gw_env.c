@@ -197,6 +197,18 @@ int zlink_request(zlink_t *self, const char *key, const char *payload, size_t le
     return s_queue(cb, arg);
 }
 
+int zlink_request_shard(zlink_t *self, int shard, const char *payload, size_t len, zlink_cb *cb,
+                        void *arg)
+{
+    (void)self;
+    if (shard < 0) {
+        fprintf(stderr, "a request to shard %d\n", shard);
+        abort();
+    }
+    s_must_be_object("a payload for a shard", payload, len);
+    return s_queue(cb, arg);
+}
+
 int zlink_health(zlink_t *self, zlink_cb *cb, void *arg)
 {
     (void)self;

@@ -62,6 +62,12 @@ shard_t *fuzz_shard(void)
     if (!s_shard)
         abort();
     shard_set_sender(s_shard, s_send, NULL);
+    /* every slot is this shard's: it serves only what its table gives it */
+    zmsg_t *table = zmsg_new();
+    zmsg_addstr(table, "TABLE");
+    zmsg_addstr(table, "1 0-16383=0");
+    shard_handle(s_shard, table);
+    zmsg_destroy(&table);
     atexit(s_cleanup);
     return s_shard;
 }

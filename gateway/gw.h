@@ -131,6 +131,11 @@ void zlink_destroy(zlink_t **self_p);
  * or -1 only when out of memory or stopped (then cb is never called). */
 int zlink_request(zlink_t *self, const char *key, const char *payload, size_t len, zlink_cb *cb,
                   void *arg);
+/* The same for a request to shard N itself (not to the owner of a key): sends
+ * ["REQN", N, reqid, payload]. The shard serves only what its slots hold (a
+ * presence_report's users of other shards are ignored there). */
+int zlink_request_shard(zlink_t *self, int shard, const char *payload, size_t len, zlink_cb *cb,
+                        void *arg);
 /* Send ["HEALTH", reqid] with a 1 s deadline; cb gets status "ok" and body "1"/"0". */
 int zlink_health(zlink_t *self, zlink_cb *cb, void *arg);
 /* Send ["LOC", epoch, ++locseq, payload]. A failed send still consumes the locseq (shards

@@ -11,7 +11,8 @@
  * Per user: how many authenticated sessions and how many live ones are here, and what
  * the user's shard was last told. A 250 ms timer checks silence and pings; every second
  * the users whose state differs from what their shard was told go out, one
- * presence_report per shard (grouped with the TABLE), {"online":[..],"offline":[[user,
+ * presence_report per shard (grouped with the TABLE, sent "to shard N": REQN),
+ * {"online":[..],"offline":[[user,
  * last_seen_ms,gone_ms],..]} (gone_ms: when its last live session here ended, for the
  * shard's flap window), plus "full": every live user of that shard every 30 s, after a
  * SNAP and after a report failed (then to every shard, also those with nobody live).
@@ -67,10 +68,6 @@ struct gw_presence {
     session_t *head; /* authenticated sessions (linked through pprev/pnext) */
     uint64_t last_report, last_full;
     bool need_full;
-    /* a key per shard that the table maps to it (presence_report needs no user key) */
-    uint32_t keys_version;
-    int nkeys;
-    char (*keys)[24];
 };
 
 static void s_user_free(void **item)
@@ -101,30 +98,6 @@ static void s_on_report(void *arg, const char *status, const char *body, size_t 
         pl_debug("presence_report failed (%s): a full report follows", status);
         self->need_full = true;
     }
-}
-
-/* A key owned by shard k in table, or NULL if none was found (shard owns no slot). */
-static const char *s_shard_key(gw_presence_t *self, const pl_slots_t *table, int k)
-{
-    int n = pl_slots_nshards(table);
-    if (!self->keys || self->keys_version != pl_slots_version(table) || self->nkeys != n) {
-        free(self->keys);
-        self->keys = calloc((size_t)n, sizeof *self->keys);
-        if (!self->keys)
-            return NULL;
-        self->nkeys = n;
-        self->keys_version = pl_slots_version(table);
-        for (int i = 0, found = 0; i < 200000 && found < n; i++) {
-            char key[24];
-            snprintf(key, sizeof key, "u:~presence%d", i);
-            int o = pl_slots_owner_of_key(table, key);
-            if (o >= 0 && o < n && !self->keys[o][0]) {
-                memcpy(self->keys[o], key, sizeof key);
-                found++;
-            }
-        }
-    }
-    return k >= 0 && k < self->nkeys && self->keys[k][0] ? self->keys[k] : NULL;
 }
 
 /* Per shard: {"op":"presence_report","online":[],"offline":[]} (+ "full":[]). */
@@ -190,10 +163,9 @@ static void s_report(gw_presence_t *self, uint64_t now)
     for (int k = 0; k < n; k++) {
         if (!reports[k])
             continue;
-        const char *key = s_shard_key(self, table, k);
         size_t len;
-        char *text = key ? json_text(reports[k], &len) : NULL;
-        if (text && zlink_request(gw->zl, key, text, len, s_on_report, self) != 0)
+        char *text = json_text(reports[k], &len);
+        if (text && zlink_request_shard(gw->zl, k, text, len, s_on_report, self) != 0)
             self->need_full = true;
         free(text);
         json_decref(reports[k]);
@@ -378,7 +350,6 @@ void presence_fini(gw_t *gw)
         s->pu = NULL;
     zhashx_destroy(&self->dirty);
     zhashx_destroy(&self->users);
-    free(self->keys);
     free(self);
     gw->pres = NULL;
 }

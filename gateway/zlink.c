@@ -191,6 +191,22 @@ int zlink_request(zlink_t *self, const char *key, const char *payload, size_t le
     return 0;
 }
 
+int zlink_request_shard(zlink_t *self, int shard, const char *payload, size_t len, zlink_cb *cb,
+                        void *arg)
+{
+    if (self->stopped)
+        return -1;
+    zl_entry_t *e = s_entry_new(self, cb, arg, self->timeout_ms);
+    if (!e)
+        return -1;
+    char id[16];
+    snprintf(id, sizeof id, "%d", shard);
+    const void *parts[4] = {"REQN", id, e->reqid, payload};
+    size_t lens[4] = {4, strlen(id), strlen(e->reqid), len};
+    s_track(self, e, s_send(self, 4, parts, lens));
+    return 0;
+}
+
 int zlink_health(zlink_t *self, zlink_cb *cb, void *arg)
 {
     if (self->stopped)

@@ -44,6 +44,18 @@ static void s_replay_gateways(router_t *self, int id)
         pl_debug("told shard %d about %d gateway(s)", id, sent);
 }
 
+/* Send ["TABLE", table] to shard id over its latest connection. */
+static void s_send_table(router_t *self, int id)
+{
+    router_shard_t *s = &self->shards[id];
+    const void *parts[] = {s->rid, "TABLE", self->table};
+    size_t lens[] = {s->rid_len, 5, strlen(self->table)};
+    if (pl_wire_send(self->back, 3, parts, lens) == 0)
+        pl_debug("TABLE sent to shard %d", id);
+    else /* the next HB still reports the old version: tried again then */
+        pl_warn("cannot send TABLE to shard %d: %s", id, strerror(errno));
+}
+
 void peers__shard_connected(router_t *self, int id, zframe_t *rid)
 {
     router_shard_t *s = &self->shards[id];
@@ -56,7 +68,8 @@ void peers__shard_connected(router_t *self, int id, zframe_t *rid)
     s->rid_len = n;
 }
 
-void peers__shard_hb(router_t *self, int id, zframe_t *rid, bool hello, int64_t now)
+void peers__shard_hb(router_t *self, int id, zframe_t *rid, zframe_t *version, bool hello,
+                     int64_t now)
 {
     router_shard_t *s = &self->shards[id];
     peers__shard_connected(self, id, rid);
@@ -66,6 +79,16 @@ void peers__shard_hb(router_t *self, int id, zframe_t *rid, bool hello, int64_t 
         s->alive = false;
         pl_warn("shard %d down (no heartbeat for %lld ms)", id, (long long)gap);
     }
+    /* First the table (ZeroMQ keeps order per pipe: it reaches the shard before any
+     * request routed after this HB), when the shard says HELLO, comes up (this router may
+     * be new, with another table under the same version) or knows another version than
+     * ours. A shard that sends no version is left alone. */
+    char mine[16];
+    int ml = snprintf(mine, sizeof mine, "%u", pl_slots_version(self->slots));
+    if (version && s->rid_len &&
+        (hello || !s->alive || zframe_size(version) != (size_t)ml ||
+         memcmp(zframe_data(version), mine, (size_t)ml) != 0))
+        s_send_table(self, id);
     s->last_hb = now;
     if (!s->alive) {
         s->alive = true;

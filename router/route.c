@@ -1,5 +1,5 @@
 /* route — what the router does with each message (internals.md "Messages").
- * front: gateways send HB, REQ, LOC, HEALTH. back: shards send HB, REP, EVT, SNAP, FWD
+ * front: gateways send HB, REQ, REQN, LOC, HEALTH. back: shards send HB, REP, EVT, SNAP, FWD
  * (and optionally HELLO at start, see peers__shard_hb).
  * The sender is the peer name its CURVE key is bound to (the ZAP User-Id that libzmq
  * attaches to every message, see zap.c), never the routing id: a gateway is "g/<name>",
@@ -101,13 +101,33 @@ static const char *s_sender(router_t *self, const char *side, zframe_t *verb, ch
     return NULL;
 }
 
-/* ["REQ", key, reqid, payload] from gateway f[0] (named name). */
-static void s_front_req(router_t *self, zframe_t **f, const char *name, int64_t now)
+/* Shard id named by a "to shard N" frame (decimal, no sign or leading zero), or -1. */
+static int s_shard_id(zframe_t *f, int nshards)
+{
+    const char *p = (const char *)zframe_data(f);
+    size_t n = zframe_size(f);
+    if (n == 0 || n > 5 || (n > 1 && p[0] == '0'))
+        return -1;
+    int id = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        id = id * 10 + (p[i] - '0');
+    }
+    return id < nshards ? id : -1;
+}
+
+/* ["REQ", key, reqid, payload] (to the owner of key) or ["REQN", shard, reqid, payload]
+ * (to shard N) from gateway f[0] (named name). */
+static void s_front_req(router_t *self, zframe_t **f, const char *name, bool to_shard, int64_t now)
 {
     zframe_t *gw = f[0], *key = f[2], *reqid = f[3], *payload = f[4];
-    int id = pl_slots_owner(self->slots, pl_slot((const char *)zframe_data(key), zframe_size(key)));
+    int id = to_shard ? s_shard_id(key, self->nshards)
+                      : pl_slots_owner(self->slots,
+                                       pl_slot((const char *)zframe_data(key), zframe_size(key)));
     if (id < 0 || id >= self->nshards) {
-        s_unavailable(self, gw, reqid, id, "no owner"); /* cannot happen with an even table */
+        /* no owner cannot happen with an even table; REQN: no such shard */
+        s_unavailable(self, gw, reqid, id, "no owner");
         return;
     }
     if (!peers__shard_live(self, id, now)) {
@@ -152,7 +172,14 @@ void route__front(router_t *self, zmsg_t *msg)
             goto bad;
         if (!peers__gw_touch(self, name, f[0]))
             return;
-        s_front_req(self, f, name, now);
+        s_front_req(self, f, name, false, now);
+    } else if (zframe_streq(verb, "REQN")) {
+        /* ["REQN", shard, reqid, payload]: to shard N itself (a per-shard report) */
+        if (n != 5)
+            goto bad;
+        if (!peers__gw_touch(self, name, f[0]))
+            return;
+        s_front_req(self, f, name, true, now);
     } else if (zframe_streq(verb, "LOC")) {
         /* ["LOC", epoch, locseq, payload] -> ["LOC", gw, epoch, locseq, payload] */
         if (n != 5)
@@ -236,10 +263,11 @@ void route__back(router_t *self, zmsg_t *msg)
         if (*end == '\0' && v >= 0 && v < self->nshards)
             peers__shard_connected(self, (int)v, f[0]);
     } else if (zframe_streq(verb, "HB") || zframe_streq(verb, "HELLO")) {
-        /* ["HB", shardid] every 500 ms; ["HELLO", shardid] at start and after a reconnect.
-         * Only the key of s/<id> may heartbeat for shard id, and only for an id of the
-         * table. (Other shard keys, e.g. of a shard not in the table yet, may relay.) */
-        if (n != 3)
+        /* ["HB", shardid, version] every 500 ms; ["HELLO", shardid, version] at start and
+         * after a reconnect; version (of the slot table the shard knows, "0": none) may be
+         * absent. Only the key of s/<id> may heartbeat for shard id, and only for an id of
+         * the table. (Other shard keys, e.g. of a shard not in the table yet, may relay.) */
+        if (n != 3 && n != 4)
             goto bad;
         int id = -1;
         if (zframe_size(f[2]) + 2 == strlen(name) &&
@@ -257,7 +285,8 @@ void route__back(router_t *self, zmsg_t *msg)
             free(what);
             return;
         }
-        peers__shard_hb(self, id, f[0], zframe_streq(verb, "HELLO"), pl_mono_ms());
+        peers__shard_hb(self, id, f[0], n == 4 ? f[3] : NULL, zframe_streq(verb, "HELLO"),
+                        pl_mono_ms());
     } else if (zframe_streq(verb, "REP")) {
         /* ["REP", gw, reqid, status, body] -> gw: ["REP", reqid, status, body] */
         if (n != 6)

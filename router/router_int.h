@@ -73,13 +73,17 @@ void router_zap_handle(router_zap_t *self);
 /* peers.c */
 /* True if shard id has sent an HB within shard_dead_ms. */
 bool peers__shard_live(router_t *self, int id, int64_t now);
-/* Shard id (its key says s/<id>) sent ["HB", id] (hello false) or ["HELLO", id] (hello
- * true: it has just started or reconnected) over the connection with routing id rid,
- * which becomes the one the router sends to. When the shard comes up (first HB, or first
- * after it was down) or says HELLO, every known gateway's latest
- * ["GWHB", gw, epoch, locseq] is replayed to it at once, so it can ask for their LOC
- * snapshots without waiting for their next heartbeat. */
-void peers__shard_hb(router_t *self, int id, zframe_t *rid, bool hello, int64_t now);
+/* Shard id (its key says s/<id>) sent ["HB", id, version] (hello false) or
+ * ["HELLO", id, version] (hello true: it has just started or reconnected) over the
+ * connection with routing id rid, which becomes the one the router sends to. version is
+ * the slot table version the shard knows ("0": none), NULL when the shard sent none. On
+ * HELLO, when the shard comes up, or when version differs from the router's,
+ * ["TABLE", table] is sent to the shard first (never to a shard that sends no version).
+ * When the shard comes up (first HB, or first after it was down) or says HELLO, every
+ * known gateway's latest ["GWHB", gw, epoch, locseq] is replayed to it at once, so it can
+ * ask for their LOC snapshots without waiting for their next heartbeat. */
+void peers__shard_hb(router_t *self, int id, zframe_t *rid, zframe_t *version, bool hello,
+                     int64_t now);
 /* Shard id's key opened a new connection (its ZMQ_PROBE_ROUTER message): send to rid. */
 void peers__shard_connected(router_t *self, int id, zframe_t *rid);
 /* Gateway name (from its key) spoke over the connection rid: find or add its entry,

@@ -450,9 +450,28 @@ int router_test(bool verbose)
     s_drain(s1);
     zstr_sendx(gw, "LOC", "e2", "1", "{\"full\":[]}", NULL);
     CHECK(s_expect(s1, 5, "LOC", "g/test", "e2", "1", "{\"full\":[]}"), "LOC after a new epoch");
-    zstr_sendx(s1, "HELLO", "1", NULL);
+    zstr_sendx(s1, "HELLO", "1", "0", NULL);
+    CHECK(s_expect(s1, 2, "TABLE", table), "HELLO gets the slot table first");
     CHECK(s_expect(s1, 4, "GWHB", "g/test", "e2", "1"),
           "HELLO from a restarted shard replays the gateways' latest epoch and locseq");
+    zstr_sendx(s1, "HB", "1", "1", NULL);
+    CHECK(s_nothing(s1, 200), "no TABLE for a shard that knows the router's version");
+    zstr_sendx(s1, "HB", "1", "7", NULL);
+    CHECK(s_expect(s1, 2, "TABLE", table), "TABLE again when the shard's version differs");
+
+    /* "to shard N": REQN goes to shard N whatever the keys; a bad N is unavailable. */
+    zstr_sendx(gw, "REQN", "1", "n1", "{\"op\":\"presence_report\"}", NULL);
+    CHECK(s_expect(s1, 4, "REQ", "g/test", "n1", "{\"op\":\"presence_report\"}"),
+          "REQN 1 routed to shard 1");
+    s_drain(s0);
+    zstr_sendx(gw, "REQN", "0", "n0", "{}", NULL);
+    CHECK(s_expect(s0, 4, "REQ", "g/test", "n0", "{}"), "REQN 0 routed to shard 0");
+    zstr_sendx(gw, "REQN", "2", "n2", "{}", NULL);
+    CHECK(s_expect(gw, 4, "REP", "n2", "unavailable", "shard -1 is unavailable"),
+          "REQN to a shard outside the table: unavailable");
+    zstr_sendx(gw, "REQN", "01", "n3", "{}", NULL);
+    CHECK(s_expect(gw, 4, "REP", "n3", "unavailable", "shard -1 is unavailable"),
+          "REQN with a malformed shard id: unavailable");
 
     /* A shard silent for longer than the timeout is down. */
     zstr_sendx(s1, "HB", "1", NULL);

@@ -136,16 +136,40 @@ const char *shard_conv_members(const char *conv, char *a, char *b)
     return PL_E_BAD_REQUEST;
 }
 
+/* The last stored seq of conv: the seq of its last message key (0 when none). There is
+ * no separate counter key: messages are never deleted and a message, its idempotency
+ * key and nothing else of the send are in one WriteBatch, so the last message key is
+ * exactly the last seq ever acknowledged (see internals.md "Why a send is crash-safe").
+ * 0, or -1 on a storage error. */
+static int s_last_seq(shard_conv_t *self, const char *conv, uint64_t *out)
+{
+    shard_key_t prefix, last;
+    if (shard_key_msg_prefix(&prefix, conv) != 0 || shard_key_msg(&last, conv, UINT64_MAX) != 0)
+        return -1;
+    shard_iter_t *it = shard_iter_new(self->shard->store, &prefix);
+    if (!it)
+        return -1;
+    *out = 0;
+    shard_iter_seek_for_prev(it, &last);
+    if (shard_iter_valid(it)) {
+        size_t klen = 0;
+        const char *k = shard_iter_key(it, &klen);
+        if (klen == prefix.len + 8)
+            *out = shard_be64_get(k + prefix.len);
+    }
+    int rc = shard_iter_status(it);
+    shard_iter_destroy(&it);
+    return rc;
+}
+
 /* The counter of conv, loaded from disk on a miss. NULL on a storage error. */
 static counter_t *s_counter(shard_conv_t *self, const char *conv)
 {
     counter_t *c = zhashx_lookup(self->counters, conv);
     if (c)
         return c;
-    shard_key_t key;
     uint64_t seq = 0;
-    if (shard_key_counter(&key, conv) != 0 ||
-        shard_store_get_u64(self->shard->store, &key, &seq) < 0)
+    if (s_last_seq(self, conv, &seq) != 0)
         return NULL;
     c = calloc(1, sizeof(*c));
     if (!c)
@@ -336,8 +360,6 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, json
     shard_batch_put_u64(self->batch, &key, p->seq);
     shard_key_msg(&key, conv, p->seq);
     shard_batch_put(self->batch, &key, p->event, len);
-    shard_key_counter(&key, conv);
-    shard_batch_put_u64(self->batch, &key, p->seq);
     if (p->seq == 1 && !p->group) {
         shard_outbox_stage(shard->outbox, self->batch, conv, p->a, "dm");
         shard_outbox_stage(shard->outbox, self->batch, conv, p->b, "dm");
@@ -647,6 +669,14 @@ void shard_conv_info(shard_conv_t *self, const char *gw, const char *reqid, json
     if (!user || !pl_user_valid(user) || !json_is_array(convs)) {
         shard_reply(self->shard, gw, reqid, PL_E_BAD_REQUEST, "missing user or convs");
         return;
+    }
+    json_array_foreach(convs, i, v)
+    {
+        const char *conv = s_conv_id(v);
+        if (conv && !shard_owns(self->shard, 'c', conv)) {
+            shard_not_mine(self->shard, gw, reqid, 'c', conv); /* a stale table: retry */
+            return;
+        }
     }
     json_array_foreach(convs, i, v)
     {

@@ -1,13 +1,13 @@
 /* conv — conversations: send (group commit), sync, history, conv_info.
  *
  * Keeps an in-memory cache of conversation counters (last committed seq, plus the last
- * seq handed out to a pending send) and the pending group commit: ONE WriteBatch holding
- * every send of the current drain (message + counter + idempotency key, plus outbox
- * entries for a dm's first message). shard_conv_commit() writes it and only then answers
- * the sends and pushes their events. If the write fails, the counter cache is dropped
- * (reloaded from disk on next use) and every pending send is answered `unavailable`.
- * Reads see committed data only; a read of a conversation with pending sends commits
- * them first so that anything the shard already accepted is visible to it.
+ * seq handed out to a pending send; loaded from the conversation's last message key) and
+ * the pending group commit: ONE WriteBatch holding every send of the current drain
+ * (message + idempotency key: two keys, plus outbox entries for a dm's first message).
+ * shard_conv_commit() writes it and only then answers the sends and pushes their events. If the
+ * write fails, the counter cache is dropped (reloaded from disk on next use) and every pending send
+ * is answered `unavailable`. Reads see committed data only; a read of a conversation with pending
+ * sends commits them first so that anything the shard already accepted is visible to it.
  *
  * Thread: the shard's loop thread. Owned by shard_t. */
 #ifndef SHARD_CONV_H

@@ -3,6 +3,49 @@
 
 #include <string.h>
 
+#include "pl_hash.h"
+
+/* Slot of "<prefix><name>" without building the string elsewhere. */
+static int s_slot(const char *prefix, const char *name)
+{
+    char buf[SHARD_KEY_MAX];
+    size_t n = strlen(name);
+    if (n > sizeof buf - 2)
+        n = sizeof buf - 2; /* too long for any key: the builder refuses it anyway */
+    memcpy(buf, prefix, 2);
+    memcpy(buf + 2, name, n);
+    return pl_slot(buf, n + 2);
+}
+
+int shard_slot_user(const char *user)
+{
+    return s_slot("u:", user);
+}
+
+int shard_slot_conv(const char *conv)
+{
+    return s_slot("c:", conv);
+}
+
+int shard_key_slot_of(const void *key, size_t len)
+{
+    const unsigned char *p = key;
+    if (len < 2)
+        return -1;
+    int slot = (p[0] << 8) | p[1];
+    return slot < PL_SLOTS ? slot : -1;
+}
+
+int shard_key_slot(shard_key_t *key, int slot)
+{
+    if (slot < 0 || slot >= PL_SLOTS)
+        return -1;
+    key->buf[0] = (char)((slot >> 8) & 0xff);
+    key->buf[1] = (char)(slot & 0xff);
+    key->len = 2;
+    return 0;
+}
+
 /* Append one part (a NUL-terminated string, no NUL inside by construction) to the key,
  * preceded by a NUL separator when sep is set. */
 static int s_part(shard_key_t *key, const char *part, int sep)
@@ -17,67 +60,77 @@ static int s_part(shard_key_t *key, const char *part, int sep)
     return 0;
 }
 
-/* tag, then up to three parts separated by NUL; a NULL part ends the list. */
-static int s_build(shard_key_t *key, char tag, const char *a, const char *b, const char *c)
+/* be16(slot), tag, then up to three parts separated by NUL; a NULL part ends the list.
+ * The slot is that of a (the user or the conversation, per conv). */
+static int s_build(shard_key_t *key, int conv, char tag, const char *a, const char *b,
+                   const char *c)
 {
-    key->len = 0;
+    if (shard_key_slot(key, conv ? shard_slot_conv(a) : shard_slot_user(a)) != 0)
+        return -1;
     key->buf[key->len++] = tag;
-    if (a && s_part(key, a, 0) != 0)
+    if (s_part(key, a, 0) != 0)
         return -1;
-    if (a && b && s_part(key, b, 1) != 0)
+    if (b && s_part(key, b, 1) != 0)
         return -1;
-    if (a && b && c && s_part(key, c, 1) != 0)
+    if (b && c && s_part(key, c, 1) != 0)
         return -1;
+    return 0;
+}
+
+/* The key and a trailing NUL separator: the prefix of every key with more parts. */
+static int s_sep(shard_key_t *key, int rc)
+{
+    if (rc != 0 || key->len + 1 > SHARD_KEY_MAX)
+        return -1;
+    key->buf[key->len++] = '\0';
     return 0;
 }
 
 int shard_key_user(shard_key_t *key, const char *user)
 {
-    return s_build(key, 'u', user, NULL, NULL);
+    return s_build(key, 0, 'u', user, NULL, NULL);
 }
 
 int shard_key_token(shard_key_t *key, const char *user, const char *device)
 {
-    return s_build(key, 't', user, device, NULL);
+    return s_build(key, 0, 't', user, device, NULL);
 }
 
 int shard_key_token_prefix(shard_key_t *key, const char *user)
 {
-    if (s_build(key, 't', user, NULL, NULL) != 0 || key->len + 1 > SHARD_KEY_MAX)
-        return -1;
-    key->buf[key->len++] = '\0';
-    return 0;
+    return s_sep(key, s_build(key, 0, 't', user, NULL, NULL));
 }
 
 int shard_key_index(shard_key_t *key, const char *user, const char *conv)
 {
-    return s_build(key, 'x', user, conv, NULL);
+    return s_build(key, 0, 'x', user, conv, NULL);
 }
 
 int shard_key_index_prefix(shard_key_t *key, const char *user)
 {
-    if (s_build(key, 'x', user, NULL, NULL) != 0 || key->len + 1 > SHARD_KEY_MAX)
-        return -1;
-    key->buf[key->len++] = '\0';
-    return 0;
+    return s_sep(key, s_build(key, 0, 'x', user, NULL, NULL));
 }
 
 int shard_key_created(shard_key_t *key, const char *user)
 {
-    return s_build(key, 'C', user, NULL, NULL);
+    return s_build(key, 0, 'C', user, NULL, NULL);
 }
 
-int shard_key_counter(shard_key_t *key, const char *conv)
+int shard_key_last_seen(shard_key_t *key, const char *user)
 {
-    return s_build(key, 's', conv, NULL, NULL);
+    return s_build(key, 0, 'p', user, NULL, NULL);
+}
+
+int shard_key_push(shard_key_t *key, const char *user, const char *hash)
+{
+    if (s_sep(key, s_build(key, 0, 'P', user, NULL, NULL)) != 0)
+        return -1;
+    return hash ? s_part(key, hash, 0) : 0;
 }
 
 int shard_key_msg_prefix(shard_key_t *key, const char *conv)
 {
-    if (s_build(key, 'm', conv, NULL, NULL) != 0 || key->len + 1 > SHARD_KEY_MAX)
-        return -1;
-    key->buf[key->len++] = '\0';
-    return 0;
+    return s_sep(key, s_build(key, 1, 'm', conv, NULL, NULL));
 }
 
 int shard_key_msg(shard_key_t *key, const char *conv, uint64_t seq)
@@ -92,60 +145,72 @@ int shard_key_msg(shard_key_t *key, const char *conv, uint64_t seq)
 int shard_key_idem(shard_key_t *key, const char *conv, const char *sender,
                    const char *client_msg_id)
 {
-    return s_build(key, 'i', conv, sender, client_msg_id);
+    return s_build(key, 1, 'i', conv, sender, client_msg_id);
 }
 
 int shard_key_outbox(shard_key_t *key, const char *conv, const char *user)
 {
-    return s_build(key, 'o', conv, user, NULL);
+    return s_build(key, 1, 'o', conv, user, NULL);
 }
 
-int shard_key_outbox_prefix(shard_key_t *key)
+int shard_key_tag_prefix(shard_key_t *key, int slot, char tag)
 {
-    return s_build(key, 'o', NULL, NULL, NULL);
+    if (shard_key_slot(key, slot) != 0)
+        return -1;
+    key->buf[key->len++] = tag;
+    return 0;
+}
+
+int shard_key_outbox_prefix(shard_key_t *key, int slot)
+{
+    return shard_key_tag_prefix(key, slot, 'o');
 }
 
 int shard_key_push_outbox(shard_key_t *key, const char *conv, const char *user)
 {
-    return s_build(key, 'Q', conv, user, NULL);
+    return s_build(key, 1, 'Q', conv, user, NULL);
 }
 
-int shard_key_push_outbox_prefix(shard_key_t *key)
+int shard_key_push_outbox_prefix(shard_key_t *key, int slot)
 {
-    return s_build(key, 'Q', NULL, NULL, NULL);
+    return shard_key_tag_prefix(key, slot, 'Q');
 }
 
 int shard_key_push_pending(shard_key_t *key, const char *user, const char *target, const char *conv)
 {
-    return s_build(key, 'q', user, target, conv);
+    return s_build(key, 0, 'q', user, target, conv);
 }
 
-int shard_key_push_pending_prefix(shard_key_t *key)
+int shard_key_push_pending_prefix(shard_key_t *key, int slot)
 {
-    return s_build(key, 'q', NULL, NULL, NULL);
+    return shard_key_tag_prefix(key, slot, 'q');
 }
 
 int shard_key_read(shard_key_t *key, const char *conv, const char *user)
 {
-    return s_build(key, 'r', conv, user, NULL);
+    return s_build(key, 1, 'r', conv, user, NULL);
 }
 
 int shard_key_group(shard_key_t *key, const char *conv)
 {
-    return s_build(key, 'g', conv, NULL, NULL);
+    return s_build(key, 1, 'g', conv, NULL, NULL);
 }
 
 int shard_key_member(shard_key_t *key, const char *conv, const char *user)
 {
-    return s_build(key, 'n', conv, user, NULL);
+    return s_build(key, 1, 'n', conv, user, NULL);
 }
 
 int shard_key_member_prefix(shard_key_t *key, const char *conv)
 {
-    if (s_build(key, 'n', conv, NULL, NULL) != 0 || key->len + 1 > SHARD_KEY_MAX)
-        return -1;
-    key->buf[key->len++] = '\0';
-    return 0;
+    return s_sep(key, s_build(key, 1, 'n', conv, NULL, NULL));
+}
+
+int shard_key_meta(shard_key_t *key, const char *name)
+{
+    key->len = 0;
+    key->buf[key->len++] = (char)0xff;
+    return s_part(key, name, 0);
 }
 
 void shard_be64_put(void *out, uint64_t value)

@@ -18,12 +18,11 @@ typedef struct {
 } entry_t;
 
 typedef int(key_fn)(shard_key_t *key, const char *conv, const char *user);
-typedef int(prefix_fn)(shard_key_t *key);
 
 struct _shard_outbox_t {
     shard_t *shard;
-    key_fn *key;       /* where an entry is stored: o<conv>\0<user> or Q<conv>\0<user> */
-    prefix_fn *prefix; /* all of them */
+    key_fn *key;       /* where an entry is stored: <S>o<conv>\0<user> or <S>Q<conv>\0<user> */
+    char tag;          /* 'o' or 'Q': the tag of all of them (in their conversation's slot) */
     const char *what;  /* for logs: "index" or "push" */
     zhashx_t *entries; /* "<conv> <user>" -> entry_t (owned) */
     zhashx_t *staged;  /* "<conv> <user>" -> entry_t (owned, freed by hand): in the pending
@@ -111,43 +110,38 @@ static void s_send(shard_outbox_t *self, entry_t *e, int64_t now)
     e->sent_at = now;
 }
 
-static shard_outbox_t *s_new(shard_t *shard, key_fn *key, prefix_fn *prefix_of, const char *what)
+/* One stored entry <S><tag><conv>\0<user> of the start-up scan. */
+static void s_load(void *arg, const char *k, size_t klen, const char *v, size_t vlen)
 {
-    shard_key_t prefix;
+    shard_outbox_t *self = arg;
+    const char *sep = klen > 3 ? memchr(k + 3, '\0', klen - 3) : NULL;
+    char user[33], *payload = strndup(v, vlen);
+    size_t ulen = sep ? klen - (size_t)(sep + 1 - k) : 0;
+    if (sep && ulen < sizeof(user) && payload) {
+        memcpy(user, sep + 1, ulen);
+        user[ulen] = '\0';
+        s_remember(self, k + 3, (size_t)(sep - k - 3), user, payload);
+    } else
+        pl_warn("outbox: malformed stored entry skipped");
+    free(payload);
+}
+
+static shard_outbox_t *s_new(shard_t *shard, key_fn *key, char tag, const char *what)
+{
     shard_outbox_t *self = calloc(1, sizeof(*self));
     if (!self)
         return NULL;
     self->shard = shard;
     self->key = key;
-    self->prefix = prefix_of;
+    self->tag = tag;
     self->what = what;
     self->entries = zhashx_new();
     self->staged = zhashx_new();
     if (!self->entries || !self->staged)
         goto fail;
     zhashx_set_destructor(self->entries, s_entry_free);
-    self->prefix(&prefix);
-    shard_iter_t *it = shard_iter_new(shard->store, &prefix);
-    if (!it)
-        goto fail;
-    for (shard_iter_seek_first(it); shard_iter_valid(it); shard_iter_next(it)) {
-        size_t klen = 0, vlen = 0;
-        const char *k = shard_iter_key(it, &klen);
-        const char *v = shard_iter_value(it, &vlen);
-        const char *sep = memchr(k + 1, '\0', klen - 1);
-        char user[33], *payload = strndup(v, vlen);
-        size_t ulen = sep ? klen - (size_t)(sep + 1 - k) : 0;
-        if (sep && ulen < sizeof(user) && payload) {
-            memcpy(user, sep + 1, ulen);
-            user[ulen] = '\0';
-            s_remember(self, k + 1, (size_t)(sep - k - 1), user, payload);
-        } else
-            pl_warn("outbox: malformed stored entry skipped");
-        free(payload);
-    }
-    int rc = shard_iter_status(it);
-    shard_iter_destroy(&it);
-    if (rc != 0)
+    /* Entries live in their conversation's slot: the scan goes slot by slot. */
+    if (shard_scan(shard, tag, s_load, self) != 0)
         goto fail;
     if (zhashx_size(self->entries))
         pl_info("outbox: %zu %s entries to resend", zhashx_size(self->entries), self->what);
@@ -159,12 +153,12 @@ fail:
 
 shard_outbox_t *shard_outbox_new(shard_t *shard)
 {
-    return s_new(shard, shard_key_outbox, shard_key_outbox_prefix, "index");
+    return s_new(shard, shard_key_outbox, 'o', "index");
 }
 
 shard_outbox_t *shard_outbox_new_push(shard_t *shard)
 {
-    return s_new(shard, shard_key_push_outbox, shard_key_push_outbox_prefix, "push");
+    return s_new(shard, shard_key_push_outbox, 'Q', "push");
 }
 
 void shard_outbox_destroy(shard_outbox_t **self_p)

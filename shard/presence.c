@@ -38,16 +38,10 @@ static void s_pres_free(void **item)
     *item = NULL;
 }
 
-/* p<user> */
+/* <S>p<user> */
 static int s_key(shard_key_t *key, const char *user)
 {
-    size_t n = strlen(user);
-    if (n + 1 > SHARD_KEY_MAX)
-        return -1;
-    key->buf[0] = 'p';
-    memcpy(key->buf + 1, user, n);
-    key->len = n + 1;
-    return 0;
+    return shard_key_last_seen(key, user);
 }
 
 /* Stored last_seen of user: >0, 0 when never seen (or on a read error, logged). */
@@ -305,6 +299,20 @@ static int64_t s_delay(int64_t gone, int64_t now)
     return d;
 }
 
+/* Remove from arr (user names, or with pairs [user, ...] entries) the users whose slot
+ * is not this shard's: a report sent with a stale table changes nothing here. */
+static void s_drop_foreign(shard_t *shard, json_t *arr, bool pairs)
+{
+    for (size_t i = json_array_size(arr); i-- > 0;) {
+        json_t *v = json_array_get(arr, i);
+        const char *u = json_string_value(pairs ? json_array_get(v, 0) : v);
+        if (u && !shard_owns(shard, 'u', u)) {
+            pl_warn("presence_report: %s is not on shard %d: ignored", u, shard->id);
+            json_array_remove(arr, i);
+        }
+    }
+}
+
 void shard_presence_report(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
     shard_presence_t *self = shard->presence;
@@ -316,6 +324,9 @@ void shard_presence_report(shard_t *shard, const char *gw, const char *reqid, js
         shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "malformed presence_report");
         return;
     }
+    s_drop_foreign(shard, online, false);
+    s_drop_foreign(shard, offline, true);
+    s_drop_foreign(shard, full, false);
     size_t i;
     json_t *v;
     int64_t now = pl_now_ms();
@@ -416,14 +427,22 @@ void shard_presence_get(shard_t *shard, const char *gw, const char *reqid, json_
         shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "malformed presence_get");
         return;
     }
+    size_t i;
+    json_t *v;
+    json_array_foreach(users, i, v)
+    {
+        const char *u = json_string_value(v);
+        if (u && !shard_owns(shard, 'u', u)) {
+            shard_not_mine(shard, gw, reqid, 'u', u); /* a stale table: the asker retries */
+            return;
+        }
+    }
     json_t *out = json_array();
     if (!out) {
         shard_reply(shard, gw, reqid, PL_E_INTERNAL, "out of memory");
         return;
     }
     int64_t now = pl_now_ms();
-    size_t i;
-    json_t *v;
     json_array_foreach(users, i, v)
     {
         const char *u = json_string_value(v);

@@ -92,18 +92,10 @@ void shard_push_destroy(shard_push_t **self_p)
     *self_p = NULL;
 }
 
-/* P<user>\0 and, with hash, P<user>\0<hash>. */
+/* <S>P<user>\0 and, with hash, <S>P<user>\0<hash>. */
 static int s_key(shard_key_t *key, const char *user, const char *hash)
 {
-    size_t ul = strlen(user), hl = hash ? strlen(hash) : 0;
-    if (memchr(user, 0, ul) || 2 + ul + hl > sizeof key->buf)
-        return -1;
-    key->buf[0] = 'P';
-    memcpy(key->buf + 1, user, ul);
-    key->buf[1 + ul] = 0;
-    memcpy(key->buf + 2 + ul, hash ? hash : "", hl);
-    key->len = 2 + ul + hl;
-    return 0;
+    return shard_key_push(key, user, hash);
 }
 
 size_t shard_push_preview_len(const char *text, size_t len, size_t max_cp)
@@ -396,72 +388,76 @@ static int s_deliver(shard_t *shard, shard_batch_t *batch, const char *user, con
     return rc;
 }
 
+typedef struct {
+    shard_push_t *self;
+    size_t n, dropped;
+} requeue_t;
+
+/* One q record of the start-up scan: to the pusher again, or removed (target gone). */
+static void s_requeue_one(void *arg, const char *k, size_t kl, const char *v, size_t vl)
+{
+    requeue_t *r = arg;
+    shard_push_t *self = r->self;
+    shard_t *shard = self->shard;
+    /* <S>q<user>\0<hash>\0<conv> */
+    const char *user = k + 3, *end = k + kl;
+    const char *z1 = memchr(user, 0, (size_t)(end - user));
+    const char *z2 = z1 ? memchr(z1 + 1, 0, (size_t)(end - z1 - 1)) : NULL;
+    char u[33], hash[80], conv[PUSH_CONV_MAX + 1];
+    shard_key_t tkey, qkey;
+    if (kl > sizeof qkey.buf || !z2 || z1 - user >= (long)sizeof u ||
+        z2 - z1 - 1 >= (long)sizeof hash || end - z2 - 1 > PUSH_CONV_MAX)
+        return;
+    snprintf(u, sizeof u, "%.*s", (int)(z1 - user), user);
+    snprintf(hash, sizeof hash, "%.*s", (int)(z2 - z1 - 1), z1 + 1);
+    snprintf(conv, sizeof conv, "%.*s", (int)(end - z2 - 1), z2 + 1);
+    char *target_rec = NULL;
+    json_t *rec = json_loadb(v, vl, 0, NULL);
+    const char *payload = json_string_value(json_object_get(rec, "payload"));
+    int found =
+        s_key(&tkey, u, hash) == 0 ? shard_store_get(shard->store, &tkey, &target_rec, NULL) : 0;
+    json_t *stored = target_rec ? json_loads(target_rec, 0, NULL) : NULL;
+    char *target = stored ? json_dumps(json_object_get(stored, "target"), JSON_COMPACT) : NULL;
+    memcpy(qkey.buf, k, kl);
+    qkey.len = kl;
+    if (found == 0 || !payload) {
+        shard_store_del(shard->store, &qkey, false); /* its target is gone */
+        r->dropped++;
+    } else if (target) {
+        char topic[48];
+        s_topic(conv, topic);
+        shard_pusher_job_t job = {
+            .target = target,
+            .payload = payload,
+            .topic = topic,
+            .key = tkey.buf,
+            .key_len = tkey.len,
+            .pending = qkey.buf,
+            .pending_len = qkey.len,
+            .version = json_integer_value(json_object_get(rec, "seq")),
+            .first_ms = json_integer_value(json_object_get(rec, "first")),
+            .due_ms = json_integer_value(json_object_get(rec, "due")),
+        };
+        if (shard_pusher_queue(self->pusher, &job) == 0)
+            r->n++;
+    }
+    free(target);
+    json_decref(stored);
+    free(target_rec);
+    json_decref(rec);
+}
+
 /* At start: every q record left by a crash or stop goes to the pusher again (its target
- * gone: the record goes). Best effort: a read error leaves them for the next start. */
+ * gone: the record goes), slot by slot over this shard's slots (q keys are in their
+ * user's slot). Best effort: a read error leaves them for the next start. */
 static void s_requeue(shard_push_t *self)
 {
-    shard_t *shard = self->shard;
-    shard_key_t prefix;
-    shard_key_push_pending_prefix(&prefix);
-    shard_iter_t *it = shard_iter_new(shard->store, &prefix);
-    size_t n = 0, dropped = 0;
-    for (it ? shard_iter_seek_first(it) : (void)0; it && shard_iter_valid(it);
-         shard_iter_next(it)) {
-        size_t kl, vl;
-        const char *k = shard_iter_key(it, &kl);
-        const char *v = shard_iter_value(it, &vl);
-        /* q<user>\0<hash>\0<conv> */
-        const char *user = k + prefix.len, *end = k + kl;
-        const char *z1 = memchr(user, 0, (size_t)(end - user));
-        const char *z2 = z1 ? memchr(z1 + 1, 0, (size_t)(end - z1 - 1)) : NULL;
-        char u[33], hash[80], conv[PUSH_CONV_MAX + 1];
-        if (!z2 || z1 - user >= (long)sizeof u || z2 - z1 - 1 >= (long)sizeof hash ||
-            end - z2 - 1 > PUSH_CONV_MAX)
-            continue;
-        snprintf(u, sizeof u, "%.*s", (int)(z1 - user), user);
-        snprintf(hash, sizeof hash, "%.*s", (int)(z2 - z1 - 1), z1 + 1);
-        snprintf(conv, sizeof conv, "%.*s", (int)(end - z2 - 1), z2 + 1);
-        shard_key_t tkey, qkey;
-        char *target_rec = NULL;
-        json_t *rec = json_loadb(v, vl, 0, NULL);
-        const char *payload = json_string_value(json_object_get(rec, "payload"));
-        int found = s_key(&tkey, u, hash) == 0
-                        ? shard_store_get(shard->store, &tkey, &target_rec, NULL)
-                        : 0;
-        json_t *stored = target_rec ? json_loads(target_rec, 0, NULL) : NULL;
-        char *target = stored ? json_dumps(json_object_get(stored, "target"), JSON_COMPACT) : NULL;
-        memcpy(qkey.buf, k, kl);
-        qkey.len = kl;
-        if (found == 0 || !payload) {
-            shard_store_del(shard->store, &qkey, false); /* its target is gone */
-            dropped++;
-        } else if (target) {
-            char topic[48];
-            s_topic(conv, topic);
-            shard_pusher_job_t job = {
-                .target = target,
-                .payload = payload,
-                .topic = topic,
-                .key = tkey.buf,
-                .key_len = tkey.len,
-                .pending = qkey.buf,
-                .pending_len = qkey.len,
-                .version = json_integer_value(json_object_get(rec, "seq")),
-                .first_ms = json_integer_value(json_object_get(rec, "first")),
-                .due_ms = json_integer_value(json_object_get(rec, "due")),
-            };
-            if (shard_pusher_queue(self->pusher, &job) == 0)
-                n++;
-        }
-        free(target);
-        json_decref(stored);
-        free(target_rec);
-        json_decref(rec);
-    }
-    shard_iter_destroy(&it);
-    if (n || dropped)
-        pl_info("push: %zu pending deliveries resumed (%zu of removed targets dropped)", n,
-                dropped);
+    requeue_t r = {.self = self};
+    if (shard_scan(self->shard, 'q', s_requeue_one, &r) != 0)
+        pl_warn("push: pending deliveries not all read (storage error): left for the next start");
+    if (r.n || r.dropped)
+        pl_info("push: %zu pending deliveries resumed (%zu of removed targets dropped)", r.n,
+                r.dropped);
 }
 
 /* The collapse entry of (user, conv): "<user> <conv>" (neither holds a space). */

@@ -153,10 +153,7 @@ static const char *s_req(shard_t *shard, const char *payload)
 static size_t s_targets(shard_t *shard, const char *user)
 {
     shard_key_t prefix;
-    prefix.buf[0] = 'P';
-    size_t ul = strlen(user);
-    memcpy(prefix.buf + 1, user, ul + 1);
-    prefix.len = ul + 2;
+    shard_key_push(&prefix, user, NULL);
     size_t n = 0;
     shard_iter_t *it = shard_iter_new(shard->store, &prefix);
     for (shard_iter_seek_first(it); shard_iter_valid(it); shard_iter_next(it))
@@ -235,6 +232,39 @@ static void s_shard(const char *dir)
     tst_handle(shard, 2, "FWD",
                "{\"op\":\"push\",\"user\":\"dave\",\"conv\":\"dm:dave:eve\","
                "\"seq\":1,\"from\":\"eve\",\"preview\":\"x\"}");
+
+    /* The push outbox entry <S>Q<conv>\0bob waits for bob's shard's push_ack, which is
+     * addressed to the conversation's shard: taken there even when bob's slot is another
+     * shard's (the table below gives only bob's slot to shard 1). */
+    shard_key_t qkey;
+    char *qval = NULL;
+    CHECK(shard_key_push_outbox(&qkey, "dm:alice:bob", "bob") == 0);
+    CHECK(shard_store_get(shard->store, &qkey, &qval, NULL) == 1);
+    json_t *qj = qval ? json_loads(qval, 0, NULL) : NULL;
+    const char *nonce = json_string_value(json_object_get(qj, "nonce"));
+    CHECK(nonce != NULL);
+    int bs = shard_slot_user("bob");
+    CHECK(bs != shard_slot_conv("dm:alice:bob"));
+    char table[128], ack[256];
+    if (bs > 0 && bs < PL_SLOTS - 1)
+        snprintf(table, sizeof table, "2 0-%d=0 %d-%d=1 %d-%d=0", bs - 1, bs, bs, bs + 1,
+                 PL_SLOTS - 1);
+    else if (bs == 0)
+        snprintf(table, sizeof table, "2 0-0=1 1-%d=0", PL_SLOTS - 1);
+    else
+        snprintf(table, sizeof table, "2 0-%d=0 %d-%d=1", bs - 1, bs, bs);
+    tst_handle(shard, 2, "TABLE", table);
+    CHECK(!shard_owns(shard, 'u', "bob") && shard_owns(shard, 'c', "dm:alice:bob"));
+    snprintf(ack, sizeof ack,
+             "{\"op\":\"push_ack\",\"user\":\"bob\",\"conv\":\"dm:alice:bob\","
+             "\"nonce\":\"%s\"}",
+             nonce ? nonce : "");
+    tst_handle(shard, 2, "FWD", ack);
+    free(qval);
+    qval = NULL;
+    CHECK(shard_store_get(shard->store, &qkey, &qval, NULL) == 0); /* acknowledged: gone */
+    free(qval);
+    json_decref(qj);
     shard_destroy(&shard);
 }
 

@@ -7,6 +7,7 @@
 
 #include "accounts.h"
 #include "conv.h"
+#include "convert.h"
 #include "group.h"
 #include "loc.h"
 #include "outbox.h"
@@ -14,6 +15,7 @@
 #include "push.h"
 #include "quota.h"
 #include "pl_err.h"
+#include "pl_hash.h"
 #include "pl_log.h"
 #include "pl_time.h"
 
@@ -26,34 +28,37 @@ static void s_sync(shard_t *self, const char *gw, const char *reqid, json_t *req
 static void s_history(shard_t *self, const char *gw, const char *reqid, json_t *req);
 static void s_conv_info(shard_t *self, const char *gw, const char *reqid, json_t *req);
 
-/* The request ops (internals.md "Request payloads"). Groups, read, typing, presence add
- * their rows here. */
+/* The request ops (internals.md "Request payloads") and whose slot each serves: 'u' the
+ * slot of "u:<payload user>", 'c' that of "c:<payload conv>", '-' the handler checks the
+ * names it serves itself (lists: conv_info, presence_*). Groups, read, typing, presence
+ * add their rows here. */
 static const struct {
     const char *op;
     req_fn *fn;
+    char route;
 } s_ops[] = {
-    {"user_create", shard_user_create},
-    {"user_get", shard_user_get},
-    {"user_exists", shard_user_exists},
-    {"token_set", shard_token_set},
-    {"token_check", shard_token_check},
-    {"token_revoke", shard_token_revoke},
-    {"conv_list", shard_conv_list},
-    {"send", s_send},
-    {"sync", s_sync},
-    {"history", s_history},
-    {"conv_info", s_conv_info},
-    {"group_create", shard_group_create},
-    {"group_add", shard_group_add},
-    {"group_remove", shard_group_remove},
-    {"read", shard_group_read},
-    {"typing", shard_group_typing},
-    {"presence_report", shard_presence_report},
-    {"presence_get", shard_presence_get},
-    {"push_register", shard_push_register},
-    {"push_list", shard_push_list},
-    {"push_unregister", shard_push_unregister},
-    {"group_quota", shard_group_quota},
+    {"user_create", shard_user_create, 'u'},
+    {"user_get", shard_user_get, 'u'},
+    {"user_exists", shard_user_exists, 'u'},
+    {"token_set", shard_token_set, 'u'},
+    {"token_check", shard_token_check, 'u'},
+    {"token_revoke", shard_token_revoke, 'u'},
+    {"conv_list", shard_conv_list, 'u'},
+    {"send", s_send, 'c'},
+    {"sync", s_sync, 'c'},
+    {"history", s_history, 'c'},
+    {"conv_info", s_conv_info, '-'},
+    {"group_create", shard_group_create, 'c'},
+    {"group_add", shard_group_add, 'c'},
+    {"group_remove", shard_group_remove, 'c'},
+    {"read", shard_group_read, 'c'},
+    {"typing", shard_group_typing, 'c'},
+    {"presence_report", shard_presence_report, '-'},
+    {"presence_get", shard_presence_get, '-'},
+    {"push_register", shard_push_register, 'u'},
+    {"push_list", shard_push_list, 'u'},
+    {"push_unregister", shard_push_unregister, 'u'},
+    {"group_quota", shard_group_quota, 'u'},
 };
 
 static void s_send(shard_t *self, const char *gw, const char *reqid, json_t *req)
@@ -76,6 +81,24 @@ static void s_conv_info(shard_t *self, const char *gw, const char *reqid, json_t
     shard_conv_info(self->conv, gw, reqid, req);
 }
 
+/* The slot table last received, kept in the store (meta key "table"), so a restarted
+ * shard knows its slots before the router's TABLE answers its HELLO. */
+static void s_load_table(shard_t *self)
+{
+    shard_key_t key;
+    char *text = NULL;
+    shard_key_meta(&key, "table");
+    if (shard_store_get(self->store, &key, &text, NULL) == 1) {
+        self->slots = pl_slots_decode(text);
+        if (self->slots)
+            snprintf(self->table_version, sizeof self->table_version, "%u",
+                     pl_slots_version(self->slots));
+        else
+            pl_warn("stored slot table is malformed: waiting for the router's");
+    }
+    free(text);
+}
+
 shard_t *shard_new(const shard_config_t *cfg)
 {
     shard_t *self = calloc(1, sizeof(*self));
@@ -83,6 +106,7 @@ shard_t *shard_new(const shard_config_t *cfg)
         return NULL;
     self->id = cfg->id;
     snprintf(self->id_text, sizeof(self->id_text), "%d", cfg->id);
+    snprintf(self->table_version, sizeof(self->table_version), "0");
     self->sync = cfg->sync;
     self->gw_timeout_ms = cfg->gw_timeout_ms;
     if (zsys_dir_create("%s", cfg->data) != 0) {
@@ -98,6 +122,9 @@ shard_t *shard_new(const shard_config_t *cfg)
     if (!self->store)
         goto fail;
     shard_store_set_disk(self->store, self->disk);
+    if (shard_convert(self->store) < 0)
+        goto fail;
+    s_load_table(self);
     self->conv = shard_conv_new(self);
     self->loc = shard_loc_new(self);
     self->outbox = shard_outbox_new(self);
@@ -132,6 +159,7 @@ void shard_destroy(shard_t **self_p)
     shard_outbox_destroy(&self->outbox);
     shard_store_destroy(&self->store);
     shard_disk_destroy(&self->disk);
+    pl_slots_destroy(&self->slots);
     free(self);
     *self_p = NULL;
 }
@@ -200,16 +228,16 @@ int shard_snap(shard_t *self, const char *gw)
 
 int shard_heartbeat(shard_t *self)
 {
-    const char *f[] = {"HB", self->id_text};
-    return s_out(self, 2, f);
+    const char *f[] = {"HB", self->id_text, self->table_version};
+    return s_out(self, 3, f);
 }
 
 int shard_hello(shard_t *self)
 {
     /* Like HB, and asks the router to replay every gateway's latest GWHB at once, so a
      * restarted shard relearns the gateways (and requests SNAPs) without waiting. */
-    const char *f[] = {"HELLO", self->id_text};
-    return s_out(self, 2, f);
+    const char *f[] = {"HELLO", self->id_text, self->table_version};
+    return s_out(self, 3, f);
 }
 
 const char *shard_json_str(json_t *req, const char *name)
@@ -251,6 +279,88 @@ static int s_parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
+bool shard_owns(shard_t *self, char kind, const char *name)
+{
+    if (!self->slots || !name)
+        return false;
+    int slot = kind == 'c' ? shard_slot_conv(name) : shard_slot_user(name);
+    return pl_slots_owner(self->slots, slot) == self->id;
+}
+
+int shard_scan(shard_t *self, char tag, shard_scan_fn *fn, void *arg)
+{
+    shard_key_t all = {.len = 0};
+    shard_iter_t *it = shard_iter_new(self->store, &all);
+    if (!it)
+        return -1;
+    for (int slot = 0; slot < PL_SLOTS; slot++) {
+        if (self->slots && pl_slots_owner(self->slots, slot) != self->id)
+            continue;
+        shard_key_t start;
+        shard_key_tag_prefix(&start, slot, tag);
+        shard_iter_seek(it, &start);
+        for (; shard_iter_valid(it); shard_iter_next(it)) {
+            size_t klen = 0, vlen = 0;
+            const char *k = shard_iter_key(it, &klen);
+            if (klen < start.len || memcmp(k, start.buf, start.len) != 0) {
+                /* past this slot's keys of tag: the next slot with any key is this one's */
+                int next = shard_key_slot_of(k, klen);
+                slot = next < 0 ? PL_SLOTS : next > slot ? next - 1 : slot;
+                break;
+            }
+            const char *v = shard_iter_value(it, &vlen);
+            fn(arg, k, klen, v, vlen);
+        }
+        if (!shard_iter_valid(it))
+            break; /* the end of the store (or an error, reported below) */
+    }
+    int rc = shard_iter_status(it);
+    shard_iter_destroy(&it);
+    return rc;
+}
+
+int shard_not_mine(shard_t *self, const char *gw, const char *reqid, char kind, const char *name)
+{
+    char text[96];
+    if (!self->slots || !name)
+        snprintf(text, sizeof text, "shard %d has no slot table yet", self->id);
+    else
+        snprintf(text, sizeof text, "slot %d is not on shard %d",
+                 kind == 'c' ? shard_slot_conv(name) : shard_slot_user(name), self->id);
+    pl_warn("REQ %s from %s: %s: unavailable", reqid, gw, text);
+    return shard_reply(self, gw, reqid, PL_E_UNAVAILABLE, text);
+}
+
+/* ["TABLE", table]: the router's slot table; replaces ours (and the stored copy) when it
+ * differs. */
+static void s_on_table(shard_t *self, const char *text)
+{
+    char *old = self->slots ? pl_slots_encode(self->slots) : NULL;
+    bool same = old && strcmp(old, text) == 0;
+    free(old);
+    if (same) {
+        pl_debug("slot table version %s: unchanged", self->table_version);
+        return;
+    }
+    pl_slots_t *t = pl_slots_decode(text);
+    if (!t) {
+        pl_warn("malformed TABLE dropped");
+        return;
+    }
+    int mine = 0;
+    for (int s = 0; s < PL_SLOTS; s++)
+        mine += pl_slots_owner(t, s) == self->id;
+    pl_info("slot table version %u: %d slots on shard %d%s", pl_slots_version(t), mine, self->id,
+            self->slots ? " (replaced)" : "");
+    shard_key_t key;
+    shard_key_meta(&key, "table");
+    if (shard_store_put(self->store, &key, text, strlen(text), true) != 0)
+        pl_warn("slot table not stored: a restart waits for the router's");
+    pl_slots_destroy(&self->slots);
+    self->slots = t;
+    snprintf(self->table_version, sizeof self->table_version, "%u", pl_slots_version(t));
+}
+
 static void s_on_req(shard_t *self, const char *gw, const char *reqid, const char *payload)
 {
     json_t *req = s_parse(payload, "REQ");
@@ -261,6 +371,17 @@ static void s_on_req(shard_t *self, const char *gw, const char *reqid, const cha
     const char *op = shard_json_str(req, "op");
     for (size_t i = 0; op && i < sizeof(s_ops) / sizeof(s_ops[0]); i++) {
         if (strcmp(op, s_ops[i].op) == 0) {
+            char route = s_ops[i].route;
+            const char *name = route == 'u'   ? shard_json_str(req, "user")
+                               : route == 'c' ? shard_json_str(req, "conv")
+                                              : NULL;
+            /* never serve a slot of another shard (a name absent: the handler's
+             * bad_request); no table yet: nothing is known to be ours */
+            if (!self->slots || (name && !shard_owns(self, route, name))) {
+                shard_not_mine(self, gw, reqid, route, name);
+                json_decref(req);
+                return;
+            }
             s_ops[i].fn(self, gw, reqid, req);
             json_decref(req);
             return;
@@ -277,6 +398,16 @@ static void s_on_fwd(shard_t *self, const char *payload)
     if (!req)
         return;
     const char *op = shard_json_str(req, "op");
+    /* the acks (idx_ack, push_ack) go to the conversation's shard, the others to the
+     * user's */
+    bool conv = op && (strcmp(op, "idx_ack") == 0 || strcmp(op, "push_ack") == 0);
+    const char *name = shard_json_str(req, conv ? "conv" : "user");
+    if (name && !shard_owns(self, conv ? 'c' : 'u', name)) {
+        pl_warn("FWD %s for %s: not a slot of shard %d: dropped (the sender retries)",
+                op ? op : "(none)", name, self->id);
+        json_decref(req);
+        return;
+    }
     if (op && strcmp(op, "idx_add") == 0)
         shard_idx_add(self, req);
     else if (op && strcmp(op, "idx_del") == 0)
@@ -322,6 +453,8 @@ void shard_handle(shard_t *self, zmsg_t *msg)
         shard_loc_on_gwhb(self->loc, f[1], f[2], locseq, pl_mono_ms());
     else if (strcmp(cmd, "FWD") == 0 && n == 2)
         s_on_fwd(self, f[1]);
+    else if (strcmp(cmd, "TABLE") == 0 && n == 2)
+        s_on_table(self, f[1]);
     else if (strcmp(cmd, "REQ") == 0 && n >= 3) {
         pl_warn("REQ %s from %s: %d frames", f[2], f[1], n);
         shard_reply(self, f[1], f[2], PL_E_BAD_REQUEST, "malformed request");

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "guard.h"
+#include "pl_hash.h"
 #include "providers.h"
 #include "store.h"
 
@@ -47,7 +48,9 @@ typedef struct {
 
 typedef struct _shard_t {
     int id;
-    char id_text[16]; /* decimal id, for HB */
+    char id_text[16];       /* decimal id, for HB */
+    pl_slots_t *slots;      /* the router's slot table (TABLE); NULL until the first */
+    char table_version[16]; /* its version in decimal, "0" without one: sent in HB */
     bool sync;
     int64_t gw_timeout_ms;
     shard_store_t *store;
@@ -92,9 +95,26 @@ int shard_reply_json(shard_t *self, const char *gw, const char *reqid, json_t *b
 int shard_event(shard_t *self, const char *gw, const char *to, const char *skip, const char *event);
 int shard_fwd(shard_t *self, const char *key, const char *payload);
 int shard_snap(shard_t *self, const char *gw);
+/* ["HB", id, table version] ("0": none yet; the router answers TABLE when it differs). */
 int shard_heartbeat(shard_t *self);
-/* ["HELLO", id]: a heartbeat that also makes the router replay every gateway's GWHB. */
+/* ["HELLO", id, table version]: a heartbeat that also makes the router send TABLE and
+ * replay every gateway's GWHB. */
 int shard_hello(shard_t *self);
+
+/* Whether the slot of "u:<name>" (kind 'u') or "c:<name>" (kind 'c') is this shard's in
+ * its slot table. False without a table: a shard serves nothing before it knows it. */
+bool shard_owns(shard_t *self, char kind, const char *name);
+/* One stored key of a start-up scan; key and val are valid during the call only. */
+typedef void(shard_scan_fn)(void *arg, const char *key, size_t klen, const char *val, size_t vlen);
+/* The start-up scans (outbox, push requeue): calls fn for every stored key <S><tag>... of
+ * the slots this shard holds, slot by slot in key order — the slots of its table, or
+ * every slot while it knows no table yet (a first start or a converted folder: all the
+ * data in its folder is its own). Slots with no key at all are skipped by one seek.
+ * 0, or -1 on a storage error (fn may have been called for some keys). Loop thread. */
+int shard_scan(shard_t *self, char tag, shard_scan_fn *fn, void *arg);
+/* Answer `unavailable` ("slot N is not on shard M", or no table yet): what a shard says
+ * instead of serving a slot it does not own. */
+int shard_not_mine(shard_t *self, const char *gw, const char *reqid, char kind, const char *name);
 
 /* Helpers for request payloads: the string member name of req, or NULL when absent or
  * not a string (or containing a NUL). */

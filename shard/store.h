@@ -1,15 +1,16 @@
 /* store — the shard's RocksDB: open/close, point reads and writes, atomic batches,
  * prefix iteration.
  *
- * The database is opened with create_if_missing, LZ4 compression on every level and the
- * write-ahead log on (never disabled): a completed write survives a process crash; with
- * sync=true it also survives a power cut. A failed write is logged and returns -1;
- * RocksDB then refuses all further writes (background error), which callers answer as
- * `unavailable`. Recovery needs no restart: once a write failed, each later write (at
- * most every 200 ms, and never while an iterator is open) first closes and reopens the
- * database, which clears the error and replays the WAL; while the disk is still full the
- * read-write open fails and the database is opened read-only, so reads keep working and
- * writes keep failing until there is room again.
+ * The database is opened with create_if_missing, LZ4 compression on every level, a
+ * full-key bloom filter in every table file (lookups that usually miss skip the data
+ * blocks) and the write-ahead log on (never disabled): a completed write survives a
+ * process crash; with sync=true it also survives a power cut. A failed write is logged
+ * and returns -1; RocksDB then refuses all further writes (background error), which
+ * callers answer as `unavailable`. Recovery needs no restart: once a write failed, each
+ * later write (at most every 200 ms, and never while an iterator is open) first closes
+ * and reopens the database, which clears the error and replays the WAL; while the disk
+ * is still full the read-write open fails and the database is opened read-only, so
+ * reads keep working and writes keep failing until there is room again.
  *
  * Before that can happen, a store given a shard_disk_t (shard_store_set_disk) refuses
  * writes itself while the disk is below its reserve, so RocksDB does not meet a full

@@ -8,10 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "accounts.h"
 #include "conv.h"
+#include "convert.h"
 #include "keys.h"
+#include "pl_hash.h"
 #include "loc.h"
 #include "outbox.h"
 #include "pl_log.h"
@@ -132,11 +135,22 @@ static void test_keys(void)
     shard_key_t k1, k2;
     CHECK(shard_key_msg(&k1, "dm:alice:bob", 255) == 0);
     CHECK(shard_key_msg(&k2, "dm:alice:bob", 256) == 0);
-    CHECK(k1.len == 1 + 12 + 1 + 8);
+    CHECK(k1.len == 2 + 1 + 12 + 1 + 8);
     CHECK(memcmp(k1.buf, k2.buf, k1.len) < 0);
     CHECK(shard_be64_get(k2.buf + k2.len - 8) == 256);
-    CHECK(k1.buf[0] == 'm' && k1.buf[13] == '\0');
-    CHECK(shard_key_idem(&k1, "dm:a:b", "alice", "x") == 0 && k1.len == 1 + 6 + 1 + 5 + 1 + 1);
+    /* be16 slot of "c:<conv>" first, then the tag */
+    int slot = pl_slot("c:dm:alice:bob", 14);
+    CHECK(shard_key_slot_of(k1.buf, k1.len) == slot);
+    CHECK((unsigned char)k1.buf[0] == (slot >> 8) && (unsigned char)k1.buf[1] == (slot & 0xff));
+    CHECK(k1.buf[2] == 'm' && k1.buf[15] == '\0');
+    CHECK(shard_key_idem(&k1, "dm:a:b", "alice", "x") == 0 && k1.len == 2 + 1 + 6 + 1 + 5 + 1 + 1);
+    CHECK(shard_key_slot_of(k1.buf, k1.len) == pl_slot("c:dm:a:b", 8));
+    /* user data takes the slot of "u:<user>" */
+    CHECK(shard_key_token(&k1, "alice", "phone") == 0 && k1.buf[2] == 't');
+    CHECK(shard_key_slot_of(k1.buf, k1.len) == pl_slot("u:alice", 7));
+    CHECK(shard_key_last_seen(&k1, "alice") == 0 && k1.buf[2] == 'p');
+    CHECK(shard_key_slot_of(k1.buf, k1.len) == pl_slot("u:alice", 7));
+    CHECK(shard_key_meta(&k1, "layout") == 0 && shard_key_slot_of(k1.buf, k1.len) == -1);
     char big[600];
     memset(big, 'a', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
@@ -800,6 +814,245 @@ static void test_revoke(const char *path)
     shard_destroy(&shard);
 }
 
+/* A name of the form <prefix><n> whose routing key ("u:"/"c:" + name) falls in
+ * [lo, hi] (slots), written into out. */
+static void s_name_in(char *out, size_t size, const char *prefix, char kind, int lo, int hi)
+{
+    for (int n = 0;; n++) {
+        snprintf(out, size, "%s%d", prefix, n);
+        int slot = kind == 'c' ? shard_slot_conv(out) : shard_slot_user(out);
+        if (slot >= lo && slot <= hi)
+            return;
+    }
+}
+
+/* Keys in the slot's range; *foreign counts those whose slot is not slot. */
+static int s_slot_keys(shard_t *shard, int slot, int *foreign, int tags[256])
+{
+    shard_key_t prefix;
+    shard_key_slot(&prefix, slot);
+    shard_iter_t *it = shard_iter_new(shard->store, &prefix);
+    int n = 0;
+    *foreign = 0;
+    memset(tags, 0, 256 * sizeof *tags);
+    for (shard_iter_seek_first(it); shard_iter_valid(it); shard_iter_next(it)) {
+        size_t len;
+        const char *k = shard_iter_key(it, &len);
+        n++;
+        *foreign += shard_key_slot_of(k, len) != slot;
+        if (len > 2)
+            tags[(unsigned char)k[2]]++;
+    }
+    shard_iter_destroy(&it);
+    return n;
+}
+
+/* Issue 9.3: a slot's data is one key range, two keys per message, the counter comes
+ * back from the last message key, and a shard serves no slot it does not own. */
+static void test_slots(const char *dir)
+{
+    shard_t *shard = tst_open(dir, 10000);
+    CHECK(shard != NULL);
+    if (!shard)
+        return;
+    json_t *body;
+    char payload[256], conv[64], other[64], mine_u[32], theirs_u[32];
+    /* dm ids of users "sa<n>"/"sb<n>": pick conversations by their slot */
+    s_name_in(mine_u, sizeof mine_u, "sa", 'u', 0, 8191);
+    s_name_in(theirs_u, sizeof theirs_u, "sb", 'u', 8192, PL_SLOTS - 1);
+    for (int n = 0;; n++) {
+        snprintf(conv, sizeof conv, "dm:sa%d:szz", n);
+        if (shard_slot_conv(conv) < 8192)
+            break;
+    }
+    for (int n = 0;; n++) {
+        snprintf(other, sizeof other, "dm:sa%d:szz", n);
+        if (shard_slot_conv(other) >= 8192)
+            break;
+    }
+    const char *a = conv + 3; /* "sa<n>:sz": sender is the part before ':' */
+    char sender[32];
+    snprintf(sender, sizeof sender, "%.*s", (int)(strchr(a, ':') - a), a);
+    for (int i = 1; i <= 5; i++) {
+        char cmid[16];
+        snprintf(cmid, sizeof cmid, "s%d", i);
+        CHECK(s_send1(shard, sender, conv, cmid, "hi", NULL) == i);
+    }
+    /* the conversation's slot range holds exactly its 5 messages and 5 idempotency keys
+     * (no counter key) and the outbox entries of its first message; nothing else */
+    int foreign = 0, tags[256];
+    int nkeys = s_slot_keys(shard, shard_slot_conv(conv), &foreign, tags);
+    CHECK(foreign == 0);
+    CHECK(tags['m'] == 5 && tags['i'] == 5 && tags['s'] == 0);
+    /* + the index outbox of the first message and the push outbox of the absent member
+     * (one entry per member: the latest notification), until acknowledged */
+    CHECK(tags['o'] <= 2 && tags['Q'] <= 1);
+    CHECK(nkeys == 5 * 2 + tags['o'] + tags['Q']);
+    shard_destroy(&shard);
+
+    /* reopened: the counter is derived from the last message key; a retry still finds
+     * its first seq */
+    shard = tst_open(dir, 10000);
+    CHECK(shard != NULL);
+    if (!shard)
+        return;
+    CHECK(s_send1(shard, sender, conv, "s6", "again", NULL) == 6);
+    CHECK(s_send1(shard, sender, conv, "s2", "hi", NULL) == 2);
+
+    /* half the slots are shard 1's now: their requests are answered unavailable */
+    tst_handle(shard, 2, "TABLE", "2 0-8191=0 8192-16383=1");
+    snprintf(payload, sizeof payload, "{\"op\":\"user_exists\",\"user\":\"%s\"}", theirs_u);
+    s_req(shard, "o1", payload);
+    CHECK(strcmp(s_rep("o1", &body), "unavailable") == 0);
+    snprintf(payload, sizeof payload, "{\"op\":\"user_exists\",\"user\":\"%s\"}", mine_u);
+    s_req(shard, "o2", payload);
+    CHECK(strcmp(s_rep("o2", &body), "not_found") == 0); /* served: ours, and unknown */
+    const char *b = other + 3;
+    char sender2[32];
+    snprintf(sender2, sizeof sender2, "%.*s", (int)(strchr(b, ':') - b), b);
+    s_send(shard, "o3", sender2, other, "x1", "not here");
+    shard_flush(shard);
+    CHECK(strcmp(s_rep("o3", &body), "unavailable") == 0);
+    CHECK(s_slot_keys(shard, shard_slot_conv(other), &foreign, tags) == 0); /* nothing written */
+    snprintf(payload, sizeof payload,
+             "{\"op\":\"sync\",\"user\":\"%s\",\"conv\":\"%s\",\"after\":0}", sender2, other);
+    s_req(shard, "o4", payload);
+    CHECK(strcmp(s_rep("o4", &body), "unavailable") == 0);
+    snprintf(payload, sizeof payload,
+             "{\"op\":\"conv_info\",\"user\":\"%s\",\"convs\":[\"%s\",\"%s\"]}", sender, conv,
+             other);
+    s_req(shard, "o5", payload);
+    CHECK(strcmp(s_rep("o5", &body), "unavailable") == 0);
+    snprintf(payload, sizeof payload,
+             "{\"op\":\"presence_get\",\"user\":\"%s\",\"users\":[\"%s\"]}", mine_u, theirs_u);
+    s_req(shard, "o6", payload);
+    CHECK(strcmp(s_rep("o6", &body), "unavailable") == 0);
+    /* its own conversation is still served */
+    CHECK(s_send1(shard, sender, conv, "s7", "still mine", NULL) == 7);
+    /* FWD for a foreign user changes nothing (the sender's outbox resends elsewhere) */
+    snprintf(
+        payload, sizeof payload,
+        "{\"op\":\"idx_add\",\"user\":\"%s\",\"conv\":\"%s\",\"kind\":\"dm\",\"from\":\"c:%s\"}",
+        theirs_u, other, other);
+    tst_handle(shard, 2, "FWD", payload);
+    CHECK(s_slot_keys(shard, shard_slot_user(theirs_u), &foreign, tags) == 0);
+    /* the table is kept: a reopened shard knows it before any TABLE */
+    shard_destroy(&shard);
+    shard_config_t cfg = {.id = 0, .data = dir, .gw_timeout_ms = 10000};
+    shard = shard_new(&cfg);
+    CHECK(shard && shard->slots && pl_slots_version(shard->slots) == 2 &&
+          pl_slots_owner(shard->slots, 8192) == 1);
+    shard_destroy(&shard);
+    tst_out_clear();
+}
+
+/* A folder of the layout before slots (tag first, a counter key) is converted at open
+ * and serves the same data. */
+static void test_convert(const char *dir)
+{
+    shard_store_t *st = shard_store_new(dir);
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    const char *conv = "dm:carol:dave";
+    shard_key_t k;
+    char raw[128];
+    shard_batch_t *b = shard_batch_new();
+    /* old keys: tag + parts */
+#define OLD(str, n) (memcpy(k.buf, str, n), k.len = n, &k)
+    shard_batch_put(b, OLD("ucarol", 6), "{\"hash\":\"h\",\"created\":1}", 25);
+    shard_batch_put(b, OLD("tcarol\0phone", 12),
+                    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 64);
+    shard_batch_put(b, OLD("xcarol\0dm:carol:dave", 20), "dm", 2);
+    shard_batch_put_u64(b, OLD("sdm:carol:dave", 14), 2);
+    for (uint64_t seq = 1; seq <= 2; seq++) {
+        memcpy(raw, "mdm:carol:dave\0", 15);
+        shard_be64_put(raw + 15, seq);
+        char ev[96];
+        int n = snprintf(ev, sizeof ev, "{\"type\":\"msg\",\"conv\":\"%s\",\"seq\":%d,\"ts\":%d}",
+                         conv, (int)seq, (int)seq);
+        shard_batch_put(b, OLD(raw, 23), ev, (size_t)n);
+    }
+    shard_batch_put_u64(b, OLD("idm:carol:dave\0carol\0c1", 23), 1);
+    shard_batch_put_u64(b, OLD("idm:carol:dave\0carol\0c2", 23), 2);
+    /* main's durable push keys: Q (push outbox, the conversation's), P (a target) and q
+     * (a pending delivery to it, the user's) */
+#define HASH "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+    static const char qpay[] = "{\"op\":\"push\",\"user\":\"dave\",\"conv\":\"dm:carol:dave\","
+                               "\"seq\":2,\"nonce\":\"0011223344556677\"}";
+    static const char target[] =
+        "{\"target\":{\"kind\":\"webhook\",\"url\":\"http://127.0.0.1:1/h\"},\"at\":1}";
+    char pending[160];
+    int plen = snprintf(pending, sizeof pending,
+                        "{\"payload\":\"{}\",\"seq\":2,\"first\":%lld,\"due\":%lld}",
+                        (long long)time(NULL) * 1000, (long long)time(NULL) * 1000 + 3600000);
+    shard_batch_put(b, OLD("Qdm:carol:dave\0dave", 19), qpay, sizeof qpay - 1);
+    shard_batch_put(b, OLD("Pdave\0" HASH, 70), target, sizeof target - 1);
+    shard_batch_put(b, OLD("qdave\0" HASH "\0dm:carol:dave", 84), pending, (size_t)plen);
+#undef OLD
+    CHECK(shard_store_write(st, b, true) == 0);
+    shard_batch_destroy(&b);
+    shard_store_destroy(&st);
+
+    shard_t *shard = tst_open(dir, 10000);
+    CHECK(shard != NULL);
+    if (!shard)
+        return;
+    json_t *body;
+    json_int_t seqs[8];
+    bool more;
+    CHECK(s_page(shard,
+                 "{\"op\":\"sync\",\"user\":\"carol\",\"conv\":\"dm:carol:dave\",\"after\":0}",
+                 seqs, 8, &more) == 2 &&
+          seqs[0] == 1 && seqs[1] == 2);
+    CHECK(s_send1(shard, "carol", conv, "c2", "retry", NULL) == 2);
+    CHECK(s_send1(shard, "carol", conv, "c3", "new", NULL) == 3);
+    s_req(shard, "t",
+          "{\"op\":\"token_check\",\"user\":\"carol\",\"device\":\"phone\",\"th\":"
+          "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}");
+    CHECK(strcmp(s_rep("t", &body), "ok") == 0);
+    json_decref(body);
+    s_req(shard, "u", "{\"op\":\"user_get\",\"user\":\"carol\"}");
+    CHECK(strcmp(s_rep("u", &body), "ok") == 0 &&
+          strcmp(json_string_value(json_object_get(body, "hash")), "h") == 0);
+    json_decref(body);
+    s_req(shard, "l", "{\"op\":\"conv_list\",\"user\":\"carol\"}");
+    CHECK(strcmp(s_rep("l", &body), "ok") == 0 &&
+          json_array_size(json_object_get(body, "convs")) == 1);
+    json_decref(body);
+    /* no key of the old layout is left: everything is below 0x40 or a meta key */
+    shard_key_t all = {.len = 0};
+    shard_iter_t *it = shard_iter_new(shard->store, &all);
+    int old = 0, total = 0;
+    for (shard_iter_seek_first(it); shard_iter_valid(it); shard_iter_next(it)) {
+        size_t len;
+        const unsigned char *key = (const unsigned char *)shard_iter_key(it, &len);
+        total++;
+        old += key[0] >= 0x40 && key[0] != 0xff;
+    }
+    shard_iter_destroy(&it);
+    CHECK(old == 0 && total > 0);
+    /* the push keys are behind their slots: Q in the conversation's, P and q in the
+     * user's; the pending delivery was resumed at start (its target found: kept) */
+    char *v = NULL;
+    CHECK(shard_key_push_outbox(&k, conv, "dave") == 0 && k.buf[2] == 'Q' &&
+          shard_key_slot_of(k.buf, k.len) == shard_slot_conv(conv));
+    CHECK(shard_store_get(shard->store, &k, &v, NULL) == 1); /* c3's notification by now */
+    free(v);
+    CHECK(shard_key_push(&k, "dave", HASH) == 0 &&
+          shard_key_slot_of(k.buf, k.len) == shard_slot_user("dave"));
+    CHECK(shard_store_get(shard->store, &k, &v, NULL) == 1 && strcmp(v, target) == 0);
+    free(v);
+    CHECK(shard_key_push_pending(&k, "dave", HASH, conv) == 0 &&
+          shard_key_slot_of(k.buf, k.len) == shard_slot_user("dave"));
+    CHECK(shard_store_get(shard->store, &k, &v, NULL) == 1 && strcmp(v, pending) == 0);
+    free(v);
+#undef HASH
+    CHECK(shard_convert(shard->store) == 0); /* already converted: nothing to do */
+    shard_destroy(&shard);
+    tst_out_clear();
+}
+
 int main(void)
 {
     tst_init("shard_store_test");
@@ -814,5 +1067,9 @@ int main(void)
     test_accounts(path);
     test_loc(path);
     test_revoke(path);
+    snprintf(path, sizeof(path), "%s/slots", tst_dir());
+    test_slots(path);
+    snprintf(path, sizeof(path), "%s/convert", tst_dir());
+    test_convert(path);
     return tst_finish("shard_store_test");
 }

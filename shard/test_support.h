@@ -30,7 +30,8 @@ void tst_init(const char *name);
 const char *tst_dir(void);
 /* Empty tst_out. */
 void tst_out_clear(void);
-/* Shard 0 on dir with a capturing sender; NULL on failure. Caller destroys. */
+/* Shard 0 on dir with a capturing sender, owning every slot (a TABLE was fed); NULL on
+ * failure. Caller destroys. */
 shard_t *tst_open(const char *dir, int gw_timeout_ms);
 /* Feed one message of nframes string frames to the shard (shard_handle). */
 void tst_handle(shard_t *shard, int nframes, ...);

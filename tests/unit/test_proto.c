@@ -25,6 +25,26 @@ static void test_crc16(void)
     CHECK(pl_crc16("", 0) == 0);
     CHECK(pl_slot("foo", 3) == 12182); /* Redis: CLUSTER KEYSLOT foo */
     CHECK(pl_slot("bar", 3) == 5061);  /* Redis: CLUSTER KEYSLOT bar */
+    /* the table-driven CRC equals the bit-by-bit definition: on every byte value, then
+     * on pseudo-random buffers of every length up to 64 */
+    unsigned char buf[64];
+    uint32_t x = 12345;
+    int same = 1;
+    for (int n = 0; n < 256 + 65 * 8; n++) {
+        size_t len = n < 256 ? 1 : (size_t)((n - 256) % 65);
+        for (size_t i = 0; i < len; i++) {
+            x = x * 1103515245u + 12345u;
+            buf[i] = n < 256 ? (unsigned char)n : (unsigned char)(x >> 16);
+        }
+        uint16_t ref = 0;
+        for (size_t i = 0; i < len; i++) {
+            ref ^= (uint16_t)(buf[i] << 8);
+            for (int b = 0; b < 8; b++)
+                ref = (ref & 0x8000) ? (uint16_t)((ref << 1) ^ 0x1021) : (uint16_t)(ref << 1);
+        }
+        same &= pl_crc16(buf, len) == ref;
+    }
+    CHECK(same);
 }
 
 static void test_spread(void)

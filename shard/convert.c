@@ -1,0 +1,135 @@
+/* convert — see convert.h. */
+#include "convert.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pl_hash.h"
+#include "pl_log.h"
+
+#define CONVERT_BATCH 1000
+
+/* Slot of an old key (tag + first part up to a NUL), or -1 when its tag is unknown
+ * (`q`/`Q`, the keys of main's durable push delivery, are a user/conv key). A
+ * counter key (`s`) is not carried over: the counter is derived from the last message.
+ * *drop is set for those. */
+static int s_old_slot(const char *k, size_t len, bool *drop)
+{
+    *drop = false;
+    if (len < 1)
+        return -1;
+    const char *first = k + 1;
+    const char *nul = memchr(first, '\0', len - 1);
+    size_t flen = nul ? (size_t)(nul - first) : len - 1;
+    char route[SHARD_KEY_MAX + 2];
+    if (flen + 2 > sizeof route)
+        return -1;
+    switch (k[0]) {
+    case 'u':
+    case 't':
+    case 'x':
+    case 'C':
+    case 'p':
+    case 'P':
+    case 'q':
+        memcpy(route, "u:", 2);
+        break;
+    case 'm':
+    case 'i':
+    case 'o':
+    case 'r':
+    case 'g':
+    case 'n':
+    case 'Q':
+        memcpy(route, "c:", 2);
+        break;
+    case 's':
+        *drop = true;
+        return 0;
+    default:
+        return -1;
+    }
+    memcpy(route + 2, first, flen);
+    return pl_slot(route, flen + 2);
+}
+
+long shard_convert(shard_store_t *store)
+{
+    shard_key_t meta, all;
+    char *val = NULL;
+    size_t vlen = 0;
+    shard_key_meta(&meta, "layout");
+    int rc = shard_store_get(store, &meta, &val, &vlen);
+    if (rc < 0)
+        return -1;
+    if (rc == 1) {
+        int layout = atoi(val);
+        free(val);
+        if (layout == SHARD_LAYOUT)
+            return 0;
+        pl_error("store: data folder has key layout %d, this shard writes %d", layout,
+                 SHARD_LAYOUT);
+        return -1;
+    }
+    /* Old keys start with a letter: seek past every slot key (< 0x40), stop at meta. */
+    all.len = 0;
+    shard_iter_t *it = shard_iter_new(store, &all);
+    shard_batch_t *batch = shard_batch_new();
+    long done = 0, skipped = 0;
+    if (!it || !batch)
+        goto fail;
+    shard_key_t from = {.len = 1, .buf = {0x40}};
+    for (shard_iter_seek(it, &from); shard_iter_valid(it); shard_iter_next(it)) {
+        size_t klen = 0, len = 0;
+        const char *k = shard_iter_key(it, &klen);
+        if (klen == 0)
+            continue;
+        if ((unsigned char)k[0] == 0xff)
+            break;
+        bool drop = false;
+        int slot = s_old_slot(k, klen, &drop);
+        shard_key_t old, key;
+        if (slot < 0 || klen > SHARD_KEY_MAX - 2) {
+            if (skipped++ < 10)
+                pl_warn("store: conversion leaves an unknown key (tag 0x%02x, %zu bytes)",
+                        (unsigned char)k[0], klen);
+            continue;
+        }
+        memcpy(old.buf, k, klen);
+        old.len = klen;
+        shard_batch_del(batch, &old);
+        if (!drop) {
+            const char *v = shard_iter_value(it, &len);
+            shard_key_slot(&key, slot);
+            memcpy(key.buf + 2, k, klen);
+            key.len = klen + 2;
+            shard_batch_put(batch, &key, v, len);
+        }
+        done++;
+        if (shard_batch_count(batch) >= CONVERT_BATCH) {
+            if (shard_store_write(store, batch, true) != 0)
+                goto fail;
+            shard_batch_clear(batch);
+        }
+    }
+    if (shard_iter_status(it) != 0)
+        goto fail;
+    if (shard_batch_count(batch) > 0 && shard_store_write(store, batch, true) != 0)
+        goto fail;
+    char text[8];
+    snprintf(text, sizeof text, "%d", SHARD_LAYOUT);
+    if (shard_store_put(store, &meta, text, strlen(text), true) != 0)
+        goto fail;
+    if (done > 0 || skipped > 0)
+        pl_info("store: converted %ld keys to key layout %d (%ld unknown keys left)", done,
+                SHARD_LAYOUT, skipped);
+    shard_iter_destroy(&it);
+    shard_batch_destroy(&batch);
+    return done;
+fail:
+    pl_error("store: key layout conversion failed");
+    shard_iter_destroy(&it);
+    shard_batch_destroy(&batch);
+    return -1;
+}

@@ -1,0 +1,24 @@
+/* convert — bring a data folder written by an older key layout to the current one
+ * (docs/internals.md "RocksDB key layout", "Conversion").
+ *
+ * Layout 1 (before slots): every key was <tag><parts>, plus an `s<conv>` counter key.
+ * Layout 2: the same key behind the be16 slot of its routing key, no counter keys, and
+ * the meta key 0xff"layout" = "2". Conversion runs once, at open, before anything reads:
+ * each old key is rewritten (put new + delete old, in one WriteBatch per 1000 keys, with
+ * the WAL and fsync), so a crash in the middle leaves every datum in exactly one of the
+ * two forms and the next start simply continues; the meta key is written last.
+ *
+ * Thread: the shard's loop thread, before the modules are built. */
+#ifndef SHARD_CONVERT_H
+#define SHARD_CONVERT_H
+#include "store.h"
+
+/* The layout this code writes. */
+#define SHARD_LAYOUT 2
+
+/* Convert the store to SHARD_LAYOUT if it is not already. Returns the number of keys
+ * rewritten (0 for a new or already converted folder), or -1 on a storage error or a
+ * folder of a newer layout (logged; the shard must not start). */
+long shard_convert(shard_store_t *store);
+
+#endif
