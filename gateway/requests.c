@@ -22,6 +22,7 @@ typedef struct op {
     char key[80];
     char *payload;
     size_t payload_len;
+    pl_op_t op; /* of payload (pl_ops.def) */
     /* a conversation request waiting for its turn (order.c), until ready or cancelled */
     order_ticket_t *ticket;
 } op_t;
@@ -86,7 +87,8 @@ static void s_on_answer(void *arg, const char *status, const char *body, size_t 
 /* Send o's payload to its key; the answer completes o. */
 static void s_op_send(op_t *o)
 {
-    if (zlink_request(o->s->gw->zl, o->key, o->payload, o->payload_len, s_on_answer, o) != 0) {
+    if (zlink_request(o->s->gw->zl, o->op, o->key, o->payload, o->payload_len, s_on_answer, o) !=
+        0) {
         static const char msg[] = "the router link is down";
         s_op_finish(o, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
     }
@@ -285,6 +287,7 @@ static void s_conv_request(session_t *s, pending_t *p, const char *id_json, cons
     if (!o)
         goto oom;
     snprintf(o->key, sizeof o->key, "c:%s", conv);
+    o->op = pl_op_by_name(type, strlen(type));
     o->payload = json_text(pl, &o->payload_len);
     json_decref(pl);
     pl = NULL;
@@ -319,7 +322,8 @@ static void s_conv_request(session_t *s, pending_t *p, const char *id_json, cons
     char key[40], body[80];
     snprintf(key, sizeof key, "u:%s", other);
     snprintf(body, sizeof body, "{\"op\":\"user_exists\",\"user\":\"%s\"}", other);
-    if (zlink_request(gw->zl, key, body, strlen(body), s_on_user_exists, o) != 0) {
+    if (zlink_request(gw->zl, PL_OP_USER_EXISTS, key, body, strlen(body), s_on_user_exists, o) !=
+        0) {
         static const char msg[] = "the router link is down";
         s_op_finish(o, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
     }
@@ -495,7 +499,8 @@ static void s_auth(session_t *s, pending_t *p, const char *id_json, json_t *req)
     snprintf(o->key, sizeof o->key, "u:%s", user);
     s->state = SS_AUTHING;
     sessions_announce(s->gw, user);
-    if (zlink_request(s->gw->zl, o->key, o->payload, o->payload_len, s_on_token_check, o) != 0)
+    if (zlink_request(s->gw->zl, PL_OP_TOKEN_CHECK, o->key, o->payload, o->payload_len,
+                      s_on_token_check, o) != 0)
         s_on_token_check(o, PL_E_UNAVAILABLE, "the router link is down", 23);
 }
 

@@ -12,6 +12,13 @@ static char *s_str(zframe_t *f)
     return f ? zframe_strdup(f) : NULL;
 }
 
+/* Hashed ids and their texts (the last 256). */
+static struct {
+    uint64_t id;
+    char text[32];
+} s_names[256];
+static unsigned s_next_name;
+
 static uint64_t s_u64(const char *s)
 {
     char *end;
@@ -20,10 +27,23 @@ static uint64_t s_u64(const char *s)
         if (!*end)
             return v;
     }
-    uint64_t h = 1469598103934665603ull; /* FNV-1a: distinct words, distinct epochs */
-    for (; s && *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    uint64_t h = 1469598103934665603ull; /* FNV-1a: distinct words, distinct ids */
+    for (const char *p = s; p && *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    if (s && strlen(s) < sizeof s_names[0].text) {
+        for (unsigned i = 0; i < 256; i++)
+            if (s_names[i].id == h && strcmp(s_names[i].text, s) == 0)
+                return h;
+        unsigned k = s_next_name++ % 256;
+        s_names[k].id = h;
+        snprintf(s_names[k].text, sizeof s_names[k].text, "%s", s);
+    }
     return h;
+}
+
+uint64_t pl_msgtext_id(const char *text)
+{
+    return s_u64(text);
 }
 
 static pl_op_t s_op(const char *payload)
@@ -223,6 +243,11 @@ static void s_addslice(zmsg_t *m, pl_slice_t s)
 
 static void s_addu64(zmsg_t *m, uint64_t v)
 {
+    for (unsigned i = 0; i < 256; i++)
+        if (s_names[i].text[0] && s_names[i].id == v) {
+            zmsg_addstr(m, s_names[i].text);
+            return;
+        }
     zmsg_addstrf(m, "%llu", (unsigned long long)v);
 }
 

@@ -20,6 +20,10 @@ typedef enum {
                          ["HEALTH",reqid,"1"/"0"] */
 } pl_hop_t;
 
+/* The u64 of an id's text: its value if decimal, else a hash of it, remembered so that
+ * pl_msgtext_from_bin writes the text back (tests use ids like "r", "e1"). */
+uint64_t pl_msgtext_id(const char *text);
+
 /* The binary message (with its address frame first where the hop has one) of the text
  * message text (its frames, verb first). A REQ/FWD's op comes from the payload's "op";
  * an EVT's `to` (JSON array) becomes a pl_list; a non-decimal epoch is hashed. NULL when

@@ -257,47 +257,50 @@ void shard_loc_tick(shard_loc_t *self, int64_t now)
     zlistx_destroy(&dead);
 }
 
-static void s_json_free(void **item)
+static void s_buf_free(void **item)
 {
-    json_decref(*item);
+    pl_buf_t *b = *item;
+    if (b)
+        pl_buf_free(b);
+    free(b);
     *item = NULL;
 }
 
 void shard_loc_push(shard_loc_t *self, const char *const *users, size_t n, const char *skip,
                     const char *event)
 {
-    zhashx_t *by_gw = zhashx_new(); /* gateway id -> json array of recipients */
+    zhashx_t *by_gw = zhashx_new(); /* gateway id -> pl_buf_t of recipients (a pl_list) */
     if (!by_gw)
         return;
-    zhashx_set_destructor(by_gw, s_json_free);
+    zhashx_set_destructor(by_gw, s_buf_free);
     for (size_t i = 0; i < n; i++) {
         zhashx_t *set = zhashx_lookup(self->users, users[i]);
         if (!set)
             continue;
         for (gateway_t *g = zhashx_first(set); g; g = zhashx_next(set)) {
-            json_t *to = zhashx_lookup(by_gw, g->id);
+            pl_buf_t *to = zhashx_lookup(by_gw, g->id);
             if (!to) {
-                to = json_array();
+                to = calloc(1, sizeof *to);
                 if (!to)
                     continue;
                 zhashx_insert(by_gw, g->id, to);
             }
-            json_array_append_new(to, json_string(users[i]));
+            pl_list_add(to, users[i], strlen(users[i]));
         }
     }
-    for (json_t *to = zhashx_first(by_gw); to; to = zhashx_next(by_gw)) {
-        char *text = json_dumps(to, JSON_COMPACT);
-        if (text)
-            shard_event(self->shard, zhashx_cursor(by_gw), text, skip, event);
-        free(text);
-    }
+    for (pl_buf_t *to = zhashx_first(by_gw); to; to = zhashx_next(by_gw))
+        if (!to->failed)
+            shard_event(self->shard, zhashx_cursor(by_gw), to->data, to->len, skip, event);
     zhashx_destroy(&by_gw);
 }
 
-void shard_loc_push_all(shard_loc_t *self, const char *to, const char *event)
+void shard_loc_push_all(shard_loc_t *self, const char *user, const char *event)
 {
-    for (gateway_t *g = zhashx_first(self->gateways); g; g = zhashx_next(self->gateways))
-        shard_event(self->shard, g->id, to, "", event);
+    pl_buf_t to = {0};
+    if (pl_list_add(&to, user, strlen(user)) == 0)
+        for (gateway_t *g = zhashx_first(self->gateways); g; g = zhashx_next(self->gateways))
+            shard_event(self->shard, g->id, to.data, to.len, "", event);
+    pl_buf_free(&to);
 }
 
 size_t shard_loc_gateways(shard_loc_t *self)

@@ -305,7 +305,7 @@ static int64_t s_delay(int64_t gone, int64_t now)
     return d;
 }
 
-void shard_presence_report(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+void shard_op_presence_report(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
     shard_presence_t *self = shard->presence;
     json_t *online = json_object_get(req, "online");
@@ -406,7 +406,7 @@ void shard_presence_tick(shard_presence_t *self, int64_t now)
 
 /* ---- query -------------------------------------------------------------------------- */
 
-void shard_presence_get(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+void shard_op_presence_get(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
     shard_presence_t *self = shard->presence;
     const char *asker = shard_json_str(req, "user");
