@@ -233,11 +233,20 @@ static int s_send_msg(long k, const char *tag, long rid)
 {
     char key[96], user[64];
     s_conv(k % o.pairs, k / o.pairs, key, sizeof key, user, sizeof user);
-    snprintf(s_big, s_bigsz,
-             "{\"op\":\"send\",\"user\":\"%s\",\"device\":\"bench\",\"conv\":\"%s\","
-             "\"client_msg_id\":\"%s%ld\",\"text\":\"%s\"}",
-             user, key + 2, tag, k, s_text);
-    return s_req(PL_OP_SEND, key, rid, s_big);
+    /* send's body is binary (pl_ops.def): user, device, conv, client_msg_id, text */
+    char cmid[64];
+    snprintf(cmid, sizeof cmid, "%s%ld", tag, k);
+    pl_hdr_t h = {.kind = PL_K_REQ, .op = PL_OP_SEND, .id = (uint64_t)rid};
+    pl_msg_begin(&s_out, &h);
+    pl_msg_field_str(&s_out, key);
+    size_t at = pl_msg_field_begin(&s_out);
+    pl_msg_field_str(&s_out, user);
+    pl_msg_field_str(&s_out, "bench");
+    pl_msg_field_str(&s_out, key + 2);
+    pl_msg_field_str(&s_out, cmid);
+    pl_msg_field_str(&s_out, s_text);
+    pl_msg_field_end(&s_out, at);
+    return s_send_out();
 }
 
 /* One step. Closed loop when rate <= 0 (P*M requests, window W), else open loop. */

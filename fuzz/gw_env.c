@@ -193,7 +193,18 @@ int zlink_request(zlink_t *self, pl_op_t op, const char *key, const char *payloa
         fprintf(stderr, "a request %s with routing key %s\n", pl_op_name(op), key);
         abort();
     }
-    s_must_be_object("a payload for a shard", payload, len);
+    pl_slice_t f[8];
+    int nf = 1;
+    for (const char *p = pl_op_def(op)->fields; *p; p++)
+        nf += *p == ' ';
+    if (pl_op_def(op)->flags & PL_OPF_BIN) {
+        if (nf > 8 || pl_body_fields((pl_slice_t){(const uint8_t *)payload, len}, f, nf) != 0) {
+            fprintf(stderr, "a binary %s body that does not split into its fields\n",
+                    pl_op_name(op));
+            abort();
+        }
+    } else
+        s_must_be_object("a payload for a shard", payload, len);
     return s_queue(cb, arg);
 }
 

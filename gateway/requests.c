@@ -268,6 +268,34 @@ static verdict_t s_build_conv_op(session_t *s, const char *type, json_t *req, js
     return OK_V;
 }
 
+/* The binary body of a PL_OPF_BIN op (pl_ops.def): the string members of pl named in the
+ * op's row, in that order, each a u32 length and its bytes (the text as the client's JSON
+ * decoded to, carried as it is). NULL on OOM or a member that is missing or not a string
+ * (s_build_conv_op has put every one). Caller frees. */
+static char *s_binary_body(pl_op_t op, json_t *pl, size_t *len)
+{
+    pl_buf_t b = {0};
+    char name[64];
+    for (const char *f = pl_op_def(op)->fields; *f;) {
+        size_t n = strcspn(f, " ");
+        snprintf(name, sizeof name, "%.*s", (int)n, f);
+        f += n;
+        f += strspn(f, " ");
+        json_t *v = json_object_get(pl, name);
+        if (!json_is_string(v)) {
+            pl_buf_free(&b);
+            return NULL;
+        }
+        pl_msg_field(&b, json_string_value(v), json_string_length(v));
+    }
+    if (b.failed || !b.data) {
+        pl_buf_free(&b);
+        return NULL;
+    }
+    *len = b.len;
+    return (char *)b.data; /* the buffer is the caller's now */
+}
+
 static void s_conv_request(session_t *s, pending_t *p, const char *id_json, const char *type,
                            json_t *req)
 {
@@ -288,7 +316,10 @@ static void s_conv_request(session_t *s, pending_t *p, const char *id_json, cons
         goto oom;
     snprintf(o->key, sizeof o->key, "c:%s", conv);
     o->op = pl_op_by_name(type, strlen(type));
-    o->payload = json_text(pl, &o->payload_len);
+    if (pl_op_def(o->op) && (pl_op_def(o->op)->flags & PL_OPF_BIN))
+        o->payload = s_binary_body(o->op, pl, &o->payload_len);
+    else
+        o->payload = json_text(pl, &o->payload_len);
     json_decref(pl);
     pl = NULL;
     if (!o->payload)

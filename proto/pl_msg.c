@@ -271,6 +271,88 @@ int pl_msg_encode(pl_buf_t *b, const pl_hdr_t *h, int nf, const pl_slice_t *f)
     return 0;
 }
 
+/* ---- binary bodies, JSON text ---------------------------------------------------------- */
+
+int pl_body_fields(pl_slice_t body, pl_slice_t *out, int n)
+{
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        if (body.n - off < 4)
+            return -1;
+        uint32_t len = s_get32(body.p + off);
+        off += 4;
+        if (len > body.n - off)
+            return -1;
+        out[i].p = body.p + off;
+        out[i].n = len;
+        off += len;
+    }
+    return off == body.n ? 0 : -1;
+}
+
+int pl_json_str(pl_buf_t *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    /* worst case 6 bytes per input byte, plus quotes */
+    if (n > (SIZE_MAX - 2) / 6 || s_reserve(b, n * 6 + 2) != 0)
+        return -1;
+    uint8_t *o = b->data + b->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = (uint8_t)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *o++ = c;
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+        case '"':
+        case '\\':
+            *o++ = c;
+            break;
+        case '\b':
+            *o++ = 'b';
+            break;
+        case '\f':
+            *o++ = 'f';
+            break;
+        case '\n':
+            *o++ = 'n';
+            break;
+        case '\r':
+            *o++ = 'r';
+            break;
+        case '\t':
+            *o++ = 't';
+            break;
+        default:
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = (uint8_t)hex[c >> 4];
+            *o++ = (uint8_t)hex[c & 15];
+        }
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->data);
+    return 0;
+}
+
+int pl_json_u64(pl_buf_t *b, uint64_t v)
+{
+    char d[24];
+    int n = 0;
+    do {
+        d[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    if (s_reserve(b, (size_t)n) != 0)
+        return -1;
+    while (n)
+        b->data[b->len++] = (uint8_t)d[--n];
+    return 0;
+}
+
 /* ---- name lists ---------------------------------------------------------------------- */
 
 int pl_list_add(pl_buf_t *b, const char *s, size_t n)

@@ -146,6 +146,23 @@ int pl_msg_field_end(pl_buf_t *b, size_t at);
 /* Whole message in one call: header and nf fields. 0 or -1. */
 int pl_msg_encode(pl_buf_t *b, const pl_hdr_t *h, int nf, const pl_slice_t *f);
 
+/* ---- binary bodies (ops flagged PL_OPF_BIN) -------------------------------------------- */
+/* A binary body is a sequence of fields, each a u32 length and that many bytes, in the
+ * order of the op's `fields` in pl_ops.def; written with pl_msg_field into a pl_buf_t. */
+
+/* Split body into exactly n fields (out[0..n)); 0, or -1 when it holds more or fewer or a
+ * length runs past its end. */
+int pl_body_fields(pl_slice_t body, pl_slice_t *out, int n);
+
+/* ---- JSON text without a JSON library ------------------------------------------------- */
+
+/* Append s[0..n) as a JSON string (quotes included), escaped as jansson writes it: \" \\
+ * \b \f \n \r \t, other bytes below 0x20 as \u00XX, everything else (UTF-8) as is. The
+ * caller has checked s is valid UTF-8. 0 or -1. */
+int pl_json_str(pl_buf_t *b, const char *s, size_t n);
+/* Append the decimal of v. 0 or -1. */
+int pl_json_u64(pl_buf_t *b, uint64_t v);
+
 /* ---- name lists (EVT recipients) ------------------------------------------------------ */
 /* A list is a sequence of entries, each a u16 length and that many bytes. */
 

@@ -63,6 +63,38 @@ static bool s_has(const char *payload, const char *member)
     return r;
 }
 
+/* The body field of a request of op: the payload text, or for a binary op (PL_OPF_BIN) its
+ * fields from the JSON members named in the op's row (a member that is not a string
+ * becomes a field with a NUL byte, which shards refuse; a missing one ends the body
+ * early, which does not decode: both are a bad_request, as they were in JSON). */
+static void s_body(pl_buf_t *b, pl_op_t op, const char *payload)
+{
+    const pl_opdef_t *def = pl_op_def(op);
+    json_t *j = def && (def->flags & PL_OPF_BIN) ? json_loads(payload, 0, NULL) : NULL;
+    if (!json_is_object(j)) {
+        json_decref(j);
+        pl_msg_field_str(b, payload);
+        return;
+    }
+    size_t at = pl_msg_field_begin(b);
+    char name[64];
+    for (const char *p = def->fields; *p;) {
+        size_t n = strcspn(p, " ");
+        snprintf(name, sizeof name, "%.*s", (int)n, p);
+        p += n;
+        p += strspn(p, " ");
+        json_t *v = json_object_get(j, name);
+        if (!v)
+            break;
+        if (json_is_string(v))
+            pl_msg_field(b, json_string_value(v), json_string_length(v));
+        else
+            pl_msg_field(b, "", 1);
+    }
+    pl_msg_field_end(b, at);
+    json_decref(j);
+}
+
 static zmsg_t *s_out(const char *addr, pl_buf_t *b)
 {
     zmsg_t *m = zmsg_new();
@@ -109,7 +141,7 @@ zmsg_t *pl_msgtext_to_binv(pl_hop_t hop, int n, const char *const *f)
             h = (pl_hdr_t){.kind = PL_K_REQ, .op = s_op(f[3]), .id = s_u64(f[2])};
             pl_msg_begin(&b, &h);
             pl_msg_field_str(&b, f[1]);
-            pl_msg_field_str(&b, f[3]);
+            s_body(&b, h.op, f[3]);
         } else if (IS("LOC", 4)) {
             h = (pl_hdr_t){.kind = PL_K_LOC,
                            .id = s_u64(f[1]),
@@ -132,7 +164,7 @@ zmsg_t *pl_msgtext_to_binv(pl_hop_t hop, int n, const char *const *f)
             h = (pl_hdr_t){.kind = PL_K_REQ, .op = s_op(f[3]), .id = s_u64(f[2])};
             pl_msg_begin(&b, &h);
             pl_msg_field_str(&b, "");
-            pl_msg_field_str(&b, f[3]);
+            s_body(&b, h.op, f[3]);
         } else if (IS("LOC", 5)) {
             addr = f[1];
             h = (pl_hdr_t){.kind = PL_K_LOC,

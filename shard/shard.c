@@ -17,6 +17,7 @@
 #include "pl_err.h"
 #include "pl_msg.h"
 #include "pl_log.h"
+#include "pl_text.h"
 #include "pl_time.h"
 
 /* The handler of every op (pl_ops.def), indexed by op id. */
@@ -27,9 +28,24 @@ static shard_op_fn *const s_ops[PL_OP__COUNT] = {
 };
 
 /* The conversation ops live in conv.c (its own context, not shard_t). */
+/* send's body is binary (pl_ops.def): user, device, conv, client_msg_id, text. The text
+ * stays a slice of the received frame until the stored event is rendered. */
 void shard_op_send(shard_t *self, const char *gw, const char *reqid, json_t *req)
 {
-    shard_conv_send(self->conv, gw, reqid, req);
+    (void)req;
+    pl_slice_t f[5];
+    shard_send_t s;
+    if (pl_body_fields(self->body, f, 5) != 0 || !pl_slice_cstr(f[0], s.user, sizeof s.user) ||
+        !pl_slice_cstr(f[1], s.device, sizeof s.device) ||
+        !pl_slice_cstr(f[2], s.conv, sizeof s.conv) ||
+        !pl_slice_cstr(f[3], s.cmid, sizeof s.cmid) || memchr(f[4].p, '\0', f[4].n) ||
+        !pl_utf8_valid(s.cmid, strlen(s.cmid)) || !pl_utf8_valid((const char *)f[4].p, f[4].n)) {
+        shard_reply(self, gw, reqid, PL_E_BAD_REQUEST, "missing or invalid send fields");
+        return;
+    }
+    s.text = (const char *)f[4].p;
+    s.text_len = f[4].n;
+    shard_conv_send(self->conv, gw, reqid, &s);
 }
 
 void shard_op_sync(shard_t *self, const char *gw, const char *reqid, json_t *req)
@@ -238,6 +254,12 @@ static void s_on_req(shard_t *self, const char *gw, const pl_msg_t *m)
     if (!def || (def->flags & PL_OPF_FWD)) {
         pl_warn("REQ %s from %s: unknown op %u", reqid, gw, (unsigned)m->h.op);
         shard_reply(self, gw, reqid, PL_E_BAD_REQUEST, "unknown op");
+        return;
+    }
+    if (def->flags & PL_OPF_BIN) { /* no JSON: the handler reads self->body */
+        self->body = m->f[m->nf - 1];
+        s_ops[m->h.op](self, gw, reqid, NULL);
+        self->body = (pl_slice_t){0};
         return;
     }
     json_t *req = s_parse(m->f[m->nf - 1], def->name);

@@ -63,6 +63,9 @@ typedef struct _shard_t {
     shard_send_fn *send;  /* NULL: everything sent is dropped */
     void *send_arg;
     pl_buf_t out; /* the message being sent (reused) */
+    /* The binary body of the request being handled (ops flagged PL_OPF_BIN, whose
+     * handler gets req NULL): valid only during that handler's call. */
+    pl_slice_t body;
 } shard_t;
 
 /* Open the store (creating cfg->data and its parents) and build the modules; loads the

@@ -8,6 +8,7 @@
 #include "pl_msgtext.h"
 #include "pl_ops.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,6 +218,41 @@ static void test_text(void)
     CHECK(pl_msgtext_to_binv(PL_HOP_GW_ROUTER, 2, bad) == NULL);
 }
 
+/* pl_json_str writes what jansson writes (compact), for every byte below 0x80 and UTF-8. */
+static void test_json(void)
+{
+    char all[200];
+    size_t n = 0;
+    for (int c = 1; c < 0x80; c++)
+        all[n++] = (char)c;
+    static const char utf8[] = "h\xc3\xa9 \xe2\x80\xa8 \xf0\x9f\x98\x80";
+    memcpy(all + n, utf8, sizeof utf8 - 1);
+    n += sizeof utf8 - 1;
+    json_t *j = json_stringn(all, n);
+    char *want = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    pl_buf_t b = {0};
+    CHECK(pl_json_str(&b, all, n) == 0);
+    CHECK(want && b.len == strlen(want) && memcmp(b.data, want, b.len) == 0);
+    free(want);
+    json_decref(j);
+    pl_buf_reset(&b);
+    CHECK(pl_json_str(&b, "", 0) == 0 && b.len == 2 && memcmp(b.data, "\"\"", 2) == 0);
+    pl_buf_reset(&b);
+    CHECK(pl_json_u64(&b, 0) == 0 && pl_json_u64(&b, UINT64_MAX) == 0);
+    CHECK(b.len == 21 && memcmp(b.data, "018446744073709551615", 21) == 0);
+    /* a binary body: exactly n fields */
+    pl_buf_reset(&b);
+    pl_msg_field(&b, "ann", 3);
+    pl_msg_field(&b, "", 0);
+    pl_slice_t f[3];
+    pl_slice_t body = {b.data, b.len};
+    CHECK(pl_body_fields(body, f, 2) == 0 && pl_slice_eq(f[0], "ann") && f[1].n == 0);
+    CHECK(pl_body_fields(body, f, 1) == -1 && pl_body_fields(body, f, 3) == -1);
+    body.n--;
+    CHECK(pl_body_fields(body, f, 2) == -1);
+    pl_buf_free(&b);
+}
+
 int main(void)
 {
     zsys_handler_set(NULL);
@@ -226,6 +262,7 @@ int main(void)
     test_fields_open();
     test_ops();
     test_text();
+    test_json();
     printf("%d passed, %d failed\n", s_passed, s_failed);
     return s_failed ? 1 : 0;
 }
