@@ -62,17 +62,22 @@ static void s_sendn(void *sock, int count, const char *const *parts, const size_
 {
     static long k;
     bool back = sock == s_back[0] || sock == s_back[1];
-    const char *f[MAXP];
-    for (int i = 0; i < count && i < MAXP; i++) {
-        if (strlen(parts[i]) != lens[i]) {
-            s_raw(sock, count, parts, lens);
-            return;
-        }
-        f[i] = parts[i];
+    /* frames with explicit lengths need not be NUL-terminated: the text form gets copies;
+     * a frame with a NUL or over 64 KiB goes raw with its message */
+    char *f[MAXP] = {0};
+    int nf = 0;
+    for (; nf < count && nf < MAXP; nf++) {
+        if (lens[nf] > 65536 || memchr(parts[nf], '\0', lens[nf]) ||
+            !(f[nf] = malloc(lens[nf] + 1)))
+            break;
+        memcpy(f[nf], parts[nf], lens[nf]);
+        f[nf][lens[nf]] = '\0';
     }
-    zmsg_t *m = count <= MAXP
-                    ? pl_msgtext_to_binv(back ? PL_HOP_SHARD_ROUTER : PL_HOP_GW_ROUTER, count, f)
-                    : NULL;
+    zmsg_t *m = nf == count ? pl_msgtext_to_binv(back ? PL_HOP_SHARD_ROUTER : PL_HOP_GW_ROUTER,
+                                                 count, (const char *const *)f)
+                            : NULL;
+    for (int i = 0; i < nf; i++)
+        free(f[i]);
     if (!m) {
         s_raw(sock, count, parts, lens);
         return;
