@@ -7,7 +7,6 @@
 #include "pl_turn.h"
 #include "pl_wire.h"
 
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -267,31 +266,6 @@ int router_attach(router_t *self, zloop_t *loop)
     if (zloop_timer(loop, 250, 0, s_on_tick, self) < 0)
         return -1;
     return 0;
-}
-
-char *router__printable(zframe_t *f)
-{
-    if (!f)
-        return strdup("(none)");
-    size_t n = zframe_size(f);
-    const unsigned char *d = zframe_data(f);
-    bool text = n > 0;
-    for (size_t i = 0; i < n && text; i++)
-        text = isprint(d[i]);
-    if (!text) {
-        char *hex = zframe_strhex(f);
-        if (hex && strlen(hex) > 64)
-            hex[64] = '\0';
-        return hex;
-    }
-    if (n > 64)
-        n = 64;
-    char *s = malloc(n + 1);
-    if (s) {
-        memcpy(s, d, n);
-        s[n] = '\0';
-    }
-    return s;
 }
 
 void router__warn_rl(router_rl_t *rl, const char *fmt, ...)

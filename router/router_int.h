@@ -105,9 +105,6 @@ bool peers__all_shards_live(router_t *self, int64_t now);
 void peers__gw_free(void **item);
 
 /* router.c */
-/* Printable copy of a frame for logs: the text if it is printable ASCII (cut at 64
- * bytes), else hex. Caller frees. */
-char *router__printable(zframe_t *f);
 /* pl_warn, at most once a second per rl. */
 void router__warn_rl(router_rl_t *rl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
