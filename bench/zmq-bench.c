@@ -1,10 +1,12 @@
 /* zmq-bench — load generator for the router + shards, without WebSocket.
  *
- * Speaks the internal protocol (docs/internals.md) as a gateway would: a DEALER socket
- * with identity g/<name> connected to the router's front, HB, then REQ `send` ops and
- * measures each REQ → REP (stored with the WAL, answered). Users are created first with
- * a placeholder hash (this tool never logs in), so no recipient is online: this is the
- * store path, not delivery.
+ * Speaks the internal protocol (docs/internals.md "The binary protocol") as a gateway
+ * would: a DEALER socket connected to the router's front, HB every second, then REQ
+ * `send` ops, and measures each REQ → REP (stored with the WAL, answered). Users are
+ * created first with a placeholder hash (this tool never logs in). By default every user
+ * is online here: a LOC full names them all (and answers every SNAP), so each send is
+ * also delivered as an EVT to this tool (counted: "events") — the online path. --offline
+ * sends no LOC: no recipient is online, so a send takes the offline (push) path.
  *
  * Closed loop (the default): P conversations, M sends each, W requests in flight.
  *   zmq-bench --router tcp://127.0.0.1:7100 --pairs 100 --messages 1000 --window 64 --size 100
@@ -30,6 +32,8 @@
 
 #include "bench_hist.h"
 #include "pl_log.h"
+#include "pl_msg.h"
+#include "pl_ops.h"
 #include "pl_curve.h"
 #include "pl_time.h"
 #include "pl_wire.h"
@@ -38,7 +42,7 @@ static struct {
     const char *router;
     long pairs, per, window, size, deadline_s, group;
     double rate, duration, step, p99_limit, drain;
-    bool max_rate;
+    bool max_rate, offline;
     const char *curve_server, *curve_public, *curve_secret;
     const char *key_file, *router_key_file;
 } o = {
@@ -56,7 +60,7 @@ static struct {
 
 typedef struct {
     double rate, secs, per_s;
-    long sent, answered, errors, lost;
+    long sent, answered, errors, lost, events;
     bench_hist_t lat;
 } step_t;
 
@@ -66,13 +70,75 @@ static long s_reqid;
 static char *s_big;
 static size_t s_bigsz;
 static char *s_text;
+static pl_buf_t s_out;
+static uint64_t s_epoch, s_locseq;
+static int64_t s_last_hb;
+static char *s_loc;         /* {"full":[every user]} (online mode) */
+static long s_events_total; /* EVTs received */
 
-/* Send one REQ; returns 0 or -1. */
-static int s_req(const char *key, long id, const char *payload)
+/* Send s_out; 0 or -1. */
+static int s_send_out(void)
 {
-    char rid[24];
-    snprintf(rid, sizeof rid, "%ld", id);
-    return pl_wire_sendv(s_sock, "REQ", key, rid, payload, NULL);
+    if (s_out.failed)
+        return -1;
+    return zmq_send(zsock_resolve(s_sock), s_out.data, s_out.len, ZMQ_DONTWAIT) < 0 ? -1 : 0;
+}
+
+/* Send one REQ{op, id}[key, payload]; returns 0 or -1. */
+static int s_req(pl_op_t op, const char *key, long id, const char *payload)
+{
+    pl_hdr_t h = {.kind = PL_K_REQ, .op = (uint8_t)op, .id = (uint64_t)id};
+    pl_msg_begin(&s_out, &h);
+    pl_msg_field_str(&s_out, key);
+    pl_msg_field_str(&s_out, payload);
+    return s_send_out();
+}
+
+static void s_hb(void)
+{
+    pl_hdr_t h = {.kind = PL_K_HB, .id = s_epoch, .seq = s_locseq};
+    pl_msg_begin(&s_out, &h);
+    s_send_out();
+    s_last_hb = zclock_mono();
+}
+
+/* LOC full with every user (online mode); shards ask for it again with SNAP. */
+static void s_loc_full(void)
+{
+    if (o.offline || !s_loc)
+        return;
+    pl_hdr_t h = {.kind = PL_K_LOC, .flags = PL_MF_FULL, .id = s_epoch, .seq = ++s_locseq};
+    pl_msg_begin(&s_out, &h);
+    pl_msg_field_str(&s_out, s_loc);
+    s_send_out();
+}
+
+/* Receive one message without blocking (wait: block up to the socket timeout) and
+ * decode it. REP: returns 1 with its id and status; EVT counted; SNAP answered with LOC
+ * full; HB every second. 0 for anything else, -1 when nothing came. */
+static int s_recv(bool wait, uint64_t *id, unsigned *status, pl_slice_t *body, zmq_msg_t *keep)
+{
+    if (zclock_mono() - s_last_hb >= 1000)
+        s_hb(); /* shards drop a gateway silent for 10 s */
+    zmq_msg_close(keep);
+    zmq_msg_init(keep);
+    if (zmq_msg_recv(keep, zsock_resolve(s_sock), wait ? 0 : ZMQ_DONTWAIT) < 0)
+        return -1;
+    pl_msg_t m;
+    if (pl_msg_decode(zmq_msg_data(keep), zmq_msg_size(keep), &m) != 0)
+        return 0;
+    if (m.h.kind == PL_K_EVT)
+        s_events_total++;
+    else if (m.h.kind == PL_K_SNAP)
+        s_loc_full();
+    else if (m.h.kind == PL_K_REP) {
+        *id = m.h.id;
+        *status = m.h.status;
+        if (body)
+            *body = m.f[0];
+        return 1;
+    }
+    return 0;
 }
 
 /* Conversation c's key (c:<conv>) and the user sending message k into it. */
@@ -91,27 +157,26 @@ static void s_conv(long c, long k, char *key, size_t keysz, char *user, size_t u
 static int s_wait_answers(long n, bool strict)
 {
     long bad = 0;
+    zmq_msg_t keep;
+    zmq_msg_init(&keep);
     for (long got = 0; got < n;) {
-        zmsg_t *m = zmsg_recv(s_sock);
-        if (!m) {
+        uint64_t id;
+        unsigned status;
+        pl_slice_t body;
+        int rc = s_recv(true, &id, &status, &body, &keep);
+        if (rc < 0) {
             fprintf(stderr, "zmq-bench: no answer from the router\n");
+            zmq_msg_close(&keep);
             return -1;
         }
-        char *verb = zmsg_popstr(m), *rid = zmsg_popstr(m), *status = zmsg_popstr(m);
-        if (verb && !strcmp(verb, "REP")) {
+        if (rc == 1) {
             got++;
-            if (strict && (!status || strcmp(status, "ok")) && bad++ < 3) {
-                char *body = zmsg_popstr(m);
-                fprintf(stderr, "zmq-bench: setup request %s: %s %s\n", rid ? rid : "?",
-                        status ? status : "?", body ? body : "");
-                free(body);
-            }
+            if (strict && status != PL_ST_OK && bad++ < 3)
+                fprintf(stderr, "zmq-bench: setup request %llu: %s %.*s\n", (unsigned long long)id,
+                        pl_status_name(status), (int)body.n, (const char *)body.p);
         }
-        free(verb);
-        free(rid);
-        free(status);
-        zmsg_destroy(&m);
     }
+    zmq_msg_close(&keep);
     return bad ? -1 : 0;
 }
 
@@ -127,11 +192,23 @@ static int s_setup(void)
             snprintf(key, sizeof key, "u:%c%ld_%ld", i % 2 ? 'b' : 'a', s_run, i / 2);
         snprintf(payload, sizeof payload,
                  "{\"op\":\"user_create\",\"user\":\"%s\",\"hash\":\"bench\"}", key + 2);
-        if (s_req(key, ++s_reqid, payload))
+        if (s_req(PL_OP_USER_CREATE, key, ++s_reqid, payload))
             return -1;
+        if (!o.offline) { /* the LOC full: every user online here */
+            size_t have = s_loc ? strlen(s_loc) : 0, need = have + strlen(key) + 16;
+            char *l = realloc(s_loc, need);
+            if (!l)
+                return -1;
+            if (!have)
+                snprintf(l, need, "{\"full\":[\"%s\"]}", key + 2);
+            else
+                snprintf(l + have - 2, need - have + 2, ",\"%s\"]}", key + 2);
+            s_loc = l;
+        }
     }
     if (s_wait_answers(nusers, false))
         return -1;
+    s_loc_full();
     if (o.group <= 1)
         return 0;
     for (long c = 0; c < nconv; c++) {
@@ -145,7 +222,7 @@ static int s_setup(void)
             n += snprintf(payload + n, sizeof payload - (size_t)n, "%s\"z%ld_%ld\"",
                           m > 1 ? "," : "", s_run, c * o.group + m);
         snprintf(payload + n, sizeof payload - (size_t)n, "]}");
-        if (s_req(key, ++s_reqid, payload))
+        if (s_req(PL_OP_GROUP_CREATE, key, ++s_reqid, payload))
             return -1;
     }
     return s_wait_answers(nconv, true);
@@ -156,11 +233,20 @@ static int s_send_msg(long k, const char *tag, long rid)
 {
     char key[96], user[64];
     s_conv(k % o.pairs, k / o.pairs, key, sizeof key, user, sizeof user);
-    snprintf(s_big, s_bigsz,
-             "{\"op\":\"send\",\"user\":\"%s\",\"device\":\"bench\",\"conv\":\"%s\","
-             "\"client_msg_id\":\"%s%ld\",\"text\":\"%s\"}",
-             user, key + 2, tag, k, s_text);
-    return s_req(key, rid, s_big);
+    /* send's body is binary (pl_ops.def): user, device, conv, client_msg_id, text */
+    char cmid[64];
+    snprintf(cmid, sizeof cmid, "%s%ld", tag, k);
+    pl_hdr_t h = {.kind = PL_K_REQ, .op = PL_OP_SEND, .id = (uint64_t)rid};
+    pl_msg_begin(&s_out, &h);
+    pl_msg_field_str(&s_out, key);
+    size_t at = pl_msg_field_begin(&s_out);
+    pl_msg_field_str(&s_out, user);
+    pl_msg_field_str(&s_out, "bench");
+    pl_msg_field_str(&s_out, key + 2);
+    pl_msg_field_str(&s_out, cmid);
+    pl_msg_field_str(&s_out, s_text);
+    pl_msg_field_end(&s_out, at);
+    return s_send_out();
 }
 
 /* One step. Closed loop when rate <= 0 (P*M requests, window W), else open loop. */
@@ -183,6 +269,9 @@ static int s_step(double rate, step_t *out)
     int64_t t0 = zclock_usecs() + 1000, stop_at = t0 + o.deadline_s * 1000000;
     int64_t send_end = rate > 0 ? t0 + (int64_t)(o.duration * 1e6) : 0, next_prog = t0 + 1000000;
     void *h = zsock_resolve(s_sock);
+    long events0 = s_events_total;
+    zmq_msg_t keep;
+    zmq_msg_init(&keep);
     while (out->answered < total) {
         int64_t now = zclock_usecs();
         if (now >= stop_at || zsys_interrupted)
@@ -202,25 +291,22 @@ static int s_step(double rate, step_t *out)
         }
         zmq_pollitem_t it = {h, 0, ZMQ_POLLIN, 0};
         zmq_poll(&it, 1, 1);
-        while (zsock_events(s_sock) & ZMQ_POLLIN) {
-            zmsg_t *m = zmsg_recv(s_sock);
-            if (!m)
+        for (;;) {
+            uint64_t id;
+            unsigned status;
+            int rc = s_recv(false, &id, &status, NULL, &keep);
+            if (rc < 0)
                 break;
-            char *verb = zmsg_popstr(m), *rid = zmsg_popstr(m), *status = zmsg_popstr(m);
-            if (verb && rid && status && !strcmp(verb, "REP")) {
-                long k = atol(rid) - base;
+            if (rc == 1) {
+                long k = (long)id - base;
                 if (k >= 0 && k < total && at[k]) {
                     bench_hist_add(&out->lat, zclock_usecs() - at[k]);
                     at[k] = 0;
                     out->answered++;
-                    if (strcmp(status, "ok"))
+                    if (status != PL_ST_OK)
                         out->errors++;
                 }
             }
-            free(verb);
-            free(rid);
-            free(status);
-            zmsg_destroy(&m);
         }
         if (now >= next_prog && (rate > 0 || o.max_rate)) {
             fprintf(stderr, "zmq-bench: %5.1fs rate %.0f sent %ld answered %ld p99 %.2f ms\n",
@@ -229,6 +315,18 @@ static int s_step(double rate, step_t *out)
             next_prog += 1000000;
         }
     }
+    /* events of the last answers may trail them: wait up to 1 s for one per send */
+    for (int64_t end = zclock_mono() + 1000;
+         !o.offline && s_events_total - events0 < next && zclock_mono() < end;) {
+        uint64_t id;
+        unsigned status;
+        zmq_pollitem_t it = {h, 0, ZMQ_POLLIN, 0};
+        zmq_poll(&it, 1, 10);
+        while (s_recv(false, &id, &status, NULL, &keep) >= 0)
+            ;
+    }
+    zmq_msg_close(&keep);
+    out->events = s_events_total - events0;
     out->sent = next;
     out->lost = next - out->answered;
     out->secs = (double)(zclock_usecs() - t0) / 1e6;
@@ -247,8 +345,8 @@ static bool s_pass(const step_t *s)
 static void s_step_json(const step_t *s)
 {
     printf("{\"rate\":%.0f,\"secs\":%.2f,\"sent\":%ld,\"answered\":%ld,\"errors\":%ld,"
-           "\"lost\":%ld,\"sends_per_s\":%.0f,\"latency_ms\":",
-           s->rate, s->secs, s->sent, s->answered, s->errors, s->lost, s->per_s);
+           "\"lost\":%ld,\"events\":%ld,\"sends_per_s\":%.0f,\"latency_ms\":",
+           s->rate, s->secs, s->sent, s->answered, s->errors, s->lost, s->events, s->per_s);
     bench_hist_json(&s->lat, stdout);
     printf("}");
 }
@@ -258,7 +356,7 @@ static int s_usage(void)
     fprintf(stderr,
             "usage: zmq-bench [--router EP] [--pairs P] [--messages M] [--window W]\n"
             "  [--size BYTES] [--deadline S] [--group G] [--rate R] [--duration S]\n"
-            "  [--max-rate] [--step S] [--p99-limit MS] [--drain S]\n"
+            "  [--max-rate] [--step S] [--p99-limit MS] [--drain S] [--offline]\n"
             "  --curve-secret GATEWAY_KEY_FILE --router-key ROUTER_KEY_FILE\n"
             "  (or [--curve-server-key Z85 [--curve-public-key Z85 --curve-secret-key Z85]])\n");
     return 2;
@@ -271,6 +369,10 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--max-rate")) {
             o.max_rate = true;
+            continue;
+        }
+        if (!strcmp(argv[i], "--offline")) {
+            o.offline = true;
             continue;
         }
         if (i + 1 >= argc)
@@ -354,9 +456,8 @@ int main(int argc, char **argv)
     }
     if (pl_wire_setup(s_sock, false) || zsock_connect(s_sock, "%s", o.router))
         goto done;
-    char epoch[24];
-    snprintf(epoch, sizeof epoch, "%lld", (long long)pl_now_ms());
-    pl_wire_sendv(s_sock, "HB", epoch, "0", NULL);
+    s_epoch = (uint64_t)pl_now_ms();
+    s_hb();
     zsock_set_rcvtimeo(s_sock, 5000);
     s_run = (long)(pl_now_ms() % 100000);
     if (s_setup())
@@ -395,25 +496,26 @@ int main(int argc, char **argv)
         rc = 0;
     }
 
-    printf("zmq-bench: %ld %s, text %ld B, %s\n", o.pairs, o.group > 1 ? "groups" : "DM pairs",
-           o.size,
+    printf("zmq-bench: %ld %s, text %ld B, recipients %s, %s\n", o.pairs,
+           o.group > 1 ? "groups" : "DM pairs", o.size, o.offline ? "offline" : "online",
            o.max_rate   ? "max-rate search"
            : o.rate > 0 ? "open loop"
                         : "closed loop");
-    printf("%9s %8s %8s %6s %5s %9s %9s %9s %9s %9s %9s\n", "offered/s", "sent", "answered", "lost",
-           "err", "sends/s", "p50 ms", "p90", "p99", "p999", "max");
+    printf("%9s %8s %8s %6s %5s %8s %9s %9s %9s %9s %9s %9s\n", "offered/s", "sent", "answered",
+           "lost", "err", "events", "sends/s", "p50 ms", "p90", "p99", "p999", "max");
     for (int i = 0; i < n; i++) {
-        printf("%9.0f %8ld %8ld %6ld %5ld %9.0f ", steps[i].rate, steps[i].sent, steps[i].answered,
-               steps[i].lost, steps[i].errors, steps[i].per_s);
+        printf("%9.0f %8ld %8ld %6ld %5ld %8ld %9.0f ", steps[i].rate, steps[i].sent,
+               steps[i].answered, steps[i].lost, steps[i].errors, steps[i].events, steps[i].per_s);
         bench_hist_row(&steps[i].lat, stdout);
         printf("%s\n", o.max_rate ? (s_pass(&steps[i]) ? "  pass" : "  FAIL") : "");
     }
     if (o.max_rate)
         printf("max rate with p99 < %.0f ms and nothing lost: %.0f sends/s\n", o.p99_limit,
                best >= 0 ? steps[best].rate : 0.0);
-    printf("{\"tool\":\"zmq-bench\",\"mode\":\"%s\",\"pairs\":%ld,\"group\":%ld,"
+    printf("{\"tool\":\"zmq-bench\",\"mode\":\"%s\",\"online\":%s,\"pairs\":%ld,\"group\":%ld,"
            "\"messages_per_pair\":%ld,\"window\":%ld,\"text_bytes\":%ld,\"max_rate\":",
-           o.group > 1 ? "group" : "dm", o.pairs, o.group, o.per, o.window, o.size);
+           o.group > 1 ? "group" : "dm", o.offline ? "false" : "true", o.pairs, o.group, o.per,
+           o.window, o.size);
     if (o.max_rate)
         printf("%.0f", best >= 0 ? steps[best].rate : 0.0);
     else
@@ -438,5 +540,7 @@ done:
     zsock_destroy(&s_sock);
     free(s_big);
     free(s_text);
+    free(s_loc);
+    pl_buf_free(&s_out);
     return rc;
 }

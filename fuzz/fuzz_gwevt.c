@@ -1,10 +1,11 @@
-/* fuzz_gwevt — the gateway's side of ["EVT", to, skip, event] from the router
+/* fuzz_gwevt — the gateway's side of EVT[to, skip, event] from the router
  * (sessions_deliver: the recipient list, the skip device, the conversation tag of the
  * event, member "removed" events, and the `_revoke` control event of logout.c), with
  * alice on two devices (d1, d2) and bob on one, authenticated and registered.
  *
  * An input is one or more messages separated by a line "--", each three frames joined
- * by '\n': to, skip, event. The event is passed to clients verbatim (a shard builds it),
+ * by '\n': to (a JSON array of names, sent as the binary list; other bytes as raw list
+ * bytes), skip, event. The event is passed to clients verbatim (a shard builds it),
  * so only the gateway's own handling is checked: no crash, leak or UB. */
 #define _GNU_SOURCE /* memmem */
 #include <string.h>
@@ -54,13 +55,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (n == 3) {
             /* zlink hands over frames as NUL-terminated copies (skip: a C string) */
-            char *to = strndup(f[0], l[0]), *skip = strndup(f[1], l[1]);
+            /* to: a JSON array of names in the seed's text, sent as the binary list of
+             * an EVT; anything else goes in as raw list bytes */
+            pl_buf_t lb = {0};
+            json_t *arr = json_loadb(f[0], l[0], 0, NULL);
+            if (json_is_array(arr)) {
+                size_t i;
+                json_t *v;
+                json_array_foreach(arr, i, v)
+                {
+                    if (json_is_string(v))
+                        pl_list_add(&lb, json_string_value(v), json_string_length(v));
+                }
+            } else
+                pl_buf_put(&lb, f[0], l[0]);
+            json_decref(arr);
+            char *to = malloc(lb.len + 1), *skip = strndup(f[1], l[1]);
+            if (to && lb.len)
+                memcpy(to, lb.data, lb.len);
+            size_t to_len = lb.len;
+            pl_buf_free(&lb);
             char *ev = malloc(l[2] + 1);
             if (!to || !skip || !ev)
                 abort();
             memcpy(ev, f[2], l[2]);
             ev[l[2]] = 0;
-            sessions_deliver(gw, to, l[0], skip, ev, l[2]);
+            sessions_deliver(gw, to, to_len, skip, ev, l[2]);
             free(to);
             free(skip);
             free(ev);

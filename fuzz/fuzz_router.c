@@ -1,10 +1,12 @@
-/* fuzz_router — every message the router decodes (internals.md "Messages").
+/* fuzz_router — every message the router decodes (internals.md "The binary protocol").
  *
  * An input is one or more messages separated by a line "--". Each message is a side byte
- * (even: from a gateway, front: HB, REQ, LOC, HEALTH; odd: from a shard, back: HB, HELLO,
- * REP, EVT, SNAP, FWD) followed by its frames joined by '\n', the peer's identity frame
- * first, as the ROUTER socket hands it over. A shard HB from "s/0" first makes a later
- * REQ or FWD take the forwarding path.
+ * (even: from a gateway, front: HB, REQ, REQN, LOC, HEALTH; odd: from a shard, back: HB,
+ * HELLO, REP, EVT, SNAP, FWD) followed by its frames joined by '\n', the peer's identity
+ * frame first, as the ROUTER socket hands it over; the frames after the identity are the
+ * text form of pl_msgtext.h, translated to the binary message (a text that is none goes
+ * in as raw frames, so binary junk reaches the decoder). A shard HB from "s/0" first
+ * makes a later REQ or FWD take the forwarding path.
  *
  * One router (two shards, sockets bound on inproc endpoints nobody connects to: its sends
  * fail with EHOSTUNREACH, as to a peer that went away), its peer state reset before each
@@ -14,6 +16,7 @@
 
 #include "fuzz_util.h"
 #include "pl_log.h"
+#include "pl_msgtext.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -55,14 +58,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (stop > p) {
             zmsg_t *msg = fuzz_msg(p + 1, (size_t)(stop - p - 1));
             /* the identity frame names the sender, as the key's User-Id would */
-            char *who = msg ? zframe_strdup(zmsg_first(msg)) : NULL;
+            zframe_t *idf = zmsg_pop(msg);
+            char *who = idf ? zframe_strdup(idf) : NULL;
+            zmsg_t *bin = pl_msgtext_to_bin(*p & 1 ? PL_HOP_SHARD_ROUTER : PL_HOP_GW_ROUTER, msg);
+            zmsg_t *use = bin ? bin : msg;
+            zmsg_prepend(use, &idf);
+            zmq_msg_t parts[3];
+            int n = 0;
+            for (zframe_t *f = zmsg_first(use); f; f = zmsg_next(use), n++) {
+                if (n >= 3)
+                    continue; /* counted: the router drops messages of too many frames */
+                zmq_msg_init_size(&parts[n], zframe_size(f));
+                memcpy(zmq_msg_data(&parts[n]), zframe_data(f), zframe_size(f));
+            }
             router__fuzz_sender = who;
             if (*p & 1)
-                route__back(r, msg);
+                route__back(r, parts, n);
             else
-                route__front(r, msg);
+                route__front(r, parts, n);
             router__fuzz_sender = NULL;
+            for (int i = 0; i < n && i < 3; i++)
+                zmq_msg_close(&parts[i]);
             free(who);
+            zframe_destroy(&idf);
+            zmsg_destroy(&bin);
             zmsg_destroy(&msg);
         }
         p = sep ? sep + 4 : end;

@@ -185,27 +185,26 @@ static int s_queue(zlink_cb *cb, void *arg)
     return 0;
 }
 
-int zlink_request(zlink_t *self, const char *key, const char *payload, size_t len, zlink_cb *cb,
-                  void *arg)
+int zlink_request(zlink_t *self, pl_op_t op, const char *key, const char *payload, size_t len,
+                  zlink_cb *cb, void *arg)
 {
     (void)self;
-    if (strncmp(key, "u:", 2) != 0 && strncmp(key, "c:", 2) != 0) {
-        fprintf(stderr, "a request with routing key %s\n", key);
+    if (!pl_op_key_ok(op, key, strlen(key)) || (pl_op_def(op)->flags & PL_OPF_FWD)) {
+        fprintf(stderr, "a request %s with routing key %s\n", pl_op_name(op), key);
         abort();
     }
-    s_must_be_object("a payload for a shard", payload, len);
-    return s_queue(cb, arg);
-}
-
-int zlink_request_shard(zlink_t *self, int shard, const char *payload, size_t len, zlink_cb *cb,
-                        void *arg)
-{
-    (void)self;
-    if (shard < 0) {
-        fprintf(stderr, "a request to shard %d\n", shard);
-        abort();
-    }
-    s_must_be_object("a payload for a shard", payload, len);
+    pl_slice_t f[8];
+    int nf = 1;
+    for (const char *p = pl_op_def(op)->fields; *p; p++)
+        nf += *p == ' ';
+    if (pl_op_def(op)->flags & PL_OPF_BIN) {
+        if (nf > 8 || pl_body_fields((pl_slice_t){(const uint8_t *)payload, len}, f, nf) != 0) {
+            fprintf(stderr, "a binary %s body that does not split into its fields\n",
+                    pl_op_name(op));
+            abort();
+        }
+    } else
+        s_must_be_object("a payload for a shard", payload, len);
     return s_queue(cb, arg);
 }
 
@@ -215,9 +214,22 @@ int zlink_health(zlink_t *self, zlink_cb *cb, void *arg)
     return s_queue(cb, arg);
 }
 
-void zlink_loc(zlink_t *self, const char *payload, size_t len)
+int zlink_request_shard(zlink_t *self, pl_op_t op, int shard, const char *payload, size_t len,
+                        zlink_cb *cb, void *arg)
 {
     (void)self;
+    if (!pl_op_def(op) || shard < 0) {
+        fprintf(stderr, "a request to shard %d with op %d\n", shard, (int)op);
+        abort();
+    }
+    s_must_be_object("a payload for a shard", payload, len);
+    return s_queue(cb, arg);
+}
+
+void zlink_loc(zlink_t *self, bool full, const char *payload, size_t len)
+{
+    (void)self;
+    (void)full;
     s_must_be_object("a LOC payload", payload, len);
 }
 

@@ -1,6 +1,9 @@
 /* shard_env — see shard_env.h. */
 #include "shard_env.h"
 
+#include "pl_msg.h"
+#include "pl_msgtext.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,14 +17,18 @@ static char s_dir[64];
 static int s_send(void *arg, int count, const void *const *parts, const size_t *lens)
 {
     (void)arg;
-    /* ["REP", gw, reqid, status, body] */
-    if (fuzz_shard_check_ok && count == 5 && lens[0] == 3 && memcmp(parts[0], "REP", 3) == 0 &&
-        lens[3] == 2 && memcmp(parts[3], "ok", 2) == 0) {
+    /* every message the shard sends must decode; an ok REP's body must be an object */
+    pl_msg_t m;
+    if (count < 1 || count > 2 || pl_msg_decode(parts[count - 1], lens[count - 1], &m) != 0) {
+        fprintf(stderr, "the shard sent a message that does not decode\n");
+        abort();
+    }
+    if (fuzz_shard_check_ok && m.h.kind == PL_K_REP && m.h.status == PL_ST_OK) {
         json_error_t err;
-        json_t *body = json_loadb(parts[4], lens[4], JSON_ALLOW_NUL, &err);
+        json_t *body = json_loadb((const char *)m.f[0].p, m.f[0].n, JSON_ALLOW_NUL, &err);
         if (!json_is_object(body)) {
             fprintf(stderr, "shard answered ok with a body that is no JSON object: %.*s\n",
-                    (int)(lens[4] > 400 ? 400 : lens[4]), (const char *)parts[4]);
+                    (int)(m.f[0].n > 400 ? 400 : m.f[0].n), (const char *)m.f[0].p);
             abort();
         }
         json_decref(body);
@@ -66,10 +73,41 @@ shard_t *fuzz_shard(void)
     zmsg_t *table = zmsg_new();
     zmsg_addstr(table, "TABLE");
     zmsg_addstr(table, "1 0-16383=0");
-    shard_handle(s_shard, table);
+    zmsg_t *bin = pl_msgtext_to_bin(PL_HOP_ROUTER_SHARD, table);
     zmsg_destroy(&table);
+    if (!bin)
+        abort();
+    zframe_t *tf = zmsg_last(bin);
+    shard_handle(s_shard, NULL, 0, zframe_data(tf), zframe_size(tf));
+    zmsg_destroy(&bin);
     atexit(s_cleanup);
     return s_shard;
+}
+
+void fuzz_shard_text(zmsg_t *text)
+{
+    zmsg_t *bin = pl_msgtext_to_bin(PL_HOP_ROUTER_SHARD, text);
+    if (bin) {
+        zframe_t *a = zmsg_size(bin) == 2 ? zmsg_first(bin) : NULL;
+        zframe_t *m = zmsg_last(bin);
+        shard_handle(fuzz_shard(), a ? zframe_data(a) : NULL, a ? zframe_size(a) : 0,
+                     zframe_data(m), zframe_size(m));
+        zmsg_destroy(&bin);
+        return;
+    }
+    /* no message of the protocol: its last frame as a binary message, the one before it
+     * (if any) as the address frame */
+    zframe_t *m = zmsg_last(text);
+    zframe_t *a = NULL;
+    if (zmsg_size(text) >= 2) {
+        zframe_t *f = zmsg_first(text);
+        for (size_t i = 0; i + 2 < zmsg_size(text); i++)
+            f = zmsg_next(text);
+        a = f;
+    }
+    if (m)
+        shard_handle(fuzz_shard(), a ? zframe_data(a) : NULL, a ? zframe_size(a) : 0,
+                     zframe_data(m), zframe_size(m));
 }
 
 void fuzz_shard_req(const char *payload)
@@ -79,7 +117,7 @@ void fuzz_shard_req(const char *payload)
     zmsg_addstr(msg, "g/fuzz");
     zmsg_addstr(msg, "1");
     zmsg_addstr(msg, payload);
-    shard_handle(fuzz_shard(), msg);
+    fuzz_shard_text(msg);
     zmsg_destroy(&msg);
     shard_flush(fuzz_shard());
 }

@@ -68,14 +68,14 @@ static void s_wrong(acct_t *a)
 }
 
 /* Send op payload for a->user; cb gets a as arg. Returns 0 or -1 (answered 503). */
-static int s_request(acct_t *a, json_t *pl, zlink_cb *cb)
+static int s_request(acct_t *a, pl_op_t op, json_t *pl, zlink_cb *cb)
 {
     char key[40];
     snprintf(key, sizeof key, "u:%s", a->user);
     size_t len;
     char *text = pl ? json_text(pl, &len) : NULL;
     json_decref(pl);
-    int rc = text ? zlink_request(a->gw->zl, key, text, len, cb, a) : -1;
+    int rc = text ? zlink_request(a->gw->zl, op, key, text, len, cb, a) : -1;
     free(text);
     if (rc != 0)
         http_respond_error(a->r, 503, PL_E_UNAVAILABLE, "the router link is down");
@@ -143,7 +143,7 @@ static void s_after_hash(uv_work_t *w, int status)
         s_destroy(&a);
         return;
     }
-    if (s_request(a,
+    if (s_request(a, PL_OP_USER_CREATE,
                   json_pack("{s:s,s:s,s:s}", "op", "user_create", "user", a->user, "hash", a->hash),
                   s_on_created) != 0)
         s_destroy(&a);
@@ -209,7 +209,7 @@ static void s_after_verify(uv_work_t *w, int status)
     }
     snprintf(a->password, tl, "%s.%s.%s", a->user, a->device, b64);
     sodium_memzero(b64, sizeof b64);
-    if (s_request(a,
+    if (s_request(a, PL_OP_TOKEN_SET,
                   json_pack("{s:s,s:s,s:s,s:s}", "op", "token_set", "user", a->user, "device",
                             a->device, "th", th),
                   s_on_token_set) != 0)
@@ -325,7 +325,8 @@ void accounts_login(http_req_t *r)
     acct_t *a = s_parse(r, ACCT_LOGIN);
     if (!a)
         return;
-    if (s_request(a, json_pack("{s:s,s:s,s:b}", "op", "user_get", "user", a->user, "login", 1),
+    if (s_request(a, PL_OP_USER_GET,
+                  json_pack("{s:s,s:s,s:b}", "op", "user_get", "user", a->user, "login", 1),
                   s_on_user) != 0)
         s_destroy(&a);
 }

@@ -113,7 +113,8 @@ static void s_send(gather_t *g, json_t *group)
     char *text = pl ? json_text(pl, &len) : NULL;
     json_decref(pl);
     g->outstanding++;
-    if (!text || zlink_request(g->s->gw->zl, key, text, len, s_on_answer, g) != 0) {
+    if (!text || zlink_request(g->s->gw->zl, pl_op_by_name(g->spec->op, strlen(g->spec->op)), key,
+                               text, len, s_on_answer, g) != 0) {
         g->outstanding--;
         s_note_error(g, PL_E_UNAVAILABLE, "the router link is down", 23);
     }

@@ -26,6 +26,7 @@ typedef struct group_op {
     char key[96];
     char *payload; /* for the conversation's shard, sent once every check passed */
     size_t payload_len;
+    pl_op_t op;       /* of payload */
     int outstanding;  /* group_quota in flight (+1 while they are being sent) */
     bool creator_due; /* group_create: the creator's quota is asked after the members' */
     char conv[80];    /* group_add: the group (a member already in it needs no room) */
@@ -78,7 +79,8 @@ static void s_go(void *arg)
         s_destroy(&o);
         return;
     }
-    if (zlink_request(o->s->gw->zl, o->key, o->payload, o->payload_len, s_on_answer, o) != 0) {
+    if (zlink_request(o->s->gw->zl, o->op, o->key, o->payload, o->payload_len, s_on_answer, o) !=
+        0) {
         static const char msg[] = "the router link is down";
         s_finish(o, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
     }
@@ -164,7 +166,7 @@ static void s_check_user(group_op_t *o, const char *user, bool create)
              user, create ? "true" : "false", o->conv[0] ? ",\"conv\":\"" : "", o->conv,
              o->conv[0] ? "\"" : "");
     o->outstanding++;
-    if (zlink_request(gw->zl, key, body, strlen(body), s_on_exists, a) != 0) {
+    if (zlink_request(gw->zl, PL_OP_GROUP_QUOTA, key, body, strlen(body), s_on_exists, a) != 0) {
         o->outstanding--;
         free(a);
         s_note_error(o, PL_E_UNAVAILABLE, "the router link is down", 23);
@@ -290,6 +292,7 @@ void groups_request(session_t *s, pending_t *p, const char *id_json, const char 
     }
     json_object_set_new(pl, "conv", json_string(conv));
     snprintf(o->key, sizeof o->key, "c:%s", conv);
+    o->op = pl_op_by_name(type, strlen(type));
     o->payload = json_text(pl, &o->payload_len);
     if (!o->payload)
         goto oom;

@@ -23,6 +23,8 @@
 #include "pl_config.h"
 #include "pl_err.h"
 #include "pl_hash.h"
+#include "pl_msg.h"
+#include "pl_ops.h"
 #include "pl_log.h"
 #include "pl_text.h"
 #include "pl_time.h"
@@ -106,10 +108,11 @@ char *json_text(const json_t *obj, size_t *len_out);
 typedef void(zlink_cb)(void *arg, const char *status, const char *body, size_t len);
 
 typedef struct {
-    /* ["EVT", to, skip, event] */
-    void (*on_evt)(gw_t *gw, const char *to, size_t to_len, const char *skip, const char *event,
+    /* EVT[to, skip, event]: to the recipients as a pl_list (pl_msg.h), skip NUL-terminated,
+     * event the bytes as received (borrowed: valid during the call) */
+    void (*on_evt)(gw_t *gw, const void *to, size_t to_len, const char *skip, const char *event,
                    size_t event_len);
-    /* ["SNAP"] */
+    /* SNAP */
     void (*on_snap)(gw_t *gw);
 } zlink_handlers_t;
 
@@ -126,21 +129,22 @@ zlink_t *zlink_new(gw_t *gw, uv_loop_t *loop, const char *endpoint, const char *
  * Call from a loop callback before lws_context_destroy; zlink_destroy after uv_run. */
 void zlink_stop(zlink_t *self);
 void zlink_destroy(zlink_t **self_p);
-/* Send ["REQ", key, reqid, payload]. cb is always called later exactly once (with
- * "unavailable" if the send failed or nothing came back within the timeout). Returns 0,
- * or -1 only when out of memory or stopped (then cb is never called). */
-int zlink_request(zlink_t *self, const char *key, const char *payload, size_t len, zlink_cb *cb,
-                  void *arg);
-/* The same for a request to shard N itself (not to the owner of a key): sends
- * ["REQN", N, reqid, payload]. The shard serves only what its slots hold (a
- * presence_report's users of other shards are ignored there). */
-int zlink_request_shard(zlink_t *self, int shard, const char *payload, size_t len, zlink_cb *cb,
-                        void *arg);
-/* Send ["HEALTH", reqid] with a 1 s deadline; cb gets status "ok" and body "1"/"0". */
+/* Send REQ{op, reqid}[key, payload] (op from proto/pl_ops.def; payload its JSON body).
+ * cb is always called later exactly once (with "unavailable" if the send failed or
+ * nothing came back within the timeout). Returns 0, or -1 only when out of memory or
+ * stopped (then cb is never called). */
+int zlink_request(zlink_t *self, pl_op_t op, const char *key, const char *payload, size_t len,
+                  zlink_cb *cb, void *arg);
+/* The same as REQN{op, shard, reqid}[payload]: to shard number shard, whatever it owns.
+ * The shard serves only what its slots hold (a presence_report's users of other shards
+ * are ignored there). */
+int zlink_request_shard(zlink_t *self, pl_op_t op, int shard, const char *payload, size_t len,
+                        zlink_cb *cb, void *arg);
+/* Send HEALTH{reqid} with a 1 s deadline; cb gets status "ok" and body "1"/"0". */
 int zlink_health(zlink_t *self, zlink_cb *cb, void *arg);
-/* Send ["LOC", epoch, ++locseq, payload]. A failed send still consumes the locseq (shards
- * detect the gap from the next HB and ask for SNAP). */
-void zlink_loc(zlink_t *self, const char *payload, size_t len);
+/* Send LOC{epoch, ++locseq, FULL if full}[payload]. A failed send still consumes the
+ * locseq (shards detect the gap from the next HB and ask for SNAP). */
+void zlink_loc(zlink_t *self, bool full, const char *payload, size_t len);
 /* Slot table from the last TABLE, or NULL if none yet. Owned by zlink. */
 const pl_slots_t *zlink_table(zlink_t *self);
 
@@ -163,10 +167,10 @@ session_t *sessions_of(gw_t *gw, const char *user);
 void sessions_tick(gw_t *gw);
 /* SNAP: send LOC full with every user held here. */
 void sessions_snapshot(gw_t *gw);
-/* EVT: push event to every authenticated session of the users in to (JSON array), except
+/* EVT: push event to every authenticated session of the users in to (a pl_list), except
  * the one whose "<user>/<device>" equals skip. A control event (logout_is_control) is
  * handed to logout_revoke instead and reaches no client. */
-void sessions_deliver(gw_t *gw, const char *to, size_t to_len, const char *skip, const char *event,
+void sessions_deliver(gw_t *gw, const void *to, size_t to_len, const char *skip, const char *event,
                       size_t event_len);
 
 /* ---- ws.c: WebSocket sessions ---------------------------------------------------------- */

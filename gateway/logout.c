@@ -106,7 +106,8 @@ void logout_http(http_req_t *r)
     char key[40];
     snprintf(key, sizeof key, "u:%s", user);
     http_req_ref(r);
-    int rc = text ? zlink_request(r->gw->zl, key, text, len, s_on_revoked, r) : -1;
+    int rc =
+        text ? zlink_request(r->gw->zl, PL_OP_TOKEN_REVOKE, key, text, len, s_on_revoked, r) : -1;
     free(text);
     if (rc != 0) {
         http_req_unref(&r);

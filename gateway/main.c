@@ -442,7 +442,7 @@ static void s_tick_cb(uv_timer_t *t)
     limits_tick(gw);
 }
 
-static void s_on_evt(gw_t *gw, const char *to, size_t to_len, const char *skip, const char *event,
+static void s_on_evt(gw_t *gw, const void *to, size_t to_len, const char *skip, const char *event,
                      size_t event_len)
 {
     sessions_deliver(gw, to, to_len, skip, event, event_len);

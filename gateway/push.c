@@ -109,7 +109,7 @@ static bool s_allowed(gw_t *gw, const char *url)
 
 /* Send payload (taken; NULL: out of memory) to the caller's shard; the answer's body is
  * spliced into the client's ok. */
-static void s_forward(session_t *s, pending_t *p, const char *id_json, json_t *payload)
+static void s_forward(session_t *s, pending_t *p, const char *id_json, pl_op_t op, json_t *payload)
 {
     size_t len = 0;
     char *text = payload ? json_text(payload, &len) : NULL;
@@ -125,7 +125,7 @@ static void s_forward(session_t *s, pending_t *p, const char *id_json, json_t *p
     o->p = p;
     char key[40];
     snprintf(key, sizeof key, "u:%s", s->user);
-    if (zlink_request(s->gw->zl, key, text, len, s_answer, o) != 0) {
+    if (zlink_request(s->gw->zl, op, key, text, len, s_answer, o) != 0) {
         s_answer(o, PL_E_UNAVAILABLE, "the router link is down", 23);
     }
     free(text);
@@ -219,7 +219,7 @@ void push_register(session_t *s, pending_t *p, const char *id_json, json_t *req)
         s_error(s, p, id_json, PL_E_FORBIDDEN, "this URL is not allowed for push targets");
         return;
     }
-    s_forward(s, p, id_json,
+    s_forward(s, p, id_json, PL_OP_PUSH_REGISTER,
               target ? json_pack("{s:s, s:s, s:s, s:o}", "op", "push_register", "user", s->user,
                                  "device", s->device, "target", target)
                      : NULL);
@@ -228,7 +228,8 @@ void push_register(session_t *s, pending_t *p, const char *id_json, json_t *req)
 void push_list(session_t *s, pending_t *p, const char *id_json, json_t *req)
 {
     (void)req;
-    s_forward(s, p, id_json, json_pack("{s:s, s:s}", "op", "push_list", "user", s->user));
+    s_forward(s, p, id_json, PL_OP_PUSH_LIST,
+              json_pack("{s:s, s:s}", "op", "push_list", "user", s->user));
 }
 
 void push_unregister(session_t *s, pending_t *p, const char *id_json, json_t *req)
@@ -240,6 +241,6 @@ void push_unregister(session_t *s, pending_t *p, const char *id_json, json_t *re
         return;
     }
     s_forward(
-        s, p, id_json,
+        s, p, id_json, PL_OP_PUSH_UNREGISTER,
         json_pack("{s:s, s:s, s:s}", "op", "push_unregister", "user", s->user, "push_id", id));
 }

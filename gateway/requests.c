@@ -22,6 +22,7 @@ typedef struct op {
     char key[80];
     char *payload;
     size_t payload_len;
+    pl_op_t op; /* of payload (pl_ops.def) */
     /* a conversation request waiting for its turn (order.c), until ready or cancelled */
     order_ticket_t *ticket;
 } op_t;
@@ -86,7 +87,8 @@ static void s_on_answer(void *arg, const char *status, const char *body, size_t 
 /* Send o's payload to its key; the answer completes o. */
 static void s_op_send(op_t *o)
 {
-    if (zlink_request(o->s->gw->zl, o->key, o->payload, o->payload_len, s_on_answer, o) != 0) {
+    if (zlink_request(o->s->gw->zl, o->op, o->key, o->payload, o->payload_len, s_on_answer, o) !=
+        0) {
         static const char msg[] = "the router link is down";
         s_op_finish(o, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
     }
@@ -266,6 +268,34 @@ static verdict_t s_build_conv_op(session_t *s, const char *type, json_t *req, js
     return OK_V;
 }
 
+/* The binary body of a PL_OPF_BIN op (pl_ops.def): the string members of pl named in the
+ * op's row, in that order, each a u32 length and its bytes (the text as the client's JSON
+ * decoded to, carried as it is). NULL on OOM or a member that is missing or not a string
+ * (s_build_conv_op has put every one). Caller frees. */
+static char *s_binary_body(pl_op_t op, json_t *pl, size_t *len)
+{
+    pl_buf_t b = {0};
+    char name[64];
+    for (const char *f = pl_op_def(op)->fields; *f;) {
+        size_t n = strcspn(f, " ");
+        snprintf(name, sizeof name, "%.*s", (int)n, f);
+        f += n;
+        f += strspn(f, " ");
+        json_t *v = json_object_get(pl, name);
+        if (!json_is_string(v)) {
+            pl_buf_free(&b);
+            return NULL;
+        }
+        pl_msg_field(&b, json_string_value(v), json_string_length(v));
+    }
+    if (b.failed || !b.data) {
+        pl_buf_free(&b);
+        return NULL;
+    }
+    *len = b.len;
+    return (char *)b.data; /* the buffer is the caller's now */
+}
+
 static void s_conv_request(session_t *s, pending_t *p, const char *id_json, const char *type,
                            json_t *req)
 {
@@ -285,7 +315,11 @@ static void s_conv_request(session_t *s, pending_t *p, const char *id_json, cons
     if (!o)
         goto oom;
     snprintf(o->key, sizeof o->key, "c:%s", conv);
-    o->payload = json_text(pl, &o->payload_len);
+    o->op = pl_op_by_name(type, strlen(type));
+    if (pl_op_def(o->op) && (pl_op_def(o->op)->flags & PL_OPF_BIN))
+        o->payload = s_binary_body(o->op, pl, &o->payload_len);
+    else
+        o->payload = json_text(pl, &o->payload_len);
     json_decref(pl);
     pl = NULL;
     if (!o->payload)
@@ -319,7 +353,8 @@ static void s_conv_request(session_t *s, pending_t *p, const char *id_json, cons
     char key[40], body[80];
     snprintf(key, sizeof key, "u:%s", other);
     snprintf(body, sizeof body, "{\"op\":\"user_exists\",\"user\":\"%s\"}", other);
-    if (zlink_request(gw->zl, key, body, strlen(body), s_on_user_exists, o) != 0) {
+    if (zlink_request(gw->zl, PL_OP_USER_EXISTS, key, body, strlen(body), s_on_user_exists, o) !=
+        0) {
         static const char msg[] = "the router link is down";
         s_op_finish(o, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
     }
@@ -501,7 +536,8 @@ static void s_auth(session_t *s, pending_t *p, const char *id_json, json_t *req)
     snprintf(o->key, sizeof o->key, "u:%s", user);
     s->state = SS_AUTHING;
     sessions_announce(s->gw, user);
-    if (zlink_request(s->gw->zl, o->key, o->payload, o->payload_len, s_on_token_check, o) != 0)
+    if (zlink_request(s->gw->zl, PL_OP_TOKEN_CHECK, o->key, o->payload, o->payload_len,
+                      s_on_token_check, o) != 0)
         s_on_token_check(o, PL_E_UNAVAILABLE, "the router link is down", 23);
 }
 

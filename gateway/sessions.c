@@ -48,7 +48,7 @@ static void s_send_loc(gw_t *gw, const char *key, zlistx_t *names)
     size_t len;
     char *text = json_text(obj, &len);
     if (text) {
-        zlink_loc(gw->zl, text, len);
+        zlink_loc(gw->zl, strcmp(key, "full") == 0, text, len);
         free(text);
     }
 done:
@@ -169,29 +169,23 @@ static void s_removed_user(const gw_blob_t *b, char *out)
     json_decref(ev);
 }
 
-void sessions_deliver(gw_t *gw, const char *to, size_t to_len, const char *skip, const char *event,
+void sessions_deliver(gw_t *gw, const void *to, size_t to_len, const char *skip, const char *event,
                       size_t event_len)
 {
     if (logout_is_control(event, event_len)) {
         logout_revoke(gw, event, event_len);
         return;
     }
-    json_error_t err;
-    json_t *arr = json_loadb(to, to_len, 0, &err);
-    if (!json_is_array(arr)) {
-        pl_warn("EVT with a malformed recipient list dropped");
-        json_decref(arr);
-        return;
-    }
     gw_blob_t *b = NULL;
     char removed[33] = ""; /* a member "removed" event: the user who lost access */
-    size_t i;
-    json_t *v;
-    json_array_foreach(arr, i, v)
-    {
-        const char *u = json_string_value(v);
-        if (!u)
-            continue;
+    pl_list_it_t it;
+    pl_slice_t name;
+    char u[64];
+    int rc;
+    pl_list_iter(&it, (pl_slice_t){to, to_len});
+    while ((rc = pl_list_next(&it, &name)) == 1) {
+        if (!pl_slice_cstr(name, u, sizeof u))
+            continue; /* no user name is that long or holds a NUL */
         user_entry_t *e = zhashx_lookup(gw->users, u);
         if (!e)
             continue; /* gone: the device catches up with sync */
@@ -213,5 +207,6 @@ void sessions_deliver(gw_t *gw, const char *to, size_t to_len, const char *skip,
         }
     }
     gw_blob_unref(&b);
-    json_decref(arr);
+    if (rc < 0)
+        pl_warn("EVT with a malformed recipient list: delivered up to the error");
 }

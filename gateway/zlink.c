@@ -1,4 +1,5 @@
-/* zlink — the gateway's ZeroMQ link to the router (docs/internals.md "Messages").
+/* zlink — the gateway's ZeroMQ link to the router (docs/internals.md "The binary
+ * protocol": one pl_msg frame per message, encoded into one reused buffer).
  *
  * One DEALER socket (identity g/<name>) driven by the libuv loop as STYLE.md "Checked on
  * this machine" prescribes: ZMQ_FD is edge-triggered, so a uv_poll on it only wakes the
@@ -6,7 +7,7 @@
  * shows POLLIN; a uv_prepare starts an empty uv_idle when input (or an expired request) is
  * still waiting, so the loop does not block with messages unread.
  *
- * Requests carry a decimal reqid; outstanding ones sit in a hash (reqid -> entry) and in a
+ * Requests carry a u64 reqid; outstanding ones sit in a hash (its decimal -> entry) and in a
  * list sorted by deadline. An answer, a deadline (--timeout, 1 s for HEALTH) or a failed
  * send completes the entry exactly once; a late answer finds no entry and is dropped.
  *
@@ -18,6 +19,7 @@
  * the dead connection are lost. Requests in flight keep their deadlines. */
 #include "gw.h"
 #include "pl_curve.h"
+#include "pl_msg.h"
 #include "pl_turn.h"
 #include "pl_wire.h"
 
@@ -26,7 +28,6 @@
 #include <zmq.h>
 
 #define ZL_DRAIN_MAX 256
-#define ZL_MAX_PARTS 8
 #define ZL_HEALTH_TIMEOUT_MS 1000
 #define ZL_TICK_MS 250
 #define ZL_HB_MS 1000
@@ -41,7 +42,8 @@ typedef struct {
 
 typedef struct zl_entry {
     struct zl_entry *prev, *next; /* deadline order */
-    char reqid[24];
+    char reqid[24];               /* decimal of id: the hash key */
+    uint64_t id;
     int64_t deadline;
     zlink_cb *cb;
     void *arg;
@@ -64,8 +66,9 @@ struct zlink {
     zlink_handlers_t h;
     int timeout_ms;
     uint64_t next_reqid;
-    char epoch[24];
+    uint64_t epoch;
     uint64_t locseq;
+    pl_buf_t out; /* the message being sent (reused) */
     pl_slots_t *table;
     zhashx_t *byid; /* reqid -> zl_entry_t (not owned by the hash) */
     zl_entry_t *head, *tail;
@@ -144,13 +147,18 @@ static void s_expire(zlink_t *self, int64_t now)
     }
 }
 
-static int s_send(zlink_t *self, int count, const void *const *parts, const size_t *lens)
+/* Send self->out as one message. 0 or -1 (errno). */
+static int s_send(zlink_t *self)
 {
     if (self->stopped || !self->sock) {
         errno = EAGAIN;
         return -1;
     }
-    return pl_wire_send(self->sock, count, parts, lens);
+    if (self->out.failed) {
+        errno = ENOMEM;
+        return -1;
+    }
+    return zmq_send(self->raw, self->out.data, self->out.len, ZMQ_DONTWAIT) < 0 ? -1 : 0;
 }
 
 static zl_entry_t *s_entry_new(zlink_t *self, zlink_cb *cb, void *arg, int timeout_ms)
@@ -158,7 +166,8 @@ static zl_entry_t *s_entry_new(zlink_t *self, zlink_cb *cb, void *arg, int timeo
     zl_entry_t *e = calloc(1, sizeof *e);
     if (!e)
         return NULL;
-    snprintf(e->reqid, sizeof e->reqid, "%" PRIu64, ++self->next_reqid);
+    e->id = ++self->next_reqid;
+    snprintf(e->reqid, sizeof e->reqid, "%" PRIu64, e->id);
     e->cb = cb;
     e->arg = arg;
     e->deadline = pl_mono_ms() + timeout_ms;
@@ -177,34 +186,37 @@ static void s_track(zlink_t *self, zl_entry_t *e, int send_rc)
     zhashx_insert(self->byid, e->reqid, e);
 }
 
-int zlink_request(zlink_t *self, const char *key, const char *payload, size_t len, zlink_cb *cb,
-                  void *arg)
+/* Encode and send REQ (key) or REQN (shard) for a new entry. */
+static int s_request(zlink_t *self, pl_op_t op, const char *key, int shard, const char *payload,
+                     size_t len, zlink_cb *cb, void *arg)
 {
     if (self->stopped)
         return -1;
     zl_entry_t *e = s_entry_new(self, cb, arg, self->timeout_ms);
     if (!e)
         return -1;
-    const void *parts[4] = {"REQ", key, e->reqid, payload};
-    size_t lens[4] = {3, strlen(key), strlen(e->reqid), len};
-    s_track(self, e, s_send(self, 4, parts, lens));
+    pl_hdr_t h = {.kind = key ? PL_K_REQ : PL_K_REQN,
+                  .op = (uint8_t)op,
+                  .shard = (uint16_t)shard,
+                  .id = e->id};
+    pl_msg_begin(&self->out, &h);
+    if (key)
+        pl_msg_field_str(&self->out, key);
+    pl_msg_field(&self->out, payload, len);
+    s_track(self, e, s_send(self));
     return 0;
 }
 
-int zlink_request_shard(zlink_t *self, int shard, const char *payload, size_t len, zlink_cb *cb,
-                        void *arg)
+int zlink_request(zlink_t *self, pl_op_t op, const char *key, const char *payload, size_t len,
+                  zlink_cb *cb, void *arg)
 {
-    if (self->stopped)
-        return -1;
-    zl_entry_t *e = s_entry_new(self, cb, arg, self->timeout_ms);
-    if (!e)
-        return -1;
-    char id[16];
-    snprintf(id, sizeof id, "%d", shard);
-    const void *parts[4] = {"REQN", id, e->reqid, payload};
-    size_t lens[4] = {4, strlen(id), strlen(e->reqid), len};
-    s_track(self, e, s_send(self, 4, parts, lens));
-    return 0;
+    return s_request(self, op, key, 0, payload, len, cb, arg);
+}
+
+int zlink_request_shard(zlink_t *self, pl_op_t op, int shard, const char *payload, size_t len,
+                        zlink_cb *cb, void *arg)
+{
+    return s_request(self, op, NULL, shard, payload, len, cb, arg);
 }
 
 int zlink_health(zlink_t *self, zlink_cb *cb, void *arg)
@@ -214,31 +226,30 @@ int zlink_health(zlink_t *self, zlink_cb *cb, void *arg)
     zl_entry_t *e = s_entry_new(self, cb, arg, ZL_HEALTH_TIMEOUT_MS);
     if (!e)
         return -1;
-    const void *parts[2] = {"HEALTH", e->reqid};
-    size_t lens[2] = {6, strlen(e->reqid)};
-    s_track(self, e, s_send(self, 2, parts, lens));
+    pl_hdr_t h = {.kind = PL_K_HEALTH, .id = e->id};
+    pl_msg_begin(&self->out, &h);
+    s_track(self, e, s_send(self));
     return 0;
 }
 
-void zlink_loc(zlink_t *self, const char *payload, size_t len)
+void zlink_loc(zlink_t *self, bool full, const char *payload, size_t len)
 {
-    char seq[24];
-    snprintf(seq, sizeof seq, "%" PRIu64, ++self->locseq);
-    const void *parts[4] = {"LOC", self->epoch, seq, payload};
-    size_t lens[4] = {3, strlen(self->epoch), strlen(seq), len};
-    if (s_send(self, 4, parts, lens) != 0)
-        pl_warn("LOC %s not sent (%s); shards will ask for a snapshot", seq, strerror(errno));
+    pl_hdr_t h = {
+        .kind = PL_K_LOC, .flags = full ? PL_MF_FULL : 0, .id = self->epoch, .seq = ++self->locseq};
+    pl_msg_begin(&self->out, &h);
+    pl_msg_field(&self->out, payload, len);
+    if (s_send(self) != 0)
+        pl_warn("LOC %" PRIu64 " not sent (%s); shards will ask for a snapshot", self->locseq,
+                strerror(errno));
     else
-        pl_debug("LOC %s %.*s", seq, (int)(len > 200 ? 200 : len), payload);
+        pl_debug("LOC %" PRIu64 " %.*s", self->locseq, (int)(len > 200 ? 200 : len), payload);
 }
 
 static void s_heartbeat(zlink_t *self)
 {
-    char seq[24];
-    snprintf(seq, sizeof seq, "%" PRIu64, self->locseq);
-    const void *parts[3] = {"HB", self->epoch, seq};
-    size_t lens[3] = {2, strlen(self->epoch), strlen(seq)};
-    (void)s_send(self, 3, parts, lens); /* router down: EAGAIN, nothing to do */
+    pl_hdr_t h = {.kind = PL_K_HB, .id = self->epoch, .seq = self->locseq};
+    pl_msg_begin(&self->out, &h);
+    (void)s_send(self); /* router down: EAGAIN, nothing to do */
 }
 
 const pl_slots_t *zlink_table(zlink_t *self)
@@ -248,41 +259,10 @@ const pl_slots_t *zlink_table(zlink_t *self)
 
 /* ---- receiving ------------------------------------------------------------------------ */
 
-static bool s_is(zmq_msg_t *m, const char *word)
-{
-    size_t n = strlen(word);
-    return zmq_msg_size(m) == n && memcmp(zmq_msg_data(m), word, n) == 0;
-}
-
-/* Copy a frame into a NUL-terminated buffer of size cap; false if it does not fit. */
-static bool s_copy(zmq_msg_t *m, char *buf, size_t cap)
-{
-    size_t n = zmq_msg_size(m);
-    if (n >= cap)
-        return false;
-    memcpy(buf, zmq_msg_data(m), n);
-    buf[n] = 0;
-    return true;
-}
-
-/* The frame as a malloc'd NUL-terminated copy (frames may hold NULs: keep the size);
- * NULL on OOM. */
-static char *s_dup(zmq_msg_t *m)
-{
-    size_t n = zmq_msg_size(m);
-    char *p = malloc(n + 1);
-    if (!p)
-        return NULL;
-    memcpy(p, zmq_msg_data(m), n);
-    p[n] = 0;
-    return p;
-}
-
-static void s_on_answer(zlink_t *self, zmq_msg_t *reqid_f, const char *status, zmq_msg_t *body_f)
+static void s_on_answer(zlink_t *self, uint64_t id, const char *status, pl_slice_t body)
 {
     char reqid[24];
-    if (!s_copy(reqid_f, reqid, sizeof reqid))
-        return;
+    snprintf(reqid, sizeof reqid, "%" PRIu64, id);
     zl_entry_t *e = zhashx_lookup(self->byid, reqid);
     if (!e) {
         pl_debug("late or unknown answer %s dropped", reqid);
@@ -290,17 +270,21 @@ static void s_on_answer(zlink_t *self, zmq_msg_t *reqid_f, const char *status, z
     }
     zhashx_delete(self->byid, reqid);
     s_list_remove(self, e);
-    char *body = body_f ? s_dup(body_f) : strdup("");
-    if (!body) {
+    /* callbacks may read body[len]: a NUL-terminated copy */
+    char *text = malloc(body.n + 1);
+    if (!text) {
         static const char msg[] = "out of memory";
         s_complete(e, PL_E_INTERNAL, msg, sizeof msg - 1);
         return;
     }
-    s_complete(e, status, body, body_f ? zmq_msg_size(body_f) : 0);
-    free(body);
+    if (body.n)
+        memcpy(text, body.p, body.n);
+    text[body.n] = '\0';
+    s_complete(e, status, text, body.n);
+    free(text);
 }
 
-static void s_dispatch(zlink_t *self, zmq_msg_t *p, int n)
+static void s_dispatch(zlink_t *self, zmq_msg_t *frame)
 {
     self->last_rx = pl_mono_ms();
     if (self->silent_logged) {
@@ -313,25 +297,38 @@ static void s_dispatch(zlink_t *self, zmq_msg_t *p, int n)
         if (self->h.on_snap && self->reconnected)
             self->h.on_snap(self->gw);
     }
-    if (n == 1 && s_is(&p[0], "HB")) {
-        /* the router's heartbeat: only last_rx matters */
-    } else if (n >= 4 && s_is(&p[0], "REP")) {
-        char status[32];
-        if (!s_copy(&p[2], status, sizeof status))
-            return;
-        s_on_answer(self, &p[1], status, &p[3]);
-    } else if (n >= 3 && s_is(&p[0], "HEALTH")) {
-        s_on_answer(self, &p[1], "ok", &p[2]);
-    } else if (n >= 4 && s_is(&p[0], "EVT")) {
-        char *to = s_dup(&p[1]), *skip = s_dup(&p[2]), *ev = s_dup(&p[3]);
-        if (to && skip && ev && self->h.on_evt)
-            self->h.on_evt(self->gw, to, zmq_msg_size(&p[1]), skip, ev, zmq_msg_size(&p[3]));
-        free(to);
-        free(skip);
-        free(ev);
-    } else if (n >= 2 && s_is(&p[0], "TABLE")) {
-        char *text = s_dup(&p[1]);
-        pl_slots_t *t = text ? pl_slots_decode(text) : NULL;
+    pl_msg_t m;
+    int rc = pl_msg_decode(zmq_msg_data(frame), zmq_msg_size(frame), &m);
+    if (rc != 0) {
+        pl_warn("malformed message from the router dropped: %s", pl_msg_strerror(rc));
+        return;
+    }
+    switch (m.h.kind) {
+    case PL_K_HB:
+        break; /* the router's heartbeat: only last_rx matters */
+    case PL_K_REP:
+        s_on_answer(self, m.h.id, pl_status_name(m.h.status), m.f[0]);
+        break;
+    case PL_K_HEALTH: {
+        pl_slice_t v = {(const uint8_t *)(m.h.flags & PL_MF_DOWN ? "0" : "1"), 1};
+        s_on_answer(self, m.h.id, "ok", v);
+        break;
+    }
+    case PL_K_EVT: {
+        char skip[160];
+        if (!pl_slice_cstr(m.f[1], skip, sizeof skip)) {
+            pl_warn("EVT with a malformed skip dropped");
+            break;
+        }
+        if (self->h.on_evt)
+            self->h.on_evt(self->gw, m.f[0].p, m.f[0].n, skip, (const char *)m.f[2].p, m.f[2].n);
+        break;
+    }
+    case PL_K_TABLE: {
+        char *text = malloc(m.f[0].n + 1);
+        pl_slots_t *t = NULL;
+        if (text && pl_slice_cstr(m.f[0], text, m.f[0].n + 1))
+            t = pl_slots_decode(text);
         free(text);
         if (!t) {
             pl_warn("malformed TABLE from the router ignored");
@@ -345,50 +342,42 @@ static void s_dispatch(zlink_t *self, zmq_msg_t *p, int n)
                 pl_slots_nshards(t));
         pl_slots_destroy(&self->table);
         self->table = t;
-    } else if (n >= 1 && s_is(&p[0], "SNAP")) {
+        break;
+    }
+    case PL_K_SNAP:
         pl_info("router asks for a LOC snapshot");
         if (self->h.on_snap)
             self->h.on_snap(self->gw);
-    } else {
-        pl_warn("unknown message from the router (%d parts) dropped", n);
+        break;
+    default:
+        pl_warn("unexpected %s from the router dropped", pl_kind_name(m.h.kind));
     }
-}
-
-/* Receive one multipart message without blocking. Returns the number of parts kept
- * (extra parts are discarded), 0 if nothing was waiting, -1 on error. */
-static int s_recv(zlink_t *self, zmq_msg_t *parts)
-{
-    int n = 0, more = 1;
-    while (more) {
-        zmq_msg_t m;
-        zmq_msg_init(&m);
-        if (zmq_msg_recv(&m, self->raw, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
-            zmq_msg_close(&m);
-            for (int i = 0; i < n && i < ZL_MAX_PARTS; i++)
-                zmq_msg_close(&parts[i]);
-            return (n == 0 && errno == EAGAIN) ? 0 : -1;
-        }
-        more = zmq_msg_more(&m);
-        if (n < ZL_MAX_PARTS)
-            parts[n] = m;
-        else
-            zmq_msg_close(&m);
-        n++;
-    }
-    return n < ZL_MAX_PARTS ? n : ZL_MAX_PARTS;
 }
 
 static void s_drain(zlink_t *self)
 {
     for (int i = 0; i < ZL_DRAIN_MAX && !self->stopped && s_has_input(self); i++) {
-        zmq_msg_t parts[ZL_MAX_PARTS];
-        int n = s_recv(self, parts);
-        if (n <= 0)
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        if (zmq_msg_recv(&m, self->raw, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&m);
             break;
+        }
         pl_turn_count("zmq_in", 1);
-        s_dispatch(self, parts, n);
-        for (int k = 0; k < n; k++)
-            zmq_msg_close(&parts[k]);
+        if (zmq_msg_more(&m)) {
+            /* not ours: one frame per message. Drop this message's parts. */
+            int more = 1;
+            while (more) {
+                zmq_msg_close(&m);
+                zmq_msg_init(&m);
+                if (zmq_msg_recv(&m, self->raw, 0) < 0)
+                    break;
+                more = zmq_msg_more(&m);
+            }
+            pl_warn("a multipart message from the router dropped");
+        } else
+            s_dispatch(self, &m);
+        zmq_msg_close(&m);
     }
 }
 
@@ -545,9 +534,8 @@ zlink_t *zlink_new(gw_t *gw, uv_loop_t *loop, const char *endpoint, const char *
     self->h = handlers;
     self->timeout_ms = timeout_ms;
     self->loop = loop;
-    uint64_t epoch;
-    randombytes_buf(&epoch, sizeof epoch);
-    snprintf(self->epoch, sizeof self->epoch, "%" PRIu64, epoch >> 1);
+    randombytes_buf(&self->epoch, sizeof self->epoch);
+    self->epoch >>= 1;
     snprintf(self->server_key, sizeof self->server_key, "%s", server_key);
     self->byid = zhashx_new();
     self->endpoint = strdup(endpoint);
@@ -582,7 +570,7 @@ zlink_t *zlink_new(gw_t *gw, uv_loop_t *loop, const char *endpoint, const char *
         uv_timer_start(&self->hb, s_hb_cb, 0, ZL_TICK_MS) != 0 ||
         uv_timer_start(&self->deadlines, s_deadline_cb, 100, 100) != 0)
         goto fail_handles;
-    pl_info("router link %s -> %s (epoch %s)", keyname, endpoint, self->epoch);
+    pl_info("router link %s -> %s (epoch %" PRIu64 ")", keyname, endpoint, self->epoch);
     return self;
 
 fail_handles:
@@ -637,6 +625,7 @@ void zlink_destroy(zlink_t **self_p)
     zcert_destroy(&self->cert);
     free(self->endpoint);
     pl_slots_destroy(&self->table);
+    pl_buf_free(&self->out);
     free(self);
     *self_p = NULL;
 }

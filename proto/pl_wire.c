@@ -2,7 +2,6 @@
 #include "pl_wire.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <string.h>
 
 int pl_wire_setup(zsock_t *sock, bool router)
@@ -34,35 +33,3 @@ int pl_wire_send(zsock_t *sock, int count, const void *const *parts, const size_
     return 0;
 }
 
-int pl_wire_sendv(zsock_t *sock, const char *first, ...)
-{
-    const void *parts[16];
-    size_t lens[16];
-    int n = 0;
-    va_list ap;
-    va_start(ap, first);
-    for (const char *s = first; s; s = va_arg(ap, const char *)) {
-        if (n == 16) {
-            va_end(ap);
-            errno = EINVAL;
-            return -1;
-        }
-        parts[n] = s;
-        lens[n] = strlen(s);
-        n++;
-    }
-    va_end(ap);
-    return pl_wire_send(sock, n, parts, lens);
-}
-
-char *pl_wire_strdup(zmsg_t *msg, int i)
-{
-    if (!msg || i < 0)
-        return NULL;
-    zframe_t *f = zmsg_first(msg);
-    for (int k = 0; f && k < i; k++)
-        f = zmsg_next(msg);
-    if (!f)
-        return NULL;
-    return zframe_strdup(f);
-}

@@ -1,4 +1,4 @@
-/* pl_wire — helpers for the internal ZeroMQ protocol (docs/internals.md).
+/* pl_wire — socket options and sends of the internal ZeroMQ links (docs/internals.md).
  * Thread: the thread that owns the socket. */
 #ifndef PL_WIRE_H
 #define PL_WIRE_H
@@ -15,15 +15,10 @@
  * dropped silently). Returns 0 or -1. */
 int pl_wire_setup(zsock_t *sock, bool router);
 
-/* Send the frames (each a NUL-terminated string, last argument NULL) as one multipart
- * message without blocking. Returns 0, or -1 with errno (EHOSTUNREACH: unknown peer,
- * EAGAIN: high-water mark). Nothing is sent on failure. */
-int pl_wire_sendv(zsock_t *sock, const char *first, ...) __attribute__((sentinel));
-/* Same, frames as (pointer, length) pairs: count pairs in parts/lens. */
+/* Send the frames, given as (pointer, length) pairs (count pairs in parts/lens), as one
+ * multipart message without blocking. Returns 0, or -1 with errno (EHOSTUNREACH: unknown
+ * peer, EAGAIN: high-water mark). Nothing is sent on failure. The messages themselves
+ * are pl_msg.h's. */
 int pl_wire_send(zsock_t *sock, int count, const void *const *parts, const size_t *lens);
-
-/* Frame i of msg as a freshly allocated NUL-terminated string (frames may contain NUL:
- * use zframe_size for binary). NULL when there is no frame i. Caller frees. */
-char *pl_wire_strdup(zmsg_t *msg, int i);
 
 #endif

@@ -1,14 +1,19 @@
-/* route — what the router does with each message (internals.md "Messages").
- * front: gateways send HB, REQ, REQN, LOC, HEALTH. back: shards send HB, REP, EVT, SNAP, FWD
- * (and optionally HELLO at start, see peers__shard_hb).
+/* route — what the router does with each message (internals.md "The binary protocol").
+ * front: gateways send HB, REQ, REQN, LOC, HEALTH. back: shards send HB, HELLO, REP, EVT,
+ * SNAP, FWD. Each message is one frame (pl_msg.h) after the routing id; a shard puts the
+ * name of the gateway it answers in an address frame before REP, EVT and SNAP, and the
+ * router puts the name of the asking gateway before what it relays to shards.
  * The sender is the peer name its CURVE key is bound to (the ZAP User-Id that libzmq
  * attaches to every message, see zap.c), never the routing id: a gateway is "g/<name>",
- * a shard "s/<id>", and each may send only its own role's verbs, as itself.
- * Every frame is treated as bytes; nothing a peer sends can crash the router: a message
- * with the wrong number of frames or an unknown verb is logged and dropped. */
+ * a shard "s/<id>", and each may send only its own role's kinds, as itself.
+ * The router decodes only the header and the field offsets (pl_msg_decode: no copy) and
+ * relays the received message frame itself (zmq_msg_send moves it); nothing a peer sends
+ * can crash it: a message that does not decode or has the wrong frames is logged (rate
+ * limited) and dropped. */
 #include "router_int.h"
 
 #include "pl_err.h"
+#include "pl_msg.h"
 #include "pl_time.h"
 #include "pl_wire.h"
 
@@ -17,79 +22,83 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The longest message either side may send has 6 frames with the identity. */
-#define ROUTE_MAX_FRAMES 6
-
-/* Split msg into frames; returns the count, or -1 when there are more than max. */
-static int s_frames(zmsg_t *msg, zframe_t **out, int max)
+/* Log a message that was dropped: who sent it, how many frames, why. */
+static void s_malformed(router_t *self, const char *side, const char *who, int n, const char *why)
 {
-    int n = 0;
-    for (zframe_t *f = zmsg_first(msg); f; f = zmsg_next(msg)) {
-        if (n == max)
-            return -1;
-        out[n++] = f;
-    }
-    return n;
+    router__warn_rl(&self->rl_malformed, "%s: malformed message from %s (%d frames: %s): dropped",
+                    side, who ? who : "?", n - 1, why);
 }
 
-static void s_malformed(router_t *self, const char *side, zframe_t **f, int n)
+/* Send the routing id of shard id, then [addr], then the frame m (moved on success; on
+ * failure m stays the caller's). Returns 0 or -1 (errno). */
+static int s_to_shard(router_t *self, int id, const char *addr, zmq_msg_t *m)
 {
-    /* n < 0: too many frames, f holds the first ROUTE_MAX_FRAMES. */
-    int k = n < 0 ? ROUTE_MAX_FRAMES : n;
-    char *who = router__printable(k > 0 ? f[0] : NULL);
-    char *verb = k > 1 ? router__printable(f[1]) : strdup("(none)");
-    router__warn_rl(&self->rl_malformed,
-                    "%s: malformed message from %s (verb %s, %s%d frames): dropped", side,
-                    who ? who : "?", verb ? verb : "?", n < 0 ? "over " : "", k - 1);
-    free(who);
-    free(verb);
-}
-
-/* Send the frames, prefixed with the identity of shard id. Returns 0 or -1 (errno). */
-static int s_to_shard(router_t *self, int id, int count, const void **parts, size_t *lens)
-{
-    if (!self->shards[id].rid_len) {
+    router_shard_t *s = &self->shards[id];
+    if (!s->rid_len) {
         errno = EHOSTUNREACH;
         return -1;
     }
-    parts[0] = self->shards[id].rid;
-    lens[0] = self->shards[id].rid_len;
-    return pl_wire_send(self->back, count, parts, lens);
+    void *h = zsock_resolve(self->back);
+    /* The first part decides (EHOSTUNREACH/EAGAIN): once it is queued, the rest of the
+     * message cannot fail with those errors (ZeroMQ sends multipart atomically). */
+    if (zmq_send(h, s->rid, s->rid_len, ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0)
+        return -1;
+    if (addr && zmq_send(h, addr, strlen(addr), ZMQ_DONTWAIT | ZMQ_SNDMORE) < 0)
+        return -1;
+    return zmq_msg_send(m, h, ZMQ_DONTWAIT) < 0 ? -1 : 0;
 }
 
-/* Relay to every shard of the table. A shard that is not connected or not keeping up
- * misses it (ROUTER_MANDATORY: EHOSTUNREACH/EAGAIN); shards recover through SNAP. */
-static void s_to_all_shards(router_t *self, int count, const void **parts, size_t *lens)
+/* Relay a copy of m to every shard of the table behind address addr. A shard that is not
+ * connected or not keeping up misses it (ROUTER_MANDATORY: EHOSTUNREACH/EAGAIN); shards
+ * recover through SNAP. zmq_msg_copy shares the bytes (no copy for long messages). */
+static void s_to_all_shards(router_t *self, const char *addr, zmq_msg_t *m, const char *what)
 {
-    for (int i = 0; i < self->nshards; i++)
-        if (s_to_shard(self, i, count, parts, lens) != 0)
-            pl_debug("relay %.*s to shard %d failed: %s", (int)lens[1], (const char *)parts[1], i,
-                     strerror(errno));
+    for (int i = 0; i < self->nshards; i++) {
+        zmq_msg_t c;
+        zmq_msg_init(&c);
+        if (zmq_msg_copy(&c, m) != 0 || s_to_shard(self, i, addr, &c) != 0)
+            pl_debug("relay %s to shard %d failed: %s", what, i, strerror(errno));
+        zmq_msg_close(&c);
+    }
 }
 
-static void s_unavailable(router_t *self, zframe_t *gw, zframe_t *reqid, int shard, const char *why)
+/* Encode a header-only message (and fields) into the router's buffer and send it to the
+ * connection rid/rid_len of sock, behind addr if not NULL. 0 or -1 (errno). */
+static int s_send_new(router_t *self, zsock_t *sock, const void *rid, size_t rid_len,
+                      const char *addr, const pl_hdr_t *h, int nf, const pl_slice_t *f)
+{
+    if (pl_msg_encode(&self->out, h, nf, f) != 0) {
+        errno = ENOMEM;
+        return -1;
+    }
+    const void *p[3] = {rid, addr, self->out.data};
+    size_t l[3] = {rid_len, addr ? strlen(addr) : 0, self->out.len};
+    if (!addr) {
+        p[1] = p[2];
+        l[1] = l[2];
+    }
+    return pl_wire_send(sock, addr ? 3 : 2, p, l);
+}
+
+static void s_unavailable(router_t *self, zmq_msg_t *rid, uint64_t reqid, int shard,
+                          const char *why)
 {
     char text[64];
     snprintf(text, sizeof text, "shard %d is unavailable", shard);
     router__warn_rl(&self->rl_unavail, "request for shard %d answered unavailable (%s)", shard,
                     why);
-    const void *parts[] = {zframe_data(gw), "REP", zframe_data(reqid), PL_E_UNAVAILABLE, text};
-    size_t lens[] = {zframe_size(gw), 3, zframe_size(reqid), strlen(PL_E_UNAVAILABLE),
-                     strlen(text)};
-    if (pl_wire_send(self->front, 5, parts, lens) != 0) {
-        char *name = router__printable(gw);
-        router__warn_rl(&self->rl_gw_gone, "gateway %s is gone (%s): REP dropped",
-                        name ? name : "?", strerror(errno));
-        free(name);
-    }
+    pl_hdr_t h = {.kind = PL_K_REP, .status = PL_ST_UNAVAILABLE, .id = reqid};
+    pl_slice_t f = {(const uint8_t *)text, strlen(text)};
+    if (s_send_new(self, self->front, zmq_msg_data(rid), zmq_msg_size(rid), NULL, &h, 1, &f) != 0)
+        router__warn_rl(&self->rl_gw_gone, "a gateway is gone (%s): REP dropped", strerror(errno));
 }
 
 /* The peer name of the key that sent msg (ZAP User-Id), if it has the role's prefix
  * ('g' or 's' then '/'); NULL otherwise. */
-static const char *s_sender(router_t *self, const char *side, zframe_t *verb, char role)
+static const char *s_sender(router_t *self, const char *side, zmq_msg_t *m, char role)
 {
     /* Not the routing id frame: the router makes it up and it carries no metadata. */
-    const char *uid = zframe_meta(verb, "User-Id");
+    const char *uid = zmq_msg_gets(m, "User-Id");
 #ifdef PARLEY_FUZZ
     if (!uid) /* the fuzz harness has no CURVE handshake: it names the sender itself */
         uid = router__fuzz_sender;
@@ -101,234 +110,208 @@ static const char *s_sender(router_t *self, const char *side, zframe_t *verb, ch
     return NULL;
 }
 
-/* Shard id named by a "to shard N" frame (decimal, no sign or leading zero), or -1. */
-static int s_shard_id(zframe_t *f, int nshards)
+/* REQ (owner of its key) or REQN (shard number h.shard) from gateway name over rid. */
+static void s_front_req(router_t *self, zmq_msg_t *rid, zmq_msg_t *m, const pl_msg_t *msg,
+                        const char *name, int64_t now)
 {
-    const char *p = (const char *)zframe_data(f);
-    size_t n = zframe_size(f);
-    if (n == 0 || n > 5 || (n > 1 && p[0] == '0'))
-        return -1;
-    int id = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] < '0' || p[i] > '9')
-            return -1;
-        id = id * 10 + (p[i] - '0');
-    }
-    return id < nshards ? id : -1;
-}
-
-/* ["REQ", key, reqid, payload] (to the owner of key) or ["REQN", shard, reqid, payload]
- * (to shard N) from gateway f[0] (named name). */
-static void s_front_req(router_t *self, zframe_t **f, const char *name, bool to_shard, int64_t now)
-{
-    zframe_t *gw = f[0], *key = f[2], *reqid = f[3], *payload = f[4];
-    int id = to_shard ? s_shard_id(key, self->nshards)
-                      : pl_slots_owner(self->slots,
-                                       pl_slot((const char *)zframe_data(key), zframe_size(key)));
+    int id;
+    if (msg->h.kind == PL_K_REQ)
+        id = pl_slots_owner(self->slots, pl_slot((const char *)msg->f[0].p, msg->f[0].n));
+    else
+        id = msg->h.shard;
     if (id < 0 || id >= self->nshards) {
-        /* no owner cannot happen with an even table; REQN: no such shard */
-        s_unavailable(self, gw, reqid, id, "no owner");
+        s_unavailable(self, rid, msg->h.id, id, "no owner");
         return;
     }
     if (!peers__shard_live(self, id, now)) {
-        s_unavailable(self, gw, reqid, id, "no heartbeat");
+        s_unavailable(self, rid, msg->h.id, id, "no heartbeat");
         return;
     }
-    const void *parts[] = {NULL, "REQ", name, zframe_data(reqid), zframe_data(payload)};
-    size_t lens[] = {0, 3, strlen(name), zframe_size(reqid), zframe_size(payload)};
-    if (s_to_shard(self, id, 5, parts, lens) != 0)
-        s_unavailable(self, gw, reqid, id, errno == EAGAIN ? "send queue full" : "not connected");
+    uint64_t reqid = msg->h.id; /* msg points into m, which the send consumes */
+    if (s_to_shard(self, id, name, m) != 0)
+        s_unavailable(self, rid, reqid, id, errno == EAGAIN ? "send queue full" : "not connected");
 }
 
-void route__front(router_t *self, zmsg_t *msg)
+void route__front(router_t *self, zmq_msg_t *parts, int n)
 {
-    zframe_t *f[ROUTE_MAX_FRAMES];
-    int n = s_frames(msg, f, ROUTE_MAX_FRAMES);
-    if (n < 2)
-        goto bad;
-    const char *name = s_sender(self, "front", f[1], 'g');
+    if (n < 2) {
+        s_malformed(self, "front", NULL, n, "no message");
+        return;
+    }
+    const char *name = s_sender(self, "front", &parts[1], 'g');
     if (!name)
         return;
-    zframe_t *verb = f[1];
+    zmq_msg_t *rid = &parts[0], *m = &parts[1];
     int64_t now = pl_mono_ms();
     router_gw_t *gw;
-    if (n == 2 && zframe_size(verb) == 0) {
+    if (n == 2 && zmq_msg_size(m) == 0) {
         /* [""]: ZMQ_PROBE_ROUTER, sent by libzmq on every new connection of a gateway, so
          * answers and events reach it before its next HB (e.g. after a router restart). */
-        peers__gw_touch(self, name, f[0]);
-    } else if (zframe_streq(verb, "HB")) {
-        /* ["HB", epoch, locseq] */
-        if (n != 4 || zframe_size(f[2]) == 0 || zframe_size(f[2]) > 128)
-            goto bad;
-        if (!(gw = peers__gw_touch(self, name, f[0])))
-            return;
-        peers__gw_hb(self, gw, f[2], f[3], now);
-        const void *p[] = {NULL, "GWHB", name, zframe_data(f[2]), zframe_data(f[3])};
-        size_t l[] = {0, 4, strlen(name), zframe_size(f[2]), zframe_size(f[3])};
-        s_to_all_shards(self, 5, p, l);
-    } else if (zframe_streq(verb, "REQ")) {
-        /* ["REQ", key, reqid, payload] */
-        if (n != 5 || zframe_size(f[2]) == 0)
-            goto bad;
-        if (!peers__gw_touch(self, name, f[0]))
-            return;
-        s_front_req(self, f, name, false, now);
-    } else if (zframe_streq(verb, "REQN")) {
-        /* ["REQN", shard, reqid, payload]: to shard N itself (a per-shard report) */
-        if (n != 5)
-            goto bad;
-        if (!peers__gw_touch(self, name, f[0]))
-            return;
-        s_front_req(self, f, name, true, now);
-    } else if (zframe_streq(verb, "LOC")) {
-        /* ["LOC", epoch, locseq, payload] -> ["LOC", gw, epoch, locseq, payload] */
-        if (n != 5)
-            goto bad;
-        if (!(gw = peers__gw_touch(self, name, f[0])))
-            return;
-        peers__gw_loc(self, gw, f[2], f[3]);
-        const void *p[] = {
-            NULL, "LOC", name, zframe_data(f[2]), zframe_data(f[3]), zframe_data(f[4])};
-        size_t l[] = {0, 3, strlen(name), zframe_size(f[2]), zframe_size(f[3]), zframe_size(f[4])};
-        s_to_all_shards(self, 6, p, l);
-    } else if (zframe_streq(verb, "HEALTH")) {
-        /* ["HEALTH", reqid] -> ["HEALTH", reqid, "1"/"0"] */
-        if (n != 3)
-            goto bad;
-        const char *ok = peers__all_shards_live(self, now) ? "1" : "0";
-        const void *p[] = {zframe_data(f[0]), "HEALTH", zframe_data(f[2]), ok};
-        size_t l[] = {zframe_size(f[0]), 6, zframe_size(f[2]), 1};
-        if (pl_wire_send(self->front, 4, p, l) != 0)
-            pl_debug("HEALTH answer lost: %s", strerror(errno));
-    } else
-        goto bad;
-    return;
-bad:
-    s_malformed(self, "front", f, n);
-}
-
-/* Relay frames f[3..n) to gateway f[2] under verb: [gw, verb, f[3], ...]. */
-static void s_to_gateway(router_t *self, const char *verb, zframe_t **f, int n)
-{
-    const void *p[ROUTE_MAX_FRAMES];
-    size_t l[ROUTE_MAX_FRAMES];
-    int k = 0;
-    char name[128];
-    size_t nl = zframe_size(f[2]);
-    router_gw_t *gw = NULL;
-    if (nl < sizeof name) {
-        memcpy(name, zframe_data(f[2]), nl);
-        name[nl] = '\0';
-        if (strlen(name) == nl)
-            gw = peers__gw_find(self, name);
-    }
-    if (!gw) {
-        char *pr = router__printable(f[2]);
-        router__warn_rl(&self->rl_gw_gone, "gateway %s is unknown or gone: %s dropped",
-                        pr ? pr : "?", verb);
-        free(pr);
+        peers__gw_touch(self, name, zmq_msg_data(rid), zmq_msg_size(rid));
         return;
     }
-    p[k] = zframe_data(gw->ident);
-    l[k++] = zframe_size(gw->ident);
-    p[k] = verb;
-    l[k++] = strlen(verb);
-    for (int i = 3; i < n; i++) {
-        p[k] = zframe_data(f[i]);
-        l[k++] = zframe_size(f[i]);
+    if (n != 2) {
+        s_malformed(self, "front", name, n, "not one message frame");
+        return;
     }
-    if (pl_wire_send(self->front, k, p, l) != 0) {
-        char *name = router__printable(f[2]);
-        router__warn_rl(&self->rl_gw_gone, "gateway %s is %s: %s dropped", name ? name : "?",
-                        errno == EAGAIN ? "not keeping up" : "gone", verb);
-        free(name);
+    pl_msg_t msg;
+    int rc = pl_msg_decode(zmq_msg_data(m), zmq_msg_size(m), &msg);
+    if (rc != 0) {
+        s_malformed(self, "front", name, n, pl_msg_strerror(rc));
+        return;
+    }
+    switch (msg.h.kind) {
+    case PL_K_HB:
+        /* HB{id=epoch, seq=locseq}: relayed to every shard as GWHB behind the gateway's
+         * name; the first HB of an epoch gets TABLE. */
+        if (!(gw = peers__gw_touch(self, name, zmq_msg_data(rid), zmq_msg_size(rid))))
+            return;
+        peers__gw_hb(self, gw, msg.h.id, msg.h.seq, now);
+        msg.h.kind = PL_K_GWHB;
+        for (int i = 0; i < self->nshards; i++)
+            if (self->shards[i].rid_len &&
+                s_send_new(self, self->back, self->shards[i].rid, self->shards[i].rid_len, name,
+                           &msg.h, 0, NULL) != 0)
+                pl_debug("GWHB to shard %d failed: %s", i, strerror(errno));
+        break;
+    case PL_K_REQ:
+    case PL_K_REQN:
+        if (msg.h.kind == PL_K_REQ && msg.f[0].n == 0) {
+            s_malformed(self, "front", name, n, "REQ without a key");
+            return;
+        }
+        if (!peers__gw_touch(self, name, zmq_msg_data(rid), zmq_msg_size(rid)))
+            return;
+        s_front_req(self, rid, m, &msg, name, now);
+        break;
+    case PL_K_LOC:
+        /* LOC{id=epoch, seq=locseq}[payload] -> every shard, behind the gateway's name */
+        if (!(gw = peers__gw_touch(self, name, zmq_msg_data(rid), zmq_msg_size(rid))))
+            return;
+        peers__gw_loc(self, gw, msg.h.id, msg.h.seq);
+        s_to_all_shards(self, name, m, "LOC");
+        break;
+    case PL_K_HEALTH: {
+        /* HEALTH{id} -> HEALTH{id, ANSWER, DOWN when a shard of the table is down} */
+        pl_hdr_t h = {.kind = PL_K_HEALTH, .id = msg.h.id, .flags = PL_MF_ANSWER};
+        if (!peers__all_shards_live(self, now))
+            h.flags |= PL_MF_DOWN;
+        if (s_send_new(self, self->front, zmq_msg_data(rid), zmq_msg_size(rid), NULL, &h, 0,
+                       NULL) != 0)
+            pl_debug("HEALTH answer lost: %s", strerror(errno));
+        break;
+    }
+    default:
+        s_malformed(self, "front", name, n, pl_kind_name(msg.h.kind));
     }
 }
 
-void route__back(router_t *self, zmsg_t *msg)
+/* Relay m (moved) to the gateway named by the address frame a. */
+static void s_to_gateway(router_t *self, zmq_msg_t *a, zmq_msg_t *m, unsigned kind)
 {
-    zframe_t *f[ROUTE_MAX_FRAMES];
-    int n = s_frames(msg, f, ROUTE_MAX_FRAMES);
-    if (n < 2)
-        goto bad;
-    const char *name = s_sender(self, "back", f[1], 's');
+    char name[PL_MSG_ADDR_MAX + 1];
+    pl_slice_t s = {zmq_msg_data(a), zmq_msg_size(a)};
+    router_gw_t *gw = pl_slice_cstr(s, name, sizeof name) ? peers__gw_find(self, name) : NULL;
+    if (!gw) {
+        router__warn_rl(&self->rl_gw_gone, "gateway %.*s is unknown or gone: %s dropped",
+                        (int)(s.n > 64 ? 64 : s.n), (const char *)s.p, pl_kind_name(kind));
+        return;
+    }
+    void *h = zsock_resolve(self->front);
+    if (zmq_send(h, zframe_data(gw->ident), zframe_size(gw->ident), ZMQ_DONTWAIT | ZMQ_SNDMORE) <
+            0 ||
+        zmq_msg_send(m, h, ZMQ_DONTWAIT) < 0)
+        router__warn_rl(&self->rl_gw_gone, "gateway %s is %s: %s dropped", name,
+                        errno == EAGAIN ? "not keeping up" : "gone", pl_kind_name(kind));
+}
+
+/* The shard id of a peer name "s/<id>" if it is one of the table, else -1. */
+static int s_shard_of(router_t *self, const char *name)
+{
+    char *end;
+    long v = strtol(name + 2, &end, 10);
+    return (*end == '\0' && name[2] >= '0' && name[2] <= '9' && v >= 0 && v < self->nshards)
+               ? (int)v
+               : -1;
+}
+
+void route__back(router_t *self, zmq_msg_t *parts, int n)
+{
+    if (n < 2 || n > 3) {
+        s_malformed(self, "back", NULL, n, n < 2 ? "no message" : "too many frames");
+        return;
+    }
+    zmq_msg_t *m = &parts[n - 1];
+    const char *name = s_sender(self, "back", m, 's');
     if (!name)
         return;
-    zframe_t *verb = f[1];
-    if (n == 2 && zframe_size(verb) == 0) {
+    zmq_msg_t *rid = &parts[0];
+    if (n == 2 && zmq_msg_size(m) == 0) {
         /* [""]: ZMQ_PROBE_ROUTER on a new connection of the shard: send to it from now on
          * (it counts as up only with its HB/HELLO). */
-        char *end;
-        long v = strtol(name + 2, &end, 10);
-        if (*end == '\0' && v >= 0 && v < self->nshards)
-            peers__shard_connected(self, (int)v, f[0]);
-    } else if (zframe_streq(verb, "HB") || zframe_streq(verb, "HELLO")) {
-        /* ["HB", shardid, version] every 500 ms; ["HELLO", shardid, version] at start and
-         * after a reconnect; version (of the slot table the shard knows, "0": none) may be
-         * absent. Only the key of s/<id> may heartbeat for shard id, and only for an id of
-         * the table. (Other shard keys, e.g. of a shard not in the table yet, may relay.) */
-        if (n != 3 && n != 4)
-            goto bad;
-        int id = -1;
-        if (zframe_size(f[2]) + 2 == strlen(name) &&
-            memcmp(zframe_data(f[2]), name + 2, zframe_size(f[2])) == 0) {
-            char *end;
-            long v = strtol(name + 2, &end, 10);
-            if (*end == '\0' && v >= 0 && v < self->nshards)
-                id = (int)v;
-        }
-        if (id < 0) {
-            char *what = router__printable(f[2]);
+        int v = s_shard_of(self, name);
+        if (v >= 0)
+            peers__shard_connected(self, v, zmq_msg_data(rid), zmq_msg_size(rid));
+        return;
+    }
+    pl_msg_t msg;
+    int rc = pl_msg_decode(zmq_msg_data(m), zmq_msg_size(m), &msg);
+    if (rc != 0) {
+        s_malformed(self, "back", name, n, pl_msg_strerror(rc));
+        return;
+    }
+    bool addressed = msg.h.kind == PL_K_REP || msg.h.kind == PL_K_EVT || msg.h.kind == PL_K_SNAP;
+    if (addressed != (n == 3)) {
+        s_malformed(self, "back", name, n, addressed ? "no address frame" : "an address frame");
+        return;
+    }
+    switch (msg.h.kind) {
+    case PL_K_HB:
+    case PL_K_HELLO: {
+        /* HB{shard} every 500 ms; HELLO{shard} at start and after a reconnect. Only the
+         * key of s/<id> may heartbeat for shard id, and only for an id of the table.
+         * (Other shard keys, e.g. of a shard not in the table yet, may relay.) */
+        int id = s_shard_of(self, name);
+        if (id < 0 || id != msg.h.shard) {
             router__warn_rl(&self->rl_shard_bad,
-                            "HB naming shard \"%s\" from %s, not its own id of 0..%d: ignored",
-                            what ? what : "?", name, self->nshards - 1);
-            free(what);
+                            "HB naming shard %u from %s, not its own id of 0..%d: ignored",
+                            (unsigned)msg.h.shard, name, self->nshards - 1);
             return;
         }
-        peers__shard_hb(self, id, f[0], n == 4 ? f[3] : NULL, zframe_streq(verb, "HELLO"),
+        /* seq: the slot table version the shard knows (0: none), see peers__shard_hb */
+        peers__shard_hb(self, id, zmq_msg_data(rid), zmq_msg_size(rid),
+                        msg.h.flags & PL_MF_VERSION ? &msg.h.seq : NULL, msg.h.kind == PL_K_HELLO,
                         pl_mono_ms());
-    } else if (zframe_streq(verb, "REP")) {
-        /* ["REP", gw, reqid, status, body] -> gw: ["REP", reqid, status, body] */
-        if (n != 6)
-            goto bad;
-        s_to_gateway(self, "REP", f, n);
-    } else if (zframe_streq(verb, "EVT")) {
-        /* ["EVT", gw, to, skip, event] -> gw: ["EVT", to, skip, event] */
-        if (n != 6)
-            goto bad;
-        s_to_gateway(self, "EVT", f, n);
-    } else if (zframe_streq(verb, "SNAP")) {
-        /* ["SNAP", gw] -> gw: ["SNAP"] */
-        if (n != 3)
-            goto bad;
-        s_to_gateway(self, "SNAP", f, n);
-    } else if (zframe_streq(verb, "FWD")) {
-        /* ["FWD", key, payload] -> owner of key: ["FWD", payload] */
-        if (n != 4 || zframe_size(f[2]) == 0)
-            goto bad;
-        int id = pl_slots_owner(self->slots,
-                                pl_slot((const char *)zframe_data(f[2]), zframe_size(f[2])));
+        break;
+    }
+    case PL_K_REP:
+    case PL_K_EVT:
+    case PL_K_SNAP:
+        /* [gw, msg] -> gw: [msg], the frame as it came */
+        s_to_gateway(self, &parts[1], m, msg.h.kind);
+        break;
+    case PL_K_FWD: {
+        /* FWD[key, body] -> the owner of key, as it came */
+        if (msg.f[0].n == 0) {
+            s_malformed(self, "back", name, n, "FWD without a key");
+            return;
+        }
+        int id = pl_slots_owner(self->slots, pl_slot((const char *)msg.f[0].p, msg.f[0].n));
         const char *why = NULL;
         if (id < 0 || id >= self->nshards)
             why = "no owner";
         else if (!peers__shard_live(self, id, pl_mono_ms()))
             why = "no heartbeat";
-        else {
-            const void *p[] = {NULL, "FWD", zframe_data(f[3])};
-            size_t l[] = {0, 3, zframe_size(f[3])};
-            if (s_to_shard(self, id, 3, p, l) != 0)
-                why = errno == EAGAIN ? "send queue full" : "not connected";
-        }
-        if (why) {
-            char *key = router__printable(f[2]);
+        else if (s_to_shard(self, id, NULL, m) != 0)
+            why = errno == EAGAIN ? "send queue full" : "not connected";
+        if (why) /* m (and so msg) is still ours when the send failed */
             router__warn_rl(&self->rl_fwd_drop,
-                            "FWD for %s dropped: shard %d is down (%s); the sender retries",
-                            key ? key : "?", id, why);
-            free(key);
-        }
-    } else
-        goto bad;
-    return;
-bad:
-    s_malformed(self, "back", f, n);
+                            "FWD for %.*s dropped: shard %d is down (%s); the sender retries",
+                            (int)(msg.f[0].n > 64 ? 64 : msg.f[0].n), (const char *)msg.f[0].p, id,
+                            why);
+        break;
+    }
+    default:
+        s_malformed(self, "back", name, n, pl_kind_name(msg.h.kind));
+    }
 }

@@ -7,7 +7,6 @@
 #include "pl_turn.h"
 #include "pl_wire.h"
 
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -125,6 +124,7 @@ void router_destroy(router_t **self_p)
     zhashx_destroy(&self->gws);
     free(self->shards);
     free(self->table);
+    pl_buf_free(&self->out);
     pl_slots_destroy(&self->slots);
     free(self->front_ep);
     free(self->back_ep);
@@ -147,16 +147,37 @@ const char *router_back_endpoint(router_t *self)
     return self->back_ep;
 }
 
-/* Drain up to ROUTER_DRAIN_MAX messages without blocking; zloop polls level-triggered,
- * so what is left wakes us again at once. */
-static void s_drain(router_t *self, zsock_t *sock, void (*handle)(router_t *, zmsg_t *))
+/* The parts kept of one message: routing id, address, message. A message with more
+ * parts is received whole (ZeroMQ delivers all or none) and handed over with the count,
+ * its extra parts closed, so the handler drops it as malformed. */
+#define ROUTER_PARTS 3
+
+/* Drain up to ROUTER_DRAIN_MAX messages without blocking, straight into zmq_msg_t parts
+ * (no czmq zmsg_t: the message frame is relayed as it came); zloop polls
+ * level-triggered, so what is left wakes us again at once. */
+static void s_drain(router_t *self, zsock_t *sock, void (*handle)(router_t *, zmq_msg_t *, int))
 {
-    for (int i = 0; i < ROUTER_DRAIN_MAX && (zsock_events(sock) & ZMQ_POLLIN); i++) {
-        zmsg_t *msg = zmsg_recv(sock);
-        if (!msg)
-            break;
-        handle(self, msg);
-        zmsg_destroy(&msg);
+    void *h = zsock_resolve(sock);
+    for (int i = 0; i < ROUTER_DRAIN_MAX; i++) {
+        zmq_msg_t parts[ROUTER_PARTS];
+        int n = 0, more = 1;
+        while (more) {
+            zmq_msg_t *m = &parts[n < ROUTER_PARTS ? n : ROUTER_PARTS - 1];
+            if (n >= ROUTER_PARTS)
+                zmq_msg_close(m); /* keep the last slot for the count only */
+            zmq_msg_init(m);
+            if (zmq_msg_recv(m, h, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+                zmq_msg_close(m);
+                for (int k = 0; k < n && k < ROUTER_PARTS; k++)
+                    zmq_msg_close(&parts[k]);
+                return; /* EAGAIN: drained */
+            }
+            more = zmq_msg_more(m);
+            n++;
+        }
+        handle(self, parts, n);
+        for (int k = 0; k < n && k < ROUTER_PARTS; k++)
+            zmq_msg_close(&parts[k]);
     }
 }
 
@@ -245,31 +266,6 @@ int router_attach(router_t *self, zloop_t *loop)
     if (zloop_timer(loop, 250, 0, s_on_tick, self) < 0)
         return -1;
     return 0;
-}
-
-char *router__printable(zframe_t *f)
-{
-    if (!f)
-        return strdup("(none)");
-    size_t n = zframe_size(f);
-    const unsigned char *d = zframe_data(f);
-    bool text = n > 0;
-    for (size_t i = 0; i < n && text; i++)
-        text = isprint(d[i]);
-    if (!text) {
-        char *hex = zframe_strhex(f);
-        if (hex && strlen(hex) > 64)
-            hex[64] = '\0';
-        return hex;
-    }
-    if (n > 64)
-        n = 64;
-    char *s = malloc(n + 1);
-    if (s) {
-        memcpy(s, d, n);
-        s[n] = '\0';
-    }
-    return s;
 }
 
 void router__warn_rl(router_rl_t *rl, const char *fmt, ...)

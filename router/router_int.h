@@ -5,6 +5,7 @@
 #include "router.h"
 #include "pl_hash.h"
 #include "pl_log.h"
+#include "pl_msg.h"
 
 /* Rate limit for warnings that a peer can trigger at message rate: at most one line a
  * second per kind, with the count of the lines left out. */
@@ -24,10 +25,12 @@ typedef struct {
 } router_shard_t;
 
 typedef struct {
-    zframe_t *ident;                  /* routing id of the gateway's latest connection */
-    char *name;                       /* "g/<name>" from its key: the hash key, sent to shards */
-    char *epoch;                      /* last epoch seen; TABLE was sent for it */
-    zframe_t *cur_epoch, *cur_locseq; /* latest (epoch, locseq) from its HB or LOC */
+    zframe_t *ident; /* routing id of the gateway's latest connection */
+    char *name;      /* "g/<name>" from its key: the hash key, sent to shards */
+    uint64_t epoch;  /* last epoch seen; TABLE was sent for it (if has_epoch) */
+    bool has_epoch;
+    uint64_t cur_epoch, cur_locseq; /* latest (epoch, locseq) from its HB or LOC */
+    bool has_seq;
     int64_t last_hb;
 } router_gw_t;
 
@@ -50,13 +53,15 @@ struct _router_t {
     router_shard_t *shards; /* [nshards] */
     zhashx_t *gws;          /* "g/<name>" -> router_gw_t* (owned) */
     int64_t shard_dead_ms, gw_dead_ms;
+    pl_buf_t out; /* messages the router makes itself (HB, GWHB, TABLE, REP, HEALTH) */
     router_rl_t rl_malformed, rl_gw_gone, rl_fwd_drop, rl_unavail, rl_shard_bad, rl_noauth;
 };
 
-/* route.c: handle one message received on front/back (identity frame first). Never
- * fails: malformed input is logged (rate limited) and dropped. msg stays the caller's. */
-void route__front(router_t *self, zmsg_t *msg);
-void route__back(router_t *self, zmsg_t *msg);
+/* route.c: handle one message received on front/back: its n parts, the routing id
+ * first. Never fails: malformed input is logged (rate limited) and dropped. The parts stay
+ * the caller's to close; a relayed part has been moved out (zmq_msg_send leaves it empty). */
+void route__front(router_t *self, zmq_msg_t *parts, int n);
+void route__back(router_t *self, zmq_msg_t *parts, int n);
 #ifdef PARLEY_FUZZ
 /* Fuzz builds only: the sender name used when a message carries no ZAP User-Id. */
 extern const char *router__fuzz_sender;
@@ -73,30 +78,29 @@ void router_zap_handle(router_zap_t *self);
 /* peers.c */
 /* True if shard id has sent an HB within shard_dead_ms. */
 bool peers__shard_live(router_t *self, int id, int64_t now);
-/* Shard id (its key says s/<id>) sent ["HB", id, version] (hello false) or
- * ["HELLO", id, version] (hello true: it has just started or reconnected) over the
- * connection with routing id rid, which becomes the one the router sends to. version is
- * the slot table version the shard knows ("0": none), NULL when the shard sent none. On
- * HELLO, when the shard comes up, or when version differs from the router's,
- * ["TABLE", table] is sent to the shard first (never to a shard that sends no version).
- * When the shard comes up (first HB, or first after it was down) or says HELLO, every
- * known gateway's latest ["GWHB", gw, epoch, locseq] is replayed to it at once, so it can
- * ask for their LOC snapshots without waiting for their next heartbeat. */
-void peers__shard_hb(router_t *self, int id, zframe_t *rid, zframe_t *version, bool hello,
-                     int64_t now);
+/* Shard id (its key says s/<id>) sent HB (hello false) or HELLO (hello true: it has just
+ * started or reconnected) over the connection with routing id rid (len bytes), which
+ * becomes the one the router sends to. version is the slot table version the shard knows
+ * (header seq with PL_MF_VERSION; 0: none), NULL when it sent none. On HELLO, when the shard comes
+ * up, or when version differs from the router's, TABLE{seq=version}[table] is sent to the shard
+ * first. When the shard comes up (first HB, or first after it was down) or says HELLO, every known
+ * gateway's latest GWHB{epoch, locseq} is replayed to it at once, so it can ask for their LOC
+ * snapshots without waiting for their next heartbeat. */
+void peers__shard_hb(router_t *self, int id, const void *rid, size_t len, const uint64_t *version,
+                     bool hello, int64_t now);
 /* Shard id's key opened a new connection (its ZMQ_PROBE_ROUTER message): send to rid. */
-void peers__shard_connected(router_t *self, int id, zframe_t *rid);
+void peers__shard_connected(router_t *self, int id, const void *rid, size_t len);
 /* Gateway name (from its key) spoke over the connection rid: find or add its entry,
  * make rid the connection to answer on and count the message as a sign of life. NULL on
  * OOM. */
-router_gw_t *peers__gw_touch(router_t *self, const char *name, zframe_t *rid);
+router_gw_t *peers__gw_touch(router_t *self, const char *name, const void *rid, size_t len);
 /* The entry of gateway name, or NULL. */
 router_gw_t *peers__gw_find(router_t *self, const char *name);
-/* The gateway sent ["HB", epoch, locseq]. Sends TABLE the first time the epoch is seen. */
-void peers__gw_hb(router_t *self, router_gw_t *gw, zframe_t *epoch, zframe_t *locseq, int64_t now);
-/* The gateway sent ["LOC", epoch, locseq, ...]: remember the latest locseq. */
-void peers__gw_loc(router_t *self, router_gw_t *gw, zframe_t *epoch, zframe_t *locseq);
-/* Periodic: log shards and gateways that went silent; every ROUTER_PING_MS send ["HB"]
+/* The gateway sent HB{epoch, locseq}. Sends TABLE the first time the epoch is seen. */
+void peers__gw_hb(router_t *self, router_gw_t *gw, uint64_t epoch, uint64_t locseq, int64_t now);
+/* The gateway sent LOC{epoch, locseq}: remember the latest locseq. */
+void peers__gw_loc(router_t *self, router_gw_t *gw, uint64_t epoch, uint64_t locseq);
+/* Periodic: log shards and gateways that went silent; every ROUTER_PING_MS send HB
  * to every live shard and known gateway. */
 void peers__tick(router_t *self, int64_t now);
 /* True when every shard of the table is live. */
@@ -104,9 +108,6 @@ bool peers__all_shards_live(router_t *self, int64_t now);
 void peers__gw_free(void **item);
 
 /* router.c */
-/* Printable copy of a frame for logs: the text if it is printable ASCII (cut at 64
- * bytes), else hex. Caller frees. */
-char *router__printable(zframe_t *f);
 /* pl_warn, at most once a second per rl. */
 void router__warn_rl(router_rl_t *rl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

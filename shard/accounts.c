@@ -11,6 +11,7 @@
 #include "pl_text.h"
 #include "pl_time.h"
 #include "loc.h"
+#include "outbox.h"
 #include "guard.h"
 #include "push.h"
 #include "quota.h"
@@ -39,7 +40,7 @@ static bool s_hex64(const char *s)
     return true;
 }
 
-void shard_user_create(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+void shard_op_user_create(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
     shard_key_t key;
     char *old = NULL;
@@ -102,7 +103,7 @@ static int s_account(shard_t *shard, const char *gw, const char *reqid, json_t *
     return 1;
 }
 
-void shard_user_get(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+void shard_op_user_get(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
     const char *user = NULL;
     char *val = NULL;
@@ -133,7 +134,7 @@ void shard_user_get(shard_t *shard, const char *gw, const char *reqid, json_t *r
     json_decref(acct);
 }
 
-void shard_user_exists(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+void shard_op_user_exists(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
     const char *user = NULL;
     char *val = NULL;
@@ -168,17 +169,13 @@ static const char *s_token_args(shard_t *shard, const char *gw, const char *reqi
 static void s_revoked(shard_t *shard, const char *user, json_t *tokens)
 {
     json_t *ev = json_pack("{s:s, s:s, s:o}", "type", "_revoke", "user", user, "tokens", tokens);
-    json_t *to = json_pack("[s]", user);
     char *ev_text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
-    char *to_text = to ? json_dumps(to, JSON_COMPACT) : NULL;
-    if (ev_text && to_text)
-        shard_loc_push_all(shard->loc, to_text, ev_text);
+    if (ev_text)
+        shard_loc_push_all(shard->loc, user, ev_text);
     else
         pl_error("token revoke of %s: out of memory, gateways not told", user);
     free(ev_text);
-    free(to_text);
     json_decref(ev);
-    json_decref(to);
 }
 
 /* [{"device":device,"th":th (len bytes)}], or NULL on OOM. */
@@ -236,7 +233,7 @@ static int s_device_cap(shard_t *shard, const char *user, shard_batch_t *batch, 
     return 0;
 }
 
-void shard_token_set(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+void shard_op_token_set(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
     shard_key_t key;
     const char *th = NULL;
@@ -324,7 +321,7 @@ fail:
     return -1;
 }
 
-void shard_token_revoke(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+void shard_op_token_revoke(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
     shard_key_t key;
     const char *th = NULL;
@@ -377,7 +374,7 @@ void shard_token_revoke(shard_t *shard, const char *gw, const char *reqid, json_
     shard_reply(shard, gw, reqid, "ok", "{}");
 }
 
-void shard_token_check(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+void shard_op_token_check(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
     shard_key_t key;
     const char *th = NULL;
@@ -399,7 +396,7 @@ void shard_token_check(shard_t *shard, const char *gw, const char *reqid, json_t
     }
 }
 
-void shard_conv_list(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+void shard_op_conv_list(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
     shard_key_t prefix;
     const char *user = s_user(shard, gw, reqid, req);
@@ -479,11 +476,11 @@ static void s_idx_ack(shard_t *shard, json_t *req, const char *user, const char 
     char *text = ack ? json_dumps(ack, JSON_COMPACT) : NULL;
     json_decref(ack);
     if (text)
-        shard_fwd(shard, from, text);
+        shard_fwd(shard, PL_OP_IDX_ACK, from, text);
     free(text);
 }
 
-void shard_idx_del(shard_t *shard, json_t *req)
+void shard_op_idx_del(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
     shard_key_t key;
     const char *user = shard_json_str(req, "user");
@@ -503,7 +500,7 @@ void shard_idx_del(shard_t *shard, json_t *req)
     pl_debug("index: %s left %s", user, conv);
 }
 
-void shard_idx_add(shard_t *shard, json_t *req)
+void shard_op_idx_add(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
     shard_key_t key;
     const char *user = shard_json_str(req, "user");
@@ -535,4 +532,9 @@ void shard_idx_add(shard_t *shard, json_t *req)
         shard_quota_indexed(shard->quota, user, conv, true); /* a new entry: count it */
     s_idx_ack(shard, req, user, conv);
     pl_debug("index: %s is in %s", user, conv);
+}
+
+void shard_op_idx_ack(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+{
+    shard_outbox_ack(shard->outbox, req);
 }

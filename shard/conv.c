@@ -51,6 +51,7 @@ struct _shard_conv_t {
     zhashx_t *pending_idem; /* "<conv> <sender> <client_msg_id>" -> pend_t (not owned) */
     size_t batch_bytes;
     size_t deferred; /* deferred changes (not sends) in pending */
+    pl_buf_t text;   /* a stored event or an answer being written (reused) */
 };
 
 static void s_pend_destroy(void **item)
@@ -123,6 +124,7 @@ void shard_conv_destroy(shard_conv_t **self_p)
     zlistx_destroy(&self->pending);
     zhashx_destroy(&self->pending_idem);
     shard_batch_destroy(&self->batch);
+    pl_buf_free(&self->text);
     free(self);
     *self_p = NULL;
 }
@@ -192,6 +194,22 @@ const char *shard_conv_why(const char *err)
 
 /* Common checks of conversation requests: user, conv, membership (dm or group). Returns
  * the conv and fills *m, or answers the error and returns NULL. */
+/* Check that user may write to conv (answered when not); conv or NULL. */
+static const char *s_member_of(shard_conv_t *self, const char *gw, const char *reqid,
+                               const char *conv, const char *user, shard_members_t *m)
+{
+    if (!conv || !user || !pl_user_valid(user)) {
+        shard_reply(self->shard, gw, reqid, PL_E_BAD_REQUEST, "missing user or conv");
+        return NULL;
+    }
+    const char *err = shard_group_check(self->shard->group, conv, user, m);
+    if (err) {
+        shard_reply(self->shard, gw, reqid, err, shard_conv_why(err));
+        return NULL;
+    }
+    return conv;
+}
+
 static const char *s_member(shard_conv_t *self, const char *gw, const char *reqid, json_t *req,
                             const char **user, shard_members_t *m)
 {
@@ -209,12 +227,51 @@ static const char *s_member(shard_conv_t *self, const char *gw, const char *reqi
     return conv;
 }
 
+/* Append a string literal (without its NUL). */
+#define S_PUT(b, lit) pl_buf_put(b, lit, sizeof lit - 1)
+
+/* {"conv","seq","ts"}, written into the conv's reused buffer (no JSON library). */
 static void s_reply_sent(shard_conv_t *self, const char *gw, const char *reqid, const char *conv,
                          uint64_t seq, int64_t ts)
 {
-    shard_reply_json(
-        self->shard, gw, reqid,
-        json_pack("{s:s, s:I, s:I}", "conv", conv, "seq", (json_int_t)seq, "ts", (json_int_t)ts));
+    pl_buf_t *b = &self->text;
+    pl_buf_reset(b);
+    S_PUT(b, "{\"conv\":");
+    pl_json_str(b, conv, strlen(conv));
+    S_PUT(b, ",\"seq\":");
+    pl_json_u64(b, seq);
+    S_PUT(b, ",\"ts\":");
+    pl_json_u64(b, (uint64_t)(ts < 0 ? 0 : ts));
+    pl_buf_put(b, "}", 2); /* with the NUL */
+    if (b->failed)
+        shard_reply(self->shard, gw, reqid, PL_E_INTERNAL, "out of memory");
+    else
+        shard_reply(self->shard, gw, reqid, "ok", (const char *)b->data);
+}
+
+/* The stored `msg` event {"type":"msg","conv","seq","from","device","text","ts",
+ * "client_msg_id"} (the member order clients and the gateway's conv tag rely on), in
+ * self->text with a NUL; the text escaped once. 0 or -1. */
+static int s_render_msg(shard_conv_t *self, const shard_send_t *s, uint64_t seq, int64_t ts)
+{
+    pl_buf_t *b = &self->text;
+    pl_buf_reset(b);
+    S_PUT(b, "{\"type\":\"msg\",\"conv\":");
+    pl_json_str(b, s->conv, strlen(s->conv));
+    S_PUT(b, ",\"seq\":");
+    pl_json_u64(b, seq);
+    S_PUT(b, ",\"from\":");
+    pl_json_str(b, s->user, strlen(s->user));
+    S_PUT(b, ",\"device\":");
+    pl_json_str(b, s->device, strlen(s->device));
+    S_PUT(b, ",\"text\":");
+    pl_json_str(b, s->text, s->text_len);
+    S_PUT(b, ",\"ts\":");
+    pl_json_u64(b, (uint64_t)(ts < 0 ? 0 : ts));
+    S_PUT(b, ",\"client_msg_id\":");
+    pl_json_str(b, s->cmid, strlen(s->cmid));
+    pl_buf_put(b, "}", 2);
+    return b->failed ? -1 : 0;
 }
 
 /* An idempotent repeat of a committed send: answer its seq and stored ts. */
@@ -254,17 +311,16 @@ static pend_t *s_pend_new(const char *gw, const char *reqid, const char *conv)
     return p;
 }
 
-void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, json_t *req)
+void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, const shard_send_t *s)
 {
     shard_t *shard = self->shard;
-    const char *user = NULL;
+    const char *user = s->user;
     char idem[SHARD_KEY_MAX + 4];
     shard_members_t m;
     shard_key_t key;
-    const char *device = shard_json_str(req, "device");
-    const char *cmid = shard_json_str(req, "client_msg_id");
-    const char *text = shard_json_str(req, "text");
-    if (!device || !pl_device_valid(device) || !cmid || !text) {
+    const char *device = s->device;
+    const char *cmid = s->cmid;
+    if (!pl_device_valid(device)) {
         shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "missing or invalid send fields");
         return;
     }
@@ -273,10 +329,10 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, json
         shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "client_msg_id must be 1-64 characters");
         return;
     }
-    const char *conv = s_member(self, gw, reqid, req, &user, &m);
+    const char *conv = s_member_of(self, gw, reqid, s->conv, user, &m);
     if (!conv)
         return;
-    size_t text_cp = pl_utf8_count(text, strlen(text));
+    size_t text_cp = pl_utf8_count(s->text, s->text_len);
     if (text_cp == 0) {
         shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "text is empty");
         return;
@@ -296,7 +352,11 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, json
         return;
     }
     /* 1. a repeat of a send in this very batch: same seq, answered after the commit */
-    snprintf(idem, sizeof(idem), "%s %s %s", conv, user, cmid);
+    int idem_len = snprintf(idem, sizeof(idem), "%s %s %s", conv, user, cmid);
+    if (idem_len < 0 || (size_t)idem_len >= sizeof(idem)) { /* shard_key_idem fits: cannot */
+        shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "client_msg_id too long");
+        return;
+    }
     pend_t *first = zhashx_lookup(self->pending_idem, idem);
     pend_t *p = s_pend_new(gw, reqid, conv);
     if (!p) {
@@ -329,7 +389,7 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, json
     }
     p->seq = ctr->next + 1;
     p->ts = pl_now_ms();
-    snprintf(p->skip, sizeof(p->skip), "%s/%s", user, device);
+    snprintf(p->skip, sizeof(p->skip), "%.32s/%.64s", user, device); /* both validated */
     if (m.group) { /* the recipients: the members at the moment the message is stored */
         p->group = true;
         p->to = malloc((m.n ? m.n : 1) * sizeof(*p->to));
@@ -345,12 +405,9 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, json
         memcpy(p->a, m.a, sizeof(p->a));
         memcpy(p->b, m.b, sizeof(p->b));
     }
-    json_t *ev = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s, s:I, s:s}", "type", "msg", "conv", conv,
-                           "seq", (json_int_t)p->seq, "from", user, "device", device, "text", text,
-                           "ts", (json_int_t)p->ts, "client_msg_id", cmid);
-    /* keys in insertion order: the text starts with {"type":"msg","conv":..., */
-    p->event = ev ? json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(ev);
+    /* rendered once; the same bytes are stored and shipped to every gateway in EVT */
+    p->event =
+        s_render_msg(self, s, p->seq, p->ts) == 0 ? strdup((const char *)self->text.data) : NULL;
     if (!p->event) {
         s_pend_destroy((void **)&p);
         shard_reply(shard, gw, reqid, PL_E_INTERNAL, "cannot encode message");

@@ -28,9 +28,19 @@ shard_conv_t *shard_conv_new(shard_t *shard);
 /* Pending sends are answered `unavailable` (nothing was written). Idempotent. */
 void shard_conv_destroy(shard_conv_t **self_p);
 
-/* Request handlers (payload fields per internals.md). req stays the caller's. Each
- * answers through shard_reply*, at once or (send) after the commit. */
-void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, json_t *req);
+/* A send's fields (its binary body, pl_ops.def): NUL-terminated copies, but the text,
+ * which points into the received message (valid during shard_conv_send; no NUL, valid
+ * UTF-8, checked by the caller). Longer fields than these buffers are refused. */
+typedef struct {
+    char user[64], device[72], conv[512], cmid[1024];
+    const char *text;
+    size_t text_len;
+} shard_send_t;
+
+/* Request handlers (payload fields per internals.md). req/s stay the caller's. Each
+ * answers through shard_reply*, at once or (send) after the commit. send renders the
+ * stored `msg` event itself (no JSON library): the text is escaped once into it. */
+void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, const shard_send_t *s);
 void shard_conv_sync(shard_conv_t *self, const char *gw, const char *reqid, json_t *req);
 void shard_conv_history(shard_conv_t *self, const char *gw, const char *reqid, json_t *req);
 void shard_conv_info(shard_conv_t *self, const char *gw, const char *reqid, json_t *req);

@@ -386,7 +386,7 @@ static void s_stage_index(shard_t *shard, const char *conv, const group_t *g)
                                  m.list, m.n);
 }
 
-void shard_group_create(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+void shard_op_group_create(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
     const char *user = NULL;
     const char *conv = s_args(shard, gw, reqid, req, &user);
@@ -497,7 +497,7 @@ static group_t *s_change_args(shard_t *shard, const char *gw, const char *reqid,
     return zhashx_lookup(shard->group->groups, *conv);
 }
 
-void shard_group_add(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+void shard_op_group_add(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
     const char *conv, *user, *target;
     uint64_t next = 0;
@@ -534,7 +534,7 @@ void shard_group_add(shard_t *shard, const char *gw, const char *reqid, json_t *
     s_stage_index(shard, conv, g); /* every member learns the new list */
 }
 
-void shard_group_remove(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+void shard_op_group_remove(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
     const char *conv, *user, *target;
     shard_key_t key;
@@ -568,7 +568,7 @@ void shard_group_remove(shard_t *shard, const char *gw, const char *reqid, json_
     s_stage_index(shard, conv, g); /* the others learn the new list */
 }
 
-void shard_group_read(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+void shard_op_read(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
     const char *user = NULL;
     shard_members_t m;
@@ -622,7 +622,7 @@ void shard_group_read(shard_t *shard, const char *gw, const char *reqid, json_t 
     shard_batch_put_u64(shard_conv_batch(shard->conv), &key, seq);
 }
 
-void shard_group_typing(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+void shard_op_typing(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
     const char *user = NULL;
     shard_members_t m;

@@ -53,11 +53,11 @@ const char *shard_group_check(shard_group_t *self, const char *conv, const char 
 
 /* Request handlers (internals.md issue-3 table); req stays the caller's. Each answers at
  * once on an error, otherwise after the pending batch is written. */
-void shard_group_create(shard_t *shard, const char *gw, const char *reqid, json_t *req);
-void shard_group_add(shard_t *shard, const char *gw, const char *reqid, json_t *req);
-void shard_group_remove(shard_t *shard, const char *gw, const char *reqid, json_t *req);
-void shard_group_read(shard_t *shard, const char *gw, const char *reqid, json_t *req);
-void shard_group_typing(shard_t *shard, const char *gw, const char *reqid, json_t *req);
+void shard_op_group_create(shard_t *shard, const char *gw, const char *reqid, json_t *req);
+void shard_op_group_add(shard_t *shard, const char *gw, const char *reqid, json_t *req);
+void shard_op_group_remove(shard_t *shard, const char *gw, const char *reqid, json_t *req);
+void shard_op_read(shard_t *shard, const char *gw, const char *reqid, json_t *req);
+void shard_op_typing(shard_t *shard, const char *gw, const char *reqid, json_t *req);
 
 /* Timers: prune the typing table; empty the member cache when it is too large and no
  * batch is pending. */

@@ -6,6 +6,7 @@
 
 #include "pl_curve.h"
 #include "pl_log.h"
+#include "pl_msg.h"
 #include "pl_time.h"
 #include "pl_turn.h"
 #include "pl_wire.h"
@@ -33,8 +34,8 @@ static int s_send(void *arg, int count, const void *const *parts, const size_t *
     return pl_wire_send(self->sock, count, parts, lens);
 }
 
-/* True (and consumed) for the router's ["HB"]; notes that the router spoke. */
-static bool s_router_hb(link_t *self, zmsg_t *msg)
+/* Notes that the router spoke. */
+static void s_heard(link_t *self)
 {
     self->last_rx = pl_mono_ms();
     self->fresh = false;
@@ -42,24 +43,57 @@ static bool s_router_hb(link_t *self, zmsg_t *msg)
         self->silent_logged = false;
         pl_info("the router answers again");
     }
-    return zmsg_size(msg) == 1 && zframe_streq(zmsg_first(msg), "HB");
 }
 
-/* Drain (bounded), then group-commit and answer. The socket has RCVTIMEO 0, so a
- * receive with nothing queued returns NULL at once. zmq_poll is level-triggered for
- * ZeroMQ sockets: what is left after SHARD_DRAIN_MAX wakes the loop again. */
+/* Receive one message without blocking into parts (address frame, message frame; extra
+ * parts are closed and counted). Returns the number of parts, 0 if nothing waits. */
+static int s_recv(void *h, zmq_msg_t *parts)
+{
+    int n = 0, more = 1;
+    while (more) {
+        zmq_msg_t *m = &parts[n < 2 ? n : 1];
+        if (n >= 2)
+            zmq_msg_close(m);
+        zmq_msg_init(m);
+        if (zmq_msg_recv(m, h, n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+            zmq_msg_close(m);
+            for (int k = 0; k < n && k < 2; k++)
+                zmq_msg_close(&parts[k]);
+            return 0;
+        }
+        more = zmq_msg_more(m);
+        n++;
+    }
+    return n;
+}
+
+/* Drain (bounded), then group-commit and answer. zmq_poll is level-triggered for
+ * ZeroMQ sockets: what is left after SHARD_DRAIN_MAX wakes the loop again. Messages are
+ * received into zmq_msg_t and decoded in place (no czmq zmsg_t, no copy). */
 static int s_on_socket(zloop_t *loop, zsock_t *sock, void *arg)
 {
     link_t *self = arg;
     int n = 0;
+    void *h = zsock_resolve(sock);
     pl_turn_begin();
     for (; n < SHARD_DRAIN_MAX && !*self->stop; n++) {
-        zmsg_t *msg = zmsg_recv(sock);
-        if (!msg)
+        zmq_msg_t parts[2];
+        int k = s_recv(h, parts);
+        if (k == 0)
             break;
-        if (!s_router_hb(self, msg))
-            shard_handle(self->shard, msg);
-        zmsg_destroy(&msg);
+        s_heard(self);
+        if (k > 2)
+            pl_warn("dropped a message of %d frames", k);
+        else if (k == 2)
+            shard_handle(self->shard, zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]),
+                         zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]));
+        else if (!(zmq_msg_size(&parts[0]) >= 2 &&
+                   ((uint8_t *)zmq_msg_data(&parts[0]))[0] == PL_MSG_MAGIC &&
+                   ((uint8_t *)zmq_msg_data(&parts[0]))[1] == PL_K_HB))
+            /* the router's HB only shows it is there (s_heard) */
+            shard_handle(self->shard, NULL, 0, zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]));
+        for (int i = 0; i < k && i < 2; i++)
+            zmq_msg_close(&parts[i]);
     }
     pl_turn_note("handle", n);
     shard_flush(self->shard);

@@ -22,10 +22,20 @@ typedef struct {
     int64_t snap_at;
 } gateway_t;
 
+/* One recipient of a push on one gateway (shard_loc_push's work list). */
+typedef struct {
+    gateway_t *g; /* NULL once its gateway's EVT is built */
+    const char *user;
+} push_pair_t;
+
 struct _shard_loc_t {
     shard_t *shard;
     zhashx_t *gateways; /* gateway id -> gateway_t (owned) */
     zhashx_t *users;    /* user -> zhashx_t of gateway id -> gateway_t (owned sets) */
+    /* shard_loc_push's buffers, reused from push to push (no allocation per message) */
+    push_pair_t *pairs;
+    size_t npairs, cap_pairs;
+    pl_buf_t to;
 };
 
 static void s_gateway_free(void **item)
@@ -68,6 +78,8 @@ void shard_loc_destroy(shard_loc_t **self_p)
         return;
     zhashx_destroy(&(*self_p)->users);
     zhashx_destroy(&(*self_p)->gateways);
+    free((*self_p)->pairs);
+    pl_buf_free(&(*self_p)->to);
     free(*self_p);
     *self_p = NULL;
 }
@@ -257,47 +269,51 @@ void shard_loc_tick(shard_loc_t *self, int64_t now)
     zlistx_destroy(&dead);
 }
 
-static void s_json_free(void **item)
-{
-    json_decref(*item);
-    *item = NULL;
-}
-
 void shard_loc_push(shard_loc_t *self, const char *const *users, size_t n, const char *skip,
                     const char *event)
 {
-    zhashx_t *by_gw = zhashx_new(); /* gateway id -> json array of recipients */
-    if (!by_gw)
-        return;
-    zhashx_set_destructor(by_gw, s_json_free);
+    /* (gateway, user) pairs of every recipient held somewhere, then one EVT per gateway
+     * with its recipients' list: the pairs and the list live in reused buffers. Groups
+     * have at most 100 members, so the pairing pass stays small. */
+    self->npairs = 0;
     for (size_t i = 0; i < n; i++) {
         zhashx_t *set = zhashx_lookup(self->users, users[i]);
         if (!set)
             continue;
         for (gateway_t *g = zhashx_first(set); g; g = zhashx_next(set)) {
-            json_t *to = zhashx_lookup(by_gw, g->id);
-            if (!to) {
-                to = json_array();
-                if (!to)
-                    continue;
-                zhashx_insert(by_gw, g->id, to);
+            if (self->npairs == self->cap_pairs) {
+                size_t cap = self->cap_pairs ? self->cap_pairs * 2 : 16;
+                push_pair_t *p = realloc(self->pairs, cap * sizeof *p);
+                if (!p)
+                    break; /* out of memory: those recipients catch up with sync */
+                self->pairs = p;
+                self->cap_pairs = cap;
             }
-            json_array_append_new(to, json_string(users[i]));
+            self->pairs[self->npairs++] = (push_pair_t){g, users[i]};
         }
     }
-    for (json_t *to = zhashx_first(by_gw); to; to = zhashx_next(by_gw)) {
-        char *text = json_dumps(to, JSON_COMPACT);
-        if (text)
-            shard_event(self->shard, zhashx_cursor(by_gw), text, skip, event);
-        free(text);
+    for (size_t i = 0; i < self->npairs; i++) {
+        gateway_t *g = self->pairs[i].g;
+        if (!g)
+            continue;
+        pl_buf_reset(&self->to);
+        for (size_t j = i; j < self->npairs; j++)
+            if (self->pairs[j].g == g) {
+                pl_list_add(&self->to, self->pairs[j].user, strlen(self->pairs[j].user));
+                self->pairs[j].g = NULL;
+            }
+        if (!self->to.failed)
+            shard_event(self->shard, g->id, self->to.data, self->to.len, skip, event);
     }
-    zhashx_destroy(&by_gw);
 }
 
-void shard_loc_push_all(shard_loc_t *self, const char *to, const char *event)
+void shard_loc_push_all(shard_loc_t *self, const char *user, const char *event)
 {
-    for (gateway_t *g = zhashx_first(self->gateways); g; g = zhashx_next(self->gateways))
-        shard_event(self->shard, g->id, to, "", event);
+    pl_buf_t to = {0};
+    if (pl_list_add(&to, user, strlen(user)) == 0)
+        for (gateway_t *g = zhashx_first(self->gateways); g; g = zhashx_next(self->gateways))
+            shard_event(self->shard, g->id, to.data, to.len, "", event);
+    pl_buf_free(&to);
 }
 
 size_t shard_loc_gateways(shard_loc_t *self)

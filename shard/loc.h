@@ -37,10 +37,10 @@ void shard_loc_tick(shard_loc_t *self, int64_t now);
 void shard_loc_push(shard_loc_t *self, const char *const *users, size_t n, const char *skip,
                     const char *event);
 
-/* Send ["EVT", gw, to, "", event] to every gateway this shard knows (heard a GWHB or LOC
- * from and not dropped), whoever it holds: for control events that must not depend on
- * the location table being complete (a revoked token, internals.md "Logout"). */
-void shard_loc_push_all(shard_loc_t *self, const char *to, const char *event);
+/* Send EVT[to=[user], skip "", event] to every gateway this shard knows (heard a GWHB or
+ * LOC from and not dropped), whoever it holds: for control events that must not depend
+ * on the location table being complete (a revoked token, internals.md "Logout"). */
+void shard_loc_push_all(shard_loc_t *self, const char *user, const char *event);
 
 /* True when some gateway holds an authenticated socket of user (push: skip it). */
 bool shard_loc_present(shard_loc_t *self, const char *user);

@@ -102,11 +102,23 @@ static entry_t *s_remember(shard_outbox_t *self, const char *conv, size_t conv_l
     return e;
 }
 
+/* The op of a stored payload: its "op" member, which the writers (idx_add/idx_del here,
+ * push in push.c) put in as jansson writes it ("op":"name", no spaces). */
+static pl_op_t s_op(const char *payload)
+{
+    const char *p = strstr(payload, "\"op\":\"");
+    if (!p)
+        return PL_OP_NONE;
+    p += 6;
+    const char *q = strchr(p, '"');
+    return q ? pl_op_by_name(p, (size_t)(q - p)) : PL_OP_NONE;
+}
+
 static void s_send(shard_outbox_t *self, entry_t *e, int64_t now)
 {
     char key[64];
     snprintf(key, sizeof(key), "u:%s", e->user);
-    shard_fwd(self->shard, key, e->payload);
+    shard_fwd(self->shard, s_op(e->payload), key, e->payload);
     e->sent_at = now;
 }
 

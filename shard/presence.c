@@ -313,7 +313,7 @@ static void s_drop_foreign(shard_t *shard, json_t *arr, bool pairs)
     }
 }
 
-void shard_presence_report(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+void shard_op_presence_report(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
     shard_presence_t *self = shard->presence;
     json_t *online = json_object_get(req, "online");
@@ -417,7 +417,7 @@ void shard_presence_tick(shard_presence_t *self, int64_t now)
 
 /* ---- query -------------------------------------------------------------------------- */
 
-void shard_presence_get(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+void shard_op_presence_get(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
     shard_presence_t *self = shard->presence;
     const char *asker = shard_json_str(req, "user");

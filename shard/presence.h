@@ -35,11 +35,11 @@ void shard_presence_destroy(shard_presence_t **self_p);
 /* REQ presence_report {"online":[users],"offline":[[user,last_seen,gone]...],"full":[..]?} from
  * gateway gw: offline first, then online; "full" (when present) is every user live at gw
  * among this shard's users, so any other user is taken off gw. Answers ok {}. */
-void shard_presence_report(shard_t *shard, const char *gw, const char *reqid, json_t *req);
+void shard_op_presence_report(shard_t *shard, const char *gw, const char *reqid, json_t *req);
 /* REQ presence_get {"user":asker,"users":[names]}: answers {"presence":[{"user","online",
  * "last_seen"}]} in request order, leaving out names that share no conversation with the
  * asker (the asker itself is kept) and invalid names. */
-void shard_presence_get(shard_t *shard, const char *gw, const char *reqid, json_t *req);
+void shard_op_presence_get(shard_t *shard, const char *gw, const char *reqid, json_t *req);
 
 /* The location table dropped gateway gw: every user live there leaves it, with
  * last_seen (wall ms) as the time of its last sign of life. */

@@ -110,7 +110,7 @@ size_t shard_push_preview_len(const char *text, size_t len, size_t max_cp)
     return i;
 }
 
-void shard_push_register(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+void shard_op_push_register(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
     const char *user = shard_json_str(req, "user");
     const char *device = shard_json_str(req, "device"); /* absent from older gateways */
@@ -219,7 +219,7 @@ static json_t *s_label(json_t *target)
     return json_stringn(url, n);
 }
 
-void shard_push_list(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+void shard_op_push_list(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
     const char *user = shard_json_str(req, "user");
     shard_key_t prefix;
@@ -256,7 +256,7 @@ void shard_push_list(shard_t *shard, const char *gw, const char *reqid, json_t *
     shard_reply_json(shard, gw, reqid, json_pack("{s:o}", "targets", targets));
 }
 
-void shard_push_unregister(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+void shard_op_push_unregister(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
     const char *user = shard_json_str(req, "user");
     const char *id = shard_json_str(req, "push_id");
@@ -478,11 +478,11 @@ static void s_ack(shard_t *shard, const char *user, const char *conv, const char
     char key[PUSH_CONV_MAX + 8];
     snprintf(key, sizeof key, "c:%s", conv);
     if (text)
-        shard_fwd(shard, key, text);
+        shard_fwd(shard, PL_OP_PUSH_ACK, key, text);
     free(text);
 }
 
-void shard_push_fwd(shard_t *shard, json_t *req)
+void shard_op_push(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
     shard_push_t *self = shard->push;
     const char *user = shard_json_str(req, "user");
@@ -623,7 +623,7 @@ void shard_push_committed(shard_t *shard, const char *const *users, size_t n, co
     json_decref(ev);
 }
 
-void shard_push_ack(shard_t *shard, json_t *req)
+void shard_op_push_ack(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
     shard_outbox_ack(shard->push->outbox, req);
 }

@@ -32,13 +32,13 @@ void shard_push_destroy(shard_push_t **self_p);
 
 /* REQ push_register {"user","device","target":{...}} (validated by the gateway): answers
  * {"push_id"}: the hex SHA-256 of the canonical target, stable across re-registration. */
-void shard_push_register(shard_t *shard, const char *gw, const char *reqid, json_t *req);
+void shard_op_push_register(shard_t *shard, const char *gw, const char *reqid, json_t *req);
 /* REQ push_list {"user"}: answers {"targets":[{"push_id","kind","label","device","at"}]}
  * (label: the URL's scheme://host[:port]; never the path, token or keys). */
-void shard_push_list(shard_t *shard, const char *gw, const char *reqid, json_t *req);
+void shard_op_push_list(shard_t *shard, const char *gw, const char *reqid, json_t *req);
 /* REQ push_unregister {"user","push_id"}: deletes the target, answers {}; not_found when
  * the user has no such target. */
-void shard_push_unregister(shard_t *shard, const char *gw, const char *reqid, json_t *req);
+void shard_op_push_unregister(shard_t *shard, const char *gw, const char *reqid, json_t *req);
 /* Stage into batch the deletion of every target of user registered by device (NULL: every
  * target of the user): a device that logs out gets no more notifications. 0 or -1 (read
  * error; batch may hold part of the deletions). */
@@ -47,14 +47,14 @@ int shard_push_forget_device(shard_t *shard, shard_batch_t *batch, const char *u
 /* FWD push {"user","conv","seq","from","preview","unread","nonce"}: stores a q record per
  * target (the newest notification of conv for it), acks with FWD push_ack to the
  * conversation's shard, then delivers (or holds it for the collapse window). */
-void shard_push_fwd(shard_t *shard, json_t *req);
+void shard_op_push(shard_t *shard, const char *gw, const char *reqid, json_t *req);
 /* A message was committed: event is the stored msg JSON, skip "<sender>/<device>",
  * users the conversation's members at that moment. */
 void shard_push_committed(shard_t *shard, const char *const *users, size_t n, const char *skip,
                           const char *event);
 /* FWD push_ack {"user","conv","nonce"} (on the conversation's shard): the member's shard
  * took the notification; its Q entry goes. */
-void shard_push_ack(shard_t *shard, json_t *req);
+void shard_op_push_ack(shard_t *shard, const char *gw, const char *reqid, json_t *req);
 /* Timer: held notifications whose window ended, the push outbox's resends, targets the
  * pusher found gone (deleted), deliveries that are over (their q record deleted). */
 void shard_push_tick(shard_push_t *self);

@@ -103,7 +103,7 @@ void shard_quota_indexed(shard_quota_t *self, const char *user, const char *conv
     }
 }
 
-void shard_group_quota(shard_t *shard, const char *gw, const char *reqid, json_t *req)
+void shard_op_group_quota(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
     shard_quota_t *self = shard->quota;
     shard_key_t key;

@@ -34,7 +34,7 @@ void shard_quota_destroy(shard_quota_t **self_p);
  * (a cap reached), else {} and one membership reserved (and, with create, the created
  * count grown by one, persisted). With `conv` naming a group the user is already indexed
  * in, {} without reserving anything (group_add of a member changes nothing). */
-void shard_group_quota(shard_t *shard, const char *gw, const char *reqid, json_t *req);
+void shard_op_group_quota(shard_t *shard, const char *gw, const char *reqid, json_t *req);
 
 /* The index of user gained (added true) or lost a group entry conv that it did not /
  * did hold: keep the in-memory count in step. Call only for real changes. */

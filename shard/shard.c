@@ -14,69 +14,53 @@
 #include "presence.h"
 #include "push.h"
 #include "quota.h"
+#include "ops.h"
 #include "pl_err.h"
 #include "pl_hash.h"
+#include "pl_msg.h"
 #include "pl_log.h"
+#include "pl_text.h"
 #include "pl_time.h"
 
-#define MAX_FRAMES 6
-
-typedef void(req_fn)(shard_t *self, const char *gw, const char *reqid, json_t *req);
-
-static void s_send(shard_t *self, const char *gw, const char *reqid, json_t *req);
-static void s_sync(shard_t *self, const char *gw, const char *reqid, json_t *req);
-static void s_history(shard_t *self, const char *gw, const char *reqid, json_t *req);
-static void s_conv_info(shard_t *self, const char *gw, const char *reqid, json_t *req);
-
-/* The request ops (internals.md "Request payloads") and whose slot each serves: 'u' the
- * slot of "u:<payload user>", 'c' that of "c:<payload conv>", '-' the handler checks the
- * names it serves itself (lists: conv_info, presence_*). Groups, read, typing, presence
- * add their rows here. */
-static const struct {
-    const char *op;
-    req_fn *fn;
-    char route;
-} s_ops[] = {
-    {"user_create", shard_user_create, 'u'},
-    {"user_get", shard_user_get, 'u'},
-    {"user_exists", shard_user_exists, 'u'},
-    {"token_set", shard_token_set, 'u'},
-    {"token_check", shard_token_check, 'u'},
-    {"token_revoke", shard_token_revoke, 'u'},
-    {"conv_list", shard_conv_list, 'u'},
-    {"send", s_send, 'c'},
-    {"sync", s_sync, 'c'},
-    {"history", s_history, 'c'},
-    {"conv_info", s_conv_info, '-'},
-    {"group_create", shard_group_create, 'c'},
-    {"group_add", shard_group_add, 'c'},
-    {"group_remove", shard_group_remove, 'c'},
-    {"read", shard_group_read, 'c'},
-    {"typing", shard_group_typing, 'c'},
-    {"presence_report", shard_presence_report, '-'},
-    {"presence_get", shard_presence_get, '-'},
-    {"push_register", shard_push_register, 'u'},
-    {"push_list", shard_push_list, 'u'},
-    {"push_unregister", shard_push_unregister, 'u'},
-    {"group_quota", shard_group_quota, 'u'},
+/* The handler of every op (pl_ops.def), indexed by op id. */
+static shard_op_fn *const s_ops[PL_OP__COUNT] = {
+#define PL_OP(ID, name, key, flags, fields) [PL_OP_##ID] = shard_op_##name,
+#include "pl_ops.def"
+#undef PL_OP
 };
 
-static void s_send(shard_t *self, const char *gw, const char *reqid, json_t *req)
+/* The conversation ops live in conv.c (its own context, not shard_t). */
+/* send's body is binary (pl_ops.def): user, device, conv, client_msg_id, text. The text
+ * stays a slice of the received frame until the stored event is rendered. */
+void shard_op_send(shard_t *self, const char *gw, const char *reqid, json_t *req)
 {
-    shard_conv_send(self->conv, gw, reqid, req);
+    (void)req;
+    pl_slice_t f[5];
+    shard_send_t s;
+    if (pl_body_fields(self->body, f, 5) != 0 || !pl_slice_cstr(f[0], s.user, sizeof s.user) ||
+        !pl_slice_cstr(f[1], s.device, sizeof s.device) ||
+        !pl_slice_cstr(f[2], s.conv, sizeof s.conv) ||
+        !pl_slice_cstr(f[3], s.cmid, sizeof s.cmid) || memchr(f[4].p, '\0', f[4].n) ||
+        !pl_utf8_valid(s.cmid, strlen(s.cmid)) || !pl_utf8_valid((const char *)f[4].p, f[4].n)) {
+        shard_reply(self, gw, reqid, PL_E_BAD_REQUEST, "missing or invalid send fields");
+        return;
+    }
+    s.text = (const char *)f[4].p;
+    s.text_len = f[4].n;
+    shard_conv_send(self->conv, gw, reqid, &s);
 }
 
-static void s_sync(shard_t *self, const char *gw, const char *reqid, json_t *req)
+void shard_op_sync(shard_t *self, const char *gw, const char *reqid, json_t *req)
 {
     shard_conv_sync(self->conv, gw, reqid, req);
 }
 
-static void s_history(shard_t *self, const char *gw, const char *reqid, json_t *req)
+void shard_op_history(shard_t *self, const char *gw, const char *reqid, json_t *req)
 {
     shard_conv_history(self->conv, gw, reqid, req);
 }
 
-static void s_conv_info(shard_t *self, const char *gw, const char *reqid, json_t *req)
+void shard_op_conv_info(shard_t *self, const char *gw, const char *reqid, json_t *req)
 {
     shard_conv_info(self->conv, gw, reqid, req);
 }
@@ -160,6 +144,7 @@ void shard_destroy(shard_t **self_p)
     shard_store_destroy(&self->store);
     shard_disk_destroy(&self->disk);
     pl_slots_destroy(&self->slots);
+    pl_buf_free(&self->out);
     free(self);
     *self_p = NULL;
 }
@@ -172,27 +157,38 @@ void shard_set_sender(shard_t *self, shard_send_fn *fn, void *arg)
 
 /* ---- output ---------------------------------------------------------------------- */
 
-static int s_out(shard_t *self, int count, const char *const *frames)
+/* Send self->out behind address addr (NULL: none). */
+static int s_out(shard_t *self, const char *addr)
 {
-    size_t lens[MAX_FRAMES];
-    if (!self->send)
+    if (!self->send || self->out.failed)
         return -1;
-    for (int i = 0; i < count; i++)
-        lens[i] = strlen(frames[i]);
-    if (self->send(self->send_arg, count, (const void *const *)frames, lens) != 0) {
-        pl_debug("send %s failed: %s", frames[0], strerror(errno));
+    const void *parts[2] = {addr, self->out.data};
+    size_t lens[2] = {addr ? strlen(addr) : 0, self->out.len};
+    int n = addr ? 2 : 1;
+    if (self->send(self->send_arg, n, addr ? parts : parts + 1, addr ? lens : lens + 1) != 0) {
+        pl_debug("send %s failed: %s", pl_kind_name(self->out.data[1]), strerror(errno));
         return -1;
     }
     return 0;
 }
 
+/* The request id of its decimal form (shard_handle made it from the header's u64). */
+static uint64_t s_reqid(const char *reqid)
+{
+    return strtoull(reqid, NULL, 10);
+}
+
 int shard_reply(shard_t *self, const char *gw, const char *reqid, const char *status,
                 const char *body)
 {
-    const char *f[] = {"REP", gw, reqid, status, body ? body : ""};
-    if (strcmp(status, "ok") != 0)
+    pl_hdr_t h = {.kind = PL_K_REP, .id = s_reqid(reqid)};
+    if (strcmp(status, "ok") != 0) {
+        h.status = pl_status_of(status);
         pl_debug("req %s from %s: %s (%s)", reqid, gw, status, body ? body : "");
-    return s_out(self, 5, f);
+    }
+    pl_msg_begin(&self->out, &h);
+    pl_msg_field_str(&self->out, body ? body : "");
+    return s_out(self, gw);
 }
 
 int shard_reply_json(shard_t *self, const char *gw, const char *reqid, json_t *body)
@@ -208,36 +204,55 @@ int shard_reply_json(shard_t *self, const char *gw, const char *reqid, json_t *b
     return rc;
 }
 
-int shard_event(shard_t *self, const char *gw, const char *to, const char *skip, const char *event)
+int shard_event(shard_t *self, const char *gw, const void *to, size_t to_len, const char *skip,
+                const char *event)
 {
-    const char *f[] = {"EVT", gw, to, skip, event};
-    return s_out(self, 5, f);
+    pl_hdr_t h = {.kind = PL_K_EVT};
+    pl_msg_begin(&self->out, &h);
+    pl_msg_field(&self->out, to, to_len);
+    pl_msg_field_str(&self->out, skip);
+    pl_msg_field_str(&self->out, event);
+    return s_out(self, gw);
 }
 
-int shard_fwd(shard_t *self, const char *key, const char *payload)
+int shard_fwd(shard_t *self, pl_op_t op, const char *key, const char *payload)
 {
-    const char *f[] = {"FWD", key, payload};
-    return s_out(self, 3, f);
+    pl_hdr_t h = {.kind = PL_K_FWD, .op = (uint8_t)op};
+    pl_msg_begin(&self->out, &h);
+    pl_msg_field_str(&self->out, key);
+    pl_msg_field_str(&self->out, payload);
+    return s_out(self, NULL);
 }
 
 int shard_snap(shard_t *self, const char *gw)
 {
-    const char *f[] = {"SNAP", gw};
-    return s_out(self, 2, f);
+    pl_hdr_t h = {.kind = PL_K_SNAP};
+    pl_msg_begin(&self->out, &h);
+    return s_out(self, gw);
+}
+
+/* HB/HELLO{shard=id, seq=slot-table version (0 until the shard knows a table),
+ * PL_MF_VERSION}. */
+static int s_beat(shard_t *self, pl_kind_t kind)
+{
+    pl_hdr_t h = {.kind = (uint8_t)kind,
+                  .flags = PL_MF_VERSION,
+                  .shard = (uint16_t)self->id,
+                  .seq = self->slots ? pl_slots_version(self->slots) : 0};
+    pl_msg_begin(&self->out, &h);
+    return s_out(self, NULL);
 }
 
 int shard_heartbeat(shard_t *self)
 {
-    const char *f[] = {"HB", self->id_text, self->table_version};
-    return s_out(self, 3, f);
+    return s_beat(self, PL_K_HB);
 }
 
 int shard_hello(shard_t *self)
 {
     /* Like HB, and asks the router to replay every gateway's latest GWHB at once, so a
      * restarted shard relearns the gateways (and requests SNAPs) without waiting. */
-    const char *f[] = {"HELLO", self->id_text, self->table_version};
-    return s_out(self, 3, f);
+    return s_beat(self, PL_K_HELLO);
 }
 
 const char *shard_json_str(json_t *req, const char *name)
@@ -253,30 +268,17 @@ const char *shard_json_str(json_t *req, const char *name)
 
 /* ---- input ----------------------------------------------------------------------- */
 
-/* Parse a JSON object; NULL (logged) when it is not one. */
-static json_t *s_parse(const char *text, const char *what)
+/* Parse a JSON object body; NULL (logged) when it is not one. */
+static json_t *s_parse(pl_slice_t body, const char *what)
 {
     json_error_t err;
-    json_t *j = json_loads(text, 0, &err);
+    json_t *j = json_loadb((const char *)body.p, body.n, 0, &err);
     if (!j || !json_is_object(j)) {
         pl_warn("malformed %s payload: %s", what, j ? "not an object" : err.text);
         json_decref(j);
         return NULL;
     }
     return j;
-}
-
-static int s_parse_u64(const char *s, uint64_t *out)
-{
-    char *end = NULL;
-    if (!*s || *s < '0' || *s > '9')
-        return -1;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 bool shard_owns(shard_t *self, char kind, const char *name)
@@ -331,10 +333,15 @@ int shard_not_mine(shard_t *self, const char *gw, const char *reqid, char kind, 
     return shard_reply(self, gw, reqid, PL_E_UNAVAILABLE, text);
 }
 
-/* ["TABLE", table]: the router's slot table; replaces ours (and the stored copy) when it
- * differs. */
-static void s_on_table(shard_t *self, const char *text)
+/* TABLE{seq=version}[table]: the router's slot table; replaces ours (and the stored copy)
+ * when it differs. */
+static void s_on_table(shard_t *self, pl_slice_t body)
 {
+    char text[PL_SLOTS * 6 + 64];
+    if (!pl_slice_cstr(body, text, sizeof text)) {
+        pl_warn("malformed TABLE dropped (%zu bytes)", body.n);
+        return;
+    }
     char *old = self->slots ? pl_slots_encode(self->slots) : NULL;
     bool same = old && strcmp(old, text) == 0;
     free(old);
@@ -361,108 +368,160 @@ static void s_on_table(shard_t *self, const char *text)
     snprintf(self->table_version, sizeof self->table_version, "%u", pl_slots_version(t));
 }
 
-static void s_on_req(shard_t *self, const char *gw, const char *reqid, const char *payload)
+/* The user or conv name a request with a binary body is about (route 'u' / 'c'): the body
+ * field of that name in the op's table row. False when there is none or it is malformed
+ * (the handler answers bad_request). */
+static bool s_bin_name(const pl_opdef_t *def, pl_slice_t body, char route, char *out, size_t cap)
 {
-    json_t *req = s_parse(payload, "REQ");
+    const char *want = route == 'u' ? "user" : "conv";
+    int idx = -1, n = 0;
+    for (const char *f = def->fields; *f; n++) {
+        size_t len = strcspn(f, " ");
+        if (len == strlen(want) && memcmp(f, want, len) == 0)
+            idx = n;
+        f += len;
+        f += strspn(f, " ");
+    }
+    pl_slice_t fs[8];
+    if (idx < 0 || n > 8 || pl_body_fields(body, fs, n) != 0)
+        return false;
+    return pl_slice_cstr(fs[idx], out, cap);
+}
+
+/* REQ/REQN from gateway gw: the handler of the header's op, with the JSON body. A request
+ * for a slot this shard does not hold (by its table: the user or conv the body names,
+ * the op's key kind) is answered unavailable and never served; list ops (PL_OPF_LIST)
+ * check each name themselves. */
+static void s_on_req(shard_t *self, const char *gw, const pl_msg_t *m)
+{
+    char reqid[24];
+    snprintf(reqid, sizeof reqid, "%llu", (unsigned long long)m->h.id);
+    const pl_opdef_t *def = pl_op_def(m->h.op);
+    if (!def || (def->flags & PL_OPF_FWD)) {
+        pl_warn("REQ %s from %s: unknown op %u", reqid, gw, (unsigned)m->h.op);
+        shard_reply(self, gw, reqid, PL_E_BAD_REQUEST, "unknown op");
+        return;
+    }
+    char route = (def->flags & PL_OPF_LIST) ? '-' : (char)def->key;
+    if (route != 'u' && route != 'c')
+        route = '-';
+    if (!self->slots) { /* no table yet: nothing is known to be ours */
+        shard_not_mine(self, gw, reqid, route, NULL);
+        return;
+    }
+    if (def->flags & PL_OPF_BIN) { /* no JSON: the handler reads self->body */
+        char name[PL_MSG_ADDR_MAX + 256];
+        if (route != '-' && s_bin_name(def, m->f[m->nf - 1], route, name, sizeof name) &&
+            !shard_owns(self, route, name)) {
+            shard_not_mine(self, gw, reqid, route, name);
+            return;
+        }
+        self->body = m->f[m->nf - 1];
+        s_ops[m->h.op](self, gw, reqid, NULL);
+        self->body = (pl_slice_t){0};
+        return;
+    }
+    json_t *req = s_parse(m->f[m->nf - 1], def->name);
     if (!req) {
         shard_reply(self, gw, reqid, PL_E_BAD_REQUEST, "malformed request payload");
         return;
     }
-    const char *op = shard_json_str(req, "op");
-    for (size_t i = 0; op && i < sizeof(s_ops) / sizeof(s_ops[0]); i++) {
-        if (strcmp(op, s_ops[i].op) == 0) {
-            char route = s_ops[i].route;
-            const char *name = route == 'u'   ? shard_json_str(req, "user")
-                               : route == 'c' ? shard_json_str(req, "conv")
-                                              : NULL;
-            /* never serve a slot of another shard (a name absent: the handler's
-             * bad_request); no table yet: nothing is known to be ours */
-            if (!self->slots || (name && !shard_owns(self, route, name))) {
-                shard_not_mine(self, gw, reqid, route, name);
-                json_decref(req);
-                return;
-            }
-            s_ops[i].fn(self, gw, reqid, req);
-            json_decref(req);
-            return;
-        }
-    }
-    pl_warn("REQ %s from %s: unknown op %s", reqid, gw, op ? op : "(none)");
-    shard_reply(self, gw, reqid, PL_E_BAD_REQUEST, "unknown op");
-    json_decref(req);
-}
-
-static void s_on_fwd(shard_t *self, const char *payload)
-{
-    json_t *req = s_parse(payload, "FWD");
-    if (!req)
-        return;
-    const char *op = shard_json_str(req, "op");
-    /* the acks (idx_ack, push_ack) go to the conversation's shard, the others to the
-     * user's */
-    bool conv = op && (strcmp(op, "idx_ack") == 0 || strcmp(op, "push_ack") == 0);
-    const char *name = shard_json_str(req, conv ? "conv" : "user");
-    if (name && !shard_owns(self, conv ? 'c' : 'u', name)) {
-        pl_warn("FWD %s for %s: not a slot of shard %d: dropped (the sender retries)",
-                op ? op : "(none)", name, self->id);
+    const char *name = route == 'u'   ? shard_json_str(req, "user")
+                       : route == 'c' ? shard_json_str(req, "conv")
+                                      : NULL;
+    /* a name absent: the handler's bad_request */
+    if (name && !shard_owns(self, route, name)) {
+        shard_not_mine(self, gw, reqid, route, name);
         json_decref(req);
         return;
     }
-    if (op && strcmp(op, "idx_add") == 0)
-        shard_idx_add(self, req);
-    else if (op && strcmp(op, "idx_del") == 0)
-        shard_idx_del(self, req);
-    else if (op && strcmp(op, "idx_ack") == 0)
-        shard_outbox_ack(self->outbox, req);
-    else if (op && strcmp(op, "push") == 0)
-        shard_push_fwd(self, req);
-    else if (op && strcmp(op, "push_ack") == 0)
-        shard_push_ack(self, req);
-    else
-        pl_warn("FWD: unknown op %s", op ? op : "(none)");
+    s_ops[m->h.op](self, gw, reqid, req);
     json_decref(req);
 }
 
-void shard_handle(shard_t *self, zmsg_t *msg)
+static void s_on_fwd(shard_t *self, const pl_msg_t *m)
 {
-    char *f[MAX_FRAMES] = {0};
-    int n = 0;
-    size_t count = zmsg_size(msg);
-    if (count < 1 || count > MAX_FRAMES) {
-        pl_warn("dropped a message of %zu frames", count);
+    const pl_opdef_t *def = pl_op_def(m->h.op);
+    if (!def || !(def->flags & PL_OPF_FWD)) {
+        pl_warn("FWD: unknown op %u", (unsigned)m->h.op);
         return;
     }
-    for (zframe_t *fr = zmsg_first(msg); fr; fr = zmsg_next(msg)) {
-        size_t len = zframe_size(fr);
-        if (memchr(zframe_data(fr), '\0', len)) {
-            pl_warn("dropped a message with a NUL byte in frame %d", n);
-            goto done;
-        }
-        f[n++] = zframe_strdup(fr);
+    json_t *req = s_parse(m->f[1], def->name);
+    if (!req)
+        return;
+    /* the acks (idx_ack, push_ack) go to the conversation's shard, the others to the
+     * user's: the op's key kind */
+    char route = def->key == PL_KEY_CONV ? 'c' : 'u';
+    const char *name = shard_json_str(req, route == 'c' ? "conv" : "user");
+    if (name && !shard_owns(self, route, name)) {
+        pl_warn("FWD %s for %s: not a slot of shard %d: dropped (the sender retries)", def->name,
+                name, self->id);
+        json_decref(req);
+        return;
     }
-    const char *cmd = f[0];
-    uint64_t locseq = 0;
-    if (strcmp(cmd, "REQ") == 0 && n == 4)
-        s_on_req(self, f[1], f[2], f[3]);
-    else if (strcmp(cmd, "LOC") == 0 && n == 5 && s_parse_u64(f[3], &locseq) == 0) {
-        json_t *payload = s_parse(f[4], "LOC");
+    s_ops[m->h.op](self, NULL, NULL, req);
+    json_decref(req);
+}
+
+void shard_handle(shard_t *self, const void *addr, size_t alen, const void *data, size_t len)
+{
+    pl_msg_t m;
+    char gw[PL_MSG_ADDR_MAX + 1] = "";
+    pl_slice_t a = {addr, alen};
+    if (addr && (alen == 0 || !pl_slice_cstr(a, gw, sizeof gw))) {
+        pl_warn("dropped a message with a malformed address frame");
+        return;
+    }
+    int rc = pl_msg_decode(data, len, &m);
+    if (rc != 0) {
+        const uint8_t *p = data;
+        if (gw[0] && len >= PL_MSG_HDR && p[0] == PL_MSG_MAGIC &&
+            (p[1] == PL_K_REQ || p[1] == PL_K_REQN)) {
+            /* a request we cannot read, from a gateway we can answer */
+            uint64_t id = 0;
+            for (int i = 7; i >= 0; i--)
+                id = id << 8 | p[8 + i];
+            char reqid[24];
+            snprintf(reqid, sizeof reqid, "%llu", (unsigned long long)id);
+            pl_warn("REQ %s from %s: %s", reqid, gw, pl_msg_strerror(rc));
+            shard_reply(self, gw, reqid, PL_E_BAD_REQUEST, "malformed request");
+        } else
+            pl_warn("dropped a malformed message: %s", pl_msg_strerror(rc));
+        return;
+    }
+    bool addressed = m.h.kind == PL_K_REQ || m.h.kind == PL_K_REQN || m.h.kind == PL_K_LOC ||
+                     m.h.kind == PL_K_GWHB;
+    if (addressed != (gw[0] != '\0')) {
+        pl_warn("dropped a %s message %s an address frame", pl_kind_name(m.h.kind),
+                addressed ? "without" : "with");
+        return;
+    }
+    char epoch[24];
+    snprintf(epoch, sizeof epoch, "%llu", (unsigned long long)m.h.id);
+    switch (m.h.kind) {
+    case PL_K_REQ:
+    case PL_K_REQN:
+        s_on_req(self, gw, &m);
+        break;
+    case PL_K_LOC: {
+        json_t *payload = s_parse(m.f[0], "LOC");
         if (payload)
-            shard_loc_on_loc(self->loc, f[1], f[2], locseq, payload, pl_mono_ms());
+            shard_loc_on_loc(self->loc, gw, epoch, m.h.seq, payload, pl_mono_ms());
         json_decref(payload);
-    } else if (strcmp(cmd, "GWHB") == 0 && n == 4 && s_parse_u64(f[3], &locseq) == 0)
-        shard_loc_on_gwhb(self->loc, f[1], f[2], locseq, pl_mono_ms());
-    else if (strcmp(cmd, "FWD") == 0 && n == 2)
-        s_on_fwd(self, f[1]);
-    else if (strcmp(cmd, "TABLE") == 0 && n == 2)
-        s_on_table(self, f[1]);
-    else if (strcmp(cmd, "REQ") == 0 && n >= 3) {
-        pl_warn("REQ %s from %s: %d frames", f[2], f[1], n);
-        shard_reply(self, f[1], f[2], PL_E_BAD_REQUEST, "malformed request");
-    } else
-        pl_warn("dropped a malformed %.16s message of %d frames", cmd, n);
-done:
-    for (int i = 0; i < n; i++)
-        free(f[i]);
+        break;
+    }
+    case PL_K_GWHB:
+        shard_loc_on_gwhb(self->loc, gw, epoch, m.h.seq, pl_mono_ms());
+        break;
+    case PL_K_FWD:
+        s_on_fwd(self, &m);
+        break;
+    case PL_K_TABLE:
+        s_on_table(self, m.f[0]);
+        break;
+    default:
+        pl_warn("dropped a %s message: not for a shard", pl_kind_name(m.h.kind));
+    }
 }
 
 void shard_flush(shard_t *self)

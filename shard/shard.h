@@ -18,6 +18,8 @@
 
 #include "guard.h"
 #include "pl_hash.h"
+#include "pl_msg.h"
+#include "pl_ops.h"
 #include "providers.h"
 #include "store.h"
 
@@ -65,6 +67,10 @@ typedef struct _shard_t {
     shard_guard_t *guard; /* per-user abuse limits (guard.c) */
     shard_send_fn *send;  /* NULL: everything sent is dropped */
     void *send_arg;
+    pl_buf_t out; /* the message being sent (reused) */
+    /* The binary body of the request being handled (ops flagged PL_OPF_BIN, whose
+     * handler gets req NULL): valid only during that handler's call. */
+    pl_slice_t body;
 } shard_t;
 
 /* Open the store (creating cfg->data and its parents) and build the modules; loads the
@@ -76,29 +82,35 @@ void shard_destroy(shard_t **self_p);
 /* Where to send; until set, output is dropped. */
 void shard_set_sender(shard_t *self, shard_send_fn *fn, void *arg);
 
-/* Handle one message from the router (the caller keeps ownership of msg). Malformed
- * messages are logged at warn and dropped, or answered bad_request when they carry a
- * gateway and request id. */
-void shard_handle(shard_t *self, zmsg_t *msg);
+/* Handle one message from the router (docs/internals.md "The binary protocol"): addr the
+ * address frame (the asking gateway's name; NULL when the message has none), data/len the
+ * message frame; both borrowed. Malformed messages are logged at warn and dropped, or
+ * answered bad_request when they carry a gateway and request id. */
+void shard_handle(shard_t *self, const void *addr, size_t alen, const void *data, size_t len);
 /* End of a drain: write the pending group commit, then answer and push. */
 void shard_flush(shard_t *self);
 /* Timers (every 500 ms): heartbeat to the router, location table expiry, outbox resend. */
 void shard_tick(shard_t *self);
 
-/* Output to the router (frames as in internals.md "shard → router"). Failures (router
+/* Output to the router (internals.md "The binary protocol", encoded into self->out, one
+ * reused buffer). reqid is the decimal form of the request's id. Failures (router
  * gone, high-water mark) are logged at debug and dropped: the gateway times out and
  * retries, devices recover events with sync. Return 0 or -1. */
 int shard_reply(shard_t *self, const char *gw, const char *reqid, const char *status,
                 const char *body);
 /* Answer ok with body (a JSON object); takes ownership of body. */
 int shard_reply_json(shard_t *self, const char *gw, const char *reqid, json_t *body);
-int shard_event(shard_t *self, const char *gw, const char *to, const char *skip, const char *event);
-int shard_fwd(shard_t *self, const char *key, const char *payload);
+/* EVT to gateway gw: to/to_len the recipients as a pl_list (pl_msg.h). */
+int shard_event(shard_t *self, const char *gw, const void *to, size_t to_len, const char *skip,
+                const char *event);
+/* FWD{op}[key, payload] to the shard owning key. */
+int shard_fwd(shard_t *self, pl_op_t op, const char *key, const char *payload);
 int shard_snap(shard_t *self, const char *gw);
-/* ["HB", id, table version] ("0": none yet; the router answers TABLE when it differs). */
+/* HB{shard=id, seq=table version, PL_MF_VERSION} (0: none yet; the router answers TABLE
+ * when it differs). */
 int shard_heartbeat(shard_t *self);
-/* ["HELLO", id, table version]: a heartbeat that also makes the router send TABLE and
- * replay every gateway's GWHB. */
+/* HELLO{shard=id, seq=table version, PL_MF_VERSION}: a heartbeat that also makes the
+ * router send TABLE and replay every gateway's GWHB. */
 int shard_hello(shard_t *self);
 
 /* Whether the slot of "u:<name>" (kind 'u') or "c:<name>" (kind 'c') is this shard's in

@@ -566,8 +566,14 @@ static void test_accounts(const char *dir)
     CHECK(strcmp(s_rep("15", &body), "bad_request") == 0);
     tst_handle(shard, 1, "WHAT");
     tst_handle(shard, 2, "FWD", "{{{");
-    tst_handle(shard, 5, "LOC", "g/gw1", "e", "notanumber", "{}");
-    tst_handle(shard, 4, "GWHB", "g/gw1", "e", "-1");
+    /* binary junk: a LOC without its payload field, a GWHB without its address frame, a
+     * header cut short, an address frame with a NUL */
+    uint8_t junk[PL_MSG_HDR] = {PL_MSG_MAGIC, PL_K_LOC};
+    shard_handle(shard, "g/gw1", 5, junk, sizeof junk);
+    junk[1] = PL_K_GWHB;
+    shard_handle(shard, NULL, 0, junk, sizeof junk);
+    shard_handle(shard, "g/gw1", 5, junk, 10);
+    shard_handle(shard, "g/\0w1", 5, junk, sizeof junk);
     CHECK(zlist_size(tst_out) == 0);
     shard_destroy(&shard);
 }

@@ -33,7 +33,9 @@ void tst_out_clear(void);
 /* Shard 0 on dir with a capturing sender, owning every slot (a TABLE was fed); NULL on
  * failure. Caller destroys. */
 shard_t *tst_open(const char *dir, int gw_timeout_ms);
-/* Feed one message of nframes string frames to the shard (shard_handle). */
+/* Feed one message of nframes string frames, in the text form of pl_msgtext.h (hop
+ * router -> shard), to the shard (shard_handle) as its binary message. tst_out holds what
+ * the shard sent in the text form too. */
 void tst_handle(shard_t *shard, int nframes, ...);
 /* Print "<name>: N checks, M failures", free tst_out, remove tst_dir; the exit code. */
 int tst_finish(const char *name);

@@ -10,7 +10,7 @@
  * gateway sends: user_get of alice, token_set for bob (device "evil", secret 32 zero
  * bytes), a send as alice, user_create of "mallory", LOC full [alice, bob], HB, HEALTH;
  * then (always) what only shards may send: EVT forging a msg from bob to alice, FWD
- * idx_del of the dm from alice's index, REP, SNAP, HB/HELLO for shard 0. On the back
+ * idx_del of the dm from alice's index, REP, SNAP, HELLO for shard 0. On the back
  * socket it claims s/0 and sends HELLO/HB for shard 0, the forged EVT, the idx_del FWD,
  * REP and SNAP for the gateway. Everything twice, 400 ms apart; then it listens 1.5 s.
  *
@@ -18,22 +18,43 @@
  * 250 ms) for MS ms — with a stolen shard key this is an identity takeover.
  *
  * Prints "zmq-hostile: sent N, received M [verbs of the first messages]"; exit 0 unless
- * it could not set up (1) or the command line is wrong (2). */
+ * it could not set up (1) or the command line is wrong (2).
+ *
+ * Messages are written in the text form of proto/pl_msgtext.h and sent as their binary
+ * messages (pl_msg.h): as a gateway sends them on the front socket, as a shard on the
+ * back (a shard's kinds on the front go in a shard's form too). Received messages are
+ * noted by kind. */
 #include <czmq.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "pl_msg.h"
+#include "pl_msgtext.h"
 
 static long s_sent, s_received;
 static char s_verbs[256];
+static zsock_t *s_back_sock;
 
 static void s_send(zsock_t *s, const char *first, ...)
 {
-    zmsg_t *m = zmsg_new();
+    const char *f[16];
+    int n = 0;
     va_list ap;
     va_start(ap, first);
-    for (const char *f = first; f; f = va_arg(ap, const char *))
-        zmsg_addstr(m, f);
+    for (const char *x = first; x && n < 16; x = va_arg(ap, const char *))
+        f[n++] = x;
     va_end(ap);
+    static const pl_hop_t front[] = {PL_HOP_GW_ROUTER, PL_HOP_SHARD_ROUTER, PL_HOP_ROUTER_GW};
+    static const pl_hop_t back[] = {PL_HOP_SHARD_ROUTER, PL_HOP_ROUTER_GW, PL_HOP_GW_ROUTER};
+    const pl_hop_t *hops = s == s_back_sock ? back : front;
+    zmsg_t *m = NULL;
+    for (int i = 0; i < 3 && !m; i++)
+        m = pl_msgtext_to_binv(hops[i], n, f);
+    if (!m) {
+        fprintf(stderr, "zmq-hostile: %s has no binary form\n", first);
+        return;
+    }
     if (zmsg_send(&m, s) == 0)
         s_sent++;
     else
@@ -74,7 +95,11 @@ static void s_listen(zsock_t *a, zsock_t *b, int ms)
         if (!m)
             continue;
         s_received++;
-        char *verb = zframe_strdup(zmsg_first(m));
+        zframe_t *last = zmsg_last(m);
+        pl_msg_t d;
+        char *verb = strdup(pl_msg_decode(zframe_data(last), zframe_size(last), &d) == 0
+                                ? pl_kind_name(d.h.kind)
+                                : "(not a message)");
         if (verb && strlen(s_verbs) + strlen(verb) + 2 < sizeof s_verbs && s_received <= 8) {
             strcat(s_verbs, " ");
             strcat(s_verbs, verb);
@@ -120,6 +145,7 @@ int main(int argc, char **argv)
         zsock_t *bs = s_sock(back, NULL, cert, server_key);
         if (!bs)
             return 1;
+        s_back_sock = bs;
         s_send(bs, "HELLO", "0", NULL);
         for (int64_t end = zclock_mono() + takeover; zclock_mono() < end;) {
             s_listen(bs, NULL, 250);
@@ -164,6 +190,7 @@ int main(int argc, char **argv)
 
     zsock_t *fs = s_sock(front, gw, cert, server_key);
     zsock_t *bs = s_sock(back, "s/0", cert, server_key);
+    s_back_sock = bs;
     if (!fs || !bs) {
         fprintf(stderr, "zmq-hostile: cannot set up sockets\n");
         return 1;
@@ -184,7 +211,9 @@ int main(int argc, char **argv)
         s_send(fs, "FWD", ukey_a, idx_del, NULL);
         s_send(fs, "REP", gw, "1", "ok", "{}", NULL);
         s_send(fs, "SNAP", gw, NULL);
-        s_send(fs, "HB", "0", NULL);
+        /* HB is one kind for both roles: on the front it is a heartbeat of the key's own
+         * gateway name (answered with TABLE, as to any admitted gateway), so only the
+         * shard-only HELLO goes there */
         s_send(fs, "HELLO", "0", NULL);
 
         s_send(bs, "HELLO", "0", NULL);

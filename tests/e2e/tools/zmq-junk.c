@@ -17,7 +17,13 @@
  * shard's identity, and never a HB naming a real shard id, which would take its place).
  * Every request payload is a valid template with one field made wrong (type, empty,
  * over-long, NUL inside) or missing, so none of them may change anything. Prints how
- * many messages it sent and received; exits 0 unless it could not set up. */
+ * many messages it sent and received; exits 0 unless it could not set up.
+ *
+ * Messages are written in the text form of proto/pl_msgtext.h and sent as their binary
+ * messages (pl_msg.h), so the malformed payloads reach the shards' handlers; a text that
+ * is no message of the protocol goes as its raw frames, and every few messages a binary
+ * one also goes cut short, with an unknown kind and with a field length past its end, so
+ * the decoders of the router and the shards get junk too. */
 #include <czmq.h>
 #include <errno.h>
 #include <jansson.h>
@@ -28,12 +34,15 @@
 #include <string.h>
 #include <zmq.h>
 
+#include "pl_msg.h"
+#include "pl_msgtext.h"
+
 #define MAXP 12
 
 static long s_sent, s_failed;
+static void *s_back[2]; /* the fake shard's sockets (the others are the fake gateway's) */
 
-/* Send count frames (explicit lengths: frames may hold NULs). */
-static void s_sendn(void *sock, int count, const char *const *parts, const size_t *lens)
+static void s_raw(void *sock, int count, const char *const *parts, const size_t *lens)
 {
     for (int i = 0; i < count; i++) {
         int flags = i + 1 < count ? ZMQ_SNDMORE : 0;
@@ -44,6 +53,63 @@ static void s_sendn(void *sock, int count, const char *const *parts, const size_
         }
     }
     s_sent++;
+}
+
+/* The binary form of the text message, then (every 5th) binary junk made from it: cut
+ * short, an unknown kind, the first field's length past the end. Frames with a NUL (no
+ * text form) or texts that are no message go as they are. */
+static void s_sendn(void *sock, int count, const char *const *parts, const size_t *lens)
+{
+    static long k;
+    bool back = sock == s_back[0] || sock == s_back[1];
+    /* frames with explicit lengths need not be NUL-terminated: the text form gets copies;
+     * a frame with a NUL or over 64 KiB goes raw with its message */
+    char *f[MAXP] = {0};
+    int nf = 0;
+    for (; nf < count && nf < MAXP; nf++) {
+        if (lens[nf] > 65536 || memchr(parts[nf], '\0', lens[nf]) ||
+            !(f[nf] = malloc(lens[nf] + 1)))
+            break;
+        memcpy(f[nf], parts[nf], lens[nf]);
+        f[nf][lens[nf]] = '\0';
+    }
+    zmsg_t *m = nf == count ? pl_msgtext_to_binv(back ? PL_HOP_SHARD_ROUTER : PL_HOP_GW_ROUTER,
+                                                 count, (const char *const *)f)
+                            : NULL;
+    for (int i = 0; i < nf; i++)
+        free(f[i]);
+    if (!m) {
+        s_raw(sock, count, parts, lens);
+        return;
+    }
+    const char *bp[2];
+    size_t bl[2];
+    int n = 0;
+    for (zframe_t *fr = zmsg_first(m); fr && n < 2; fr = zmsg_next(m), n++) {
+        bp[n] = (const char *)zframe_data(fr);
+        bl[n] = zframe_size(fr);
+    }
+    s_raw(sock, n, bp, bl);
+    if (k++ % 5 == 0 && bl[n - 1] > PL_MSG_HDR) {
+        char *copy = malloc(bl[n - 1]);
+        if (copy) {
+            size_t full = bl[n - 1];
+            memcpy(copy, bp[n - 1], full);
+            bp[n - 1] = copy;
+            bl[n - 1] = full - 1; /* cut short */
+            s_raw(sock, n, bp, bl);
+            bl[n - 1] = PL_MSG_HDR - 1;
+            s_raw(sock, n, bp, bl);
+            bl[n - 1] = full;
+            copy[1] = (char)0xEE; /* unknown kind */
+            s_raw(sock, n, bp, bl);
+            copy[1] = ((const char *)zframe_data(zmsg_last(m)))[1];
+            memset(copy + PL_MSG_HDR, 0xff, 4); /* first field past the end */
+            s_raw(sock, n, bp, bl);
+            free(copy);
+        }
+    }
+    zmsg_destroy(&m);
 }
 
 /* Send NUL-terminated frames; the list ends with NULL. */
@@ -482,6 +548,8 @@ int main(int argc, char **argv)
     void *fn = ctx ? s_sock(ctx, front, NULL, gk, server_key) : NULL;
     void *bs = ctx ? s_sock(ctx, back, "s/99", sk, server_key) : NULL;
     void *bn = ctx ? s_sock(ctx, back, NULL, sk, server_key) : NULL;
+    s_back[0] = bs;
+    s_back[1] = bn;
     if (!fg || !fn || !bs || !bn) {
         fprintf(stderr, "zmq-junk: cannot set up sockets\n");
         return 1;

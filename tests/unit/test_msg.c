@@ -1,0 +1,268 @@
+/* Unit tests for the binary internal protocol (proto/pl_msg, pl_ops, pl_msgtext): every
+ * kind round-trips; decode is zero-copy and bounds-checked (every truncation of a valid
+ * message is rejected, never read past its end: the buffers are exact-size heap copies
+ * for ASan); wrong magic, kind and field counts are rejected; name lists; the op table;
+ * the text form round-trips. Exit 0 when all pass. */
+#include "pl_log.h"
+#include "pl_msg.h"
+#include "pl_msgtext.h"
+#include "pl_ops.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pl_check.h"
+
+PL_CHECK_COUNTERS;
+
+static pl_slice_t S(const char *s)
+{
+    return (pl_slice_t){(const uint8_t *)s, strlen(s)};
+}
+
+/* Decode an exact-size copy of b's first len bytes. */
+static int s_decode(const pl_buf_t *b, size_t len, pl_msg_t *m, uint8_t **copy)
+{
+    *copy = malloc(len ? len : 1);
+    memcpy(*copy, b->data, len);
+    return pl_msg_decode(*copy, len, m);
+}
+
+static void test_roundtrip(void)
+{
+    static const int nf[PL_K__MAX] = {0, 0, 0, 2, 1, 3, 1, 0, 0, 1, 2, 0, 1};
+    for (int kind = 1; kind < PL_K__MAX; kind++) {
+        pl_buf_t b = {0};
+        pl_hdr_t h = {.kind = (uint8_t)kind,
+                      .flags = 0x5a,
+                      .op = PL_OP_SEND,
+                      .status = PL_ST_NOT_FOUND,
+                      .shard = 65535,
+                      .id = 0x0102030405060708ull,
+                      .seq = UINT64_MAX};
+        pl_slice_t f[3] = {S("c:dm:ann:bob"), S(""), S("{\"text\":\"h\\u00e9\"}")};
+        CHECK(pl_msg_encode(&b, &h, nf[kind], f) == 0);
+        pl_msg_t m;
+        uint8_t *copy;
+        CHECK(s_decode(&b, b.len, &m, &copy) == 0);
+        CHECK(m.h.kind == kind && m.h.flags == 0x5a && m.h.op == PL_OP_SEND);
+        CHECK(m.h.status == PL_ST_NOT_FOUND && m.h.shard == 65535);
+        CHECK(m.h.id == 0x0102030405060708ull && m.h.seq == UINT64_MAX);
+        CHECK(m.nf == nf[kind]);
+        for (int i = 0; i < m.nf; i++) {
+            CHECK(m.f[i].n == f[i].n && memcmp(m.f[i].p, f[i].p, f[i].n) == 0);
+            /* zero-copy: the field points into the buffer */
+            CHECK(m.f[i].p >= copy && m.f[i].p + m.f[i].n <= copy + b.len);
+        }
+        free(copy);
+        /* every truncation fails (the full length is the only valid one) */
+        for (size_t len = 0; len < b.len; len++) {
+            int rc = s_decode(&b, len, &m, &copy);
+            CHECK(rc < 0);
+            free(copy);
+        }
+        /* a trailing byte fails */
+        pl_buf_put(&b, "x", 1);
+        CHECK(s_decode(&b, b.len, &m, &copy) == PL_MSG_E_COUNT ||
+              s_decode(&b, b.len, &m, &copy) == PL_MSG_E_FIELD);
+        free(copy);
+        pl_buf_free(&b);
+    }
+}
+
+static void test_rejects(void)
+{
+    pl_buf_t b = {0};
+    pl_msg_t m;
+    uint8_t *copy;
+    pl_hdr_t h = {.kind = PL_K_REP, .id = 7};
+    pl_msg_begin(&b, &h);
+    pl_msg_field(&b, "ok", 2);
+    b.data[0] = 0xB2; /* another version */
+    CHECK(s_decode(&b, b.len, &m, &copy) == PL_MSG_E_MAGIC);
+    free(copy);
+    b.data[0] = PL_MSG_MAGIC;
+    b.data[1] = 0;
+    CHECK(s_decode(&b, b.len, &m, &copy) == PL_MSG_E_KIND);
+    free(copy);
+    b.data[1] = PL_K__MAX;
+    CHECK(s_decode(&b, b.len, &m, &copy) == PL_MSG_E_KIND);
+    free(copy);
+    b.data[1] = PL_K_REP;
+    /* a field length past the end (huge u32) */
+    b.data[PL_MSG_HDR + 3] = 0xff;
+    CHECK(s_decode(&b, b.len, &m, &copy) == PL_MSG_E_FIELD);
+    free(copy);
+    b.data[PL_MSG_HDR + 3] = 0;
+    CHECK(s_decode(&b, b.len, &m, &copy) == 0);
+    free(copy);
+    /* too few fields: REQ with one */
+    h.kind = PL_K_REQ;
+    pl_msg_begin(&b, &h);
+    pl_msg_field(&b, "u:ann", 5);
+    CHECK(s_decode(&b, b.len, &m, &copy) == PL_MSG_E_COUNT);
+    free(copy);
+    /* too many: HB with one */
+    h.kind = PL_K_HB;
+    pl_msg_begin(&b, &h);
+    pl_msg_field(&b, "", 0);
+    CHECK(s_decode(&b, b.len, &m, &copy) == PL_MSG_E_COUNT);
+    free(copy);
+    CHECK(pl_msg_decode("", 0, &m) == PL_MSG_E_SHORT);
+    CHECK(strcmp(pl_msg_strerror(PL_MSG_E_FIELD), "a field runs past the end") == 0);
+    pl_buf_free(&b);
+}
+
+static void test_fields_open(void)
+{
+    pl_buf_t b = {0};
+    pl_hdr_t h = {.kind = PL_K_EVT};
+    pl_msg_begin(&b, &h);
+    size_t at = pl_msg_field_begin(&b);
+    CHECK(pl_list_add(&b, "ann", 3) == 0);
+    CHECK(pl_list_add(&b, "", 0) == 0);
+    CHECK(pl_list_add(&b, "bob", 3) == 0);
+    CHECK(pl_msg_field_end(&b, at) == 0);
+    pl_msg_field(&b, "ann/phone", 9);
+    pl_msg_field(&b, "{}", 2);
+    pl_msg_t m;
+    uint8_t *copy;
+    CHECK(s_decode(&b, b.len, &m, &copy) == 0);
+    pl_list_it_t it;
+    pl_slice_t e;
+    pl_list_iter(&it, m.f[0]);
+    CHECK(pl_list_next(&it, &e) == 1 && pl_slice_eq(e, "ann"));
+    CHECK(pl_list_next(&it, &e) == 1 && e.n == 0);
+    CHECK(pl_list_next(&it, &e) == 1 && pl_slice_eq(e, "bob"));
+    CHECK(pl_list_next(&it, &e) == 0);
+    /* a list cut inside an entry, or inside a length */
+    pl_list_iter(&it, (pl_slice_t){m.f[0].p, m.f[0].n - 1});
+    CHECK(pl_list_next(&it, &e) == 1 && pl_list_next(&it, &e) == 1);
+    CHECK(pl_list_next(&it, &e) == -1);
+    pl_list_iter(&it, (pl_slice_t){m.f[0].p, 1});
+    CHECK(pl_list_next(&it, &e) == -1);
+    pl_list_iter(&it, (pl_slice_t){NULL, 0});
+    CHECK(pl_list_next(&it, &e) == 0);
+    free(copy);
+    char buf[8];
+    CHECK(pl_slice_cstr(S("abc"), buf, sizeof buf) && strcmp(buf, "abc") == 0);
+    CHECK(!pl_slice_cstr(S("abcdefgh"), buf, sizeof buf) && buf[0] == 0);
+    CHECK(!pl_slice_cstr((pl_slice_t){(const uint8_t *)"a\0b", 3}, buf, sizeof buf));
+    /* reuse keeps the memory */
+    uint8_t *mem = b.data;
+    pl_msg_begin(&b, &h);
+    CHECK(b.data == mem && b.len == PL_MSG_HDR);
+    pl_buf_free(&b);
+    CHECK(b.data == NULL && b.cap == 0);
+}
+
+static void test_ops(void)
+{
+    CHECK(PL_OP_USER_CREATE == 1); /* wire values: the table is append-only */
+    CHECK(pl_op_by_name("send", 4) == PL_OP_SEND);
+    CHECK(pl_op_by_name("sen", 3) == PL_OP_NONE);
+    CHECK(pl_op_by_name("idx_ack", 7) == PL_OP_IDX_ACK);
+    CHECK(strcmp(pl_op_name(PL_OP_PUSH_ACK), "push_ack") == 0);
+    CHECK(strcmp(pl_op_name(0), "?") == 0 && strcmp(pl_op_name(PL_OP__COUNT), "?") == 0);
+    CHECK(pl_op_def(PL_OP_SEND)->flags & PL_OPF_WRITE);
+    CHECK(pl_op_def(PL_OP_IDX_ADD)->flags & PL_OPF_FWD);
+    CHECK(!(pl_op_def(PL_OP_SEND)->flags & PL_OPF_FWD));
+    CHECK(pl_op_key_ok(PL_OP_SEND, "c:dm:a:b", 8));
+    CHECK(!pl_op_key_ok(PL_OP_SEND, "u:ann", 5));
+    CHECK(pl_op_key_ok(PL_OP_PRESENCE_REPORT, "u:ann", 5));
+    CHECK(!pl_op_key_ok(PL_OP_NONE, "u:ann", 5));
+    for (int i = 1; i < PL_OP__COUNT; i++) /* names are unique */
+        CHECK((int)pl_op_by_name(pl_op_name(i), strlen(pl_op_name(i))) == i);
+    CHECK(strcmp(pl_status_name(PL_ST_UNAVAILABLE), "unavailable") == 0);
+    CHECK(strcmp(pl_status_name(999), "internal") == 0);
+    CHECK(pl_status_of("conflict") == PL_ST_CONFLICT && pl_status_of("ok") == PL_ST_OK);
+    CHECK(pl_status_of("nonsense") == PL_ST_INTERNAL);
+}
+
+static void test_text(void)
+{
+    const char *req[] = {"REQ", "g/gw1", "42", "{\"op\":\"sync\",\"user\":\"ann\"}"};
+    zmsg_t *bin = pl_msgtext_to_binv(PL_HOP_ROUTER_SHARD, 4, req);
+    CHECK(bin && zmsg_size(bin) == 2);
+    if (bin) {
+        zframe_t *mf = zmsg_last(bin);
+        pl_msg_t m;
+        CHECK(pl_msg_decode(zframe_data(mf), zframe_size(mf), &m) == 0);
+        CHECK(m.h.kind == PL_K_REQ && m.h.op == PL_OP_SYNC && m.h.id == 42);
+        zmsg_t *t = pl_msgtext_from_bin(PL_HOP_ROUTER_SHARD, bin);
+        char *s = t ? zmsg_popstr(t) : NULL;
+        CHECK(s && strcmp(s, "REQ") == 0);
+        free(s);
+        s = t ? zmsg_popstr(t) : NULL;
+        CHECK(s && strcmp(s, "g/gw1") == 0);
+        free(s);
+        zmsg_destroy(&t);
+    }
+    zmsg_destroy(&bin);
+    const char *evt[] = {"EVT", "g/a", "[\"ann\",\"bob\"]", "", "{\"type\":\"msg\"}"};
+    bin = pl_msgtext_to_binv(PL_HOP_SHARD_ROUTER, 5, evt);
+    zmsg_t *t = bin ? pl_msgtext_from_bin(PL_HOP_SHARD_ROUTER, bin) : NULL;
+    CHECK(t && zmsg_size(t) == 5);
+    if (t) {
+        free(zmsg_popstr(t));
+        free(zmsg_popstr(t));
+        char *to = zmsg_popstr(t);
+        CHECK(to && strcmp(to, "[\"ann\",\"bob\"]") == 0);
+        free(to);
+    }
+    zmsg_destroy(&t);
+    zmsg_destroy(&bin);
+    const char *bad[] = {"NOPE", "x"};
+    CHECK(pl_msgtext_to_binv(PL_HOP_GW_ROUTER, 2, bad) == NULL);
+}
+
+/* pl_json_str writes what jansson writes (compact), for every byte below 0x80 and UTF-8. */
+static void test_json(void)
+{
+    char all[200];
+    size_t n = 0;
+    for (int c = 1; c < 0x80; c++)
+        all[n++] = (char)c;
+    static const char utf8[] = "h\xc3\xa9 \xe2\x80\xa8 \xf0\x9f\x98\x80";
+    memcpy(all + n, utf8, sizeof utf8 - 1);
+    n += sizeof utf8 - 1;
+    json_t *j = json_stringn(all, n);
+    char *want = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    pl_buf_t b = {0};
+    CHECK(pl_json_str(&b, all, n) == 0);
+    CHECK(want && b.len == strlen(want) && memcmp(b.data, want, b.len) == 0);
+    free(want);
+    json_decref(j);
+    pl_buf_reset(&b);
+    CHECK(pl_json_str(&b, "", 0) == 0 && b.len == 2 && memcmp(b.data, "\"\"", 2) == 0);
+    pl_buf_reset(&b);
+    CHECK(pl_json_u64(&b, 0) == 0 && pl_json_u64(&b, UINT64_MAX) == 0);
+    CHECK(b.len == 21 && memcmp(b.data, "018446744073709551615", 21) == 0);
+    /* a binary body: exactly n fields */
+    pl_buf_reset(&b);
+    pl_msg_field(&b, "ann", 3);
+    pl_msg_field(&b, "", 0);
+    pl_slice_t f[3];
+    pl_slice_t body = {b.data, b.len};
+    CHECK(pl_body_fields(body, f, 2) == 0 && pl_slice_eq(f[0], "ann") && f[1].n == 0);
+    CHECK(pl_body_fields(body, f, 1) == -1 && pl_body_fields(body, f, 3) == -1);
+    body.n--;
+    CHECK(pl_body_fields(body, f, 2) == -1);
+    pl_buf_free(&b);
+}
+
+int main(void)
+{
+    zsys_handler_set(NULL);
+    pl_log_init("test_msg", PL_ERROR);
+    test_roundtrip();
+    test_rejects();
+    test_fields_open();
+    test_ops();
+    test_text();
+    test_json();
+    printf("%d passed, %d failed\n", s_passed, s_failed);
+    return s_failed ? 1 : 0;
+}
