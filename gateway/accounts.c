@@ -7,8 +7,19 @@
  * computes the same for token_check). An unknown user is verified against a dummy hash so
  * both 401 cases take about the same time.
  *
- * Thread: everything on the loop thread except s_work_*, which touch only their acct_t. */
+ * Thread: everything on the loop thread except s_work_*, which touch only their acct_t.
+ *
+ * Cost: Argon2id at libsodium's INTERACTIVE limits (2 passes, 64 MiB). The environment
+ * variable PARLEY_TEST_PWHASH_MIN=1 lowers new hashes (and the dummy) to the MIN limits
+ * (1 pass, 8 KiB): for the test suite only (tests/e2e/lib/cluster.js sets it, so hundreds
+ * of accounts do not cost minutes of CPU), never for a real deployment; the gateway logs
+ * a warning at start when it is set. Verification reads the cost from the stored hash. */
 #include "gw.h"
+
+/* Set once by accounts_init on the loop thread, before any work is queued; read by the
+ * thread-pool work after (uv_queue_work orders the two). */
+static unsigned long long s_opslimit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
+static size_t s_memlimit = crypto_pwhash_MEMLIMIT_INTERACTIVE;
 
 enum acct_kind { ACCT_CREATE, ACCT_LOGIN };
 
@@ -87,8 +98,7 @@ static int s_request(acct_t *a, pl_op_t op, json_t *pl, zlink_cb *cb)
 static void s_work_hash(uv_work_t *w)
 {
     acct_t *a = w->data;
-    a->rc = crypto_pwhash_str(a->hash, a->password, a->pwlen, crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                              crypto_pwhash_MEMLIMIT_INTERACTIVE);
+    a->rc = crypto_pwhash_str(a->hash, a->password, a->pwlen, s_opslimit, s_memlimit);
 }
 
 static void s_work_verify(uv_work_t *w)
@@ -345,9 +355,7 @@ static void s_dummy_work(uv_work_t *w)
     dummy_t *d = w->data;
     unsigned char pw[24];
     randombytes_buf(pw, sizeof pw);
-    d->rc =
-        crypto_pwhash_str(d->hash, (const char *)pw, sizeof pw, crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                          crypto_pwhash_MEMLIMIT_INTERACTIVE);
+    d->rc = crypto_pwhash_str(d->hash, (const char *)pw, sizeof pw, s_opslimit, s_memlimit);
 }
 
 static void s_dummy_after(uv_work_t *w, int status)
@@ -362,6 +370,13 @@ static void s_dummy_after(uv_work_t *w, int status)
 
 void accounts_init(gw_t *gw)
 {
+    const char *test_min = getenv("PARLEY_TEST_PWHASH_MIN");
+    if (test_min && strcmp(test_min, "1") == 0) {
+        s_opslimit = crypto_pwhash_OPSLIMIT_MIN;
+        s_memlimit = crypto_pwhash_MEMLIMIT_MIN;
+        pl_warn("PARLEY_TEST_PWHASH_MIN=1: passwords are hashed at Argon2id's minimum cost "
+                "(for tests only, never in production)");
+    }
     dummy_t *d = calloc(1, sizeof *d);
     if (!d)
         return;

@@ -29,6 +29,10 @@
 #include "pl_text.h"
 #include "pl_time.h"
 
+#include "gw_bucket.h" /* gw_bucket_t */
+#include "gw_token.h"  /* gw_token_parse */
+#include "gw_validate.h"
+
 /* Limits. */
 #define GW_HTTP_BODY_MAX (64 * 1024)         /* POST bodies (a password is at most 1024 bytes) */
 #define GW_MAX_PENDING 256                   /* unanswered requests per socket before rx pauses */
@@ -59,13 +63,6 @@ typedef struct order_ticket order_ticket_t;
 typedef struct gw_conn gw_conn_t;
 typedef struct gw_proxy gw_proxy_t;
 typedef struct gw_static gw_static_t;
-
-/* A token bucket (limits.c); zeroed = not started (full at first use). */
-typedef struct {
-    bool init;
-    double tokens;
-    uint64_t at_ms;
-} gw_bucket_t;
 
 /* ---- blob: an immutable, reference-counted frame shared by several queues -------------- */
 struct gw_blob {
@@ -275,9 +272,6 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
 /* ---- requests.c / convs.c: client frames ----------------------------------------------- */
 /* One complete client message (text or binary). s is alive and not closing. */
 void requests_frame(session_t *s, const char *data, size_t len, bool binary);
-/* Parse a token "<user>.<device>.<secret>" (tlen bytes): user (33 bytes), device (65) and
- * th (65: hex SHA-256 of the 32-byte secret, as the shard stores it). False if malformed. */
-bool requests_parse_token(const char *tok, size_t tlen, char *user, char *device, char *th);
 /* convs.c: answer the `convs` request req of s into p (id_json copied). */
 void convs_start(session_t *s, pending_t *p, const char *id_json, json_t *req);
 
@@ -377,8 +371,6 @@ int limits_init(gw_t *gw);
 void limits_fini(gw_t *gw);
 /* Once a second: forget addresses without connections whose login bucket is full. */
 void limits_tick(gw_t *gw);
-/* Take one token from b (burst, per_sec tokens a second, now in ms); false if none. */
-bool gw_bucket_take(gw_bucket_t *b, int burst, int per_sec, uint64_t now_ms);
 /* lws reasons FILTER_NETWORK_CONNECTION (in: the accepted fd; a trusted proxy's goes to
  * proxy_accept), SERVER_NEW_CLIENT_INSTANTIATED (takes gw->adopting if set),
  * FILTER_PROTOCOL_CONNECTION (a trusted proxy's WebSocket upgrade is counted against the

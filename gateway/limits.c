@@ -78,38 +78,6 @@ struct gw_conn {
     uint64_t start_ms;           /* accepted, or the previous answer written (keep-alive) */
 };
 
-/* ---- token bucket ------------------------------------------------------------------- */
-
-bool gw_bucket_take(gw_bucket_t *b, int burst, int per_sec, uint64_t now_ms)
-{
-    if (burst <= 0 || per_sec <= 0)
-        return true; /* 0: off */
-    if (!b->init) {
-        b->init = true;
-        b->tokens = burst;
-        b->at_ms = now_ms;
-    }
-    if (now_ms > b->at_ms) {
-        b->tokens += (double)(now_ms - b->at_ms) * per_sec / 1000.0;
-        if (b->tokens > burst)
-            b->tokens = burst;
-        b->at_ms = now_ms;
-    }
-    if (b->tokens < 1.0)
-        return false;
-    b->tokens -= 1.0;
-    return true;
-}
-
-/* True if the bucket would be full at now_ms (nothing to remember). */
-static bool s_bucket_full(const gw_bucket_t *b, int burst, int per_sec, uint64_t now_ms)
-{
-    if (!b->init || burst <= 0 || per_sec <= 0)
-        return true;
-    double t = b->tokens + (double)(now_ms - b->at_ms) * per_sec / 1000.0;
-    return t >= burst;
-}
-
 /* ---- logging gate ------------------------------------------------------------------- */
 
 /* True if a line may be logged now; *suppressed_out gets the lines dropped before it. */
@@ -199,7 +167,7 @@ void limits_tick(gw_t *gw)
     zlist_t *drop = NULL;
     for (ip_entry_t *e = zhashx_first(lim->ips); e; e = zhashx_next(lim->ips)) {
         if (e->conns == 0 &&
-            s_bucket_full(&e->login, gw->cfg.login_burst, gw->cfg.login_per_sec, now)) {
+            gw_bucket_full(&e->login, gw->cfg.login_burst, gw->cfg.login_per_sec, now)) {
             if (!drop && !(drop = zlist_new()))
                 return;
             zlist_append(drop, e->ip);

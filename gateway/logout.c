@@ -2,7 +2,7 @@
  * token was revoked or replaced (docs/internals.md "Logout").
  *
  * DELETE: the bearer token from `Authorization` is parsed like an auth token
- * (requests_parse_token), then ["REQ", "u:<user>", reqid, {"op":"token_revoke","user",
+ * (gw_token_parse), then ["REQ", "u:<user>", reqid, {"op":"token_revoke","user",
  * "device","th","all"}] goes to the user's shard, which deletes the token(s) only when th
  * is the device's current one. ok -> 204 (no body), unauthenticated -> 401, a shard or
  * router down -> 503. Before answering, the shard sends every gateway it knows the control
@@ -94,7 +94,7 @@ void logout_http(http_req_t *r)
     size_t tlen = strlen(tok);
     while (tlen && (tok[tlen - 1] == ' ' || tok[tlen - 1] == '\t'))
         tlen--;
-    if (!requests_parse_token(tok, tlen, user, device, th)) {
+    if (!gw_token_parse(tok, tlen, user, device, th)) {
         s_unauthenticated(r, "invalid token");
         return;
     }

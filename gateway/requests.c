@@ -128,144 +128,31 @@ static void s_on_user_exists(void *arg, const char *status, const char *body, si
     s_op_finish(o, status, body, len);
 }
 
-/* ---- validation helpers --------------------------------------------------------------- */
-
-typedef struct {
-    const char *code; /* NULL: valid */
-    const char *msg;
-} verdict_t;
-
-#define OK_V ((verdict_t){NULL, NULL})
-#define BAD(m) ((verdict_t){PL_E_BAD_REQUEST, (m)})
-
-/* A string member without NUL; *out NULL when absent. */
-static verdict_t s_get_str(json_t *req, const char *name, bool required, const char **out,
-                           size_t *len_out)
-{
-    json_t *v = json_object_get(req, name);
-    *out = NULL;
-    if (!v)
-        return required ? (verdict_t){PL_E_BAD_REQUEST, "a required field is missing"} : OK_V;
-    if (!json_is_string(v))
-        return BAD("a field has the wrong type");
-    *out = json_string_value(v);
-    size_t len = json_string_length(v);
-    if (len_out)
-        *len_out = len;
-    if (strlen(*out) != len)
-        return BAD("a string holds U+0000");
-    return OK_V;
-}
-
-/* An integer member in [min, max]; *present false when absent. */
-static verdict_t s_get_int(json_t *req, const char *name, json_int_t min, json_int_t max,
-                           json_int_t *out, bool *present)
-{
-    json_t *v = json_object_get(req, name);
-    *present = v != NULL;
-    if (!v)
-        return OK_V;
-    if (!json_is_integer(v))
-        return BAD("a field has the wrong type");
-    json_int_t n = json_integer_value(v);
-    if (n < min || n > max)
-        return BAD("a number is out of range");
-    *out = n;
-    return OK_V;
-}
-
-/* conv must be a group id (checked by its shard) or a dm the caller belongs to; other
- * receives the dm's other user ("" for a group). */
-static verdict_t s_check_dm(session_t *s, const char *conv, char *other)
-{
-    char a[33], b[33];
-    other[0] = 0;
-    if (pl_group_id_valid(conv))
-        return OK_V; /* a group: the shard checks existence and membership */
-    if (strncmp(conv, "dm:", 3) != 0 || !pl_dm_parse(conv, a, b))
-        return BAD("conv is not a valid conversation id");
-    if (strcmp(a, s->user) == 0)
-        snprintf(other, 33, "%s", b);
-    else if (strcmp(b, s->user) == 0)
-        snprintf(other, 33, "%s", a);
-    else
-        return (verdict_t){PL_E_FORBIDDEN, "not a member of this conversation"};
-    return OK_V;
-}
-
 /* ---- conversation requests ------------------------------------------------------------ */
 
-static verdict_t s_build_conv_op(session_t *s, const char *type, json_t *req, json_t *pl,
-                                 const char **conv_out, char *other)
+/* Fill pl, the shard's payload of the validated request r (gw_validate.h) of type. */
+static void s_build_conv_op(session_t *s, const char *type, const gw_conv_req_t *r, json_t *pl)
 {
-    const char *conv;
-    verdict_t v = s_get_str(req, "conv", true, &conv, NULL);
-    if (v.code)
-        return v;
     json_object_set_new(pl, "op", json_string(type));
     json_object_set_new(pl, "user", json_string(s->user));
     if (strcmp(type, "send") == 0) {
         json_object_set_new(pl, "device", json_string(s->device));
-        json_object_set_new(pl, "conv", json_string(conv));
-        const char *cmid, *text;
-        size_t tlen;
-        if ((v = s_get_str(req, "client_msg_id", true, &cmid, NULL)).code)
-            return v;
-        size_t ncp = pl_utf8_count(cmid, strlen(cmid));
-        if (ncp < 1 || ncp > 64)
-            return BAD("client_msg_id must be 1 to 64 characters");
-        json_t *tv = json_object_get(req, "text");
-        if (!tv)
-            return BAD("a required field is missing");
-        if (!json_is_string(tv))
-            return BAD("a field has the wrong type");
-        text = json_string_value(tv);
-        tlen = json_string_length(tv);
-        if (tlen == 0)
-            return BAD("text is empty");
-        if (memchr(text, 0, tlen))
-            return BAD("text holds U+0000");
-        if (pl_utf8_count(text, tlen) > PL_TEXT_MAX_CP)
-            return (verdict_t){PL_E_TOO_LARGE, "text is longer than 100000 characters"};
-        json_object_set_new(pl, "client_msg_id", json_string(cmid));
-        json_object_set(pl, "text", tv);
+        json_object_set_new(pl, "conv", json_string(r->conv));
+        json_object_set_new(pl, "client_msg_id", json_string(r->cmid));
+        json_object_set(pl, "text", r->text);
     } else if (strcmp(type, "read") == 0 || strcmp(type, "typing") == 0) {
         json_object_set_new(pl, "device", json_string(s->device));
-        json_object_set_new(pl, "conv", json_string(conv));
-        if (strcmp(type, "read") == 0) {
-            json_t *sv = json_object_get(req, "seq");
-            if (!sv)
-                return BAD("a required field is missing");
-            if (!json_is_integer(sv))
-                return BAD("a field has the wrong type");
-            if (json_integer_value(sv) < 0)
-                return BAD("seq must not be negative");
-            json_object_set_new(pl, "seq", json_integer(json_integer_value(sv)));
-        }
+        json_object_set_new(pl, "conv", json_string(r->conv));
+        if (strcmp(type, "read") == 0)
+            json_object_set_new(pl, "seq", json_integer(r->seq));
     } else {
-        json_object_set_new(pl, "conv", json_string(conv));
-        json_int_t n = 0, limit = 0;
-        bool present;
-        if (strcmp(type, "sync") == 0) {
-            if ((v = s_get_int(req, "after", 0, INT64_MAX, &n, &present)).code)
-                return v;
-            json_object_set_new(pl, "after", json_integer(present ? n : 0));
-        } else {
-            if ((v = s_get_int(req, "before", 1, INT64_MAX, &n, &present)).code)
-                return v;
-            if (present)
-                json_object_set_new(pl, "before", json_integer(n));
-        }
-        if ((v = s_get_int(req, "limit", 1, 500, &limit, &present)).code)
-            return v;
-        if (!present)
-            limit = strcmp(type, "sync") == 0 ? 100 : 50;
-        json_object_set_new(pl, "limit", json_integer(limit));
+        json_object_set_new(pl, "conv", json_string(r->conv));
+        if (strcmp(type, "sync") == 0)
+            json_object_set_new(pl, "after", json_integer(r->after));
+        else if (r->has_before)
+            json_object_set_new(pl, "before", json_integer(r->before));
+        json_object_set_new(pl, "limit", json_integer(r->limit));
     }
-    if ((v = s_check_dm(s, conv, other)).code)
-        return v;
-    *conv_out = conv;
-    return OK_V;
 }
 
 /* The binary body of a PL_OPF_BIN op (pl_ops.def): the string members of pl named in the
@@ -299,18 +186,18 @@ static char *s_binary_body(pl_op_t op, json_t *pl, size_t *len)
 static void s_conv_request(session_t *s, pending_t *p, const char *id_json, const char *type,
                            json_t *req)
 {
-    json_t *pl = json_object();
+    json_t *pl = NULL;
     op_t *o = NULL;
-    const char *conv = NULL;
-    char other[33] = "";
-    if (!pl)
-        goto oom;
-    verdict_t v = s_build_conv_op(s, type, req, pl, &conv, other);
+    gw_conv_req_t r;
+    gw_verdict_t v = gw_valid_conv_request(s->user, type, req, &r);
     if (v.code) {
         s_error(s, p, id_json, v.code, v.msg);
-        json_decref(pl);
         return;
     }
+    const char *conv = r.conv, *other = r.other;
+    if (!(pl = json_object()))
+        goto oom;
+    s_build_conv_op(s, type, &r, pl);
     o = s_op_new(s, p, id_json);
     if (!o)
         goto oom;
@@ -481,41 +368,13 @@ static void s_on_token_check(void *arg, const char *status, const char *body, si
     session_auth_finished(s);
 }
 
-/* Token "<user>.<device>.<secret>": user has no '.', the secret (base64url) neither. */
-bool requests_parse_token(const char *tok, size_t tlen, char *user, char *device, char *th)
-{
-    const char *d1 = memchr(tok, '.', tlen), *d2 = tok + tlen;
-    while (d2 > tok && d2[-1] != '.')
-        d2--;
-    if (!d1 || d2 == tok || d2 - 1 <= d1)
-        return false;
-    size_t ul = (size_t)(d1 - tok), dl = (size_t)(d2 - 1 - d1 - 1), sl = tlen - (size_t)(d2 - tok);
-    if (ul > 32 || dl > 64 || sl == 0 || sl > 64)
-        return false;
-    memcpy(user, tok, ul);
-    user[ul] = 0;
-    memcpy(device, d1 + 1, dl);
-    device[dl] = 0;
-    if (!pl_user_valid(user) || !pl_device_valid(device))
-        return false;
-    unsigned char secret[48], hash[crypto_hash_sha256_BYTES];
-    size_t bin_len;
-    if (sodium_base642bin(secret, sizeof secret, d2, sl, NULL, &bin_len, NULL,
-                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
-        bin_len != 32)
-        return false;
-    crypto_hash_sha256(hash, secret, bin_len);
-    sodium_bin2hex(th, 2 * sizeof hash + 1, hash, sizeof hash);
-    return true;
-}
-
 static void s_auth(session_t *s, pending_t *p, const char *id_json, json_t *req)
 {
     const char *tok;
     size_t tlen = 0;
     char user[33], device[65], th[2 * crypto_hash_sha256_BYTES + 1];
-    verdict_t v = s_get_str(req, "token", true, &tok, &tlen);
-    if (v.code || !requests_parse_token(tok, tlen, user, device, th)) {
+    gw_verdict_t v = gw_valid_str(req, "token", true, &tok, &tlen);
+    if (v.code || !gw_token_parse(tok, tlen, user, device, th)) {
         s_error(s, p, id_json, PL_E_UNAUTHENTICATED, "invalid token");
         session_close(s, 4401);
         return;
@@ -560,35 +419,15 @@ void requests_frame(session_t *s, const char *data, size_t len, bool binary)
     bool first = s->state == SS_NEW;
     /* the rate budget is taken per frame, whatever it holds; the verdict waits for the id */
     bool limited = !first && !limits_request_allowed(s);
-    json_t *req = NULL;
-    char *id_json = NULL;
     const char *code = first ? PL_E_UNAUTHENTICATED : PL_E_BAD_REQUEST;
-    if (binary) {
-        s_error(s, p, NULL, code, "binary frames are not accepted");
+    gw_frame_head_t h;
+    gw_verdict_t v = gw_frame_head(data, len, binary, &h);
+    json_t *req = h.req, *tv = h.type_v;
+    const char *id_json = h.id_json, *type = h.type;
+    if (v.code) { /* no id to answer with */
+        s_error(s, p, NULL, strcmp(v.code, PL_E_INTERNAL) == 0 ? v.code : code, v.msg);
         goto done;
     }
-    json_error_t err;
-    req = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
-    if (!json_is_object(req)) {
-        s_error(s, p, NULL, code, req ? "a frame must be a JSON object" : "invalid JSON");
-        goto done;
-    }
-    json_t *idv = json_object_get(req, "id");
-    if (!json_is_string(idv)) {
-        s_error(s, p, NULL, code, "id is missing or not a string");
-        goto done;
-    }
-    id_json = json_text(idv, NULL);
-    if (!id_json) {
-        s_error(s, p, NULL, PL_E_INTERNAL, "out of memory");
-        goto done;
-    }
-    json_t *tv = json_object_get(req, "type");
-    const char *type = json_string_value(tv);
-    /* "send\u0000x" must not pass for "send" in the strcmps below: a type holding U+0000
-     * is no known type (JSON_ALLOW_NUL lets it through the parser) */
-    if (type && strlen(type) != json_string_length(tv))
-        type = "(holds U+0000)";
     if (first) {
         if (!type || strcmp(type, "auth") != 0) {
             s_error(s, p, id_json, PL_E_UNAUTHENTICATED, "the first frame must be auth");
@@ -643,6 +482,5 @@ done:
          * (p may be gone already: flushed by session_answer) */
         session_close(s, 4401);
     }
-    free(id_json);
-    json_decref(req);
+    gw_frame_head_clear(&h);
 }

@@ -421,7 +421,8 @@ static int s_list(shard_t *shard, const char *user, const char *conv, const char
     static char k[16];
     json_t *body = NULL;
     int found = 0;
-    s_call(shard, &body, "{\"op\":\"conv_list\",\"user\":\"%s\"}", user);
+    /* a failed conv_list must not read as "not listed" */
+    CHECK(strcmp(s_call(shard, &body, "{\"op\":\"conv_list\",\"user\":\"%s\"}", user), "ok") == 0);
     size_t i;
     json_t *v;
     json_array_foreach(json_object_get(body, "convs"), i, v)

@@ -62,6 +62,6 @@ int main(void)
     }
     CHECK(shard_guard_max_devices(g) == 0);
     shard_guard_destroy(&g);
-    printf("shard_guard_test: ok\n");
+    printf("shard_guard_test: %d checks, %d failed\n", tst_checks, tst_failures);
     return tst_failures ? 1 : 0;
 }

@@ -59,12 +59,16 @@ static const char *s_rep(const char *reqid, json_t **body)
     if (!m)
         return "(none)";
     char *gw = zmsg_popstr(m), *rid = zmsg_popstr(m), *st = zmsg_popstr(m), *text = zmsg_popstr(m);
-    if (reqid && strcmp(rid, reqid) != 0)
-        fprintf(stderr, "  reply to %s where %s was expected\n", rid, reqid);
-    CHECK(strcmp(gw, "g/gw1") == 0);
-    snprintf(status, sizeof(status), "%s", st);
-    if (strcmp(st, "ok") == 0)
-        *body = json_loads(text, 0, NULL);
+    /* A reply carrying another request's id is a failure (the order check rests on it). */
+    if (reqid) {
+        CHECK(rid && strcmp(rid, reqid) == 0);
+        if (!rid || strcmp(rid, reqid) != 0)
+            fprintf(stderr, "  reply to %s where %s was expected\n", rid ? rid : "(none)", reqid);
+    }
+    CHECK(gw && strcmp(gw, "g/gw1") == 0);
+    snprintf(status, sizeof(status), "%s", st ? st : "(no status)");
+    if (st && strcmp(st, "ok") == 0)
+        *body = text ? json_loads(text, 0, NULL) : NULL;
     free(gw);
     free(rid);
     free(st);

@@ -4,7 +4,9 @@ const assert = require('node:assert/strict');
 const { setup } = require('./lib/harness');
 const { httpRequest, createUser, login, Client } = require('./lib/client');
 
-const h = setup();
+// Real Argon2id cost (not the suite's minimum, lib/cluster.js): this file is about accounts
+// and checks that hashing does not block the gateway.
+const h = setup({ realPwhash: true });
 const CODES = ['bad_request', 'unauthenticated', 'forbidden', 'not_found', 'too_large',
   'group_full', 'rate_limited', 'unavailable', 'internal'];
 
@@ -234,6 +236,8 @@ h.test('password hashing does not block the gateway: a ping is answered while lo
   assert.equal(p.type, 'ok');
   for (const r of await Promise.all(logins)) assert.equal(r.status, 200);
   assert.equal(done[0], 'ping', `the ping waited for Argon2id (order of answers: ${done.join(', ')})`);
+  // ... at the real cost: the test-only minimum (PARLEY_TEST_PWHASH_MIN) is not in force here
+  for (const i of [0, 1]) assert.doesNotMatch(c.proc('gateway', i).log(), /PARLEY_TEST_PWHASH_MIN/);
 });
 
 h.test('HTTP/1.1: chunk extensions and trailers are accepted; malformed chunk framing gets 400', async (t, c) => {

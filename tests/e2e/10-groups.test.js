@@ -16,9 +16,10 @@ const UNKNOWN = 'g:AAAAAAAAAAAAAAAAAAAAAA';
 h.before(async () => {
   const u = h.cluster.httpUrl(0);
   const names = ['alice', 'bob', 'carol', 'dave', 'eve', ...MANY];
-  // Argon2id costs ~50-100 ms per user: create in parallel batches of 4 (the gateway's
-  // hashing pool is 4 threads; larger batches only queue, and on a loaded machine each
-  // request of a batch of 20 could wait past the client's 10 s deadline).
+  // In batches of 4 (the gateway's hashing pool is 4 threads). The harness's gateways hash
+  // at Argon2id's test-only minimum (lib/cluster.js): at the real cost (64 MiB, ~0.2 s a
+  // user, over 1 s on a loaded machine) these 105 accounts were what made this file time
+  // out under load.
   for (let i = 0; i < names.length; i += 4) {
     await Promise.all(names.slice(i, i + 4).map((n) => createUser(u, n)));
   }

@@ -65,7 +65,8 @@ async function startGateway(c, sections, args = []) {
   const curve = key ? ['--curve-secret', key.secret, '--router-key', c.routerKey] : [];
   const proc = spawn(c.bins.gateway, ['--config', conf, '--port', String(port), '--bind', '127.0.0.1',
     '--router', `tcp://127.0.0.1:${c.frontPort}`, '--name', `e2e-extra-${n}`, ...curve, ...args],
-  { stdio: ['ignore', fd, fd] });
+  // Argon2id at the test-only minimum, like the harness's gateways (lib/cluster.js)
+  { stdio: ['ignore', fd, fd], env: { ...process.env, PARLEY_TEST_PWHASH_MIN: '1' } });
   fs.closeSync(fd);
   const exited = new Promise((resolve) => proc.on('exit', (code) => resolve(code)));
   spawned.push({ proc, exited });

@@ -4,6 +4,7 @@
 //
 //   const c = await Cluster.start({ shards: 2, gateways: 2, sync: false, gwTimeout: 5000,
 //                                   config: { gateway: { 'login-burst': 5 } } });
+//   (gateways hash passwords at Argon2id's minimum cost unless realPwhash: true)
 //   c.httpUrl(0), c.wsUrl(1)
 //   await c.kill('shard', 1, 'SIGKILL'); await c.restart('shard', 1);
 //   c.signal('shard', 0, 'SIGSTOP'); c.signal('shard', 0, 'SIGCONT');
@@ -161,6 +162,11 @@ class Proc {
     const fd = fs.openSync(this.logPath, 'a');
     fs.writeSync(fd, `\n===== [${new Date().toISOString()}] start #${this.starts}: ${this.bin} ${this.args.join(' ')}\n`);
     const env = { ...process.env, PARLEY_LOG: process.env.PARLEY_E2E_LOG || process.env.PARLEY_LOG || 'info' };
+    // Gateways hash passwords at Argon2id's minimum cost (gateway/accounts.c): a test's
+    // hundred accounts cost milliseconds, not a minute of CPU on a loaded machine. Tests
+    // about the hashing itself (01-accounts) start their cluster with realPwhash: true.
+    if (this.role === 'gateway' && !this.cluster.opts.realPwhash) env.PARLEY_TEST_PWHASH_MIN = '1';
+    else delete env.PARLEY_TEST_PWHASH_MIN;
     const child = spawn(this.bin, this.args, { stdio: ['ignore', fd, fd], env });
     fs.closeSync(fd);
     this.child = child;
@@ -224,6 +230,7 @@ class Cluster {
       shardArgs: [], // extra flags for every shard (e.g. ['--max-groups-created', '3']); or an
       // async function (dir) => flags, called once at start (e.g. after writing credentials)
       startTimeoutMs: 30000,
+      realPwhash: false, // true: gateways hash at the real Argon2id cost (no PARLEY_TEST_PWHASH_MIN)
       ...opts,
     };
     this.procs = [];

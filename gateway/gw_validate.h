@@ -1,0 +1,76 @@
+/* gw_validate — checks of client frames that need no state (PROTOCOL.md §3): the frame's
+ * head (JSON object, string id, type) and the conversation requests (send, sync, history,
+ * read, typing: field types, lengths, U+0000, the conversation id and the dm caller's
+ * membership). requests.c answers with the verdict and builds the shard's payload from
+ * what was validated; unit-tested in validate_test.c.
+ *
+ * Pure functions, loop thread or any other (no gateway state). UTF-8: jansson refuses a
+ * frame that is not valid UTF-8 (invalid JSON), so every string here is valid UTF-8. */
+#ifndef GW_VALIDATE_H
+#define GW_VALIDATE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* A refusal: code (a PL_E_* of pl_err.h) and a human message (static); code NULL: valid. */
+typedef struct {
+    const char *code;
+    const char *msg;
+} gw_verdict_t;
+
+#define GW_VERDICT_OK ((gw_verdict_t){NULL, NULL})
+
+/* The head of a client frame. */
+typedef struct {
+    json_t *req;      /* the frame as a JSON object (owned: the caller decrefs), or NULL */
+    char *id_json;    /* its id as JSON text, e.g. "\"7\"" (owned: the caller frees), or NULL */
+    json_t *type_v;   /* the "type" member (borrowed from req), NULL if absent */
+    const char *type; /* its string; "(holds U+0000)" if it holds U+0000 (no known type);
+                       * NULL if absent or not a string */
+} gw_frame_head_t;
+
+/* Parse data (len bytes; binary: a binary WebSocket message) into h (zeroed first).
+ * Valid: a text frame holding a JSON object (no duplicate keys) with a string "id". A
+ * refusal has code bad_request (the caller answers unauthenticated instead on a first
+ * frame) or internal (out of memory); its frame carries no id. h->req and h->id_json are
+ * the caller's to free in every case (gw_frame_head_clear). */
+gw_verdict_t gw_frame_head(const char *data, size_t len, bool binary, gw_frame_head_t *h);
+/* Free what h owns; idempotent. */
+void gw_frame_head_clear(gw_frame_head_t *h);
+
+/* A string member `name` of req without U+0000 (its length in *len_out if not NULL);
+ * *out NULL when absent (refused when required). */
+gw_verdict_t gw_valid_str(json_t *req, const char *name, bool required, const char **out,
+                          size_t *len_out);
+/* An integer member in [min, max] into *out; *present false (and valid) when absent. */
+gw_verdict_t gw_valid_int(json_t *req, const char *name, json_int_t min, json_int_t max,
+                          json_int_t *out, bool *present);
+
+/* conv is a well-formed group id (existence and membership are its shard's business), or
+ * a dm "dm:<a>:<b>" that user belongs to: other (33 bytes) gets the dm's other user ("" for
+ * a group). Refused: bad_request (not a conversation id), forbidden (not a member). */
+gw_verdict_t gw_valid_conv(const char *user, const char *conv, char *other);
+
+/* A validated conversation request; every pointer is borrowed from the frame. */
+typedef struct {
+    const char *conv;
+    char other[33];    /* a dm's other user, "" for a group */
+    const char *cmid;  /* send: client_msg_id */
+    json_t *text;      /* send: the text member (a non-empty string) */
+    json_int_t seq;    /* read */
+    json_int_t after;  /* sync (0 when absent) */
+    json_int_t before; /* history, when has_before */
+    bool has_before;
+    json_int_t limit; /* sync (default 100) and history (default 50): 1..500 */
+} gw_conv_req_t;
+
+/* Validate req, a frame of type send, sync, history, read or typing from user, into *out
+ * (zeroed first). Checks in this order: conv present and a string; then the type's fields
+ * (send: client_msg_id 1..64 characters, text non-empty, without U+0000, at most
+ * PL_TEXT_MAX_CP characters (too_large); read: seq >= 0; sync: after >= 0; history:
+ * before >= 1; sync/history: limit 1..500); then gw_valid_conv. */
+gw_verdict_t gw_valid_conv_request(const char *user, const char *type, json_t *req,
+                                   gw_conv_req_t *out);
+
+#endif

@@ -1,0 +1,396 @@
+/* validate_test — unit test of the stateless checks of client frames (gw_validate.h): the
+ * frame head (binary, JSON, UTF-8, object, id, type, U+0000) and every conversation
+ * request type (send, sync, history, read, typing): field presence and types, lengths in
+ * code points, U+0000, ranges and defaults, conversation ids and the dm caller's
+ * membership. Each refusal is checked by its code and message, as the client sees them. */
+#include "gw_validate.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pl_check.h"
+#include "pl_err.h"
+#include "pl_text.h"
+
+PL_CHECK_COUNTERS;
+
+/* v is a refusal with this code and message (NULL code: valid). */
+static bool s_is(gw_verdict_t v, const char *code, const char *msg)
+{
+    if (!code)
+        return v.code == NULL;
+    return v.code && strcmp(v.code, code) == 0 && v.msg && strcmp(v.msg, msg) == 0;
+}
+
+#define BADREQ PL_E_BAD_REQUEST
+
+/* ---- the frame head --------------------------------------------------------------------- */
+
+static gw_verdict_t s_head(const char *text, size_t len, bool binary, gw_frame_head_t *h)
+{
+    return gw_frame_head(text, len, binary, h);
+}
+
+static void test_head(void)
+{
+    gw_frame_head_t h;
+    const char ok[] = "{\"type\":\"ping\",\"id\":\"7\"}";
+    /* the same bytes as a binary message: refused */
+    CHECK(s_is(s_head(ok, strlen(ok), true, &h), BADREQ, "binary frames are not accepted"));
+    CHECK(h.req == NULL && h.id_json == NULL);
+    gw_frame_head_clear(&h);
+
+    CHECK(s_is(s_head(ok, strlen(ok), false, &h), NULL, NULL));
+    CHECK(h.req && json_is_object(h.req));
+    CHECK(h.id_json && strcmp(h.id_json, "\"7\"") == 0);
+    CHECK(h.type && strcmp(h.type, "ping") == 0 && h.type_v);
+    gw_frame_head_clear(&h);
+    CHECK(h.req == NULL && h.id_json == NULL);
+    gw_frame_head_clear(&h); /* idempotent */
+
+    /* the id is kept as JSON text, escapes and non-ASCII included */
+    const char esc[] = "{\"id\":\"a\\\"b\\u00e9\",\"type\":\"x\"}";
+    CHECK(s_is(s_head(esc, strlen(esc), false, &h), NULL, NULL));
+    CHECK(h.id_json && strcmp(h.id_json, "\"a\\\"b\xc3\xa9\"") == 0);
+    gw_frame_head_clear(&h);
+
+    /* not JSON, or JSON that is not one object */
+    struct {
+        const char *text;
+        const char *msg;
+    } bad[] = {
+        {"", "invalid JSON"},
+        {"{", "invalid JSON"},
+        {"{\"id\":\"1\"} x", "invalid JSON"},
+        {"{\"id\":\"1\",\"id\":\"2\"}", "invalid JSON"}, /* duplicate keys */
+        {"{\"id\":\"\xff\"}", "invalid JSON"},           /* not UTF-8 */
+        {"{\"id\":\"\xed\xa0\x80\"}", "invalid JSON"},   /* a surrogate in UTF-8 */
+        {"{\"id\":\"\xc3\"}", "invalid JSON"},           /* a cut character */
+        {"{\"id\":\"\\ud800\"}", "invalid JSON"},        /* a lone escaped surrogate */
+        {"\"x\"", "invalid JSON"}, /* only an object or an array parses at the top */
+        {"12", "invalid JSON"},
+        {"null", "invalid JSON"},
+        {"[1]", "a frame must be a JSON object"},
+        {"[{\"id\":\"1\",\"type\":\"ping\"}]", "a frame must be a JSON object"},
+        {"{}", "id is missing or not a string"},
+        {"{\"type\":\"ping\"}", "id is missing or not a string"},
+        {"{\"id\":7,\"type\":\"ping\"}", "id is missing or not a string"},
+        {"{\"id\":null}", "id is missing or not a string"},
+        {"{\"id\":[\"1\"]}", "id is missing or not a string"},
+        {NULL, NULL},
+    };
+    for (int i = 0; bad[i].text; i++) {
+        gw_verdict_t v = s_head(bad[i].text, strlen(bad[i].text), false, &h);
+        CHECK(s_is(v, BADREQ, bad[i].msg));
+        if (!s_is(v, BADREQ, bad[i].msg))
+            fprintf(stderr, "  frame %d: got %s / %s\n", i, v.code ? v.code : "(valid)",
+                    v.msg ? v.msg : "");
+        CHECK(h.id_json == NULL);
+        gw_frame_head_clear(&h);
+    }
+    /* a NUL byte in the middle of the frame's bytes: not JSON */
+    const char nul[] = "{\"id\":\"1\"}\0{}";
+    CHECK(s_is(s_head(nul, sizeof nul - 1, false, &h), BADREQ, "invalid JSON"));
+    gw_frame_head_clear(&h);
+
+    /* type: absent, not a string, holding U+0000 (no known type), U+0000 elsewhere */
+    const char *t1 = "{\"id\":\"1\"}";
+    CHECK(s_is(s_head(t1, strlen(t1), false, &h), NULL, NULL));
+    CHECK(h.type_v == NULL && h.type == NULL);
+    gw_frame_head_clear(&h);
+    const char *t2 = "{\"id\":\"1\",\"type\":5}";
+    CHECK(s_is(s_head(t2, strlen(t2), false, &h), NULL, NULL));
+    CHECK(h.type_v != NULL && h.type == NULL);
+    gw_frame_head_clear(&h);
+    const char *t3 = "{\"id\":\"1\",\"type\":\"send\\u0000x\"}";
+    CHECK(s_is(s_head(t3, strlen(t3), false, &h), NULL, NULL));
+    CHECK(h.type && strcmp(h.type, "(holds U+0000)") == 0);
+    gw_frame_head_clear(&h);
+    const char *t4 = "{\"id\":\"a\\u0000b\",\"type\":\"ping\"}";
+    CHECK(s_is(s_head(t4, strlen(t4), false, &h), NULL, NULL));
+    CHECK(h.id_json && strcmp(h.id_json, "\"a\\u0000b\"") == 0);
+    gw_frame_head_clear(&h);
+}
+
+/* ---- field helpers ------------------------------------------------------------------------ */
+
+static void test_fields(void)
+{
+    json_t *r = json_loads("{\"s\":\"abc\",\"z\":\"a\\u0000\",\"n\":5,\"f\":1.5,\"b\":true}",
+                           JSON_ALLOW_NUL, NULL);
+    CHECK(r != NULL);
+    const char *out;
+    size_t len = 0;
+    CHECK(s_is(gw_valid_str(r, "s", true, &out, &len), NULL, NULL) && out &&
+          strcmp(out, "abc") == 0 && len == 3);
+    CHECK(s_is(gw_valid_str(r, "missing", false, &out, NULL), NULL, NULL) && out == NULL);
+    CHECK(
+        s_is(gw_valid_str(r, "missing", true, &out, NULL), BADREQ, "a required field is missing"));
+    CHECK(s_is(gw_valid_str(r, "n", true, &out, NULL), BADREQ, "a field has the wrong type"));
+    CHECK(s_is(gw_valid_str(r, "b", false, &out, NULL), BADREQ, "a field has the wrong type"));
+    CHECK(s_is(gw_valid_str(r, "z", true, &out, NULL), BADREQ, "a string holds U+0000"));
+
+    json_int_t n = -1;
+    bool present = true;
+    CHECK(s_is(gw_valid_int(r, "n", 1, 5, &n, &present), NULL, NULL) && present && n == 5);
+    n = -1;
+    CHECK(s_is(gw_valid_int(r, "missing", 1, 5, &n, &present), NULL, NULL) && !present && n == -1);
+    CHECK(s_is(gw_valid_int(r, "n", 6, 9, &n, &present), BADREQ, "a number is out of range"));
+    CHECK(s_is(gw_valid_int(r, "n", 0, 4, &n, &present), BADREQ, "a number is out of range"));
+    CHECK(s_is(gw_valid_int(r, "f", 0, 9, &n, &present), BADREQ, "a field has the wrong type"));
+    CHECK(s_is(gw_valid_int(r, "s", 0, 9, &n, &present), BADREQ, "a field has the wrong type"));
+    json_decref(r);
+}
+
+/* ---- conversation ids ------------------------------------------------------------------- */
+
+static void test_conv_ids(void)
+{
+    char other[33] = "x";
+    CHECK(s_is(gw_valid_conv("alice", "dm:alice:bob", other), NULL, NULL) &&
+          strcmp(other, "bob") == 0);
+    CHECK(s_is(gw_valid_conv("bob", "dm:alice:bob", other), NULL, NULL) &&
+          strcmp(other, "alice") == 0);
+    /* a group: well-formed is enough here (the shard checks membership) */
+    CHECK(s_is(gw_valid_conv("alice", "g:AbC_-09", other), NULL, NULL) && other[0] == 0);
+    /* a dm of two others */
+    CHECK(s_is(gw_valid_conv("carol", "dm:alice:bob", other), PL_E_FORBIDDEN,
+               "not a member of this conversation"));
+    /* a prefix of a member's name is not the member */
+    CHECK(s_is(gw_valid_conv("ali", "dm:alice:bob", other), PL_E_FORBIDDEN,
+               "not a member of this conversation"));
+    const char *bad[] = {
+        "",
+        "dm:",
+        "dm:alice",
+        "dm:alice:",
+        "dm:bob:alice",   /* not in byte order */
+        "dm:alice:alice", /* with oneself */
+        "dm:Alice:bob",   /* not a user name */
+        "dm:al:bob",      /* too short */
+        "dm:alice:bob:",
+        "dm:alice:bob:carol",
+        "dm:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:bob", /* 33 characters */
+        "DM:alice:bob",
+        "g:",
+        "g:a/b",
+        "g:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", /* 65 */
+        "group:x",
+        "alice",
+        NULL};
+    for (int i = 0; bad[i]; i++) {
+        gw_verdict_t v = gw_valid_conv("alice", bad[i], other);
+        CHECK(s_is(v, BADREQ, "conv is not a valid conversation id"));
+        if (!v.code)
+            fprintf(stderr, "  accepted conv '%s'\n", bad[i]);
+    }
+}
+
+/* ---- conversation requests ---------------------------------------------------------------- */
+
+/* The frame of the last s_req: *r borrows from it, so it lives until the next call. */
+static json_t *s_last;
+
+/* Validate the frame text (a JSON object) as a request of type from alice. */
+static gw_verdict_t s_req(const char *type, const char *text, gw_conv_req_t *r)
+{
+    json_error_t err;
+    json_decref(s_last);
+    s_last = json_loads(text, JSON_ALLOW_NUL, &err);
+    if (!s_last) {
+        fprintf(stderr, "  test frame is not JSON: %s (%s)\n", text, err.text);
+        return (gw_verdict_t){"(test)", "(test)"};
+    }
+    return gw_valid_conv_request("alice", type, s_last, r);
+}
+
+/* A send frame with this text member (already JSON-encoded). */
+static gw_verdict_t s_send_text(const char *text_json, gw_conv_req_t *r)
+{
+    size_t n = strlen(text_json) + 100;
+    char *f = malloc(n);
+    if (!f)
+        return (gw_verdict_t){"(test)", "(test)"};
+    snprintf(f, n, "{\"conv\":\"dm:alice:bob\",\"client_msg_id\":\"c\",\"text\":%s}", text_json);
+    gw_verdict_t v = s_req("send", f, r);
+    free(f);
+    return v;
+}
+
+/* "\"" + n copies of the UTF-8 character ch + "\"" (caller frees). */
+static char *s_repeat(const char *ch, size_t n)
+{
+    size_t cl = strlen(ch);
+    char *s = malloc(n * cl + 3);
+    if (!s)
+        return NULL;
+    s[0] = '"';
+    for (size_t i = 0; i < n; i++)
+        memcpy(s + 1 + i * cl, ch, cl);
+    s[1 + n * cl] = '"';
+    s[2 + n * cl] = 0;
+    return s;
+}
+
+static void test_send(void)
+{
+    gw_conv_req_t r;
+    CHECK(s_is(
+        s_req("send", "{\"conv\":\"dm:alice:bob\",\"client_msg_id\":\"c1\",\"text\":\"hi\"}", &r),
+        NULL, NULL));
+    CHECK(r.conv && strcmp(r.conv, "dm:alice:bob") == 0 && strcmp(r.other, "bob") == 0);
+    CHECK(r.cmid && strcmp(r.cmid, "c1") == 0);
+    CHECK(r.text && strcmp(json_string_value(r.text), "hi") == 0);
+    /* into a group: no other user */
+    CHECK(s_is(s_req("send", "{\"conv\":\"g:G1\",\"client_msg_id\":\"c\",\"text\":\"x\"}", &r),
+               NULL, NULL) &&
+          r.other[0] == 0);
+
+    /* conv first: missing, wrong type, U+0000, malformed, not a member */
+    CHECK(s_is(s_req("send", "{\"client_msg_id\":\"c\",\"text\":\"x\"}", &r), BADREQ,
+               "a required field is missing"));
+    CHECK(s_is(s_req("send", "{\"conv\":7,\"client_msg_id\":\"c\",\"text\":\"x\"}", &r), BADREQ,
+               "a field has the wrong type"));
+    CHECK(
+        s_is(s_req("send",
+                   "{\"conv\":\"dm:alice:bob\\u0000\",\"client_msg_id\":\"c\",\"text\":\"x\"}", &r),
+             BADREQ, "a string holds U+0000"));
+    CHECK(s_is(
+        s_req("send", "{\"conv\":\"dm:bob:carol\",\"client_msg_id\":\"c\",\"text\":\"x\"}", &r),
+        PL_E_FORBIDDEN, "not a member of this conversation"));
+    CHECK(s_is(s_req("send", "{\"conv\":\"dm:x\",\"client_msg_id\":\"c\",\"text\":\"x\"}", &r),
+               BADREQ, "conv is not a valid conversation id"));
+    /* the fields are checked before the conversation: a bad text in a foreign dm is a
+     * bad_request, not forbidden */
+    CHECK(
+        s_is(s_req("send", "{\"conv\":\"dm:bob:carol\",\"client_msg_id\":\"c\",\"text\":\"\"}", &r),
+             BADREQ, "text is empty"));
+
+    /* client_msg_id: present, a string, 1..64 code points, no U+0000 */
+    CHECK(s_is(s_req("send", "{\"conv\":\"dm:alice:bob\",\"text\":\"x\"}", &r), BADREQ,
+               "a required field is missing"));
+    CHECK(s_is(s_req("send", "{\"conv\":\"dm:alice:bob\",\"client_msg_id\":1,\"text\":\"x\"}", &r),
+               BADREQ, "a field has the wrong type"));
+    CHECK(
+        s_is(s_req("send", "{\"conv\":\"dm:alice:bob\",\"client_msg_id\":\"\",\"text\":\"x\"}", &r),
+             BADREQ, "client_msg_id must be 1 to 64 characters"));
+    CHECK(
+        s_is(s_req("send",
+                   "{\"conv\":\"dm:alice:bob\",\"client_msg_id\":\"a\\u0000\",\"text\":\"x\"}", &r),
+             BADREQ, "a string holds U+0000"));
+    char f[1024];
+    char *c64 = s_repeat("\xf0\x9f\x98\x80", 64); /* 64 code points, 256 bytes */
+    char *c65 = s_repeat("a", 65);
+    snprintf(f, sizeof f, "{\"conv\":\"dm:alice:bob\",\"client_msg_id\":%s,\"text\":\"x\"}", c64);
+    CHECK(s_is(s_req("send", f, &r), NULL, NULL));
+    snprintf(f, sizeof f, "{\"conv\":\"dm:alice:bob\",\"client_msg_id\":%s,\"text\":\"x\"}", c65);
+    CHECK(s_is(s_req("send", f, &r), BADREQ, "client_msg_id must be 1 to 64 characters"));
+    free(c64);
+    free(c65);
+
+    /* text: present, a string, not empty, no U+0000, at most 100,000 code points */
+    CHECK(s_is(s_req("send", "{\"conv\":\"dm:alice:bob\",\"client_msg_id\":\"c\"}", &r), BADREQ,
+               "a required field is missing"));
+    CHECK(s_is(s_send_text("5", &r), BADREQ, "a field has the wrong type"));
+    CHECK(s_is(s_send_text("null", &r), BADREQ, "a field has the wrong type"));
+    CHECK(s_is(s_send_text("[\"x\"]", &r), BADREQ, "a field has the wrong type"));
+    CHECK(s_is(s_send_text("\"\"", &r), BADREQ, "text is empty"));
+    CHECK(s_is(s_send_text("\"a\\u0000b\"", &r), BADREQ, "text holds U+0000"));
+    CHECK(s_is(s_send_text("\"\\u0000\"", &r), BADREQ, "text holds U+0000"));
+    char *t =
+        s_repeat("\xf0\x9f\x98\x80", PL_TEXT_MAX_CP); /* 400,000 bytes: counted in code points */
+    CHECK(t && s_is(s_send_text(t, &r), NULL, NULL));
+    free(t);
+    t = s_repeat("a", PL_TEXT_MAX_CP + 1);
+    CHECK(t && s_is(s_send_text(t, &r), PL_E_TOO_LARGE, "text is longer than 100000 characters"));
+    free(t);
+    t = s_repeat("\xc3\xa9", PL_TEXT_MAX_CP + 1);
+    CHECK(t && s_is(s_send_text(t, &r), PL_E_TOO_LARGE, "text is longer than 100000 characters"));
+    free(t);
+}
+
+static void test_pages(void)
+{
+    gw_conv_req_t r;
+    /* defaults */
+    CHECK(s_is(s_req("sync", "{\"conv\":\"dm:alice:bob\"}", &r), NULL, NULL));
+    CHECK(r.after == 0 && r.limit == 100 && strcmp(r.other, "bob") == 0);
+    CHECK(s_is(s_req("history", "{\"conv\":\"g:x\"}", &r), NULL, NULL));
+    CHECK(!r.has_before && r.limit == 50);
+    /* values and bounds */
+    CHECK(s_is(s_req("sync", "{\"conv\":\"g:x\",\"after\":0,\"limit\":1}", &r), NULL, NULL) &&
+          r.after == 0 && r.limit == 1);
+    CHECK(s_is(s_req("sync", "{\"conv\":\"g:x\",\"after\":9223372036854775807,\"limit\":500}", &r),
+               NULL, NULL) &&
+          r.after == INT64_MAX && r.limit == 500);
+    CHECK(s_is(s_req("history", "{\"conv\":\"g:x\",\"before\":1}", &r), NULL, NULL) &&
+          r.has_before && r.before == 1);
+    const char *bad[][3] = {
+        {"sync", "{\"conv\":\"g:x\",\"after\":-1}", "a number is out of range"},
+        {"sync", "{\"conv\":\"g:x\",\"after\":\"1\"}", "a field has the wrong type"},
+        {"sync", "{\"conv\":\"g:x\",\"after\":1.0}", "a field has the wrong type"},
+        {"sync", "{\"conv\":\"g:x\",\"after\":null}", "a field has the wrong type"},
+        {"sync", "{\"conv\":\"g:x\",\"limit\":0}", "a number is out of range"},
+        {"sync", "{\"conv\":\"g:x\",\"limit\":501}", "a number is out of range"},
+        {"sync", "{\"conv\":\"g:x\",\"limit\":\"5\"}", "a field has the wrong type"},
+        {"history", "{\"conv\":\"g:x\",\"before\":0}", "a number is out of range"},
+        {"history", "{\"conv\":\"g:x\",\"before\":-5}", "a number is out of range"},
+        {"history", "{\"conv\":\"g:x\",\"before\":true}", "a field has the wrong type"},
+        {"history", "{\"conv\":\"g:x\",\"limit\":-1}", "a number is out of range"},
+        {"history", "{\"conv\":\"g:x\",\"limit\":2.5}", "a field has the wrong type"},
+        {"history", "{\"conv\":[]}", "a field has the wrong type"},
+        {"sync", "{}", "a required field is missing"},
+        {"sync", "{\"conv\":\"dm:alice\"}", "conv is not a valid conversation id"},
+        {NULL, NULL, NULL},
+    };
+    for (int i = 0; bad[i][0]; i++) {
+        gw_verdict_t v = s_req(bad[i][0], bad[i][1], &r);
+        CHECK(s_is(v, BADREQ, bad[i][2]));
+        if (!s_is(v, BADREQ, bad[i][2]))
+            fprintf(stderr, "  %s %s: got %s\n", bad[i][0], bad[i][1], v.msg ? v.msg : "(valid)");
+    }
+    CHECK(s_is(s_req("history", "{\"conv\":\"dm:bob:carol\"}", &r), PL_E_FORBIDDEN,
+               "not a member of this conversation"));
+}
+
+static void test_read_typing(void)
+{
+    gw_conv_req_t r;
+    CHECK(s_is(s_req("read", "{\"conv\":\"dm:alice:bob\",\"seq\":0}", &r), NULL, NULL) &&
+          r.seq == 0);
+    CHECK(s_is(s_req("read", "{\"conv\":\"g:x\",\"seq\":42}", &r), NULL, NULL) && r.seq == 42);
+    CHECK(s_is(s_req("read", "{\"conv\":\"g:x\"}", &r), BADREQ, "a required field is missing"));
+    CHECK(s_is(s_req("read", "{\"conv\":\"g:x\",\"seq\":\"1\"}", &r), BADREQ,
+               "a field has the wrong type"));
+    CHECK(s_is(s_req("read", "{\"conv\":\"g:x\",\"seq\":1.5}", &r), BADREQ,
+               "a field has the wrong type"));
+    CHECK(s_is(s_req("read", "{\"conv\":\"g:x\",\"seq\":-1}", &r), BADREQ,
+               "seq must not be negative"));
+    CHECK(s_is(s_req("read", "{\"conv\":\"dm:bob:carol\",\"seq\":1}", &r), PL_E_FORBIDDEN,
+               "not a member of this conversation"));
+    /* typing: only the conversation */
+    CHECK(s_is(s_req("typing", "{\"conv\":\"dm:alice:bob\"}", &r), NULL, NULL) &&
+          strcmp(r.other, "bob") == 0);
+    CHECK(
+        s_is(s_req("typing", "{\"conv\":\"dm:alice:bob\",\"text\":5,\"seq\":-1}", &r), NULL, NULL));
+    CHECK(s_is(s_req("typing", "{}", &r), BADREQ, "a required field is missing"));
+    CHECK(s_is(s_req("typing", "{\"conv\":\"dm:bob:carol\"}", &r), PL_E_FORBIDDEN,
+               "not a member of this conversation"));
+    /* no other type is a conversation request */
+    CHECK(s_is(s_req("ping", "{\"conv\":\"g:x\"}", &r), BADREQ, "unknown request type"));
+}
+
+int main(void)
+{
+    test_head();
+    test_fields();
+    test_conv_ids();
+    test_send();
+    test_pages();
+    test_read_typing();
+    json_decref(s_last);
+    printf("gateway_validate_test: %d passed, %d failed\n", s_passed, s_failed);
+    return s_failed ? 1 : 0;
+}
