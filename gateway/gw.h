@@ -249,6 +249,8 @@ pending_t *session_pending_push(session_t *s);
 /* Fill p with frame (takes ownership; NULL frame = internal error) and write every
  * completed answer at the head of the FIFO. Safe after close (frame is dropped). */
 void session_answer(session_t *s, pending_t *p, gw_blob_t *frame);
+/* p is done with nothing to write (a hold in the answer order, see ws.c s_activity). */
+void session_pass(session_t *s, pending_t *p);
 /* Queue an event frame (takes a new reference on b). Culls the session if too slow. */
 void session_push_event(session_t *s, gw_blob_t *b);
 /* Drop every queued, not yet started event frame tagged with conv (groups: a removed

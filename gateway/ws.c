@@ -270,12 +270,25 @@ pending_t *session_pending_push(session_t *s)
     return p;
 }
 
+static void s_answer(session_t *s, pending_t *p, gw_blob_t *frame);
+
 void session_answer(session_t *s, pending_t *p, gw_blob_t *frame)
 {
     if (!frame) {
         static const char msg[] = "internal error";
         frame = frame_error(NULL, PL_E_INTERNAL, msg, sizeof msg - 1);
     }
+    s_answer(s, p, frame);
+}
+
+void session_pass(session_t *s, pending_t *p)
+{
+    s_answer(s, p, NULL);
+}
+
+/* p is done with frame (NULL: nothing to write); write every done entry at the head. */
+static void s_answer(session_t *s, pending_t *p, gw_blob_t *frame)
+{
     p->done = true;
     budget_release(s, p);
     if (!s->wsi || s->killed) {
@@ -297,7 +310,8 @@ void session_answer(session_t *s, pending_t *p, gw_blob_t *frame)
             s->pbytes -= h->frame->len;
             budget_held(s, 0, h->frame->len);
         }
-        s_enqueue(s, h->frame, false);
+        if (h->frame)
+            s_enqueue(s, h->frame, false);
         h->frame = NULL;
         free(h);
     }
@@ -602,6 +616,43 @@ static void s_unmasked(void *arg)
     session_close(s, LWS_CLOSE_STATUS_PROTOCOL_ERR);
 }
 
+/* A frame that wakes a silent session of a user its shard holds offline starts an online
+ * report (presence.c); the frame's answer, and every later one (answers go out in request
+ * order), waits for that report's answer, as an auth ok does: PROTOCOL.md "Presence"
+ * makes the user online from that frame on, so a `presence` answer read after it, through
+ * any gateway, must say so. The hold is an empty entry in the answer queue. */
+typedef struct {
+    session_t *s; /* a reference */
+    pending_t *p; /* valid while the reference is held */
+} wake_hold_t;
+
+static void s_wake_done(void *arg, bool ok)
+{
+    wake_hold_t *w = arg;
+    (void)ok; /* failed: a full report follows (presence.c); nothing is held longer */
+    session_pass(w->s, w->p);
+    session_unref(&w->s);
+    free(w);
+}
+
+static void s_activity(session_t *s)
+{
+    bool was_live = s->live;
+    presence_activity(s);
+    if (was_live || !s->live || s->state != SS_AUTHED)
+        return;
+    wake_hold_t *w = calloc(1, sizeof *w);
+    pending_t *p = w ? session_pending_push(s) : NULL;
+    if (!p) {
+        free(w);
+        return; /* out of memory: the answer is not held (the report still goes) */
+    }
+    w->s = session_ref(s);
+    w->p = p;
+    if (presence_wait_shard(s, s_wake_done, w) != 1)
+        s_wake_done(w, true); /* no report in flight (its shard holds it live here) */
+}
+
 static bool s_path_is_ws(struct lws *wsi)
 {
     char path[32];
@@ -680,7 +731,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
             return -1;
         if (pss->s->state == SS_CLOSING)
             return 0;
-        presence_activity(pss->s);
+        s_activity(pss->s);
         pl_turn_count("ws_rx", 1);
         pss->s->in_rx = true;
         s_receive(pss->s, in, len);
