@@ -468,14 +468,26 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     gw_t *gw = lws_context_user(lws_get_context(wsi));
 
     switch (reason) {
-    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
         /* lws 4.1 (built with HTTP/2) would switch a plain connection to HTTP/2 on
          * `Upgrade: h2c`, past every check of ours: only WebSocket upgrades proceed
-         * (docs/reliability.md "libwebsockets 4.1.6") */
-        if (in && strcasecmp((const char *)in, "websocket") == 0)
+         * (docs/reliability.md "libwebsockets 4.1.6").
+         * `in` is never read: CVE-2025-11677 (lws 2f082ec31) — for an unknown upgrade
+         * lws 4.1.6 answers 403 and completes the transaction, which on a keep-alive
+         * connection frees (or resets) the header table, and then still calls us with
+         * `in` pointing into it. The header table is the truth: lws only calls us when it
+         * held an Upgrade header, so finding none means it is gone; refuse (-1: lws
+         * closes the connection after its 403). */
+        (void)in;
+        char up[16];
+        int n = lws_hdr_copy(wsi, up, sizeof up, WSI_TOKEN_UPGRADE);
+        if (n > 0 && strcasecmp(up, "websocket") == 0)
             return 0;
-        pl_info("HTTP upgrade to %.40s refused", in ? (const char *)in : "?");
+        pl_info("HTTP upgrade to %s refused", n > 0   ? up
+                                              : n < 0 ? "(a long token)"
+                                                      : "(header table gone)");
         return -1;
+    }
 
     case LWS_CALLBACK_HTTP: {
         s_release(pss); /* a previous keep-alive transaction */
