@@ -11,6 +11,7 @@ const assert = require('node:assert/strict');
 const net = require('node:net');
 const { setup } = require('./lib/harness');
 const { createUser, login, Client } = require('./lib/client');
+const { waitFor } = require('./lib/cluster');
 
 const h = setup({ shards: 1, gateways: 1 });
 
@@ -90,6 +91,10 @@ h.test('CVE-2025-11677: an unknown Upgrade after a keep-alive request gets 403 a
     assert.ok(r.closed, `Upgrade: ${proto.slice(0, 20)}: the connection is closed`);
     await aliveCheck(c, canary, `Upgrade: ${proto.slice(0, 20)} on a keep-alive connection`);
   }
+  // The gateway saw the header table gone (before the fix it read the freed table: ASan
+  // aborts there; a release build logged whatever bytes were left).
+  await waitFor('the refusal logged as "header table gone"',
+    () => c.proc('gateway', 0).log().includes('HTTP upgrade to (header table gone) refused'));
   // As the first request (lws closes before the callback) and after three answered ones.
   let r = await keepAlive(port, [upgradeTo('foo')]);
   assert.equal(r.statuses[0], 403, r.heads[0]);
@@ -179,6 +184,39 @@ h.test('URI argument delimiters at the header table boundary are refused cleanly
   // The sweep must straddle the boundary: some answered, some refused.
   assert.ok(seen.get(0) > 0 && [...seen.keys()].some((k) => k > 0), 'the sweep crosses the end of the header table');
   await aliveCheck(c, canary, 'the URI sweep');
+  canary.close();
+});
+
+// Handshake inputs that later lws releases refuse outright, against 4.1.6 as Parley runs
+// it: a NUL inside a header (cae06c63a "Audit fixes" rejects it in lws_parse; 4.1.6 keeps
+// it and every reader stops at it) and an extension named twice (b0073c76d: overflow of
+// the active-extension array when an extension is configured; Parley configures none).
+h.test('handshakes later lws releases refuse: NUL in headers, an extension offered twice', async (t, c) => {
+  const port = c.gwPorts[0];
+  const canary = await Client.open(c.wsUrl(0), tok.canary, { label: 'canary-hs' });
+  const KEY = 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n';
+  const base = 'GET /v1/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n';
+  for (const [what, req] of [
+    ['NUL in the Upgrade value', `${base}${KEY}Upgrade: web\0socket\r\n\r\n`],
+    ['NUL after the Upgrade value', `${base}${KEY}Upgrade: websocket\0h2c\r\n\r\n`],
+    ['NUL in a header name', `${base}${KEY}Upgrade: websocket\r\nX-A\0B: v\r\n\r\n`],
+    ['NUL in the key', `${base}Sec-WebSocket-Key: dGhlIHNh\0bXBsZSBub25jZQ==\r\nUpgrade: websocket\r\n\r\n`],
+    ['NUL in the request line', `GET /v1/\0ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Version: 13\r\n${KEY}\r\n`],
+  ]) {
+    const r = await keepAlive(port, [req], 500);
+    t.diagnostic(`${what}: ${r.statuses[0] ?? 'closed unanswered'}`);
+    assert.ok(!r.statuses.some((s) => s >= 500), `${what}: ${r.heads[0]}`);
+    // `web\0socket` is not `websocket` to anyone: never upgraded.
+    if (what === 'NUL in the Upgrade value') assert.ok(!r.statuses.includes(101), `${what}: ${r.heads[0]}`);
+    await aliveCheck(c, canary, what);
+  }
+  for (const ext of ['permessage-deflate, permessage-deflate', 'permessage-deflate; a, permessage-deflate; b, x-webkit-deflate-frame, foo, foo']) {
+    const r = await keepAlive(port, [`${base}${KEY}Upgrade: websocket\r\nSec-WebSocket-Extensions: ${ext}\r\n\r\n`], 500);
+    assert.equal(r.statuses[0], 101, r.heads[0]);
+    assert.doesNotMatch(r.heads[0], /sec-websocket-extensions/i, 'no extension is negotiated');
+    await aliveCheck(c, canary, `extensions ${ext}`);
+  }
   canary.close();
 });
 
