@@ -164,11 +164,17 @@ void netio_forget(int fd)
         *f = (netio_fd_t){.mode = NETIO_OFF};
 }
 
-/* NETIO_HTTP: how many of buf's n bytes to consume (up to the end of a header block). */
+/* NETIO_HTTP: how many of buf's n bytes to consume (up to the end of a header block);
+ * SIZE_MAX for a NUL byte in the header block (RFC 9110 §5.5: the connection is failed).
+ * lws 4.1.6 keeps a NUL and every reader of the header stops at it, so lws and a proxy in
+ * front could see different values (`Upgrade: websocket\0h2c`, a truncated
+ * Content-Length); lws refuses it since cae06c63a (docs/reliability.md "libwebsockets"). */
 static size_t s_scan_http(netio_fd_t *f, const unsigned char *buf, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         unsigned char c = buf[i];
+        if (c == 0)
+            return SIZE_MAX;
         if (c == '\n') {
             if (f->eoh) {
                 *f = (netio_fd_t){.mode = NETIO_HOLD};
@@ -321,6 +327,11 @@ static ssize_t s_recv_http(netio_fd_t *f, int fd, void *buf, size_t len, int fla
         f->body += m;
     } else {
         m = s_scan_http(f, buf, (size_t)n);
+        if (m == SIZE_MAX) {
+            pl_info("netio: descriptor %d: NUL byte in an HTTP header block: closed", fd);
+            errno = ECONNRESET; /* lws closes the connection on a failed read */
+            return -1;
+        }
     }
     /* the bytes are in the kernel's queue and only this thread reads it: this takes m */
     return recvfrom(fd, buf, m, flags, NULL, NULL);
