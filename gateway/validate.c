@@ -20,6 +20,26 @@ void gw_frame_head_clear(gw_frame_head_t *h)
     memset(h, 0, sizeof *h);
 }
 
+/* v quoted as JSON when it needs no escape (what json_dumps gives then: jansson escapes
+ * only '"', '\\', control characters and, without flags, nothing else); NULL otherwise
+ * or on OOM. Caller frees. */
+static char *s_quote(const char *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c < 0x20 || c == '"' || c == '\\' || c == 0x7f)
+            return NULL;
+    }
+    char *q = malloc(n + 3);
+    if (!q)
+        return NULL;
+    q[0] = '"';
+    memcpy(q + 1, v, n);
+    q[n + 1] = '"';
+    q[n + 2] = '\0';
+    return q;
+}
+
 gw_verdict_t gw_frame_head(const char *data, size_t len, bool binary, gw_frame_head_t *h)
 {
     memset(h, 0, sizeof *h);
@@ -32,7 +52,9 @@ gw_verdict_t gw_frame_head(const char *data, size_t len, bool binary, gw_frame_h
     json_t *idv = json_object_get(h->req, "id");
     if (!json_is_string(idv))
         return BAD("id is missing or not a string");
-    h->id_json = json_dumps(idv, JSON_COMPACT | JSON_ENCODE_ANY);
+    h->id_json = s_quote(json_string_value(idv), json_string_length(idv));
+    if (!h->id_json) /* escapes needed, or out of memory */
+        h->id_json = json_dumps(idv, JSON_COMPACT | JSON_ENCODE_ANY);
     if (!h->id_json)
         return (gw_verdict_t){PL_E_INTERNAL, "out of memory"};
     h->type_v = json_object_get(h->req, "type");
