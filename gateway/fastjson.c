@@ -57,14 +57,27 @@ static bool s_string(fj_t *f, char *buf, size_t *len)
 {
     size_t n = 0;
     while (f->p < f->end) {
+        if (n + 4 > FJ_STR_MAX)
+            return false; /* room for one more character of up to 4 bytes, always */
+        /* a run of plain ASCII in one go: the bulk of a text */
+        const unsigned char *q = f->p, *lim = f->end;
+        if ((size_t)(lim - q) > FJ_STR_MAX - 4 - n)
+            lim = q + (FJ_STR_MAX - 4 - n);
+        while (q < lim && *q >= 0x20 && *q < 0x80 && *q != '"' && *q != '\\')
+            q++;
+        if (q > f->p) {
+            memcpy(buf + n, f->p, (size_t)(q - f->p));
+            n += (size_t)(q - f->p);
+            f->p = q;
+            if (f->p >= f->end)
+                break;
+        }
         unsigned c = *f->p;
         if (c == '"') {
             f->p++;
             *len = n;
             return true;
         }
-        if (n + 4 > FJ_STR_MAX)
-            return false;
         if (c < 0x20)
             return false; /* a control character: jansson refuses it */
         if (c == '\\') {

@@ -100,6 +100,17 @@ int main(void)
         s_check(big, strlen(big), 0, "long text");
         free(big);
     }
+    /* around the stack buffer's size, with an escape or a multi-byte character last */
+    for (size_t n = 4080; n < 4100; n++) {
+        for (int tail = 0; tail < 3; tail++) {
+            char *b = malloc(n + 32);
+            int k = sprintf(b, "{\"t\":\"");
+            memset(b + k, 'y', n);
+            strcpy(b + k + n, tail == 0 ? "\\n\"}" : tail == 1 ? "\xc3\xa9\"}" : "\"}");
+            s_check(b, strlen(b), -1, "near the buffer size");
+            free(b);
+        }
+    }
     /* random mutations of frames: bytes replaced, inserted, removed, truncated */
     static const char *seeds[] = {
         "{\"type\":\"send\",\"id\":\"42\",\"conv\":\"dm:alice:bob\",\"client_msg_id\":\"m-1\","

@@ -109,9 +109,9 @@ gw_verdict_t gw_valid_conv(const char *user, const char *conv, char *other)
     if (strncmp(conv, "dm:", 3) != 0 || !pl_dm_parse(conv, a, b))
         return BAD("conv is not a valid conversation id");
     if (strcmp(a, user) == 0)
-        snprintf(other, 33, "%s", b);
+        memcpy(other, b, strlen(b) + 1); /* pl_dm_parse: both at most 32 bytes */
     else if (strcmp(b, user) == 0)
-        snprintf(other, 33, "%s", a);
+        memcpy(other, a, strlen(a) + 1);
     else
         return (gw_verdict_t){PL_E_FORBIDDEN, "not a member of this conversation"};
     return GW_VERDICT_OK;
