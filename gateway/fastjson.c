@@ -145,21 +145,22 @@ static json_t *s_value(fj_t *f, char *buf)
         return json_stringn_nocheck(buf, n);
     }
     if (c == '-' || (c >= '0' && c <= '9')) {
-        const unsigned char *s = f->p;
         bool neg = c == '-';
         if (neg)
             f->p++;
         const unsigned char *d = f->p;
         json_int_t v = 0;
-        while (f->p < f->end && *f->p >= '0' && *f->p <= '9')
-            v = v * 10 + (*f->p++ - '0');
+        while (f->p < f->end && *f->p >= '0' && *f->p <= '9') {
+            if (f->p - d < 18) /* past 18 digits it goes to jansson: no overflow here */
+                v = v * 10 + (*f->p - '0');
+            f->p++;
+        }
         size_t nd = (size_t)(f->p - d);
         /* 1..18 digits, no leading zero, not followed by a fraction or exponent */
         if (nd == 0 || nd > 18 || (nd > 1 && *d == '0'))
             return NULL;
         if (f->p < f->end && (*f->p == '.' || *f->p == 'e' || *f->p == 'E'))
             return NULL;
-        (void)s;
         return json_integer(neg ? -v : v);
     }
     static const struct {
