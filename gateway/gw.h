@@ -240,6 +240,9 @@ struct session {
     size_t mem, pbytes, reserved;
     bool killed, listed, in_dispatch;
     session_t *bprev, *bnext; /* gw->all */
+    /* ws.c: on gw->flush_head (one reference) until this turn's writes are made */
+    session_t *fnext;
+    bool flushq;
 };
 
 session_t *session_ref(session_t *s);
@@ -267,6 +270,13 @@ struct gw_pss {
     session_t *s;  /* WebSocket: the session (one reference) */
     http_req_t *r; /* HTTP: the current transaction (one reference) */
 };
+/* Writes at the end of the loop turn (ws.c): a uv_prepare (Redis's beforeSleep) writes
+ * the queues of the sessions that got frames this turn straight away when their socket
+ * takes data, instead of asking lws for a WRITEABLE callback each time (libuv's poll
+ * start/stop behind it cost ≈ 5 epoll_ctl and a loop turn per write). ws_flush_start at
+ * start-up (0 or -1); ws_flush_stop from a loop callback at shutdown (uv_close). */
+int ws_flush_start(gw_t *gw);
+void ws_flush_stop(gw_t *gw);
 /* lws callback for the WebSocket reasons. */
 int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                 size_t len);
@@ -619,6 +629,8 @@ struct gw {
     /* main.c: the parsed command line and config file (cfg's strings point into them) */
     pl_args_t *args;
     uv_signal_t sigterm, sigint;
+    uv_prepare_t flush;    /* ws.c: end-of-turn writes */
+    session_t *flush_head; /* ws.c: sessions with frames to write this turn */
     uv_timer_t tick;
     bool stopping;
 };

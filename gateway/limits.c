@@ -523,7 +523,11 @@ static dm_entry_t *s_dm_entry(gw_t *gw, char prefix, const char *name, bool crea
 {
     gw_limits_t *lim = gw->limits;
     char key[sizeof((dm_entry_t *)0)->key];
-    snprintf(key, sizeof key, "%c:%s", prefix, name);
+    size_t nl = strnlen(name, sizeof key - 3); /* "%c:%s", truncated like snprintf */
+    key[0] = prefix;
+    key[1] = ':';
+    memcpy(key + 2, name, nl);
+    key[2 + nl] = '\0';
     dm_entry_t *e = zhashx_lookup(lim->users, key);
     if (e || !create)
         return e;

@@ -463,6 +463,7 @@ static void s_shutdown(gw_t *gw)
     presence_stop(gw); /* reports everyone offline while the link still runs */
     proxy_stop(gw);
     zlink_stop(gw->zl); /* answers outstanding requests while sockets still exist */
+    ws_flush_stop(gw);  /* gw->stopping: later writes go through WRITEABLE */
     /* first stage; lws closes its handles asynchronously and, through info.pcontext,
      * nulls gw->lws once it is wholly gone (else main finishes it after uv_run) */
     if (gw->lws)
@@ -513,6 +514,10 @@ int main(int argc, char **argv)
     uv_signal_init(&gw->loop, &gw->sigterm);
     uv_signal_init(&gw->loop, &gw->sigint);
     uv_timer_init(&gw->loop, &gw->tick);
+    if (ws_flush_start(gw) != 0) {
+        pl_error("cannot start the write flush");
+        return 1;
+    }
     gw->sigterm.data = gw->sigint.data = gw->tick.data = gw;
     uv_signal_start(&gw->sigterm, s_signal_cb, SIGTERM);
     uv_signal_start(&gw->sigint, s_signal_cb, SIGINT);
@@ -585,6 +590,7 @@ fail_loop:
     gw->stopping = true;
     presence_stop(gw);
     proxy_stop(gw);
+    ws_flush_stop(gw);
     uv_close((uv_handle_t *)&gw->sigterm, NULL);
     uv_close((uv_handle_t *)&gw->sigint, NULL);
     uv_close((uv_handle_t *)&gw->tick, NULL);

@@ -183,6 +183,47 @@ static char *s_binary_body(pl_op_t op, json_t *pl, size_t *len)
     return (char *)b.data; /* the buffer is the caller's now */
 }
 
+/* The binary body of a PL_OPF_BIN op straight from the validated request (no JSON object
+ * in between: this is the `send` hot path). Fields as s_binary_body; NULL when a field is
+ * not one of the request's (the caller takes the JSON path) or on OOM. Caller frees. */
+static char *s_binary_body_direct(pl_op_t op, const session_t *s, const gw_conv_req_t *r,
+                                  size_t *len)
+{
+    pl_buf_t b = {0};
+    for (const char *f = pl_op_def(op)->fields; *f;) {
+        size_t n = strcspn(f, " ");
+        const char *v = NULL;
+        size_t vl = 0;
+#define FIELD_IS(lit) (n == sizeof(lit) - 1 && memcmp(f, lit, n) == 0)
+        if (FIELD_IS("user"))
+            v = s->user;
+        else if (FIELD_IS("device"))
+            v = s->device;
+        else if (FIELD_IS("conv"))
+            v = r->conv;
+        else if (FIELD_IS("client_msg_id"))
+            v = r->cmid;
+        else if (FIELD_IS("text") && r->text) {
+            v = json_string_value(r->text);
+            vl = json_string_length(r->text);
+        }
+#undef FIELD_IS
+        if (!v) {
+            pl_buf_free(&b);
+            return NULL;
+        }
+        pl_msg_field(&b, v, vl ? vl : strlen(v));
+        f += n;
+        f += strspn(f, " ");
+    }
+    if (b.failed || !b.data) {
+        pl_buf_free(&b);
+        return NULL;
+    }
+    *len = b.len;
+    return (char *)b.data; /* the buffer is the caller's now */
+}
+
 static void s_conv_request(session_t *s, pending_t *p, const char *id_json, const char *type,
                            json_t *req)
 {
@@ -195,20 +236,30 @@ static void s_conv_request(session_t *s, pending_t *p, const char *id_json, cons
         return;
     }
     const char *conv = r.conv, *other = r.other;
-    if (!(pl = json_object()))
-        goto oom;
-    s_build_conv_op(s, type, &r, pl);
     o = s_op_new(s, p, id_json);
     if (!o)
         goto oom;
-    snprintf(o->key, sizeof o->key, "c:%s", conv);
+    size_t cl = strlen(conv);
+    if (cl > sizeof o->key - 3)
+        cl = sizeof o->key - 3; /* cannot happen: a valid conv id is shorter */
+    memcpy(o->key, "c:", 2);
+    memcpy(o->key + 2, conv, cl);
+    o->key[2 + cl] = '\0';
     o->op = pl_op_by_name(type, strlen(type));
-    if (pl_op_def(o->op) && (pl_op_def(o->op)->flags & PL_OPF_BIN))
-        o->payload = s_binary_body(o->op, pl, &o->payload_len);
-    else
-        o->payload = json_text(pl, &o->payload_len);
-    json_decref(pl);
-    pl = NULL;
+    bool bin = pl_op_def(o->op) && (pl_op_def(o->op)->flags & PL_OPF_BIN);
+    if (bin)
+        o->payload = s_binary_body_direct(o->op, s, &r, &o->payload_len);
+    if (!o->payload) {
+        if (!(pl = json_object()))
+            goto oom;
+        s_build_conv_op(s, type, &r, pl);
+        if (bin)
+            o->payload = s_binary_body(o->op, pl, &o->payload_len);
+        else
+            o->payload = json_text(pl, &o->payload_len);
+        json_decref(pl);
+        pl = NULL;
+    }
     if (!o->payload)
         goto oom;
     gw_t *gw = s->gw;

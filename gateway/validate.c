@@ -1,6 +1,8 @@
 /* validate — stateless checks of client frames (gw_validate.h). */
 #include "gw_validate.h"
 
+#include "gw_fastjson.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,19 +20,41 @@ void gw_frame_head_clear(gw_frame_head_t *h)
     memset(h, 0, sizeof *h);
 }
 
+/* v quoted as JSON when it needs no escape (what json_dumps gives then: jansson escapes
+ * only '"', '\\', control characters and, without flags, nothing else); NULL otherwise
+ * or on OOM. Caller frees. */
+static char *s_quote(const char *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        if (c < 0x20 || c == '"' || c == '\\' || c == 0x7f)
+            return NULL;
+    }
+    char *q = malloc(n + 3);
+    if (!q)
+        return NULL;
+    q[0] = '"';
+    memcpy(q + 1, v, n);
+    q[n + 1] = '"';
+    q[n + 2] = '\0';
+    return q;
+}
+
 gw_verdict_t gw_frame_head(const char *data, size_t len, bool binary, gw_frame_head_t *h)
 {
     memset(h, 0, sizeof *h);
     if (binary)
         return BAD("binary frames are not accepted");
     json_error_t err;
-    h->req = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
+    h->req = gw_json_load_frame(data, len, &err); /* = json_loadb(REJECT_DUPLICATES|ALLOW_NUL) */
     if (!json_is_object(h->req))
         return BAD(h->req ? "a frame must be a JSON object" : "invalid JSON");
     json_t *idv = json_object_get(h->req, "id");
     if (!json_is_string(idv))
         return BAD("id is missing or not a string");
-    h->id_json = json_dumps(idv, JSON_COMPACT | JSON_ENCODE_ANY);
+    h->id_json = s_quote(json_string_value(idv), json_string_length(idv));
+    if (!h->id_json) /* escapes needed, or out of memory */
+        h->id_json = json_dumps(idv, JSON_COMPACT | JSON_ENCODE_ANY);
     if (!h->id_json)
         return (gw_verdict_t){PL_E_INTERNAL, "out of memory"};
     h->type_v = json_object_get(h->req, "type");
@@ -85,9 +109,9 @@ gw_verdict_t gw_valid_conv(const char *user, const char *conv, char *other)
     if (strncmp(conv, "dm:", 3) != 0 || !pl_dm_parse(conv, a, b))
         return BAD("conv is not a valid conversation id");
     if (strcmp(a, user) == 0)
-        snprintf(other, 33, "%s", b);
+        memcpy(other, b, strlen(b) + 1); /* pl_dm_parse: both at most 32 bytes */
     else if (strcmp(b, user) == 0)
-        snprintf(other, 33, "%s", a);
+        memcpy(other, a, strlen(a) + 1);
     else
         return (gw_verdict_t){PL_E_FORBIDDEN, "not a member of this conversation"};
     return GW_VERDICT_OK;

@@ -55,6 +55,15 @@ static void test_head(void)
     CHECK(s_is(s_head(esc, strlen(esc), false, &h), NULL, NULL));
     CHECK(h.id_json && strcmp(h.id_json, "\"a\\\"b\xc3\xa9\"") == 0);
     gw_frame_head_clear(&h);
+    /* ids needing no escape are quoted directly, the others as jansson dumps them */
+    const char plain[] = "{\"id\":\"b\xc3\xa9 /x\",\"type\":\"x\"}";
+    CHECK(s_is(s_head(plain, strlen(plain), false, &h), NULL, NULL));
+    CHECK(h.id_json && strcmp(h.id_json, "\"b\xc3\xa9 /x\"") == 0);
+    gw_frame_head_clear(&h);
+    const char ctl[] = "{\"id\":\"a\\nb\\\\\",\"type\":\"x\"}";
+    CHECK(s_is(s_head(ctl, strlen(ctl), false, &h), NULL, NULL));
+    CHECK(h.id_json && strcmp(h.id_json, "\"a\\nb\\\\\"") == 0);
+    gw_frame_head_clear(&h);
 
     /* not JSON, or JSON that is not one object */
     struct {

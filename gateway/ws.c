@@ -171,6 +171,21 @@ static void s_close_slow(session_t *s)
     lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
 }
 
+/* s has frames to write: at the end of this turn (ws_flush_start). */
+static void s_want_write(session_t *s)
+{
+    gw_t *gw = s->gw;
+    if (s->flushq)
+        return;
+    if (gw->stopping) {
+        lws_callback_on_writable(s->wsi);
+        return;
+    }
+    s->flushq = true;
+    s->fnext = gw->flush_head;
+    gw->flush_head = session_ref(s);
+}
+
 /* Append b (takes ownership) to the out queue and ask for a write. */
 static void s_enqueue(session_t *s, gw_blob_t *b, bool event)
 {
@@ -216,7 +231,7 @@ static void s_enqueue(session_t *s, gw_blob_t *b, bool event)
     s->otail = it;
     s->ocount++;
     budget_out_add(s, b);
-    lws_callback_on_writable(s->wsi);
+    s_want_write(s);
     budget_enforce(s->gw);
 }
 
@@ -601,6 +616,57 @@ static int s_writeable(session_t *s)
         lws_callback_on_writable(wsi);
     s_replay(s);
     return 0;
+}
+
+/* The end of a loop turn (uv_prepare, before libuv polls): write what this turn queued.
+ * A socket whose kernel buffer takes data (lws_send_pipe_choked: nothing buffered in lws,
+ * poll() says POLLOUT) is written now, as from WRITEABLE — several frames in one send(),
+ * the rest (more than one turn's worth) through WRITEABLE as before; a choked one waits
+ * for WRITEABLE, so a peer that does not read keeps its frames in our queue (the budget
+ * and the slow-reader checks see them), never in lws's. s_writeable's replay may queue
+ * more for this or another session: the list is taken until it is empty. */
+static void s_flush_cb(uv_prepare_t *h)
+{
+    gw_t *gw = h->data;
+    session_t *s;
+    while ((s = gw->flush_head)) {
+        gw->flush_head = s->fnext;
+        s->fnext = NULL;
+        s->flushq = false;
+        struct lws *wsi = s->wsi;
+        if (wsi && !s->killed) {
+            if (gw->stopping || lws_send_pipe_choked(wsi)) {
+                lws_callback_on_writable(wsi);
+            } else {
+                pl_turn_count("ws_tx", 1);
+                if (s_writeable(s) != 0) {
+                    /* what WRITEABLE's -1 does: drop the connection */
+                    s->state = SS_CLOSING;
+                    lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+                }
+            }
+        }
+        session_unref(&s);
+    }
+}
+
+int ws_flush_start(gw_t *gw)
+{
+    gw->flush_head = NULL;
+    gw->flush.data = gw;
+    if (uv_prepare_init(&gw->loop, &gw->flush) != 0)
+        return -1;
+    return uv_prepare_start(&gw->flush, s_flush_cb);
+}
+
+void ws_flush_stop(gw_t *gw)
+{
+    if (uv_is_closing((uv_handle_t *)&gw->flush))
+        return; /* stopped already */
+    /* from here s_want_write asks lws for WRITEABLE; what waits goes that way too */
+    s_flush_cb(&gw->flush);
+    uv_prepare_stop(&gw->flush);
+    uv_close((uv_handle_t *)&gw->flush, NULL);
 }
 
 /* netio: the client sent an unmasked frame (RFC 6455 §5.1); called from inside lws's

@@ -3,9 +3,12 @@
  *
  * One DEALER socket (identity g/<name>) driven by the libuv loop as STYLE.md "Checked on
  * this machine" prescribes: ZMQ_FD is edge-triggered, so a uv_poll on it only wakes the
- * loop (empty callback); a uv_check drains up to 256 messages per turn while ZMQ_EVENTS
- * shows POLLIN; a uv_prepare starts an empty uv_idle when input (or an expired request) is
- * still waiting, so the loop does not block with messages unread.
+ * loop (empty callback); a uv_check drains up to 256 messages per turn, receiving with
+ * ZMQ_DONTWAIT until EAGAIN (which processes the socket's commands, as a ZMQ_EVENTS check
+ * would: no getsockopt per message — each one cost a getpid() and a poll() in libzmq's
+ * signaler); a uv_prepare checks ZMQ_EVENTS once per turn and starts an empty uv_idle
+ * when input (or an expired request) is still waiting, so the loop does not block with
+ * messages unread (also after this turn's sends).
  *
  * Requests carry a u64 reqid; outstanding ones sit in a hash (its decimal -> entry) and in a
  * list sorted by deadline. An answer, a deadline (--timeout, 1 s for HEALTH) or a failed
@@ -63,6 +66,12 @@ struct zlink {
     bool silent_logged;
     bool reconnected; /* at least one reconnect since start */
     bool fresh;       /* new connection, nothing heard on it yet: HB every tick, then on_snap */
+    /* The socket may hold input its edge-triggered ZMQ_FD will not announce: set when the
+     * fd fired or we called into the socket (a send may process the commands that would
+     * have woken us), cleared when a receive ended in EAGAIN or ZMQ_EVENTS showed no
+     * input — after either, anything new signals the fd again. A turn with nothing from
+     * or to the router then costs no ZeroMQ call (each one a getpid() and a poll()). */
+    bool dirty;
     zlink_handlers_t h;
     int timeout_ms;
     uint64_t next_reqid;
@@ -158,7 +167,23 @@ static int s_send(zlink_t *self)
         errno = ENOMEM;
         return -1;
     }
+    self->dirty = true;
     return zmq_send(self->raw, self->out.data, self->out.len, ZMQ_DONTWAIT) < 0 ? -1 : 0;
+}
+
+/* The decimal of v into buf (at least 21 bytes), NUL-terminated: the hash key of a reqid
+ * (snprintf's cost, ≈ 350 instructions, twice per request, was worth avoiding). */
+static void s_u64_dec(char *buf, uint64_t v)
+{
+    char tmp[21];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = tmp[n - 1 - i];
+    buf[n] = '\0';
 }
 
 static zl_entry_t *s_entry_new(zlink_t *self, zlink_cb *cb, void *arg, int timeout_ms)
@@ -167,7 +192,7 @@ static zl_entry_t *s_entry_new(zlink_t *self, zlink_cb *cb, void *arg, int timeo
     if (!e)
         return NULL;
     e->id = ++self->next_reqid;
-    snprintf(e->reqid, sizeof e->reqid, "%" PRIu64, e->id);
+    s_u64_dec(e->reqid, e->id);
     e->cb = cb;
     e->arg = arg;
     e->deadline = pl_mono_ms() + timeout_ms;
@@ -262,7 +287,7 @@ const pl_slots_t *zlink_table(zlink_t *self)
 static void s_on_answer(zlink_t *self, uint64_t id, const char *status, pl_slice_t body)
 {
     char reqid[24];
-    snprintf(reqid, sizeof reqid, "%" PRIu64, id);
+    s_u64_dec(reqid, id);
     zl_entry_t *e = zhashx_lookup(self->byid, reqid);
     if (!e) {
         pl_debug("late or unknown answer %s dropped", reqid);
@@ -356,11 +381,13 @@ static void s_dispatch(zlink_t *self, zmq_msg_t *frame)
 
 static void s_drain(zlink_t *self)
 {
-    for (int i = 0; i < ZL_DRAIN_MAX && !self->stopped && s_has_input(self); i++) {
+    for (int i = 0; i < ZL_DRAIN_MAX && !self->stopped && self->raw && self->dirty; i++) {
         zmq_msg_t m;
         zmq_msg_init(&m);
         if (zmq_msg_recv(&m, self->raw, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&m);
+            if (errno == EAGAIN)
+                self->dirty = false; /* drained: the fd announces what comes next */
             break;
         }
         pl_turn_count("zmq_in", 1);
@@ -385,7 +412,10 @@ static void s_drain(zlink_t *self)
 
 static void s_poll_cb(uv_poll_t *h, int status, int events)
 {
-    /* Only wakes the loop: the check watcher drains. */
+    /* Wakes the loop; the check watcher drains. */
+    zl_poll_t *p = h->data;
+    if (p->zl->poll == p)
+        p->zl->dirty = true;
 }
 
 static void s_idle_cb(uv_idle_t *h) {}
@@ -415,7 +445,13 @@ static void s_prepare_cb(uv_prepare_t *h)
     zlink_t *self = h->data;
     if (pl_turn_enabled())
         s_turn(h->loop);
-    bool busy = !self->stopped && (s_has_input(self) || (self->head && self->head->deadline == 0));
+    bool input = false;
+    if (!self->stopped && self->dirty) {
+        input = s_has_input(self); /* e.g. this turn's sends after the drain */
+        if (!input && self->raw)
+            self->dirty = false;
+    }
+    bool busy = !self->stopped && (input || (self->head && self->head->deadline == 0));
     if (busy)
         uv_idle_start(&self->idle, s_idle_cb);
     else
@@ -474,6 +510,7 @@ static int s_connect(zlink_t *self)
     self->poll = p;
     self->sock = sock;
     self->raw = zsock_resolve(sock);
+    self->dirty = true;
     if (uv_poll_start(&p->h, UV_READABLE, s_poll_cb) != 0) {
         s_drop_socket(self);
         return -1;
@@ -488,8 +525,10 @@ static void s_hb_cb(uv_timer_t *h)
 {
     zlink_t *self = h->data;
     int64_t now = pl_mono_ms();
-    if (s_has_input(self))
+    if (s_has_input(self)) {
         self->last_rx = now; /* messages wait unread: a busy loop, not a silent router */
+        self->dirty = true;
+    }
     if (now - self->last_rx > ZL_SILENT_MS) {
         /* Nothing from the router (not even its HB): the connection may be dead or
          * half-open. A new one costs a handshake; the router answers on it at our HB. */
