@@ -1,8 +1,6 @@
 /* validate — stateless checks of client frames (gw_validate.h). */
 #include "gw_validate.h"
 
-#include "gw_fastjson.h"
-
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,7 +44,7 @@ gw_verdict_t gw_frame_head(const char *data, size_t len, bool binary, gw_frame_h
     if (binary)
         return BAD("binary frames are not accepted");
     json_error_t err;
-    h->req = gw_json_load_frame(data, len, &err); /* = json_loadb(REJECT_DUPLICATES|ALLOW_NUL) */
+    h->req = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
     if (!json_is_object(h->req))
         return BAD(h->req ? "a frame must be a JSON object" : "invalid JSON");
     json_t *idv = json_object_get(h->req, "id");
