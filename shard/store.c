@@ -76,6 +76,14 @@ shard_store_t *shard_store_new(const char *path)
                                                   rocksdb_filterpolicy_create_bloom_full(10));
     rocksdb_options_set_block_based_table_factory(self->options, table);
     rocksdb_block_based_options_destroy(table);
+    /* The same for the memtable: a whole-key bloom filter (2 % of the write buffer, about
+     * 1.3 MiB) that a Get of an absent key (the idempotency key of every new send) checks
+     * before it searches the skiplist: ~60 key comparisons saved per miss. */
+    rocksdb_options_set_memtable_prefix_bloom_size_ratio(self->options, 0.02);
+    rocksdb_options_set_memtable_whole_key_filtering(self->options, 1);
+    /* RocksDB's perf counters (a thread-local, bumped on every key comparison) are off in
+     * the calling thread, the shard's loop: we never read them. */
+    rocksdb_set_perf_level(1 /* kDisable */);
     self->db = rocksdb_open(self->options, path, &err);
     if (!self->db) {
         pl_error("store: cannot open %s: %s", path, err ? err : "?");
