@@ -48,7 +48,24 @@ shard_store_t *shard_store_new(const char *path)
     char *err = NULL;
     if (!self)
         return NULL;
+    /* Inserts into the memtable skiplist start from a remembered position per key prefix
+     * of 3 bytes (slot + tag: the keys of one slot and kind), not from the top of the
+     * list: a conversation's message keys go in in ascending order and its idempotency
+     * keys close to each other, so an insert costs a few key comparisons instead of a
+     * full descent (~100 comparisons at 10,000 keys). No C setter exists for it; the
+     * option string is RocksDB's own. */
+    rocksdb_options_t *base = rocksdb_options_create();
     self->options = rocksdb_options_create();
+    if (!base || !self->options)
+        goto fail;
+    rocksdb_get_options_from_string(
+        base, "memtable_insert_with_hint_prefix_extractor=rocksdb.FixedPrefix.3", self->options,
+        &err);
+    rocksdb_options_destroy(base);
+    if (err) {
+        pl_error("store: RocksDB options: %s", err);
+        goto fail;
+    }
     rocksdb_options_set_create_if_missing(self->options, 1);
     rocksdb_options_increase_parallelism(self->options, 2);
     rocksdb_options_set_compression(self->options, rocksdb_lz4_compression);
