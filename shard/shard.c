@@ -388,6 +388,21 @@ static bool s_bin_name(const pl_opdef_t *def, pl_slice_t body, char route, char 
     return pl_slice_cstr(fs[idx], out, cap);
 }
 
+/* The decimal of v into out (at least 21 bytes), NUL-terminated: the request ids and
+ * epochs of every message, without snprintf's format parsing. */
+static void s_dec(uint64_t v, char *out)
+{
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (int i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+}
+
 /* REQ/REQN from gateway gw: the handler of the header's op, with the JSON body. A request
  * for a slot this shard does not hold (by its table: the user or conv the body names,
  * the op's key kind) is answered unavailable and never served; list ops (PL_OPF_LIST)
@@ -395,7 +410,7 @@ static bool s_bin_name(const pl_opdef_t *def, pl_slice_t body, char route, char 
 static void s_on_req(shard_t *self, const char *gw, const pl_msg_t *m)
 {
     char reqid[24];
-    snprintf(reqid, sizeof reqid, "%llu", (unsigned long long)m->h.id);
+    s_dec(m->h.id, reqid);
     const pl_opdef_t *def = pl_op_def(m->h.op);
     if (!def || (def->flags & PL_OPF_FWD)) {
         pl_warn("REQ %s from %s: unknown op %u", reqid, gw, (unsigned)m->h.op);
@@ -497,7 +512,7 @@ void shard_handle(shard_t *self, const void *addr, size_t alen, const void *data
         return;
     }
     char epoch[24];
-    snprintf(epoch, sizeof epoch, "%llu", (unsigned long long)m.h.id);
+    s_dec(m.h.id, epoch);
     switch (m.h.kind) {
     case PL_K_REQ:
     case PL_K_REQN:
