@@ -42,6 +42,8 @@ typedef struct {
     bool has_event;             /* false when this repeats a send of the same batch */
     size_t ev_off;              /* the stored msg JSON text: events.data + ev_off, NUL-terminated */
     size_t ev_len;              /* its length without the NUL */
+    uint64_t idem_hash;         /* a new send: its idempotency key's hash, */
+    size_t idem_off, idem_len;  /* and the key in idem_keys (idem_len 0: not a new send) */
     char skip[32 + 1 + 64 + 1]; /* "<user>/<device>" */
     char a[33], b[33];          /* dm members */
     bool group;                 /* a group message: recipients in to */
@@ -59,8 +61,13 @@ struct _shard_conv_t {
     shard_batch_t *batch; /* the pending group commit */
     pend_t *pend;         /* the pending sends and changes, in arrival order */
     size_t npend, cap_pend;
-    zhashx_t *pending_idem; /* "<conv> <sender> <client_msg_id>" -> index in pend + 1 */
-    pl_buf_t events;        /* the stored events of the pending sends, back to back */
+    /* The idempotency keys of the pending new sends, to find a repeat within the batch:
+     * open addressing (linear probing) over pend indexes + 1 (0: empty), never more than
+     * half full; the key bytes in idem_keys. */
+    uint32_t *idem_tab;
+    size_t idem_cap, idem_n;
+    pl_buf_t idem_keys;
+    pl_buf_t events; /* the stored events of the pending sends, back to back */
     size_t batch_bytes;
     size_t deferred; /* deferred changes (not sends) in pending */
     pl_buf_t text;   /* a stored event or an answer being written (reused) */
@@ -80,7 +87,81 @@ static void s_pend_purge(shard_conv_t *self)
     if (self->events.cap > EVENTS_KEEP)
         pl_buf_free(&self->events);
     pl_buf_reset(&self->events);
-    zhashx_purge(self->pending_idem);
+    if (self->idem_cap > PEND_KEEP * 2) {
+        free(self->idem_tab);
+        self->idem_tab = NULL;
+        self->idem_cap = 0;
+    } else if (self->idem_n)
+        memset(self->idem_tab, 0, self->idem_cap * sizeof(*self->idem_tab));
+    self->idem_n = 0;
+    if (self->idem_keys.cap > EVENTS_KEEP)
+        pl_buf_free(&self->idem_keys);
+    pl_buf_reset(&self->idem_keys);
+}
+
+/* FNV-1a, 64 bits. */
+static uint64_t s_hash(const void *data, size_t n)
+{
+    const uint8_t *p = data;
+    uint64_t h = 14695981039346656037ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+/* The index in pend of the pending new send with idempotency key key (hash h), or -1. */
+static long s_idem_find(shard_conv_t *self, const shard_key_t *key, uint64_t h)
+{
+    if (!self->idem_cap)
+        return -1;
+    for (size_t i = h & (self->idem_cap - 1); self->idem_tab[i];
+         i = (i + 1) & (self->idem_cap - 1)) {
+        const pend_t *q = &self->pend[self->idem_tab[i] - 1];
+        if (q->idem_hash == h && q->idem_len == key->len &&
+            memcmp(self->idem_keys.data + q->idem_off, key->buf, key->len) == 0)
+            return (long)self->idem_tab[i] - 1;
+    }
+    return -1;
+}
+
+static void s_idem_place(shard_conv_t *self, size_t index)
+{
+    size_t i = self->pend[index].idem_hash & (self->idem_cap - 1);
+    while (self->idem_tab[i])
+        i = (i + 1) & (self->idem_cap - 1);
+    self->idem_tab[i] = (uint32_t)index + 1;
+}
+
+/* Record pend[index] as the pending new send of key (hash h). 0, or -1 when out of
+ * memory (then nothing is recorded: the caller must not stage the send, or a repeat in
+ * the same batch would be stored twice). */
+static int s_idem_add(shard_conv_t *self, size_t index, const shard_key_t *key, uint64_t h)
+{
+    if ((self->idem_n + 1) * 2 > self->idem_cap) {
+        size_t cap = self->idem_cap ? self->idem_cap * 2 : 256;
+        uint32_t *tab = calloc(cap, sizeof(*tab));
+        if (!tab)
+            return -1;
+        free(self->idem_tab);
+        self->idem_tab = tab;
+        self->idem_cap = cap;
+        for (size_t j = 0; j < self->npend; j++)
+            if (j != index && self->pend[j].idem_len)
+                s_idem_place(self, j);
+    }
+    size_t off = self->idem_keys.len;
+    if (pl_buf_put(&self->idem_keys, key->buf, key->len) != 0) {
+        self->idem_keys.failed = false;
+        self->idem_keys.len = off;
+        return -1;
+    }
+    pend_t *p = &self->pend[index];
+    p->idem_hash = h;
+    p->idem_off = off;
+    p->idem_len = key->len;
+    s_idem_place(self, index);
+    self->idem_n++;
+    return 0;
 }
 
 /* A new zeroed entry at the end of the pending array (earlier pointers into it may move);
@@ -113,9 +194,8 @@ shard_conv_t *shard_conv_new(shard_t *shard)
         return NULL;
     self->shard = shard;
     self->counters = zhashx_new();
-    self->pending_idem = zhashx_new();
     self->batch = shard_batch_new();
-    if (!self->counters || !self->pending_idem || !self->batch) {
+    if (!self->counters || !self->batch) {
         shard_conv_destroy(&self);
         return NULL;
     }
@@ -148,12 +228,13 @@ void shard_conv_destroy(shard_conv_t **self_p)
     if (!self_p || !*self_p)
         return;
     shard_conv_t *self = *self_p;
-    if (self->pending_idem)
+    if (self->batch)
         s_abort(self, PL_E_UNAVAILABLE, "shard is stopping");
     zhashx_destroy(&self->counters);
     free(self->pend);
     pl_buf_free(&self->events);
-    zhashx_destroy(&self->pending_idem);
+    free(self->idem_tab);
+    pl_buf_free(&self->idem_keys);
     shard_batch_destroy(&self->batch);
     pl_buf_free(&self->text);
     free(self);
@@ -373,7 +454,6 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, cons
 {
     shard_t *shard = self->shard;
     const char *user = s->user;
-    char idem[SHARD_KEY_MAX + 4];
     shard_members_t m;
     shard_key_t key;
     const char *device = s->device;
@@ -409,29 +489,18 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, cons
         shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "client_msg_id too long");
         return;
     }
-    /* 1. a repeat of a send in this very batch: same seq, answered after the commit */
-    size_t conv_n = strlen(conv), user_n = strlen(user), cmid_n = strlen(cmid);
-    if (conv_n + user_n + cmid_n + 3 > sizeof(idem)) { /* shard_key_idem fits: cannot */
-        shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "client_msg_id too long");
-        return;
-    }
-    char *w = idem; /* "<conv> <user> <cmid>" */
-    memcpy(w, conv, conv_n);
-    w += conv_n;
-    *w++ = ' ';
-    memcpy(w, user, user_n);
-    w += user_n;
-    *w++ = ' ';
-    memcpy(w, cmid, cmid_n + 1);
-    uintptr_t first = (uintptr_t)zhashx_lookup(self->pending_idem, idem);
+    /* 1. a repeat of a send in this very batch: same seq, answered after the commit
+     * (same conv, sender and client_msg_id: the same idempotency key) */
+    uint64_t idem_hash = s_hash(key.buf, key.len);
+    long first = s_idem_find(self, &key, idem_hash);
     pend_t *p = s_pend_new(self, gw, reqid, conv);
     if (!p) {
         shard_reply(shard, gw, reqid, PL_E_INTERNAL, "out of memory");
         return;
     }
-    if (first) {
-        p->seq = self->pend[first - 1].seq;
-        p->ts = self->pend[first - 1].ts;
+    if (first >= 0) {
+        p->seq = self->pend[first].seq;
+        p->ts = self->pend[first].ts;
         return;
     }
     /* 2. a repeat of a committed send */
@@ -455,7 +524,7 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, cons
     p->seq = ctr->next + 1;
     p->ts = pl_now_ms();
     /* "<user>/<device>": both validated (<= 32 and <= 64 bytes) */
-    size_t device_n = strlen(device);
+    size_t user_n = strlen(user), device_n = strlen(device);
     memcpy(p->skip, user, user_n);
     p->skip[user_n] = '/';
     memcpy(p->skip + user_n + 1, device, device_n + 1);
@@ -480,6 +549,11 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, cons
         shard_reply(shard, gw, reqid, PL_E_INTERNAL, "cannot encode message");
         return;
     }
+    if (s_idem_add(self, self->npend - 1, &key, idem_hash) != 0) {
+        s_pend_drop(self);
+        shard_reply(shard, gw, reqid, PL_E_INTERNAL, "out of memory");
+        return;
+    }
     const char *event = (const char *)self->events.data + p->ev_off;
     shard_batch_put_u64(self->batch, &key, p->seq);
     shard_key_msg(&key, conv, p->seq);
@@ -489,7 +563,6 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, cons
         shard_outbox_stage(shard->outbox, self->batch, conv, p->b, "dm");
     }
     ctr->next = p->seq;
-    zhashx_insert(self->pending_idem, idem, (void *)(uintptr_t)self->npend);
     self->batch_bytes += p->ev_len;
     if (self->batch_bytes >= BATCH_MAX_BYTES)
         shard_conv_commit(self);
