@@ -51,6 +51,9 @@ typedef struct {
     size_t nto;
     uint64_t seq;
     int64_t ts;
+    /* a new send: its conversation's counter (entries of counters are freed only by a
+     * purge, which happens only with nothing pending or after the batch is dropped) */
+    counter_t *ctr;
     shard_conv_done_fn *done; /* a deferred change: called once, after the write */
     void *done_arg;
 } pend_t;
@@ -563,6 +566,7 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, cons
         shard_outbox_stage(shard->outbox, self->batch, conv, p->b, "dm");
     }
     ctr->next = p->seq;
+    p->ctr = ctr;
     self->batch_bytes += p->ev_len;
     if (self->batch_bytes >= BATCH_MAX_BYTES)
         shard_conv_commit(self);
@@ -603,7 +607,7 @@ int shard_conv_commit(shard_conv_t *self)
         if (!p->has_event)
             continue; /* a repeat within the batch: nothing new to push */
         const char *event = (const char *)self->events.data + p->ev_off;
-        counter_t *ctr = zhashx_lookup(self->counters, p->conv);
+        counter_t *ctr = p->ctr;
         if (ctr && ctr->seq < p->seq)
             ctr->seq = p->seq;
         if (p->group) {
