@@ -54,10 +54,8 @@ shard_store_t *shard_store_new(const char *path)
      * keys close to each other, so an insert costs a few key comparisons instead of a
      * full descent (~100 comparisons at 10,000 keys). No C setter exists for it; the
      * option string is RocksDB's own. */
-    rocksdb_options_t *base = rocksdb_options_create();
+    rocksdb_options_t *base = rocksdb_options_create(); /* C++ new: never NULL */
     self->options = rocksdb_options_create();
-    if (!base || !self->options)
-        goto fail;
     rocksdb_get_options_from_string(
         base, "memtable_insert_with_hint_prefix_extractor=rocksdb.FixedPrefix.3", self->options,
         &err);
