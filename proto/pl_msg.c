@@ -298,7 +298,25 @@ int pl_json_str(pl_buf_t *b, const char *s, size_t n)
         return -1;
     uint8_t *o = b->data + b->len;
     *o++ = '"';
-    for (size_t i = 0; i < n; i++) {
+    const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+    size_t i = 0;
+    for (; i < n; i++) {
+        while (n - i >= 8) {
+            /* eight bytes at once while none is below 0x20, '"' or '\\' (the word tests
+             * "has a byte less than n" and "has a zero byte": exact about whether one
+             * exists, whatever the other bytes) */
+            uint64_t w, q, e;
+            memcpy(&w, s + i, 8);
+            q = w ^ (ones * '"');
+            e = w ^ (ones * '\\');
+            if ((((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((e - ones) & ~e)) & high)
+                break; /* this byte and maybe the next need a look of their own */
+            memcpy(o, s + i, 8);
+            o += 8;
+            i += 8;
+        }
+        if (i == n)
+            break;
         uint8_t c = (uint8_t)s[i];
         if (c >= 0x20 && c != '"' && c != '\\') {
             *o++ = c;

@@ -1,14 +1,22 @@
 /* pl_text — see pl_text.h. */
 #include "pl_text.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+
+#define HIGH_BITS 0x8080808080808080ull
 
 bool pl_utf8_valid(const char *buf, size_t len)
 {
     const unsigned char *s = (const unsigned char *)buf;
     size_t i = 0;
     while (i < len) {
+        uint64_t w;
+        if (len - i >= 8 && (memcpy(&w, s + i, 8), (w & HIGH_BITS) == 0)) {
+            i += 8; /* eight ASCII bytes at once */
+            continue;
+        }
         unsigned char c = s[i];
         if (c < 0x80) {
             i++;
@@ -45,8 +53,16 @@ bool pl_utf8_valid(const char *buf, size_t len)
 
 size_t pl_utf8_count(const char *buf, size_t len)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++)
+    size_t n = 0, i = 0;
+    /* eight bytes at once: a continuation byte is 10xxxxxx, i.e. its bit 7 set and bit 6
+     * clear (w << 1 moves each byte's bit 6 to its bit 7; what crosses into the next
+     * byte's bit 0 is masked off) */
+    for (; len - i >= 8; i += 8) {
+        uint64_t w;
+        memcpy(&w, buf + i, 8);
+        n += 8 - (size_t)__builtin_popcountll(w & ~(w << 1) & HIGH_BITS);
+    }
+    for (; i < len; i++)
         if (((unsigned char)buf[i] & 0xC0) != 0x80)
             n++;
     return n;

@@ -27,11 +27,23 @@ typedef struct {
     uint64_t next; /* last seq handed out to a pending send (== seq when none pending) */
 } counter_t;
 
+/* Longest valid conversation id ("dm:" + 32 + ":" + 32, "g:" + 64) and its NUL. */
+#define CONV_ID_MAX 72
+/* The pending array and the event arena keep their memory from batch to batch up to
+ * these sizes (a larger one, after a burst, is freed at the commit). */
+#define PEND_KEEP 4096
+#define EVENTS_KEEP (1024 * 1024)
+
 /* One send (or, with done set, another change: shard_conv_defer) waiting for the group
- * commit. */
+ * commit: an element of shard_conv_t's pending array (no allocation per send but a
+ * group's `to`). */
 typedef struct {
-    char *gw, *reqid, *conv;
-    char *event; /* stored msg JSON text; NULL when this repeats a send of the same batch */
+    char gw[PL_MSG_ADDR_MAX + 1], reqid[24], conv[CONV_ID_MAX];
+    bool has_event;             /* false when this repeats a send of the same batch */
+    size_t ev_off;              /* the stored msg JSON text: events.data + ev_off, NUL-terminated */
+    size_t ev_len;              /* its length without the NUL */
+    uint64_t idem_hash;         /* a new send: its idempotency key's hash, */
+    size_t idem_off, idem_len;  /* and the key in idem_keys (idem_len 0: not a new send) */
     char skip[32 + 1 + 64 + 1]; /* "<user>/<device>" */
     char a[33], b[33];          /* dm members */
     bool group;                 /* a group message: recipients in to */
@@ -39,33 +51,137 @@ typedef struct {
     size_t nto;
     uint64_t seq;
     int64_t ts;
+    /* a new send: its conversation's counter (entries of counters are freed only by a
+     * purge, which happens only with nothing pending or after the batch is dropped) */
+    counter_t *ctr;
     shard_conv_done_fn *done; /* a deferred change: called once, after the write */
     void *done_arg;
 } pend_t;
 
 struct _shard_conv_t {
     shard_t *shard;
-    zhashx_t *counters;     /* conv -> counter_t (owned) */
-    shard_batch_t *batch;   /* the pending group commit */
-    zlistx_t *pending;      /* pend_t (owned), in arrival order */
-    zhashx_t *pending_idem; /* "<conv> <sender> <client_msg_id>" -> pend_t (not owned) */
+    zhashx_t *counters;   /* conv -> counter_t (owned) */
+    shard_batch_t *batch; /* the pending group commit */
+    pend_t *pend;         /* the pending sends and changes, in arrival order */
+    size_t npend, cap_pend;
+    /* The idempotency keys of the pending new sends, to find a repeat within the batch:
+     * open addressing (linear probing) over pend indexes + 1 (0: empty), never more than
+     * half full; the key bytes in idem_keys. */
+    uint32_t *idem_tab;
+    size_t idem_cap, idem_n;
+    pl_buf_t idem_keys;
+    pl_buf_t events; /* the stored events of the pending sends, back to back */
     size_t batch_bytes;
     size_t deferred; /* deferred changes (not sends) in pending */
     pl_buf_t text;   /* a stored event or an answer being written (reused) */
 };
 
-static void s_pend_destroy(void **item)
+/* Forget every pending entry (their callbacks were called) and the batch's events. */
+static void s_pend_purge(shard_conv_t *self)
 {
-    pend_t *p = *item;
-    if (!p)
-        return;
-    free(p->gw);
-    free(p->reqid);
-    free(p->conv);
-    free(p->event);
-    free(p->to);
-    free(p);
-    *item = NULL;
+    for (size_t i = 0; i < self->npend; i++)
+        free(self->pend[i].to);
+    self->npend = 0;
+    if (self->cap_pend > PEND_KEEP) {
+        free(self->pend);
+        self->pend = NULL;
+        self->cap_pend = 0;
+    }
+    if (self->events.cap > EVENTS_KEEP)
+        pl_buf_free(&self->events);
+    pl_buf_reset(&self->events);
+    if (self->idem_cap > PEND_KEEP * 2) {
+        free(self->idem_tab);
+        self->idem_tab = NULL;
+        self->idem_cap = 0;
+    } else if (self->idem_n)
+        memset(self->idem_tab, 0, self->idem_cap * sizeof(*self->idem_tab));
+    self->idem_n = 0;
+    if (self->idem_keys.cap > EVENTS_KEEP)
+        pl_buf_free(&self->idem_keys);
+    pl_buf_reset(&self->idem_keys);
+}
+
+/* FNV-1a, 64 bits. */
+static uint64_t s_hash(const void *data, size_t n)
+{
+    const uint8_t *p = data;
+    uint64_t h = 14695981039346656037ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+/* The index in pend of the pending new send with idempotency key key (hash h), or -1. */
+static long s_idem_find(shard_conv_t *self, const shard_key_t *key, uint64_t h)
+{
+    if (!self->idem_cap)
+        return -1;
+    for (size_t i = h & (self->idem_cap - 1); self->idem_tab[i];
+         i = (i + 1) & (self->idem_cap - 1)) {
+        const pend_t *q = &self->pend[self->idem_tab[i] - 1];
+        if (q->idem_hash == h && q->idem_len == key->len &&
+            memcmp(self->idem_keys.data + q->idem_off, key->buf, key->len) == 0)
+            return (long)self->idem_tab[i] - 1;
+    }
+    return -1;
+}
+
+static void s_idem_place(shard_conv_t *self, size_t index)
+{
+    size_t i = self->pend[index].idem_hash & (self->idem_cap - 1);
+    while (self->idem_tab[i])
+        i = (i + 1) & (self->idem_cap - 1);
+    self->idem_tab[i] = (uint32_t)index + 1;
+}
+
+/* Record pend[index] as the pending new send of key (hash h). 0, or -1 when out of
+ * memory (then nothing is recorded: the caller must not stage the send, or a repeat in
+ * the same batch would be stored twice). */
+static int s_idem_add(shard_conv_t *self, size_t index, const shard_key_t *key, uint64_t h)
+{
+    if ((self->idem_n + 1) * 2 > self->idem_cap) {
+        size_t cap = self->idem_cap ? self->idem_cap * 2 : 256;
+        uint32_t *tab = calloc(cap, sizeof(*tab));
+        if (!tab)
+            return -1;
+        free(self->idem_tab);
+        self->idem_tab = tab;
+        self->idem_cap = cap;
+        for (size_t j = 0; j < self->npend; j++)
+            if (j != index && self->pend[j].idem_len)
+                s_idem_place(self, j);
+    }
+    size_t off = self->idem_keys.len;
+    if (pl_buf_put(&self->idem_keys, key->buf, key->len) != 0) {
+        self->idem_keys.failed = false;
+        self->idem_keys.len = off;
+        return -1;
+    }
+    pend_t *p = &self->pend[index];
+    p->idem_hash = h;
+    p->idem_off = off;
+    p->idem_len = key->len;
+    s_idem_place(self, index);
+    self->idem_n++;
+    return 0;
+}
+
+/* A new zeroed entry at the end of the pending array (earlier pointers into it may move);
+ * NULL when out of memory. */
+static pend_t *s_pend_add(shard_conv_t *self)
+{
+    if (self->npend == self->cap_pend) {
+        size_t cap = self->cap_pend ? self->cap_pend * 2 : 64;
+        pend_t *np = realloc(self->pend, cap * sizeof(*np));
+        if (!np)
+            return NULL;
+        self->pend = np;
+        self->cap_pend = cap;
+    }
+    pend_t *p = &self->pend[self->npend++];
+    memset(p, 0, sizeof(*p));
+    return p;
 }
 
 static void s_free(void **item)
@@ -81,22 +197,20 @@ shard_conv_t *shard_conv_new(shard_t *shard)
         return NULL;
     self->shard = shard;
     self->counters = zhashx_new();
-    self->pending = zlistx_new();
-    self->pending_idem = zhashx_new();
     self->batch = shard_batch_new();
-    if (!self->counters || !self->pending || !self->pending_idem || !self->batch) {
+    if (!self->counters || !self->batch) {
         shard_conv_destroy(&self);
         return NULL;
     }
     zhashx_set_destructor(self->counters, s_free);
-    zlistx_set_destructor(self->pending, s_pend_destroy);
     return self;
 }
 
 /* Answer every pending send with status/why, forget the batch. */
 static void s_abort(shard_conv_t *self, const char *status, const char *why)
 {
-    for (pend_t *p = zlistx_first(self->pending); p; p = zlistx_next(self->pending)) {
+    for (size_t i = 0; i < self->npend; i++) {
+        pend_t *p = &self->pend[i];
         if (p->done) {
             shard_conv_done_fn *done = p->done;
             p->done = NULL;
@@ -107,8 +221,7 @@ static void s_abort(shard_conv_t *self, const char *status, const char *why)
     if (self->shard->outbox)
         shard_outbox_discard(self->shard->outbox);
     self->deferred = 0;
-    zlistx_purge(self->pending);
-    zhashx_purge(self->pending_idem);
+    s_pend_purge(self);
     shard_batch_clear(self->batch);
     self->batch_bytes = 0;
 }
@@ -118,11 +231,13 @@ void shard_conv_destroy(shard_conv_t **self_p)
     if (!self_p || !*self_p)
         return;
     shard_conv_t *self = *self_p;
-    if (self->pending)
+    if (self->batch)
         s_abort(self, PL_E_UNAVAILABLE, "shard is stopping");
     zhashx_destroy(&self->counters);
-    zlistx_destroy(&self->pending);
-    zhashx_destroy(&self->pending_idem);
+    free(self->pend);
+    pl_buf_free(&self->events);
+    free(self->idem_tab);
+    pl_buf_free(&self->idem_keys);
     shard_batch_destroy(&self->batch);
     pl_buf_free(&self->text);
     free(self);
@@ -250,12 +365,14 @@ static void s_reply_sent(shard_conv_t *self, const char *gw, const char *reqid, 
 }
 
 /* The stored `msg` event {"type":"msg","conv","seq","from","device","text","ts",
- * "client_msg_id"} (the member order clients and the gateway's conv tag rely on), in
- * self->text with a NUL; the text escaped once. 0 or -1. */
-static int s_render_msg(shard_conv_t *self, const shard_send_t *s, uint64_t seq, int64_t ts)
+ * "client_msg_id"} (the member order clients and the gateway's conv tag rely on),
+ * appended to the batch's event arena with a NUL; the text escaped once. Sets p's
+ * ev_off/ev_len. 0, or -1 (out of memory: the arena is as before). */
+static int s_render_msg(shard_conv_t *self, pend_t *p, const shard_send_t *s, uint64_t seq,
+                        int64_t ts)
 {
-    pl_buf_t *b = &self->text;
-    pl_buf_reset(b);
+    pl_buf_t *b = &self->events;
+    size_t off = b->len;
     S_PUT(b, "{\"type\":\"msg\",\"conv\":");
     pl_json_str(b, s->conv, strlen(s->conv));
     S_PUT(b, ",\"seq\":");
@@ -271,7 +388,15 @@ static int s_render_msg(shard_conv_t *self, const shard_send_t *s, uint64_t seq,
     S_PUT(b, ",\"client_msg_id\":");
     pl_json_str(b, s->cmid, strlen(s->cmid));
     pl_buf_put(b, "}", 2);
-    return b->failed ? -1 : 0;
+    if (b->failed) { /* drop the partial event; the earlier ones stay */
+        b->failed = false;
+        b->len = off;
+        return -1;
+    }
+    p->ev_off = off;
+    p->ev_len = b->len - off - 1;
+    p->has_event = true;
+    return 0;
 }
 
 /* An idempotent repeat of a committed send: answer its seq and stored ts. */
@@ -296,26 +421,42 @@ static void s_reply_repeat(shard_conv_t *self, const char *gw, const char *reqid
     json_decref(msg);
 }
 
-static pend_t *s_pend_new(const char *gw, const char *reqid, const char *conv)
+/* Copy the NUL-terminated src into dst of cap bytes; false if it does not fit. */
+static bool s_copy(char *dst, size_t cap, const char *src)
 {
-    pend_t *p = calloc(1, sizeof(*p));
+    size_t n = strlen(src);
+    if (n >= cap)
+        return false;
+    memcpy(dst, src, n + 1);
+    return true;
+}
+
+/* A new pending entry for the send gw/reqid into conv; NULL when out of memory or a
+ * name is longer than any valid one (the caller answers). */
+static pend_t *s_pend_new(shard_conv_t *self, const char *gw, const char *reqid, const char *conv)
+{
+    pend_t *p = s_pend_add(self);
     if (!p)
         return NULL;
-    p->gw = strdup(gw);
-    p->reqid = strdup(reqid);
-    p->conv = strdup(conv);
-    if (!p->gw || !p->reqid || !p->conv) {
-        s_pend_destroy((void **)&p);
+    if (!s_copy(p->gw, sizeof p->gw, gw) || !s_copy(p->reqid, sizeof p->reqid, reqid) ||
+        !s_copy(p->conv, sizeof p->conv, conv)) {
+        self->npend--;
         return NULL;
     }
     return p;
+}
+
+/* Drop the entry just added by s_pend_new (the last one). */
+static void s_pend_drop(shard_conv_t *self)
+{
+    free(self->pend[self->npend - 1].to);
+    self->npend--;
 }
 
 void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, const shard_send_t *s)
 {
     shard_t *shard = self->shard;
     const char *user = s->user;
-    char idem[SHARD_KEY_MAX + 4];
     shard_members_t m;
     shard_key_t key;
     const char *device = s->device;
@@ -351,29 +492,25 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, cons
         shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "client_msg_id too long");
         return;
     }
-    /* 1. a repeat of a send in this very batch: same seq, answered after the commit */
-    int idem_len = snprintf(idem, sizeof(idem), "%s %s %s", conv, user, cmid);
-    if (idem_len < 0 || (size_t)idem_len >= sizeof(idem)) { /* shard_key_idem fits: cannot */
-        shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "client_msg_id too long");
-        return;
-    }
-    pend_t *first = zhashx_lookup(self->pending_idem, idem);
-    pend_t *p = s_pend_new(gw, reqid, conv);
+    /* 1. a repeat of a send in this very batch: same seq, answered after the commit
+     * (same conv, sender and client_msg_id: the same idempotency key) */
+    uint64_t idem_hash = s_hash(key.buf, key.len);
+    long first = s_idem_find(self, &key, idem_hash);
+    pend_t *p = s_pend_new(self, gw, reqid, conv);
     if (!p) {
         shard_reply(shard, gw, reqid, PL_E_INTERNAL, "out of memory");
         return;
     }
-    if (first) {
-        p->seq = first->seq;
-        p->ts = first->ts;
-        zlistx_add_end(self->pending, p);
+    if (first >= 0) {
+        p->seq = self->pend[first].seq;
+        p->ts = self->pend[first].ts;
         return;
     }
     /* 2. a repeat of a committed send */
     uint64_t seq = 0;
     int rc = shard_store_get_u64(shard->store, &key, &seq);
     if (rc != 0) {
-        s_pend_destroy((void **)&p);
+        s_pend_drop(self);
         if (rc < 0)
             shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
         else
@@ -383,18 +520,22 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, cons
     /* 3. a new message */
     counter_t *ctr = s_counter(self, conv);
     if (!ctr) {
-        s_pend_destroy((void **)&p);
+        s_pend_drop(self);
         shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
         return;
     }
     p->seq = ctr->next + 1;
     p->ts = pl_now_ms();
-    snprintf(p->skip, sizeof(p->skip), "%.32s/%.64s", user, device); /* both validated */
+    /* "<user>/<device>": both validated (<= 32 and <= 64 bytes) */
+    size_t user_n = strlen(user), device_n = strlen(device);
+    memcpy(p->skip, user, user_n);
+    p->skip[user_n] = '/';
+    memcpy(p->skip + user_n + 1, device, device_n + 1);
     if (m.group) { /* the recipients: the members at the moment the message is stored */
         p->group = true;
         p->to = malloc((m.n ? m.n : 1) * sizeof(*p->to));
         if (!p->to) {
-            s_pend_destroy((void **)&p);
+            s_pend_drop(self);
             shard_reply(shard, gw, reqid, PL_E_INTERNAL, "out of memory");
             return;
         }
@@ -406,38 +547,40 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, cons
         memcpy(p->b, m.b, sizeof(p->b));
     }
     /* rendered once; the same bytes are stored and shipped to every gateway in EVT */
-    p->event =
-        s_render_msg(self, s, p->seq, p->ts) == 0 ? strdup((const char *)self->text.data) : NULL;
-    if (!p->event) {
-        s_pend_destroy((void **)&p);
+    if (s_render_msg(self, p, s, p->seq, p->ts) != 0) {
+        s_pend_drop(self);
         shard_reply(shard, gw, reqid, PL_E_INTERNAL, "cannot encode message");
         return;
     }
-    size_t len = strlen(p->event);
+    if (s_idem_add(self, self->npend - 1, &key, idem_hash) != 0) {
+        s_pend_drop(self);
+        shard_reply(shard, gw, reqid, PL_E_INTERNAL, "out of memory");
+        return;
+    }
+    const char *event = (const char *)self->events.data + p->ev_off;
     shard_batch_put_u64(self->batch, &key, p->seq);
     shard_key_msg(&key, conv, p->seq);
-    shard_batch_put(self->batch, &key, p->event, len);
+    shard_batch_put(self->batch, &key, event, p->ev_len);
     if (p->seq == 1 && !p->group) {
         shard_outbox_stage(shard->outbox, self->batch, conv, p->a, "dm");
         shard_outbox_stage(shard->outbox, self->batch, conv, p->b, "dm");
     }
     ctr->next = p->seq;
-    zlistx_add_end(self->pending, p);
-    zhashx_insert(self->pending_idem, idem, p);
-    self->batch_bytes += len;
+    p->ctr = ctr;
+    self->batch_bytes += p->ev_len;
     if (self->batch_bytes >= BATCH_MAX_BYTES)
         shard_conv_commit(self);
 }
 
 size_t shard_conv_pending(shard_conv_t *self)
 {
-    return zlistx_size(self->pending);
+    return self->npend;
 }
 
 int shard_conv_commit(shard_conv_t *self)
 {
     shard_t *shard = self->shard;
-    size_t n = zlistx_size(self->pending);
+    size_t n = self->npend;
     if (n == 0) {
         if (zhashx_size(self->counters) > SHARD_COUNTER_CACHE_MAX)
             zhashx_purge(self->counters); /* nothing pending: every entry is committed */
@@ -451,7 +594,9 @@ int shard_conv_commit(shard_conv_t *self)
     }
     int64_t now = pl_mono_ms();
     self->deferred = 0;
-    for (pend_t *p = zlistx_first(self->pending); p; p = zlistx_next(self->pending)) {
+    /* by index: a callback may append to the array (and move it) */
+    for (size_t i = 0; i < self->npend; i++) {
+        pend_t *p = &self->pend[i];
         if (p->done) {
             shard_conv_done_fn *done = p->done;
             p->done = NULL;
@@ -459,9 +604,10 @@ int shard_conv_commit(shard_conv_t *self)
             continue;
         }
         s_reply_sent(self, p->gw, p->reqid, p->conv, p->seq, p->ts);
-        if (!p->event)
+        if (!p->has_event)
             continue; /* a repeat within the batch: nothing new to push */
-        counter_t *ctr = zhashx_lookup(self->counters, p->conv);
+        const char *event = (const char *)self->events.data + p->ev_off;
+        counter_t *ctr = p->ctr;
         if (ctr && ctr->seq < p->seq)
             ctr->seq = p->seq;
         if (p->group) {
@@ -469,13 +615,13 @@ int shard_conv_commit(shard_conv_t *self)
             size_t n = p->nto < SHARD_GROUP_MAX ? p->nto : SHARD_GROUP_MAX;
             for (size_t i = 0; i < n; i++)
                 users[i] = p->to[i];
-            shard_loc_push(shard->loc, users, n, p->skip, p->event);
-            shard_push_committed(shard, users, n, p->skip, p->event);
+            shard_loc_push(shard->loc, users, n, p->skip, event);
+            shard_push_committed(shard, users, n, p->skip, event);
             continue;
         }
         const char *users[2] = {p->a, p->b};
-        shard_loc_push(shard->loc, users, 2, p->skip, p->event);
-        shard_push_committed(shard, users, 2, p->skip, p->event);
+        shard_loc_push(shard->loc, users, 2, p->skip, event);
+        shard_push_committed(shard, users, 2, p->skip, event);
         if (p->seq == 1) {
             pl_info("%s: first message, indexing members", p->conv);
             shard_outbox_committed(shard->outbox, p->conv, p->a, "dm", now);
@@ -484,8 +630,7 @@ int shard_conv_commit(shard_conv_t *self)
     }
     pl_debug("group commit: %zu sends, %d writes%s", n, shard_batch_count(self->batch),
              shard->sync ? ", fsync" : "");
-    zlistx_purge(self->pending);
-    zhashx_purge(self->pending_idem);
+    s_pend_purge(self);
     shard_batch_clear(self->batch);
     self->batch_bytes = 0;
     if (zhashx_size(self->counters) > SHARD_COUNTER_CACHE_MAX)
@@ -770,15 +915,11 @@ shard_batch_t *shard_conv_batch(shard_conv_t *self)
 
 int shard_conv_defer(shard_conv_t *self, shard_conv_done_fn *fn, void *arg)
 {
-    pend_t *p = calloc(1, sizeof(*p));
+    pend_t *p = s_pend_add(self);
     if (!p)
         return -1;
     p->done = fn;
     p->done_arg = arg;
-    if (!zlistx_add_end(self->pending, p)) {
-        free(p);
-        return -1;
-    }
     self->deferred++;
     return 0;
 }

@@ -5,16 +5,30 @@
 
 #include "pl_hash.h"
 
-/* Slot of "<prefix><name>" without building the string elsewhere. */
+/* Slot of "<prefix><name>" without building the string elsewhere. The last one asked
+ * for is remembered per thread: a send asks for its conversation's slot three times (the
+ * slot check, the idempotency key, the message key), and a CRC16 of the name costs more
+ * than comparing it. */
 static int s_slot(const char *prefix, const char *name)
 {
+    static _Thread_local char last[2 + 80]; /* "<prefix><name>", NUL-terminated */
+    static _Thread_local int last_slot = -1;
     char buf[SHARD_KEY_MAX];
     size_t n = strlen(name);
+    if (last_slot >= 0 && n + 2 < sizeof last && memcmp(last, prefix, 2) == 0 &&
+        memcmp(last + 2, name, n + 1) == 0)
+        return last_slot;
     if (n > sizeof buf - 2)
         n = sizeof buf - 2; /* too long for any key: the builder refuses it anyway */
     memcpy(buf, prefix, 2);
     memcpy(buf + 2, name, n);
-    return pl_slot(buf, n + 2);
+    int slot = pl_slot(buf, n + 2);
+    if (n + 2 < sizeof last) {
+        memcpy(last, buf, n + 2);
+        last[n + 2] = '\0';
+        last_slot = slot;
+    }
+    return slot;
 }
 
 int shard_slot_user(const char *user)

@@ -8,7 +8,7 @@
  * conversation sort by seq. Slots are < 0x4000, so a key's first byte is < 0x40: the
  * old layout's keys (a letter first) and the meta keys (0xff first) never collide.
  * Keys live in a fixed buffer on the caller's stack: no allocation. Pure functions, any
- * thread. */
+ * thread (the slot of the last name asked for is remembered per thread). */
 #ifndef SHARD_KEYS_H
 #define SHARD_KEYS_H
 #include <stddef.h>

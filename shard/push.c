@@ -568,11 +568,16 @@ void shard_push_committed(shard_t *shard, const char *const *users, size_t n, co
     json_t *ev = NULL;
     shard_batch_t *batch = NULL;
     const char *conv = NULL;
-    zlistx_t *staged = zlistx_new(); /* members whose push was staged */
-    for (size_t i = 0; staged && i < n; i++) {
+    /* members whose push was staged; made only when some member has no connected device
+     * (the usual online send allocates nothing here) */
+    zlistx_t *staged = NULL;
+    for (size_t i = 0; i < n; i++) {
         if (strcmp(users[i], from) == 0 || shard_loc_present(shard->loc, users[i]))
             continue;
         if (!ev) { /* parsed once, only when some member has no connected device */
+            staged = zlistx_new();
+            if (!staged)
+                break;
             ev = json_loads(event, 0, NULL);
             const char *text = json_string_value(json_object_get(ev, "text"));
             if (!text)
@@ -608,7 +613,7 @@ void shard_push_committed(shard_t *shard, const char *const *users, size_t n, co
             zlistx_add_end(staged, (void *)users[i]);
         json_decref(one);
     }
-    if (batch && zlistx_size(staged)) {
+    if (batch && staged && zlistx_size(staged)) {
         if (shard_store_write(shard->store, batch, shard->sync) == 0) {
             int64_t now = pl_mono_ms();
             for (const char *u = zlistx_first(staged); u; u = zlistx_next(staged))

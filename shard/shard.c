@@ -371,21 +371,50 @@ static void s_on_table(shard_t *self, pl_slice_t body)
 /* The user or conv name a request with a binary body is about (route 'u' / 'c'): the body
  * field of that name in the op's table row. False when there is none or it is malformed
  * (the handler answers bad_request). */
-static bool s_bin_name(const pl_opdef_t *def, pl_slice_t body, char route, char *out, size_t cap)
+static bool s_bin_name(const pl_opdef_t *def, uint8_t op, pl_slice_t body, char route, char *out,
+                       size_t cap)
 {
-    const char *want = route == 'u' ? "user" : "conv";
-    int idx = -1, n = 0;
-    for (const char *f = def->fields; *f; n++) {
-        size_t len = strcspn(f, " ");
-        if (len == strlen(want) && memcmp(f, want, len) == 0)
-            idx = n;
-        f += len;
-        f += strspn(f, " ");
+    /* the field's index and the field count of each op (op's row is def), read from the
+     * constant table once per process; the loop thread only */
+    static struct {
+        signed char idx, n;
+        bool known;
+    } memo[256][2];
+    int r = route == 'u' ? 0 : 1;
+    if (!memo[op][r].known) {
+        const char *want = route == 'u' ? "user" : "conv";
+        int idx = -1, n = 0;
+        for (const char *f = def->fields; *f; n++) {
+            size_t len = strcspn(f, " ");
+            if (len == strlen(want) && memcmp(f, want, len) == 0)
+                idx = n;
+            f += len;
+            f += strspn(f, " ");
+        }
+        memo[op][r].idx = (signed char)idx;
+        memo[op][r].n = (signed char)(n > 100 ? 100 : n);
+        memo[op][r].known = true;
     }
+    int idx = memo[op][r].idx, n = memo[op][r].n;
     pl_slice_t fs[8];
     if (idx < 0 || n > 8 || pl_body_fields(body, fs, n) != 0)
         return false;
     return pl_slice_cstr(fs[idx], out, cap);
+}
+
+/* The decimal of v into out (at least 21 bytes), NUL-terminated: the request ids and
+ * epochs of every message, without snprintf's format parsing. */
+static void s_dec(uint64_t v, char *out)
+{
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (int i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
 }
 
 /* REQ/REQN from gateway gw: the handler of the header's op, with the JSON body. A request
@@ -395,7 +424,7 @@ static bool s_bin_name(const pl_opdef_t *def, pl_slice_t body, char route, char 
 static void s_on_req(shard_t *self, const char *gw, const pl_msg_t *m)
 {
     char reqid[24];
-    snprintf(reqid, sizeof reqid, "%llu", (unsigned long long)m->h.id);
+    s_dec(m->h.id, reqid);
     const pl_opdef_t *def = pl_op_def(m->h.op);
     if (!def || (def->flags & PL_OPF_FWD)) {
         pl_warn("REQ %s from %s: unknown op %u", reqid, gw, (unsigned)m->h.op);
@@ -411,7 +440,7 @@ static void s_on_req(shard_t *self, const char *gw, const pl_msg_t *m)
     }
     if (def->flags & PL_OPF_BIN) { /* no JSON: the handler reads self->body */
         char name[PL_MSG_ADDR_MAX + 256];
-        if (route != '-' && s_bin_name(def, m->f[m->nf - 1], route, name, sizeof name) &&
+        if (route != '-' && s_bin_name(def, m->h.op, m->f[m->nf - 1], route, name, sizeof name) &&
             !shard_owns(self, route, name)) {
             shard_not_mine(self, gw, reqid, route, name);
             return;
@@ -497,7 +526,7 @@ void shard_handle(shard_t *self, const void *addr, size_t alen, const void *data
         return;
     }
     char epoch[24];
-    snprintf(epoch, sizeof epoch, "%llu", (unsigned long long)m.h.id);
+    s_dec(m.h.id, epoch);
     switch (m.h.kind) {
     case PL_K_REQ:
     case PL_K_REQN:

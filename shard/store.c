@@ -48,7 +48,22 @@ shard_store_t *shard_store_new(const char *path)
     char *err = NULL;
     if (!self)
         return NULL;
+    /* Inserts into the memtable skiplist start from a remembered position per key prefix
+     * of 3 bytes (slot + tag: the keys of one slot and kind), not from the top of the
+     * list: a conversation's message keys go in in ascending order and its idempotency
+     * keys close to each other, so an insert costs a few key comparisons instead of a
+     * full descent (~100 comparisons at 10,000 keys). No C setter exists for it; the
+     * option string is RocksDB's own. */
+    rocksdb_options_t *base = rocksdb_options_create(); /* C++ new: never NULL */
     self->options = rocksdb_options_create();
+    rocksdb_get_options_from_string(
+        base, "memtable_insert_with_hint_prefix_extractor=rocksdb.FixedPrefix.3", self->options,
+        &err);
+    rocksdb_options_destroy(base);
+    if (err) {
+        pl_error("store: RocksDB options: %s", err);
+        goto fail;
+    }
     rocksdb_options_set_create_if_missing(self->options, 1);
     rocksdb_options_increase_parallelism(self->options, 2);
     rocksdb_options_set_compression(self->options, rocksdb_lz4_compression);
@@ -76,6 +91,14 @@ shard_store_t *shard_store_new(const char *path)
                                                   rocksdb_filterpolicy_create_bloom_full(10));
     rocksdb_options_set_block_based_table_factory(self->options, table);
     rocksdb_block_based_options_destroy(table);
+    /* The same for the memtable: a whole-key bloom filter (2 % of the write buffer, about
+     * 1.3 MiB) that a Get of an absent key (the idempotency key of every new send) checks
+     * before it searches the skiplist: ~60 key comparisons saved per miss. */
+    rocksdb_options_set_memtable_prefix_bloom_size_ratio(self->options, 0.02);
+    rocksdb_options_set_memtable_whole_key_filtering(self->options, 1);
+    /* RocksDB's perf counters (a thread-local, bumped on every key comparison) are off in
+     * the calling thread, the shard's loop: we never read them. */
+    rocksdb_set_perf_level(1 /* kDisable */);
     self->db = rocksdb_open(self->options, path, &err);
     if (!self->db) {
         pl_error("store: cannot open %s: %s", path, err ? err : "?");

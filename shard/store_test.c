@@ -319,6 +319,40 @@ static void test_send(const char *dir)
     shard_destroy(&shard);
 }
 
+/* One drain of 300 new sends (more than the pending table's first size), each then
+ * repeated in the same drain: 600 answers, the repeats with the first seqs, 300 stored. */
+static void test_send_many(const char *dir)
+{
+    shard_t *shard = tst_open(dir, 10000);
+    CHECK(shard != NULL);
+    if (!shard)
+        return;
+    const char *conv = "dm:carol:dave";
+    char rid[16], cmid[16];
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < 300; i++) {
+            snprintf(rid, sizeof rid, "%d", round * 300 + i);
+            snprintf(cmid, sizeof cmid, "c%d", i);
+            s_send(shard, rid, i % 2 ? "carol" : "dave", conv, cmid, round ? "again" : "first");
+        }
+    CHECK(shard_conv_pending(shard->conv) == 600);
+    shard_flush(shard);
+    int bad = 0; /* answered in arrival order: the 300 firsts, then the 300 repeats */
+    for (int i = 0; i < 600; i++) {
+        json_t *b;
+        snprintf(rid, sizeof rid, "%d", i);
+        const char *st = s_rep(rid, &b);
+        if (strcmp(st, "ok") != 0 || s_int(b, "seq") != i % 300 + 1)
+            bad++;
+        json_decref(b);
+    }
+    CHECK(bad == 0);
+    tst_out_clear();
+    uint64_t last = 0;
+    CHECK(shard_conv_seq(shard->conv, conv, &last, NULL) == 0 && last == 300);
+    shard_destroy(&shard);
+}
+
 static void test_paging(const char *dir)
 {
     shard_t *shard = tst_open(dir, 10000);
@@ -1072,6 +1106,9 @@ int main(void)
     test_store(path);
     snprintf(path, sizeof(path), "%s/nested/shard", tst_dir());
     test_send(path);
+    snprintf(path, sizeof(path), "%s/many", tst_dir());
+    test_send_many(path);
+    snprintf(path, sizeof(path), "%s/nested/shard", tst_dir());
     test_paging(path);
     test_outbox(path);
     test_accounts(path);

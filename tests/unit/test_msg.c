@@ -237,6 +237,33 @@ static void test_json(void)
     json_decref(j);
     pl_buf_reset(&b);
     CHECK(pl_json_str(&b, "", 0) == 0 && b.len == 2 && memcmp(b.data, "\"\"", 2) == 0);
+    /* the eight-bytes-at-once path: every piece to escape at every offset of runs of
+     * plain ASCII and UTF-8 around it, against jansson */
+    static const char *piece[] = {
+        "\"", "\\", "\n", "\x01", "\x1f", " ", "\x7f", "\xc3\xa9", "\xf0\x9f\x98\x80", "~"};
+    for (size_t k = 0; k < sizeof piece / sizeof piece[0]; k++)
+        for (size_t at = 0; at <= 20; at++)
+            for (size_t tail = 0; tail <= 9; tail++) {
+                char in[64];
+                size_t m = 0;
+                if (tail % 2) { /* some runs start with a 2-byte "é" */
+                    in[m++] = '\xc3';
+                    in[m++] = '\xa9';
+                }
+                for (size_t i = 0; i < at; i++)
+                    in[m++] = (char)('a' + i);
+                memcpy(in + m, piece[k], strlen(piece[k]));
+                m += strlen(piece[k]);
+                for (size_t i = 0; i < tail; i++)
+                    in[m++] = (char)('A' + i);
+                json_t *jj = json_stringn(in, m);
+                char *w = jj ? json_dumps(jj, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+                pl_buf_reset(&b);
+                CHECK(pl_json_str(&b, in, m) == 0);
+                CHECK(w && b.len == strlen(w) && memcmp(b.data, w, b.len) == 0);
+                free(w);
+                json_decref(jj);
+            }
     pl_buf_reset(&b);
     CHECK(pl_json_u64(&b, 0) == 0 && pl_json_u64(&b, UINT64_MAX) == 0);
     CHECK(b.len == 21 && memcmp(b.data, "018446744073709551615", 21) == 0);

@@ -144,6 +144,29 @@ static void test_utf8(void)
     CHECK(!pl_utf8_valid("\xFF", 1));
     CHECK(pl_utf8_count("a\xC3\xA9\xE2\x82\xAC\xF0\x9F\x98\x80", 10) == 4);
     CHECK(pl_utf8_count("", 0) == 0);
+    /* the eight-bytes-at-once paths: one character (valid or not) at every offset of an
+     * ASCII run, against a byte-by-byte count and the verdict of the character alone */
+    static const struct {
+        const char *s;
+        bool ok;
+    } ch[] = {{"\xC3\xA9", true},      {"\xF0\x9F\x98\x80", true}, {"\x80", false},
+              {"\xED\xA0\x80", false}, {"\xF0\x9F\x98", false},    {"\xFF", false}};
+    for (size_t k = 0; k < sizeof ch / sizeof ch[0]; k++)
+        for (size_t at = 0; at <= 17; at++)
+            for (size_t tail = 0; tail <= 9; tail++) {
+                char in[40];
+                size_t m = 0, want = 0;
+                for (size_t i = 0; i < at; i++)
+                    in[m++] = 'a';
+                memcpy(in + m, ch[k].s, strlen(ch[k].s));
+                m += strlen(ch[k].s);
+                for (size_t i = 0; i < tail; i++)
+                    in[m++] = 'z';
+                for (size_t i = 0; i < m; i++)
+                    want += ((unsigned char)in[i] & 0xC0) != 0x80;
+                CHECK(pl_utf8_count(in, m) == want);
+                CHECK(pl_utf8_valid(in, m) == ch[k].ok);
+            }
 }
 
 static void test_names(void)
