@@ -19,6 +19,7 @@ const h = setup({
   shards: 2,
   gateways: 2,
   gwTimeoutShard: GW_TIMEOUT,
+  presenceFlapMs: null, // the shard's default flap window: 'a reconnect within 2 s' tests it
   gatewayArgs: ['--presence-timeout', String(PRESENCE_TIMEOUT), '--idle-close', String(IDLE_CLOSE)],
 });
 
