@@ -225,7 +225,7 @@ class Cluster {
       gwTimeoutShard: undefined, // shard --gw-timeout (ms)
       // shard --presence-flap-ms: a test cluster announces an offline ~1.3 s after the close
       // instead of ~3 s (the wait many tests make); null: the shard's default (2000 ms), which
-      // 12-presence keeps because it tests the documented "back within 2 s: no blip"
+      // 30-presence-flap keeps: it tests the documented "back within 2 s: no blip"
       presenceFlapMs: 300,
       config: {}, // {gateway: {...}, shard: {...}, router: {...}} merged over DEFAULT_CONFIG into
       // parley.conf; or an async function returning it, called once at start
