@@ -15,6 +15,7 @@
 #include "pl_config.h"
 #include "pl_curve.h"
 #include "pl_log.h"
+#include "presence.h"
 #include "shard.h"
 
 static volatile sig_atomic_t s_stop = 0;
@@ -43,6 +44,9 @@ static void s_usage(FILE *out)
             "                    file of N MiB there for RocksDB; resume at 2N free\n"
             "                    (default 64; 0: off)\n"
             "  --gw-timeout MS   drop a gateway's users after MS without GWHB (default 10000)\n"
+            "  --presence-flap-ms MS  a user back within MS of going offline shows no\n"
+            "                    offline blip; offline is announced 1 s + MS late (default\n"
+            "                    2000; test clusters use less)\n"
             "  --vapid-key FILE  P-256 private key (PEM) signing Web Push requests (VAPID)\n"
             "  --vapid-subject S VAPID `sub`: mailto: or https: URL (default\n"
             "                    mailto:postmaster@localhost)\n"
@@ -98,6 +102,7 @@ int main(int argc, char **argv)
                                          {"sync", no_argument, NULL, 'S'},
                                          {"disk-reserve-mib", required_argument, NULL, 'R'},
                                          {"gw-timeout", required_argument, NULL, 'g'},
+                                         {"presence-flap-ms", required_argument, NULL, 'f' + 256},
                                          {"vapid-key", required_argument, NULL, 'k'},
                                          {"vapid-subject", required_argument, NULL, 'j'},
                                          {"fcm-credentials", required_argument, NULL, 'F'},
@@ -120,7 +125,8 @@ int main(int argc, char **argv)
                                          {"config", required_argument, NULL, 'c'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    long id = 0, gw_timeout = 10000, max_created = 1000, max_member = 5000;
+    long id = 0, gw_timeout = 10000, flap = SHARD_PRESENCE_FLAP_MS, max_created = 1000,
+         max_member = 5000;
     long disk_reserve = SHARD_DISK_RESERVE_MIB_DEFAULT;
     long guard[5] = {32, 10, 6, 1000, 300}; /* guard.h: SHARD_GUARD_DEFAULTS */
     const char *router = "tcp://127.0.0.1:7101";
@@ -155,6 +161,11 @@ int main(int argc, char **argv)
             if (s_parse_int(optarg, 1, INT_MAX, &gw_timeout) == 0)
                 continue;
             hint = "milliseconds, at least 1";
+            break;
+        case 'f' + 256:
+            if (s_parse_int(optarg, 1, 60000, &flap) == 0)
+                continue;
+            hint = "milliseconds, 1..60000";
             break;
         case 'R':
             if (s_parse_int(optarg, 0, 1024 * 1024, &disk_reserve) == 0)
@@ -275,6 +286,7 @@ int main(int argc, char **argv)
                           .data = data,
                           .sync = sync,
                           .gw_timeout_ms = gw_timeout,
+                          .presence_flap_ms = (int)flap,
                           .vapid_key = vapid_key,
                           .vapid_subject = vapid_subject,
                           .providers = prov,

@@ -285,17 +285,18 @@ static void s_offline(shard_presence_t *self, pres_t *p, const char *gw, int64_t
 }
 
 /* The flap window of an offline the gateway saw at gone (wall ms; 0: unknown): until
- * gone + FLAP + REPORT, so that a reconnect within FLAP ms, reported up to REPORT ms
- * later (maybe by another gateway), still arrives in time. Clamped against clock skew. */
-static int64_t s_delay(int64_t gone, int64_t now)
+ * gone + flap + REPORT, so that a reconnect within flap ms (--presence-flap-ms, default
+ * SHARD_PRESENCE_FLAP_MS), reported up to REPORT ms later (maybe by another gateway),
+ * still arrives in time. Clamped against clock skew. */
+static int64_t s_delay(int64_t flap, int64_t gone, int64_t now)
 {
     if (gone <= 0)
-        return SHARD_PRESENCE_FLAP_MS;
-    int64_t d = gone + SHARD_PRESENCE_FLAP_MS + SHARD_PRESENCE_REPORT_MS - now;
+        return flap;
+    int64_t d = gone + flap + SHARD_PRESENCE_REPORT_MS - now;
     if (d < SHARD_PRESENCE_REPORT_MS)
         d = SHARD_PRESENCE_REPORT_MS;
-    if (d > SHARD_PRESENCE_FLAP_MS + SHARD_PRESENCE_REPORT_MS)
-        d = SHARD_PRESENCE_FLAP_MS + SHARD_PRESENCE_REPORT_MS;
+    if (d > flap + SHARD_PRESENCE_REPORT_MS)
+        d = flap + SHARD_PRESENCE_REPORT_MS;
     return d;
 }
 
@@ -338,7 +339,8 @@ void shard_op_presence_report(shard_t *shard, const char *gw, const char *reqid,
         if (p) {
             int64_t ts = json_is_integer(t) ? json_integer_value(t) : now;
             int64_t gone = json_is_integer(g) ? json_integer_value(g) : 0;
-            s_offline(self, p, gw, ts > 0 && ts <= now + 60000 ? ts : now, s_delay(gone, now));
+            s_offline(self, p, gw, ts > 0 && ts <= now + 60000 ? ts : now,
+                      s_delay(shard->presence_flap_ms, gone, now));
         }
     }
     if (full) {
@@ -355,7 +357,7 @@ void shard_op_presence_report(shard_t *shard, const char *gw, const char *reqid,
                 if (s_gw_index(p, gw) >= 0 && !zhashx_lookup(keep, p->user))
                     zlistx_add_end(gone, p);
             for (pres_t *p = zlistx_first(gone); p; p = zlistx_next(gone))
-                s_offline(self, p, gw, now, SHARD_PRESENCE_FLAP_MS);
+                s_offline(self, p, gw, now, shard->presence_flap_ms);
         }
         zhashx_destroy(&keep);
         zlistx_destroy(&gone);
@@ -388,7 +390,7 @@ void shard_presence_gw_gone(shard_presence_t *self, const char *gw, int64_t last
     if (zlistx_size(gone))
         pl_info("presence: gateway %s gone, %zu users leave it", gw, zlistx_size(gone));
     for (pres_t *p = zlistx_first(gone); p; p = zlistx_next(gone))
-        s_offline(self, p, gw, last_seen, SHARD_PRESENCE_FLAP_MS);
+        s_offline(self, p, gw, last_seen, self->shard->presence_flap_ms);
     zlistx_destroy(&gone);
 }
 

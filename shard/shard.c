@@ -93,6 +93,8 @@ shard_t *shard_new(const shard_config_t *cfg)
     snprintf(self->table_version, sizeof(self->table_version), "0");
     self->sync = cfg->sync;
     self->gw_timeout_ms = cfg->gw_timeout_ms;
+    self->presence_flap_ms =
+        cfg->presence_flap_ms > 0 ? cfg->presence_flap_ms : SHARD_PRESENCE_FLAP_MS;
     if (zsys_dir_create("%s", cfg->data) != 0) {
         pl_error("cannot create data folder %s: %s", cfg->data, strerror(errno));
         goto fail;

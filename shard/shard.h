@@ -39,6 +39,7 @@ typedef struct {
     const char *data;                /* --data: RocksDB folder (created with its parents) */
     bool sync;                       /* --sync: fsync every group commit */
     int64_t gw_timeout_ms;           /* --gw-timeout */
+    int presence_flap_ms;            /* --presence-flap-ms (0: SHARD_PRESENCE_FLAP_MS) */
     const char *vapid_key;           /* --vapid-key: PEM file, or NULL */
     const char *vapid_subject;       /* --vapid-subject, or NULL */
     shard_providers_cfg_t providers; /* --fcm-*, --apns-*: FCM and APNs (all NULL: off) */
@@ -55,6 +56,7 @@ typedef struct _shard_t {
     char table_version[16]; /* its version in decimal, "0" without one: sent in HB */
     bool sync;
     int64_t gw_timeout_ms;
+    int64_t presence_flap_ms; /* presence.c's flap window (--presence-flap-ms) */
     shard_store_t *store;
     shard_disk_t *disk; /* free-space reserve of the data folder (diskspace.c) */
     shard_conv_t *conv;

@@ -1,7 +1,8 @@
 'use strict';
 // Presence (PROTOCOL.md "Presence", issue 4): online/offline events to contacts across
 // gateways, last_seen, several devices, silent sockets (no pong; closed after --idle-close), a killed gateway,
-// flap coalescing, strangers, the `presence` request, last_seen across a full restart.
+// strangers, the `presence` request, last_seen across a full restart (flap coalescing at
+// the shard's default window: 30-presence-flap).
 //
 // Gateways run with --presence-timeout 2000 (so silence shows in seconds), shards with
 // --gw-timeout 3000. Events left over from the setup (the sockets that created the dm
@@ -19,10 +20,12 @@ const h = setup({
   shards: 2,
   gateways: 2,
   gwTimeoutShard: GW_TIMEOUT,
+  // the e2e clusters' 300 ms flap window (cluster.js presenceFlapMs): offlines come ~1.3 s
+  // after a close; 30-presence-flap tests the default 2 s window and 5 s at it
   gatewayArgs: ['--presence-timeout', String(PRESENCE_TIMEOUT), '--idle-close', String(IDLE_CLOSE)],
 });
 
-const PAIRS = [['a1', 'b1'], ['a2', 'b2'], ['a3', 'b3'], ['a3', 'c3'], ['a4', 'b4'], ['a5', 'b5'],
+const PAIRS = [['a1', 'b1'], ['a2', 'b2'], ['a3', 'b3'], ['a3', 'c3'], ['a4', 'b4'],
   ['a6', 'b6'], ['a7', 'b7']];
 const USERS = [...new Set([...PAIRS.flat(), 's6', 'g1', 'g2', 'g3', 'i1', 'i2'])];
 const tok = {};
@@ -213,34 +216,6 @@ h.test('kill -9 of a gateway: its users go offline within the shards\' gateway t
   await a.nextEvent(pres('b4', true, t1), 5000, 'b4 online on the restarted gateway');
   const t2 = await closeAfterPing(b2);
   await a.nextEvent(pres('b4', false, t2), 5000, 'b4 offline again');
-});
-
-h.test('a reconnect within 2 s shows no offline blip', async (t, c) => {
-  const a = await open(c, 1, 'a5');
-  const t0 = Date.now();
-  const b = await open(c, 0, 'b5');
-  await a.nextEvent(pres('b5', true, t0), 5000, 'b5 online event');
-  const t1 = await closeAfterPing(b);
-  await b.closed;
-  const b2 = await open(c, 1, 'b5'); // the other gateway, as a phone changing networks would
-  const [p] = await query(a, ['b5']);
-  assert.equal(p.online, true);
-  // a slower reconnect, about a second after the close (a scenario timing, not a wait)
-  const t2 = await closeAfterPing(b2);
-  await b2.closed;
-  await new Promise((r) => setTimeout(r, 1000));
-  const b3 = await open(c, 0, 'b5');
-  const t3 = await closeAfterPing(b3);
-  // The positive marker: b5's shard announces an offline FLAP + REPORT after the close it
-  // describes, in the order of the closes, on one path to a's socket. A blip of either
-  // flap (an offline of t1 or t2, an online after it) would have reached a before the
-  // offline of the final close, t3 > t2 + 1 s > t1: it would be waiting in a's queue now.
-  // (Every change of b5's state reaches its contact a as an event, so none means b5 stayed
-  // online from its first open to t3.)
-  const off = await a.nextEvent(pres('b5', false, t3), 5000, 'b5 offline after the final close');
-  await a.expectNoEvent((f) => f.type === 'presence' && f.user === name('b5') && (f.last_seen ?? 0) >= t1 - SKEW,
-    1, 'b5 presence event during a flap (before the final offline)');
-  assert.ok(off.last_seen >= t3 - SKEW, `one offline, of the final close: ${JSON.stringify(off)}`);
 });
 
 h.test('a stranger gets no presence events and is left out of the presence answer', async (t, c) => {
