@@ -12,6 +12,8 @@ const assert = require('node:assert/strict');
 const { setup, uid } = require('./lib/harness');
 const { createUser, login, Client, WebSocket } = require('./lib/client');
 const { waitFor } = require('./lib/cluster');
+const presence = require('./lib/presence');
+const { closeAfterPing } = presence;
 
 const PRESENCE_TIMEOUT = 2000;
 const IDLE_CLOSE = 6000; // --idle-close: a socket silent this long in spite of pings is closed
@@ -67,20 +69,7 @@ async function openSilent(c, gw, user, device) {
 }
 
 // The asker's `presence` answer for names (plain user ids, mapped here).
-async function query(client, users) {
-  const a = await client.ok('presence', { users: users.map(name) });
-  assert.ok(Array.isArray(a.presence), JSON.stringify(a));
-  return a.presence;
-}
-
-// Close a client after one last request, returning the time just before that request: the
-// user's last_seen can be no older.
-async function closeAfterPing(client) {
-  const t = Date.now();
-  await client.ok('ping');
-  client.close();
-  return t;
-}
+const query = (client, users) => presence.query(client, users, name);
 
 h.before(async (c) => {
   const u = c.httpUrl(0);

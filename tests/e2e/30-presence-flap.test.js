@@ -9,6 +9,8 @@ const assert = require('node:assert/strict');
 const { setup, uid } = require('./lib/harness');
 const { createUser, login, Client } = require('./lib/client');
 const { waitFor } = require('./lib/cluster');
+const presence = require('./lib/presence');
+const { closeAfterPing } = presence;
 
 const h = setup({ shards: 2, gateways: 2, presenceFlapMs: null });
 
@@ -22,18 +24,8 @@ const dm = (x, y) => {
   return `dm:${p}:${q}`;
 };
 const open = (c, gw, user, label = `${user}@gw${gw}`) => Client.open(c.wsUrl(gw), tok[user], { label });
-async function query(client, users) {
-  const a = await client.ok('presence', { users: users.map(name) });
-  assert.ok(Array.isArray(a.presence), JSON.stringify(a));
-  return a.presence;
-}
-// Close a client after one last request, returning the time just before that request.
-async function closeAfterPing(client) {
-  const t = Date.now();
-  await client.ok('ping');
-  client.close();
-  return t;
-}
+// The asker's `presence` answer for names (plain user ids, mapped here).
+const query = (client, users) => presence.query(client, users, name);
 
 h.before(async (c) => {
   for (const x of ['a5', 'b5']) {
