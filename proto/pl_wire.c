@@ -32,4 +32,3 @@ int pl_wire_send(zsock_t *sock, int count, const void *const *parts, const size_
     }
     return 0;
 }
-
