@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "bench_hist.h"
+#include "bench_search.h"
 
 static int s_fail;
 
@@ -17,8 +18,39 @@ static void s_near(const char *what, double got, double want)
     }
 }
 
+/* The max-rate search against a system that passes every rate <= limit: the rates it
+ * tries, in order, must be want[0..n). */
+static void s_search(const char *what, double start, double limit, const double *want, int n)
+{
+    bench_search_t bs;
+    bench_search_init(&bs, start);
+    int i = 0;
+    bool more = true;
+    while (more && i < 40) {
+        if (i >= n || bs.next != want[i]) {
+            fprintf(stderr, "FAIL search %s: step %d at %.0f, want %.0f\n", what, i, bs.next,
+                    i < n ? want[i] : -1.0);
+            s_fail = 1;
+            return;
+        }
+        more = bench_search_next(&bs, bs.next <= limit);
+        i++;
+    }
+    if (i != n) {
+        fprintf(stderr, "FAIL search %s: %d steps, want %d\n", what, i, n);
+        s_fail = 1;
+    }
+}
+
 int main(void)
 {
+    /* doubles while passing, then bisects until within 8 % */
+    static const double up[] = {1000, 2000, 4000, 8000, 6000, 5000, 5500, 5250};
+    s_search("up", 1000, 5000, up, 8);
+    /* nothing passes: halves, gives up after 7 steps */
+    static const double down[] = {100, 50, 25, 12, 6, 3, 1};
+    s_search("down", 100, 0, down, 7);
+
     static bench_hist_t h, g;
     bench_hist_reset(&h);
     if (bench_hist_pct(&h, 0.99) != 0 || h.n != 0) {

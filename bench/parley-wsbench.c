@@ -53,6 +53,7 @@
 #include <unistd.h>
 
 #include "bench_hist.h"
+#include "bench_search.h"
 
 /* ---- options ---------------------------------------------------------------------- */
 
@@ -1318,26 +1319,17 @@ int main(int argc, char **argv)
         s_run_step(o.rate, &steps[nsteps++]);
         best = 0;
     } else {
-        double save_d = o.duration, lo = 0, hi = 0, r = o.rate;
+        double save_d = o.duration;
+        bench_search_t bs;
+        bench_search_init(&bs, o.rate);
         o.duration = o.step;
         while (nsteps < 40 && !s_stop) {
-            s_run_step(r, &steps[nsteps]);
+            s_run_step(bs.next, &steps[nsteps]);
             bool pass = s_step_pass(&steps[nsteps]);
-            if (pass) {
+            if (pass)
                 best = nsteps;
-                lo = r;
-            } else {
-                hi = r;
-            }
             nsteps++;
-            if (!hi)
-                r = r * 2;
-            else if (hi - lo <= hi * 0.08 || (lo == 0 && nsteps > 6))
-                break;
-            else
-                r = lo ? (lo + hi) / 2 : hi / 2;
-            r = (double)(long)r;
-            if (r < 1)
+            if (!bench_search_next(&bs, pass))
                 break;
             s_loop_until(s_now_us() + 500000, NULL); /* settle */
         }

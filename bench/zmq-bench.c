@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "bench_hist.h"
+#include "bench_search.h"
 #include "pl_log.h"
 #include "pl_msg.h"
 #include "pl_ops.h"
@@ -470,25 +471,17 @@ int main(int argc, char **argv)
         best = 0;
         rc = steps[0].answered == steps[0].sent && !steps[0].errors && !steps[0].lost ? 0 : 1;
     } else {
-        double lo = 0, hi = 0, r = o.rate, dur = o.duration;
+        double dur = o.duration;
+        bench_search_t bs;
+        bench_search_init(&bs, o.rate);
         o.duration = o.step;
         while (n < 40 && !zsys_interrupted) {
-            s_step(r, &steps[n]);
-            if (s_pass(&steps[n])) {
+            s_step(bs.next, &steps[n]);
+            bool pass = s_pass(&steps[n]);
+            if (pass)
                 best = n;
-                lo = r;
-            } else {
-                hi = r;
-            }
             n++;
-            if (!hi)
-                r *= 2;
-            else if (hi - lo <= hi * 0.08 || (lo == 0 && n > 6))
-                break;
-            else
-                r = lo ? (lo + hi) / 2 : hi / 2;
-            r = (double)(long)r;
-            if (r < 1)
+            if (!bench_search_next(&bs, pass))
                 break;
             zclock_sleep(300); /* let the shards settle between steps (not a sync) */
         }
