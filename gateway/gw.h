@@ -116,7 +116,7 @@ typedef struct {
 /* Create the DEALER socket (a CURVE client with cert, a copy of which zlink keeps, of
  * the router's public key server_key; the router knows this gateway by the name in
  * cert), connect to endpoint, start the watchers, the heartbeat and the deadline timer
- * on loop. A router silent for ROUTER_SILENT_MS (1.5 s; it sends HB every 500 ms) makes
+ * on loop. A router silent for PL_ROUTER_SILENT_MS (1.5 s; it sends HB every 500 ms) makes
  * zlink replace the socket by a new connection and ask for a LOC snapshot (on_snap).
  * NULL on failure. */
 zlink_t *zlink_new(gw_t *gw, uv_loop_t *loop, const char *endpoint, const char *name,

@@ -16,12 +16,13 @@
  *
  * The socket is a CURVE client (docs/internals.md "Security between roles") and sets no
  * identity: the router knows this gateway by its key. The router sends ["HB"] every
- * 500 ms; after ZL_SILENT_MS without any message from it the socket is replaced by a new
- * one (a new connection; the poll handle of the old one closes asynchronously), an HB
- * goes out at once and on_snap makes the gateway send its full LOC, since LOCs sent into
- * the dead connection are lost. Requests in flight keep their deadlines. */
+ * 500 ms; after PL_ROUTER_SILENT_MS (pl_liveness.h) without any message from it the socket is
+ * replaced by a new one (a new connection; the poll handle of the old one closes asynchronously),
+ * an HB goes out at once and on_snap makes the gateway send its full LOC, since LOCs sent into the
+ * dead connection are lost. Requests in flight keep their deadlines. */
 #include "gw.h"
 #include "pl_curve.h"
+#include "pl_liveness.h"
 #include "pl_msg.h"
 #include "pl_turn.h"
 #include "pl_wire.h"
@@ -34,7 +35,6 @@
 #define ZL_HEALTH_TIMEOUT_MS 1000
 #define ZL_TICK_MS 250
 #define ZL_HB_MS 1000
-#define ZL_SILENT_MS 1500
 
 /* A poll handle with the socket it watches; freed (socket and all) when uv closes it. */
 typedef struct {
@@ -62,8 +62,8 @@ struct zlink {
     char *endpoint;
     zcert_t *cert;
     char server_key[41];
-    int64_t last_rx, last_hb;
-    bool silent_logged;
+    pl_liveness_t live; /* when the router last spoke */
+    int64_t last_hb;
     bool reconnected; /* at least one reconnect since start */
     bool fresh;       /* new connection, nothing heard on it yet: HB every tick, then on_snap */
     /* The socket may hold input its edge-triggered ZMQ_FD will not announce: set when the
@@ -311,11 +311,7 @@ static void s_on_answer(zlink_t *self, uint64_t id, const char *status, pl_slice
 
 static void s_dispatch(zlink_t *self, zmq_msg_t *frame)
 {
-    self->last_rx = pl_mono_ms();
-    if (self->silent_logged) {
-        self->silent_logged = false;
-        pl_info("the router answers again");
-    }
+    pl_liveness_heard(&self->live, pl_mono_ms());
     if (self->fresh) {
         /* first word over a new connection: LOCs sent into the old one may be lost */
         self->fresh = false;
@@ -330,7 +326,7 @@ static void s_dispatch(zlink_t *self, zmq_msg_t *frame)
     }
     switch (m.h.kind) {
     case PL_K_HB:
-        break; /* the router's heartbeat: only last_rx matters */
+        break; /* the router's heartbeat: only that it was heard matters */
     case PL_K_REP:
         s_on_answer(self, m.h.id, pl_status_name(m.h.status), m.f[0]);
         break;
@@ -525,20 +521,12 @@ static void s_hb_cb(uv_timer_t *h)
 {
     zlink_t *self = h->data;
     int64_t now = pl_mono_ms();
-    if (s_has_input(self)) {
-        self->last_rx = now; /* messages wait unread: a busy loop, not a silent router */
+    bool waiting = s_has_input(self);
+    if (waiting)
         self->dirty = true;
-    }
-    if (now - self->last_rx > ZL_SILENT_MS) {
+    if (pl_liveness_silent(&self->live, now, waiting)) {
         /* Nothing from the router (not even its HB): the connection may be dead or
          * half-open. A new one costs a handshake; the router answers on it at our HB. */
-        if (!self->silent_logged)
-            pl_warn("no message from the router for %lld ms: reconnecting",
-                    (long long)(now - self->last_rx));
-        else
-            pl_debug("router still silent: reconnecting");
-        self->silent_logged = true;
-        self->last_rx = now;
         s_drop_socket(self);
         if (s_connect(self) != 0)
             pl_warn("cannot make a new router socket; trying again");
@@ -593,7 +581,7 @@ zlink_t *zlink_new(gw_t *gw, uv_loop_t *loop, const char *endpoint, const char *
         uv_loop_configure(loop, UV_METRICS_IDLE_TIME);
     if (s_connect(self) != 0)
         goto fail;
-    self->last_rx = pl_mono_ms();
+    pl_liveness_start(&self->live, pl_mono_ms());
     self->fresh = true;
 
     uv_check_init(loop, &self->check);

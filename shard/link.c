@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "pl_curve.h"
+#include "pl_liveness.h"
 #include "pl_log.h"
 #include "pl_msg.h"
 #include "pl_time.h"
@@ -18,9 +19,8 @@ typedef struct {
     const char *endpoint;
     zcert_t *cert;
     const char *server_key;
-    int64_t last_rx;    /* pl_mono_ms of the last message from the router */
+    pl_liveness_t live; /* when the router last spoke */
     bool fresh;         /* new connection, nothing heard yet: HELLO at every tick */
-    bool silent_logged; /* the warning for this silence was logged */
     volatile sig_atomic_t *stop;
 } link_t;
 
@@ -37,12 +37,8 @@ static int s_send(void *arg, int count, const void *const *parts, const size_t *
 /* Notes that the router spoke. */
 static void s_heard(link_t *self)
 {
-    self->last_rx = pl_mono_ms();
+    pl_liveness_heard(&self->live, pl_mono_ms());
     self->fresh = false;
-    if (self->silent_logged) {
-        self->silent_logged = false;
-        pl_info("the router answers again");
-    }
 }
 
 /* Receive one message without blocking into parts (address frame, message frame; extra
@@ -143,18 +139,10 @@ static int s_on_timer(zloop_t *loop, int timer_id, void *arg)
         return -1;
     pl_turn_begin();
     int64_t now = pl_mono_ms();
-    if (self->sock && (zsock_events(self->sock) & ZMQ_POLLIN))
-        self->last_rx = now; /* messages wait unread: a busy loop, not a silent router */
-    if (now - self->last_rx > SHARD_SILENT_MS) {
+    bool waiting = self->sock && (zsock_events(self->sock) & ZMQ_POLLIN);
+    if (pl_liveness_silent(&self->live, now, waiting)) {
         /* Nothing from the router, not even its HB (every 500 ms): the connection may be
          * dead, half-open or no longer the one the router sends to. A new one. */
-        if (!self->silent_logged)
-            pl_warn("no message from the router for %lld ms: reconnecting",
-                    (long long)(now - self->last_rx));
-        else
-            pl_debug("router still silent: reconnecting");
-        self->silent_logged = true;
-        self->last_rx = now;
         s_disconnect(self);
         if (s_connect(self) != 0)
             pl_warn("cannot make a new router socket; trying again");
@@ -170,12 +158,9 @@ static int s_on_timer(zloop_t *loop, int timer_id, void *arg)
 int shard_link_run(shard_t *shard, const char *endpoint, zcert_t *cert, const char *server_key,
                    volatile sig_atomic_t *stop)
 {
-    link_t self = {.shard = shard,
-                   .stop = stop,
-                   .endpoint = endpoint,
-                   .cert = cert,
-                   .server_key = server_key,
-                   .last_rx = pl_mono_ms()};
+    link_t self = {
+        .shard = shard, .stop = stop, .endpoint = endpoint, .cert = cert, .server_key = server_key};
+    pl_liveness_start(&self.live, pl_mono_ms());
     int rc = -1;
     pl_turn_init();
     self.loop = zloop_new();

@@ -3,9 +3,9 @@
  * between roles"). Each wake drains up to SHARD_DRAIN_MAX messages without blocking,
  * hands each to shard_handle(), then calls shard_flush() (the group commit). A 500 ms
  * timer sends the heartbeat and runs shard_tick(). The router sends ["HB"] every 500 ms;
- * after SHARD_SILENT_MS without any message from it the socket is replaced by a new
- * connection that says HELLO (every tick until the router answers), so the router sends
- * to it and replays the gateways.
+ * after PL_ROUTER_SILENT_MS (pl_liveness.h) without any message from it the socket is replaced by a
+ * new connection that says HELLO (every tick until the router answers), so the router sends to it
+ * and replays the gateways.
  *
  * Thread: runs on the calling thread until *stop becomes non-zero (set it from a signal
  * handler) or the loop fails. */
@@ -17,7 +17,6 @@
 
 #define SHARD_DRAIN_MAX 256
 #define SHARD_HB_MS 500
-#define SHARD_SILENT_MS 1500
 
 /* Connect to the router endpoint as a CURVE client with cert (borrowed; must outlive the
  * call) of the router's public key server_key (Z85) and serve until stopped. Sets and
