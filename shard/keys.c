@@ -200,6 +200,11 @@ int shard_key_push_pending_prefix(shard_key_t *key, int slot)
     return shard_key_tag_prefix(key, slot, 'q');
 }
 
+int shard_key_push_taken(shard_key_t *key, const char *user, const char *conv)
+{
+    return s_build(key, 0, 'k', user, conv, NULL);
+}
+
 int shard_key_read(shard_key_t *key, const char *conv, const char *user)
 {
     return s_build(key, 1, 'r', conv, user, NULL);

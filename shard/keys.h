@@ -54,6 +54,10 @@ int shard_key_push_outbox_prefix(shard_key_t *key, int slot); /* <S>Q */
 int shard_key_push_pending(shard_key_t *key, const char *user, const char *target,
                            const char *conv);
 int shard_key_push_pending_prefix(shard_key_t *key, int slot); /* <S>q */
+/* <S>k<user>\0<conv> (the user's slot): be64, the newest seq of conv whose notification
+ * this user's shard took over (acked); a FWD push resent after a crash lost the ack is
+ * recognised by it even when the in-memory collapse entry is gone */
+int shard_key_push_taken(shard_key_t *key, const char *user, const char *conv);
 /* <S><tag>: the keys of one kind in one slot (startup scans go slot by slot). */
 int shard_key_tag_prefix(shard_key_t *key, int slot, char tag);
 int shard_key_read(shard_key_t *key, const char *conv, const char *user);   /* <S>r<c>\0<user> */

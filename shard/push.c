@@ -512,6 +512,17 @@ void shard_op_push(shard_t *shard, const char *gw, const char *reqid, json_t *re
         s_ack(shard, user, conv, nonce);
         return;
     }
+    /* the same after a restart (or once the collapse entry went idle): the durable
+     * "taken" mark, written with the q records, says so; a read error delivers it anyway
+     * (a duplicate notification rather than a lost one) */
+    shard_key_t tkey;
+    uint64_t taken = 0;
+    bool have_tkey = shard_key_push_taken(&tkey, user, conv) == 0;
+    if (!c && have_tkey && shard_store_get_u64(shard->store, &tkey, &taken) == 1 &&
+        (uint64_t)seq <= taken) {
+        s_ack(shard, user, conv, nonce);
+        return;
+    }
     json_t *pl = json_pack("{s:s, s:I, s:s, s:s, s:O?}", "conv", conv, "seq", (json_int_t)seq,
                            "from", from, "preview", preview, "unread", unread);
     char *payload = pl ? json_dumps(pl, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
@@ -524,6 +535,8 @@ void shard_op_push(shard_t *shard, const char *gw, const char *reqid, json_t *re
     /* durable first: the q records of every target, then the ack, then the delivery */
     shard_batch_t *batch = shard_batch_new();
     int n = batch ? s_deliver(shard, batch, user, conv, payload, seq, due, false) : -1;
+    if (n > 0 && have_tkey)
+        shard_batch_put_u64(batch, &tkey, (uint64_t)seq);
     if (n < 0 || (n > 0 && shard_store_write(shard->store, batch, shard->sync) != 0)) {
         pl_warn("push: cannot store the notification of %s#%lld for %s: resent later", conv,
                 (long long)seq, user);
