@@ -309,6 +309,9 @@ static void s_on_answer(zlink_t *self, uint64_t id, const char *status, pl_slice
     free(text);
 }
 
+static void s_handle(zlink_t *self, const pl_msg_t *m);
+
+/* One frame from the router: a message, or a BATCH of REP/EVT. */
 static void s_dispatch(zlink_t *self, zmq_msg_t *frame)
 {
     pl_liveness_heard(&self->live, pl_mono_ms());
@@ -324,6 +327,28 @@ static void s_dispatch(zlink_t *self, zmq_msg_t *frame)
         pl_warn("malformed message from the router dropped: %s", pl_msg_strerror(rc));
         return;
     }
+    if (m.h.kind != PL_K_BATCH) {
+        s_handle(self, &m);
+        return;
+    }
+    /* BATCH (a shard's REP/EVT for this gateway from one turn): checked whole first, so a
+     * malformed one changes nothing, then each entry handled in order as if it had come
+     * alone (the entries point into frame, which outlives the loop). */
+    if ((rc = pl_batch_check(&m)) != 0) {
+        pl_warn("malformed BATCH from the router dropped: %s", pl_msg_strerror(rc));
+        return;
+    }
+    pl_batch_it_t it;
+    pl_msg_t in;
+    pl_batch_iter(&it, &m);
+    while (pl_batch_next(&it, &in) == 1 && !self->stopped)
+        s_handle(self, &in);
+}
+
+/* Handle one decoded message from the router (alone, or an entry of a BATCH). */
+static void s_handle(zlink_t *self, const pl_msg_t *mp)
+{
+    pl_msg_t m = *mp;
     switch (m.h.kind) {
     case PL_K_HB:
         break; /* the router's heartbeat: only that it was heard matters */
