@@ -315,13 +315,14 @@ int pl_batch_next(pl_batch_it_t *it, pl_msg_t *m)
 {
     if (it->p == it->end)
         return 0;
-    if (it->end - it->p < 4)
-        return PL_MSG_E_BATCH;
-    size_t n = s_get32(it->p);
-    if (n > (size_t)(it->end - it->p) - 4)
-        return PL_MSG_E_BATCH;
-    const uint8_t *p = it->p + 4;
+    const uint8_t *p = it->p;
     it->p = it->end; /* on error nothing more is read */
+    if (it->end - p < 4)
+        return PL_MSG_E_BATCH;
+    size_t n = s_get32(p);
+    if (n > (size_t)(it->end - p) - 4)
+        return PL_MSG_E_BATCH;
+    p += 4;
     if (pl_msg_decode(p, n, m) != 0 || (m->h.kind != PL_K_REP && m->h.kind != PL_K_EVT))
         return PL_MSG_E_INNER;
     it->p = p + n;

@@ -354,6 +354,9 @@ static void test_batch(void)
     size_t e0 = PL_BATCH_OVERHEAD;
     d[e0 + 3] = 0x7f;
     CHECK(s_decode(&b, b.len, &m, &copy) == 0 && pl_batch_check(&m) == PL_MSG_E_BATCH);
+    pl_batch_iter(&it, &m);
+    CHECK(pl_batch_next(&it, &in) == PL_MSG_E_BATCH);
+    CHECK(pl_batch_next(&it, &in) == 0); /* stops after an error */
     free(copy);
     d[e0 + 3] = 0;
     /* an inner message that does not decode (bad magic), or is not REP/EVT */
