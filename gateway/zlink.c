@@ -346,34 +346,34 @@ static void s_dispatch(zlink_t *self, zmq_msg_t *frame)
 }
 
 /* Handle one decoded message from the router (alone, or an entry of a BATCH). */
-static void s_handle(zlink_t *self, const pl_msg_t *mp)
+static void s_handle(zlink_t *self, const pl_msg_t *m)
 {
-    pl_msg_t m = *mp;
-    switch (m.h.kind) {
+    switch (m->h.kind) {
     case PL_K_HB:
         break; /* the router's heartbeat: only that it was heard matters */
     case PL_K_REP:
-        s_on_answer(self, m.h.id, pl_status_name(m.h.status), m.f[0]);
+        s_on_answer(self, m->h.id, pl_status_name(m->h.status), m->f[0]);
         break;
     case PL_K_HEALTH: {
-        pl_slice_t v = {(const uint8_t *)(m.h.flags & PL_MF_DOWN ? "0" : "1"), 1};
-        s_on_answer(self, m.h.id, "ok", v);
+        pl_slice_t v = {(const uint8_t *)(m->h.flags & PL_MF_DOWN ? "0" : "1"), 1};
+        s_on_answer(self, m->h.id, "ok", v);
         break;
     }
     case PL_K_EVT: {
         char skip[160];
-        if (!pl_slice_cstr(m.f[1], skip, sizeof skip)) {
+        if (!pl_slice_cstr(m->f[1], skip, sizeof skip)) {
             pl_warn("EVT with a malformed skip dropped");
             break;
         }
         if (self->h.on_evt)
-            self->h.on_evt(self->gw, m.f[0].p, m.f[0].n, skip, (const char *)m.f[2].p, m.f[2].n);
+            self->h.on_evt(self->gw, m->f[0].p, m->f[0].n, skip, (const char *)m->f[2].p,
+                           m->f[2].n);
         break;
     }
     case PL_K_TABLE: {
-        char *text = malloc(m.f[0].n + 1);
+        char *text = malloc(m->f[0].n + 1);
         pl_slots_t *t = NULL;
-        if (text && pl_slice_cstr(m.f[0], text, m.f[0].n + 1))
+        if (text && pl_slice_cstr(m->f[0], text, m->f[0].n + 1))
             t = pl_slots_decode(text);
         free(text);
         if (!t) {
@@ -396,7 +396,7 @@ static void s_handle(zlink_t *self, const pl_msg_t *mp)
             self->h.on_snap(self->gw);
         break;
     default:
-        pl_warn("unexpected %s from the router dropped", pl_kind_name(m.h.kind));
+        pl_warn("unexpected %s from the router dropped", pl_kind_name(m->h.kind));
     }
 }
 
