@@ -117,17 +117,39 @@ static void s_loc_full(void)
 /* Receive one message without blocking (wait: block up to the socket timeout) and
  * decode it. REP: returns 1 with its id and status; EVT counted; SNAP answered with LOC
  * full; HB every second. 0 for anything else, -1 when nothing came. */
+/* The BATCH being read (moved out of the caller's keep into s_batch_msg, which its
+ * entries point into): s_recv hands out one entry per call before it receives again. */
+static pl_batch_it_t s_batch;
+static zmq_msg_t s_batch_msg;
+static bool s_in_batch, s_batch_init;
+
 static int s_recv(bool wait, uint64_t *id, unsigned *status, pl_slice_t *body, zmq_msg_t *keep)
 {
     if (zclock_mono() - s_last_hb >= 1000)
         s_hb(); /* shards drop a gateway silent for 10 s */
+    pl_msg_t m;
+    if (s_in_batch && pl_batch_next(&s_batch, &m) == 1)
+        goto handle;
+    s_in_batch = false;
     zmq_msg_close(keep);
     zmq_msg_init(keep);
     if (zmq_msg_recv(keep, zsock_resolve(s_sock), wait ? 0 : ZMQ_DONTWAIT) < 0)
         return -1;
-    pl_msg_t m;
     if (pl_msg_decode(zmq_msg_data(keep), zmq_msg_size(keep), &m) != 0)
         return 0;
+    if (m.h.kind == PL_K_BATCH) { /* several REP/EVT of one shard turn */
+        if (!s_batch_init)
+            zmq_msg_init(&s_batch_msg);
+        s_batch_init = true;
+        if (zmq_msg_move(&s_batch_msg, keep) != 0 ||
+            pl_msg_decode(zmq_msg_data(&s_batch_msg), zmq_msg_size(&s_batch_msg), &m) != 0 ||
+            pl_batch_check(&m) != 0)
+            return 0;
+        pl_batch_iter(&s_batch, &m);
+        s_in_batch = true;
+        return 0; /* the entries come with the next calls */
+    }
+handle:
     if (m.h.kind == PL_K_EVT)
         s_events_total++;
     else if (m.h.kind == PL_K_SNAP)

@@ -309,6 +309,9 @@ static void s_on_answer(zlink_t *self, uint64_t id, const char *status, pl_slice
     free(text);
 }
 
+static void s_handle(zlink_t *self, const pl_msg_t *m);
+
+/* One frame from the router: a message, or a BATCH of REP/EVT. */
 static void s_dispatch(zlink_t *self, zmq_msg_t *frame)
 {
     pl_liveness_heard(&self->live, pl_mono_ms());
@@ -324,31 +327,53 @@ static void s_dispatch(zlink_t *self, zmq_msg_t *frame)
         pl_warn("malformed message from the router dropped: %s", pl_msg_strerror(rc));
         return;
     }
-    switch (m.h.kind) {
+    if (m.h.kind != PL_K_BATCH) {
+        s_handle(self, &m);
+        return;
+    }
+    /* BATCH (a shard's REP/EVT for this gateway from one turn): checked whole first, so a
+     * malformed one changes nothing, then each entry handled in order as if it had come
+     * alone (the entries point into frame, which outlives the loop). */
+    if ((rc = pl_batch_check(&m)) != 0) {
+        pl_warn("malformed BATCH from the router dropped: %s", pl_msg_strerror(rc));
+        return;
+    }
+    pl_batch_it_t it;
+    pl_msg_t in;
+    pl_batch_iter(&it, &m);
+    while (pl_batch_next(&it, &in) == 1 && !self->stopped)
+        s_handle(self, &in);
+}
+
+/* Handle one decoded message from the router (alone, or an entry of a BATCH). */
+static void s_handle(zlink_t *self, const pl_msg_t *m)
+{
+    switch (m->h.kind) {
     case PL_K_HB:
         break; /* the router's heartbeat: only that it was heard matters */
     case PL_K_REP:
-        s_on_answer(self, m.h.id, pl_status_name(m.h.status), m.f[0]);
+        s_on_answer(self, m->h.id, pl_status_name(m->h.status), m->f[0]);
         break;
     case PL_K_HEALTH: {
-        pl_slice_t v = {(const uint8_t *)(m.h.flags & PL_MF_DOWN ? "0" : "1"), 1};
-        s_on_answer(self, m.h.id, "ok", v);
+        pl_slice_t v = {(const uint8_t *)(m->h.flags & PL_MF_DOWN ? "0" : "1"), 1};
+        s_on_answer(self, m->h.id, "ok", v);
         break;
     }
     case PL_K_EVT: {
         char skip[160];
-        if (!pl_slice_cstr(m.f[1], skip, sizeof skip)) {
+        if (!pl_slice_cstr(m->f[1], skip, sizeof skip)) {
             pl_warn("EVT with a malformed skip dropped");
             break;
         }
         if (self->h.on_evt)
-            self->h.on_evt(self->gw, m.f[0].p, m.f[0].n, skip, (const char *)m.f[2].p, m.f[2].n);
+            self->h.on_evt(self->gw, m->f[0].p, m->f[0].n, skip, (const char *)m->f[2].p,
+                           m->f[2].n);
         break;
     }
     case PL_K_TABLE: {
-        char *text = malloc(m.f[0].n + 1);
+        char *text = malloc(m->f[0].n + 1);
         pl_slots_t *t = NULL;
-        if (text && pl_slice_cstr(m.f[0], text, m.f[0].n + 1))
+        if (text && pl_slice_cstr(m->f[0], text, m->f[0].n + 1))
             t = pl_slots_decode(text);
         free(text);
         if (!t) {
@@ -371,7 +396,7 @@ static void s_dispatch(zlink_t *self, zmq_msg_t *frame)
             self->h.on_snap(self->gw);
         break;
     default:
-        pl_warn("unexpected %s from the router dropped", pl_kind_name(m.h.kind));
+        pl_warn("unexpected %s from the router dropped", pl_kind_name(m->h.kind));
     }
 }
 

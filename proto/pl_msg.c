@@ -8,15 +8,16 @@
 
 /* Fields per kind (index: kind). */
 static const int8_t s_nfields[PL_K__MAX] = {
-    [PL_K_HB] = 0,    [PL_K_HELLO] = 0, [PL_K_REQ] = 2,    [PL_K_REP] = 1,
-    [PL_K_EVT] = 3,   [PL_K_LOC] = 1,   [PL_K_GWHB] = 0,   [PL_K_SNAP] = 0,
-    [PL_K_TABLE] = 1, [PL_K_FWD] = 2,   [PL_K_HEALTH] = 0, [PL_K_REQN] = 1,
+    [PL_K_HB] = 0,     [PL_K_HELLO] = 0, [PL_K_REQ] = 2,   [PL_K_REP] = 1,   [PL_K_EVT] = 3,
+    [PL_K_LOC] = 1,    [PL_K_GWHB] = 0,  [PL_K_SNAP] = 0,  [PL_K_TABLE] = 1, [PL_K_FWD] = 2,
+    [PL_K_HEALTH] = 0, [PL_K_REQN] = 1,  [PL_K_BATCH] = 1,
 };
 
 static const char *const s_kinds[PL_K__MAX] = {
     [PL_K_HB] = "HB",       [PL_K_HELLO] = "HELLO", [PL_K_REQ] = "REQ",       [PL_K_REP] = "REP",
     [PL_K_EVT] = "EVT",     [PL_K_LOC] = "LOC",     [PL_K_GWHB] = "GWHB",     [PL_K_SNAP] = "SNAP",
     [PL_K_TABLE] = "TABLE", [PL_K_FWD] = "FWD",     [PL_K_HEALTH] = "HEALTH", [PL_K_REQN] = "REQN",
+    [PL_K_BATCH] = "BATCH",
 };
 
 static const char *const s_status[PL_ST__MAX] = {
@@ -136,6 +137,10 @@ const char *pl_msg_strerror(int err)
         return "a field runs past the end";
     case PL_MSG_E_COUNT:
         return "wrong number of fields";
+    case PL_MSG_E_BATCH:
+        return "a batch entry runs past the end or the count is wrong";
+    case PL_MSG_E_INNER:
+        return "a batch entry is not a REP or EVT";
     default:
         return "unknown error";
     }
@@ -269,6 +274,75 @@ int pl_msg_encode(pl_buf_t *b, const pl_hdr_t *h, int nf, const pl_slice_t *f)
         if (pl_msg_field(b, f[i].p, f[i].n) != 0)
             return -1;
     return 0;
+}
+
+/* ---- batches ------------------------------------------------------------------------- */
+
+int pl_batch_begin(pl_buf_t *b)
+{
+    pl_hdr_t h = {.kind = PL_K_BATCH};
+    if (pl_msg_begin(b, &h) != 0)
+        return -1;
+    return pl_msg_field(b, NULL, 0);
+}
+
+int pl_batch_add(pl_buf_t *b, const void *msg, size_t n)
+{
+    if (b->failed || b->len < PL_BATCH_OVERHEAD || n > UINT32_MAX ||
+        b->len - PL_BATCH_OVERHEAD + PL_BATCH_ENTRY + n > UINT32_MAX) {
+        b->failed = true;
+        return -1;
+    }
+    if (pl_msg_field(b, msg, n) != 0) /* an entry has a field's form: u32 length, bytes */
+        return -1;
+    s_put64(b->data + 8, s_get64(b->data + 8) + 1);
+    s_put32(b->data + PL_MSG_HDR, (uint32_t)(b->len - PL_BATCH_OVERHEAD));
+    return 0;
+}
+
+uint64_t pl_batch_count(const pl_buf_t *b)
+{
+    return b->len >= PL_BATCH_OVERHEAD ? s_get64(b->data + 8) : 0;
+}
+
+void pl_batch_iter(pl_batch_it_t *it, const pl_msg_t *batch)
+{
+    it->p = batch->f[0].p;
+    it->end = batch->f[0].p ? batch->f[0].p + batch->f[0].n : NULL;
+}
+
+int pl_batch_next(pl_batch_it_t *it, pl_msg_t *m)
+{
+    if (it->p == it->end)
+        return 0;
+    const uint8_t *p = it->p;
+    it->p = it->end; /* on error nothing more is read */
+    if (it->end - p < 4)
+        return PL_MSG_E_BATCH;
+    size_t n = s_get32(p);
+    if (n > (size_t)(it->end - p) - 4)
+        return PL_MSG_E_BATCH;
+    p += 4;
+    if (pl_msg_decode(p, n, m) != 0 || (m->h.kind != PL_K_REP && m->h.kind != PL_K_EVT))
+        return PL_MSG_E_INNER;
+    it->p = p + n;
+    return 1;
+}
+
+int pl_batch_check(const pl_msg_t *batch)
+{
+    if (batch->h.kind != PL_K_BATCH || batch->nf != 1)
+        return PL_MSG_E_BATCH;
+    pl_batch_it_t it;
+    pl_msg_t m;
+    uint64_t count = 0;
+    int rc;
+    pl_batch_iter(&it, batch);
+    while ((rc = pl_batch_next(&it, &m)) == 1)
+        count++;
+    if (rc < 0)
+        return rc;
+    return count == batch->h.id ? 0 : PL_MSG_E_BATCH;
 }
 
 /* ---- binary bodies, JSON text ---------------------------------------------------------- */

@@ -48,7 +48,9 @@ typedef enum {
     PL_K_FWD = 10,    /* shard to shard: [key, body] */
     PL_K_HEALTH = 11, /* gateway <-> router health probe; no fields */
     PL_K_REQN = 12,   /* request to shard number `shard`: [body]; router -> shard behind gw */
-    PL_K__MAX = 13
+    PL_K_BATCH = 13,  /* id = count; [msgs]: several REP/EVT for one gateway; shard -> router
+                         behind gw -> gateway (pl_batch_* below) */
+    PL_K__MAX = 14
 } pl_kind_t;
 
 /* Header flags. */
@@ -104,6 +106,8 @@ enum {
     PL_MSG_E_KIND = -3,  /* unknown kind */
     PL_MSG_E_FIELD = -4, /* a field's length runs past the end */
     PL_MSG_E_COUNT = -5, /* wrong number of fields for the kind */
+    PL_MSG_E_BATCH = -6, /* BATCH: an entry runs past the end, or the count is wrong */
+    PL_MSG_E_INNER = -7, /* BATCH: an entry is not a REP or EVT that decodes */
 };
 
 /* Decode data[0..len) into m (fields point into data). Returns 0, or a PL_MSG_E_* code:
@@ -146,6 +150,41 @@ size_t pl_msg_field_begin(pl_buf_t *b);
 int pl_msg_field_end(pl_buf_t *b, size_t at);
 /* Whole message in one call: header and nf fields. 0 or -1. */
 int pl_msg_encode(pl_buf_t *b, const pl_hdr_t *h, int nf, const pl_slice_t *f);
+
+/* ---- batches ------------------------------------------------------------------------- */
+/* BATCH{id = count}[msgs]: several messages for one gateway in one frame (one ZeroMQ
+ * message, one CURVE box, one router relay instead of one each). msgs is a sequence of
+ * entries, each a u32 length and one complete message (header and fields) of kind REP or
+ * EVT, in the order they were added, which is the order the receiver handles them in.
+ * The header's other fields are 0. A sender keeps a batch at most PL_BATCH_MAX bytes (a
+ * message that does not fit goes after it; one larger than that goes alone, plain) and
+ * sends a lone message plain, not as a batch of one. */
+#define PL_BATCH_MAX (64 * 1024)
+/* Bytes a batch adds: its header, the field length, and per entry a u32 length. */
+#define PL_BATCH_OVERHEAD (PL_MSG_HDR + 4)
+#define PL_BATCH_ENTRY 4
+
+/* Start an empty batch in b (reset first). 0 or -1. */
+int pl_batch_begin(pl_buf_t *b);
+/* Append the complete message msg[0..n) to the batch in b (started by pl_batch_begin),
+ * keeping b a valid BATCH (count and field length updated). 0 or -1. The caller checks
+ * what it adds (REP or EVT); a receiver rejects other kinds. */
+int pl_batch_add(pl_buf_t *b, const void *msg, size_t n);
+/* The number of messages in the batch in b. */
+uint64_t pl_batch_count(const pl_buf_t *b);
+
+/* Reading: iterate over a decoded BATCH (m, from pl_msg_decode) with pl_batch_next.
+ * pl_batch_check walks the whole batch first: 0 when every entry lies inside it and
+ * decodes as a REP or EVT and there are exactly m->h.id of them, else PL_MSG_E_BATCH or
+ * PL_MSG_E_INNER. A receiver that must change nothing on bad input checks first. */
+typedef struct {
+    const uint8_t *p, *end;
+} pl_batch_it_t;
+int pl_batch_check(const pl_msg_t *batch);
+void pl_batch_iter(pl_batch_it_t *it, const pl_msg_t *batch);
+/* The next message into *m (fields point into the batch): 1, 0 at the end, or a
+ * PL_MSG_E_* code for a malformed entry (nothing more is read). */
+int pl_batch_next(pl_batch_it_t *it, pl_msg_t *m);
 
 /* ---- binary bodies (ops flagged PL_OPF_BIN) -------------------------------------------- */
 /* A binary body is a sequence of fields, each a u32 length and that many bytes, in the

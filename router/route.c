@@ -1,7 +1,7 @@
 /* route — what the router does with each message (internals.md "The binary protocol").
  * front: gateways send HB, REQ, REQN, LOC, HEALTH. back: shards send HB, HELLO, REP, EVT,
- * SNAP, FWD. Each message is one frame (pl_msg.h) after the routing id; a shard puts the
- * name of the gateway it answers in an address frame before REP, EVT and SNAP, and the
+ * BATCH, SNAP, FWD. Each message is one frame (pl_msg.h) after the routing id; a shard puts the
+ * name of the gateway it answers in an address frame before REP, EVT, BATCH and SNAP, and the
  * router puts the name of the asking gateway before what it relays to shards.
  * The sender is the peer name its CURVE key is bound to (the ZAP User-Id that libzmq
  * attaches to every message, see zap.c), never the routing id: a gateway is "g/<name>",
@@ -260,7 +260,8 @@ void route__back(router_t *self, zmq_msg_t *parts, int n)
         s_malformed(self, "back", name, n, pl_msg_strerror(rc));
         return;
     }
-    bool addressed = msg.h.kind == PL_K_REP || msg.h.kind == PL_K_EVT || msg.h.kind == PL_K_SNAP;
+    bool addressed = msg.h.kind == PL_K_REP || msg.h.kind == PL_K_EVT || msg.h.kind == PL_K_BATCH ||
+                     msg.h.kind == PL_K_SNAP;
     if (addressed != (n == 3)) {
         s_malformed(self, "back", name, n, addressed ? "no address frame" : "an address frame");
         return;
@@ -286,8 +287,11 @@ void route__back(router_t *self, zmq_msg_t *parts, int n)
     }
     case PL_K_REP:
     case PL_K_EVT:
+    case PL_K_BATCH:
     case PL_K_SNAP:
-        /* [gw, msg] -> gw: [msg], the frame as it came */
+        /* [gw, msg] -> gw: [msg], the frame as it came. A BATCH's entries are not looked
+         * at (its header and one field decoded, as for any kind): the gateway checks
+         * them, and trusts the router with nothing it could not check itself. */
         s_to_gateway(self, &parts[1], m, msg.h.kind);
         break;
     case PL_K_FWD: {

@@ -2,6 +2,7 @@
 #include "link.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pl_curve.h"
@@ -11,6 +12,17 @@
 #include "pl_time.h"
 #include "pl_turn.h"
 #include "pl_wire.h"
+
+/* Gateways a turn batches for at once; a turn's REP/EVT to more gateways than this go
+ * out plain for the ones past it (a cluster has a few gateways, not dozens). */
+#define LINK_BATCH_GWS 32
+
+/* The REP/EVT to one gateway staged during a turn (see s_send). */
+typedef struct {
+    char gw[PL_MSG_ADDR_MAX + 1]; /* its address frame, "" when the slot is free */
+    size_t gw_len;
+    pl_buf_t buf; /* a BATCH (pl_batch_begin) holding the staged messages; memory kept */
+} link_batch_t;
 
 typedef struct {
     shard_t *shard;
@@ -22,16 +34,111 @@ typedef struct {
     pl_liveness_t live; /* when the router last spoke */
     bool fresh;         /* new connection, nothing heard yet: HELLO at every tick */
     volatile sig_atomic_t *stop;
+    /* Batching (issue 9 item 2): during a turn (s_turn_begin .. s_turn_end) the REP and
+     * EVT messages for a gateway are appended to its batch in the order they are sent
+     * and go out at the end of the turn as one BATCH frame (a lone one plain), so the
+     * router relays and CURVE-boxes one frame per gateway per turn instead of one per
+     * message. The turn ends after shard_flush(): the group commit has written and then
+     * staged its answers, so an `ok` still leaves only after its batch is durable. */
+    bool in_turn;
+    link_batch_t batch[LINK_BATCH_GWS];
+    int nbatch; /* slots in use this turn: batch[0..nbatch) */
 } link_t;
 
-static int s_send(void *arg, int count, const void *const *parts, const size_t *lens)
+/* Send count frames at once. 0, or -1 with errno. */
+static int s_send_now(link_t *self, int count, const void *const *parts, const size_t *lens)
 {
-    link_t *self = arg;
     if (!self->sock) {
         errno = EAGAIN;
         return -1;
     }
     return pl_wire_send(self->sock, count, parts, lens);
+}
+
+/* Send the staged messages of b behind its gateway's address and empty it: a BATCH
+ * frame, or the message itself when there is one. A failure (router gone, high-water
+ * mark) is logged at debug: the same as for a single message (the gateway times out and
+ * retries; devices recover events with sync). */
+static void s_batch_send(link_t *self, link_batch_t *b)
+{
+    uint64_t count = pl_batch_count(&b->buf);
+    if (count == 0)
+        return;
+    const void *parts[2] = {b->gw, b->buf.data};
+    size_t lens[2] = {b->gw_len, b->buf.len};
+    if (count == 1) { /* the lone case: the entry's message as it is, no batch overhead */
+        parts[1] = b->buf.data + PL_BATCH_OVERHEAD + PL_BATCH_ENTRY;
+        lens[1] = b->buf.len - PL_BATCH_OVERHEAD - PL_BATCH_ENTRY;
+    }
+    if (s_send_now(self, 2, parts, lens) != 0)
+        pl_debug("send of %llu message(s) to %s failed: %s", (unsigned long long)count, b->gw,
+                 strerror(errno));
+    pl_batch_begin(&b->buf); /* cannot fail: the buffer holds more than a header */
+}
+
+/* The batch of gateway gw (len bytes), or a free slot for it; NULL when every slot is
+ * taken by another gateway this turn. */
+static link_batch_t *s_batch_of(link_t *self, const char *gw, size_t len)
+{
+    for (int i = 0; i < self->nbatch; i++)
+        if (self->batch[i].gw_len == len && memcmp(self->batch[i].gw, gw, len) == 0)
+            return &self->batch[i];
+    if (self->nbatch == LINK_BATCH_GWS || len > PL_MSG_ADDR_MAX)
+        return NULL;
+    link_batch_t *b = &self->batch[self->nbatch];
+    if (pl_batch_begin(&b->buf) != 0)
+        return NULL;
+    memcpy(b->gw, gw, len);
+    b->gw[len] = '\0';
+    b->gw_len = len;
+    self->nbatch++;
+    return b;
+}
+
+static void s_turn_begin(link_t *self)
+{
+    self->in_turn = true;
+}
+
+/* End of a turn: every gateway's staged messages go out, one frame each. */
+static void s_turn_end(link_t *self)
+{
+    for (int i = 0; i < self->nbatch; i++)
+        s_batch_send(self, &self->batch[i]);
+    self->nbatch = 0;
+    self->in_turn = false;
+}
+
+/* The shard's sender (shard_set_sender): [gw, REP|EVT] during a turn is staged in gw's
+ * batch (0: staged; a failure to send it shows only in the debug log, as a dropped
+ * message would); anything else goes at once, after what is staged for the same gateway
+ * (its order to that gateway kept). A message that would take the batch past
+ * PL_BATCH_MAX sends the batch first; one that alone exceeds it goes plain. */
+static int s_send(void *arg, int count, const void *const *parts, const size_t *lens)
+{
+    link_t *self = arg;
+    if (!self->in_turn || count != 2)
+        return s_send_now(self, count, parts, lens);
+    const uint8_t *m = parts[1];
+    bool batchable = lens[1] >= PL_MSG_HDR && (m[1] == PL_K_REP || m[1] == PL_K_EVT);
+    link_batch_t *b = s_batch_of(self, parts[0], lens[0]);
+    if (!b)
+        return s_send_now(self, count, parts, lens);
+    if (batchable &&
+        b->buf.len + PL_BATCH_ENTRY + lens[1] > PL_BATCH_MAX) /* full: out with it first */
+        s_batch_send(self, b);
+    if (!batchable || PL_BATCH_OVERHEAD + PL_BATCH_ENTRY + lens[1] > PL_BATCH_MAX) {
+        s_batch_send(self, b);
+        return s_send_now(self, count, parts, lens);
+    }
+    if (pl_batch_add(&b->buf, m, lens[1]) != 0) {
+        /* out of memory: the add wrote nothing, so what is staged is intact: it goes now,
+         * then this message alone */
+        b->buf.failed = false;
+        s_batch_send(self, b);
+        return s_send_now(self, count, parts, lens);
+    }
+    return 0;
 }
 
 /* Notes that the router spoke. */
@@ -72,6 +179,7 @@ static int s_on_socket(zloop_t *loop, zsock_t *sock, void *arg)
     int n = 0;
     void *h = zsock_resolve(sock);
     pl_turn_begin();
+    s_turn_begin(self);
     for (; n < SHARD_DRAIN_MAX && !*self->stop; n++) {
         zmq_msg_t parts[2];
         int k = s_recv(h, parts);
@@ -92,8 +200,10 @@ static int s_on_socket(zloop_t *loop, zsock_t *sock, void *arg)
             zmq_msg_close(&parts[i]);
     }
     pl_turn_note("handle", n);
-    shard_flush(self->shard);
+    shard_flush(self->shard); /* answers staged only once the commit is durable */
     pl_turn_note("flush", 1);
+    s_turn_end(self); /* then sent: one frame per gateway */
+    pl_turn_note("send", 1);
     pl_turn_end();
     return *self->stop ? -1 : 0;
 }
@@ -138,6 +248,7 @@ static int s_on_timer(zloop_t *loop, int timer_id, void *arg)
     if (*self->stop)
         return -1;
     pl_turn_begin();
+    s_turn_begin(self);
     int64_t now = pl_mono_ms();
     bool waiting = self->sock && (zsock_events(self->sock) & ZMQ_POLLIN);
     if (pl_liveness_silent(&self->live, now, waiting)) {
@@ -151,6 +262,7 @@ static int s_on_timer(zloop_t *loop, int timer_id, void *arg)
         shard_hello(self->shard); /* until the router answers: it learns the connection */
     shard_tick(self->shard);
     pl_turn_note("tick", 1);
+    s_turn_end(self);
     pl_turn_end();
     return 0;
 }
@@ -184,6 +296,8 @@ done:
     shard_flush(shard); /* nothing is pending between wakes; kept for safety */
     shard_set_sender(shard, NULL, NULL);
     s_disconnect(&self);
+    for (int i = 0; i < LINK_BATCH_GWS; i++)
+        pl_buf_free(&self.batch[i].buf);
     zloop_destroy(&self.loop);
     return rc;
 }

@@ -1,8 +1,11 @@
 /* link — the shard's connection to the router: one DEALER socket in one zloop, a CURVE
  * client whose key makes the router know it as `s/<id>` (docs/internals.md "Security
  * between roles"). Each wake drains up to SHARD_DRAIN_MAX messages without blocking,
- * hands each to shard_handle(), then calls shard_flush() (the group commit). A 500 ms
- * timer sends the heartbeat and runs shard_tick(). The router sends ["HB"] every 500 ms;
+ * hands each to shard_handle(), then calls shard_flush() (the group commit), then sends
+ * the REP/EVT messages the turn staged: one frame per gateway, a BATCH when there are
+ * several (pl_msg.h; a lone one plain), so answers still leave only after the commit is
+ * durable. A 500 ms timer sends the heartbeat and runs shard_tick() (its REP/EVT batched
+ * the same way). The router sends ["HB"] every 500 ms;
  * after PL_ROUTER_SILENT_MS (pl_liveness.h) without any message from it the socket is replaced by a
  * new connection that says HELLO (every tick until the router answers), so the router sends to it
  * and replays the gateways.

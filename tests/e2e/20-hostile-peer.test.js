@@ -155,6 +155,31 @@ h.test('a stolen shard key takes shard 0 over only while it speaks; the link hea
   bob.close();
 });
 
+h.test('BATCH to a gateway: a malformed one is dropped whole, a good one delivered in order', { timeout: 60000 }, async (t, c) => {
+  if (!c.curve) assert.fail('binaries without CURVE');
+  // With a shard key (shard 1's; no HELLO/HB, so no takeover) frames can go behind a
+  // gateway's address. The router relays a BATCH without reading its entries
+  // (docs/internals.md "Batches"), so what stands is the gateway's own check.
+  const alice = await Client.open(c.wsUrl(0), tok.A, { label: A });
+  const r = await hostile(c, ['--key', path.join(c.keysDir, 'shard-1_secret'), '--router-key', c.routerKey, '--batch']);
+  t.diagnostic(r.out);
+  // The malformed batches came first: had any entry of theirs been handled, it would
+  // be the first msg alice sees.
+  const first = await alice.nextEvent((f) => f.type === 'msg', 5000, 'the first msg of a batch');
+  assert.equal(first.client_msg_id, 'batch-ok-1', `only the good batch is delivered: ${JSON.stringify(first)}`);
+  const second = await alice.nextEvent((f) => f.type === 'msg', 5000, 'the second msg of the batch');
+  assert.equal(second.client_msg_id, 'batch-ok-2', 'in its order');
+  await alice.expectNoEvent((f) => f.type === 'msg', 300, 'a msg of a malformed batch');
+  // The gateway carries real traffic as before.
+  const bob = await Client.open(c.wsUrl(1), tok.B, { label: B });
+  const cmid = uid('afterbatch');
+  const s = await bob.ok('send', { conv: DM, client_msg_id: cmid, text: 'after the batches' });
+  const ev = await alice.nextEvent((f) => f.type === 'msg' && f.client_msg_id === cmid, 5000, 'msg after the batches');
+  assert.equal(ev.seq, s.seq);
+  alice.close();
+  bob.close();
+});
+
 h.test('heartbeats both ways: a router frozen for 2.5 s is noticed, every link reconnects, traffic resumes', { timeout: 60000 }, async (t, c) => {
   const alice = await Client.open(c.wsUrl(0), tok.A, { label: A });
   const bob = await Client.open(c.wsUrl(1), tok.B, { label: B });

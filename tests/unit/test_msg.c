@@ -2,7 +2,8 @@
  * kind round-trips; decode is zero-copy and bounds-checked (every truncation of a valid
  * message is rejected, never read past its end: the buffers are exact-size heap copies
  * for ASan); wrong magic, kind and field counts are rejected; name lists; the op table;
- * the text form round-trips. Exit 0 when all pass. */
+ * the text form round-trips; batches (BATCH of REP/EVT) round-trip in order and every
+ * malformed batch is rejected whole by pl_batch_check. Exit 0 when all pass. */
 #include "pl_log.h"
 #include "pl_msg.h"
 #include "pl_msgtext.h"
@@ -32,7 +33,7 @@ static int s_decode(const pl_buf_t *b, size_t len, pl_msg_t *m, uint8_t **copy)
 
 static void test_roundtrip(void)
 {
-    static const int nf[PL_K__MAX] = {0, 0, 0, 2, 1, 3, 1, 0, 0, 1, 2, 0, 1};
+    static const int nf[PL_K__MAX] = {0, 0, 0, 2, 1, 3, 1, 0, 0, 1, 2, 0, 1, 1};
     for (int kind = 1; kind < PL_K__MAX; kind++) {
         pl_buf_t b = {0};
         pl_hdr_t h = {.kind = (uint8_t)kind,
@@ -280,6 +281,116 @@ static void test_json(void)
     pl_buf_free(&b);
 }
 
+/* BATCH: messages added come back in order with their header and fields; a truncated
+ * or corrupted batch is rejected by pl_batch_check (and the iterator stops). */
+static void test_batch(void)
+{
+    pl_buf_t b = {0}, one = {0};
+    CHECK(pl_batch_begin(&b) == 0 && pl_batch_count(&b) == 0 && b.len == PL_BATCH_OVERHEAD);
+    pl_msg_t m;
+    uint8_t *copy;
+    /* an empty batch decodes and checks (count 0) */
+    CHECK(s_decode(&b, b.len, &m, &copy) == 0 && m.h.kind == PL_K_BATCH && m.nf == 1);
+    CHECK(pl_batch_check(&m) == 0);
+    free(copy);
+    for (int i = 0; i < 5; i++) {
+        if (i % 2 == 0) {
+            pl_hdr_t h = {.kind = PL_K_REP,
+                          .id = 100 + (uint64_t)i,
+                          .status = i == 2 ? PL_ST_NOT_FOUND : PL_ST_OK};
+            pl_msg_begin(&one, &h);
+            pl_msg_field_str(&one, i == 2 ? "no such user" : "{\"seq\":1}");
+        } else {
+            pl_hdr_t h = {.kind = PL_K_EVT};
+            pl_msg_begin(&one, &h);
+            size_t at = pl_msg_field_begin(&one);
+            pl_list_add(&one, "bob", 3);
+            pl_msg_field_end(&one, at);
+            pl_msg_field_str(&one, i == 3 ? "ann/phone" : "");
+            pl_msg_field_str(&one, "{\"type\":\"msg\"}");
+        }
+        CHECK(pl_batch_add(&b, one.data, one.len) == 0);
+    }
+    CHECK(pl_batch_count(&b) == 5);
+    CHECK(s_decode(&b, b.len, &m, &copy) == 0 && m.h.kind == PL_K_BATCH && m.h.id == 5);
+    CHECK(pl_batch_check(&m) == 0);
+    pl_batch_it_t it;
+    pl_msg_t in;
+    pl_batch_iter(&it, &m);
+    for (int i = 0; i < 5; i++) {
+        CHECK(pl_batch_next(&it, &in) == 1);
+        if (i % 2 == 0) {
+            CHECK(in.h.kind == PL_K_REP && in.h.id == 100 + (uint64_t)i && in.nf == 1);
+            CHECK(in.h.status == (i == 2 ? PL_ST_NOT_FOUND : PL_ST_OK));
+        } else {
+            CHECK(in.h.kind == PL_K_EVT && in.nf == 3 &&
+                  pl_slice_eq(in.f[2], "{\"type\":\"msg\"}"));
+            CHECK(pl_slice_eq(in.f[1], i == 3 ? "ann/phone" : ""));
+        }
+        /* zero-copy: inner fields point into the batch */
+        CHECK(in.f[0].p >= copy && in.f[0].p + in.f[0].n <= copy + b.len);
+    }
+    CHECK(pl_batch_next(&it, &in) == 0);
+    CHECK(pl_batch_next(&it, &in) == 0);
+    free(copy);
+    /* every truncation is rejected, by the decoder or the check */
+    for (size_t len = 0; len < b.len; len++) {
+        int rc = s_decode(&b, len, &m, &copy);
+        if (rc == 0) /* cannot happen: the field length covers the whole rest */
+            rc = pl_batch_check(&m);
+        CHECK(rc < 0);
+        free(copy);
+    }
+    /* a wrong count: one more, one less */
+    uint8_t *d = b.data;
+    d[8] = 6;
+    CHECK(s_decode(&b, b.len, &m, &copy) == 0 && pl_batch_check(&m) == PL_MSG_E_BATCH);
+    free(copy);
+    d[8] = 4;
+    CHECK(s_decode(&b, b.len, &m, &copy) == 0 && pl_batch_check(&m) == PL_MSG_E_BATCH);
+    free(copy);
+    d[8] = 5;
+    /* an inner entry's length running past the batch */
+    size_t e0 = PL_BATCH_OVERHEAD;
+    d[e0 + 3] = 0x7f;
+    CHECK(s_decode(&b, b.len, &m, &copy) == 0 && pl_batch_check(&m) == PL_MSG_E_BATCH);
+    pl_batch_iter(&it, &m);
+    CHECK(pl_batch_next(&it, &in) == PL_MSG_E_BATCH);
+    CHECK(pl_batch_next(&it, &in) == 0); /* stops after an error */
+    free(copy);
+    d[e0 + 3] = 0;
+    /* an inner message that does not decode (bad magic), or is not REP/EVT */
+    d[e0 + 4] = 0xB2;
+    CHECK(s_decode(&b, b.len, &m, &copy) == 0 && pl_batch_check(&m) == PL_MSG_E_INNER);
+    pl_batch_iter(&it, &m);
+    CHECK(pl_batch_next(&it, &in) == PL_MSG_E_INNER);
+    CHECK(pl_batch_next(&it, &in) == 0); /* stops after an error */
+    free(copy);
+    d[e0 + 4] = PL_MSG_MAGIC;
+    uint8_t kinds[] = {PL_K_BATCH, PL_K_SNAP, PL_K_HB, PL_K_TABLE};
+    for (size_t k = 0; k < sizeof kinds; k++) {
+        d[e0 + 5] = kinds[k];
+        CHECK(s_decode(&b, b.len, &m, &copy) == 0 && pl_batch_check(&m) < 0);
+        free(copy);
+    }
+    d[e0 + 5] = PL_K_REP;
+    CHECK(s_decode(&b, b.len, &m, &copy) == 0 && pl_batch_check(&m) == 0);
+    free(copy);
+    /* pl_batch_check on something that is no batch */
+    pl_hdr_t h = {.kind = PL_K_REP};
+    pl_msg_encode(&one, &h, 1, (pl_slice_t[]){S("x")});
+    CHECK(s_decode(&one, one.len, &m, &copy) == 0 && pl_batch_check(&m) == PL_MSG_E_BATCH);
+    free(copy);
+    /* pl_batch_add on a buffer that holds no batch fails */
+    pl_buf_t none = {0};
+    CHECK(pl_batch_add(&none, one.data, one.len) == -1 && none.failed);
+    pl_buf_free(&none);
+    CHECK(strcmp(pl_kind_name(PL_K_BATCH), "BATCH") == 0);
+    CHECK(strcmp(pl_msg_strerror(PL_MSG_E_INNER), "a batch entry is not a REP or EVT") == 0);
+    pl_buf_free(&one);
+    pl_buf_free(&b);
+}
+
 int main(void)
 {
     zsys_handler_set(NULL);
@@ -290,6 +401,7 @@ int main(void)
     test_ops();
     test_text();
     test_json();
+    test_batch();
     printf("%d passed, %d failed\n", s_passed, s_failed);
     return s_failed ? 1 : 0;
 }

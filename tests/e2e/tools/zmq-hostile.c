@@ -17,6 +17,13 @@
  * --takeover MS: only the back socket, as shard 0 would speak (HELLO, then HB every
  * 250 ms) for MS ms — with a stolen shard key this is an identity takeover.
  *
+ * --batch: only the back socket (a shard key, no HELLO/HB: no takeover), BATCH frames for
+ * <gateway name> (docs/internals.md "Batches"), each an EVT of a msg to <alice> whose
+ * client_msg_id says what it tests: three malformed batches the gateway must drop whole
+ * ("batch-bad-entry": a good EVT then an entry of another version; "batch-bad-count": the
+ * header counts 2 for 1 entry; "batch-nested": a BATCH inside a BATCH), then one good
+ * batch of two EVTs ("batch-ok-1", "batch-ok-2"), which it must deliver in that order.
+ *
  * Prints "zmq-hostile: sent N, received M [verbs of the first messages]"; exit 0 unless
  * it could not set up (1) or the command line is wrong (2).
  *
@@ -80,6 +87,75 @@ static zsock_t *s_sock(const char *ep, const char *ident, zcert_t *cert, const c
     return s;
 }
 
+/* The EVT [to: alice, skip "", event: a msg from bob to alice in dm with client_msg_id
+ * cmid] into one (reset first). */
+static void s_evt(pl_buf_t *one, const char *alice, const char *bob, const char *dm,
+                  const char *cmid)
+{
+    char evt[512];
+    snprintf(evt, sizeof evt,
+             "{\"type\":\"msg\",\"conv\":\"%s\",\"seq\":998,\"from\":\"%s\",\"device\":\"phone\","
+             "\"text\":\"%s\",\"ts\":1,\"client_msg_id\":\"%s\"}",
+             dm, bob, cmid, cmid);
+    pl_hdr_t h = {.kind = PL_K_EVT};
+    pl_msg_begin(one, &h);
+    size_t at = pl_msg_field_begin(one);
+    pl_list_add(one, alice, strlen(alice));
+    pl_msg_field_end(one, at);
+    pl_msg_field_str(one, "");
+    pl_msg_field_str(one, evt);
+}
+
+/* Send [gw, b] on the back socket. */
+static void s_send_raw(zsock_t *s, const char *gw, const pl_buf_t *b)
+{
+    zmsg_t *m = zmsg_new();
+    zmsg_addstr(m, gw);
+    zmsg_addmem(m, b->data, b->len);
+    if (zmsg_send(&m, s) == 0)
+        s_sent++;
+    else
+        zmsg_destroy(&m);
+}
+
+/* --batch: see the header. */
+static void s_batches(zsock_t *bs, const char *gw, const char *alice, const char *bob,
+                      const char *dm)
+{
+    pl_buf_t b = {0}, one = {0}, inner = {0};
+    /* a good entry, then one of another version */
+    pl_batch_begin(&b);
+    s_evt(&one, alice, bob, dm, "batch-bad-entry");
+    pl_batch_add(&b, one.data, one.len);
+    one.data[0] = 0xB2;
+    pl_batch_add(&b, one.data, one.len);
+    s_send_raw(bs, gw, &b);
+    /* the count says 2, there is 1 */
+    pl_batch_begin(&b);
+    s_evt(&one, alice, bob, dm, "batch-bad-count");
+    pl_batch_add(&b, one.data, one.len);
+    b.data[8] = 2;
+    s_send_raw(bs, gw, &b);
+    /* a batch in a batch */
+    pl_batch_begin(&inner);
+    s_evt(&one, alice, bob, dm, "batch-nested");
+    pl_batch_add(&inner, one.data, one.len);
+    pl_batch_add(&inner, one.data, one.len);
+    pl_batch_begin(&b);
+    pl_batch_add(&b, inner.data, inner.len);
+    s_send_raw(bs, gw, &b);
+    /* a good one */
+    pl_batch_begin(&b);
+    s_evt(&one, alice, bob, dm, "batch-ok-1");
+    pl_batch_add(&b, one.data, one.len);
+    s_evt(&one, alice, bob, dm, "batch-ok-2");
+    pl_batch_add(&b, one.data, one.len);
+    s_send_raw(bs, gw, &b);
+    pl_buf_free(&b);
+    pl_buf_free(&one);
+    pl_buf_free(&inner);
+}
+
 /* Count (and note the verbs of) everything that arrives on a and b within ms. */
 static void s_listen(zsock_t *a, zsock_t *b, int ms)
 {
@@ -115,12 +191,14 @@ int main(int argc, char **argv)
     zsys_handler_set(NULL);
     zcert_t *cert = NULL;
     char server_key[41] = "";
-    bool admitted = false;
+    bool admitted = false, batch = false;
     long takeover = 0;
     int i = 1;
     for (; i < argc && !strncmp(argv[i], "--", 2); i++) {
         if (!strcmp(argv[i], "--admitted"))
             admitted = true;
+        else if (!strcmp(argv[i], "--batch"))
+            batch = true;
         else if (i + 1 < argc && !strcmp(argv[i], "--key"))
             cert = zcert_load(argv[++i]);
         else if (i + 1 < argc && !strcmp(argv[i], "--takeover"))
@@ -135,12 +213,25 @@ int main(int argc, char **argv)
     }
     if (argc - i != 6 || (cert && strlen(server_key) != 40)) {
         fprintf(stderr, "usage: zmq-hostile [--key SECRET --router-key PUB] [--admitted] "
-                        "[--takeover MS] <front> <back> <gateway name> <alice> <bob> <dm>\n");
+                        "[--takeover MS] [--batch] <front> <back> <gateway name> <alice> <bob> "
+                        "<dm>\n");
         return 2;
     }
     const char *front = argv[i], *back = argv[i + 1], *gw = argv[i + 2], *alice = argv[i + 3],
                *bob = argv[i + 4], *dm = argv[i + 5];
 
+    if (batch) {
+        zsock_t *bs = s_sock(back, NULL, cert, server_key);
+        if (!bs)
+            return 1;
+        zclock_sleep(300); /* let the key finish its handshake */
+        s_batches(bs, gw, alice, bob, dm);
+        s_listen(bs, NULL, 300);
+        printf("zmq-hostile: sent %ld, received %ld%s\n", s_sent, s_received, s_verbs);
+        zsock_destroy(&bs);
+        zcert_destroy(&cert);
+        return 0;
+    }
     if (takeover > 0) {
         zsock_t *bs = s_sock(back, NULL, cert, server_key);
         if (!bs)
