@@ -1,6 +1,9 @@
 /* validate — stateless checks of client frames (gw_validate.h). */
+#define _GNU_SOURCE /* memmem */
 #include "gw_validate.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +11,7 @@
 
 #include "pl_err.h"
 #include "pl_text.h"
+#include <yajl/yajl_parse.h>
 
 #define BAD(m) ((gw_verdict_t){PL_E_BAD_REQUEST, (m)})
 
@@ -38,13 +42,218 @@ static char *s_quote(const char *v, size_t n)
     return q;
 }
 
+/* ---- the client frame's JSON: yajl's callback parser builds the jansson tree ---------- *
+ *
+ * jansson's own json_loadb costs ~150 instructions per byte (a get-char callback and a
+ * string buffer per character: docs/benchmarks.md "Client frame JSON"); yajl's lexer a few,
+ * without a tree of its own. The contract is json_loadb's with JSON_REJECT_DUPLICATES |
+ * JSON_ALLOW_NUL, exactly (fuzz_frame checks it against json_loadb on every input): what
+ * yajl accepts and jansson does not is refused here before or while yajl parses:
+ *  - strict UTF-8 (yajl lets overlong forms, surrogates and > U+10FFFF through):
+ *    pl_utf8_valid over the whole frame (outside strings only ASCII is valid JSON anyway);
+ *  - control bytes: yajl takes \v and \f as whitespace; every byte < 0x20 but tab, LF and
+ *    CR is refused (inside a string no raw control byte is valid JSON either);
+ *  - duplicate keys (yajl keeps both), nesting deeper than jansson's JSON_PARSER_MAX_DEPTH
+ *    (counted as jansson counts: every value one level), a top-level scalar (jansson
+ *    without JSON_DECODE_ANY wants an object or an array);
+ *  - numbers: yajl hands over their text (yajl_number) and they are converted as jansson
+ *    does (an integer unless '.', 'e' or 'E'; strtoll; strtod; refused on overflow);
+ *  - \uXXXX escapes: yajl turns a lone surrogate into '?' instead of refusing it, so a
+ *    frame holding "\u" anywhere goes to json_loadb itself (rare: clients escape only
+ *    control characters and lone surrogates that way). */
+
+/* One frame being built. Thread: the caller's; no state outlives s_parse_frame. */
+typedef struct {
+    json_t *root;
+    json_t **stack; /* the open containers, stack[depth - 1] innermost */
+    size_t depth, cap;
+    json_t *small[16]; /* the stack while shallow (no allocation) */
+    char *key;         /* the pending member name (an object's next value), key_len bytes */
+    size_t key_len, key_cap;
+    char key_small[64];
+} s_build_t;
+
+/* Add v (owned; NULL: out of memory) where the parse is. 0 on success (yajl: 1). */
+static int s_add(s_build_t *b, json_t *v)
+{
+    if (!v)
+        return 0;
+    /* jansson counts every value a level deeper than its container */
+    if (b->depth + 1 > JSON_PARSER_MAX_DEPTH) {
+        json_decref(v);
+        return 0;
+    }
+    if (b->depth == 0) {
+        if (!json_is_object(v) && !json_is_array(v)) { /* a top-level scalar */
+            json_decref(v);
+            return 0;
+        }
+        b->root = v;
+        return 1;
+    }
+    json_t *parent = b->stack[b->depth - 1];
+    if (json_is_array(parent))
+        return json_array_append_new(parent, v) == 0;
+    return json_object_setn_new_nocheck(parent, b->key, b->key_len, v) == 0;
+}
+
+static int s_cb_null(void *ctx)
+{
+    return s_add(ctx, json_null());
+}
+
+static int s_cb_bool(void *ctx, int v)
+{
+    return s_add(ctx, json_boolean(v));
+}
+
+/* A number's text, converted as jansson's lexer does. */
+static int s_cb_number(void *ctx, const char *s, size_t n)
+{
+    char small[64], *t = n < sizeof small ? small : malloc(n + 1);
+    if (!t)
+        return 0;
+    memcpy(t, s, n);
+    t[n] = '\0';
+    json_t *v = NULL;
+    errno = 0;
+    if (strpbrk(t, ".eE")) {
+        double d = strtod(t, NULL);
+        if (!((d == HUGE_VAL || d == -HUGE_VAL) && errno == ERANGE))
+            v = json_real(d);
+    } else {
+        long long i = strtoll(t, NULL, 10);
+        if (errno != ERANGE)
+            v = json_integer(i);
+    }
+    if (t != small)
+        free(t);
+    return s_add(ctx, v);
+}
+
+static int s_cb_string(void *ctx, const unsigned char *s, size_t n)
+{
+    /* UTF-8 checked over the whole frame, and no "\u": no U+0000 and no surrogate */
+    return s_add(ctx, json_stringn_nocheck((const char *)s, n));
+}
+
+/* Open a container v: added to its parent, then the innermost. */
+static int s_open(s_build_t *b, json_t *v)
+{
+    if (!v)
+        return 0;
+    if (b->depth == b->cap) {
+        size_t cap = b->cap * 2;
+        json_t **st =
+            b->stack == b->small ? malloc(cap * sizeof *st) : realloc(b->stack, cap * sizeof *st);
+        if (!st) {
+            json_decref(v);
+            return 0;
+        }
+        if (b->stack == b->small)
+            memcpy(st, b->small, sizeof b->small);
+        b->stack = st;
+        b->cap = cap;
+    }
+    json_incref(v); /* one reference for the parent (s_add), one while it is open */
+    if (!s_add(b, v)) {
+        json_decref(v);
+        return 0;
+    }
+    b->stack[b->depth++] = v;
+    return 1;
+}
+
+static int s_close(void *ctx)
+{
+    s_build_t *b = ctx;
+    json_decref(b->stack[--b->depth]);
+    return 1;
+}
+
+static int s_cb_start_map(void *ctx)
+{
+    return s_open(ctx, json_object());
+}
+
+static int s_cb_start_array(void *ctx)
+{
+    return s_open(ctx, json_array());
+}
+
+/* A member name: refused if the object has it already; kept for its value (yajl's buffer
+ * is reused by the value). */
+static int s_cb_key(void *ctx, const unsigned char *s, size_t n)
+{
+    s_build_t *b = ctx;
+    if (json_object_getn(b->stack[b->depth - 1], (const char *)s, n))
+        return 0; /* a duplicate key */
+    if (n > b->key_cap) {
+        char *k = b->key == b->key_small ? malloc(n) : realloc(b->key, n);
+        if (!k)
+            return 0;
+        b->key = k;
+        b->key_cap = n;
+    }
+    memcpy(b->key, s, n);
+    b->key_len = n;
+    return 1;
+}
+
+static const yajl_callbacks s_callbacks = {
+    .yajl_null = s_cb_null,
+    .yajl_boolean = s_cb_bool,
+    .yajl_number = s_cb_number,
+    .yajl_string = s_cb_string,
+    .yajl_start_map = s_cb_start_map,
+    .yajl_map_key = s_cb_key,
+    .yajl_end_map = s_close,
+    .yajl_start_array = s_cb_start_array,
+    .yajl_end_array = s_close,
+};
+
+/* data (len bytes) as json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)
+ * returns it: an object or an array (the caller's), or NULL (invalid JSON or out of
+ * memory). */
+static json_t *s_parse_frame(const char *data, size_t len)
+{
+    if (memmem(data, len, "\\u", 2))
+        return json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)data[i];
+        if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+            return NULL;
+    }
+    if (!pl_utf8_valid(data, len))
+        return NULL;
+    s_build_t b = {.stack = NULL, .cap = 16};
+    b.stack = b.small;
+    b.key = b.key_small;
+    b.key_cap = sizeof b.key_small;
+    yajl_handle y = yajl_alloc(&s_callbacks, NULL, &b);
+    bool ok = y && yajl_parse(y, (const unsigned char *)data, len) == yajl_status_ok &&
+              yajl_complete_parse(y) == yajl_status_ok && b.depth == 0;
+    if (y)
+        yajl_free(y);
+    while (b.depth > 0) /* stopped inside containers */
+        s_close(&b);
+    if (b.stack != b.small)
+        free(b.stack);
+    if (b.key != b.key_small)
+        free(b.key);
+    if (!ok) {
+        json_decref(b.root);
+        return NULL;
+    }
+    return b.root;
+}
+
 gw_verdict_t gw_frame_head(const char *data, size_t len, bool binary, gw_frame_head_t *h)
 {
     memset(h, 0, sizeof *h);
     if (binary)
         return BAD("binary frames are not accepted");
-    json_error_t err;
-    h->req = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
+    h->req = s_parse_frame(data, len);
     if (!json_is_object(h->req))
         return BAD(h->req ? "a frame must be a JSON object" : "invalid JSON");
     json_t *idv = json_object_get(h->req, "id");

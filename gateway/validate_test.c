@@ -123,6 +123,141 @@ static void test_head(void)
     gw_frame_head_clear(&h);
 }
 
+/* ---- the parser: yajl + checks accept exactly what json_loadb accepted ------------------ */
+
+/* text (len bytes) through gw_frame_head and json_loadb (its flags of before): the same
+ * verdict ("invalid JSON" exactly when json_loadb fails) and, when valid, the same object. */
+static bool s_same_as_jansson(const char *text, size_t len)
+{
+    gw_frame_head_t h;
+    gw_verdict_t v = gw_frame_head(text, len, false, &h);
+    json_t *j = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
+    bool j_ok = json_is_object(j) && json_is_string(json_object_get(j, "id"));
+    bool same = !v.code == j_ok && (!j) == (v.code && strcmp(v.msg, "invalid JSON") == 0) &&
+                (!j_ok || json_equal(j, h.req));
+    if (!same)
+        fprintf(stderr, "  differs from jansson (%s): %.*s\n", v.msg ? v.msg : "valid",
+                (int)(len < 80 ? len : 80), text);
+    json_decref(j);
+    gw_frame_head_clear(&h);
+    return same;
+}
+
+/* [[[...{"id":"1","a":<inner>}...]]]: `arrays` arrays around an object, inner at depth
+ * arrays + 2 when a scalar (jansson counts every value a level). */
+static char *s_nested(int arrays, const char *inner, bool outer_object)
+{
+    size_t n = (size_t)arrays, il = strlen(inner);
+    char *t = malloc(2 * n + il + 64);
+    if (!t)
+        return NULL;
+    size_t o = 0;
+    if (outer_object)
+        o += (size_t)sprintf(t, "{\"id\":\"1\",\"a\":");
+    memset(t + o, '[', n);
+    o += n;
+    memcpy(t + o, inner, il);
+    o += il;
+    memset(t + o, ']', n);
+    o += n;
+    if (outer_object)
+        t[o++] = '}';
+    t[o] = 0;
+    return t;
+}
+
+static void test_parser(void)
+{
+    static const char *cases[] = {
+        "{\"id\":\"1\",\"type\":\"send\",\"text\":\"h\xc3\xa9llo \\\"w\\\" \\n\\t\\/\\b\\f\\r\"}",
+        "{\"id\":\"1\",\"a\":{\"b\":[1,2.5,-0,-0.0,1e3,1E-3,true,false,null,{},[]]}}",
+        "{\"id\":\"1\",\"a\":{\"b\":1,\"b\":2}}",     /* duplicate key, nested */
+        "{\"id\":\"1\",\"a\":[{\"b\":1},{\"b\":2}]}", /* not duplicates */
+        "{\"id\":\"1\",\"\":1}",
+        "{\"id\":\"1\",\"a\":9223372036854775807}",
+        "{\"id\":\"1\",\"a\":9223372036854775808}",
+        "{\"id\":\"1\",\"a\":-9223372036854775808}",
+        "{\"id\":\"1\",\"a\":-9223372036854775809}",
+        "{\"id\":\"1\",\"a\":99999999999999999999999}",
+        "{\"id\":\"1\",\"a\":1e308}",
+        "{\"id\":\"1\",\"a\":1e309}",
+        "{\"id\":\"1\",\"a\":-1e309}",
+        "{\"id\":\"1\",\"a\":1e-400}",
+        "{\"id\":\"1\",\"a\":01}",
+        "{\"id\":\"1\",\"a\":1.}",
+        "{\"id\":\"1\",\"a\":.5}",
+        "{\"id\":\"1\",\"a\":+1}",
+        "{\"id\":\"1\",\"a\":-}",
+        "{\"id\":\"1\",\"a\":1e}",
+        "{\"id\":\"1\",\"a\":NaN}",
+        "{\"id\":\"1\",\"a\":tru}",
+        "{\"id\":\"1\",\"a\":1,}",
+        "{\"id\":\"1\",\"a\":[1,]}",
+        "{\"id\":\"1\" /* c */}",
+        "{\"id\":\"1\"} // c",
+        "{\"id\":\"1\"}\n\r\t ",
+        " \t\r\n{\"id\":\"1\"}",
+        "{\"id\":\"1\"}\v",
+        "{\"id\":\"1\",\f\"a\":1}",
+        "{\"id\":\"1\"}{}",
+        "{\"id\":\"1\"}[]",
+        "{'id':'1'}",
+        "{\"id\":\"1\",\"a\":\"\\x\"}",
+        "{\"id\":\"1\",\"a\":\"\\u00e9\\ud83d\\ude00\"}",
+        "{\"id\":\"1\",\"a\":\"\\udc00\"}",
+        "{\"id\":\"1\",\"a\\u0000b\":1}",
+        "{\"id\":\"1\",\"a\":\"\\\\u\"}", /* a backslash, then u: no escape */
+        "{\"id\":\"1\",\"a\":\"\x7f\"}",
+        "{\"id\":\"1\",\"a\":\"\xc0\xaf\"}", /* overlong */
+        "{\"id\":\"1\",\"a\":\"\xe0\x80\xaf\"}",
+        "{\"id\":\"1\",\"a\":\"\xf4\x90\x80\x80\"}", /* > U+10FFFF */
+        "{\"id\":\"1\",\"a\":\"\xf0\x9f\x98\x80\"}", /* U+1F600 */
+        "{\"id\":\"1\",\"\xff\":1}",
+        "{\"id\":\"1\"}\xc3\xa9",
+        "{\"id\":\"1\",\"a\":\"\t\"}", /* a raw tab in a string */
+        "{\"id\":\"1\"",
+        "{\"id\"",
+        "[",
+        "]",
+        "[]",
+        "{\"id\":\"1\",\"a\":[[[[]]]]}",
+        NULL,
+    };
+    for (int i = 0; cases[i]; i++)
+        CHECK(s_same_as_jansson(cases[i], strlen(cases[i])));
+    const char nul[] = "{\"id\":\"a\0b\"}";
+    CHECK(s_same_as_jansson(nul, sizeof nul - 1));
+    /* depth: around jansson's JSON_PARSER_MAX_DEPTH, for containers and for scalars */
+    for (int d = JSON_PARSER_MAX_DEPTH - 4; d <= JSON_PARSER_MAX_DEPTH + 1; d++) {
+        static const char *inner[] = {"1", "\"x\"", "[]", "{}", "{\"k\":null}"};
+        for (size_t k = 0; k < sizeof inner / sizeof inner[0]; k++) {
+            char *t = s_nested(d, inner[k], true);
+            CHECK(t && s_same_as_jansson(t, strlen(t)));
+            free(t);
+            t = s_nested(d, inner[k], false);
+            CHECK(t && s_same_as_jansson(t, strlen(t)));
+            free(t);
+        }
+    }
+    /* a long text, and a long key and number (past the parser's small buffers) */
+    size_t n = 300000;
+    char *big = malloc(n + 64);
+    CHECK(big != NULL);
+    if (big) {
+        int o = sprintf(big, "{\"id\":\"1\",\"");
+        memset(big + o, 'k', 100);
+        o += 100;
+        o += sprintf(big + o, "\":0.");
+        memset(big + o, '1', 200);
+        o += 200;
+        o += sprintf(big + o, ",\"text\":\"");
+        memset(big + o, 'x', n - (size_t)o);
+        strcpy(big + n, "\"}");
+        CHECK(s_same_as_jansson(big, strlen(big)));
+        free(big);
+    }
+}
+
 /* ---- field helpers ------------------------------------------------------------------------ */
 
 static void test_fields(void)
@@ -394,6 +529,7 @@ static void test_read_typing(void)
 int main(void)
 {
     test_head();
+    test_parser();
     test_fields();
     test_conv_ids();
     test_send();
