@@ -212,25 +212,111 @@ static const yajl_callbacks s_callbacks = {
     .yajl_end_array = s_close,
 };
 
+/* The bytes yajl must not see: -1 when data holds a control byte other than tab, LF and CR
+ * (not JSON: see above), 1 when it holds "\\u" (or a backslash before a 'u' at all: an
+ * escaped backslash then 'u' goes to jansson too, which is only slower), 0 otherwise.
+ * Eight bytes at a time while they hold neither a byte < 0x20 nor a backslash (the
+ * has-less-than and has-zero-byte bit tricks: exact about whether such a byte exists). */
+static int s_prescan(const char *data, size_t len)
+{
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+    const unsigned char *p = (const unsigned char *)data;
+    size_t i = 0;
+    int ret = 0;
+    while (i < len) {
+        if (len - i >= 8) {
+            uint64_t w, b;
+            memcpy(&w, p + i, 8);
+            b = w ^ (ONES * '\\');
+            if (!(((w - ONES * 0x20) & ~w & HIGHS) | ((b - ONES) & ~b & HIGHS))) {
+                i += 8;
+                continue;
+            }
+        }
+        size_t end = len - i >= 8 ? i + 8 : len;
+        for (; i < end; i++) {
+            unsigned char c = p[i];
+            if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+                return -1;
+            if (c == '\\' && i + 1 < len && p[i + 1] == 'u')
+                ret = 1;
+        }
+    }
+    return ret;
+#undef ONES
+#undef HIGHS
+}
+
+/* yajl's allocations for one parse (its handle, lexer, state stack, decode buffer: a few
+ * hundred bytes) from a buffer on s_parse_frame's stack; past its end, and for whatever
+ * grows, from malloc. A block is preceded by its size (realloc must copy it). */
+typedef struct {
+    unsigned char *buf;
+    size_t used, cap;
+} s_arena_t;
+
+#define ARENA_ALIGN 16
+
+static void *s_arena_malloc(void *ctx, size_t n)
+{
+    s_arena_t *a = ctx;
+    size_t need = (n + 2 * ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1); /* + the size */
+    if (n < a->cap && need <= a->cap - a->used) {
+        unsigned char *blk = a->buf + a->used;
+        memcpy(blk, &n, sizeof n);
+        a->used += need;
+        return blk + ARENA_ALIGN;
+    }
+    return malloc(n);
+}
+
+static bool s_in_arena(const s_arena_t *a, const void *p)
+{
+    return (const unsigned char *)p >= a->buf && (const unsigned char *)p < a->buf + a->cap;
+}
+
+static void s_arena_free(void *ctx, void *p)
+{
+    if (!s_in_arena(ctx, p))
+        free(p);
+}
+
+static void *s_arena_realloc(void *ctx, void *p, size_t n)
+{
+    s_arena_t *a = ctx;
+    if (!p)
+        return s_arena_malloc(a, n);
+    if (!s_in_arena(a, p))
+        return realloc(p, n);
+    size_t old;
+    memcpy(&old, (unsigned char *)p - ARENA_ALIGN, sizeof old);
+    if (n <= old)
+        return p;
+    void *q = malloc(n); /* what grows once grows again: to the heap */
+    if (q)
+        memcpy(q, p, old);
+    return q;
+}
+
 /* data (len bytes) as json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)
  * returns it: an object or an array (the caller's), or NULL (invalid JSON or out of
  * memory). */
 static json_t *s_parse_frame(const char *data, size_t len)
 {
-    if (memmem(data, len, "\\u", 2))
+    int pre = s_prescan(data, len);
+    if (pre > 0)
         return json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)data[i];
-        if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
-            return NULL;
-    }
-    if (!pl_utf8_valid(data, len))
+    if (pre < 0 || !pl_utf8_valid(data, len))
         return NULL;
     s_build_t b = {.stack = NULL, .cap = 16};
     b.stack = b.small;
     b.key = b.key_small;
     b.key_cap = sizeof b.key_small;
-    yajl_handle y = yajl_alloc(&s_callbacks, NULL, &b);
+    _Alignas(ARENA_ALIGN) unsigned char arena[1024];
+    s_arena_t a = {arena, 0, sizeof arena};
+    yajl_alloc_funcs af = {s_arena_malloc, s_arena_realloc, s_arena_free, &a};
+    yajl_handle y = yajl_alloc(&s_callbacks, &af, &b);
     bool ok = y && yajl_parse(y, (const unsigned char *)data, len) == yajl_status_ok &&
               yajl_complete_parse(y) == yajl_status_ok && b.depth == 0;
     if (y)

@@ -239,6 +239,32 @@ static void test_parser(void)
             free(t);
         }
     }
+    /* a control byte, a backslash-u, an escape, at every offset from the 8-byte words the
+     * pre-scan reads (validate.c, s_prescan) */
+    for (int at = 0; at < 24; at++) {
+        static const char *ins[] = {"\x01", "\x1f", "\t", "\\u00e9", "\\n", "\\\\u", "\xc3\xa9"};
+        for (size_t k = 0; k < sizeof ins / sizeof ins[0]; k++) {
+            char t[96];
+            int o = snprintf(t, sizeof t, "{\"id\":\"1\",\"text\":\"%.*s%s%.*s\"}", at,
+                             "abcdefghijklmnopqrstuvwxyz", ins[k], 24 - at,
+                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+            CHECK(s_same_as_jansson(t, (size_t)o));
+            o = snprintf(t, sizeof t, "{\"id\":\"1\",%.*s\"text\":\"%s\"}", at,
+                         "                        ", ins[k]);
+            CHECK(s_same_as_jansson(t, (size_t)o));
+        }
+    }
+    /* strings with escapes longer than the parser's arena: yajl's buffer grows on the heap */
+    char *esc = malloc(5000 * 5 + 64);
+    CHECK(esc != NULL);
+    if (esc) {
+        int o = sprintf(esc, "{\"id\":\"1\",\"text\":\"");
+        for (int i = 0; i < 5000; i++)
+            o += sprintf(esc + o, "a\\n\\\"");
+        strcpy(esc + o, "\"}");
+        CHECK(s_same_as_jansson(esc, strlen(esc)));
+        free(esc);
+    }
     /* a long text, and a long key and number (past the parser's small buffers) */
     size_t n = 300000;
     char *big = malloc(n + 64);
