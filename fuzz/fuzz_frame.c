@@ -31,7 +31,7 @@ static void s_differential(const char *p, size_t n)
     if (v.code && strcmp(v.code, PL_E_INTERNAL) == 0) {
         /* out of memory: nothing to compare */
     } else if (!v.code != j_ok || (!j) != (v.code && strcmp(v.msg, "invalid JSON") == 0) ||
-               (j_ok && !json_equal(j, h.req))) {
+               (j_ok && !json_equal(j, gw_frame_req(&h)))) {
         abort();
     }
     json_decref(j);

@@ -18,8 +18,15 @@
 void gw_frame_head_clear(gw_frame_head_t *h)
 {
     json_decref(h->req);
+    h->req = NULL;
     free(h->id_json);
-    memset(h, 0, sizeof *h);
+    h->id_json = NULL;
+    if (h->scratch != h->scratch_small)
+        free(h->scratch);
+    h->scratch = NULL;
+    h->nflat = 0;
+    h->has_type = false;
+    h->type = NULL;
 }
 
 /* v quoted as JSON when it needs no escape (what json_dumps gives then: jansson escapes
@@ -107,28 +114,40 @@ static int s_cb_bool(void *ctx, int v)
     return s_add(ctx, json_boolean(v));
 }
 
-/* A number's text, converted as jansson's lexer does. */
-static int s_cb_number(void *ctx, const char *s, size_t n)
+/* A number's text (n bytes at s) converted as jansson's lexer does into m (kind, i or d):
+ * an integer unless it holds '.', 'e' or 'E'. 0, or -1: out of range (an integer beyond
+ * json_int_t, a real that overflows) or out of memory. */
+static int s_number(const char *s, size_t n, gw_member_t *m)
 {
     char small[64], *t = n < sizeof small ? small : malloc(n + 1);
     if (!t)
-        return 0;
+        return -1;
     memcpy(t, s, n);
     t[n] = '\0';
-    json_t *v = NULL;
+    int rc = 0;
     errno = 0;
     if (strpbrk(t, ".eE")) {
-        double d = strtod(t, NULL);
-        if (!((d == HUGE_VAL || d == -HUGE_VAL) && errno == ERANGE))
-            v = json_real(d);
+        m->kind = GW_M_REAL;
+        m->d = strtod(t, NULL);
+        if ((m->d == HUGE_VAL || m->d == -HUGE_VAL) && errno == ERANGE)
+            rc = -1;
     } else {
-        long long i = strtoll(t, NULL, 10);
-        if (errno != ERANGE)
-            v = json_integer(i);
+        m->kind = GW_M_INTEGER;
+        m->i = strtoll(t, NULL, 10);
+        if (errno == ERANGE)
+            rc = -1;
     }
     if (t != small)
         free(t);
-    return s_add(ctx, v);
+    return rc;
+}
+
+static int s_cb_number(void *ctx, const char *s, size_t n)
+{
+    gw_member_t m;
+    if (s_number(s, n, &m) != 0)
+        return 0;
+    return s_add(ctx, m.kind == GW_M_REAL ? json_real(m.d) : json_integer(m.i));
 }
 
 static int s_cb_string(void *ctx, const unsigned char *s, size_t n)
@@ -299,28 +318,142 @@ static void *s_arena_realloc(void *ctx, void *p, size_t n)
     return q;
 }
 
-/* data (len bytes) as json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL)
- * returns it: an object or an array (the caller's), or NULL (invalid JSON or out of
- * memory). */
-static json_t *s_parse_frame(const char *data, size_t len)
+/* ---- flat frames: an object of scalars, kept as its members (no jansson object) ------- */
+
+/* One flat parse into h (its nflat, flat[] and scratch, which holds len bytes: every
+ * string and name copied there with its NUL takes no more than its quoted JSON text). */
+typedef struct {
+    gw_frame_head_t *h;
+    int depth;
+    size_t used;   /* of h->scratch */
+    bool not_flat; /* a container inside, or too many members: the frame needs a tree */
+} s_flat_t;
+
+/* Copy n bytes at s into the scratch, NUL-terminated. */
+static const char *s_flat_copy(s_flat_t *f, const unsigned char *s, size_t n)
 {
-    int pre = s_prescan(data, len);
-    if (pre > 0)
-        return json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
-    if (pre < 0 || !pl_utf8_valid(data, len))
-        return NULL;
+    char *d = f->h->scratch + f->used;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    f->used += n + 1;
+    return d;
+}
+
+/* The member whose name the last key callback set (nflat counts it already). */
+static int s_flat_value(s_flat_t *f, gw_member_t *m)
+{
+    if (f->depth != 1)
+        return 0; /* a top-level scalar: not JSON for json_loadb */
+    gw_member_t *slot = &f->h->flat[f->h->nflat - 1];
+    slot->kind = m->kind;
+    slot->str = m->str;
+    slot->len = m->len;
+    slot->i = m->i;
+    slot->d = m->d;
+    return 1;
+}
+
+static int s_flat_null(void *ctx)
+{
+    return s_flat_value(ctx, &(gw_member_t){.kind = GW_M_NULL});
+}
+
+static int s_flat_bool(void *ctx, int v)
+{
+    return s_flat_value(ctx, &(gw_member_t){.kind = v ? GW_M_TRUE : GW_M_FALSE});
+}
+
+static int s_flat_number(void *ctx, const char *s, size_t n)
+{
+    gw_member_t m = {0};
+    if (s_number(s, n, &m) != 0)
+        return 0;
+    return s_flat_value(ctx, &m);
+}
+
+static int s_flat_string(void *ctx, const unsigned char *s, size_t n)
+{
+    s_flat_t *f = ctx;
+    if (f->depth != 1)
+        return 0;
+    gw_member_t m = {.kind = GW_M_STRING, .len = n};
+    m.str = s_flat_copy(f, s, n);
+    return s_flat_value(f, &m);
+}
+
+static int s_flat_start_map(void *ctx)
+{
+    s_flat_t *f = ctx;
+    if (f->depth++ == 0)
+        return 1;
+    f->not_flat = true;
+    return 0;
+}
+
+static int s_flat_start_array(void *ctx)
+{
+    ((s_flat_t *)ctx)->not_flat = true;
+    return 0;
+}
+
+static int s_flat_end_map(void *ctx)
+{
+    ((s_flat_t *)ctx)->depth--;
+    return 1;
+}
+
+static int s_flat_key(void *ctx, const unsigned char *s, size_t n)
+{
+    s_flat_t *f = ctx;
+    gw_frame_head_t *h = f->h;
+    for (size_t i = 0; i < h->nflat; i++)
+        if (h->flat[i].key_len == n && memcmp(h->flat[i].key, s, n) == 0)
+            return 0; /* a duplicate key */
+    if (h->nflat == GW_FLAT_MAX) {
+        f->not_flat = true;
+        return 0;
+    }
+    gw_member_t *m = &h->flat[h->nflat++];
+    m->key = s_flat_copy(f, s, n);
+    m->key_len = n;
+    return 1;
+}
+
+static const yajl_callbacks s_flat_callbacks = {
+    .yajl_null = s_flat_null,
+    .yajl_boolean = s_flat_bool,
+    .yajl_number = s_flat_number,
+    .yajl_string = s_flat_string,
+    .yajl_start_map = s_flat_start_map,
+    .yajl_map_key = s_flat_key,
+    .yajl_end_map = s_flat_end_map,
+    .yajl_start_array = s_flat_start_array,
+};
+
+/* One yajl parse of data with these callbacks and context. True when it succeeded. */
+static bool s_yajl(const char *data, size_t len, const yajl_callbacks *cb, void *ctx)
+{
+    _Alignas(ARENA_ALIGN) unsigned char arena[1024];
+    s_arena_t a = {arena, 0, sizeof arena};
+    yajl_alloc_funcs af = {s_arena_malloc, s_arena_realloc, s_arena_free, &a};
+    yajl_handle y = yajl_alloc(cb, &af, ctx);
+    bool ok = y && yajl_parse(y, (const unsigned char *)data, len) == yajl_status_ok &&
+              yajl_complete_parse(y) == yajl_status_ok;
+    if (y)
+        yajl_free(y);
+    return ok;
+}
+
+/* data (len bytes, its bytes checked by the caller) as json_loadb(data, len,
+ * JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL) returns it: an object or an array (the
+ * caller's), or NULL (invalid JSON or out of memory). */
+static json_t *s_parse_tree(const char *data, size_t len)
+{
     s_build_t b = {.stack = NULL, .cap = 16};
     b.stack = b.small;
     b.key = b.key_small;
     b.key_cap = sizeof b.key_small;
-    _Alignas(ARENA_ALIGN) unsigned char arena[1024];
-    s_arena_t a = {arena, 0, sizeof arena};
-    yajl_alloc_funcs af = {s_arena_malloc, s_arena_realloc, s_arena_free, &a};
-    yajl_handle y = yajl_alloc(&s_callbacks, &af, &b);
-    bool ok = y && yajl_parse(y, (const unsigned char *)data, len) == yajl_status_ok &&
-              yajl_complete_parse(y) == yajl_status_ok && b.depth == 0;
-    if (y)
-        yajl_free(y);
+    bool ok = s_yajl(data, len, &s_callbacks, &b) && b.depth == 0;
     while (b.depth > 0) /* stopped inside containers */
         s_close(&b);
     if (b.stack != b.small)
@@ -334,63 +467,190 @@ static json_t *s_parse_frame(const char *data, size_t len)
     return b.root;
 }
 
+/* Parse data (len bytes) into h: a flat frame's members (h->nflat > 0 or an empty object;
+ * h->req NULL), else h->req as json_loadb would return it. 0; -1: invalid JSON (or out of
+ * memory building a tree); -2: out of memory. */
+static int s_parse_frame(const char *data, size_t len, gw_frame_head_t *h)
+{
+    int pre = s_prescan(data, len);
+    if (pre > 0) { /* "\u": jansson itself */
+        h->req = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
+        return h->req ? 0 : -1;
+    }
+    if (pre < 0 || !pl_utf8_valid(data, len))
+        return -1;
+    h->scratch = len <= sizeof h->scratch_small ? h->scratch_small : malloc(len);
+    if (!h->scratch)
+        return -2;
+    s_flat_t f = {.h = h};
+    if (s_yajl(data, len, &s_flat_callbacks, &f))
+        return 0;
+    if (!f.not_flat)
+        return -1;
+    /* a container inside, or many members: the frame as a tree */
+    h->nflat = 0;
+    h->req = s_parse_tree(data, len);
+    return h->req ? 0 : -1;
+}
+
+json_t *gw_frame_req(gw_frame_head_t *h)
+{
+    if (h->req)
+        return h->req;
+    json_t *o = json_object();
+    for (size_t i = 0; o && i < h->nflat; i++) {
+        const gw_member_t *m = &h->flat[i];
+        json_t *v;
+        switch (m->kind) {
+        case GW_M_STRING:
+            v = json_stringn_nocheck(m->str, m->len);
+            break;
+        case GW_M_INTEGER:
+            v = json_integer(m->i);
+            break;
+        case GW_M_REAL:
+            v = json_real(m->d);
+            break;
+        case GW_M_TRUE:
+            v = json_true();
+            break;
+        case GW_M_FALSE:
+            v = json_false();
+            break;
+        default:
+            v = json_null();
+            break;
+        }
+        if (!v || json_object_setn_new_nocheck(o, m->key, m->key_len, v) != 0) {
+            json_decref(o);
+            o = NULL;
+        }
+    }
+    h->req = o;
+    return o;
+}
+
+/* ---- members, from the flat list or the jansson object -------------------------------- */
+
+/* A member's value as the checks see it. */
+typedef struct {
+    bool present;
+    bool is_str, is_int;
+    const char *s; /* is_str: its bytes (NUL-terminated), n of them */
+    size_t n;
+    json_int_t i; /* is_int */
+} s_val_t;
+
+static s_val_t s_val_json(json_t *v)
+{
+    s_val_t r = {.present = v != NULL};
+    if (json_is_string(v)) {
+        r.is_str = true;
+        r.s = json_string_value(v);
+        r.n = json_string_length(v);
+    } else if (json_is_integer(v)) {
+        r.is_int = true;
+        r.i = json_integer_value(v);
+    }
+    return r;
+}
+
+static s_val_t s_get(const gw_frame_head_t *h, const char *name)
+{
+    if (h->req)
+        return s_val_json(json_object_get(h->req, name));
+    size_t n = strlen(name);
+    for (size_t i = 0; i < h->nflat; i++) {
+        const gw_member_t *m = &h->flat[i];
+        if (m->key_len == n && memcmp(m->key, name, n) == 0)
+            return (s_val_t){.present = true,
+                             .is_str = m->kind == GW_M_STRING,
+                             .is_int = m->kind == GW_M_INTEGER,
+                             .s = m->str,
+                             .n = m->len,
+                             .i = m->i};
+    }
+    return (s_val_t){0};
+}
+
 gw_verdict_t gw_frame_head(const char *data, size_t len, bool binary, gw_frame_head_t *h)
 {
-    memset(h, 0, sizeof *h);
+    h->req = NULL;
+    h->id_json = NULL;
+    h->has_type = false;
+    h->type = NULL;
+    h->nflat = 0;
+    h->scratch = NULL;
     if (binary)
         return BAD("binary frames are not accepted");
-    h->req = s_parse_frame(data, len);
-    if (!json_is_object(h->req))
-        return BAD(h->req ? "a frame must be a JSON object" : "invalid JSON");
-    json_t *idv = json_object_get(h->req, "id");
-    if (!json_is_string(idv))
+    int rc = s_parse_frame(data, len, h);
+    if (rc == -2)
+        return (gw_verdict_t){PL_E_INTERNAL, "out of memory"};
+    if (rc != 0)
+        return BAD("invalid JSON");
+    if (h->req && !json_is_object(h->req))
+        return BAD("a frame must be a JSON object");
+    s_val_t id = s_get(h, "id");
+    if (!id.is_str)
         return BAD("id is missing or not a string");
-    h->id_json = s_quote(json_string_value(idv), json_string_length(idv));
-    if (!h->id_json) /* escapes needed, or out of memory */
-        h->id_json = json_dumps(idv, JSON_COMPACT | JSON_ENCODE_ANY);
+    h->id_json = s_quote(id.s, id.n);
+    if (!h->id_json) { /* escapes needed, or out of memory */
+        json_t *idv = json_stringn_nocheck(id.s, id.n);
+        h->id_json = idv ? json_dumps(idv, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+        json_decref(idv);
+    }
     if (!h->id_json)
         return (gw_verdict_t){PL_E_INTERNAL, "out of memory"};
-    h->type_v = json_object_get(h->req, "type");
-    h->type = json_string_value(h->type_v);
+    s_val_t t = s_get(h, "type");
+    h->has_type = t.present;
+    h->type = t.is_str ? t.s : NULL;
     /* "send\u0000x" must not pass for "send" in the caller's strcmps: a type holding
      * U+0000 is no known type (JSON_ALLOW_NUL lets it through the parser) */
-    if (h->type && strlen(h->type) != json_string_length(h->type_v))
+    if (h->type && strlen(h->type) != t.n)
         h->type = "(holds U+0000)";
+    return GW_VERDICT_OK;
+}
+
+/* The checks of gw_valid_str on v. */
+static gw_verdict_t s_str(s_val_t v, bool required, const char **out, size_t *len_out)
+{
+    *out = NULL;
+    if (!v.present)
+        return required ? BAD("a required field is missing") : GW_VERDICT_OK;
+    if (!v.is_str)
+        return BAD("a field has the wrong type");
+    *out = v.s;
+    if (len_out)
+        *len_out = v.n;
+    if (strlen(v.s) != v.n)
+        return BAD("a string holds U+0000");
+    return GW_VERDICT_OK;
+}
+
+/* The checks of gw_valid_int on v. */
+static gw_verdict_t s_int(s_val_t v, json_int_t min, json_int_t max, json_int_t *out, bool *present)
+{
+    *present = v.present;
+    if (!v.present)
+        return GW_VERDICT_OK;
+    if (!v.is_int)
+        return BAD("a field has the wrong type");
+    if (v.i < min || v.i > max)
+        return BAD("a number is out of range");
+    *out = v.i;
     return GW_VERDICT_OK;
 }
 
 gw_verdict_t gw_valid_str(json_t *req, const char *name, bool required, const char **out,
                           size_t *len_out)
 {
-    json_t *v = json_object_get(req, name);
-    *out = NULL;
-    if (!v)
-        return required ? BAD("a required field is missing") : GW_VERDICT_OK;
-    if (!json_is_string(v))
-        return BAD("a field has the wrong type");
-    *out = json_string_value(v);
-    size_t len = json_string_length(v);
-    if (len_out)
-        *len_out = len;
-    if (strlen(*out) != len)
-        return BAD("a string holds U+0000");
-    return GW_VERDICT_OK;
+    return s_str(s_val_json(json_object_get(req, name)), required, out, len_out);
 }
 
 gw_verdict_t gw_valid_int(json_t *req, const char *name, json_int_t min, json_int_t max,
                           json_int_t *out, bool *present)
 {
-    json_t *v = json_object_get(req, name);
-    *present = v != NULL;
-    if (!v)
-        return GW_VERDICT_OK;
-    if (!json_is_integer(v))
-        return BAD("a field has the wrong type");
-    json_int_t n = json_integer_value(v);
-    if (n < min || n > max)
-        return BAD("a number is out of range");
-    *out = n;
-    return GW_VERDICT_OK;
+    return s_int(s_val_json(json_object_get(req, name)), min, max, out, present);
 }
 
 gw_verdict_t gw_valid_conv(const char *user, const char *conv, char *other)
@@ -410,71 +670,69 @@ gw_verdict_t gw_valid_conv(const char *user, const char *conv, char *other)
     return GW_VERDICT_OK;
 }
 
-static gw_verdict_t s_send(json_t *req, gw_conv_req_t *out)
+static gw_verdict_t s_send(const gw_frame_head_t *h, gw_conv_req_t *out)
 {
-    gw_verdict_t v = gw_valid_str(req, "client_msg_id", true, &out->cmid, NULL);
+    gw_verdict_t v = s_str(s_get(h, "client_msg_id"), true, &out->cmid, NULL);
     if (v.code)
         return v;
     size_t ncp = pl_utf8_count(out->cmid, strlen(out->cmid));
     if (ncp < 1 || ncp > 64)
         return BAD("client_msg_id must be 1 to 64 characters");
-    json_t *tv = json_object_get(req, "text");
-    if (!tv)
+    s_val_t tv = s_get(h, "text");
+    if (!tv.present)
         return BAD("a required field is missing");
-    if (!json_is_string(tv))
+    if (!tv.is_str)
         return BAD("a field has the wrong type");
-    const char *text = json_string_value(tv);
-    size_t tlen = json_string_length(tv);
-    if (tlen == 0)
+    if (tv.n == 0)
         return BAD("text is empty");
-    if (memchr(text, 0, tlen))
+    if (memchr(tv.s, 0, tv.n))
         return BAD("text holds U+0000");
-    if (pl_utf8_count(text, tlen) > PL_TEXT_MAX_CP)
+    if (pl_utf8_count(tv.s, tv.n) > PL_TEXT_MAX_CP)
         return (gw_verdict_t){PL_E_TOO_LARGE, "text is longer than 100000 characters"};
-    out->text = tv;
+    out->text = tv.s;
+    out->text_len = tv.n;
     return GW_VERDICT_OK;
 }
 
-static gw_verdict_t s_page(const char *type, json_t *req, gw_conv_req_t *out)
+static gw_verdict_t s_page(const char *type, const gw_frame_head_t *h, gw_conv_req_t *out)
 {
     gw_verdict_t v;
     bool present;
     if (strcmp(type, "sync") == 0) {
-        if ((v = gw_valid_int(req, "after", 0, INT64_MAX, &out->after, &present)).code)
+        if ((v = s_int(s_get(h, "after"), 0, INT64_MAX, &out->after, &present)).code)
             return v;
         if (!present)
             out->after = 0;
-    } else if ((v = gw_valid_int(req, "before", 1, INT64_MAX, &out->before, &out->has_before))
-                   .code) {
+    } else if ((v = s_int(s_get(h, "before"), 1, INT64_MAX, &out->before, &out->has_before)).code) {
         return v;
     }
-    if ((v = gw_valid_int(req, "limit", 1, 500, &out->limit, &present)).code)
+    if ((v = s_int(s_get(h, "limit"), 1, 500, &out->limit, &present)).code)
         return v;
     if (!present)
         out->limit = strcmp(type, "sync") == 0 ? 100 : 50;
     return GW_VERDICT_OK;
 }
 
-gw_verdict_t gw_valid_conv_request(const char *user, const char *type, json_t *req,
+gw_verdict_t gw_valid_conv_request(const char *user, const char *type, const gw_frame_head_t *h,
                                    gw_conv_req_t *out)
 {
     memset(out, 0, sizeof *out);
-    gw_verdict_t v = gw_valid_str(req, "conv", true, &out->conv, NULL);
+    gw_verdict_t v = s_str(s_get(h, "conv"), true, &out->conv, NULL);
     if (v.code)
         return v;
     if (strcmp(type, "send") == 0) {
-        v = s_send(req, out);
+        v = s_send(h, out);
     } else if (strcmp(type, "read") == 0) {
-        json_t *sv = json_object_get(req, "seq");
-        if (!sv)
+        s_val_t sv = s_get(h, "seq");
+        if (!sv.present)
             return BAD("a required field is missing");
-        if (!json_is_integer(sv))
+        if (!sv.is_int)
             return BAD("a field has the wrong type");
-        if (json_integer_value(sv) < 0)
+        if (sv.i < 0)
             return BAD("seq must not be negative");
-        out->seq = json_integer_value(sv);
+        out->seq = sv.i;
     } else if (strcmp(type, "sync") == 0 || strcmp(type, "history") == 0) {
-        v = s_page(type, req, out);
+        v = s_page(type, h, out);
     } else if (strcmp(type, "typing") != 0) {
         return BAD("unknown request type");
     }
