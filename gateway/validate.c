@@ -433,7 +433,7 @@ static const yajl_callbacks s_flat_callbacks = {
 /* One yajl parse of data with these callbacks and context. True when it succeeded. */
 static bool s_yajl(const char *data, size_t len, const yajl_callbacks *cb, void *ctx)
 {
-    _Alignas(ARENA_ALIGN) unsigned char arena[1024];
+    _Alignas(ARENA_ALIGN) unsigned char arena[3072]; /* yajl: ≈ 2.5 KiB, its lexer buffer 2 KiB */
     s_arena_t a = {arena, 0, sizeof arena};
     yajl_alloc_funcs af = {s_arena_malloc, s_arena_realloc, s_arena_free, &a};
     yajl_handle y = yajl_alloc(cb, &af, ctx);
