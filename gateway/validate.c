@@ -69,8 +69,24 @@ static char *s_quote(const char *v, size_t n)
  *    frame holding "\u" anywhere goes to json_loadb itself (rare: clients escape only
  *    control characters and lone surrogates that way). */
 
+/* Where the top-level value ended. yajl 2.1 accepts a value followed by the start of a
+ * string it never sees the end of ({"id":"1"} "x: its lexer waits for more input, and
+ * yajl_complete_parse's flush with one space still leaves the string open), which
+ * json_loadb refuses: the callback that closes the top level notes the offset
+ * (yajl_get_bytes_consumed, just past the bracket), and only whitespace may follow it. */
+typedef struct {
+    yajl_handle y;
+    size_t end; /* 0: the top level is not closed */
+} s_top_t;
+
+static void s_top_closed(s_top_t *t)
+{
+    t->end = yajl_get_bytes_consumed(t->y);
+}
+
 /* One frame being built. Thread: the caller's; no state outlives s_parse_frame. */
 typedef struct {
+    s_top_t top; /* first: s_yajl's view of the context */
     json_t *root;
     json_t **stack; /* the open containers, stack[depth - 1] innermost */
     size_t depth, cap;
@@ -187,6 +203,8 @@ static int s_close(void *ctx)
 {
     s_build_t *b = ctx;
     json_decref(b->stack[--b->depth]);
+    if (b->depth == 0)
+        s_top_closed(&b->top);
     return 1;
 }
 
@@ -323,6 +341,7 @@ static void *s_arena_realloc(void *ctx, void *p, size_t n)
 /* One flat parse into h (its nflat, flat[] and scratch, which holds len bytes: every
  * string and name copied there with its NUL takes no more than its quoted JSON text). */
 typedef struct {
+    s_top_t top; /* first: s_yajl's view of the context */
     gw_frame_head_t *h;
     int depth;
     size_t used;   /* of h->scratch */
@@ -398,7 +417,9 @@ static int s_flat_start_array(void *ctx)
 
 static int s_flat_end_map(void *ctx)
 {
-    ((s_flat_t *)ctx)->depth--;
+    s_flat_t *f = ctx;
+    if (--f->depth == 0)
+        s_top_closed(&f->top);
     return 1;
 }
 
@@ -430,15 +451,21 @@ static const yajl_callbacks s_flat_callbacks = {
     .yajl_start_array = s_flat_start_array,
 };
 
-/* One yajl parse of data with these callbacks and context. True when it succeeded. */
+/* One yajl parse of data with these callbacks and context (an s_build_t or s_flat_t,
+ * whose s_top_t comes first). True when it succeeded: one value, then only whitespace. */
 static bool s_yajl(const char *data, size_t len, const yajl_callbacks *cb, void *ctx)
 {
+    s_top_t *top = ctx;
     _Alignas(ARENA_ALIGN) unsigned char arena[3072]; /* yajl: ≈ 2.5 KiB, its lexer buffer 2 KiB */
     s_arena_t a = {arena, 0, sizeof arena};
     yajl_alloc_funcs af = {s_arena_malloc, s_arena_realloc, s_arena_free, &a};
     yajl_handle y = yajl_alloc(cb, &af, ctx);
+    top->y = y;
+    top->end = 0;
     bool ok = y && yajl_parse(y, (const unsigned char *)data, len) == yajl_status_ok &&
-              yajl_complete_parse(y) == yajl_status_ok;
+              yajl_complete_parse(y) == yajl_status_ok && top->end > 0 && top->end <= len;
+    for (size_t i = top->end; ok && i < len; i++)
+        ok = data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r';
     if (y)
         yajl_free(y);
     return ok;

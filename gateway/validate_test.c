@@ -222,6 +222,17 @@ static void test_parser(void)
         "]",
         "[]",
         "{\"id\":\"1\",\"a\":[[[[]]]]}",
+        /* a value, then the start of a string yajl never sees the end of */
+        "{\"type\":\"send\",\"id\":4}\"}",
+        "{\"id\":\"1\"} \"",
+        "{\"id\":\"1\"}\"abc",
+        "{\"id\":\"1\"} \"a\\",
+        "{\"id\":\"1\",\"a\":[1]} \"x",
+        "[1]\"",
+        "{\"id\":\"1\"} t",
+        "{\"id\":\"1\"} 1",
+        "{\"id\":\"1\"} -",
+        "{\"id\":\"1\"} {",
         NULL,
     };
     for (int i = 0; cases[i]; i++)
