@@ -13,7 +13,8 @@
  * Each frame is also parsed by json_loadb, the parser the gateway used before yajl
  * (validate.c): gw_frame_head must accept exactly the frames json_loadb makes an object
  * with a string id of, build the same object, and answer "invalid JSON" exactly when
- * json_loadb fails; a difference aborts. */
+ * json_loadb fails (but for a raw NUL byte, which json_loadb sometimes skips and the
+ * gateway always refuses); a difference aborts. */
 #define _GNU_SOURCE /* memmem */
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,9 @@ static void s_differential(const char *p, size_t n)
     bool j_ok = json_is_object(j) && json_is_string(json_object_get(j, "id"));
     if (v.code && strcmp(v.code, PL_E_INTERNAL) == 0) {
         /* out of memory: nothing to compare */
+    } else if (j && v.code && strcmp(v.msg, "invalid JSON") == 0 && memchr(p, 0, n)) {
+        /* jansson 2.14 skips a raw NUL byte after a number or a literal; the gateway
+         * refuses every raw NUL byte (validate.c): the one difference allowed */
     } else if (!v.code != j_ok || (!j) != (v.code && strcmp(v.msg, "invalid JSON") == 0) ||
                (j_ok && !json_equal(j, gw_frame_req(&h)))) {
         abort();

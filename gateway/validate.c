@@ -67,7 +67,12 @@ static char *s_quote(const char *v, size_t n)
  *    does (an integer unless '.', 'e' or 'E'; strtoll; strtod; refused on overflow);
  *  - \uXXXX escapes: yajl turns a lone surrogate into '?' instead of refusing it, so a
  *    frame holding "\u" anywhere goes to json_loadb itself (rare: clients escape only
- *    control characters and lone surrogates that way). */
+ *    control characters and lone surrogates that way);
+ *  - a value followed by an unterminated string (s_top_t below).
+ * One deliberate difference: jansson 2.14 skips a raw NUL byte that follows a number or a
+ * literal ({"a":1<NUL>} parses: its stream's unget leaves a NUL that reads as "fetch the
+ * next byte"); a raw NUL byte is never JSON and is refused here like every control byte
+ * (the differential checks allow exactly that case). */
 
 /* Where the top-level value ended. yajl 2.1 accepts a value followed by the start of a
  * string it never sees the end of ({"id":"1"} "x: its lexer waits for more input, and
@@ -81,7 +86,8 @@ typedef struct {
 
 static void s_top_closed(s_top_t *t)
 {
-    t->end = yajl_get_bytes_consumed(t->y);
+    if (t->y) /* NULL: closing what a failed parse left open, after yajl_free */
+        t->end = yajl_get_bytes_consumed(t->y);
 }
 
 /* One frame being built. Thread: the caller's; no state outlives s_parse_frame. */
@@ -468,6 +474,7 @@ static bool s_yajl(const char *data, size_t len, const yajl_callbacks *cb, void 
         ok = data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r';
     if (y)
         yajl_free(y);
+    top->y = NULL;
     return ok;
 }
 

@@ -136,6 +136,10 @@ static bool s_same_as_jansson(const char *text, size_t len)
     bool j_ok = json_is_object(j) && json_is_string(json_object_get(j, "id"));
     bool same = !v.code == j_ok && (!j) == (v.code && strcmp(v.msg, "invalid JSON") == 0) &&
                 (!j_ok || json_equal(j, gw_frame_req(&h)));
+    /* the one difference: jansson 2.14 skips a raw NUL byte after a number or a literal,
+     * the gateway refuses every raw NUL byte */
+    if (!same && j && v.code && strcmp(v.msg, "invalid JSON") == 0 && memchr(text, 0, len))
+        same = true;
     if (!same)
         fprintf(stderr, "  differs from jansson (%s): %.*s\n", v.msg ? v.msg : "valid",
                 (int)(len < 80 ? len : 80), text);
@@ -239,6 +243,20 @@ static void test_parser(void)
         CHECK(s_same_as_jansson(cases[i], strlen(cases[i])));
     const char nul[] = "{\"id\":\"a\0b\"}";
     CHECK(s_same_as_jansson(nul, sizeof nul - 1));
+    /* a raw NUL byte after a number or a literal: jansson 2.14 parses the frame (a bug of
+     * its stream), the gateway refuses it (fuzz_frame's finding) */
+    static const char *const nul_after[] = {
+        "{\"id\":\"1\",\"a\":16\0}", "{\"id\":\"1\",\"a\":true\0}", "{\"id\":\"1\",\"a\":-1.5\0 }"};
+    static const size_t nul_len[] = {18, 20, 21};
+    for (int i = 0; i < 3; i++) {
+        gw_frame_head_t h;
+        json_t *j =
+            json_loadb(nul_after[i], nul_len[i], JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
+        CHECK(j != NULL); /* the quirk this documents; if a new jansson fixes it, fine */
+        json_decref(j);
+        CHECK(s_is(s_head(nul_after[i], nul_len[i], false, &h), BADREQ, "invalid JSON"));
+        gw_frame_head_clear(&h);
+    }
     /* depth: around jansson's JSON_PARSER_MAX_DEPTH, for containers and for scalars */
     for (int d = JSON_PARSER_MAX_DEPTH - 4; d <= JSON_PARSER_MAX_DEPTH + 1; d++) {
         static const char *inner[] = {"1", "\"x\"", "[]", "{}", "{\"k\":null}"};
