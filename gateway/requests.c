@@ -16,7 +16,8 @@
 typedef struct op {
     session_t *s; /* one reference */
     pending_t *p;
-    char *id_json;
+    char *id_json; /* id_small, or malloc'd when longer */
+    char id_small[40];
     /* send / sync / history on a dm whose other user is not yet known to exist */
     char other[33];
     char key[80];
@@ -32,7 +33,8 @@ static op_t *s_op_new(session_t *s, pending_t *p, const char *id_json)
     op_t *o = calloc(1, sizeof *o);
     if (!o)
         return NULL;
-    o->id_json = strdup(id_json);
+    size_t n = strlen(id_json) + 1;
+    o->id_json = n <= sizeof o->id_small ? memcpy(o->id_small, id_json, n) : strdup(id_json);
     if (!o->id_json) {
         free(o);
         return NULL;
@@ -49,7 +51,8 @@ static void s_op_destroy(op_t **o_p)
         return;
     order_cancel(&o->ticket);
     session_unref(&o->s);
-    free(o->id_json);
+    if (o->id_json != o->id_small)
+        free(o->id_json);
     free(o->payload);
     free(o);
     *o_p = NULL;
