@@ -466,6 +466,9 @@ static bool s_yajl(const char *data, size_t len, const yajl_callbacks *cb, void 
     s_arena_t a = {arena, 0, sizeof arena};
     yajl_alloc_funcs af = {s_arena_malloc, s_arena_realloc, s_arena_free, &a};
     yajl_handle y = yajl_alloc(cb, &af, ctx);
+    /* its UTF-8 check is laxer than pl_utf8_valid's, which the frame has passed */
+    if (y)
+        yajl_config(y, yajl_dont_validate_strings, 1);
     top->y = y;
     top->end = 0;
     bool ok = y && yajl_parse(y, (const unsigned char *)data, len) == yajl_status_ok &&
