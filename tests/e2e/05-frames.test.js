@@ -104,13 +104,17 @@ h.test('JSON edge cases: refused as invalid JSON exactly as before, accepted fra
     const a = await ws.waitAnswer(id);
     assert.equal(a.type, 'ok', `${JSON.stringify(raw.slice(0, 60))} -> ${JSON.stringify(a)}`);
   }
-  // A send with escapes (a frame that goes to jansson, one that yajl decodes) stores the text.
+  // A send with escapes (a frame that goes to jansson, one that yajl decodes) stores the
+  // text as sent (in a dm of its own: the other tests expect DM0 and DM1 empty).
+  const peer = `${p0}esc`;
+  await createUser(c.httpUrl(0), peer);
+  const conv = dmId(alice, peer);
   const texts = ['line\nbreak "quoted" \\ back\tslash', 'caf\u00e9 \ud83d\ude00 \u0001'];
   for (const [i, text] of texts.entries()) {
-    const r = await ws.ok('send', { conv: DM0, client_msg_id: `esc${i}`, text });
+    const r = await ws.ok('send', { conv, client_msg_id: `esc${i}`, text });
     assert.equal(typeof r.seq, 'number');
   }
-  const msgs = (await ws.ok('sync', { conv: DM0 })).msgs.filter((m) => m.client_msg_id.startsWith('esc'));
+  const msgs = (await ws.ok('sync', { conv })).msgs;
   assert.deepEqual(msgs.map((m) => m.text), texts);
 });
 
