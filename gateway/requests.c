@@ -16,7 +16,8 @@
 typedef struct op {
     session_t *s; /* one reference */
     pending_t *p;
-    char *id_json;
+    char *id_json; /* id_small, or malloc'd when longer */
+    char id_small[40];
     /* send / sync / history on a dm whose other user is not yet known to exist */
     char other[33];
     char key[80];
@@ -32,7 +33,8 @@ static op_t *s_op_new(session_t *s, pending_t *p, const char *id_json)
     op_t *o = calloc(1, sizeof *o);
     if (!o)
         return NULL;
-    o->id_json = strdup(id_json);
+    size_t n = strlen(id_json) + 1;
+    o->id_json = n <= sizeof o->id_small ? memcpy(o->id_small, id_json, n) : strdup(id_json);
     if (!o->id_json) {
         free(o);
         return NULL;
@@ -49,7 +51,8 @@ static void s_op_destroy(op_t **o_p)
         return;
     order_cancel(&o->ticket);
     session_unref(&o->s);
-    free(o->id_json);
+    if (o->id_json != o->id_small)
+        free(o->id_json);
     free(o->payload);
     free(o);
     *o_p = NULL;
@@ -139,7 +142,7 @@ static void s_build_conv_op(session_t *s, const char *type, const gw_conv_req_t 
         json_object_set_new(pl, "device", json_string(s->device));
         json_object_set_new(pl, "conv", json_string(r->conv));
         json_object_set_new(pl, "client_msg_id", json_string(r->cmid));
-        json_object_set(pl, "text", r->text);
+        json_object_set_new(pl, "text", json_stringn(r->text, r->text_len));
     } else if (strcmp(type, "read") == 0 || strcmp(type, "typing") == 0) {
         json_object_set_new(pl, "device", json_string(s->device));
         json_object_set_new(pl, "conv", json_string(r->conv));
@@ -204,8 +207,8 @@ static char *s_binary_body_direct(pl_op_t op, const session_t *s, const gw_conv_
         else if (FIELD_IS("client_msg_id"))
             v = r->cmid;
         else if (FIELD_IS("text") && r->text) {
-            v = json_string_value(r->text);
-            vl = json_string_length(r->text);
+            v = r->text;
+            vl = r->text_len;
         }
 #undef FIELD_IS
         if (!v) {
@@ -225,12 +228,12 @@ static char *s_binary_body_direct(pl_op_t op, const session_t *s, const gw_conv_
 }
 
 static void s_conv_request(session_t *s, pending_t *p, const char *id_json, const char *type,
-                           json_t *req)
+                           const gw_frame_head_t *h)
 {
     json_t *pl = NULL;
     op_t *o = NULL;
     gw_conv_req_t r;
-    gw_verdict_t v = gw_valid_conv_request(s->user, type, req, &r);
+    gw_verdict_t v = gw_valid_conv_request(s->user, type, h, &r);
     if (v.code) {
         s_error(s, p, id_json, v.code, v.msg);
         return;
@@ -473,10 +476,19 @@ void requests_frame(session_t *s, const char *data, size_t len, bool binary)
     const char *code = first ? PL_E_UNAUTHENTICATED : PL_E_BAD_REQUEST;
     gw_frame_head_t h;
     gw_verdict_t v = gw_frame_head(data, len, binary, &h);
-    json_t *req = h.req, *tv = h.type_v;
     const char *id_json = h.id_json, *type = h.type;
     if (v.code) { /* no id to answer with */
         s_error(s, p, NULL, strcmp(v.code, PL_E_INTERNAL) == 0 ? v.code : code, v.msg);
+        goto done;
+    }
+    /* The conversation requests but sync and history (whose budget reads limit) read the
+     * frame's members as parsed (gw_valid_conv_request); every other reader gets the frame
+     * as a jansson object, built now from a flat frame (the `send` path builds none). */
+    json_t *req = NULL;
+    bool members_only = type && (strcmp(type, "send") == 0 || strcmp(type, "read") == 0 ||
+                                 strcmp(type, "typing") == 0);
+    if (!members_only && !(req = gw_frame_req(&h))) {
+        s_error(s, p, id_json, PL_E_INTERNAL, "out of memory");
         goto done;
     }
     if (first) {
@@ -499,14 +511,14 @@ void requests_frame(session_t *s, const char *data, size_t len, bool binary)
          * until it is answered (session_answer releases it) */
         budget_reserve(s, p, budget_worst_case(type, req));
     }
-    if (!tv) {
+    if (!h.has_type) {
         s_error(s, p, id_json, PL_E_BAD_REQUEST, "type is missing");
     } else if (!type) {
         s_error(s, p, id_json, PL_E_BAD_REQUEST, "type is not a string");
     } else if (strcmp(type, "send") == 0 || strcmp(type, "sync") == 0 ||
                strcmp(type, "history") == 0 || strcmp(type, "read") == 0 ||
                strcmp(type, "typing") == 0) {
-        s_conv_request(s, p, id_json, type, req);
+        s_conv_request(s, p, id_json, type, &h);
     } else if (strcmp(type, "group_create") == 0 || strcmp(type, "group_add") == 0 ||
                strcmp(type, "group_remove") == 0) {
         groups_request(s, p, id_json, type, req);

@@ -10,8 +10,8 @@
  * when input (or an expired request) is still waiting, so the loop does not block with
  * messages unread (also after this turn's sends).
  *
- * Requests carry a u64 reqid; outstanding ones sit in a hash (its decimal -> entry) and in a
- * list sorted by deadline. An answer, a deadline (--timeout, 1 s for HEALTH) or a failed
+ * Requests carry a u64 reqid; outstanding ones sit in a table keyed by it (zl_ids_t) and in
+ * a list sorted by deadline. An answer, a deadline (--timeout, 1 s for HEALTH) or a failed
  * send completes the entry exactly once; a late answer finds no entry and is dropped.
  *
  * The socket is a CURVE client (docs/internals.md "Security between roles") and sets no
@@ -45,13 +45,26 @@ typedef struct {
 
 typedef struct zl_entry {
     struct zl_entry *prev, *next; /* deadline order */
-    char reqid[24];               /* decimal of id: the hash key */
     uint64_t id;
     int64_t deadline;
     zlink_cb *cb;
     void *arg;
     bool unsent; /* the send failed: answered unavailable on the next loop turn */
 } zl_entry_t;
+
+/* The requests in flight by id: open addressing with linear probing, slots a power of two,
+ * at most half full; deletion shifts the run back (no tombstones). Ids are consecutive,
+ * so id & mask spreads them without a hash function. (It replaced a czmq hash keyed by the
+ * id's decimal: a decimal per request and per answer, a string hash, a node allocation.) */
+typedef struct {
+    zl_entry_t **slot; /* NULL: empty */
+    size_t mask;       /* slots - 1 */
+    size_t count;
+} zl_ids_t;
+
+#define ZL_IDS_MIN 64
+/* Entries kept for reuse (a burst's worth), instead of a calloc and a free per request. */
+#define ZL_ENTRY_POOL_MAX 1024
 
 struct zlink {
     gw_t *gw;
@@ -79,7 +92,9 @@ struct zlink {
     uint64_t locseq;
     pl_buf_t out; /* the message being sent (reused) */
     pl_slots_t *table;
-    zhashx_t *byid; /* reqid -> zl_entry_t (not owned by the hash) */
+    zl_ids_t ids;     /* reqid -> zl_entry_t (not owned by the table) */
+    zl_entry_t *pool; /* free entries, linked by next */
+    size_t pool_n;
     zl_entry_t *head, *tail;
     bool stopped;
     uv_check_t check;
@@ -100,6 +115,80 @@ static bool s_has_input(zlink_t *self)
     if (zmq_getsockopt(self->raw, ZMQ_EVENTS, &ev, &sz) != 0)
         return false;
     return (ev & ZMQ_POLLIN) != 0;
+}
+
+/* Room for one more id (grown to twice the slots at half full). 0 or -1 (out of memory). */
+static int s_ids_reserve(zl_ids_t *t)
+{
+    size_t slots = t->slot ? t->mask + 1 : 0;
+    if ((t->count + 1) * 2 <= slots)
+        return 0;
+    size_t n = slots ? slots * 2 : ZL_IDS_MIN;
+    zl_entry_t **slot = calloc(n, sizeof *slot);
+    if (!slot)
+        return -1;
+    for (size_t i = 0; i < slots; i++) {
+        zl_entry_t *e = t->slot[i];
+        if (!e)
+            continue;
+        size_t j = e->id & (n - 1);
+        while (slot[j])
+            j = (j + 1) & (n - 1);
+        slot[j] = e;
+    }
+    free(t->slot);
+    t->slot = slot;
+    t->mask = n - 1;
+    return 0;
+}
+
+/* Add e (its id not in t; s_ids_reserve made room). */
+static void s_ids_insert(zl_ids_t *t, zl_entry_t *e)
+{
+    size_t i = e->id & t->mask;
+    while (t->slot[i])
+        i = (i + 1) & t->mask;
+    t->slot[i] = e;
+    t->count++;
+}
+
+/* The entry of id, removed from t; NULL if none. */
+static zl_entry_t *s_ids_take(zl_ids_t *t, uint64_t id)
+{
+    if (!t->slot)
+        return NULL;
+    size_t i = id & t->mask;
+    while (t->slot[i] && t->slot[i]->id != id)
+        i = (i + 1) & t->mask;
+    zl_entry_t *e = t->slot[i];
+    if (!e)
+        return NULL;
+    t->slot[i] = NULL;
+    t->count--;
+    /* shift back the entries after i whose home slot is not in (i, j] */
+    for (size_t j = (i + 1) & t->mask; t->slot[j]; j = (j + 1) & t->mask) {
+        size_t home = t->slot[j]->id & t->mask;
+        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!stays) {
+            t->slot[i] = t->slot[j];
+            t->slot[j] = NULL;
+            i = j;
+        }
+    }
+    return e;
+}
+
+/* Free the table and the pooled entries (the entries in flight are the list's). */
+static void s_ids_pool_free(zlink_t *self)
+{
+    free(self->ids.slot);
+    self->ids = (zl_ids_t){0};
+    while (self->pool) {
+        zl_entry_t *e = self->pool;
+        self->pool = e->next;
+        free(e);
+    }
+    self->pool_n = 0;
 }
 
 static void s_list_remove(zlink_t *self, zl_entry_t *e)
@@ -133,11 +222,21 @@ static void s_list_insert(zlink_t *self, zl_entry_t *e)
         self->head = e;
 }
 
-/* Complete and free e (already unlinked from hash and list). */
-static void s_complete(zl_entry_t *e, const char *status, const char *body, size_t len)
+/* Complete e (already out of the table and the list) and keep it for reuse. */
+static void s_complete(zlink_t *self, zl_entry_t *e, const char *status, const char *body,
+                       size_t len)
 {
-    e->cb(e->arg, status, body, len);
-    free(e);
+    zlink_cb *cb = e->cb;
+    void *arg = e->arg;
+    /* back to the pool first: the callback may make new requests */
+    if (self->pool_n < ZL_ENTRY_POOL_MAX) {
+        e->next = self->pool;
+        self->pool = e;
+        self->pool_n++;
+    } else {
+        free(e);
+    }
+    cb(arg, status, body, len);
 }
 
 static void s_expire(zlink_t *self, int64_t now)
@@ -145,14 +244,14 @@ static void s_expire(zlink_t *self, int64_t now)
     while (self->head && self->head->deadline <= now) {
         zl_entry_t *e = self->head;
         s_list_remove(self, e);
-        zhashx_delete(self->byid, e->reqid);
+        s_ids_take(&self->ids, e->id);
         static const char late[] = "the request timed out";
         static const char down[] = "the router is unreachable";
-        pl_debug("request %s %s", e->reqid, e->unsent ? "not sent" : "expired");
+        pl_debug("request %" PRIu64 " %s", e->id, e->unsent ? "not sent" : "expired");
         if (e->unsent)
-            s_complete(e, PL_E_UNAVAILABLE, down, sizeof down - 1);
+            s_complete(self, e, PL_E_UNAVAILABLE, down, sizeof down - 1);
         else
-            s_complete(e, PL_E_UNAVAILABLE, late, sizeof late - 1);
+            s_complete(self, e, PL_E_UNAVAILABLE, late, sizeof late - 1);
     }
 }
 
@@ -171,28 +270,21 @@ static int s_send(zlink_t *self)
     return zmq_send(self->raw, self->out.data, self->out.len, ZMQ_DONTWAIT) < 0 ? -1 : 0;
 }
 
-/* The decimal of v into buf (at least 21 bytes), NUL-terminated: the hash key of a reqid
- * (snprintf's cost, ≈ 350 instructions, twice per request, was worth avoiding). */
-static void s_u64_dec(char *buf, uint64_t v)
-{
-    char tmp[21];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++)
-        buf[i] = tmp[n - 1 - i];
-    buf[n] = '\0';
-}
-
+/* A new entry (from the pool if it has one), its id taken and room for it in the table;
+ * NULL on out of memory. */
 static zl_entry_t *s_entry_new(zlink_t *self, zlink_cb *cb, void *arg, int timeout_ms)
 {
-    zl_entry_t *e = calloc(1, sizeof *e);
-    if (!e)
+    if (s_ids_reserve(&self->ids) != 0)
         return NULL;
+    zl_entry_t *e = self->pool;
+    if (e) {
+        self->pool = e->next;
+        self->pool_n--;
+        memset(e, 0, sizeof *e);
+    } else if (!(e = calloc(1, sizeof *e))) {
+        return NULL;
+    }
     e->id = ++self->next_reqid;
-    s_u64_dec(e->reqid, e->id);
     e->cb = cb;
     e->arg = arg;
     e->deadline = pl_mono_ms() + timeout_ms;
@@ -203,12 +295,12 @@ static zl_entry_t *s_entry_new(zlink_t *self, zlink_cb *cb, void *arg, int timeo
 static void s_track(zlink_t *self, zl_entry_t *e, int send_rc)
 {
     if (send_rc != 0) {
-        pl_debug("send of request %s failed: %s", e->reqid, strerror(errno));
+        pl_debug("send of request %" PRIu64 " failed: %s", e->id, strerror(errno));
         e->deadline = 0;
         e->unsent = true;
     }
     s_list_insert(self, e);
-    zhashx_insert(self->byid, e->reqid, e);
+    s_ids_insert(&self->ids, e);
 }
 
 /* Encode and send REQ (key) or REQN (shard) for a new entry. */
@@ -286,27 +378,26 @@ const pl_slots_t *zlink_table(zlink_t *self)
 
 static void s_on_answer(zlink_t *self, uint64_t id, const char *status, pl_slice_t body)
 {
-    char reqid[24];
-    s_u64_dec(reqid, id);
-    zl_entry_t *e = zhashx_lookup(self->byid, reqid);
+    zl_entry_t *e = s_ids_take(&self->ids, id);
     if (!e) {
-        pl_debug("late or unknown answer %s dropped", reqid);
+        pl_debug("late or unknown answer %" PRIu64 " dropped", id);
         return;
     }
-    zhashx_delete(self->byid, reqid);
     s_list_remove(self, e);
-    /* callbacks may read body[len]: a NUL-terminated copy */
-    char *text = malloc(body.n + 1);
+    /* callbacks may read body[len]: a NUL-terminated copy (on the stack when small) */
+    char small[512];
+    char *text = body.n < sizeof small ? small : malloc(body.n + 1);
     if (!text) {
         static const char msg[] = "out of memory";
-        s_complete(e, PL_E_INTERNAL, msg, sizeof msg - 1);
+        s_complete(self, e, PL_E_INTERNAL, msg, sizeof msg - 1);
         return;
     }
     if (body.n)
         memcpy(text, body.p, body.n);
     text[body.n] = '\0';
-    s_complete(e, status, text, body.n);
-    free(text);
+    s_complete(self, e, status, text, body.n);
+    if (text != small)
+        free(text);
 }
 
 static void s_handle(zlink_t *self, const pl_msg_t *m);
@@ -589,10 +680,9 @@ zlink_t *zlink_new(gw_t *gw, uv_loop_t *loop, const char *endpoint, const char *
     randombytes_buf(&self->epoch, sizeof self->epoch);
     self->epoch >>= 1;
     snprintf(self->server_key, sizeof self->server_key, "%s", server_key);
-    self->byid = zhashx_new();
     self->endpoint = strdup(endpoint);
     self->cert = zcert_dup(cert);
-    if (!self->byid || !self->endpoint || !self->cert)
+    if (!self->endpoint || !self->cert)
         goto fail;
     char keyname[80];
     if (pl_curve_role(self->cert, keyname, sizeof keyname) != PL_ROLE_GATEWAY) {
@@ -638,7 +728,7 @@ fail:
         return NULL;
     }
     zsock_destroy(&self->sock);
-    zhashx_destroy(&self->byid);
+    s_ids_pool_free(self);
     zcert_destroy(&self->cert);
     free(self->endpoint);
     free(self);
@@ -653,9 +743,9 @@ void zlink_stop(zlink_t *self)
     while (self->head) {
         zl_entry_t *e = self->head;
         s_list_remove(self, e);
-        zhashx_delete(self->byid, e->reqid);
+        s_ids_take(&self->ids, e->id);
         static const char msg[] = "the gateway is shutting down";
-        s_complete(e, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
+        s_complete(self, e, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
     }
     s_drop_socket(self);
     uv_handle_t *hs[] = {(uv_handle_t *)&self->check, (uv_handle_t *)&self->prepare,
@@ -673,7 +763,7 @@ void zlink_destroy(zlink_t **self_p)
     zlink_t *self = *self_p;
     /* zlink_stop must have run and the loop must have closed the handles */
     zsock_destroy(&self->sock);
-    zhashx_destroy(&self->byid);
+    s_ids_pool_free(self);
     zcert_destroy(&self->cert);
     free(self->endpoint);
     pl_slots_destroy(&self->table);

@@ -68,6 +68,56 @@ h.test('malformed frames get bad_request (without id when unreadable) and the so
   assert.deepEqual(s.msgs, []);
 });
 
+h.test('JSON edge cases: refused as invalid JSON exactly as before, accepted frames read whole', async (t, c) => {
+  // The gateway parses frames with yajl plus checks that keep jansson's json_loadb verdicts
+  // (docs/internals.md "The client frame parser"); each of these is one of those checks.
+  const ws = await Client.open(c.wsUrl(0), tok.alice, { label: alice });
+  const deep = (n) => `{"type":"ping","id":"deep${n}","a":${'['.repeat(n)}1${']'.repeat(n)}}`;
+  const refused = [
+    '{"type":"ping","id":"r1"} "', // a value, then an unterminated string
+    '{"type":"ping","id":"r2"}"}',
+    '{"type":"ping","id":"r3","a":16\u0000}', // a raw NUL byte after a number
+    '{"type":"ping","id":"r4"}\v', // \v is not JSON whitespace
+    '{"type":"ping","id":"r5","a":01}',
+    '{"type":"ping","id":"r6","a":9223372036854775808}', // beyond a 64-bit integer
+    '{"type":"ping","id":"r7","a":1e400}',
+    '{"type":"ping","id":"r8","type":"ping"}', // a duplicate key
+    '{"type":"ping","id":"r9","a":{"b":1,"b":2}}', // a duplicate key, nested
+    '{"type":"ping","id":"\\ud800"}', // a lone surrogate escape
+    deep(2047), // 2047 arrays around a number: one level beyond jansson's 2048
+  ];
+  for (const raw of refused) {
+    ws.sendRaw(raw);
+    const e = await ws.nextEvent(errNoId, 5000, `error without id for ${JSON.stringify(raw.slice(0, 60))}`);
+    assert.equal(e.code, 'bad_request', `${JSON.stringify(raw.slice(0, 60))} -> ${JSON.stringify(e)}`);
+  }
+  await stillWorks(ws);
+  const accepted = [
+    ['{"type":"ping","id":"a1","x":{"y":[1,2.5,-0,true,null,{}]}}', 'a1'],
+    ['{"type":"ping","id":"a2\\n\\u00e9\\ud83d\\ude00"}', 'a2\n\u00e9\ud83d\ude00'],
+    ['{"type":"ping","id":"a3","a":-9223372036854775808,"b":1e308} \r\n\t', 'a3'],
+    [`{"type":"ping","id":"a4",${Array.from({ length: 14 }, (_, i) => `"k${i}":${i}`).join(',')}}`, 'a4'],
+    [deep(2046).replace('deep2046', 'a5'), 'a5'],
+  ];
+  for (const [raw, id] of accepted) {
+    ws.sendRaw(raw);
+    const a = await ws.waitAnswer(id);
+    assert.equal(a.type, 'ok', `${JSON.stringify(raw.slice(0, 60))} -> ${JSON.stringify(a)}`);
+  }
+  // A send with escapes (a frame that goes to jansson, one that yajl decodes) stores the
+  // text as sent (in a dm of its own: the other tests expect DM0 and DM1 empty).
+  const peer = `${p0}esc`;
+  await createUser(c.httpUrl(0), peer);
+  const conv = dmId(alice, peer);
+  const texts = ['line\nbreak "quoted" \\ back\tslash', 'caf\u00e9 \ud83d\ude00 \u0001'];
+  for (const [i, text] of texts.entries()) {
+    const r = await ws.ok('send', { conv, client_msg_id: `esc${i}`, text });
+    assert.equal(typeof r.seq, 'number');
+  }
+  const msgs = (await ws.ok('sync', { conv })).msgs;
+  assert.deepEqual(msgs.map((m) => m.text), texts);
+});
+
 h.test('a binary frame gets bad_request without id, also when it holds valid JSON', async (t, c) => {
   const ws = await Client.open(c.wsUrl(1), tok.alice, { label: alice });
   ws.sendRaw(Buffer.from(JSON.stringify({ type: 'ping', id: 'bin1' })), { binary: true });
