@@ -78,7 +78,8 @@ static void s_wrong(acct_t *a)
     pl_info("login of %s refused", a->user);
 }
 
-/* Send op payload for a->user; cb gets a as arg. Returns 0 or -1 (answered 503). */
+/* Send op payload (taken) for a->user; cb gets a as arg and answers. Returns 0, or -1
+ * when out of memory (then answered 500 here and cb is not called). */
 static int s_request(acct_t *a, pl_op_t op, json_t *pl, zlink_cb *cb)
 {
     char key[40];
@@ -86,11 +87,13 @@ static int s_request(acct_t *a, pl_op_t op, json_t *pl, zlink_cb *cb)
     size_t len;
     char *text = pl ? json_text(pl, &len) : NULL;
     json_decref(pl);
-    int rc = text ? zlink_request(a->gw->zl, op, key, text, len, cb, a) : -1;
+    if (!text) {
+        http_respond_error(a->r, 500, PL_E_INTERNAL, "out of memory");
+        return -1;
+    }
+    zlink_request(a->gw->zl, op, key, text, len, cb, a);
     free(text);
-    if (rc != 0)
-        http_respond_error(a->r, 503, PL_E_UNAVAILABLE, "the router link is down");
-    return rc;
+    return 0;
 }
 
 /* ---- thread pool ---------------------------------------------------------------------- */

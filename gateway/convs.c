@@ -109,9 +109,11 @@ void convs_start(session_t *s, pending_t *p, const char *id_json, json_t *req)
     size_t len;
     char *text = pl ? json_text(pl, &len) : NULL;
     json_decref(pl);
-    if (!text || zlink_request(s->gw->zl, PL_OP_CONV_LIST, key, text, len, s_on_list, o) != 0) {
-        session_answer(s, p, frame_error(id_json, PL_E_UNAVAILABLE, "the router link is down", 23));
+    if (!text) {
+        session_answer(s, p, frame_error(id_json, PL_E_INTERNAL, "out of memory", 13));
         s_destroy(&o);
+        return;
     }
+    zlink_request(s->gw->zl, PL_OP_CONV_LIST, key, text, len, s_on_list, o);
     free(text);
 }

@@ -112,12 +112,13 @@ static void s_send(gather_t *g, json_t *group)
     size_t len;
     char *text = pl ? json_text(pl, &len) : NULL;
     json_decref(pl);
-    g->outstanding++;
-    if (!text || zlink_request(g->s->gw->zl, pl_op_by_name(g->spec->op, strlen(g->spec->op)), key,
-                               text, len, s_on_answer, g) != 0) {
-        g->outstanding--;
-        s_note_error(g, PL_E_UNAVAILABLE, "the router link is down", 23);
+    if (!text) {
+        s_note_error(g, PL_E_INTERNAL, "out of memory", 13);
+        return;
     }
+    g->outstanding++;
+    zlink_request(g->s->gw->zl, pl_op_by_name(g->spec->op, strlen(g->spec->op)), key, text, len,
+                  s_on_answer, g);
     free(text);
 }
 

@@ -79,11 +79,7 @@ static void s_go(void *arg)
         s_destroy(&o);
         return;
     }
-    if (zlink_request(o->s->gw->zl, o->op, o->key, o->payload, o->payload_len, s_on_answer, o) !=
-        0) {
-        static const char msg[] = "the router link is down";
-        s_finish(o, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
-    }
+    zlink_request(o->s->gw->zl, o->op, o->key, o->payload, o->payload_len, s_on_answer, o);
 }
 
 /* Every check passed (or failed): send the op in its turn, or answer the first error
@@ -166,11 +162,7 @@ static void s_check_user(group_op_t *o, const char *user, bool create)
              user, create ? "true" : "false", o->conv[0] ? ",\"conv\":\"" : "", o->conv,
              o->conv[0] ? "\"" : "");
     o->outstanding++;
-    if (zlink_request(gw->zl, PL_OP_GROUP_QUOTA, key, body, strlen(body), s_on_exists, a) != 0) {
-        o->outstanding--;
-        free(a);
-        s_note_error(o, PL_E_UNAVAILABLE, "the router link is down", 23);
-    }
+    zlink_request(gw->zl, PL_OP_GROUP_QUOTA, key, body, strlen(body), s_on_exists, a);
 }
 
 /* ---- validation ------------------------------------------------------------------------ */

@@ -29,6 +29,7 @@
 #include "pl_text.h"
 #include "pl_time.h"
 
+#include "gw_zlink.h"
 #include "gw_bucket.h" /* gw_bucket_t */
 #include "gw_token.h"  /* gw_token_parse */
 #include "gw_validate.h"
@@ -55,7 +56,6 @@ typedef struct gw gw_t;
 typedef struct gw_blob gw_blob_t;
 typedef struct session session_t;
 typedef struct http_req http_req_t;
-typedef struct zlink zlink_t;
 typedef struct gw_presence gw_presence_t;
 typedef struct gw_limits gw_limits_t;
 typedef struct order_gate order_gate_t;
@@ -97,53 +97,6 @@ gw_blob_t *frame_error(const char *id_json, const char *code, const char *msg, s
 gw_blob_t *frame_dump(const json_t *obj);
 /* Compact JSON text of obj, malloc'd (caller frees); NULL on failure. */
 char *json_text(const json_t *obj, size_t *len_out);
-
-/* ---- zlink.c: the ZeroMQ DEALER link to the router ------------------------------------ */
-/* Answer to a REQ or HEALTH. Called exactly once per accepted request, on the loop thread,
- * never from inside zlink_request. status is "ok" or an error code; body/len the answer
- * body (not NUL-terminated in general; body[len] is readable and 0). */
-typedef void(zlink_cb)(void *arg, const char *status, const char *body, size_t len);
-
-typedef struct {
-    /* EVT[to, skip, event]: to the recipients as a pl_list (pl_msg.h), skip NUL-terminated,
-     * event the bytes as received (borrowed: valid during the call) */
-    void (*on_evt)(gw_t *gw, const void *to, size_t to_len, const char *skip, const char *event,
-                   size_t event_len);
-    /* SNAP */
-    void (*on_snap)(gw_t *gw);
-} zlink_handlers_t;
-
-/* Create the DEALER socket (a CURVE client with cert, a copy of which zlink keeps, of
- * the router's public key server_key; the router knows this gateway by the name in
- * cert), connect to endpoint, start the watchers, the heartbeat and the deadline timer
- * on loop. A router silent for PL_ROUTER_SILENT_MS (1.5 s; it sends HB every 500 ms) makes
- * zlink replace the socket by a new connection and ask for a LOC snapshot (on_snap).
- * NULL on failure. */
-zlink_t *zlink_new(gw_t *gw, uv_loop_t *loop, const char *endpoint, const char *name,
-                   int timeout_ms, zlink_handlers_t handlers, zcert_t *cert,
-                   const char *server_key);
-/* Answer every outstanding request with "unavailable", stop and uv_close the handles.
- * Call from a loop callback before lws_context_destroy; zlink_destroy after uv_run. */
-void zlink_stop(zlink_t *self);
-void zlink_destroy(zlink_t **self_p);
-/* Send REQ{op, reqid}[key, payload] (op from proto/pl_ops.def; payload its JSON body).
- * cb is always called later exactly once (with "unavailable" if the send failed or
- * nothing came back within the timeout). Returns 0, or -1 only when out of memory or
- * stopped (then cb is never called). */
-int zlink_request(zlink_t *self, pl_op_t op, const char *key, const char *payload, size_t len,
-                  zlink_cb *cb, void *arg);
-/* The same as REQN{op, shard, reqid}[payload]: to shard number shard, whatever it owns.
- * The shard serves only what its slots hold (a presence_report's users of other shards
- * are ignored there). */
-int zlink_request_shard(zlink_t *self, pl_op_t op, int shard, const char *payload, size_t len,
-                        zlink_cb *cb, void *arg);
-/* Send HEALTH{reqid} with a 1 s deadline; cb gets status "ok" and body "1"/"0". */
-int zlink_health(zlink_t *self, zlink_cb *cb, void *arg);
-/* Send LOC{epoch, ++locseq, FULL if full}[payload]. A failed send still consumes the
- * locseq (shards detect the gap from the next HB and ask for SNAP). */
-void zlink_loc(zlink_t *self, bool full, const char *payload, size_t len);
-/* Slot table from the last TABLE, or NULL if none yet. Owned by zlink. */
-const pl_slots_t *zlink_table(zlink_t *self);
 
 /* ---- sessions.c: who is connected here, LOC, EVT delivery ----------------------------- */
 int sessions_init(gw_t *gw);

@@ -85,11 +85,7 @@ static void s_health_answer(void *arg, const char *status, const char *body, siz
  * is down fails at once (ZMQ_IMMEDIATE: the send finds no connection). */
 static void s_health(http_req_t *r)
 {
-    http_req_ref(r);
-    if (zlink_health(r->gw->zl, s_health_answer, r) != 0) {
-        http_req_unref(&r);
-        http_respond_error(r, 503, PL_E_UNAVAILABLE, "the router is unreachable");
-    }
+    zlink_health(r->gw->zl, s_health_answer, http_req_ref(r));
 }
 
 /* ---- routing -------------------------------------------------------------------------- */

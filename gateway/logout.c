@@ -105,15 +105,12 @@ void logout_http(http_req_t *r)
     json_decref(pl);
     char key[40];
     snprintf(key, sizeof key, "u:%s", user);
-    http_req_ref(r);
-    int rc =
-        text ? zlink_request(r->gw->zl, PL_OP_TOKEN_REVOKE, key, text, len, s_on_revoked, r) : -1;
-    free(text);
-    if (rc != 0) {
-        http_req_unref(&r);
-        http_respond_error(r, 503, PL_E_UNAVAILABLE, "the router link is down");
+    if (!text) {
+        http_respond_error(r, 500, PL_E_INTERNAL, "out of memory");
         return;
     }
+    zlink_request(r->gw->zl, PL_OP_TOKEN_REVOKE, key, text, len, s_on_revoked, http_req_ref(r));
+    free(text);
     pl_debug("logout of %s/%s%s asked", user, device, all ? " (every device)" : "");
 }
 

@@ -165,8 +165,9 @@ static void s_report(gw_presence_t *self, uint64_t now)
             continue;
         size_t len;
         char *text = json_text(reports[k], &len);
-        if (text && zlink_request_shard(gw->zl, PL_OP_PRESENCE_REPORT, k, text, len, s_on_report,
-                                        self) != 0)
+        if (text)
+            zlink_request_shard(gw->zl, PL_OP_PRESENCE_REPORT, k, text, len, s_on_report, self);
+        else
             self->need_full = true;
         free(text);
         json_decref(reports[k]);
@@ -223,18 +224,17 @@ static void s_online_now(gw_presence_t *self, pres_user_t *pu)
     json_decref(r);
     char key[40];
     snprintf(key, sizeof key, "u:%s", pu->user);
-    if (!text ||
-        zlink_request(gw->zl, PL_OP_PRESENCE_REPORT, key, text, len, s_on_online_report, f) != 0) {
-        free(text);
+    if (!text) {
         free(f);
         return;
     }
-    free(text);
     f->self = self;
     snprintf(f->user, sizeof f->user, "%s", pu->user);
     f->wtail = &f->waiters;
     pu->flight = f;
     pu->reported = true;
+    zlink_request(gw->zl, PL_OP_PRESENCE_REPORT, key, text, len, s_on_online_report, f);
+    free(text);
 }
 
 int presence_wait_shard(session_t *s, presence_done_fn *done, void *arg)

@@ -125,9 +125,7 @@ static void s_forward(session_t *s, pending_t *p, const char *id_json, pl_op_t o
     o->p = p;
     char key[40];
     snprintf(key, sizeof key, "u:%s", s->user);
-    if (zlink_request(s->gw->zl, op, key, text, len, s_answer, o) != 0) {
-        s_answer(o, PL_E_UNAVAILABLE, "the router link is down", 23);
-    }
+    zlink_request(s->gw->zl, op, key, text, len, s_answer, o);
     free(text);
 }
 

@@ -87,11 +87,7 @@ static void s_on_answer(void *arg, const char *status, const char *body, size_t 
 /* Send o's payload to its key; the answer completes o. */
 static void s_op_send(op_t *o)
 {
-    if (zlink_request(o->s->gw->zl, o->op, o->key, o->payload, o->payload_len, s_on_answer, o) !=
-        0) {
-        static const char msg[] = "the router link is down";
-        s_op_finish(o, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
-    }
+    zlink_request(o->s->gw->zl, o->op, o->key, o->payload, o->payload_len, s_on_answer, o);
 }
 
 /* order_go_fn: o's turn has come (order.c). */
@@ -291,11 +287,7 @@ static void s_conv_request(session_t *s, pending_t *p, const char *id_json, cons
     char key[40], body[80];
     snprintf(key, sizeof key, "u:%s", other);
     snprintf(body, sizeof body, "{\"op\":\"user_exists\",\"user\":\"%s\"}", other);
-    if (zlink_request(gw->zl, PL_OP_USER_EXISTS, key, body, strlen(body), s_on_user_exists, o) !=
-        0) {
-        static const char msg[] = "the router link is down";
-        s_op_finish(o, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
-    }
+    zlink_request(gw->zl, PL_OP_USER_EXISTS, key, body, strlen(body), s_on_user_exists, o);
     return;
 oom:
     json_decref(pl);
@@ -446,9 +438,8 @@ static void s_auth(session_t *s, pending_t *p, const char *id_json, json_t *req)
     snprintf(o->key, sizeof o->key, "u:%s", user);
     s->state = SS_AUTHING;
     sessions_announce(s->gw, user);
-    if (zlink_request(s->gw->zl, PL_OP_TOKEN_CHECK, o->key, o->payload, o->payload_len,
-                      s_on_token_check, o) != 0)
-        s_on_token_check(o, PL_E_UNAVAILABLE, "the router link is down", 23);
+    zlink_request(s->gw->zl, PL_OP_TOKEN_CHECK, o->key, o->payload, o->payload_len,
+                  s_on_token_check, o);
 }
 
 /* ---- entry point ---------------------------------------------------------------------- */

@@ -13,6 +13,10 @@
  * Requests carry a u64 reqid; outstanding ones sit in a hash (its decimal -> entry) and in a
  * list sorted by deadline. An answer, a deadline (--timeout, 1 s for HEALTH) or a failed
  * send completes the entry exactly once; a late answer finds no entry and is dropped.
+ * zlink_request never answers from inside itself: a send that fails (router down, no
+ * socket) makes the entry due at once (deadline 0), and the next uv_check answers it
+ * `unavailable`; a request made after zlink_stop waits in the `late` list for the last
+ * handle's close callback (or zlink_destroy). So callers have one answer path only.
  *
  * The socket is a CURVE client (docs/internals.md "Security between roles") and sets no
  * identity: the router knows this gateway by its key. The router sends ["HB"] every
@@ -20,15 +24,21 @@
  * replaced by a new one (a new connection; the poll handle of the old one closes asynchronously),
  * an HB goes out at once and on_snap makes the gateway send its full LOC, since LOCs sent into the
  * dead connection are lost. Requests in flight keep their deadlines. */
-#include "gw.h"
+#include "gw_zlink.h"
 #include "pl_curve.h"
+#include "pl_err.h"
 #include "pl_liveness.h"
+#include "pl_log.h"
 #include "pl_msg.h"
+#include "pl_time.h"
 #include "pl_turn.h"
 #include "pl_wire.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
 #include <zmq.h>
 
 #define ZL_DRAIN_MAX 256
@@ -81,6 +91,7 @@ struct zlink {
     pl_slots_t *table;
     zhashx_t *byid; /* reqid -> zl_entry_t (not owned by the hash) */
     zl_entry_t *head, *tail;
+    zl_entry_t *late; /* made after zlink_stop, not yet answered (s_late) */
     bool stopped;
     uv_check_t check;
     uv_prepare_t prepare;
@@ -186,17 +197,43 @@ static void s_u64_dec(char *buf, uint64_t v)
     buf[n] = '\0';
 }
 
+/* A new entry. Out of memory for these few bytes aborts, as czmq does for its own
+ * allocations (the zhashx_insert that follows would): a request that could neither be
+ * tracked nor answered would hang its client. */
 static zl_entry_t *s_entry_new(zlink_t *self, zlink_cb *cb, void *arg, int timeout_ms)
 {
     zl_entry_t *e = calloc(1, sizeof *e);
-    if (!e)
-        return NULL;
+    if (!e) {
+        pl_error("out of memory for a router request");
+        abort();
+    }
     e->id = ++self->next_reqid;
     s_u64_dec(e->reqid, e->id);
     e->cb = cb;
     e->arg = arg;
     e->deadline = pl_mono_ms() + timeout_ms;
     return e;
+}
+
+/* A request made after zlink_stop: held in self->late (deadline order does not matter),
+ * answered unavailable from the last handle's close callback or zlink_destroy. */
+static void s_late(zlink_t *self, zl_entry_t *e)
+{
+    e->unsent = true;
+    e->next = self->late;
+    self->late = e;
+}
+
+/* Answer every request held in self->late (also those their callbacks make). */
+static void s_answer_late(zlink_t *self)
+{
+    static const char msg[] = "the gateway is shutting down";
+    while (self->late) {
+        zl_entry_t *e = self->late;
+        self->late = e->next;
+        e->next = NULL;
+        s_complete(e, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
+    }
 }
 
 /* Track e; on a failed send make it due now so the next loop turn answers it. */
@@ -212,14 +249,14 @@ static void s_track(zlink_t *self, zl_entry_t *e, int send_rc)
 }
 
 /* Encode and send REQ (key) or REQN (shard) for a new entry. */
-static int s_request(zlink_t *self, pl_op_t op, const char *key, int shard, const char *payload,
-                     size_t len, zlink_cb *cb, void *arg)
+static void s_request(zlink_t *self, pl_op_t op, const char *key, int shard, const char *payload,
+                      size_t len, zlink_cb *cb, void *arg)
 {
-    if (self->stopped)
-        return -1;
     zl_entry_t *e = s_entry_new(self, cb, arg, self->timeout_ms);
-    if (!e)
-        return -1;
+    if (self->stopped) {
+        s_late(self, e);
+        return;
+    }
     pl_hdr_t h = {.kind = key ? PL_K_REQ : PL_K_REQN,
                   .op = (uint8_t)op,
                   .shard = (uint16_t)shard,
@@ -229,32 +266,30 @@ static int s_request(zlink_t *self, pl_op_t op, const char *key, int shard, cons
         pl_msg_field_str(&self->out, key);
     pl_msg_field(&self->out, payload, len);
     s_track(self, e, s_send(self));
-    return 0;
 }
 
-int zlink_request(zlink_t *self, pl_op_t op, const char *key, const char *payload, size_t len,
-                  zlink_cb *cb, void *arg)
+void zlink_request(zlink_t *self, pl_op_t op, const char *key, const char *payload, size_t len,
+                   zlink_cb *cb, void *arg)
 {
-    return s_request(self, op, key, 0, payload, len, cb, arg);
+    s_request(self, op, key, 0, payload, len, cb, arg);
 }
 
-int zlink_request_shard(zlink_t *self, pl_op_t op, int shard, const char *payload, size_t len,
-                        zlink_cb *cb, void *arg)
+void zlink_request_shard(zlink_t *self, pl_op_t op, int shard, const char *payload, size_t len,
+                         zlink_cb *cb, void *arg)
 {
-    return s_request(self, op, NULL, shard, payload, len, cb, arg);
+    s_request(self, op, NULL, shard, payload, len, cb, arg);
 }
 
-int zlink_health(zlink_t *self, zlink_cb *cb, void *arg)
+void zlink_health(zlink_t *self, zlink_cb *cb, void *arg)
 {
-    if (self->stopped)
-        return -1;
     zl_entry_t *e = s_entry_new(self, cb, arg, ZL_HEALTH_TIMEOUT_MS);
-    if (!e)
-        return -1;
+    if (self->stopped) {
+        s_late(self, e);
+        return;
+    }
     pl_hdr_t h = {.kind = PL_K_HEALTH, .id = e->id};
     pl_msg_begin(&self->out, &h);
     s_track(self, e, s_send(self));
-    return 0;
 }
 
 void zlink_loc(zlink_t *self, bool full, const char *payload, size_t len)
@@ -460,7 +495,11 @@ static void s_poll_closed_cb(uv_handle_t *h)
     zlink_t *self = p->zl;
     zsock_destroy(&p->sock);
     free(p);
-    if (--self->open_handles == 0 && self->orphan)
+    if (--self->open_handles > 0)
+        return;
+    if (self->stopped)
+        s_answer_late(self);
+    if (self->orphan)
         zlink_destroy(&self);
 }
 
@@ -547,7 +586,10 @@ static void s_deadline_cb(uv_timer_t *h)
 static void s_closed_cb(uv_handle_t *h)
 {
     zlink_t *self = h->data;
-    if (--self->open_handles == 0 && self->orphan)
+    if (--self->open_handles > 0)
+        return;
+    s_answer_late(self);
+    if (self->orphan)
         zlink_destroy(&self);
 }
 
@@ -647,6 +689,7 @@ void zlink_destroy(zlink_t **self_p)
         return;
     zlink_t *self = *self_p;
     /* zlink_stop must have run and the loop must have closed the handles */
+    s_answer_late(self);
     zsock_destroy(&self->sock);
     zhashx_destroy(&self->byid);
     zcert_destroy(&self->cert);
