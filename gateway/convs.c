@@ -17,30 +17,15 @@ static const gather_spec_t s_conv_info = {.op = "conv_info",
                                           .answer_field = "convs",
                                           .entry_key = "conv"};
 
-typedef struct {
-    session_t *s; /* one reference */
-    pending_t *p;
-    char *id_json;
-} convs_op_t;
-
-static void s_destroy(convs_op_t **o_p)
-{
-    convs_op_t *o = *o_p;
-    if (!o)
-        return;
-    session_unref(&o->s);
-    free(o->id_json);
-    free(o);
-    *o_p = NULL;
-}
-
+/* conv_list answered: hand the request on to gather.c (conv_info per shard), or answer its
+ * error. o is a gw_req_t, taken either way. */
 static void s_on_list(void *arg, const char *status, const char *body, size_t len)
 {
-    convs_op_t *o = arg;
+    gw_req_t *o = arg;
     json_t *b = NULL, *ids = NULL, *extra = NULL;
     if (strcmp(status, "ok") != 0) {
-        session_answer(o->s, o->p, frame_error(o->id_json, status, body, len));
-        goto done;
+        gw_req_finish(o, status, body, len);
+        return;
     }
     b = json_loadb(body, len, 0, NULL);
     json_t *list = json_object_get(b, "convs");
@@ -48,8 +33,7 @@ static void s_on_list(void *arg, const char *status, const char *body, size_t le
     ids = json_array();
     extra = json_pack("{s:b}", "more", more);
     if (!json_is_array(list) || !ids || !extra) {
-        session_answer(o->s, o->p,
-                       frame_error(o->id_json, PL_E_INTERNAL, "malformed conv_list answer", 26));
+        gw_req_error(o, PL_E_INTERNAL, "malformed conv_list answer");
         goto done;
     }
     size_t i;
@@ -62,12 +46,11 @@ static void s_on_list(void *arg, const char *status, const char *body, size_t le
     }
     if (more && json_array_size(ids) > 0)
         json_object_set(extra, "next", json_array_get(ids, json_array_size(ids) - 1));
-    gather_start_extra(o->s, o->p, o->id_json, &s_conv_info, ids, extra);
+    gather_start(o, &s_conv_info, ids, extra);
 done:
     json_decref(extra);
     json_decref(ids);
     json_decref(b);
-    s_destroy(&o);
 }
 
 void convs_start(session_t *s, pending_t *p, const char *id_json, json_t *req)
@@ -93,27 +76,22 @@ void convs_start(session_t *s, pending_t *p, const char *id_json, json_t *req)
             return;
         }
     }
-    convs_op_t *o = calloc(1, sizeof *o);
-    if (!o || !(o->id_json = strdup(id_json))) {
-        free(o);
+    gw_req_t *o = gw_req_new(s, p, id_json);
+    if (!o) {
         session_answer(s, p, frame_error(id_json, PL_E_INTERNAL, "out of memory", 13));
         return;
     }
-    o->s = session_ref(s);
-    o->p = p;
-    char key[40];
-    snprintf(key, sizeof key, "u:%s", s->user);
     json_t *pl = json_pack("{s:s,s:s,s:I}", "op", "conv_list", "user", s->user, "limit", limit);
     if (pl && after)
         json_object_set_new(pl, "after", json_string(after));
-    size_t len;
-    char *text = pl ? json_text(pl, &len) : NULL;
+    o->payload = pl ? json_text(pl, &o->payload_len) : NULL;
     json_decref(pl);
-    if (!text) {
-        session_answer(s, p, frame_error(id_json, PL_E_INTERNAL, "out of memory", 13));
-        s_destroy(&o);
+    if (!o->payload) {
+        gw_req_error(o, PL_E_INTERNAL, "out of memory");
         return;
     }
-    zlink_request(s->gw->zl, PL_OP_CONV_LIST, key, text, len, s_on_list, o);
-    free(text);
+    snprintf(o->key, sizeof o->key, "u:%s", s->user);
+    zlink_request(s->gw->zl, PL_OP_CONV_LIST, o->key, o->payload, o->payload_len, s_on_list, o);
+    free(o->payload); /* zlink copied it; o is the callback's, but that runs later */
+    o->payload = NULL;
 }

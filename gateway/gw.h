@@ -30,6 +30,7 @@
 #include "pl_time.h"
 
 #include "gw_zlink.h"
+#include "gw_req.h"
 #include "gw_bucket.h" /* gw_bucket_t */
 #include "gw_token.h"  /* gw_token_parse */
 #include "gw_validate.h"
@@ -270,17 +271,13 @@ typedef struct {
     const char *answer_field; /* array field of the shards' answers and of the ok frame */
     const char *entry_key;    /* field of an entry naming its key */
 } gather_spec_t;
-/* Send spec->op with {"user": s->user, list_field: [keys of that shard]} to each shard
+/* Send spec->op with {"user": r->s->user, list_field: [keys of that shard]} to each shard
  * owning some of keys (a JSON array of strings, borrowed; a key repeated is asked once
- * and answered at every place), then answer p with {"type":"ok","id":..,answer_field:[the
- * entries in keys order; keys a shard left out are left out]}, or with the first error.
- * spec must outlive the request (static). */
-void gather_start(session_t *s, pending_t *p, const char *id_json, const gather_spec_t *spec,
-                  json_t *keys);
-/* The same, with the members of extra (a JSON object, borrowed; may be NULL) added to the
- * ok frame after answer_field. */
-void gather_start_extra(session_t *s, pending_t *p, const char *id_json, const gather_spec_t *spec,
-                        json_t *keys, json_t *extra);
+ * and answered at every place), then answer r with {"type":"ok","id":..,answer_field:[the
+ * entries in keys order; keys a shard left out are left out], ...members of extra (a JSON
+ * object, borrowed; may be NULL)}, or with the first error. Takes r (which must have no
+ * ctx: gather keeps its state there). spec must outlive the request (static). */
+void gather_start(gw_req_t *r, const gather_spec_t *spec, json_t *keys, json_t *extra);
 /* groups.c: group_create, group_add, group_remove (type is one of these). */
 void groups_request(session_t *s, pending_t *p, const char *id_json, const char *type, json_t *req);
 /* requests.c: send a REQ on behalf of a session's request; answer lands in p. The splice

@@ -455,5 +455,10 @@ void presence_request(session_t *s, pending_t *p, const char *id_json, json_t *r
         session_answer(s, p, frame_error(id_json, PL_E_BAD_REQUEST, bad, strlen(bad)));
         return;
     }
-    gather_start(s, p, id_json, &s_presence_get, users);
+    gw_req_t *r = gw_req_new(s, p, id_json);
+    if (!r) {
+        session_answer(s, p, frame_error(id_json, PL_E_INTERNAL, "out of memory", 13));
+        return;
+    }
+    gather_start(r, &s_presence_get, users, NULL);
 }

@@ -12,12 +12,6 @@
 
 #define URL_MAX 2048
 
-typedef struct {
-    session_t *s; /* one reference */
-    pending_t *p;
-    char *id_json;
-} push_op_t;
-
 int push_init(gw_t *gw)
 {
     gw->vapid_public[0] = 0;
@@ -48,17 +42,6 @@ void push_vapid_http(http_req_t *r)
     char body[160];
     snprintf(body, sizeof body, "{\"public_key\":\"%s\"}", r->gw->vapid_public);
     http_respond(r, 200, body);
-}
-
-static void s_answer(void *arg, const char *status, const char *body, size_t len)
-{
-    push_op_t *o = arg;
-    gw_blob_t *f = strcmp(status, "ok") == 0 ? frame_ok_splice(o->id_json, body, len)
-                                             : frame_error(o->id_json, status, body, len);
-    session_answer(o->s, o->p, f);
-    session_unref(&o->s);
-    free(o->id_json);
-    free(o);
 }
 
 static void s_error(session_t *s, pending_t *p, const char *id_json, const char *code,
@@ -114,19 +97,17 @@ static void s_forward(session_t *s, pending_t *p, const char *id_json, pl_op_t o
     size_t len = 0;
     char *text = payload ? json_text(payload, &len) : NULL;
     json_decref(payload);
-    push_op_t *o = text ? calloc(1, sizeof *o) : NULL;
-    if (!o || !(o->id_json = strdup(id_json))) {
-        free(o);
+    gw_req_t *o = text ? gw_req_new(s, p, id_json) : NULL;
+    if (!o) {
         free(text);
         s_error(s, p, id_json, PL_E_INTERNAL, "out of memory");
         return;
     }
-    o->s = session_ref(s);
-    o->p = p;
-    char key[40];
-    snprintf(key, sizeof key, "u:%s", s->user);
-    zlink_request(s->gw->zl, op, key, text, len, s_answer, o);
-    free(text);
+    snprintf(o->key, sizeof o->key, "u:%s", s->user);
+    o->op = op;
+    o->payload = text; /* o's now */
+    o->payload_len = len;
+    gw_req_send(o);
 }
 
 void push_register(session_t *s, pending_t *p, const char *id_json, json_t *req)

@@ -12,47 +12,11 @@
 
 #include <inttypes.h>
 
-/* One client request in flight. */
-typedef struct op {
-    session_t *s; /* one reference */
-    pending_t *p;
-    char *id_json;
-    /* send / sync / history on a dm whose other user is not yet known to exist */
-    char other[33];
-    char key[80];
-    char *payload;
-    size_t payload_len;
-    pl_op_t op; /* of payload (pl_ops.def) */
-    /* a conversation request waiting for its turn (order.c), until ready or cancelled */
-    order_ticket_t *ticket;
-} op_t;
-
-static op_t *s_op_new(session_t *s, pending_t *p, const char *id_json)
+/* Requests in flight are gw_req_t (gw_req.h). A dm request whose other user is not yet
+ * known to exist keeps that user's name in its ctx (a NUL-terminated string). */
+static const char *s_other(const gw_req_t *o)
 {
-    op_t *o = calloc(1, sizeof *o);
-    if (!o)
-        return NULL;
-    o->id_json = strdup(id_json);
-    if (!o->id_json) {
-        free(o);
-        return NULL;
-    }
-    o->s = session_ref(s);
-    o->p = p;
-    return o;
-}
-
-static void s_op_destroy(op_t **o_p)
-{
-    op_t *o = *o_p;
-    if (!o)
-        return;
-    order_cancel(&o->ticket);
-    session_unref(&o->s);
-    free(o->id_json);
-    free(o->payload);
-    free(o);
-    *o_p = NULL;
+    return o->ctx ? o->ctx : "";
 }
 
 static void s_error(session_t *s, pending_t *p, const char *id_json, const char *code,
@@ -61,67 +25,38 @@ static void s_error(session_t *s, pending_t *p, const char *id_json, const char 
     session_answer(s, p, frame_error(id_json, code, msg, strlen(msg)));
 }
 
-/* Answer o from a router status/body and destroy it. */
-static void s_op_finish(op_t *o, const char *status, const char *body, size_t len)
-{
-    gw_blob_t *f;
-    if (strcmp(status, "ok") == 0) {
-        f = frame_ok_splice(o->id_json, body, len);
-        if (!f) {
-            pl_warn("malformed ok body from a shard");
-            static const char msg[] = "malformed answer from a shard";
-            f = frame_error(o->id_json, PL_E_INTERNAL, msg, sizeof msg - 1);
-        }
-    } else {
-        f = frame_error(o->id_json, status, body, len);
-    }
-    session_answer(o->s, o->p, f);
-    s_op_destroy(&o);
-}
-
-static void s_on_answer(void *arg, const char *status, const char *body, size_t len)
-{
-    s_op_finish(arg, status, body, len);
-}
-
-/* Send o's payload to its key; the answer completes o. */
-static void s_op_send(op_t *o)
-{
-    zlink_request(o->s->gw->zl, o->op, o->key, o->payload, o->payload_len, s_on_answer, o);
-}
-
 /* order_go_fn: o's turn has come (order.c). */
 static void s_op_go(void *arg)
 {
-    op_t *o = arg;
+    gw_req_t *o = arg;
     if (!o->s->wsi) { /* closed meanwhile: nothing to answer */
-        s_op_destroy(&o);
+        gw_req_destroy(&o);
         return;
     }
-    s_op_send(o);
+    gw_req_send(o);
 }
 
 static void s_on_user_exists(void *arg, const char *status, const char *body, size_t len)
 {
-    op_t *o = arg;
+    gw_req_t *o = arg;
     if (strcmp(status, "ok") == 0) {
         gw_t *gw = o->s->gw;
-        limits_dm_probe_answer(gw, o->s->user, o->s->peer, o->other, true);
+        limits_dm_probe_answer(gw, o->s->user, o->s->peer, s_other(o), true);
         if (zhashx_size(gw->known_users) >= GW_KNOWN_USERS_MAX)
             zhashx_purge(gw->known_users);
-        zhashx_insert(gw->known_users, o->other, (void *)1);
+        zhashx_insert(gw->known_users, s_other(o), (void *)1);
         order_ready(&o->ticket); /* o goes after the earlier requests into its conv */
         return;
     }
     /* o will not go: the requests after it need not wait (s_op_finish cancels the ticket) */
     if (strcmp(status, PL_E_NOT_FOUND) == 0) {
-        limits_dm_probe_answer(o->s->gw, o->s->user, o->s->peer, o->other, false);
+        limits_dm_probe_answer(o->s->gw, o->s->user, o->s->peer, s_other(o), false);
         char msg[80];
-        snprintf(msg, sizeof msg, "no such user: %s", o->other);
-        s_op_finish(o, PL_E_NOT_FOUND, msg, strlen(msg));
+        snprintf(msg, sizeof msg, "no such user: %s", s_other(o));
+        gw_req_finish(o, PL_E_NOT_FOUND, msg, strlen(msg));
         return;
     }
-    s_op_finish(o, status, body, len);
+    gw_req_finish(o, status, body, len);
 }
 
 /* ---- conversation requests ------------------------------------------------------------ */
@@ -224,7 +159,7 @@ static void s_conv_request(session_t *s, pending_t *p, const char *id_json, cons
                            json_t *req)
 {
     json_t *pl = NULL;
-    op_t *o = NULL;
+    gw_req_t *o = NULL;
     gw_conv_req_t r;
     gw_verdict_t v = gw_valid_conv_request(s->user, type, req, &r);
     if (v.code) {
@@ -232,7 +167,7 @@ static void s_conv_request(session_t *s, pending_t *p, const char *id_json, cons
         return;
     }
     const char *conv = r.conv, *other = r.other;
-    o = s_op_new(s, p, id_json);
+    o = gw_req_new(s, p, id_json);
     if (!o)
         goto oom;
     size_t cl = strlen(conv);
@@ -263,14 +198,14 @@ static void s_conv_request(session_t *s, pending_t *p, const char *id_json, cons
      * budgeted per user (limits.c), else `sync` on dm:<me>:<name> enumerates accounts. */
     if (other[0] && !limits_dm_probe_allowed(gw, s->user, s->peer, other)) {
         static const char msg[] = "too many requests on dm conversations with unknown users";
-        s_op_finish(o, PL_E_RATE_LIMITED, msg, sizeof msg - 1);
+        gw_req_finish(o, PL_E_RATE_LIMITED, msg, sizeof msg - 1);
         return;
     }
     bool check = other[0] && !zhashx_lookup(gw->known_users, other);
     if (other[0] && !check)
         limits_dm_probe_answer(gw, s->user, s->peer, other, true);
     if (!check && order_idle(s, conv)) {
-        s_op_send(o);
+        gw_req_send(o);
         return;
     }
     /* o must not overtake an earlier request of s into conv still waiting, nor be
@@ -283,7 +218,8 @@ static void s_conv_request(session_t *s, pending_t *p, const char *id_json, cons
         return;
     }
     /* first time we see this dm's other user: check it exists */
-    snprintf(o->other, sizeof o->other, "%s", other);
+    if (!(o->ctx = strdup(other)))
+        goto oom;
     char key[40], body[80];
     snprintf(key, sizeof key, "u:%s", other);
     snprintf(body, sizeof body, "{\"op\":\"user_exists\",\"user\":\"%s\"}", other);
@@ -291,7 +227,7 @@ static void s_conv_request(session_t *s, pending_t *p, const char *id_json, cons
     return;
 oom:
     json_decref(pl);
-    s_op_destroy(&o);
+    gw_req_destroy(&o);
     s_error(s, p, id_json, PL_E_INTERNAL, "out of memory");
 }
 
@@ -300,32 +236,32 @@ oom:
 /* An answer for o's auth arrived after its socket closed (o freed) or started closing
  * (dropped as a slow reader, or out of memory: o answered unavailable; the socket stays
  * closing, authenticates nobody and processes nothing more). True when o is taken. */
-static bool s_auth_gone(op_t *o)
+static bool s_auth_gone(gw_req_t *o)
 {
     if (!o->s->wsi) {
-        s_op_destroy(&o);
+        gw_req_destroy(&o);
         return true;
     }
     if (o->s->state == SS_CLOSING) {
         static const char msg[] = "the connection is closing";
-        s_op_finish(o, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
+        gw_req_finish(o, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
         return true;
     }
     return false;
 }
 
 /* The token is unknown, revoked or replaced: unauthenticated, close 4401. */
-static void s_auth_refuse(op_t *o)
+static void s_auth_refuse(gw_req_t *o)
 {
     static const char msg[] = "invalid or replaced token";
     session_t *s = o->s; /* s_op_finish frees o */
-    s_op_finish(o, PL_E_UNAUTHENTICATED, msg, sizeof msg - 1);
+    gw_req_finish(o, PL_E_UNAUTHENTICATED, msg, sizeof msg - 1);
     session_close(s, 4401);
 }
 
 /* Finish the auth of o's registered session: ok, or (fail set) the error fail, which
  * unregisters the session so that the client may retry auth on this socket. */
-static void s_auth_done(op_t *o, const char *fail)
+static void s_auth_done(gw_req_t *o, const char *fail)
 {
     session_t *s = o->s;
     if (s_auth_gone(o))
@@ -337,7 +273,7 @@ static void s_auth_done(op_t *o, const char *fail)
         sessions_unregister(s->gw, s);
         s->state = SS_NEW;
         s->user[0] = s->device[0] = 0;
-        s_op_finish(o, fail, u ? unav : oom, u ? sizeof unav - 1 : sizeof oom - 1);
+        gw_req_finish(o, fail, u ? unav : oom, u ? sizeof unav - 1 : sizeof oom - 1);
         session_auth_finished(s);
         return;
     }
@@ -363,9 +299,9 @@ static void s_auth_done(op_t *o, const char *fail)
     char *text = b ? json_text(b, NULL) : NULL;
     json_decref(b);
     if (text)
-        s_op_finish(o, "ok", text, strlen(text));
+        gw_req_finish(o, "ok", text, strlen(text));
     else
-        s_op_finish(o, PL_E_INTERNAL, "out of memory", 13);
+        gw_req_finish(o, PL_E_INTERNAL, "out of memory", 13);
     free(text);
     session_auth_finished(s);
 }
@@ -378,14 +314,14 @@ static void s_on_auth_presence(void *arg, bool ok)
 
 static void s_on_token_check(void *arg, const char *status, const char *body, size_t len)
 {
-    op_t *o = arg;
+    gw_req_t *o = arg;
     session_t *s = o->s;
     if (s_auth_gone(o))
         return;
     if (strcmp(status, "ok") == 0) {
         if (sessions_register(s->gw, s) != 0) {
             s->state = SS_NEW;
-            s_op_finish(o, PL_E_INTERNAL, "out of memory", 13);
+            gw_req_finish(o, PL_E_INTERNAL, "out of memory", 13);
             session_auth_finished(s);
             return;
         }
@@ -407,7 +343,7 @@ static void s_on_token_check(void *arg, const char *status, const char *body, si
     /* unavailable and the like: the client may retry auth on this socket */
     s->state = SS_NEW;
     s->user[0] = s->device[0] = s->th[0] = 0;
-    s_op_finish(o, status, body, len);
+    gw_req_finish(o, status, body, len);
     session_auth_finished(s);
 }
 
@@ -422,12 +358,12 @@ static void s_auth(session_t *s, pending_t *p, const char *id_json, json_t *req)
         session_close(s, 4401);
         return;
     }
-    op_t *o = s_op_new(s, p, id_json);
+    gw_req_t *o = gw_req_new(s, p, id_json);
     json_t *pl = json_pack("{s:s,s:s,s:s,s:s}", "op", "token_check", "user", user, "device", device,
                            "th", th);
     if (!o || !pl || !(o->payload = json_text(pl, &o->payload_len))) {
         json_decref(pl);
-        s_op_destroy(&o);
+        gw_req_destroy(&o);
         s_error(s, p, id_json, PL_E_INTERNAL, "out of memory");
         return;
     }
