@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_accounts.h"
+#include "gw_http.h"
 #include "gw_env.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -12,6 +12,9 @@
 #define _GNU_SOURCE /* memmem */
 #include <string.h>
 
+#include "gw_requests.h"
+#include "gw_sessions.h"
+#include "gw_ws.h"
 #include "gw_env.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -10,6 +10,8 @@
 #define _GNU_SOURCE /* memmem */
 #include <string.h>
 
+#include "gw_sessions.h"
+#include "gw_ws.h"
 #include "gw_env.h"
 
 static session_t *s_authed(const char *user, const char *device)

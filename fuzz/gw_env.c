@@ -1,4 +1,13 @@
 /* gw_env — see gw_env.h. */
+#include "gw_budget.h"
+#include "gw_frames.h"
+#include "gw_http.h"
+#include "gw_order.h"
+#include "gw_presence.h"
+#include "gw_proxy.h"
+#include "gw_sessions.h"
+#include "gw_ws.h"
+#include "gw_zlink.h"
 #include "gw_env.h"
 
 #include <stdio.h>
@@ -170,11 +179,13 @@ typedef struct zreq {
 } zreq_t;
 static zreq_t *s_qhead, *s_qtail;
 
-static int s_queue(zlink_cb *cb, void *arg)
+/* zlink answers through the callback only, never from inside the call: queue it (out of
+ * memory aborts, as zlink.c does). */
+static void s_queue(zlink_cb *cb, void *arg)
 {
     zreq_t *q = calloc(1, sizeof *q);
     if (!q)
-        return -1;
+        abort();
     q->cb = cb;
     q->arg = arg;
     if (s_qtail)
@@ -182,11 +193,10 @@ static int s_queue(zlink_cb *cb, void *arg)
     else
         s_qhead = q;
     s_qtail = q;
-    return 0;
 }
 
-int zlink_request(zlink_t *self, pl_op_t op, const char *key, const char *payload, size_t len,
-                  zlink_cb *cb, void *arg)
+void zlink_request(zlink_t *self, pl_op_t op, const char *key, const char *payload, size_t len,
+                   zlink_cb *cb, void *arg)
 {
     (void)self;
     if (!pl_op_key_ok(op, key, strlen(key)) || (pl_op_def(op)->flags & PL_OPF_FWD)) {
@@ -205,17 +215,17 @@ int zlink_request(zlink_t *self, pl_op_t op, const char *key, const char *payloa
         }
     } else
         s_must_be_object("a payload for a shard", payload, len);
-    return s_queue(cb, arg);
+    s_queue(cb, arg);
 }
 
-int zlink_health(zlink_t *self, zlink_cb *cb, void *arg)
+void zlink_health(zlink_t *self, zlink_cb *cb, void *arg)
 {
     (void)self;
-    return s_queue(cb, arg);
+    s_queue(cb, arg);
 }
 
-int zlink_request_shard(zlink_t *self, pl_op_t op, int shard, const char *payload, size_t len,
-                        zlink_cb *cb, void *arg)
+void zlink_request_shard(zlink_t *self, pl_op_t op, int shard, const char *payload, size_t len,
+                         zlink_cb *cb, void *arg)
 {
     (void)self;
     if (!pl_op_def(op) || shard < 0) {
@@ -223,7 +233,7 @@ int zlink_request_shard(zlink_t *self, pl_op_t op, int shard, const char *payloa
         abort();
     }
     s_must_be_object("a payload for a shard", payload, len);
-    return s_queue(cb, arg);
+    s_queue(cb, arg);
 }
 
 void zlink_loc(zlink_t *self, bool full, const char *payload, size_t len)

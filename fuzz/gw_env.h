@@ -10,6 +10,7 @@
 #ifndef FUZZ_GW_ENV_H
 #define FUZZ_GW_ENV_H
 #include "gw.h"
+#include "gw_ws.h"
 
 /* The gateway (initialised at the first call). */
 gw_t *fuzz_gw(void);

@@ -15,6 +15,10 @@
  * of accounts do not cost minutes of CPU), never for a real deployment; the gateway logs
  * a warning at start when it is set. Verification reads the cost from the stored hash. */
 #include "gw.h"
+#include "gw_accounts.h"
+#include "gw_frames.h"
+#include "gw_http.h"
+#include "gw_zlink.h"
 
 /* Set once by accounts_init on the loop thread, before any work is queued; read by the
  * thread-pool work after (uv_queue_work orders the two). */

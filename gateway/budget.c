@@ -19,6 +19,9 @@
  *
  * Loop thread only. */
 #include "gw.h"
+#include "gw_budget.h"
+#include "gw_frames.h"
+#include "gw_ws.h"
 
 #define GW_SYNC_WORST (9u * 1024 * 1024)  /* 8 MiB of messages + the last one, escaped */
 #define GW_MSG_WORST (640u * 1024)        /* one stored msg event, 100,000 code points */

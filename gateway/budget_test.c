@@ -5,6 +5,9 @@
  * admission and the worst cases. session_kill is a stub that releases what the test
  * queued (in ws.c it frees the session's queues). */
 #include "gw.h"
+#include "gw_budget.h"
+#include "gw_frames.h"
+#include "gw_ws.h"
 
 #include <stdio.h>
 

@@ -7,6 +7,12 @@
  * `after`; `more` says whether further ones exist, `next` (only with more) is the cursor
  * to pass as `after`. So no answer is unbounded. Loop thread only. */
 #include "gw.h"
+#include "gw_convs.h"
+#include "gw_frames.h"
+#include "gw_gather.h"
+#include "gw_req.h"
+#include "gw_ws.h"
+#include "gw_zlink.h"
 
 #define GW_CONVS_PAGE_MAX 1000 /* = the shard's SHARD_CONVS_MAX */
 #define GW_CONV_ID_MAX 72

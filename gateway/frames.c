@@ -1,6 +1,7 @@
 /* frames — reference-counted output blobs and the client frames built from them
  * (PROTOCOL.md §3: ok and error frames). Loop thread only. */
 #include "gw.h"
+#include "gw_frames.h"
 
 gw_blob_t *gw_blob_alloc(size_t len)
 {
@@ -107,17 +108,6 @@ char *json_text(const json_t *obj, size_t *len_out)
     if (t && len_out)
         *len_out = strlen(t);
     return t;
-}
-
-gw_blob_t *frame_dump(const json_t *obj)
-{
-    size_t len;
-    char *t = json_text(obj, &len);
-    if (!t)
-        return NULL;
-    gw_blob_t *b = gw_blob_new(t, len);
-    free(t);
-    return b;
 }
 
 gw_blob_t *frame_error(const char *id_json, const char *code, const char *msg, size_t msg_len)

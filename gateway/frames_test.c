@@ -2,6 +2,7 @@
  * frames (escaping, id or no id), the conversation tag of event frames, and blob
  * reference counting. Every produced frame is re-parsed with jansson and compared. */
 #include "gw.h"
+#include "gw_frames.h"
 
 #include <stdio.h>
 

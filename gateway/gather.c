@@ -7,6 +7,11 @@
  * gets its own request (keyed by itself, so it still reaches the right shard). Any
  * failing part fails the whole request with the first error. Loop thread only. */
 #include "gw.h"
+#include "gw_frames.h"
+#include "gw_gather.h"
+#include "gw_req.h"
+#include "gw_ws.h"
+#include "gw_zlink.h"
 
 /* The gather state of a request (its gw_req_t's ctx). */
 typedef struct {

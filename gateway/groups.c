@@ -14,6 +14,12 @@
  * to the shard in order with the socket's other requests into the group (order.c), so a
  * group_remove or send cannot overtake a group_add still checking its target. */
 #include "gw.h"
+#include "gw_frames.h"
+#include "gw_groups.h"
+#include "gw_order.h"
+#include "gw_req.h"
+#include "gw_ws.h"
+#include "gw_zlink.h"
 
 #define GW_GROUP_OTHERS_MAX 99 /* members besides the creator */
 #define GW_GROUP_LIST_MAX 1000 /* entries of a group_create's members list */

@@ -7,6 +7,15 @@
  * HTTP_WRITEABLE; if the connection closed first, the answer is dropped. POST bodies are
  * capped at GW_HTTP_BODY_MAX: a longer body is read and discarded, then answered 413. */
 #include "gw.h"
+#include "gw_accounts.h"
+#include "gw_frames.h"
+#include "gw_http.h"
+#include "gw_limits.h"
+#include "gw_logout.h"
+#include "gw_netio.h"
+#include "gw_push.h"
+#include "gw_static.h"
+#include "gw_zlink.h"
 
 #include <ctype.h>
 #include <strings.h>

@@ -31,6 +31,12 @@
  *
  * Everything here runs on the loop thread. Time is uv_now (ms). */
 #include "gw.h"
+#include "gw_bucket.h"
+#include "gw_frames.h"
+#include "gw_http.h"
+#include "gw_limits.h"
+#include "gw_proxy.h"
+#include "gw_ws.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -12,6 +12,13 @@
  *
  * Thread: the loop thread. */
 #include "gw.h"
+#include "gw_frames.h"
+#include "gw_http.h"
+#include "gw_logout.h"
+#include "gw_sessions.h"
+#include "gw_token.h"
+#include "gw_ws.h"
+#include "gw_zlink.h"
 
 #include <strings.h>
 

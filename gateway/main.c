@@ -6,6 +6,17 @@
  * unavailable), destroy the lws context from inside the loop, close our handles, let
  * uv_run return, exit 0. */
 #include "gw.h"
+#include "gw_accounts.h"
+#include "gw_http.h"
+#include "gw_limits.h"
+#include "gw_netio.h"
+#include "gw_presence.h"
+#include "gw_proxy.h"
+#include "gw_push.h"
+#include "gw_sessions.h"
+#include "gw_static.h"
+#include "gw_ws.h"
+#include "gw_zlink.h"
 #include "pl_curve.h"
 #include "pl_turn.h"
 

@@ -39,6 +39,7 @@
  * set at accept and forgotten at CLOSED / WSI_DESTROY. */
 #undef _FORTIFY_SOURCE /* a fortified recv() would be an inline wrapper of the same name */
 #include "gw.h"
+#include "gw_netio.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -15,6 +15,8 @@
  * Invariant: every ticket belongs to a request that holds a reference on the session, so
  * a session with gates is alive; a gate is freed as soon as it holds no ticket. */
 #include "gw.h"
+#include "gw_order.h"
+#include "gw_ws.h"
 
 struct order_ticket {
     order_ticket_t *next;

@@ -2,6 +2,8 @@
  * the order they were taken, whatever order they become ready or are cancelled in.
  * The session is a bare session_t; session_ref/session_unref are counted here. */
 #include "gw.h"
+#include "gw_order.h"
+#include "gw_ws.h"
 
 #include <stdio.h>
 

@@ -25,6 +25,12 @@
  * it. Reports of one gateway reach a shard in the order sent (one DEALER, one router),
  * so an immediate online and the batched offlines never overtake each other. */
 #include "gw.h"
+#include "gw_frames.h"
+#include "gw_gather.h"
+#include "gw_presence.h"
+#include "gw_req.h"
+#include "gw_ws.h"
+#include "gw_zlink.h"
 
 #include <inttypes.h>
 

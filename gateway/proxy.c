@@ -20,6 +20,8 @@
  * Everything here runs on the loop thread. */
 #define _GNU_SOURCE /* memmem */
 #include "gw.h"
+#include "gw_limits.h"
+#include "gw_proxy.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

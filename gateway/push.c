@@ -6,9 +6,14 @@
  * the canonical target JSON in `push_register`; delivery is the shards' business. Loop
  * thread only. */
 #include "gw.h"
+#include "gw_frames.h"
+#include "gw_http.h"
+#include "gw_push.h"
+#include "gw_req.h"
+#include "gw_ws.h"
+#include "urlnorm.h"
 
 #include "pl_webpush.h"
-#include "urlnorm.h"
 
 #define URL_MAX 2048
 

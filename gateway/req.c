@@ -1,5 +1,10 @@
 /* req — the gateway's one request-in-flight type (gw_req.h). Loop thread only. */
 #include "gw.h"
+#include "gw_frames.h"
+#include "gw_order.h"
+#include "gw_req.h"
+#include "gw_ws.h"
+#include "gw_zlink.h"
 
 gw_req_t *gw_req_new_ctx(session_t *s, pending_t *p, const char *id_json, size_t ctx_size,
                          void (*ctx_free)(void *ctx))

@@ -9,6 +9,21 @@
  * into it (order.c), also when it or an earlier one first checks that a dm's other user
  * exists. */
 #include "gw.h"
+#include "gw_budget.h"
+#include "gw_convs.h"
+#include "gw_frames.h"
+#include "gw_groups.h"
+#include "gw_limits.h"
+#include "gw_order.h"
+#include "gw_presence.h"
+#include "gw_push.h"
+#include "gw_req.h"
+#include "gw_requests.h"
+#include "gw_sessions.h"
+#include "gw_token.h"
+#include "gw_validate.h"
+#include "gw_ws.h"
+#include "gw_zlink.h"
 
 #include <inttypes.h>
 

@@ -6,6 +6,12 @@
  * A user's last session going away only queues a del; dels go out batched once a second
  * (a user back within the second is simply taken off the batch). */
 #include "gw.h"
+#include "gw_frames.h"
+#include "gw_logout.h"
+#include "gw_presence.h"
+#include "gw_sessions.h"
+#include "gw_ws.h"
+#include "gw_zlink.h"
 
 typedef struct user_entry {
     session_t *head; /* this user's authenticated sessions */

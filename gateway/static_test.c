@@ -3,6 +3,8 @@
  * ETags (stable, content-bound), the gzip copies (they unzip to the file) and the header
  * matching of Accept-Encoding and If-None-Match are checked. */
 #include "gw.h"
+#include "gw_http.h"
+#include "gw_static.h"
 
 #include <stdio.h>
 #include <stdlib.h>

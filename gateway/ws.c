@@ -20,6 +20,16 @@
  * whose queue passes GW_OUT_CULL_* is dropped as a slow reader; when the whole gateway passes
  * --mem-budget the biggest sessions are dropped (budget_enforce). */
 #include "gw.h"
+#include "gw_budget.h"
+#include "gw_frames.h"
+#include "gw_limits.h"
+#include "gw_logout.h"
+#include "gw_netio.h"
+#include "gw_order.h"
+#include "gw_presence.h"
+#include "gw_requests.h"
+#include "gw_sessions.h"
+#include "gw_ws.h"
 #include "pl_turn.h"
 #include <strings.h>
 
