@@ -2,6 +2,7 @@
 #include "gw_budget.h"
 #include "gw_frames.h"
 #include "gw_http.h"
+#include "gw_limits.h"
 #include "gw_order.h"
 #include "gw_presence.h"
 #include "gw_proxy.h"
