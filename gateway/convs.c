@@ -17,11 +17,11 @@
 #define GW_CONVS_PAGE_MAX 1000 /* = the shard's SHARD_CONVS_MAX */
 #define GW_CONV_ID_MAX 72
 
-static const gather_spec_t s_conv_info = {.op = "conv_info",
-                                          .prefix = "c:",
-                                          .list_field = "convs",
-                                          .answer_field = "convs",
-                                          .entry_key = "conv"};
+static const gw_gather_spec_t s_conv_info = {.op = "conv_info",
+                                             .prefix = "c:",
+                                             .list_field = "convs",
+                                             .answer_field = "convs",
+                                             .entry_key = "conv"};
 
 /* conv_list answered: hand the request on to gather.c (conv_info per shard), or answer its
  * error. o is a gw_req_t, taken either way. */
@@ -52,14 +52,14 @@ static void s_on_list(void *arg, const char *status, const char *body, size_t le
     }
     if (more && json_array_size(ids) > 0)
         json_object_set(extra, "next", json_array_get(ids, json_array_size(ids) - 1));
-    gather_start(o, &s_conv_info, ids, extra);
+    gw_gather_start(o, &s_conv_info, ids, extra);
 done:
     json_decref(extra);
     json_decref(ids);
     json_decref(b);
 }
 
-void convs_start(session_t *s, pending_t *p, const char *id_json, json_t *req)
+void gw_convs_start(gw_session_t *s, gw_pending_t *p, const char *id_json, json_t *req)
 {
     json_int_t limit = GW_CONVS_PAGE_MAX;
     const char *after = NULL;
@@ -68,7 +68,7 @@ void convs_start(session_t *s, pending_t *p, const char *id_json, json_t *req)
         if (!json_is_integer(lv) || json_integer_value(lv) < 1 ||
             json_integer_value(lv) > GW_CONVS_PAGE_MAX) {
             static const char msg[] = "limit must be an integer from 1 to 1000";
-            session_answer(s, p, frame_error(id_json, PL_E_BAD_REQUEST, msg, sizeof msg - 1));
+            gw_session_answer(s, p, gw_frame_error(id_json, PL_E_BAD_REQUEST, msg, sizeof msg - 1));
             return;
         }
         limit = json_integer_value(lv);
@@ -78,26 +78,26 @@ void convs_start(session_t *s, pending_t *p, const char *id_json, json_t *req)
         if (!json_is_string(av) || strlen(after) != json_string_length(av) || !*after ||
             strlen(after) >= GW_CONV_ID_MAX) {
             static const char msg[] = "after must be a conversation id";
-            session_answer(s, p, frame_error(id_json, PL_E_BAD_REQUEST, msg, sizeof msg - 1));
+            gw_session_answer(s, p, gw_frame_error(id_json, PL_E_BAD_REQUEST, msg, sizeof msg - 1));
             return;
         }
     }
     gw_req_t *o = gw_req_new(s, p, id_json);
     if (!o) {
-        session_answer(s, p, frame_error(id_json, PL_E_INTERNAL, "out of memory", 13));
+        gw_session_answer(s, p, gw_frame_error(id_json, PL_E_INTERNAL, "out of memory", 13));
         return;
     }
     json_t *pl = json_pack("{s:s,s:s,s:I}", "op", "conv_list", "user", s->user, "limit", limit);
     if (pl && after)
         json_object_set_new(pl, "after", json_string(after));
-    o->payload = pl ? json_text(pl, &o->payload_len) : NULL;
+    o->payload = pl ? gw_json_text(pl, &o->payload_len) : NULL;
     json_decref(pl);
     if (!o->payload) {
         gw_req_error(o, PL_E_INTERNAL, "out of memory");
         return;
     }
     snprintf(o->key, sizeof o->key, "u:%s", s->user);
-    zlink_request(s->gw->zl, PL_OP_CONV_LIST, o->key, o->payload, o->payload_len, s_on_list, o);
+    gw_zlink_request(s->gw->zl, PL_OP_CONV_LIST, o->key, o->payload, o->payload_len, s_on_list, o);
     free(o->payload); /* zlink copied it; o is the callback's, but that runs later */
     o->payload = NULL;
 }

@@ -66,7 +66,7 @@ static bool s_ws(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-gw_blob_t *frame_ok_splice(const char *id_json, const char *body, size_t body_len)
+gw_blob_t *gw_frame_ok_splice(const char *id_json, const char *body, size_t body_len)
 {
     static const char head[] = "{\"type\":\"ok\",\"id\":";
     size_t i = 0;
@@ -102,7 +102,7 @@ gw_blob_t *frame_ok_splice(const char *id_json, const char *body, size_t body_le
     return b;
 }
 
-char *json_text(const json_t *obj, size_t *len_out)
+char *gw_json_text(const json_t *obj, size_t *len_out)
 {
     char *t = json_dumps(obj, JSON_COMPACT | JSON_ENCODE_ANY);
     if (t && len_out)
@@ -110,18 +110,18 @@ char *json_text(const json_t *obj, size_t *len_out)
     return t;
 }
 
-gw_blob_t *frame_error(const char *id_json, const char *code, const char *msg, size_t msg_len)
+gw_blob_t *gw_frame_error(const char *id_json, const char *code, const char *msg, size_t msg_len)
 {
     json_t *m = json_stringn(msg ? msg : code, msg ? msg_len : strlen(code));
     if (!m)
         m = json_string(code); /* not UTF-8 (or NUL inside): fall back to the code */
-    char *mt = m ? json_text(m, NULL) : NULL;
+    char *mt = m ? gw_json_text(m, NULL) : NULL;
     json_decref(m);
     if (!mt)
         return NULL;
     /* code is one of ours (plain ASCII) or came from the router: encode it too */
     json_t *c = json_string(code);
-    char *ct = c ? json_text(c, NULL) : NULL;
+    char *ct = c ? gw_json_text(c, NULL) : NULL;
     json_decref(c);
     if (!ct) {
         free(mt);

@@ -15,10 +15,10 @@
 
 /* The gather state of a request (its gw_req_t's ctx). */
 typedef struct {
-    const gather_spec_t *spec; /* static */
-    json_t *order;             /* the keys as given (duplicates kept) */
-    json_t *extra;             /* members added to the ok frame, or NULL */
-    json_t *found;             /* key -> entry object from a shard */
+    const gw_gather_spec_t *spec; /* static */
+    json_t *order;                /* the keys as given (duplicates kept) */
+    json_t *extra;                /* members added to the ok frame, or NULL */
+    json_t *found;                /* key -> entry object from a shard */
     int outstanding;
     char err_code[32];
     char *err_msg;
@@ -60,9 +60,9 @@ static void s_finish(gw_req_t *r)
             if (e && body)
                 json_array_append(arr, e);
         }
-        char *text = body ? json_text(body, &len) : NULL;
+        char *text = body ? gw_json_text(body, &len) : NULL;
         if (text)
-            f = frame_ok_splice(r->id_json, text, len);
+            f = gw_frame_ok_splice(r->id_json, text, len);
         free(text);
         json_decref(body);
         if (!f)
@@ -70,7 +70,7 @@ static void s_finish(gw_req_t *r)
     }
     if (g->err_code[0]) {
         const char *m = g->err_msg ? g->err_msg : g->err_code;
-        f = frame_error(r->id_json, g->err_code, m, strlen(m));
+        f = gw_frame_error(r->id_json, g->err_code, m, strlen(m));
     }
     gw_req_answer(r, f);
 }
@@ -109,19 +109,19 @@ static void s_send(gw_req_t *r, json_t *group)
     json_t *pl = json_pack("{s:s,s:s,s:O}", "op", g->spec->op, "user", r->s->user,
                            g->spec->list_field, group);
     size_t len;
-    char *text = pl ? json_text(pl, &len) : NULL;
+    char *text = pl ? gw_json_text(pl, &len) : NULL;
     json_decref(pl);
     if (!text) {
         s_note_error(g, PL_E_INTERNAL, "out of memory", 13);
         return;
     }
     g->outstanding++;
-    zlink_request(r->s->gw->zl, pl_op_by_name(g->spec->op, strlen(g->spec->op)), key, text, len,
-                  s_on_answer, r);
+    gw_zlink_request(r->s->gw->zl, pl_op_by_name(g->spec->op, strlen(g->spec->op)), key, text, len,
+                     s_on_answer, r);
     free(text);
 }
 
-void gather_start(gw_req_t *r, const gather_spec_t *spec, json_t *keys, json_t *extra)
+void gw_gather_start(gw_req_t *r, const gw_gather_spec_t *spec, json_t *keys, json_t *extra)
 {
     gather_t *g = NULL;
     if (!r->ctx) {
@@ -135,7 +135,7 @@ void gather_start(gw_req_t *r, const gather_spec_t *spec, json_t *keys, json_t *
     g->spec = spec;
     g->order = json_incref(keys);
     g->extra = json_incref(extra);
-    const pl_slots_t *table = zlink_table(r->s->gw->zl);
+    const pl_slots_t *table = gw_zlink_table(r->s->gw->zl);
     int nshards = table ? pl_slots_nshards(table) : 0;
     json_t **groups = nshards ? calloc((size_t)nshards, sizeof *groups) : NULL;
     json_t *seen = json_object();

@@ -40,7 +40,7 @@ static void s_ctx_free(void *ctx)
     free(((group_ctx_t *)ctx)->err_msg);
 }
 
-/* order_go_fn (and group_create directly): send the op to the conversation's shard. */
+/* gw_order_go_fn (and group_create directly): send the op to the conversation's shard. */
 static void s_go(void *arg)
 {
     gw_req_t *o = arg;
@@ -74,7 +74,7 @@ static void s_checks_done(gw_req_t *o)
         s_go(o);
         return;
     }
-    order_ready(&o->ticket);
+    gw_order_ready(&o->ticket);
 }
 
 static void s_note_error(gw_req_t *o, const char *code, const char *msg, size_t len)
@@ -135,7 +135,7 @@ static void s_check_user(gw_req_t *o, const char *user, bool create)
              user, create ? "true" : "false", g->conv[0] ? ",\"conv\":\"" : "", g->conv,
              g->conv[0] ? "\"" : "");
     g->outstanding++;
-    zlink_request(gw->zl, PL_OP_GROUP_QUOTA, key, body, strlen(body), s_on_exists, a);
+    gw_zlink_request(gw->zl, PL_OP_GROUP_QUOTA, key, body, strlen(body), s_on_exists, a);
 }
 
 /* ---- validation ------------------------------------------------------------------------ */
@@ -163,7 +163,7 @@ static const char *s_str(json_t *req, const char *name, const char **msg)
 /* Fill pl for group_create; NULL, or the message of the error *code (bad_request for a
  * malformed request, whatever its size; else group_full for more than 99 other members).
  * members receives the other members (unique, valid, without the creator). */
-static const char *s_build_create(session_t *s, json_t *req, json_t *pl, json_t *members,
+static const char *s_build_create(gw_session_t *s, json_t *req, json_t *pl, json_t *members,
                                   const char **code)
 {
     *code = PL_E_BAD_REQUEST;
@@ -222,7 +222,8 @@ static void s_new_group_id(char *out, size_t size)
     snprintf(out, size, "g:%s", b64);
 }
 
-void groups_request(session_t *s, pending_t *p, const char *id_json, const char *type, json_t *req)
+void gw_groups_request(gw_session_t *s, gw_pending_t *p, const char *id_json, const char *type,
+                       json_t *req)
 {
     json_t *pl = json_pack("{s:s,s:s,s:s}", "op", type, "user", s->user, "device", s->device);
     json_t *members = json_array();
@@ -249,7 +250,7 @@ void groups_request(session_t *s, pending_t *p, const char *id_json, const char 
         }
     }
     if (bad) {
-        session_answer(s, p, frame_error(id_json, bad_code, bad, strlen(bad)));
+        gw_session_answer(s, p, gw_frame_error(id_json, bad_code, bad, strlen(bad)));
         json_decref(pl);
         json_decref(members);
         gw_req_destroy(&o);
@@ -258,10 +259,10 @@ void groups_request(session_t *s, pending_t *p, const char *id_json, const char 
     json_object_set_new(pl, "conv", json_string(conv));
     snprintf(o->key, sizeof o->key, "c:%s", conv);
     o->op = pl_op_by_name(type, strlen(type));
-    o->payload = json_text(pl, &o->payload_len);
+    o->payload = gw_json_text(pl, &o->payload_len);
     if (!o->payload)
         goto oom;
-    if (strcmp(type, "group_create") != 0 && !(o->ticket = order_wait(s, conv, s_go, o)))
+    if (strcmp(type, "group_create") != 0 && !(o->ticket = gw_order_wait(s, conv, s_go, o)))
         goto oom;
     group_ctx_t *g = o->ctx;
     /* hold one count so no answer can finish o while the checks are being sent */
@@ -284,5 +285,5 @@ oom:
     json_decref(pl);
     json_decref(members);
     gw_req_destroy(&o);
-    session_answer(s, p, frame_error(id_json, PL_E_INTERNAL, "out of memory", 13));
+    gw_session_answer(s, p, gw_frame_error(id_json, PL_E_INTERNAL, "out of memory", 13));
 }

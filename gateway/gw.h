@@ -50,14 +50,14 @@
 #define GW_HTTP_CHUNKED_MAX (64 * 1024 * 1024) /* raw bytes of a chunked body (framing too) */
 
 typedef struct gw gw_t;
-typedef struct session session_t;
-typedef struct http_req http_req_t;
+typedef struct gw_session gw_session_t;
+typedef struct gw_http_req gw_http_req_t;
 typedef struct gw_presence gw_presence_t;
 typedef struct gw_limits gw_limits_t;
 typedef struct gw_conn gw_conn_t;
 typedef struct gw_proxy gw_proxy_t;
 typedef struct gw_static gw_static_t;
-typedef struct zlink zlink_t;
+typedef struct gw_zlink gw_zlink_t;
 
 /* A block of --trusted-proxies. */
 typedef struct gw_cidr {
@@ -68,8 +68,8 @@ typedef struct gw_cidr {
 
 /* Per-connection data lws allocates for our one protocol (HTTP and WebSocket). */
 struct gw_pss {
-    session_t *s;  /* WebSocket: the session (one reference) */
-    http_req_t *r; /* HTTP: the current transaction (one reference) */
+    gw_session_t *s;  /* WebSocket: the session (one reference) */
+    gw_http_req_t *r; /* HTTP: the current transaction (one reference) */
 };
 
 struct gw_config {
@@ -110,7 +110,7 @@ struct gw_config {
 struct gw {
     uv_loop_t loop;
     struct lws_context *lws;
-    zlink_t *zl;
+    gw_zlink_t *zl;
     struct gw_config cfg;
     /* sessions.c */
     zhashx_t *users;   /* user -> struct user_entry */
@@ -118,7 +118,7 @@ struct gw {
     uint64_t next_sid;
     int nsessions;
     /* budget.c: every WebSocket session not yet closed; bytes held for all of them */
-    session_t *all;
+    gw_session_t *all;
     size_t mem_used;
     size_t reserved; /* worst-case sizes of every request in flight (all sessions) */
     /* requests.c */
@@ -140,8 +140,8 @@ struct gw {
     /* main.c: the parsed command line and config file (cfg's strings point into them) */
     pl_args_t *args;
     uv_signal_t sigterm, sigint;
-    uv_prepare_t flush;    /* ws.c: end-of-turn writes */
-    session_t *flush_head; /* ws.c: sessions with frames to write this turn */
+    uv_prepare_t flush;       /* ws.c: end-of-turn writes */
+    gw_session_t *flush_head; /* ws.c: sessions with frames to write this turn */
     uv_timer_t tick;
     bool stopping;
 };

@@ -8,12 +8,12 @@
 #include <stdint.h>
 
 typedef struct gw gw_t;
-typedef struct http_req http_req_t;
+typedef struct gw_http_req gw_http_req_t;
 
 /* POST /v1/users and POST /v1/sessions with the body in r. */
-void accounts_create_user(http_req_t *r);
-void accounts_login(http_req_t *r);
+void gw_accounts_create_user(gw_http_req_t *r);
+void gw_accounts_login(gw_http_req_t *r);
 /* Start the one-off computation of the dummy hash used to equalise login timing. */
-void accounts_init(gw_t *gw);
+void gw_accounts_init(gw_t *gw);
 
 #endif

@@ -7,10 +7,10 @@
 #include <stdint.h>
 #include <jansson.h>
 
-typedef struct session session_t;
-typedef struct pending pending_t;
+typedef struct gw_session gw_session_t;
+typedef struct gw_pending gw_pending_t;
 
 /* Answer the `convs` request req of s into p (id_json copied). */
-void convs_start(session_t *s, pending_t *p, const char *id_json, json_t *req);
+void gw_convs_start(gw_session_t *s, gw_pending_t *p, const char *id_json, json_t *req);
 
 #endif

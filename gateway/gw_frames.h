@@ -14,7 +14,7 @@ struct gw_blob {
     int refs;
     size_t len;
     /* event frames from shards: where the conversation id sits in data (conv_len 0: an
-     * answer, or an event without conv); set by sessions_deliver, see gw_blob_tag_conv */
+     * answer, or an event without conv); set by gw_sessions_deliver, see gw_blob_tag_conv */
     uint32_t conv_off, conv_len;
     int queued;  /* budget.c: out queues holding it (its bytes count once per gateway) */
     char data[]; /* len bytes plus a NUL */
@@ -33,11 +33,11 @@ void gw_blob_unref(gw_blob_t **self_p);
 
 /* {"type":"ok","id":<id_json>, ...members of body...}. body is a JSON object from a shard
  * (not re-parsed: only checked to begin with '{'). NULL if body is not an object / OOM. */
-gw_blob_t *frame_ok_splice(const char *id_json, const char *body, size_t body_len);
+gw_blob_t *gw_frame_ok_splice(const char *id_json, const char *body, size_t body_len);
 /* {"type":"error"[,"id":<id_json>],"code":code,"message":msg}. id_json may be NULL;
  * msg need not be valid UTF-8 (then code is used as message). NULL on OOM. */
-gw_blob_t *frame_error(const char *id_json, const char *code, const char *msg, size_t msg_len);
+gw_blob_t *gw_frame_error(const char *id_json, const char *code, const char *msg, size_t msg_len);
 /* Compact JSON text of obj, malloc'd (caller frees); NULL on failure. */
-char *json_text(const json_t *obj, size_t *len_out);
+char *gw_json_text(const json_t *obj, size_t *len_out);
 
 #endif

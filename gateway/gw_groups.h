@@ -8,10 +8,11 @@
 #include <stdint.h>
 #include <jansson.h>
 
-typedef struct session session_t;
-typedef struct pending pending_t;
+typedef struct gw_session gw_session_t;
+typedef struct gw_pending gw_pending_t;
 
 /* group_create, group_add, group_remove (type is one of these). */
-void groups_request(session_t *s, pending_t *p, const char *id_json, const char *type, json_t *req);
+void gw_groups_request(gw_session_t *s, gw_pending_t *p, const char *id_json, const char *type,
+                       json_t *req);
 
 #endif

@@ -10,12 +10,12 @@
 #include <stdint.h>
 
 typedef struct gw gw_t;
-typedef struct http_req http_req_t;
+typedef struct gw_http_req gw_http_req_t;
 
-int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                  size_t len);
+int gw_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                     size_t len);
 
-struct http_req {
+struct gw_http_req {
     int refs;
     gw_t *gw;
     struct lws *wsi; /* NULL once the connection closed */
@@ -49,11 +49,11 @@ struct http_req {
     char etag[24];
     bool gzip, vary, html;
 };
-http_req_t *http_req_ref(http_req_t *r);
-void http_req_unref(http_req_t **r_p);
+gw_http_req_t *gw_http_req_ref(gw_http_req_t *r);
+void gw_http_req_unref(gw_http_req_t **r_p);
 /* Set the response (body is a JSON text, copied) and schedule its write. */
-void http_respond(http_req_t *r, int status, const char *body);
+void gw_http_respond(gw_http_req_t *r, int status, const char *body);
 /* {"error":code,"message":msg} */
-void http_respond_error(http_req_t *r, int status, const char *code, const char *msg);
+void gw_http_respond_error(gw_http_req_t *r, int status, const char *code, const char *msg);
 
 #endif

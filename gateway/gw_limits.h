@@ -10,8 +10,8 @@
 #include <stdint.h>
 
 typedef struct gw gw_t;
-typedef struct session session_t;
-typedef struct http_req http_req_t;
+typedef struct gw_session gw_session_t;
+typedef struct gw_http_req gw_http_req_t;
 typedef struct gw_conn gw_conn_t;
 typedef struct gw_cidr gw_cidr_t;
 
@@ -19,46 +19,46 @@ typedef struct gw_cidr gw_cidr_t;
  * frees). 0, or -1 if it is not one (or OOM). */
 int gw_cidr_parse(const char *text, gw_cidr_t **arr, int *n);
 /* True if the numeric address ip lies in one of --trusted-proxies. */
-bool limits_trusted(const gw_t *gw, const char *ip);
+bool gw_limits_trusted(const gw_t *gw, const char *ip);
 /* The state of one accepted connection with client address addr; NULL on OOM. Owned by
  * whoever holds it: the wsi (opaque user data) from SERVER_NEW_CLIENT_INSTANTIATED on. */
-gw_conn_t *limits_conn_new(const char *addr);
+gw_conn_t *gw_limits_conn_new(const char *addr);
 /* Releases its connection count; nulls *c_p. Idempotent. */
-void limits_conn_free(gw_conn_t **c_p);
-int limits_init(gw_t *gw);
+void gw_limits_conn_free(gw_conn_t **c_p);
+int gw_limits_init(gw_t *gw);
 /* After the lws context is wholly destroyed (no WSI_DESTROY may follow). */
-void limits_fini(gw_t *gw);
+void gw_limits_fini(gw_t *gw);
 /* Once a second: forget addresses without connections whose login bucket is full. */
-void limits_tick(gw_t *gw);
+void gw_limits_tick(gw_t *gw);
 /* lws reasons FILTER_NETWORK_CONNECTION (in: the accepted fd; a trusted proxy's goes to
- * proxy_accept), SERVER_NEW_CLIENT_INSTANTIATED (takes gw->adopting if set),
+ * gw_proxy_accept), SERVER_NEW_CLIENT_INSTANTIATED (takes gw->adopting if set),
  * FILTER_PROTOCOL_CONNECTION (a trusted proxy's WebSocket upgrade is counted against the
  * forwarded client) and WSI_DESTROY: per-IP connection count. Nonzero: refuse. */
-int limits_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *in);
+int gw_limits_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *in);
 /* POST /v1/users or /v1/sessions: take a token of the client address; false: answer 429. */
-bool limits_login_allowed(http_req_t *r);
+bool gw_limits_login_allowed(gw_http_req_t *r);
 /* A request of the authenticated session s: take a token; false: over the rate. */
-bool limits_request_allowed(session_t *s);
+bool gw_limits_request_allowed(gw_session_t *s);
 /* dm: user-existence answers, per user and per client address of this gateway
  * (enumeration): may user (connected from ip) learn whether other exists now? True when
  * other was confirmed to user already, or both budgets (--dm-probe-burst,
  * --dm-probe-per-sec) have a token; false: answer rate_limited. Takes nothing:
- * limits_dm_probe_answer charges a not_found. */
-bool limits_dm_probe_allowed(gw_t *gw, const char *user, const char *ip, const char *other);
+ * gw_limits_dm_probe_answer charges a not_found. */
+bool gw_limits_dm_probe_allowed(gw_t *gw, const char *user, const char *ip, const char *other);
 /* The answer user got about other: exists (remembered as confirmed while user has an
  * entry), or not (a token of both budgets; they may go into debt when answers were in
  * flight). */
-void limits_dm_probe_answer(gw_t *gw, const char *user, const char *ip, const char *other,
-                            bool exists);
+void gw_limits_dm_probe_answer(gw_t *gw, const char *user, const char *ip, const char *other,
+                               bool exists);
 /* Slowloris: a request's headers and body together get --http-timeout from the accept
  * (or, on a keep-alive connection, from the previous answer). LWS_CALLBACK_HTTP of a
  * request with a body: lws would give the body a fresh timeout; cut it to what is left.
- * limits_request_restart: an answer was written, the next request's clock starts. */
-void limits_body_deadline(gw_t *gw, struct lws *wsi);
-void limits_request_restart(struct lws *wsi);
+ * gw_limits_request_restart: an answer was written, the next request's clock starts. */
+void gw_limits_body_deadline(gw_t *gw, struct lws *wsi);
+void gw_limits_request_restart(struct lws *wsi);
 /* WebSocket established: arm the auth deadline (an lws timer on s->wsi). */
-void limits_session_start(session_t *s);
+void gw_limits_session_start(gw_session_t *s);
 /* LWS_CALLBACK_TIMER of s: close it 4401 if still not authenticated. */
-void limits_session_timer(session_t *s);
+void gw_limits_session_timer(gw_session_t *s);
 
 #endif

@@ -8,17 +8,17 @@
 #include <stdint.h>
 
 typedef struct gw gw_t;
-typedef struct session session_t;
-typedef struct http_req http_req_t;
+typedef struct gw_session gw_session_t;
+typedef struct gw_http_req gw_http_req_t;
 
 /* DELETE /v1/sessions[?all=1] of r (its body, if any, ignored): 204 / 400 / 401 / 503. */
-void logout_http(http_req_t *r);
+void gw_logout_http(gw_http_req_t *r);
 /* True for the shard's {"type":"_revoke",...} control event (never sent to clients). */
-bool logout_is_control(const char *event, size_t len);
+bool gw_logout_is_control(const char *event, size_t len);
 /* Close (4401) every authenticated session here that used one of the event's tokens:
- * after the answers still due, but at most GW_REVOKE_WAIT_MS later (logout_session_timer). */
-void logout_revoke(gw_t *gw, const char *event, size_t len);
+ * after the answers still due, but at most GW_REVOKE_WAIT_MS later (gw_logout_session_timer). */
+void gw_logout_revoke(gw_t *gw, const char *event, size_t len);
 /* LWS_CALLBACK_TIMER of s: a revoked session still waiting for answers closes now. */
-void logout_session_timer(session_t *s);
+void gw_logout_session_timer(gw_session_t *s);
 
 #endif

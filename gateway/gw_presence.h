@@ -9,34 +9,34 @@
 #include <jansson.h>
 
 typedef struct gw gw_t;
-typedef struct session session_t;
-typedef struct pending pending_t;
+typedef struct gw_session gw_session_t;
+typedef struct gw_pending gw_pending_t;
 
 /* Start the liveness/report timer on gw->loop. 0 or -1. */
-int presence_init(gw_t *gw);
-/* Shutdown, before zlink_stop: close the timer, report every user offline (best effort). */
-void presence_stop(gw_t *gw);
+int gw_presence_init(gw_t *gw);
+/* Shutdown, before gw_zlink_stop: close the timer, report every user offline (best effort). */
+void gw_presence_stop(gw_t *gw);
 /* After the loop ended: free everything. */
-void presence_fini(gw_t *gw);
-/* An authenticated session starts counting (sessions_register). If it is the user's first
+void gw_presence_fini(gw_t *gw);
+/* An authenticated session starts counting (gw_sessions_register). If it is the user's first
  * live session here and the user's shard does not hold it live here, the online report
  * goes out at once (not batched). */
-void presence_session_live(session_t *s);
+void gw_presence_session_live(gw_session_t *s);
 /* Any received frame chunk or pong of s: it is live now (reported at once, as above, if
  * it was the user's only session here and silent). */
-void presence_activity(session_t *s);
+void gw_presence_activity(gw_session_t *s);
 /* ok: the shard answered the online report (false: it failed or timed out). */
-typedef void presence_done_fn(void *arg, bool ok);
-/* After presence_session_live of an auth, before its ok is written: returns 0 if nothing
+typedef void gw_presence_done_fn(void *arg, bool ok);
+/* After gw_presence_session_live of an auth, before its ok is written: returns 0 if nothing
  * is to be waited for (done is not called); 1 if an online report of s's user is in
  * flight, and done(arg, ok) will be called once it is answered (always, also when the
  * link stops); -1 when out of memory (done is not called). Loop thread only. */
-int presence_wait_shard(session_t *s, presence_done_fn *done, void *arg);
+int gw_presence_wait_shard(gw_session_t *s, gw_presence_done_fn *done, void *arg);
 /* s closed or unregistered. */
-void presence_session_gone(session_t *s);
+void gw_presence_session_gone(gw_session_t *s);
 /* SNAP: the next report carries "full". */
-void presence_snapshot(gw_t *gw);
+void gw_presence_snapshot(gw_t *gw);
 /* The `presence` request of s into p. */
-void presence_request(session_t *s, pending_t *p, const char *id_json, json_t *req);
+void gw_presence_request(gw_session_t *s, gw_pending_t *p, const char *id_json, json_t *req);
 
 #endif

@@ -15,8 +15,8 @@ typedef struct gw gw_t;
  * (the caller then refuses the connection, and lws closes its fd), read a PROXY v1/v2
  * header if one comes first, and adopt the socket into vhost with the header's source as
  * the client address (or ip when there is none). 0 if taken; -1: let lws go on with fd. */
-int proxy_accept(gw_t *gw, struct lws_vhost *vhost, int fd, const char *ip);
+int gw_proxy_accept(gw_t *gw, struct lws_vhost *vhost, int fd, const char *ip);
 /* Shutdown: close every socket still waiting for its header. */
-void proxy_stop(gw_t *gw);
+void gw_proxy_stop(gw_t *gw);
 
 #endif

@@ -14,7 +14,7 @@
  * It ends exactly once, in gw_req_finish / gw_req_answer (the answer goes into the
  * session's FIFO, then it is freed) or gw_req_destroy (nothing to answer, e.g. the socket
  * closed). It holds one reference on its session, so the session outlives it; after the
- * socket closed an answer is dropped by session_answer. Module state beyond the common
+ * socket closed an answer is dropped by gw_session_answer. Module state beyond the common
  * fields hangs off ctx and is freed by ctx_free. Loop thread only. */
 #ifndef GW_REQ_H
 #define GW_REQ_H
@@ -24,22 +24,22 @@
 
 #include "pl_ops.h" /* pl_op_t */
 
-typedef struct session session_t;
-typedef struct pending pending_t;
+typedef struct gw_session gw_session_t;
+typedef struct gw_pending gw_pending_t;
 typedef struct gw_blob gw_blob_t;
-typedef struct order_ticket order_ticket_t;
+typedef struct gw_order_ticket gw_order_ticket_t;
 
 typedef struct gw_req {
-    session_t *s;  /* one reference */
-    pending_t *p;  /* its place in s's answer FIFO */
-    char *id_json; /* the client's "id" as JSON text (copied), or NULL */
+    gw_session_t *s; /* one reference */
+    gw_pending_t *p; /* its place in s's answer FIFO */
+    char *id_json;   /* the client's "id" as JSON text (copied), or NULL */
     /* what goes to a shard (gw_req_send): op, routing key, body (owned) */
     pl_op_t op;
     char key[96];
     char *payload;
     size_t payload_len;
     /* its turn among the socket's requests into one conversation (order.c), or NULL */
-    order_ticket_t *ticket;
+    gw_order_ticket_t *ticket;
     /* the owning module's own state, freed with ctx_free (NULL: nothing to free) */
     void *ctx;
     void (*ctx_free)(void *ctx);
@@ -47,10 +47,10 @@ typedef struct gw_req {
 
 /* A request of s answered into p (id_json copied; may be NULL). Takes a reference on s.
  * NULL when out of memory (the caller answers p itself). */
-gw_req_t *gw_req_new(session_t *s, pending_t *p, const char *id_json);
+gw_req_t *gw_req_new(gw_session_t *s, gw_pending_t *p, const char *id_json);
 /* The same with ctx_size zeroed bytes of module state in ctx (freed with the request;
  * ctx_free, if given, runs first on it). NULL when out of memory. */
-gw_req_t *gw_req_new_ctx(session_t *s, pending_t *p, const char *id_json, size_t ctx_size,
+gw_req_t *gw_req_new_ctx(gw_session_t *s, gw_pending_t *p, const char *id_json, size_t ctx_size,
                          void (*ctx_free)(void *ctx));
 /* End it without an answer: cancel its ticket, free ctx and payload, drop the session
  * reference; nulls *r_p. Idempotent. */
@@ -65,7 +65,7 @@ void gw_req_error(gw_req_t *r, const char *code, const char *msg);
 /* Send r->payload to r->key's shard as r->op; the answer (or "unavailable") finishes r
  * (gw_req_finish) on a later loop turn. r is zlink's callback's from here on. */
 void gw_req_send(gw_req_t *r);
-/* A zlink_cb whose arg is a gw_req_t: gw_req_finish. */
+/* A gw_zlink_cb whose arg is a gw_req_t: gw_req_finish. */
 void gw_req_on_answer(void *arg, const char *status, const char *body, size_t len);
 
 #endif

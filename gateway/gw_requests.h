@@ -7,9 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct session session_t;
+typedef struct gw_session gw_session_t;
 
 /* One complete client message (text or binary). s is alive and not closing. */
-void requests_frame(session_t *s, const char *data, size_t len, bool binary);
+void gw_requests_frame(gw_session_t *s, const char *data, size_t len, bool binary);
 
 #endif

@@ -7,22 +7,23 @@
 #include <stdint.h>
 
 typedef struct gw gw_t;
-typedef struct http_req http_req_t;
+typedef struct gw_http_req gw_http_req_t;
 
 /* Read cfg.web_root into memory (nothing when it is ""). 0, or -1 out of memory; an
  * unreadable folder only logs a warning. Call once before the loop runs. */
-int static_init(gw_t *gw);
-/* Free what static_init loaded. Idempotent. */
-void static_fini(gw_t *gw);
+int gw_static_init(gw_t *gw);
+/* Free what gw_static_init loaded. Idempotent. */
+void gw_static_fini(gw_t *gw);
 /* A GET outside /v1/: if r->path names a file of the web client, set r's answer (200,
  * 304) and return true; false: not ours (the caller answers 404). */
-bool static_serve(http_req_t *r);
+bool gw_static_serve(gw_http_req_t *r);
 /* Internal, for static_test.c: the loaded file at URL path (its Content-Type, body, gzip
  * copy or NULL, ETag), NULL if none; does Accept-Encoding list name token without q=0;
  * does If-None-Match list name etag (or "*"). */
-const char *static__find(const gw_t *gw, const char *path, const unsigned char **body, size_t *len,
-                         const unsigned char **gz, size_t *gz_len, const char **etag);
-bool static__accepts(const char *list, const char *token);
-bool static__etag_match(const char *inm, const char *etag);
+const char *gw_static__find(const gw_t *gw, const char *path, const unsigned char **body,
+                            size_t *len, const unsigned char **gz, size_t *gz_len,
+                            const char **etag);
+bool gw_static__accepts(const char *list, const char *token);
+bool gw_static__etag_match(const char *inm, const char *etag);
 
 #endif

@@ -13,43 +13,43 @@
 
 typedef struct gw gw_t;
 typedef struct gw_blob gw_blob_t;
-typedef struct session session_t;
-typedef struct order_gate order_gate_t;
+typedef struct gw_session gw_session_t;
+typedef struct gw_order_gate gw_order_gate_t;
 
-enum session_state { SS_NEW, SS_AUTHING, SS_AUTHED, SS_CLOSING };
+enum gw_session_state { SS_NEW, SS_AUTHING, SS_AUTHED, SS_CLOSING };
 
-typedef struct pending {
-    struct pending *next;
+typedef struct gw_pending {
+    struct gw_pending *next;
     bool done;
     size_t reserve;   /* budget.c: worst-case answer size counted in s->reserved until done */
     gw_blob_t *frame; /* the answer, once done */
-} pending_t;
+} gw_pending_t;
 
-typedef struct outq_item {
-    struct outq_item *next;
+typedef struct gw_outq_item {
+    struct gw_outq_item *next;
     gw_blob_t *blob;
     bool event; /* a pushed event (counted in ebytes), not an answer */
-} outq_item_t;
+} gw_outq_item_t;
 
-typedef struct deferred {
-    struct deferred *next;
+typedef struct gw_deferred {
+    struct gw_deferred *next;
     bool binary;
     size_t len;
     char data[];
-} deferred_t;
+} gw_deferred_t;
 
-struct session {
+struct gw_session {
     int refs;
     gw_t *gw;
     struct lws *wsi; /* NULL once closed */
     uint64_t sid;
-    enum session_state state;
+    enum gw_session_state state;
     char user[33];
     char device[65];
     char th[65]; /* hex SHA-256 of the token's secret (logout.c closes on revoke) */
     char peer[64];
     /* sessions.c: list of this user's sessions */
-    session_t *uprev, *unext;
+    gw_session_t *uprev, *unext;
     bool registered;
     /* rx reassembly */
     char *rx;
@@ -57,13 +57,13 @@ struct session {
     bool rx_started, rx_binary, rx_oversize, rx_paused, in_rx;
     bool rx_in_frame; /* inside a frame: lws_remaining_packet_payload() was > 0 */
     /* frames that arrived while auth was in flight */
-    deferred_t *dhead, *dtail;
+    gw_deferred_t *dhead, *dtail;
     int ndeferred;
     /* answers in request order */
-    pending_t *phead, *ptail;
+    gw_pending_t *phead, *ptail;
     int npending;
     /* frames to write; ooff: bytes of the head already written */
-    outq_item_t *ohead, *otail;
+    gw_outq_item_t *ohead, *otail;
     size_t obytes, ooff;
     int ocount;
     size_t ebytes;        /* bytes of events in the out queue (--event-queue-kib) */
@@ -74,51 +74,51 @@ struct session {
     bool revoked, close_force;
     /* presence.c: liveness (times are uv_now ms); list of authenticated sessions */
     struct pres_user *pu;
-    session_t *pprev, *pnext;
+    gw_session_t *pprev, *pnext;
     uint64_t last_active, last_ping;
     bool live, ping_due;
     /* limits.c: request rate of this socket */
     gw_bucket_t rate;
     /* order.c: conversations with requests of this socket waiting to go, in order */
-    order_gate_t *gates;
+    gw_order_gate_t *gates;
     /* budget.c: bytes held (obytes + pbytes + deferred frames), worst cases in flight */
     size_t mem, pbytes, reserved;
     bool killed, listed, in_dispatch;
-    session_t *bprev, *bnext; /* gw->all */
+    gw_session_t *bprev, *bnext; /* gw->all */
     /* ws.c: on gw->flush_head (one reference) until this turn's writes are made */
-    session_t *fnext;
+    gw_session_t *fnext;
     bool flushq;
 };
 
-session_t *session_ref(session_t *s);
-void session_unref(session_t **s_p);
+gw_session_t *gw_session_ref(gw_session_t *s);
+void gw_session_unref(gw_session_t **s_p);
 /* Append an unanswered entry to the FIFO; NULL on OOM. */
-pending_t *session_pending_push(session_t *s);
+gw_pending_t *gw_session_pending_push(gw_session_t *s);
 /* Fill p with frame (takes ownership; NULL frame = internal error) and write every
  * completed answer at the head of the FIFO. Safe after close (frame is dropped). */
-void session_answer(session_t *s, pending_t *p, gw_blob_t *frame);
+void gw_session_answer(gw_session_t *s, gw_pending_t *p, gw_blob_t *frame);
 /* p is done with nothing to write (a hold in the answer order, see ws.c s_activity). */
-void session_pass(session_t *s, pending_t *p);
+void gw_session_pass(gw_session_t *s, gw_pending_t *p);
 /* Queue an event frame (takes a new reference on b). Culls the session if too slow. */
-void session_push_event(session_t *s, gw_blob_t *b);
+void gw_session_push_event(gw_session_t *s, gw_blob_t *b);
 /* Drop every queued, not yet started event frame tagged with conv (groups: a removed
  * member loses access at once). Answers and a frame already partly written stay. */
-void session_drop_conv(session_t *s, const char *conv, size_t conv_len);
+void gw_session_drop_conv(gw_session_t *s, const char *conv, size_t conv_len);
 /* Drop the socket at once (close reason 1008, nothing more is written): why is logged. */
-void session_kill(session_t *s, const char *why);
+void gw_session_kill(gw_session_t *s, const char *why);
 /* Write what is queued, then close with code (4401, 1009, ...). */
-void session_close(session_t *s, int code);
+void gw_session_close(gw_session_t *s, int code);
 /* Auth finished (state already set by the caller): resume rx, replay deferred frames. */
-void session_auth_finished(session_t *s);
+void gw_session_auth_finished(gw_session_t *s);
 /* Writes at the end of the loop turn (ws.c): a uv_prepare (Redis's beforeSleep) writes
  * the queues of the sessions that got frames this turn straight away when their socket
  * takes data, instead of asking lws for a WRITEABLE callback each time (libuv's poll
- * start/stop behind it cost ≈ 5 epoll_ctl and a loop turn per write). ws_flush_start at
- * start-up (0 or -1); ws_flush_stop from a loop callback at shutdown (uv_close). */
-int ws_flush_start(gw_t *gw);
-void ws_flush_stop(gw_t *gw);
+ * start/stop behind it cost ≈ 5 epoll_ctl and a loop turn per write). gw_ws_flush_start at
+ * start-up (0 or -1); gw_ws_flush_stop from a loop callback at shutdown (uv_close). */
+int gw_ws_flush_start(gw_t *gw);
+void gw_ws_flush_stop(gw_t *gw);
 /* lws callback for the WebSocket reasons. */
-int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                size_t len);
+int gw_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                   size_t len);
 
 #endif

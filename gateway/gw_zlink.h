@@ -17,15 +17,15 @@
 #include "pl_ops.h"  /* pl_op_t */
 
 typedef struct gw gw_t;
-typedef struct zlink zlink_t;
+typedef struct gw_zlink gw_zlink_t;
 
 /* Answer to a REQ or HEALTH. Called exactly once per request, on the loop thread, never
- * from inside zlink_request / zlink_request_shard / zlink_health (always on a later
- * callback of the loop, or from zlink_stop / zlink_destroy). status is "ok" or an error
+ * from inside gw_zlink_request / gw_zlink_request_shard / gw_zlink_health (always on a later
+ * callback of the loop, or from gw_zlink_stop / gw_zlink_destroy). status is "ok" or an error
  * code ("unavailable" when the send failed, the link is down or stopped, or nothing came
  * back within the deadline); body/len the answer body (not NUL-terminated in general;
  * body[len] is readable and 0). */
-typedef void(zlink_cb)(void *arg, const char *status, const char *body, size_t len);
+typedef void(gw_zlink_cb)(void *arg, const char *status, const char *body, size_t len);
 
 typedef struct {
     /* EVT[to, skip, event]: to the recipients as a pl_list (pl_msg.h), skip NUL-terminated,
@@ -34,7 +34,7 @@ typedef struct {
                    size_t event_len);
     /* SNAP */
     void (*on_snap)(gw_t *gw);
-} zlink_handlers_t;
+} gw_zlink_handlers_t;
 
 /* Create the DEALER socket (a CURVE client with cert, a copy of which zlink keeps, of
  * the router's public key server_key; the router knows this gateway by the name in
@@ -42,32 +42,32 @@ typedef struct {
  * on loop. A router silent for PL_ROUTER_SILENT_MS (1.5 s; it sends HB every 500 ms) makes
  * zlink replace the socket by a new connection and ask for a LOC snapshot (on_snap).
  * NULL on failure. */
-zlink_t *zlink_new(gw_t *gw, uv_loop_t *loop, const char *endpoint, const char *name,
-                   int timeout_ms, zlink_handlers_t handlers, zcert_t *cert,
-                   const char *server_key);
+gw_zlink_t *gw_zlink_new(gw_t *gw, uv_loop_t *loop, const char *endpoint, const char *name,
+                         int timeout_ms, gw_zlink_handlers_t handlers, zcert_t *cert,
+                         const char *server_key);
 /* Answer every outstanding request with "unavailable", stop and uv_close the handles.
- * Call from a loop callback before lws_context_destroy; zlink_destroy after uv_run.
+ * Call from a loop callback before lws_context_destroy; gw_zlink_destroy after uv_run.
  * Requests made after it are answered "unavailable" once the handles have closed. */
-void zlink_stop(zlink_t *self);
-void zlink_destroy(zlink_t **self_p);
+void gw_zlink_stop(gw_zlink_t *self);
+void gw_zlink_destroy(gw_zlink_t **self_p);
 /* Send REQ{op, reqid}[key, payload] (op from proto/pl_ops.def; payload its JSON body, copied).
  * Cannot fail: cb(arg, ...) is called later exactly once, with the answer or with
  * "unavailable" (send failed, link down or stopped, no answer within --timeout). An answer
  * arriving after that is dropped. arg must stay valid until cb runs. */
-void zlink_request(zlink_t *self, pl_op_t op, const char *key, const char *payload, size_t len,
-                   zlink_cb *cb, void *arg);
+void gw_zlink_request(gw_zlink_t *self, pl_op_t op, const char *key, const char *payload,
+                      size_t len, gw_zlink_cb *cb, void *arg);
 /* The same as REQN{op, shard, reqid}[payload]: to shard number shard, whatever it owns.
  * The shard serves only what its slots hold (a presence_report's users of other shards
  * are ignored there). */
-void zlink_request_shard(zlink_t *self, pl_op_t op, int shard, const char *payload, size_t len,
-                         zlink_cb *cb, void *arg);
+void gw_zlink_request_shard(gw_zlink_t *self, pl_op_t op, int shard, const char *payload,
+                            size_t len, gw_zlink_cb *cb, void *arg);
 /* Send HEALTH{reqid} with a 1 s deadline; cb gets status "ok" and body "1"/"0" (all shards
- * up or not), or "unavailable" as for zlink_request. */
-void zlink_health(zlink_t *self, zlink_cb *cb, void *arg);
+ * up or not), or "unavailable" as for gw_zlink_request. */
+void gw_zlink_health(gw_zlink_t *self, gw_zlink_cb *cb, void *arg);
 /* Send LOC{epoch, ++locseq, FULL if full}[payload]. A failed send still consumes the
  * locseq (shards detect the gap from the next HB and ask for SNAP). */
-void zlink_loc(zlink_t *self, bool full, const char *payload, size_t len);
+void gw_zlink_loc(gw_zlink_t *self, bool full, const char *payload, size_t len);
 /* Slot table from the last TABLE, or NULL if none yet. Owned by zlink. */
-const pl_slots_t *zlink_table(zlink_t *self);
+const pl_slots_t *gw_zlink_table(gw_zlink_t *self);
 
 #endif

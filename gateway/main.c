@@ -406,27 +406,27 @@ static int s_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
 {
     switch (reason) {
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
-        netio_http_start(lws_get_socket_fd(wsi));
-        return limits_conn_callback(wsi, reason, in);
+        gw_netio_http_start(lws_get_socket_fd(wsi));
+        return gw_limits_conn_callback(wsi, reason, in);
     case LWS_CALLBACK_WSI_DESTROY:
-        netio_forget(lws_get_socket_fd(wsi));
-        return limits_conn_callback(wsi, reason, in);
+        gw_netio_forget(lws_get_socket_fd(wsi));
+        return gw_limits_conn_callback(wsi, reason, in);
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-        return limits_conn_callback(wsi, reason, in);
+        return gw_limits_conn_callback(wsi, reason, in);
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-        if (limits_conn_callback(wsi, reason, in))
+        if (gw_limits_conn_callback(wsi, reason, in))
             return 1;
-        return ws_callback(wsi, reason, user, in, len);
+        return gw_ws_callback(wsi, reason, user, in, len);
     case LWS_CALLBACK_TIMER:
     case LWS_CALLBACK_ESTABLISHED:
     case LWS_CALLBACK_RECEIVE:
     case LWS_CALLBACK_SERVER_WRITEABLE:
     case LWS_CALLBACK_RECEIVE_PONG:
     case LWS_CALLBACK_CLOSED:
-        return ws_callback(wsi, reason, user, in, len);
+        return gw_ws_callback(wsi, reason, user, in, len);
     default:
         pl_turn_count("http", 1);
-        return http_callback(wsi, reason, user, in, len);
+        return gw_http_callback(wsi, reason, user, in, len);
     }
 }
 
@@ -449,20 +449,20 @@ static void s_lws_log(int level, const char *line)
 static void s_tick_cb(uv_timer_t *t)
 {
     gw_t *gw = t->data;
-    sessions_tick(gw);
-    limits_tick(gw);
+    gw_sessions_tick(gw);
+    gw_limits_tick(gw);
 }
 
 static void s_on_evt(gw_t *gw, const void *to, size_t to_len, const char *skip, const char *event,
                      size_t event_len)
 {
-    sessions_deliver(gw, to, to_len, skip, event, event_len);
+    gw_sessions_deliver(gw, to, to_len, skip, event, event_len);
 }
 
 static void s_on_snap(gw_t *gw)
 {
-    sessions_snapshot(gw);
-    presence_snapshot(gw);
+    gw_sessions_snapshot(gw);
+    gw_presence_snapshot(gw);
 }
 
 static void s_shutdown(gw_t *gw)
@@ -471,10 +471,10 @@ static void s_shutdown(gw_t *gw)
         return;
     gw->stopping = true;
     pl_info("shutting down (%d sessions)", gw->nsessions);
-    presence_stop(gw); /* reports everyone offline while the link still runs */
-    proxy_stop(gw);
-    zlink_stop(gw->zl); /* answers outstanding requests while sockets still exist */
-    ws_flush_stop(gw);  /* gw->stopping: later writes go through WRITEABLE */
+    gw_presence_stop(gw); /* reports everyone offline while the link still runs */
+    gw_proxy_stop(gw);
+    gw_zlink_stop(gw->zl); /* answers outstanding requests while sockets still exist */
+    gw_ws_flush_stop(gw);  /* gw->stopping: later writes go through WRITEABLE */
     /* first stage; lws closes its handles asynchronously and, through info.pcontext,
      * nulls gw->lws once it is wholly gone (else main finishes it after uv_run) */
     if (gw->lws)
@@ -510,14 +510,15 @@ int main(int argc, char **argv)
         pl_error("libsodium init failed");
         return 1;
     }
-    if (push_init(gw) != 0)
+    if (gw_push_init(gw) != 0)
         return 1;
     if (uv_loop_init(&gw->loop) != 0) {
         pl_error("uv_loop_init failed");
         return 1;
     }
-    if (sessions_init(gw) != 0 || !(gw->known_users = zhashx_new()) || presence_init(gw) != 0 ||
-        limits_init(gw) != 0 || netio_init() != 0 || static_init(gw) != 0) {
+    if (gw_sessions_init(gw) != 0 || !(gw->known_users = zhashx_new()) ||
+        gw_presence_init(gw) != 0 || gw_limits_init(gw) != 0 || gw_netio_init() != 0 ||
+        gw_static_init(gw) != 0) {
         pl_error("out of memory");
         return 1;
     }
@@ -525,7 +526,7 @@ int main(int argc, char **argv)
     uv_signal_init(&gw->loop, &gw->sigterm);
     uv_signal_init(&gw->loop, &gw->sigint);
     uv_timer_init(&gw->loop, &gw->tick);
-    if (ws_flush_start(gw) != 0) {
+    if (gw_ws_flush_start(gw) != 0) {
         pl_error("cannot start the write flush");
         return 1;
     }
@@ -535,7 +536,7 @@ int main(int argc, char **argv)
     uv_timer_start(&gw->tick, s_tick_cb, 1000, 1000);
     signal(SIGPIPE, SIG_IGN);
 
-    zlink_handlers_t h = {s_on_evt, s_on_snap};
+    gw_zlink_handlers_t h = {s_on_evt, s_on_snap};
     char router_key[41];
     zcert_t *cert = pl_curve_load_secret(gw->cfg.curve_secret);
     if (!cert || pl_curve_load_public(gw->cfg.router_key, router_key) != 0) {
@@ -543,8 +544,8 @@ int main(int argc, char **argv)
         rc = 1;
         goto fail_loop;
     }
-    gw->zl = zlink_new(gw, &gw->loop, gw->cfg.router, gw->cfg.name, gw->cfg.timeout_ms, h, cert,
-                       router_key);
+    gw->zl = gw_zlink_new(gw, &gw->loop, gw->cfg.router, gw->cfg.name, gw->cfg.timeout_ms, h, cert,
+                          router_key);
     zcert_destroy(&cert);
     if (!gw->zl) {
         pl_error("cannot set up the router link to %s", gw->cfg.router);
@@ -583,7 +584,7 @@ int main(int argc, char **argv)
         rc = 1;
         goto fail_zlink;
     }
-    accounts_init(gw);
+    gw_accounts_init(gw);
     pl_info("listening on %s:%d, router %s, name %s", gw->cfg.bind, gw->cfg.port, gw->cfg.router,
             gw->cfg.name);
 
@@ -592,16 +593,16 @@ int main(int argc, char **argv)
     goto done;
 
 fail_zlink:
-    zlink_stop(gw->zl);
+    gw_zlink_stop(gw->zl);
     if (gw->lws) {
         lws_context_destroy(gw->lws);
         gw->lws = NULL;
     }
 fail_loop:
     gw->stopping = true;
-    presence_stop(gw);
-    proxy_stop(gw);
-    ws_flush_stop(gw);
+    gw_presence_stop(gw);
+    gw_proxy_stop(gw);
+    gw_ws_flush_stop(gw);
     uv_close((uv_handle_t *)&gw->sigterm, NULL);
     uv_close((uv_handle_t *)&gw->sigint, NULL);
     uv_close((uv_handle_t *)&gw->tick, NULL);
@@ -614,12 +615,12 @@ done:
     }
     if (uv_loop_close(&gw->loop) != 0)
         pl_warn("the loop still had handles at exit");
-    zlink_destroy(&gw->zl);
-    netio_fini(); /* after libzmq's threads ended */
-    sessions_fini(gw);
-    presence_fini(gw);
-    limits_fini(gw);
-    static_fini(gw);
+    gw_zlink_destroy(&gw->zl);
+    gw_netio_fini(); /* after libzmq's threads ended */
+    gw_sessions_fini(gw);
+    gw_presence_fini(gw);
+    gw_limits_fini(gw);
+    gw_static_fini(gw);
     zhashx_destroy(&gw->known_users);
     s_free_config(gw);
     pl_info("bye");

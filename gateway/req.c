@@ -6,7 +6,7 @@
 #include "gw_ws.h"
 #include "gw_zlink.h"
 
-gw_req_t *gw_req_new_ctx(session_t *s, pending_t *p, const char *id_json, size_t ctx_size,
+gw_req_t *gw_req_new_ctx(gw_session_t *s, gw_pending_t *p, const char *id_json, size_t ctx_size,
                          void (*ctx_free)(void *ctx))
 {
     gw_req_t *r = calloc(1, sizeof *r);
@@ -17,7 +17,7 @@ gw_req_t *gw_req_new_ctx(session_t *s, pending_t *p, const char *id_json, size_t
     if (ctx_size && !(r->ctx = calloc(1, ctx_size)))
         goto fail;
     r->ctx_free = ctx_free;
-    r->s = session_ref(s);
+    r->s = gw_session_ref(s);
     r->p = p;
     return r;
 fail:
@@ -26,7 +26,7 @@ fail:
     return NULL;
 }
 
-gw_req_t *gw_req_new(session_t *s, pending_t *p, const char *id_json)
+gw_req_t *gw_req_new(gw_session_t *s, gw_pending_t *p, const char *id_json)
 {
     return gw_req_new_ctx(s, p, id_json, 0, NULL);
 }
@@ -36,11 +36,11 @@ void gw_req_destroy(gw_req_t **r_p)
     gw_req_t *r = r_p ? *r_p : NULL;
     if (!r)
         return;
-    order_cancel(&r->ticket);
+    gw_order_cancel(&r->ticket);
     if (r->ctx && r->ctx_free)
         r->ctx_free(r->ctx);
     free(r->ctx);
-    session_unref(&r->s);
+    gw_session_unref(&r->s);
     free(r->id_json);
     free(r->payload);
     free(r);
@@ -49,7 +49,7 @@ void gw_req_destroy(gw_req_t **r_p)
 
 void gw_req_answer(gw_req_t *r, gw_blob_t *frame)
 {
-    session_answer(r->s, r->p, frame);
+    gw_session_answer(r->s, r->p, frame);
     gw_req_destroy(&r);
 }
 
@@ -57,21 +57,21 @@ void gw_req_finish(gw_req_t *r, const char *status, const char *body, size_t len
 {
     gw_blob_t *f;
     if (strcmp(status, "ok") == 0) {
-        f = frame_ok_splice(r->id_json, body, len);
+        f = gw_frame_ok_splice(r->id_json, body, len);
         if (!f) {
             pl_warn("malformed ok body from a shard");
             static const char msg[] = "malformed answer from a shard";
-            f = frame_error(r->id_json, PL_E_INTERNAL, msg, sizeof msg - 1);
+            f = gw_frame_error(r->id_json, PL_E_INTERNAL, msg, sizeof msg - 1);
         }
     } else {
-        f = frame_error(r->id_json, status, body, len);
+        f = gw_frame_error(r->id_json, status, body, len);
     }
     gw_req_answer(r, f);
 }
 
 void gw_req_error(gw_req_t *r, const char *code, const char *msg)
 {
-    gw_req_answer(r, frame_error(r->id_json, code, msg, strlen(msg)));
+    gw_req_answer(r, gw_frame_error(r->id_json, code, msg, strlen(msg)));
 }
 
 void gw_req_on_answer(void *arg, const char *status, const char *body, size_t len)
@@ -81,5 +81,5 @@ void gw_req_on_answer(void *arg, const char *status, const char *body, size_t le
 
 void gw_req_send(gw_req_t *r)
 {
-    zlink_request(r->s->gw->zl, r->op, r->key, r->payload, r->payload_len, gw_req_on_answer, r);
+    gw_zlink_request(r->s->gw->zl, r->op, r->key, r->payload, r->payload_len, gw_req_on_answer, r);
 }

@@ -13,10 +13,10 @@
  * Requests carry a u64 reqid; outstanding ones sit in a hash (its decimal -> entry) and in a
  * list sorted by deadline. An answer, a deadline (--timeout, 1 s for HEALTH) or a failed
  * send completes the entry exactly once; a late answer finds no entry and is dropped.
- * zlink_request never answers from inside itself: a send that fails (router down, no
+ * gw_zlink_request never answers from inside itself: a send that fails (router down, no
  * socket) makes the entry due at once (deadline 0), and the next uv_check answers it
- * `unavailable`; a request made after zlink_stop waits in the `late` list for the last
- * handle's close callback (or zlink_destroy). So callers have one answer path only.
+ * `unavailable`; a request made after gw_zlink_stop waits in the `late` list for the last
+ * handle's close callback (or gw_zlink_destroy). So callers have one answer path only.
  *
  * The socket is a CURVE client (docs/internals.md "Security between roles") and sets no
  * identity: the router knows this gateway by its key. The router sends ["HB"] every
@@ -50,7 +50,7 @@
 typedef struct {
     uv_poll_t h;
     zsock_t *sock;
-    struct zlink *zl;
+    struct gw_zlink *zl;
 } zl_poll_t;
 
 typedef struct zl_entry {
@@ -58,12 +58,12 @@ typedef struct zl_entry {
     char reqid[24];               /* decimal of id: the hash key */
     uint64_t id;
     int64_t deadline;
-    zlink_cb *cb;
+    gw_zlink_cb *cb;
     void *arg;
     bool unsent; /* the send failed: answered unavailable on the next loop turn */
 } zl_entry_t;
 
-struct zlink {
+struct gw_zlink {
     gw_t *gw;
     zsock_t *sock; /* owned by poll once it exists */
     void *raw;     /* zsock_resolve(sock) */
@@ -82,7 +82,7 @@ struct zlink {
      * input — after either, anything new signals the fd again. A turn with nothing from
      * or to the router then costs no ZeroMQ call (each one a getpid() and a poll()). */
     bool dirty;
-    zlink_handlers_t h;
+    gw_zlink_handlers_t h;
     int timeout_ms;
     uint64_t next_reqid;
     uint64_t epoch;
@@ -91,7 +91,7 @@ struct zlink {
     pl_slots_t *table;
     zhashx_t *byid; /* reqid -> zl_entry_t (not owned by the hash) */
     zl_entry_t *head, *tail;
-    zl_entry_t *late; /* made after zlink_stop, not yet answered (s_late) */
+    zl_entry_t *late; /* made after gw_zlink_stop, not yet answered (s_late) */
     bool stopped;
     uv_check_t check;
     uv_prepare_t prepare;
@@ -99,10 +99,10 @@ struct zlink {
     uv_timer_t hb;
     uv_timer_t deadlines;
     int open_handles;
-    bool orphan; /* zlink_new failed after starting handles: free on the last close */
+    bool orphan; /* gw_zlink_new failed after starting handles: free on the last close */
 };
 
-static bool s_has_input(zlink_t *self)
+static bool s_has_input(gw_zlink_t *self)
 {
     int ev = 0;
     size_t sz = sizeof ev;
@@ -113,7 +113,7 @@ static bool s_has_input(zlink_t *self)
     return (ev & ZMQ_POLLIN) != 0;
 }
 
-static void s_list_remove(zlink_t *self, zl_entry_t *e)
+static void s_list_remove(gw_zlink_t *self, zl_entry_t *e)
 {
     if (e->prev)
         e->prev->next = e->next;
@@ -127,7 +127,7 @@ static void s_list_remove(zlink_t *self, zl_entry_t *e)
 }
 
 /* Insert keeping deadline order (almost always at the tail). */
-static void s_list_insert(zlink_t *self, zl_entry_t *e)
+static void s_list_insert(gw_zlink_t *self, zl_entry_t *e)
 {
     zl_entry_t *at = self->tail;
     while (at && at->deadline > e->deadline)
@@ -151,7 +151,7 @@ static void s_complete(zl_entry_t *e, const char *status, const char *body, size
     free(e);
 }
 
-static void s_expire(zlink_t *self, int64_t now)
+static void s_expire(gw_zlink_t *self, int64_t now)
 {
     while (self->head && self->head->deadline <= now) {
         zl_entry_t *e = self->head;
@@ -168,7 +168,7 @@ static void s_expire(zlink_t *self, int64_t now)
 }
 
 /* Send self->out as one message. 0 or -1 (errno). */
-static int s_send(zlink_t *self)
+static int s_send(gw_zlink_t *self)
 {
     if (self->stopped || !self->sock) {
         errno = EAGAIN;
@@ -200,7 +200,7 @@ static void s_u64_dec(char *buf, uint64_t v)
 /* A new entry. Out of memory for these few bytes aborts, as czmq does for its own
  * allocations (the zhashx_insert that follows would): a request that could neither be
  * tracked nor answered would hang its client. */
-static zl_entry_t *s_entry_new(zlink_t *self, zlink_cb *cb, void *arg, int timeout_ms)
+static zl_entry_t *s_entry_new(gw_zlink_t *self, gw_zlink_cb *cb, void *arg, int timeout_ms)
 {
     zl_entry_t *e = calloc(1, sizeof *e);
     if (!e) {
@@ -215,9 +215,9 @@ static zl_entry_t *s_entry_new(zlink_t *self, zlink_cb *cb, void *arg, int timeo
     return e;
 }
 
-/* A request made after zlink_stop: held in self->late (deadline order does not matter),
- * answered unavailable from the last handle's close callback or zlink_destroy. */
-static void s_late(zlink_t *self, zl_entry_t *e)
+/* A request made after gw_zlink_stop: held in self->late (deadline order does not matter),
+ * answered unavailable from the last handle's close callback or gw_zlink_destroy. */
+static void s_late(gw_zlink_t *self, zl_entry_t *e)
 {
     e->unsent = true;
     e->next = self->late;
@@ -225,7 +225,7 @@ static void s_late(zlink_t *self, zl_entry_t *e)
 }
 
 /* Answer every request held in self->late (also those their callbacks make). */
-static void s_answer_late(zlink_t *self)
+static void s_answer_late(gw_zlink_t *self)
 {
     static const char msg[] = "the gateway is shutting down";
     while (self->late) {
@@ -237,7 +237,7 @@ static void s_answer_late(zlink_t *self)
 }
 
 /* Track e; on a failed send make it due now so the next loop turn answers it. */
-static void s_track(zlink_t *self, zl_entry_t *e, int send_rc)
+static void s_track(gw_zlink_t *self, zl_entry_t *e, int send_rc)
 {
     if (send_rc != 0) {
         pl_debug("send of request %s failed: %s", e->reqid, strerror(errno));
@@ -249,8 +249,8 @@ static void s_track(zlink_t *self, zl_entry_t *e, int send_rc)
 }
 
 /* Encode and send REQ (key) or REQN (shard) for a new entry. */
-static void s_request(zlink_t *self, pl_op_t op, const char *key, int shard, const char *payload,
-                      size_t len, zlink_cb *cb, void *arg)
+static void s_request(gw_zlink_t *self, pl_op_t op, const char *key, int shard, const char *payload,
+                      size_t len, gw_zlink_cb *cb, void *arg)
 {
     zl_entry_t *e = s_entry_new(self, cb, arg, self->timeout_ms);
     if (self->stopped) {
@@ -268,19 +268,19 @@ static void s_request(zlink_t *self, pl_op_t op, const char *key, int shard, con
     s_track(self, e, s_send(self));
 }
 
-void zlink_request(zlink_t *self, pl_op_t op, const char *key, const char *payload, size_t len,
-                   zlink_cb *cb, void *arg)
+void gw_zlink_request(gw_zlink_t *self, pl_op_t op, const char *key, const char *payload,
+                      size_t len, gw_zlink_cb *cb, void *arg)
 {
     s_request(self, op, key, 0, payload, len, cb, arg);
 }
 
-void zlink_request_shard(zlink_t *self, pl_op_t op, int shard, const char *payload, size_t len,
-                         zlink_cb *cb, void *arg)
+void gw_zlink_request_shard(gw_zlink_t *self, pl_op_t op, int shard, const char *payload,
+                            size_t len, gw_zlink_cb *cb, void *arg)
 {
     s_request(self, op, NULL, shard, payload, len, cb, arg);
 }
 
-void zlink_health(zlink_t *self, zlink_cb *cb, void *arg)
+void gw_zlink_health(gw_zlink_t *self, gw_zlink_cb *cb, void *arg)
 {
     zl_entry_t *e = s_entry_new(self, cb, arg, ZL_HEALTH_TIMEOUT_MS);
     if (self->stopped) {
@@ -292,7 +292,7 @@ void zlink_health(zlink_t *self, zlink_cb *cb, void *arg)
     s_track(self, e, s_send(self));
 }
 
-void zlink_loc(zlink_t *self, bool full, const char *payload, size_t len)
+void gw_zlink_loc(gw_zlink_t *self, bool full, const char *payload, size_t len)
 {
     pl_hdr_t h = {
         .kind = PL_K_LOC, .flags = full ? PL_MF_FULL : 0, .id = self->epoch, .seq = ++self->locseq};
@@ -305,21 +305,21 @@ void zlink_loc(zlink_t *self, bool full, const char *payload, size_t len)
         pl_debug("LOC %" PRIu64 " %.*s", self->locseq, (int)(len > 200 ? 200 : len), payload);
 }
 
-static void s_heartbeat(zlink_t *self)
+static void s_heartbeat(gw_zlink_t *self)
 {
     pl_hdr_t h = {.kind = PL_K_HB, .id = self->epoch, .seq = self->locseq};
     pl_msg_begin(&self->out, &h);
     (void)s_send(self); /* router down: EAGAIN, nothing to do */
 }
 
-const pl_slots_t *zlink_table(zlink_t *self)
+const pl_slots_t *gw_zlink_table(gw_zlink_t *self)
 {
     return self->table;
 }
 
 /* ---- receiving ------------------------------------------------------------------------ */
 
-static void s_on_answer(zlink_t *self, uint64_t id, const char *status, pl_slice_t body)
+static void s_on_answer(gw_zlink_t *self, uint64_t id, const char *status, pl_slice_t body)
 {
     char reqid[24];
     s_u64_dec(reqid, id);
@@ -344,7 +344,7 @@ static void s_on_answer(zlink_t *self, uint64_t id, const char *status, pl_slice
     free(text);
 }
 
-static void s_dispatch(zlink_t *self, zmq_msg_t *frame)
+static void s_dispatch(gw_zlink_t *self, zmq_msg_t *frame)
 {
     pl_liveness_heard(&self->live, pl_mono_ms());
     if (self->fresh) {
@@ -410,7 +410,7 @@ static void s_dispatch(zlink_t *self, zmq_msg_t *frame)
     }
 }
 
-static void s_drain(zlink_t *self)
+static void s_drain(gw_zlink_t *self)
 {
     for (int i = 0; i < ZL_DRAIN_MAX && !self->stopped && self->raw && self->dirty; i++) {
         zmq_msg_t m;
@@ -453,7 +453,7 @@ static void s_idle_cb(uv_idle_t *h) {}
 
 static void s_check_cb(uv_check_t *h)
 {
-    zlink_t *self = h->data;
+    gw_zlink_t *self = h->data;
     s_drain(self);
     if (self->head && self->head->deadline <= pl_mono_ms())
         s_expire(self, pl_mono_ms());
@@ -473,7 +473,7 @@ static void s_turn(uv_loop_t *loop)
 
 static void s_prepare_cb(uv_prepare_t *h)
 {
-    zlink_t *self = h->data;
+    gw_zlink_t *self = h->data;
     if (pl_turn_enabled())
         s_turn(h->loop);
     bool input = false;
@@ -492,7 +492,7 @@ static void s_prepare_cb(uv_prepare_t *h)
 static void s_poll_closed_cb(uv_handle_t *h)
 {
     zl_poll_t *p = h->data;
-    zlink_t *self = p->zl;
+    gw_zlink_t *self = p->zl;
     zsock_destroy(&p->sock);
     free(p);
     if (--self->open_handles > 0)
@@ -500,12 +500,12 @@ static void s_poll_closed_cb(uv_handle_t *h)
     if (self->stopped)
         s_answer_late(self);
     if (self->orphan)
-        zlink_destroy(&self);
+        gw_zlink_destroy(&self);
 }
 
 /* Close the current socket's poll handle; the socket goes with it (s_poll_closed_cb).
  * uv_close takes the descriptor out of epoll at once, so a new socket may reuse it. */
-static void s_drop_socket(zlink_t *self)
+static void s_drop_socket(gw_zlink_t *self)
 {
     if (self->poll) {
         uv_poll_stop(&self->poll->h);
@@ -519,7 +519,7 @@ static void s_drop_socket(zlink_t *self)
 
 /* A new DEALER connected to the router, with its poll handle. Returns 0 or -1 (then
  * self->sock is NULL and sends fail until the next try). */
-static int s_connect(zlink_t *self)
+static int s_connect(gw_zlink_t *self)
 {
     zsock_t *sock = zsock_new(ZMQ_DEALER);
     if (!sock)
@@ -558,7 +558,7 @@ fail:
 
 static void s_hb_cb(uv_timer_t *h)
 {
-    zlink_t *self = h->data;
+    gw_zlink_t *self = h->data;
     int64_t now = pl_mono_ms();
     bool waiting = s_has_input(self);
     if (waiting)
@@ -585,18 +585,19 @@ static void s_deadline_cb(uv_timer_t *h)
 
 static void s_closed_cb(uv_handle_t *h)
 {
-    zlink_t *self = h->data;
+    gw_zlink_t *self = h->data;
     if (--self->open_handles > 0)
         return;
     s_answer_late(self);
     if (self->orphan)
-        zlink_destroy(&self);
+        gw_zlink_destroy(&self);
 }
 
-zlink_t *zlink_new(gw_t *gw, uv_loop_t *loop, const char *endpoint, const char *name,
-                   int timeout_ms, zlink_handlers_t handlers, zcert_t *cert, const char *server_key)
+gw_zlink_t *gw_zlink_new(gw_t *gw, uv_loop_t *loop, const char *endpoint, const char *name,
+                         int timeout_ms, gw_zlink_handlers_t handlers, zcert_t *cert,
+                         const char *server_key)
 {
-    zlink_t *self = calloc(1, sizeof *self);
+    gw_zlink_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->gw = gw;
@@ -645,7 +646,7 @@ zlink_t *zlink_new(gw_t *gw, uv_loop_t *loop, const char *endpoint, const char *
 fail_handles:
     /* handles close asynchronously: the last close callback frees self */
     self->orphan = true;
-    zlink_stop(self);
+    gw_zlink_stop(self);
     return NULL;
 fail:
     if (self->poll) {
@@ -662,7 +663,7 @@ fail:
     return NULL;
 }
 
-void zlink_stop(zlink_t *self)
+void gw_zlink_stop(gw_zlink_t *self)
 {
     if (!self || self->stopped)
         return;
@@ -683,12 +684,12 @@ void zlink_stop(zlink_t *self)
             uv_close(hs[i], s_closed_cb);
 }
 
-void zlink_destroy(zlink_t **self_p)
+void gw_zlink_destroy(gw_zlink_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    zlink_t *self = *self_p;
-    /* zlink_stop must have run and the loop must have closed the handles */
+    gw_zlink_t *self = *self_p;
+    /* gw_zlink_stop must have run and the loop must have closed the handles */
     s_answer_late(self);
     zsock_destroy(&self->sock);
     zhashx_destroy(&self->byid);

@@ -1,9 +1,9 @@
 /* zlink_test — unit test of zlink.c alone: request deadlines, late answers, a link that is
- * down, requests after zlink_stop. A real ROUTER socket (a CURVE server on a loopback port
+ * down, requests after gw_zlink_stop. A real ROUTER socket (a CURVE server on a loopback port
  * the test picks) stands in for the router; the test drives it by hand: answer a request
  * now, hold it, or answer it after its deadline.
  *
- * What must hold (gw_zlink.h): every zlink_request / zlink_health gets exactly one
+ * What must hold (gw_zlink.h): every gw_zlink_request / gw_zlink_health gets exactly one
  * callback, never from inside the call; an answer after the deadline is dropped; a send
  * that fails or a stopped link answers "unavailable" through the callback. */
 #include "gw_zlink.h"
@@ -30,7 +30,7 @@ typedef struct {
     char status[32];
     char body[64];
     int64_t at;   /* pl_mono_ms of the (last) callback */
-    bool in_call; /* set around zlink_request: a callback now would be re-entrant */
+    bool in_call; /* set around gw_zlink_request: a callback now would be re-entrant */
     bool reentered;
 } probe_t;
 
@@ -168,28 +168,28 @@ static bool s_wait(router_t *r, const bool *flag, const int *count, int want, in
     return (flag && *flag) || (count && *count >= want);
 }
 
-static zlink_t *s_link(const char *endpoint, int timeout_ms)
+static gw_zlink_t *s_link(const char *endpoint, int timeout_ms)
 {
-    zlink_handlers_t h = {NULL, NULL};
-    zlink_t *zl = zlink_new(NULL, &loop, endpoint, "t1", timeout_ms, h, gw_cert,
-                            zcert_public_txt(router_cert));
+    gw_zlink_handlers_t h = {NULL, NULL};
+    gw_zlink_t *zl = gw_zlink_new(NULL, &loop, endpoint, "t1", timeout_ms, h, gw_cert,
+                                  zcert_public_txt(router_cert));
     CHECK(zl != NULL);
     return zl;
 }
 
-static void s_request(zlink_t *zl, probe_t *p, const char *payload)
+static void s_request(gw_zlink_t *zl, probe_t *p, const char *payload)
 {
     p->in_call = true;
-    zlink_request(zl, PL_OP_USER_EXISTS, "u:alice", payload, strlen(payload), s_cb, p);
+    gw_zlink_request(zl, PL_OP_USER_EXISTS, "u:alice", payload, strlen(payload), s_cb, p);
     p->in_call = false;
     CHECK(p->calls == 0); /* never from inside the call */
 }
 
-static void s_stop(zlink_t **zl)
+static void s_stop(gw_zlink_t **zl)
 {
-    zlink_stop(*zl);
+    gw_zlink_stop(*zl);
     uv_run(&loop, UV_RUN_DEFAULT); /* the handles close */
-    zlink_destroy(zl);
+    gw_zlink_destroy(zl);
     CHECK(*zl == NULL);
 }
 
@@ -199,7 +199,7 @@ static void test_deadline_and_late_answer(void)
 {
     router_t r;
     s_router_new(&r);
-    zlink_t *zl = s_link(r.endpoint, TIMEOUT_MS);
+    gw_zlink_t *zl = s_link(r.endpoint, TIMEOUT_MS);
     /* the first HB or the probe tells the router our routing id; wait for the link */
     CHECK(s_wait(&r, &r.have_peer, NULL, 0, 5000));
 
@@ -246,7 +246,7 @@ static void test_deadline_and_late_answer(void)
     s_router_answer(&r, 999999, PL_K_REP, PL_ST_OK, "{}");
     probe_t h = {0};
     h.in_call = true;
-    zlink_health(zl, s_cb, &h);
+    gw_zlink_health(zl, s_cb, &h);
     h.in_call = false;
     CHECK(h.calls == 0);
     CHECK(s_wait(&r, NULL, &r.nreq, 5, 5000));
@@ -254,14 +254,14 @@ static void test_deadline_and_late_answer(void)
     CHECK(s_wait(&r, NULL, &h.calls, 1, 5000));
     CHECK(h.calls == 1 && strcmp(h.status, "ok") == 0 && strcmp(h.body, "1") == 0);
 
-    /* a request outstanding at stop: unavailable once, from zlink_stop */
+    /* a request outstanding at stop: unavailable once, from gw_zlink_stop */
     probe_t held = {0};
     s_request(zl, &held, "{}");
     CHECK(s_wait(&r, NULL, &r.nreq, 6, 5000));
-    zlink_stop(zl);
+    gw_zlink_stop(zl);
     CHECK(held.calls == 1 && strcmp(held.status, PL_E_UNAVAILABLE) == 0);
     uv_run(&loop, UV_RUN_DEFAULT);
-    zlink_destroy(&zl);
+    gw_zlink_destroy(&zl);
     CHECK(held.calls == 1 && a.calls == 1 && e.calls == 1 && next.calls == 1);
     s_router_destroy(&r);
 }
@@ -277,14 +277,14 @@ static void test_link_down(void)
     snprintf(endpoint, sizeof endpoint, "%s", gone.endpoint);
     s_router_destroy(&gone);
 
-    zlink_t *zl = s_link(endpoint, 10000);
+    gw_zlink_t *zl = s_link(endpoint, 10000);
     probe_t p[3] = {{0}};
     int64_t t0 = pl_mono_ms();
     for (int i = 0; i < 3; i++)
         s_request(zl, &p[i], "{}");
     probe_t h = {0};
     h.in_call = true;
-    zlink_health(zl, s_cb, &h);
+    gw_zlink_health(zl, s_cb, &h);
     h.in_call = false;
     CHECK(h.calls == 0);
     CHECK(s_wait(NULL, NULL, &p[2].calls, 1, 5000));
@@ -303,41 +303,41 @@ static void test_link_down(void)
 /* A callback that asks again (what an order queue does when a request's turn comes):
  * the new request is answered too, later, once. */
 static probe_t chain_second;
-static zlink_t *chain_zl;
+static gw_zlink_t *chain_zl;
 static void s_chain_cb(void *arg, const char *status, const char *body, size_t len)
 {
     s_cb(arg, status, body, len);
     s_request(chain_zl, &chain_second, "{}");
 }
 
-/* After zlink_stop: requests are answered unavailable once the handles closed (or at
- * zlink_destroy), never from inside the call. */
+/* After gw_zlink_stop: requests are answered unavailable once the handles closed (or at
+ * gw_zlink_destroy), never from inside the call. */
 static void test_after_stop(void)
 {
     router_t r;
     s_router_new(&r);
-    zlink_t *zl = s_link(r.endpoint, TIMEOUT_MS);
-    zlink_stop(zl);
+    gw_zlink_t *zl = s_link(r.endpoint, TIMEOUT_MS);
+    gw_zlink_stop(zl);
     probe_t p = {0};
     s_request(zl, &p, "{}");
     probe_t h = {0};
     h.in_call = true;
-    zlink_health(zl, s_cb, &h);
+    gw_zlink_health(zl, s_cb, &h);
     h.in_call = false;
     CHECK(p.calls == 0 && h.calls == 0);
     uv_run(&loop, UV_RUN_DEFAULT);
     CHECK(p.calls == 1 && strcmp(p.status, PL_E_UNAVAILABLE) == 0);
     CHECK(h.calls == 1 && strcmp(h.status, PL_E_UNAVAILABLE) == 0);
 
-    /* made after the handles closed: answered by zlink_destroy */
+    /* made after the handles closed: answered by gw_zlink_destroy */
     probe_t q = {0};
     memset(&chain_second, 0, sizeof chain_second);
     chain_zl = zl;
     q.in_call = true;
-    zlink_request(zl, PL_OP_USER_EXISTS, "u:a", "{}", 2, s_chain_cb, &q);
+    gw_zlink_request(zl, PL_OP_USER_EXISTS, "u:a", "{}", 2, s_chain_cb, &q);
     q.in_call = false;
     CHECK(q.calls == 0);
-    zlink_destroy(&zl);
+    gw_zlink_destroy(&zl);
     CHECK(q.calls == 1 && strcmp(q.status, PL_E_UNAVAILABLE) == 0 && !q.reentered);
     CHECK(chain_second.calls == 1 && !chain_second.reentered);
     s_router_destroy(&r);
@@ -352,12 +352,12 @@ static void test_chain_down(void)
     char endpoint[64];
     snprintf(endpoint, sizeof endpoint, "%s", gone.endpoint);
     s_router_destroy(&gone);
-    zlink_t *zl = s_link(endpoint, 10000);
+    gw_zlink_t *zl = s_link(endpoint, 10000);
     chain_zl = zl;
     memset(&chain_second, 0, sizeof chain_second);
     probe_t first = {0};
     first.in_call = true;
-    zlink_request(zl, PL_OP_USER_EXISTS, "u:a", "{}", 2, s_chain_cb, &first);
+    gw_zlink_request(zl, PL_OP_USER_EXISTS, "u:a", "{}", 2, s_chain_cb, &first);
     first.in_call = false;
     CHECK(first.calls == 0);
     CHECK(s_wait(NULL, NULL, &chain_second.calls, 1, 5000));
