@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "gw_accounts.h"
-#include "gw_http.h"
+#include "gw_http_req.h"
 #include "gw_env.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE /* memmem */
 #include <string.h>
 
+#include "gw_logout.h"
 #include "gw_sessions.h"
 #include "gw_ws.h"
 #include "gw_env.h"
@@ -82,7 +83,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             memcpy(ev, f[2], l[2]);
             ev[l[2]] = 0;
-            gw_sessions_deliver(gw, to, to_len, skip, ev, l[2]);
+            if (gw_logout_is_control(ev, l[2])) /* as main.c's EVT handler */
+                gw_logout_revoke(gw, ev, l[2]);
+            else
+                gw_sessions_deliver(gw, to, to_len, skip, ev, l[2]);
             free(to);
             free(skip);
             free(ev);

@@ -1,7 +1,7 @@
 /* gw_env — see gw_env.h. */
 #include "gw_budget.h"
 #include "gw_frames.h"
-#include "gw_http.h"
+#include "gw_http_req.h"
 #include "gw_limits.h"
 #include "gw_order.h"
 #include "gw_presence.h"

@@ -17,7 +17,7 @@
 #include "gw.h"
 #include "gw_accounts.h"
 #include "gw_frames.h"
-#include "gw_http.h"
+#include "gw_http_req.h"
 #include "gw_zlink.h"
 
 /* Set once by gw_accounts_init on the loop thread, before any work is queued; read by the

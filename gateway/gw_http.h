@@ -1,4 +1,5 @@
-/* gw_http — the HTTP endpoints beside the WebSocket: the request object, routing, answers (http.c).
+/* gw_http — the HTTP endpoints beside the WebSocket: the lws callback for HTTP, routing to
+ * the endpoint modules, GET /v1/health (http.c; the transaction is gw_http_req.h).
  * Loop thread only unless a comment says otherwise. */
 #ifndef GW_HTTP_H
 #define GW_HTTP_H
@@ -14,46 +15,5 @@ typedef struct gw_http_req gw_http_req_t;
 
 int gw_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                      size_t len);
-
-struct gw_http_req {
-    int refs;
-    gw_t *gw;
-    struct lws *wsi; /* NULL once the connection closed */
-    char path[64];
-    bool is_post;
-    bool is_delete; /* DELETE (logout.c) */
-    bool www_auth;  /* a 401 for a bearer token: add WWW-Authenticate: Bearer */
-    char *body;
-    size_t body_len;
-    bool body_too_big;
-    bool chunked;     /* Transfer-Encoding: chunked (no Content-Length) */
-    bool close_after; /* close the connection after the answer (framing refused) */
-    bool rx_held;     /* reading paused from the end of the request until the answer */
-    bool completed;   /* s_body_complete ran (lws may signal a body's end twice) */
-    bool expect_body; /* a Content-Length body is still to come */
-    /* chunked decoder state (http.c s_unchunk) */
-    int ck_state;   /* http.c's CK_ values (0: expecting a size line), -1 after bad framing */
-    size_t ck_left; /* bytes left in the current chunk / size being parsed */
-    int ck_digits, ck_line;
-    size_t ck_raw; /* chunked bytes received, framing included */
-    bool ck_ext;   /* inside a chunk extension */
-    /* response */
-    bool resp_ready, resp_written;
-    int status;
-    int retry_after; /* a 429's Retry-After in seconds (0: 1) */
-    char *resp;
-    size_t resp_len;
-    /* static.c answers (ctype NULL: a JSON answer, Cache-Control no-store) */
-    const char *ctype; /* static, not owned */
-    const char *cache; /* Cache-Control value */
-    char etag[24];
-    bool gzip, vary, html;
-};
-gw_http_req_t *gw_http_req_ref(gw_http_req_t *r);
-void gw_http_req_unref(gw_http_req_t **r_p);
-/* Set the response (body is a JSON text, copied) and schedule its write. */
-void gw_http_respond(gw_http_req_t *r, int status, const char *body);
-/* {"error":code,"message":msg} */
-void gw_http_respond_error(gw_http_req_t *r, int status, const char *code, const char *msg);
 
 #endif

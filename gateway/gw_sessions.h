@@ -29,8 +29,8 @@ void gw_sessions_tick(gw_t *gw);
 /* SNAP: send LOC full with every user held here. */
 void gw_sessions_snapshot(gw_t *gw);
 /* EVT: push event to every authenticated session of the users in to (a pl_list), except
- * the one whose "<user>/<device>" equals skip. A control event (gw_logout_is_control) is
- * handed to gw_logout_revoke instead and reaches no client. */
+ * the one whose "<user>/<device>" equals skip. The caller hands control events
+ * (gw_logout_is_control) to gw_logout_revoke instead: they reach no client. */
 void gw_sessions_deliver(gw_t *gw, const void *to, size_t to_len, const char *skip,
                          const char *event, size_t event_len);
 

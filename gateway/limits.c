@@ -33,7 +33,7 @@
 #include "gw.h"
 #include "gw_bucket.h"
 #include "gw_frames.h"
-#include "gw_http.h"
+#include "gw_http_req.h"
 #include "gw_limits.h"
 #include "gw_proxy.h"
 #include "gw_ws.h"

@@ -13,7 +13,7 @@
  * Thread: the loop thread. */
 #include "gw.h"
 #include "gw_frames.h"
-#include "gw_http.h"
+#include "gw_http_req.h"
 #include "gw_logout.h"
 #include "gw_sessions.h"
 #include "gw_token.h"

@@ -9,6 +9,7 @@
 #include "gw_accounts.h"
 #include "gw_http.h"
 #include "gw_limits.h"
+#include "gw_logout.h"
 #include "gw_netio.h"
 #include "gw_presence.h"
 #include "gw_proxy.h"
@@ -456,7 +457,11 @@ static void s_tick_cb(uv_timer_t *t)
 static void s_on_evt(gw_t *gw, const void *to, size_t to_len, const char *skip, const char *event,
                      size_t event_len)
 {
-    gw_sessions_deliver(gw, to, to_len, skip, event, event_len);
+    /* the shard's _revoke control event goes to logout.c, never to a client */
+    if (gw_logout_is_control(event, event_len))
+        gw_logout_revoke(gw, event, event_len);
+    else
+        gw_sessions_deliver(gw, to, to_len, skip, event, event_len);
 }
 
 static void s_on_snap(gw_t *gw)

@@ -7,11 +7,11 @@
  * thread only. */
 #include "gw.h"
 #include "gw_frames.h"
-#include "gw_http.h"
+#include "gw_http_req.h"
 #include "gw_push.h"
 #include "gw_req.h"
-#include "gw_ws.h"
 #include "gw_urlnorm.h"
+#include "gw_ws.h"
 
 #include "pl_webpush.h"
 

@@ -7,7 +7,6 @@
  * (a user back within the second is simply taken off the batch). */
 #include "gw.h"
 #include "gw_frames.h"
-#include "gw_logout.h"
 #include "gw_presence.h"
 #include "gw_sessions.h"
 #include "gw_ws.h"
@@ -178,10 +177,6 @@ static void s_removed_user(const gw_blob_t *b, char *out)
 void gw_sessions_deliver(gw_t *gw, const void *to, size_t to_len, const char *skip,
                          const char *event, size_t event_len)
 {
-    if (gw_logout_is_control(event, event_len)) {
-        gw_logout_revoke(gw, event, event_len);
-        return;
-    }
     gw_blob_t *b = NULL;
     char removed[33] = ""; /* a member "removed" event: the user who lost access */
     pl_list_it_t it;

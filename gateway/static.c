@@ -13,7 +13,7 @@
  * content hash, so a browser revalidates and gets a cheap 304); HTML gets a strict
  * Content-Security-Policy. Anything else is not ours (gw_static_serve returns false). */
 #include "gw.h"
-#include "gw_http.h"
+#include "gw_http_req.h"
 #include "gw_static.h"
 
 #include <dirent.h>
