@@ -30,8 +30,12 @@ int gw_limits_init(gw_t *gw);
 void gw_limits_fini(gw_t *gw);
 /* Once a second: forget addresses without connections whose login bucket is full. */
 void gw_limits_tick(gw_t *gw);
-/* lws reasons FILTER_NETWORK_CONNECTION (in: the accepted fd; a trusted proxy's goes to
- * gw_proxy_accept), SERVER_NEW_CLIENT_INSTANTIATED (takes gw->adopting if set),
+/* The accepted fd (FILTER_NETWORK_CONNECTION) comes from one of --trusted-proxies: its
+ * numeric address is put in ip (size bytes) and the caller hands fd to gw_proxy_accept
+ * instead of gw_limits_conn_callback. */
+bool gw_limits_proxy_peer(gw_t *gw, int fd, char *ip, size_t size);
+/* lws reasons FILTER_NETWORK_CONNECTION (in: the accepted fd; not one of a trusted proxy,
+ * see gw_limits_proxy_peer), SERVER_NEW_CLIENT_INSTANTIATED (takes gw->adopting if set),
  * FILTER_PROTOCOL_CONNECTION (a trusted proxy's WebSocket upgrade is counted against the
  * forwarded client) and WSI_DESTROY: per-IP connection count. Nonzero: refuse. */
 int gw_limits_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *in);

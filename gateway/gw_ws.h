@@ -25,18 +25,9 @@ typedef struct gw_pending {
     gw_blob_t *frame; /* the answer, once done */
 } gw_pending_t;
 
-typedef struct gw_outq_item {
-    struct gw_outq_item *next;
-    gw_blob_t *blob;
-    bool event; /* a pushed event (counted in ebytes), not an answer */
-} gw_outq_item_t;
-
-typedef struct gw_deferred {
-    struct gw_deferred *next;
-    bool binary;
-    size_t len;
-    char data[];
-} gw_deferred_t;
+/* Private to ws.c: an out-queue entry and a frame held while auth is in flight. */
+typedef struct gw_outq_item gw_outq_item_t;
+typedef struct gw_deferred gw_deferred_t;
 
 struct gw_session {
     int refs;

@@ -35,7 +35,6 @@
 #include "gw_frames.h"
 #include "gw_http_req.h"
 #include "gw_limits.h"
-#include "gw_proxy.h"
 #include "gw_ws.h"
 
 #include <arpa/inet.h>
@@ -431,6 +430,11 @@ static int s_conn_count(gw_t *gw, gw_conn_t *c, const char *ip)
     return 0;
 }
 
+bool gw_limits_proxy_peer(gw_t *gw, int fd, char *ip, size_t size)
+{
+    return gw->limits && s_peer_ip(fd, ip, size) && gw_limits_trusted(gw, ip);
+}
+
 int gw_limits_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *in)
 {
     gw_t *gw = lws_context_user(lws_get_context(wsi));
@@ -445,7 +449,7 @@ int gw_limits_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, v
         if (!s_peer_ip(fd, ip, sizeof ip))
             return 0; /* counted (or not) at instantiation */
         if (gw_limits_trusted(gw, ip))
-            return gw_proxy_accept(gw, lws_get_vhost(wsi), fd, ip) == 0 ? 1 : 0;
+            return 0; /* main.c hands it to proxy.c (gw_limits_proxy_peer) */
         ip_entry_t *e = zhashx_lookup(lim->ips, ip);
         int max = gw->cfg.max_conns_per_ip;
         if (e && max > 0 && e->conns >= max) {

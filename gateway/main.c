@@ -412,8 +412,16 @@ static int s_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
     case LWS_CALLBACK_WSI_DESTROY:
         gw_netio_forget(lws_get_socket_fd(wsi));
         return gw_limits_conn_callback(wsi, reason, in);
-    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: {
+        /* wsi is the listener, in the accepted fd: a trusted proxy's goes to proxy.c
+         * (refused here: lws closes its fd, proxy.c keeps a duplicate) */
+        char ip[64];
+        int fd = (int)(intptr_t)in;
+        gw_t *gw = lws_context_user(lws_get_context(wsi));
+        if (gw_limits_proxy_peer(gw, fd, ip, sizeof ip))
+            return gw_proxy_accept(gw, lws_get_vhost(wsi), fd, ip) == 0 ? 1 : 0;
         return gw_limits_conn_callback(wsi, reason, in);
+    }
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         if (gw_limits_conn_callback(wsi, reason, in))
             return 1;

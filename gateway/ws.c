@@ -39,6 +39,19 @@
  * but the enum is ABI and its value 4 sits between LWS_WRITE_HTTP (3) and _PING (5). */
 #define GW_LWS_WRITE_CLOSE ((enum lws_write_protocol)4)
 
+struct gw_outq_item {
+    struct gw_outq_item *next;
+    gw_blob_t *blob;
+    bool event; /* a pushed event (counted in ebytes), not an answer */
+};
+
+struct gw_deferred {
+    struct gw_deferred *next;
+    bool binary;
+    size_t len;
+    char data[];
+};
+
 /* One fragment at a time, so one scratch buffer (loop thread only) serves every socket. */
 static unsigned char s_scratch[LWS_PRE + GW_WS_FRAG];
 
