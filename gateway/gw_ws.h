@@ -1,5 +1,11 @@
 /* gw_ws — WebSocket sessions: the session object, its answer FIFO and out queue, end-of-turn
- * writes, the lws callback (ws.c). Loop thread only unless a comment says otherwise. */
+ * writes, the lws callback (ws.c). Loop thread only.
+ *
+ * Ownership: ws.c creates a gw_session_t at ESTABLISHED; it is reference counted. The lws
+ * connection holds one reference until CLOSED, every request in flight (gw_req_t) one
+ * more; the last gw_session_unref frees it. After close, wsi is NULL and answers are
+ * dropped. Other modules keep their per-session state in the struct (their fields are
+ * marked with the owning file) and touch only those. */
 #ifndef GW_WS_H
 #define GW_WS_H
 
