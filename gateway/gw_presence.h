@@ -25,6 +25,11 @@ void gw_presence_session_live(gw_session_t *s);
 /* Any received frame chunk or pong of s: it is live now (reported at once, as above, if
  * it was the user's only session here and silent). */
 void gw_presence_activity(gw_session_t *s);
+/* A received frame chunk of s (not closing): gw_presence_activity, and if that woke a
+ * silent session of a user its shard holds offline, an empty hold entry in s's answer
+ * FIFO keeps this frame's answer and all later ones until the online report is answered
+ * (PROTOCOL.md "Presence": online from that frame on). Called before ws.c reads the chunk. */
+void gw_presence_frame(gw_session_t *s);
 /* ok: the shard answered the online report (false: it failed or timed out). */
 typedef void gw_presence_done_fn(void *arg, bool ok);
 /* After gw_presence_session_live of an auth, before its ok is written: returns 0 if nothing

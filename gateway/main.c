@@ -426,12 +426,43 @@ static int s_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
         if (gw_limits_conn_callback(wsi, reason, in))
             return 1;
         return gw_ws_callback(wsi, reason, user, in, len);
-    case LWS_CALLBACK_TIMER:
-    case LWS_CALLBACK_ESTABLISHED:
-    case LWS_CALLBACK_RECEIVE:
+    case LWS_CALLBACK_TIMER: { /* the auth deadline (limits.c), a revoked token (logout.c) */
+        struct gw_pss *pss = user;
+        if (pss && pss->s && pss->s->wsi) {
+            gw_limits_session_timer(pss->s);
+            gw_logout_session_timer(pss->s);
+        }
+        return 0;
+    }
+    case LWS_CALLBACK_ESTABLISHED: {
+        /* ws.c makes the session; limits.c arms its auth deadline */
+        struct gw_pss *pss = user;
+        int rc = gw_ws_callback(wsi, reason, user, in, len);
+        if (rc == 0 && pss && pss->s)
+            gw_limits_session_start(pss->s);
+        return rc;
+    }
+    case LWS_CALLBACK_CLOSED: {
+        /* sessions.c forgets it (LOC del, presence gone) before ws.c releases it */
+        struct gw_pss *pss = user;
+        if (pss && pss->s)
+            gw_sessions_unregister(pss->s->gw, pss->s);
+        return gw_ws_callback(wsi, reason, user, in, len);
+    }
+    case LWS_CALLBACK_RECEIVE: {
+        /* presence.c first: a frame that wakes the session holds its answers in order */
+        struct gw_pss *pss = user;
+        if (pss && pss->s && pss->s->wsi && pss->s->state != SS_CLOSING)
+            gw_presence_frame(pss->s);
+        return gw_ws_callback(wsi, reason, user, in, len);
+    }
+    case LWS_CALLBACK_RECEIVE_PONG: {
+        struct gw_pss *pss = user;
+        if (pss && pss->s && pss->s->wsi)
+            gw_presence_activity(pss->s);
+        return 0;
+    }
     case LWS_CALLBACK_SERVER_WRITEABLE:
-    case LWS_CALLBACK_RECEIVE_PONG:
-    case LWS_CALLBACK_CLOSED:
         return gw_ws_callback(wsi, reason, user, in, len);
     default:
         pl_turn_count("http", 1);

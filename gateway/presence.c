@@ -260,6 +260,43 @@ int gw_presence_wait_shard(gw_session_t *s, gw_presence_done_fn *done, void *arg
     return 1;
 }
 
+/* A frame that wakes a silent session of a user its shard holds offline starts an online
+ * report (presence.c); the frame's answer, and every later one (answers go out in request
+ * order), waits for that report's answer, as an auth ok does: PROTOCOL.md "Presence"
+ * makes the user online from that frame on, so a `presence` answer read after it, through
+ * any gateway, must say so. The hold is an empty entry in the answer queue. */
+typedef struct {
+    gw_session_t *s; /* a reference */
+    gw_pending_t *p; /* valid while the reference is held */
+} wake_hold_t;
+
+static void s_wake_done(void *arg, bool ok)
+{
+    wake_hold_t *w = arg;
+    (void)ok; /* failed: a full report follows (presence.c); nothing is held longer */
+    gw_session_pass(w->s, w->p);
+    gw_session_unref(&w->s);
+    free(w);
+}
+
+void gw_presence_frame(gw_session_t *s)
+{
+    bool was_live = s->live;
+    gw_presence_activity(s);
+    if (was_live || !s->live || s->state != SS_AUTHED)
+        return;
+    wake_hold_t *w = calloc(1, sizeof *w);
+    gw_pending_t *p = w ? gw_session_pending_push(s) : NULL;
+    if (!p) {
+        free(w);
+        return; /* out of memory: the answer is not held (the report still goes) */
+    }
+    w->s = gw_session_ref(s);
+    w->p = p;
+    if (gw_presence_wait_shard(s, s_wake_done, w) != 1)
+        s_wake_done(w, true); /* no report in flight (its shard holds it live here) */
+}
+
 /* ---- liveness ----------------------------------------------------------------------- */
 
 /* s stops counting (silent or gone); ts_mono its last sign of life. */

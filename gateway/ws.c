@@ -22,13 +22,9 @@
 #include "gw.h"
 #include "gw_budget.h"
 #include "gw_frames.h"
-#include "gw_limits.h"
-#include "gw_logout.h"
 #include "gw_netio.h"
 #include "gw_order.h"
-#include "gw_presence.h"
 #include "gw_requests.h"
-#include "gw_sessions.h"
 #include "gw_ws.h"
 #include "pl_turn.h"
 #include <strings.h>
@@ -705,43 +701,6 @@ static void s_unmasked(void *arg)
     gw_session_close(s, LWS_CLOSE_STATUS_PROTOCOL_ERR);
 }
 
-/* A frame that wakes a silent session of a user its shard holds offline starts an online
- * report (presence.c); the frame's answer, and every later one (answers go out in request
- * order), waits for that report's answer, as an auth ok does: PROTOCOL.md "Presence"
- * makes the user online from that frame on, so a `presence` answer read after it, through
- * any gateway, must say so. The hold is an empty entry in the answer queue. */
-typedef struct {
-    gw_session_t *s; /* a reference */
-    gw_pending_t *p; /* valid while the reference is held */
-} wake_hold_t;
-
-static void s_wake_done(void *arg, bool ok)
-{
-    wake_hold_t *w = arg;
-    (void)ok; /* failed: a full report follows (presence.c); nothing is held longer */
-    gw_session_pass(w->s, w->p);
-    gw_session_unref(&w->s);
-    free(w);
-}
-
-static void s_activity(gw_session_t *s)
-{
-    bool was_live = s->live;
-    gw_presence_activity(s);
-    if (was_live || !s->live || s->state != SS_AUTHED)
-        return;
-    wake_hold_t *w = calloc(1, sizeof *w);
-    gw_pending_t *p = w ? gw_session_pending_push(s) : NULL;
-    if (!p) {
-        free(w);
-        return; /* out of memory: the answer is not held (the report still goes) */
-    }
-    w->s = gw_session_ref(s);
-    w->p = p;
-    if (gw_presence_wait_shard(s, s_wake_done, w) != 1)
-        s_wake_done(w, true); /* no report in flight (its shard holds it live here) */
-}
-
 static bool s_path_is_ws(struct lws *wsi)
 {
     char path[32];
@@ -811,7 +770,6 @@ int gw_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
         gw->nsessions++;
         gw_netio_ws_start(lws_get_socket_fd(wsi), s_unmasked, s);
         gw_budget_session_add(s);
-        gw_limits_session_start(s);
         pl_debug("session %llu: connected from %s", (unsigned long long)s->sid, s->peer);
         return 0;
     }
@@ -821,8 +779,7 @@ int gw_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
             return -1;
         if (pss->s->state == SS_CLOSING)
             return 0;
-        s_activity(pss->s);
-        pl_turn_count("ws_rx", 1);
+        pl_turn_count("ws_rx", 1); /* main.c told presence.c first (gw_presence_frame) */
         pss->s->in_rx = true;
         s_receive(pss->s, in, len);
         pss->s->in_rx = false;
@@ -835,26 +792,13 @@ int gw_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user
         pl_turn_count("ws_tx", 1);
         return s_writeable(pss->s);
 
-    case LWS_CALLBACK_RECEIVE_PONG:
-        if (pss->s && pss->s->wsi)
-            gw_presence_activity(pss->s);
-        return 0;
-
-    case LWS_CALLBACK_TIMER: /* the auth deadline (limits.c), a revoked token (logout.c) */
-        if (pss && pss->s && pss->s->wsi) {
-            gw_limits_session_timer(pss->s);
-            gw_logout_session_timer(pss->s);
-        }
-        return 0;
-
     case LWS_CALLBACK_CLOSED: {
         gw_session_t *s = pss->s;
         if (!s)
             return 0;
         pl_debug("session %llu (%s/%s): closed", (unsigned long long)s->sid, s->user, s->device);
         gw_netio_forget(lws_get_socket_fd(wsi));
-        gw_sessions_unregister(gw, s);
-        gw_budget_session_remove(s);
+        gw_budget_session_remove(s); /* main.c unregistered it (sessions.c) already */
         s_release(s);
         s->wsi = NULL;
         gw->nsessions--;
