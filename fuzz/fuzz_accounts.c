@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_accounts.h"
+#include "gw_http_req.h"
 #include "gw_env.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -31,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         answers = eq + 4;
         end = eq;
     }
-    http_req_t *r = calloc(1, sizeof *r);
+    gw_http_req_t *r = calloc(1, sizeof *r);
     if (!r)
         abort();
     static int wsi;
@@ -46,14 +48,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(r->body, in, r->body_len);
     r->body[r->body_len] = 0;
     if (data[0] & 1)
-        accounts_login(r);
+        gw_accounts_login(r);
     else
-        accounts_create_user(r);
+        gw_accounts_create_user(r);
     fuzz_answer_all(answers, answers ? (size_t)((const char *)data + size - answers) : 0);
     if (!r->resp_ready) {
         fprintf(stderr, "an account request was never answered\n");
         abort();
     }
-    http_req_unref(&r);
+    gw_http_req_unref(&r);
     return 0;
 }

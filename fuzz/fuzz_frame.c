@@ -19,6 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gw_requests.h"
+#include "gw_sessions.h"
+#include "gw_ws.h"
 #include "gw_env.h"
 #include "gw_validate.h"
 
@@ -61,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         alen = (size_t)(end - answers);
         end = eq;
     }
-    session_t *s = fuzz_session_new();
+    gw_session_t *s = fuzz_session_new();
     const char *p = in;
     for (int n = 0; n < 64 && p <= end; n++) {
         const char *sep = memmem(p, (size_t)(end - p), "\n--\n", 4);
@@ -69,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (s->state == SS_CLOSING)
             break; /* ws.c reads nothing more from a closing socket */
         s_differential(p, (size_t)(stop - p));
-        requests_frame(s, p, (size_t)(stop - p), false);
+        gw_requests_frame(s, p, (size_t)(stop - p), false);
         /* each frame's answers, before the next frame (answers are consumed in order) */
         size_t used = fuzz_answer_all(answers, alen);
         answers = answers ? answers + used : NULL;
@@ -80,6 +83,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     fuzz_answer_all(NULL, 0);
     fuzz_session_close(&s);
-    sessions_tick(fuzz_gw());
+    gw_sessions_tick(fuzz_gw());
     return 0;
 }

@@ -1,5 +1,5 @@
 /* fuzz_gwevt — the gateway's side of EVT[to, skip, event] from the router
- * (sessions_deliver: the recipient list, the skip device, the conversation tag of the
+ * (gw_sessions_deliver: the recipient list, the skip device, the conversation tag of the
  * event, member "removed" events, and the `_revoke` control event of logout.c), with
  * alice on two devices (d1, d2) and bob on one, authenticated and registered.
  *
@@ -10,16 +10,19 @@
 #define _GNU_SOURCE /* memmem */
 #include <string.h>
 
+#include "gw_logout.h"
+#include "gw_sessions.h"
+#include "gw_ws.h"
 #include "gw_env.h"
 
-static session_t *s_authed(const char *user, const char *device)
+static gw_session_t *s_authed(const char *user, const char *device)
 {
-    session_t *s = fuzz_session_new();
+    gw_session_t *s = fuzz_session_new();
     s->state = SS_AUTHED;
     snprintf(s->user, sizeof s->user, "%s", user);
     snprintf(s->device, sizeof s->device, "%s", device);
     snprintf(s->th, sizeof s->th, "%064d", 0);
-    if (sessions_register(s->gw, s) != 0)
+    if (gw_sessions_register(s->gw, s) != 0)
         abort();
     return s;
 }
@@ -36,8 +39,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     gw_t *gw = fuzz_gw();
-    session_t *a1 = s_authed("alice", "d1"), *a2 = s_authed("alice", "d2");
-    session_t *b1 = s_authed("bob", "d1");
+    gw_session_t *a1 = s_authed("alice", "d1"), *a2 = s_authed("alice", "d2");
+    gw_session_t *b1 = s_authed("bob", "d1");
     const char *p = (const char *)data, *end = p + size;
     while (p < end) {
         const char *sep = memmem(p, (size_t)(end - p), "\n--\n", 4);
@@ -80,7 +83,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
             memcpy(ev, f[2], l[2]);
             ev[l[2]] = 0;
-            sessions_deliver(gw, to, to_len, skip, ev, l[2]);
+            if (gw_logout_is_control(ev, l[2])) /* as main.c's EVT handler */
+                gw_logout_revoke(gw, ev, l[2]);
+            else
+                gw_sessions_deliver(gw, to, to_len, skip, ev, l[2]);
             free(to);
             free(skip);
             free(ev);
@@ -91,6 +97,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_session_close(&a1);
     fuzz_session_close(&a2);
     fuzz_session_close(&b1);
-    sessions_tick(gw);
+    gw_sessions_tick(gw);
     return 0;
 }

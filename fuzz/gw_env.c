@@ -1,4 +1,14 @@
 /* gw_env — see gw_env.h. */
+#include "gw_budget.h"
+#include "gw_frames.h"
+#include "gw_http_req.h"
+#include "gw_limits.h"
+#include "gw_order.h"
+#include "gw_presence.h"
+#include "gw_proxy.h"
+#include "gw_sessions.h"
+#include "gw_ws.h"
+#include "gw_zlink.h"
 #include "gw_env.h"
 
 #include <stdio.h>
@@ -28,34 +38,34 @@ static void s_must_be_object(const char *what, const char *text, size_t len)
 
 /* ---- ws.c ------------------------------------------------------------------------- */
 
-session_t *session_ref(session_t *s)
+gw_session_t *gw_session_ref(gw_session_t *s)
 {
     s->refs++;
     return s;
 }
 
-void session_unref(session_t **s_p)
+void gw_session_unref(gw_session_t **s_p)
 {
     if (!s_p || !*s_p)
         return;
-    session_t *s = *s_p;
+    gw_session_t *s = *s_p;
     *s_p = NULL;
     if (--s->refs > 0)
         return;
     while (s->phead) {
-        pending_t *p = s->phead;
+        gw_pending_t *p = s->phead;
         s->phead = p->next;
         gw_blob_unref(&p->frame);
         free(p);
     }
-    if (order_session_free(s) != 0)
+    if (gw_order_session_free(s) != 0)
         abort(); /* a request still held a ticket: the reference rule was broken */
     free(s);
 }
 
-pending_t *session_pending_push(session_t *s)
+gw_pending_t *gw_session_pending_push(gw_session_t *s)
 {
-    pending_t *p = calloc(1, sizeof *p);
+    gw_pending_t *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
     if (s->ptail)
@@ -67,7 +77,7 @@ pending_t *session_pending_push(session_t *s)
     return p;
 }
 
-void session_answer(session_t *s, pending_t *p, gw_blob_t *frame)
+void gw_session_answer(gw_session_t *s, gw_pending_t *p, gw_blob_t *frame)
 {
     if (p->done) {
         fprintf(stderr, "a request was answered twice\n");
@@ -75,10 +85,10 @@ void session_answer(session_t *s, pending_t *p, gw_blob_t *frame)
     }
     if (!frame) {
         static const char msg[] = "internal error";
-        frame = frame_error(NULL, PL_E_INTERNAL, msg, sizeof msg - 1);
+        frame = gw_frame_error(NULL, PL_E_INTERNAL, msg, sizeof msg - 1);
     }
     p->done = true;
-    budget_release(s, p);
+    gw_budget_release(s, p);
     if (!s->wsi) {
         gw_blob_unref(&frame);
         return;
@@ -87,7 +97,7 @@ void session_answer(session_t *s, pending_t *p, gw_blob_t *frame)
         s_must_be_object("a frame for a client", frame->data, frame->len);
     p->frame = frame;
     while (s->phead && s->phead->done) { /* written in request order */
-        pending_t *h = s->phead;
+        gw_pending_t *h = s->phead;
         s->phead = h->next;
         if (!s->phead)
             s->ptail = NULL;
@@ -99,43 +109,65 @@ void session_answer(session_t *s, pending_t *p, gw_blob_t *frame)
     }
 }
 
-void session_push_event(session_t *s, gw_blob_t *b)
+/* p is done with nothing to write (a hold in the answer order, presence.c): as ws.c. */
+void gw_session_pass(gw_session_t *s, gw_pending_t *p)
+{
+    if (p->done) {
+        fprintf(stderr, "a request was answered twice\n");
+        abort();
+    }
+    p->done = true;
+    gw_budget_release(s, p);
+    while (s->phead && s->phead->done) {
+        gw_pending_t *h = s->phead;
+        s->phead = h->next;
+        if (!s->phead)
+            s->ptail = NULL;
+        s->npending--;
+        if (h->frame)
+            fuzz_gw_out += h->frame->len;
+        gw_blob_unref(&h->frame);
+        free(h);
+    }
+}
+
+void gw_session_push_event(gw_session_t *s, gw_blob_t *b)
 {
     (void)s;
     if (fuzz_gw_check_events)
         s_must_be_object("an event for a client", b->data, b->len);
 }
 
-void session_drop_conv(session_t *s, const char *conv, size_t conv_len)
+void gw_session_drop_conv(gw_session_t *s, const char *conv, size_t conv_len)
 {
     (void)s;
     (void)conv;
     (void)conv_len;
 }
 
-void session_kill(session_t *s, const char *why)
+void gw_session_kill(gw_session_t *s, const char *why)
 {
     (void)why;
     s->state = SS_CLOSING;
     s->killed = true;
 }
 
-void session_close(session_t *s, int code)
+void gw_session_close(gw_session_t *s, int code)
 {
     if (s->state != SS_CLOSING)
         s->close_code = code;
     s->state = SS_CLOSING;
 }
 
-void session_auth_finished(session_t *s)
+void gw_session_auth_finished(gw_session_t *s)
 {
     (void)s;
 }
 
-session_t *fuzz_session_new(void)
+gw_session_t *fuzz_session_new(void)
 {
     gw_t *gw = fuzz_gw();
-    session_t *s = calloc(1, sizeof *s);
+    gw_session_t *s = calloc(1, sizeof *s);
     if (!s)
         abort();
     s->refs = 1;
@@ -144,37 +176,39 @@ session_t *fuzz_session_new(void)
     s->sid = ++gw->next_sid;
     s->state = SS_NEW;
     snprintf(s->peer, sizeof s->peer, "127.0.0.1");
-    budget_session_add(s);
+    gw_budget_session_add(s);
     return s;
 }
 
-void fuzz_session_close(session_t **s_p)
+void fuzz_session_close(gw_session_t **s_p)
 {
-    session_t *s = *s_p;
+    gw_session_t *s = *s_p;
     if (!s)
         return;
-    presence_session_gone(s);
-    sessions_unregister(s->gw, s);
+    gw_presence_session_gone(s);
+    gw_sessions_unregister(s->gw, s);
     s->wsi = NULL;
     s->state = SS_CLOSING;
-    budget_session_remove(s);
-    session_unref(s_p);
+    gw_budget_session_remove(s);
+    gw_session_unref(s_p);
 }
 
 /* ---- zlink.c ---------------------------------------------------------------------- */
 
 typedef struct zreq {
     struct zreq *next;
-    zlink_cb *cb;
+    gw_zlink_cb *cb;
     void *arg;
 } zreq_t;
 static zreq_t *s_qhead, *s_qtail;
 
-static int s_queue(zlink_cb *cb, void *arg)
+/* zlink answers through the callback only, never from inside the call: queue it (out of
+ * memory aborts, as zlink.c does). */
+static void s_queue(gw_zlink_cb *cb, void *arg)
 {
     zreq_t *q = calloc(1, sizeof *q);
     if (!q)
-        return -1;
+        abort();
     q->cb = cb;
     q->arg = arg;
     if (s_qtail)
@@ -182,11 +216,10 @@ static int s_queue(zlink_cb *cb, void *arg)
     else
         s_qhead = q;
     s_qtail = q;
-    return 0;
 }
 
-int zlink_request(zlink_t *self, pl_op_t op, const char *key, const char *payload, size_t len,
-                  zlink_cb *cb, void *arg)
+void gw_zlink_request(gw_zlink_t *self, pl_op_t op, const char *key, const char *payload,
+                      size_t len, gw_zlink_cb *cb, void *arg)
 {
     (void)self;
     if (!pl_op_key_ok(op, key, strlen(key)) || (pl_op_def(op)->flags & PL_OPF_FWD)) {
@@ -205,17 +238,17 @@ int zlink_request(zlink_t *self, pl_op_t op, const char *key, const char *payloa
         }
     } else
         s_must_be_object("a payload for a shard", payload, len);
-    return s_queue(cb, arg);
+    s_queue(cb, arg);
 }
 
-int zlink_health(zlink_t *self, zlink_cb *cb, void *arg)
+void gw_zlink_health(gw_zlink_t *self, gw_zlink_cb *cb, void *arg)
 {
     (void)self;
-    return s_queue(cb, arg);
+    s_queue(cb, arg);
 }
 
-int zlink_request_shard(zlink_t *self, pl_op_t op, int shard, const char *payload, size_t len,
-                        zlink_cb *cb, void *arg)
+void gw_zlink_request_shard(gw_zlink_t *self, pl_op_t op, int shard, const char *payload,
+                            size_t len, gw_zlink_cb *cb, void *arg)
 {
     (void)self;
     if (!pl_op_def(op) || shard < 0) {
@@ -223,17 +256,17 @@ int zlink_request_shard(zlink_t *self, pl_op_t op, int shard, const char *payloa
         abort();
     }
     s_must_be_object("a payload for a shard", payload, len);
-    return s_queue(cb, arg);
+    s_queue(cb, arg);
 }
 
-void zlink_loc(zlink_t *self, bool full, const char *payload, size_t len)
+void gw_zlink_loc(gw_zlink_t *self, bool full, const char *payload, size_t len)
 {
     (void)self;
     (void)full;
     s_must_be_object("a LOC payload", payload, len);
 }
 
-const pl_slots_t *zlink_table(zlink_t *self)
+const pl_slots_t *gw_zlink_table(gw_zlink_t *self)
 {
     (void)self;
     return s_table;
@@ -241,17 +274,17 @@ const pl_slots_t *zlink_table(zlink_t *self)
 
 /* ---- http.c ----------------------------------------------------------------------- */
 
-http_req_t *http_req_ref(http_req_t *r)
+gw_http_req_t *gw_http_req_ref(gw_http_req_t *r)
 {
     r->refs++;
     return r;
 }
 
-void http_req_unref(http_req_t **r_p)
+void gw_http_req_unref(gw_http_req_t **r_p)
 {
     if (!r_p || !*r_p)
         return;
-    http_req_t *r = *r_p;
+    gw_http_req_t *r = *r_p;
     *r_p = NULL;
     if (--r->refs > 0)
         return;
@@ -260,7 +293,7 @@ void http_req_unref(http_req_t **r_p)
     free(r);
 }
 
-void http_respond(http_req_t *r, int status, const char *body)
+void gw_http_respond(gw_http_req_t *r, int status, const char *body)
 {
     if (r->resp_ready) {
         fprintf(stderr, "an HTTP request was answered twice\n");
@@ -272,12 +305,12 @@ void http_respond(http_req_t *r, int status, const char *body)
     fuzz_gw_out += strlen(body);
 }
 
-void http_respond_error(http_req_t *r, int status, const char *code, const char *msg)
+void gw_http_respond_error(gw_http_req_t *r, int status, const char *code, const char *msg)
 {
     json_t *j = json_pack("{s:s,s:s}", "error", code, "message", msg);
     char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
-    http_respond(r, status, t ? t : "{}");
+    gw_http_respond(r, status, t ? t : "{}");
     free(t);
 }
 
@@ -338,7 +371,7 @@ size_t fuzz_answer_all(const char *answers, size_t len)
             status[sl] = 0;
             const char *b = sp ? sp + 1 : stop;
             blen = (size_t)(stop - b);
-            copy = malloc(blen + 1); /* body[len] is readable and 0 (zlink_cb) */
+            copy = malloc(blen + 1); /* body[len] is readable and 0 (gw_zlink_cb) */
             if (!copy)
                 abort();
             memcpy(copy, b, blen);
@@ -391,8 +424,8 @@ gw_t *fuzz_gw(void)
     c->npush_allow = 1;
     snprintf(c->name, sizeof c->name, "fuzz");
     s_table = pl_slots_new_even(2, 1);
-    if (!s_table || sessions_init(gw) != 0 || !(gw->known_users = zhashx_new()) ||
-        presence_init(gw) != 0 || limits_init(gw) != 0)
+    if (!s_table || gw_sessions_init(gw) != 0 || !(gw->known_users = zhashx_new()) ||
+        gw_presence_init(gw) != 0 || gw_limits_init(gw) != 0)
         abort();
     /* the dummy hash of accounts.c is "computed" (cancelled work never sets it): an
      * unknown user's login then takes the verify path too */
@@ -419,7 +452,7 @@ int __wrap_lws_callback_on_writable(struct lws *wsi)
 
 /* ---- proxy.c (limits.c's accept path, never reached without sockets) -------------- */
 
-int proxy_accept(gw_t *gw, struct lws_vhost *vhost, int fd, const char *ip)
+int gw_proxy_accept(gw_t *gw, struct lws_vhost *vhost, int fd, const char *ip)
 {
     (void)gw;
     (void)vhost;

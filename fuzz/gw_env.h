@@ -10,17 +10,18 @@
 #ifndef FUZZ_GW_ENV_H
 #define FUZZ_GW_ENV_H
 #include "gw.h"
+#include "gw_ws.h"
 
 /* The gateway (initialised at the first call). */
 gw_t *fuzz_gw(void);
 /* A new WebSocket session of fuzz_gw() (state SS_NEW, peer 127.0.0.1), one reference. */
-session_t *fuzz_session_new(void);
+gw_session_t *fuzz_session_new(void);
 /* Answer every queued router request, and those the answers cause, in order: each takes
  * the next line "<status> <body>" of answers (past the end: "ok {}"); queued thread-pool
  * work is cancelled. Returns the bytes of answers used. */
 size_t fuzz_answer_all(const char *answers, size_t len);
 /* Close s (as lws's CLOSED: wsi NULL, registration dropped) and drop the reference. */
-void fuzz_session_close(session_t **s_p);
+void fuzz_session_close(gw_session_t **s_p);
 /* While false, events for clients are not checked (fuzz_gwevt: a shard's event is passed
  * on verbatim, the shard is trusted to build it). */
 extern bool fuzz_gw_check_events;

@@ -15,8 +15,12 @@
  * of accounts do not cost minutes of CPU), never for a real deployment; the gateway logs
  * a warning at start when it is set. Verification reads the cost from the stored hash. */
 #include "gw.h"
+#include "gw_accounts.h"
+#include "gw_frames.h"
+#include "gw_http_req.h"
+#include "gw_zlink.h"
 
-/* Set once by accounts_init on the loop thread, before any work is queued; read by the
+/* Set once by gw_accounts_init on the loop thread, before any work is queued; read by the
  * thread-pool work after (uv_queue_work orders the two). */
 static unsigned long long s_opslimit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
 static size_t s_memlimit = crypto_pwhash_MEMLIMIT_INTERACTIVE;
@@ -26,7 +30,7 @@ enum acct_kind { ACCT_CREATE, ACCT_LOGIN };
 typedef struct acct {
     uv_work_t work;
     gw_t *gw;
-    http_req_t *r; /* one reference */
+    gw_http_req_t *r; /* one reference */
     enum acct_kind kind;
     char user[33];
     char device[65];
@@ -47,7 +51,7 @@ static void s_destroy(acct_t **a_p)
         free(a->password);
     }
     sodium_memzero(a->hash, sizeof a->hash);
-    http_req_unref(&a->r);
+    gw_http_req_unref(&a->r);
     free(a);
     *a_p = NULL;
 }
@@ -59,38 +63,41 @@ static void s_router_error(acct_t *a, const char *status, const char *body, size
         /* the account's guessing budget (shard guard.c): "... retry after N s" */
         const char *after = len < 200 ? strstr(body, "retry after ") : NULL;
         a->r->retry_after = after ? atoi(after + 12) : 0;
-        http_respond_error(a->r, 429, PL_E_RATE_LIMITED,
-                           "too many login attempts for this account: retry later");
+        gw_http_respond_error(a->r, 429, PL_E_RATE_LIMITED,
+                              "too many login attempts for this account: retry later");
         pl_info("login of %s refused: the account's guessing budget is empty", a->user);
         return;
     }
     if (strcmp(status, PL_E_UNAVAILABLE) == 0)
-        http_respond_error(a->r, 503, PL_E_UNAVAILABLE, "a shard is unreachable, retry");
+        gw_http_respond_error(a->r, 503, PL_E_UNAVAILABLE, "a shard is unreachable, retry");
     else
-        http_respond_error(a->r, 500, PL_E_INTERNAL, "internal error");
+        gw_http_respond_error(a->r, 500, PL_E_INTERNAL, "internal error");
     pl_warn("%s for %s: %s %.*s", a->kind == ACCT_CREATE ? "user_create" : "login", a->user, status,
             (int)(len > 200 ? 200 : len), body);
 }
 
 static void s_wrong(acct_t *a)
 {
-    http_respond_error(a->r, 401, PL_E_UNAUTHENTICATED, "wrong user or password");
+    gw_http_respond_error(a->r, 401, PL_E_UNAUTHENTICATED, "wrong user or password");
     pl_info("login of %s refused", a->user);
 }
 
-/* Send op payload for a->user; cb gets a as arg. Returns 0 or -1 (answered 503). */
-static int s_request(acct_t *a, pl_op_t op, json_t *pl, zlink_cb *cb)
+/* Send op payload (taken) for a->user; cb gets a as arg and answers. Returns 0, or -1
+ * when out of memory (then answered 500 here and cb is not called). */
+static int s_request(acct_t *a, pl_op_t op, json_t *pl, gw_zlink_cb *cb)
 {
     char key[40];
     snprintf(key, sizeof key, "u:%s", a->user);
     size_t len;
-    char *text = pl ? json_text(pl, &len) : NULL;
+    char *text = pl ? gw_json_text(pl, &len) : NULL;
     json_decref(pl);
-    int rc = text ? zlink_request(a->gw->zl, op, key, text, len, cb, a) : -1;
+    if (!text) {
+        gw_http_respond_error(a->r, 500, PL_E_INTERNAL, "out of memory");
+        return -1;
+    }
+    gw_zlink_request(a->gw->zl, op, key, text, len, cb, a);
     free(text);
-    if (rc != 0)
-        http_respond_error(a->r, 503, PL_E_UNAVAILABLE, "the router link is down");
-    return rc;
+    return 0;
 }
 
 /* ---- thread pool ---------------------------------------------------------------------- */
@@ -111,7 +118,7 @@ static int s_queue(acct_t *a, uv_work_cb work, uv_after_work_cb after)
 {
     a->work.data = a;
     if (uv_queue_work(&a->gw->loop, &a->work, work, after) != 0) {
-        http_respond_error(a->r, 500, PL_E_INTERNAL, "cannot queue work");
+        gw_http_respond_error(a->r, 500, PL_E_INTERNAL, "cannot queue work");
         return -1;
     }
     return 0;
@@ -124,17 +131,17 @@ static void s_on_created(void *arg, const char *status, const char *body, size_t
     acct_t *a = arg;
     if (strcmp(status, "ok") == 0) {
         json_t *o = json_pack("{s:s}", "user", a->user);
-        char *t = o ? json_text(o, NULL) : NULL;
+        char *t = o ? gw_json_text(o, NULL) : NULL;
         json_decref(o);
         if (t)
-            http_respond(a->r, 201, t);
+            gw_http_respond(a->r, 201, t);
         else
-            http_respond_error(a->r, 500, PL_E_INTERNAL, "out of memory");
+            gw_http_respond_error(a->r, 500, PL_E_INTERNAL, "out of memory");
         free(t);
         pl_info("user %s created", a->user);
     } else if (strcmp(status, PL_E_CONFLICT) == 0) {
         /* "conflict" is internal (pl_err.h): the client sees 409 with bad_request */
-        http_respond_error(a->r, 409, PL_E_BAD_REQUEST, "this user name is taken");
+        gw_http_respond_error(a->r, 409, PL_E_BAD_REQUEST, "this user name is taken");
     } else {
         s_router_error(a, status, body, len);
     }
@@ -145,7 +152,7 @@ static void s_after_hash(uv_work_t *w, int status)
 {
     acct_t *a = w->data;
     if (status != 0 || a->rc != 0) {
-        http_respond_error(a->r, 500, PL_E_INTERNAL, "hashing failed");
+        gw_http_respond_error(a->r, 500, PL_E_INTERNAL, "hashing failed");
         s_destroy(&a);
         return;
     }
@@ -172,13 +179,13 @@ static void s_on_token_set(void *arg, const char *status, const char *body, size
     /* a->password now holds the token (see s_after_verify) */
     json_t *o =
         json_pack("{s:s,s:s,s:s}", "token", a->password, "user", a->user, "device", a->device);
-    char *t = o ? json_text(o, NULL) : NULL;
+    char *t = o ? gw_json_text(o, NULL) : NULL;
     json_decref(o);
     if (t) {
-        http_respond(a->r, 200, t);
+        gw_http_respond(a->r, 200, t);
         sodium_memzero(t, strlen(t));
     } else {
-        http_respond_error(a->r, 500, PL_E_INTERNAL, "out of memory");
+        gw_http_respond_error(a->r, 500, PL_E_INTERNAL, "out of memory");
     }
     free(t);
     pl_info("login of %s/%s", a->user, a->device);
@@ -213,7 +220,7 @@ static void s_after_verify(uv_work_t *w, int status)
     a->password = malloc(tl);
     a->pwlen = tl;
     if (!a->password) {
-        http_respond_error(a->r, 500, PL_E_INTERNAL, "out of memory");
+        gw_http_respond_error(a->r, 500, PL_E_INTERNAL, "out of memory");
         s_destroy(&a);
         return;
     }
@@ -267,7 +274,7 @@ static void s_on_user(void *arg, const char *status, const char *body, size_t le
 
 /* Parse the body of r; on success returns a new acct_t (with user, password and, for a
  * login, device), else answers 400 and returns NULL. */
-static acct_t *s_parse(http_req_t *r, enum acct_kind kind)
+static acct_t *s_parse(gw_http_req_t *r, enum acct_kind kind)
 {
     json_error_t err;
     json_t *b = json_loadb(r->body ? r->body : "", r->body_len,
@@ -305,7 +312,7 @@ static acct_t *s_parse(http_req_t *r, enum acct_kind kind)
     if (!a || !(a->password = malloc(pwlen + 1))) {
         free(a);
         json_decref(b);
-        http_respond_error(r, 500, PL_E_INTERNAL, "out of memory");
+        gw_http_respond_error(r, 500, PL_E_INTERNAL, "out of memory");
         return NULL;
     }
     memcpy(a->password, pw, pwlen + 1);
@@ -314,23 +321,23 @@ static acct_t *s_parse(http_req_t *r, enum acct_kind kind)
     snprintf(a->device, sizeof a->device, "%s", device);
     a->kind = kind;
     a->gw = r->gw;
-    a->r = http_req_ref(r);
+    a->r = gw_http_req_ref(r);
     json_decref(b);
     return a;
 bad:
     json_decref(b);
-    http_respond_error(r, 400, PL_E_BAD_REQUEST, msg);
+    gw_http_respond_error(r, 400, PL_E_BAD_REQUEST, msg);
     return NULL;
 }
 
-void accounts_create_user(http_req_t *r)
+void gw_accounts_create_user(gw_http_req_t *r)
 {
     acct_t *a = s_parse(r, ACCT_CREATE);
     if (a && s_queue(a, s_work_hash, s_after_hash) != 0)
         s_destroy(&a);
 }
 
-void accounts_login(http_req_t *r)
+void gw_accounts_login(gw_http_req_t *r)
 {
     acct_t *a = s_parse(r, ACCT_LOGIN);
     if (!a)
@@ -368,7 +375,7 @@ static void s_dummy_after(uv_work_t *w, int status)
     free(d);
 }
 
-void accounts_init(gw_t *gw)
+void gw_accounts_init(gw_t *gw)
 {
     const char *test_min = getenv("PARLEY_TEST_PWHASH_MIN");
     if (test_min && strcmp(test_min, "1") == 0) {

@@ -19,13 +19,16 @@
  *
  * Loop thread only. */
 #include "gw.h"
+#include "gw_budget.h"
+#include "gw_frames.h"
+#include "gw_ws.h"
 
 #define GW_SYNC_WORST (9u * 1024 * 1024)  /* 8 MiB of messages + the last one, escaped */
 #define GW_MSG_WORST (640u * 1024)        /* one stored msg event, 100,000 code points */
 #define GW_CONVS_WORST (4u * 1024 * 1024) /* 1000 conversations of 100 members */
 #define GW_SMALL_WORST (64u * 1024)       /* presence (500 names) and the rest */
 
-void budget_session_add(session_t *s)
+void gw_budget_session_add(gw_session_t *s)
 {
     gw_t *gw = s->gw;
     s->bnext = gw->all;
@@ -36,7 +39,7 @@ void budget_session_add(session_t *s)
     s->listed = true;
 }
 
-void budget_session_remove(session_t *s)
+void gw_budget_session_remove(gw_session_t *s)
 {
     gw_t *gw = s->gw;
     if (!s->listed)
@@ -51,7 +54,7 @@ void budget_session_remove(session_t *s)
     s->listed = false;
 }
 
-void budget_out_add(session_t *s, gw_blob_t *b)
+void gw_budget_out_add(gw_session_t *s, gw_blob_t *b)
 {
     s->obytes += b->len;
     s->mem += b->len;
@@ -59,7 +62,7 @@ void budget_out_add(session_t *s, gw_blob_t *b)
         s->gw->mem_used += b->len;
 }
 
-void budget_out_del(session_t *s, gw_blob_t *b)
+void gw_budget_out_del(gw_session_t *s, gw_blob_t *b)
 {
     s->obytes -= b->len;
     s->mem -= b->len;
@@ -67,7 +70,7 @@ void budget_out_del(session_t *s, gw_blob_t *b)
         s->gw->mem_used -= b->len;
 }
 
-void budget_held(session_t *s, size_t add, size_t sub)
+void gw_budget_held(gw_session_t *s, size_t add, size_t sub)
 {
     s->mem += add;
     s->mem -= sub;
@@ -75,11 +78,11 @@ void budget_held(session_t *s, size_t add, size_t sub)
     s->gw->mem_used -= sub;
 }
 
-void budget_enforce(gw_t *gw)
+void gw_budget_enforce(gw_t *gw)
 {
     while (gw->mem_used > gw->cfg.mem_budget) {
-        session_t *victim = NULL;
-        for (session_t *s = gw->all; s; s = s->bnext)
+        gw_session_t *victim = NULL;
+        for (gw_session_t *s = gw->all; s; s = s->bnext)
             if (!s->killed && (!victim || s->mem > victim->mem))
                 victim = s;
         if (!victim || victim->mem == 0)
@@ -87,25 +90,25 @@ void budget_enforce(gw_t *gw)
         pl_warn("gateway memory %zu bytes over the budget of %zu: dropping the session "
                 "holding the most (%zu bytes)",
                 gw->mem_used, gw->cfg.mem_budget, victim->mem);
-        session_kill(victim, "over the gateway's memory budget"); /* frees its queues */
+        gw_session_kill(victim, "over the gateway's memory budget"); /* frees its queues */
     }
 }
 
-void budget_reserve(session_t *s, pending_t *p, size_t worst)
+void gw_budget_reserve(gw_session_t *s, gw_pending_t *p, size_t worst)
 {
     p->reserve += worst;
     s->reserved += worst;
     s->gw->reserved += worst;
 }
 
-void budget_release(session_t *s, pending_t *p)
+void gw_budget_release(gw_session_t *s, gw_pending_t *p)
 {
     s->reserved -= p->reserve < s->reserved ? p->reserve : s->reserved;
     s->gw->reserved -= p->reserve < s->gw->reserved ? p->reserve : s->gw->reserved;
     p->reserve = 0;
 }
 
-bool budget_admit(const session_t *s)
+bool gw_budget_admit(const gw_session_t *s)
 {
     const gw_t *gw = s->gw;
     if (s->obytes + s->pbytes + s->reserved >= gw->cfg.socket_budget)
@@ -115,7 +118,7 @@ bool budget_admit(const session_t *s)
     return s->reserved == 0 || gw->reserved < gw->cfg.mem_budget;
 }
 
-size_t budget_worst_case(const char *type, json_t *req)
+size_t gw_budget_worst_case(const char *type, json_t *req)
 {
     if (strcmp(type, "sync") == 0 || strcmp(type, "history") == 0) {
         json_t *lv = json_object_get(req, "limit");

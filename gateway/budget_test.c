@@ -2,9 +2,12 @@
  * network: an event blob queued for several sessions counts once in the gateway total
  * and fully in each session; held bytes count per session; over the budget the session
  * holding the most is dropped first, and only until the total is under; per-socket
- * admission and the worst cases. session_kill is a stub that releases what the test
+ * admission and the worst cases. gw_session_kill is a stub that releases what the test
  * queued (in ws.c it frees the session's queues). */
 #include "gw.h"
+#include "gw_budget.h"
+#include "gw_frames.h"
+#include "gw_ws.h"
 
 #include <stdio.h>
 
@@ -14,10 +17,10 @@ PL_CHECK_COUNTERS;
 
 #define NBLOBS 4
 static gw_blob_t *s_queued[3][NBLOBS]; /* what the test queued per session */
-static session_t s_sess[3];
+static gw_session_t s_sess[3];
 static int s_kills[3];
 
-void session_kill(session_t *s, const char *why)
+void gw_session_kill(gw_session_t *s, const char *why)
 {
     (void)why;
     int i = (int)(s - s_sess);
@@ -25,10 +28,10 @@ void session_kill(session_t *s, const char *why)
     s->killed = true;
     for (int k = 0; k < NBLOBS; k++)
         if (s_queued[i][k]) {
-            budget_out_del(s, s_queued[i][k]);
+            gw_budget_out_del(s, s_queued[i][k]);
             s_queued[i][k] = NULL;
         }
-    budget_held(s, 0, s->mem - s->obytes);
+    gw_budget_held(s, 0, s->mem - s->obytes);
 }
 
 int main(void)
@@ -40,64 +43,64 @@ int main(void)
     for (int i = 0; i < 3; i++) {
         s_sess[i].gw = &gw;
         s_sess[i].state = SS_AUTHED;
-        budget_session_add(&s_sess[i]);
+        gw_budget_session_add(&s_sess[i]);
     }
     gw_blob_t *ev = gw_blob_alloc(300); /* one event for all three */
     for (int i = 0; i < 3; i++) {
-        budget_out_add(&s_sess[i], ev);
+        gw_budget_out_add(&s_sess[i], ev);
         s_queued[i][0] = ev;
     }
     CHECK(gw.mem_used == 300); /* shared: once */
     CHECK(s_sess[0].mem == 300 && s_sess[1].obytes == 300);
-    budget_enforce(&gw);
+    gw_budget_enforce(&gw);
     CHECK(s_kills[0] + s_kills[1] + s_kills[2] == 0); /* 900 per session, 300 real */
 
     /* session 1 also holds an answer of its own, session 2 a bigger one */
-    budget_held(&s_sess[1], 400, 0);
+    gw_budget_held(&s_sess[1], 400, 0);
     s_sess[1].pbytes = 400; /* as ws.c does for an answer waiting in the FIFO */
-    budget_held(&s_sess[2], 600, 0);
+    gw_budget_held(&s_sess[2], 600, 0);
     CHECK(gw.mem_used == 1300);
-    budget_enforce(&gw); /* over 1000: the biggest (2: 900) goes, then 1000 is not over */
+    gw_budget_enforce(&gw); /* over 1000: the biggest (2: 900) goes, then 1000 is not over */
     CHECK(s_kills[2] == 1 && s_kills[1] == 0 && s_kills[0] == 0);
     CHECK(gw.mem_used == 700 && s_sess[2].mem == 0);
     CHECK(ev->queued == 2);
 
     /* a killed session is never chosen again; the next biggest is */
-    budget_held(&s_sess[0], 700, 0); /* 0: 1000, 1: 700 → total 1400 */
-    budget_enforce(&gw);
+    gw_budget_held(&s_sess[0], 700, 0); /* 0: 1000, 1: 700 → total 1400 */
+    gw_budget_enforce(&gw);
     CHECK(s_kills[0] == 1 && s_kills[1] == 0 && s_kills[2] == 1);
     CHECK(gw.mem_used == 700); /* session 1 alone: the event and its answer */
 
     /* admission: bytes + worst cases against the socket budget and the gateway's */
-    session_t *s = &s_sess[1];
-    CHECK(!budget_admit(s)); /* 700 >= 500 */
-    budget_out_del(s, ev);
-    budget_held(s, 0, 400);
+    gw_session_t *s = &s_sess[1];
+    CHECK(!gw_budget_admit(s)); /* 700 >= 500 */
+    gw_budget_out_del(s, ev);
+    gw_budget_held(s, 0, 400);
     s->pbytes = 0;
     CHECK(gw.mem_used == 0 && ev->queued == 0);
-    CHECK(budget_admit(s));
-    pending_t p1 = {0}, p2 = {0};
-    budget_reserve(s, &p1, 400);
-    CHECK(budget_admit(s)); /* 400 < 500 */
-    budget_reserve(s, &p2, 700);
-    CHECK(!budget_admit(s) && gw.reserved == 1100);
-    budget_release(s, &p2);
-    budget_release(s, &p2); /* idempotent */
-    CHECK(gw.reserved == 400 && s->reserved == 400 && budget_admit(s));
-    gw.reserved += 1000;     /* others' requests in flight fill the gateway's budget */
-    CHECK(!budget_admit(s)); /* s has one in flight already */
-    budget_release(s, &p1);
-    CHECK(budget_admit(s)); /* nothing in flight: always one */
+    CHECK(gw_budget_admit(s));
+    gw_pending_t p1 = {0}, p2 = {0};
+    gw_budget_reserve(s, &p1, 400);
+    CHECK(gw_budget_admit(s)); /* 400 < 500 */
+    gw_budget_reserve(s, &p2, 700);
+    CHECK(!gw_budget_admit(s) && gw.reserved == 1100);
+    gw_budget_release(s, &p2);
+    gw_budget_release(s, &p2); /* idempotent */
+    CHECK(gw.reserved == 400 && s->reserved == 400 && gw_budget_admit(s));
+    gw.reserved += 1000;        /* others' requests in flight fill the gateway's budget */
+    CHECK(!gw_budget_admit(s)); /* s has one in flight already */
+    gw_budget_release(s, &p1);
+    CHECK(gw_budget_admit(s)); /* nothing in flight: always one */
 
     json_t *req = json_pack("{s:i}", "limit", 1);
-    CHECK(budget_worst_case("sync", req) == 640u * 1024);
-    CHECK(budget_worst_case("history", NULL) == 9u * 1024 * 1024); /* 50 × 640 KiB, capped */
-    CHECK(budget_worst_case("convs", NULL) == 4u * 1024 * 1024);
-    CHECK(budget_worst_case("send", req) == 64u * 1024);
+    CHECK(gw_budget_worst_case("sync", req) == 640u * 1024);
+    CHECK(gw_budget_worst_case("history", NULL) == 9u * 1024 * 1024); /* 50 × 640 KiB, capped */
+    CHECK(gw_budget_worst_case("convs", NULL) == 4u * 1024 * 1024);
+    CHECK(gw_budget_worst_case("send", req) == 64u * 1024);
     json_decref(req);
 
     for (int i = 0; i < 3; i++)
-        budget_session_remove(&s_sess[i]);
+        gw_budget_session_remove(&s_sess[i]);
     CHECK(gw.all == NULL);
     gw_blob_unref(&ev);
     printf("budget_test: %d passed, %d failed\n", s_passed, s_failed);

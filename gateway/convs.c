@@ -7,40 +7,31 @@
  * `after`; `more` says whether further ones exist, `next` (only with more) is the cursor
  * to pass as `after`. So no answer is unbounded. Loop thread only. */
 #include "gw.h"
+#include "gw_convs.h"
+#include "gw_frames.h"
+#include "gw_gather.h"
+#include "gw_req.h"
+#include "gw_ws.h"
+#include "gw_zlink.h"
 
 #define GW_CONVS_PAGE_MAX 1000 /* = the shard's SHARD_CONVS_MAX */
 #define GW_CONV_ID_MAX 72
 
-static const gather_spec_t s_conv_info = {.op = "conv_info",
-                                          .prefix = "c:",
-                                          .list_field = "convs",
-                                          .answer_field = "convs",
-                                          .entry_key = "conv"};
+static const gw_gather_spec_t s_conv_info = {.op = "conv_info",
+                                             .prefix = "c:",
+                                             .list_field = "convs",
+                                             .answer_field = "convs",
+                                             .entry_key = "conv"};
 
-typedef struct {
-    session_t *s; /* one reference */
-    pending_t *p;
-    char *id_json;
-} convs_op_t;
-
-static void s_destroy(convs_op_t **o_p)
-{
-    convs_op_t *o = *o_p;
-    if (!o)
-        return;
-    session_unref(&o->s);
-    free(o->id_json);
-    free(o);
-    *o_p = NULL;
-}
-
+/* conv_list answered: hand the request on to gather.c (conv_info per shard), or answer its
+ * error. o is a gw_req_t, taken either way. */
 static void s_on_list(void *arg, const char *status, const char *body, size_t len)
 {
-    convs_op_t *o = arg;
+    gw_req_t *o = arg;
     json_t *b = NULL, *ids = NULL, *extra = NULL;
     if (strcmp(status, "ok") != 0) {
-        session_answer(o->s, o->p, frame_error(o->id_json, status, body, len));
-        goto done;
+        gw_req_finish(o, status, body, len);
+        return;
     }
     b = json_loadb(body, len, 0, NULL);
     json_t *list = json_object_get(b, "convs");
@@ -48,8 +39,7 @@ static void s_on_list(void *arg, const char *status, const char *body, size_t le
     ids = json_array();
     extra = json_pack("{s:b}", "more", more);
     if (!json_is_array(list) || !ids || !extra) {
-        session_answer(o->s, o->p,
-                       frame_error(o->id_json, PL_E_INTERNAL, "malformed conv_list answer", 26));
+        gw_req_error(o, PL_E_INTERNAL, "malformed conv_list answer");
         goto done;
     }
     size_t i;
@@ -62,15 +52,14 @@ static void s_on_list(void *arg, const char *status, const char *body, size_t le
     }
     if (more && json_array_size(ids) > 0)
         json_object_set(extra, "next", json_array_get(ids, json_array_size(ids) - 1));
-    gather_start_extra(o->s, o->p, o->id_json, &s_conv_info, ids, extra);
+    gw_gather_start(o, &s_conv_info, ids, extra);
 done:
     json_decref(extra);
     json_decref(ids);
     json_decref(b);
-    s_destroy(&o);
 }
 
-void convs_start(session_t *s, pending_t *p, const char *id_json, json_t *req)
+void gw_convs_start(gw_session_t *s, gw_pending_t *p, const char *id_json, json_t *req)
 {
     json_int_t limit = GW_CONVS_PAGE_MAX;
     const char *after = NULL;
@@ -79,7 +68,7 @@ void convs_start(session_t *s, pending_t *p, const char *id_json, json_t *req)
         if (!json_is_integer(lv) || json_integer_value(lv) < 1 ||
             json_integer_value(lv) > GW_CONVS_PAGE_MAX) {
             static const char msg[] = "limit must be an integer from 1 to 1000";
-            session_answer(s, p, frame_error(id_json, PL_E_BAD_REQUEST, msg, sizeof msg - 1));
+            gw_session_answer(s, p, gw_frame_error(id_json, PL_E_BAD_REQUEST, msg, sizeof msg - 1));
             return;
         }
         limit = json_integer_value(lv);
@@ -89,29 +78,26 @@ void convs_start(session_t *s, pending_t *p, const char *id_json, json_t *req)
         if (!json_is_string(av) || strlen(after) != json_string_length(av) || !*after ||
             strlen(after) >= GW_CONV_ID_MAX) {
             static const char msg[] = "after must be a conversation id";
-            session_answer(s, p, frame_error(id_json, PL_E_BAD_REQUEST, msg, sizeof msg - 1));
+            gw_session_answer(s, p, gw_frame_error(id_json, PL_E_BAD_REQUEST, msg, sizeof msg - 1));
             return;
         }
     }
-    convs_op_t *o = calloc(1, sizeof *o);
-    if (!o || !(o->id_json = strdup(id_json))) {
-        free(o);
-        session_answer(s, p, frame_error(id_json, PL_E_INTERNAL, "out of memory", 13));
+    gw_req_t *o = gw_req_new(s, p, id_json);
+    if (!o) {
+        gw_session_answer(s, p, gw_frame_error(id_json, PL_E_INTERNAL, "out of memory", 13));
         return;
     }
-    o->s = session_ref(s);
-    o->p = p;
-    char key[40];
-    snprintf(key, sizeof key, "u:%s", s->user);
     json_t *pl = json_pack("{s:s,s:s,s:I}", "op", "conv_list", "user", s->user, "limit", limit);
     if (pl && after)
         json_object_set_new(pl, "after", json_string(after));
-    size_t len;
-    char *text = pl ? json_text(pl, &len) : NULL;
+    o->payload = pl ? gw_json_text(pl, &o->payload_len) : NULL;
     json_decref(pl);
-    if (!text || zlink_request(s->gw->zl, PL_OP_CONV_LIST, key, text, len, s_on_list, o) != 0) {
-        session_answer(s, p, frame_error(id_json, PL_E_UNAVAILABLE, "the router link is down", 23));
-        s_destroy(&o);
+    if (!o->payload) {
+        gw_req_error(o, PL_E_INTERNAL, "out of memory");
+        return;
     }
-    free(text);
+    snprintf(o->key, sizeof o->key, "u:%s", s->user);
+    gw_zlink_request(s->gw->zl, PL_OP_CONV_LIST, o->key, o->payload, o->payload_len, s_on_list, o);
+    free(o->payload); /* zlink copied it; o is the callback's, but that runs later */
+    o->payload = NULL;
 }

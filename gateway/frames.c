@@ -1,6 +1,7 @@
 /* frames — reference-counted output blobs and the client frames built from them
  * (PROTOCOL.md §3: ok and error frames). Loop thread only. */
 #include "gw.h"
+#include "gw_frames.h"
 
 gw_blob_t *gw_blob_alloc(size_t len)
 {
@@ -65,7 +66,7 @@ static bool s_ws(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-gw_blob_t *frame_ok_splice(const char *id_json, const char *body, size_t body_len)
+gw_blob_t *gw_frame_ok_splice(const char *id_json, const char *body, size_t body_len)
 {
     static const char head[] = "{\"type\":\"ok\",\"id\":";
     size_t i = 0;
@@ -101,7 +102,7 @@ gw_blob_t *frame_ok_splice(const char *id_json, const char *body, size_t body_le
     return b;
 }
 
-char *json_text(const json_t *obj, size_t *len_out)
+char *gw_json_text(const json_t *obj, size_t *len_out)
 {
     char *t = json_dumps(obj, JSON_COMPACT | JSON_ENCODE_ANY);
     if (t && len_out)
@@ -109,29 +110,18 @@ char *json_text(const json_t *obj, size_t *len_out)
     return t;
 }
 
-gw_blob_t *frame_dump(const json_t *obj)
-{
-    size_t len;
-    char *t = json_text(obj, &len);
-    if (!t)
-        return NULL;
-    gw_blob_t *b = gw_blob_new(t, len);
-    free(t);
-    return b;
-}
-
-gw_blob_t *frame_error(const char *id_json, const char *code, const char *msg, size_t msg_len)
+gw_blob_t *gw_frame_error(const char *id_json, const char *code, const char *msg, size_t msg_len)
 {
     json_t *m = json_stringn(msg ? msg : code, msg ? msg_len : strlen(code));
     if (!m)
         m = json_string(code); /* not UTF-8 (or NUL inside): fall back to the code */
-    char *mt = m ? json_text(m, NULL) : NULL;
+    char *mt = m ? gw_json_text(m, NULL) : NULL;
     json_decref(m);
     if (!mt)
         return NULL;
     /* code is one of ours (plain ASCII) or came from the router: encode it too */
     json_t *c = json_string(code);
-    char *ct = c ? json_text(c, NULL) : NULL;
+    char *ct = c ? gw_json_text(c, NULL) : NULL;
     json_decref(c);
     if (!ct) {
         free(mt);

@@ -2,6 +2,7 @@
  * frames (escaping, id or no id), the conversation tag of event frames, and blob
  * reference counting. Every produced frame is re-parsed with jansson and compared. */
 #include "gw.h"
+#include "gw_frames.h"
 
 #include <stdio.h>
 
@@ -17,7 +18,7 @@ static json_t *s_parse(const gw_blob_t *b)
 
 static void test_splice(void)
 {
-    gw_blob_t *b = frame_ok_splice("\"7\"", "{\"seq\":3,\"ts\":12}", 17);
+    gw_blob_t *b = gw_frame_ok_splice("\"7\"", "{\"seq\":3,\"ts\":12}", 17);
     json_t *j = s_parse(b);
     CHECK(j && !strcmp(json_string_value(json_object_get(j, "type")), "ok"));
     CHECK(j && !strcmp(json_string_value(json_object_get(j, "id")), "7"));
@@ -30,7 +31,7 @@ static void test_splice(void)
     /* empty bodies, with and without white space */
     const char *empties[] = {"{}", " { } ", "{\n}"};
     for (int i = 0; i < 3; i++) {
-        b = frame_ok_splice("\"a\\\"b\"", empties[i], strlen(empties[i]));
+        b = gw_frame_ok_splice("\"a\\\"b\"", empties[i], strlen(empties[i]));
         j = s_parse(b);
         CHECK(j && json_object_size(j) == 2);
         CHECK(j && !strcmp(json_string_value(json_object_get(j, "id")), "a\"b"));
@@ -38,15 +39,15 @@ static void test_splice(void)
         gw_blob_unref(&b);
     }
     /* not an object: refused */
-    CHECK(frame_ok_splice("\"1\"", "[1]", 3) == NULL);
-    CHECK(frame_ok_splice("\"1\"", "{", 1) == NULL);
-    CHECK(frame_ok_splice("\"1\"", "", 0) == NULL);
+    CHECK(gw_frame_ok_splice("\"1\"", "[1]", 3) == NULL);
+    CHECK(gw_frame_ok_splice("\"1\"", "{", 1) == NULL);
+    CHECK(gw_frame_ok_splice("\"1\"", "", 0) == NULL);
 }
 
 static void test_error(void)
 {
     const char msg[] = "bad \"quote\" and \\ and \xF0\x9F\x98\x80";
-    gw_blob_t *b = frame_error("\"x\"", "bad_request", msg, strlen(msg));
+    gw_blob_t *b = gw_frame_error("\"x\"", "bad_request", msg, strlen(msg));
     json_t *j = s_parse(b);
     CHECK(j && !strcmp(json_string_value(json_object_get(j, "type")), "error"));
     CHECK(j && !strcmp(json_string_value(json_object_get(j, "code")), "bad_request"));
@@ -56,7 +57,7 @@ static void test_error(void)
     gw_blob_unref(&b);
 
     /* no id: the frame has no id member */
-    b = frame_error(NULL, "unauthenticated", "who are you", 11);
+    b = gw_frame_error(NULL, "unauthenticated", "who are you", 11);
     j = s_parse(b);
     CHECK(j && json_object_get(j, "id") == NULL);
     CHECK(j && !strcmp(json_string_value(json_object_get(j, "code")), "unauthenticated"));
@@ -64,7 +65,7 @@ static void test_error(void)
     gw_blob_unref(&b);
 
     /* a message that is not UTF-8 falls back to the code, still valid JSON */
-    b = frame_error(NULL, "internal", "\xFF\xFE", 2);
+    b = gw_frame_error(NULL, "internal", "\xFF\xFE", 2);
     j = s_parse(b);
     CHECK(j && !strcmp(json_string_value(json_object_get(j, "message")), "internal"));
     json_decref(j);

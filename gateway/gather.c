@@ -7,33 +7,30 @@
  * gets its own request (keyed by itself, so it still reaches the right shard). Any
  * failing part fails the whole request with the first error. Loop thread only. */
 #include "gw.h"
+#include "gw_frames.h"
+#include "gw_gather.h"
+#include "gw_req.h"
+#include "gw_ws.h"
+#include "gw_zlink.h"
 
+/* The gather state of a request (its gw_req_t's ctx). */
 typedef struct {
-    session_t *s; /* one reference */
-    pending_t *p;
-    char *id_json;
-    const gather_spec_t *spec; /* static */
-    json_t *order;             /* the keys as given (duplicates kept) */
-    json_t *extra;             /* members added to the ok frame, or NULL */
-    json_t *found;             /* key -> entry object from a shard */
+    const gw_gather_spec_t *spec; /* static */
+    json_t *order;                /* the keys as given (duplicates kept) */
+    json_t *extra;                /* members added to the ok frame, or NULL */
+    json_t *found;                /* key -> entry object from a shard */
     int outstanding;
     char err_code[32];
     char *err_msg;
 } gather_t;
 
-static void s_destroy(gather_t **g_p)
+static void s_ctx_free(void *ctx)
 {
-    gather_t *g = *g_p;
-    if (!g)
-        return;
-    session_unref(&g->s);
-    free(g->id_json);
+    gather_t *g = ctx;
     free(g->err_msg);
     json_decref(g->order);
     json_decref(g->extra);
     json_decref(g->found);
-    free(g);
-    *g_p = NULL;
 }
 
 /* Keep the first error. An empty status (zlink passes what the frame holds) counts as
@@ -46,8 +43,9 @@ static void s_note_error(gather_t *g, const char *code, const char *msg, size_t 
     g->err_msg = strndup(msg ? msg : code, msg ? len : strlen(code));
 }
 
-static void s_finish(gather_t *g)
+static void s_finish(gw_req_t *r)
 {
+    gather_t *g = r->ctx;
     gw_blob_t *f = NULL;
     if (!g->err_code[0]) {
         json_t *arr = json_array();
@@ -62,9 +60,9 @@ static void s_finish(gather_t *g)
             if (e && body)
                 json_array_append(arr, e);
         }
-        char *text = body ? json_text(body, &len) : NULL;
+        char *text = body ? gw_json_text(body, &len) : NULL;
         if (text)
-            f = frame_ok_splice(g->id_json, text, len);
+            f = gw_frame_ok_splice(r->id_json, text, len);
         free(text);
         json_decref(body);
         if (!f)
@@ -72,15 +70,15 @@ static void s_finish(gather_t *g)
     }
     if (g->err_code[0]) {
         const char *m = g->err_msg ? g->err_msg : g->err_code;
-        f = frame_error(g->id_json, g->err_code, m, strlen(m));
+        f = gw_frame_error(r->id_json, g->err_code, m, strlen(m));
     }
-    session_answer(g->s, g->p, f);
-    s_destroy(&g);
+    gw_req_answer(r, f);
 }
 
 static void s_on_answer(void *arg, const char *status, const char *body, size_t len)
 {
-    gather_t *g = arg;
+    gw_req_t *r = arg;
+    gather_t *g = r->ctx;
     if (strcmp(status, "ok") != 0) {
         s_note_error(g, status, body, len);
     } else {
@@ -99,51 +97,45 @@ static void s_on_answer(void *arg, const char *status, const char *body, size_t 
         json_decref(b);
     }
     if (--g->outstanding == 0)
-        s_finish(g);
+        s_finish(r);
 }
 
 /* One request for the keys in group (a non-empty JSON array, borrowed). */
-static void s_send(gather_t *g, json_t *group)
+static void s_send(gw_req_t *r, json_t *group)
 {
+    gather_t *g = r->ctx;
     char key[80];
     snprintf(key, sizeof key, "%s%s", g->spec->prefix, json_string_value(json_array_get(group, 0)));
-    json_t *pl = json_pack("{s:s,s:s,s:O}", "op", g->spec->op, "user", g->s->user,
+    json_t *pl = json_pack("{s:s,s:s,s:O}", "op", g->spec->op, "user", r->s->user,
                            g->spec->list_field, group);
     size_t len;
-    char *text = pl ? json_text(pl, &len) : NULL;
+    char *text = pl ? gw_json_text(pl, &len) : NULL;
     json_decref(pl);
-    g->outstanding++;
-    if (!text || zlink_request(g->s->gw->zl, pl_op_by_name(g->spec->op, strlen(g->spec->op)), key,
-                               text, len, s_on_answer, g) != 0) {
-        g->outstanding--;
-        s_note_error(g, PL_E_UNAVAILABLE, "the router link is down", 23);
+    if (!text) {
+        s_note_error(g, PL_E_INTERNAL, "out of memory", 13);
+        return;
     }
+    g->outstanding++;
+    gw_zlink_request(r->s->gw->zl, pl_op_by_name(g->spec->op, strlen(g->spec->op)), key, text, len,
+                     s_on_answer, r);
     free(text);
 }
 
-void gather_start(session_t *s, pending_t *p, const char *id_json, const gather_spec_t *spec,
-                  json_t *keys)
+void gw_gather_start(gw_req_t *r, const gw_gather_spec_t *spec, json_t *keys, json_t *extra)
 {
-    gather_start_extra(s, p, id_json, spec, keys, NULL);
-}
-
-void gather_start_extra(session_t *s, pending_t *p, const char *id_json, const gather_spec_t *spec,
-                        json_t *keys, json_t *extra)
-{
-    gather_t *g = calloc(1, sizeof *g);
-    if (!g || !(g->id_json = strdup(id_json)) || !(g->found = json_object())) {
-        if (g)
-            free(g->id_json);
-        free(g);
-        session_answer(s, p, frame_error(id_json, PL_E_INTERNAL, "out of memory", 13));
+    gather_t *g = NULL;
+    if (!r->ctx) {
+        r->ctx = g = calloc(1, sizeof *g);
+        r->ctx_free = s_ctx_free;
+    }
+    if (!g || !(g->found = json_object())) {
+        gw_req_error(r, PL_E_INTERNAL, "out of memory");
         return;
     }
-    g->s = session_ref(s);
-    g->p = p;
     g->spec = spec;
     g->order = json_incref(keys);
     g->extra = json_incref(extra);
-    const pl_slots_t *table = zlink_table(s->gw->zl);
+    const pl_slots_t *table = gw_zlink_table(r->s->gw->zl);
     int nshards = table ? pl_slots_nshards(table) : 0;
     json_t **groups = nshards ? calloc((size_t)nshards, sizeof *groups) : NULL;
     json_t *seen = json_object();
@@ -168,17 +160,17 @@ void gather_start_extra(session_t *s, pending_t *p, const char *id_json, const g
         } else {
             json_t *one = json_pack("[s]", id);
             if (one)
-                s_send(g, one);
+                s_send(r, one);
             json_decref(one);
         }
     }
     for (int sh = 0; groups && sh < nshards; sh++) {
         if (groups[sh] && json_array_size(groups[sh]) > 0)
-            s_send(g, groups[sh]);
+            s_send(r, groups[sh]);
         json_decref(groups[sh]);
     }
     free(groups);
     json_decref(seen);
     if (--g->outstanding == 0)
-        s_finish(g);
+        s_finish(r);
 }

@@ -14,123 +14,91 @@
  * to the shard in order with the socket's other requests into the group (order.c), so a
  * group_remove or send cannot overtake a group_add still checking its target. */
 #include "gw.h"
+#include "gw_frames.h"
+#include "gw_groups.h"
+#include "gw_order.h"
+#include "gw_req.h"
+#include "gw_ws.h"
+#include "gw_zlink.h"
 
 #define GW_GROUP_OTHERS_MAX 99 /* members besides the creator */
 #define GW_GROUP_LIST_MAX 1000 /* entries of a group_create's members list */
 #define GW_TITLE_MAX_CP 200
 
-typedef struct group_op {
-    session_t *s; /* one reference */
-    pending_t *p;
-    char *id_json;
-    char key[96];
-    char *payload; /* for the conversation's shard, sent once every check passed */
-    size_t payload_len;
-    pl_op_t op;       /* of payload */
+/* A group request is a gw_req_t (gw_req.h: session, pending, id, the op for the
+ * conversation's shard in key/payload/op, its order ticket); its checks' state is its ctx. */
+typedef struct {
     int outstanding;  /* group_quota in flight (+1 while they are being sent) */
     bool creator_due; /* group_create: the creator's quota is asked after the members' */
     char conv[80];    /* group_add: the group (a member already in it needs no room) */
     char err_code[32];
     char *err_msg;
-    /* group_add/group_remove: its turn among the socket's requests into conv (order.c) */
-    order_ticket_t *ticket;
-} group_op_t;
+} group_ctx_t;
 
-static void s_destroy(group_op_t **o_p)
+static void s_ctx_free(void *ctx)
 {
-    group_op_t *o = *o_p;
-    if (!o)
-        return;
-    order_cancel(&o->ticket);
-    session_unref(&o->s);
-    free(o->id_json);
-    free(o->payload);
-    free(o->err_msg);
-    free(o);
-    *o_p = NULL;
+    free(((group_ctx_t *)ctx)->err_msg);
 }
 
-static void s_finish(group_op_t *o, const char *status, const char *body, size_t len)
-{
-    gw_blob_t *f;
-    if (strcmp(status, "ok") == 0) {
-        f = frame_ok_splice(o->id_json, body, len);
-        if (!f) {
-            static const char msg[] = "malformed answer from a shard";
-            f = frame_error(o->id_json, PL_E_INTERNAL, msg, sizeof msg - 1);
-        }
-    } else {
-        f = frame_error(o->id_json, status, body, len);
-    }
-    session_answer(o->s, o->p, f);
-    s_destroy(&o);
-}
-
-static void s_on_answer(void *arg, const char *status, const char *body, size_t len)
-{
-    s_finish(arg, status, body, len);
-}
-
-/* order_go_fn (and group_create directly): send the op to the conversation's shard. */
+/* gw_order_go_fn (and group_create directly): send the op to the conversation's shard. */
 static void s_go(void *arg)
 {
-    group_op_t *o = arg;
+    gw_req_t *o = arg;
     if (!o->s->wsi) { /* closed meanwhile: change nothing nobody will hear of */
-        s_destroy(&o);
+        gw_req_destroy(&o);
         return;
     }
-    if (zlink_request(o->s->gw->zl, o->op, o->key, o->payload, o->payload_len, s_on_answer, o) !=
-        0) {
-        static const char msg[] = "the router link is down";
-        s_finish(o, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
-    }
+    gw_req_send(o);
 }
 
 /* Every check passed (or failed): send the op in its turn, or answer the first error
  * (which cancels its ticket: the socket's later requests into conv need not wait). */
-static void s_check_user(group_op_t *o, const char *user, bool create);
+static void s_check_user(gw_req_t *o, const char *user, bool create);
 
-static void s_checks_done(group_op_t *o)
+static void s_checks_done(gw_req_t *o)
 {
-    if (!o->err_code[0] && o->creator_due && o->s->wsi) {
-        o->creator_due = false;
-        o->outstanding = 1;
+    group_ctx_t *g = o->ctx;
+    if (!g->err_code[0] && g->creator_due && o->s->wsi) {
+        g->creator_due = false;
+        g->outstanding = 1;
         s_check_user(o, o->s->user, true);
-        if (--o->outstanding > 0)
+        if (--g->outstanding > 0)
             return;
     }
-    if (o->err_code[0]) {
-        const char *m = o->err_msg ? o->err_msg : o->err_code;
-        s_finish(o, o->err_code, m, strlen(m));
+    if (g->err_code[0]) {
+        const char *m = g->err_msg ? g->err_msg : g->err_code;
+        gw_req_finish(o, g->err_code, m, strlen(m));
         return;
     }
     if (!o->ticket) { /* group_create: a new conversation nothing else can name yet */
         s_go(o);
         return;
     }
-    order_ready(&o->ticket);
+    gw_order_ready(&o->ticket);
 }
 
-static void s_note_error(group_op_t *o, const char *code, const char *msg, size_t len)
+static void s_note_error(gw_req_t *o, const char *code, const char *msg, size_t len)
 {
-    if (o->err_code[0] && strcmp(o->err_code, PL_E_NOT_FOUND) == 0)
+    group_ctx_t *g = o->ctx;
+    if (g->err_code[0] && strcmp(g->err_code, PL_E_NOT_FOUND) == 0)
         return; /* a missing user is the answer, whatever else failed */
-    if (o->err_code[0] && strcmp(code, PL_E_NOT_FOUND) != 0)
+    if (g->err_code[0] && strcmp(code, PL_E_NOT_FOUND) != 0)
         return;
-    snprintf(o->err_code, sizeof o->err_code, "%s", code);
-    free(o->err_msg);
-    o->err_msg = strndup(msg ? msg : code, msg ? len : strlen(code));
+    snprintf(g->err_code, sizeof g->err_code, "%s", code);
+    free(g->err_msg);
+    g->err_msg = strndup(msg ? msg : code, msg ? len : strlen(code));
 }
 
 typedef struct exists_arg {
-    group_op_t *o;
+    gw_req_t *o;
     char user[33];
 } exists_arg_t;
 
 static void s_on_exists(void *arg, const char *status, const char *body, size_t len)
 {
     exists_arg_t *a = arg;
-    group_op_t *o = a->o;
+    gw_req_t *o = a->o;
+    group_ctx_t *g = o->ctx;
     if (strcmp(status, "ok") == 0) {
         gw_t *gw = o->s->gw;
         if (zhashx_size(gw->known_users) >= GW_KNOWN_USERS_MAX)
@@ -144,13 +112,14 @@ static void s_on_exists(void *arg, const char *status, const char *body, size_t 
         s_note_error(o, status, body, len);
     }
     free(a);
-    if (--o->outstanding == 0)
+    if (--g->outstanding == 0)
         s_checks_done(o);
 }
 
 /* Start a group_quota for user (with create: the creator of a new group). */
-static void s_check_user(group_op_t *o, const char *user, bool create)
+static void s_check_user(gw_req_t *o, const char *user, bool create)
 {
+    group_ctx_t *g = o->ctx;
     gw_t *gw = o->s->gw;
     exists_arg_t *a = calloc(1, sizeof *a);
     if (!a) {
@@ -163,14 +132,10 @@ static void s_check_user(group_op_t *o, const char *user, bool create)
     snprintf(key, sizeof key, "u:%s", user);
     /* names and group ids are [A-Za-z0-9_:-]: nothing to escape */
     snprintf(body, sizeof body, "{\"op\":\"group_quota\",\"user\":\"%s\",\"create\":%s%s%s%s}",
-             user, create ? "true" : "false", o->conv[0] ? ",\"conv\":\"" : "", o->conv,
-             o->conv[0] ? "\"" : "");
-    o->outstanding++;
-    if (zlink_request(gw->zl, PL_OP_GROUP_QUOTA, key, body, strlen(body), s_on_exists, a) != 0) {
-        o->outstanding--;
-        free(a);
-        s_note_error(o, PL_E_UNAVAILABLE, "the router link is down", 23);
-    }
+             user, create ? "true" : "false", g->conv[0] ? ",\"conv\":\"" : "", g->conv,
+             g->conv[0] ? "\"" : "");
+    g->outstanding++;
+    gw_zlink_request(gw->zl, PL_OP_GROUP_QUOTA, key, body, strlen(body), s_on_exists, a);
 }
 
 /* ---- validation ------------------------------------------------------------------------ */
@@ -198,7 +163,7 @@ static const char *s_str(json_t *req, const char *name, const char **msg)
 /* Fill pl for group_create; NULL, or the message of the error *code (bad_request for a
  * malformed request, whatever its size; else group_full for more than 99 other members).
  * members receives the other members (unique, valid, without the creator). */
-static const char *s_build_create(session_t *s, json_t *req, json_t *pl, json_t *members,
+static const char *s_build_create(gw_session_t *s, json_t *req, json_t *pl, json_t *members,
                                   const char **code)
 {
     *code = PL_E_BAD_REQUEST;
@@ -257,14 +222,15 @@ static void s_new_group_id(char *out, size_t size)
     snprintf(out, size, "g:%s", b64);
 }
 
-void groups_request(session_t *s, pending_t *p, const char *id_json, const char *type, json_t *req)
+void gw_groups_request(gw_session_t *s, gw_pending_t *p, const char *id_json, const char *type,
+                       json_t *req)
 {
     json_t *pl = json_pack("{s:s,s:s,s:s}", "op", type, "user", s->user, "device", s->device);
     json_t *members = json_array();
-    group_op_t *o = calloc(1, sizeof *o);
+    gw_req_t *o = gw_req_new_ctx(s, p, id_json, sizeof(group_ctx_t), s_ctx_free);
     const char *bad = NULL, *bad_code = PL_E_BAD_REQUEST, *target = NULL;
     char conv[80];
-    if (!pl || !members || !o || !(o->id_json = strdup(id_json)))
+    if (!pl || !members || !o)
         goto oom;
     if (strcmp(type, "group_create") == 0) {
         bad = s_build_create(s, req, pl, members, &bad_code);
@@ -284,41 +250,40 @@ void groups_request(session_t *s, pending_t *p, const char *id_json, const char 
         }
     }
     if (bad) {
-        session_answer(s, p, frame_error(id_json, bad_code, bad, strlen(bad)));
+        gw_session_answer(s, p, gw_frame_error(id_json, bad_code, bad, strlen(bad)));
         json_decref(pl);
         json_decref(members);
-        s_destroy(&o);
+        gw_req_destroy(&o);
         return;
     }
     json_object_set_new(pl, "conv", json_string(conv));
     snprintf(o->key, sizeof o->key, "c:%s", conv);
     o->op = pl_op_by_name(type, strlen(type));
-    o->payload = json_text(pl, &o->payload_len);
+    o->payload = gw_json_text(pl, &o->payload_len);
     if (!o->payload)
         goto oom;
-    o->s = session_ref(s);
-    o->p = p;
-    if (strcmp(type, "group_create") != 0 && !(o->ticket = order_wait(s, conv, s_go, o)))
+    if (strcmp(type, "group_create") != 0 && !(o->ticket = gw_order_wait(s, conv, s_go, o)))
         goto oom;
+    group_ctx_t *g = o->ctx;
     /* hold one count so no answer can finish o while the checks are being sent */
-    o->outstanding = 1;
+    g->outstanding = 1;
     if (strcmp(type, "group_create") == 0) {
         size_t i;
         json_t *m;
         json_array_foreach(members, i, m) s_check_user(o, json_string_value(m), false);
-        o->creator_due = true;
+        g->creator_due = true;
     } else if (strcmp(type, "group_add") == 0) {
-        snprintf(o->conv, sizeof o->conv, "%s", conv);
+        snprintf(g->conv, sizeof g->conv, "%s", conv);
         s_check_user(o, target, false);
     }
     json_decref(pl);
     json_decref(members);
-    if (--o->outstanding == 0)
+    if (--g->outstanding == 0)
         s_checks_done(o);
     return;
 oom:
     json_decref(pl);
     json_decref(members);
-    s_destroy(&o);
-    session_answer(s, p, frame_error(id_json, PL_E_INTERNAL, "out of memory", 13));
+    gw_req_destroy(&o);
+    gw_session_answer(s, p, gw_frame_error(id_json, PL_E_INTERNAL, "out of memory", 13));
 }

@@ -2,94 +2,44 @@
  * DELETE /v1/sessions (logout.c), GET /v1/health; the web client's files (static.c) outside
  * /v1/; every other URL gets 404.
  *
- * A transaction is an http_req_t owned by the connection (pss->r) and by whatever async
+ * A transaction is an gw_http_req_t owned by the connection (pss->r) and by whatever async
  * work it waits for (router answer, thread pool). Its answer is written in
  * HTTP_WRITEABLE; if the connection closed first, the answer is dropped. POST bodies are
  * capped at GW_HTTP_BODY_MAX: a longer body is read and discarded, then answered 413. */
 #include "gw.h"
+#include "gw_accounts.h"
+#include "gw_http.h"
+#include "gw_http_req.h"
+#include "gw_limits.h"
+#include "gw_logout.h"
+#include "gw_netio.h"
+#include "gw_push.h"
+#include "gw_static.h"
+#include "gw_zlink.h"
 
 #include <ctype.h>
 #include <strings.h>
-
-http_req_t *http_req_ref(http_req_t *r)
-{
-    if (r)
-        r->refs++;
-    return r;
-}
-
-void http_req_unref(http_req_t **r_p)
-{
-    if (!r_p || !*r_p)
-        return;
-    http_req_t *r = *r_p;
-    *r_p = NULL;
-    if (--r->refs > 0)
-        return;
-    free(r->body);
-    free(r->resp);
-    free(r);
-}
-
-void http_respond(http_req_t *r, int status, const char *body)
-{
-    if (!r->wsi || r->resp_ready)
-        return;
-    size_t len = strlen(body);
-    r->resp = malloc(LWS_PRE + len + 1);
-    if (!r->resp) {
-        lws_set_timeout(r->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-        return;
-    }
-    memcpy(r->resp + LWS_PRE, body, len + 1);
-    r->resp_len = len;
-    r->status = status;
-    r->resp_ready = true;
-    if (r->rx_held) {
-        /* lws 4.1 on libuv serves no WRITEABLE while rx is paused (checked): resume; netio
-         * keeps the next request in the kernel until the answer is written */
-        r->rx_held = false;
-        lws_rx_flow_control(r->wsi, 1);
-    }
-    lws_callback_on_writable(r->wsi);
-}
-
-void http_respond_error(http_req_t *r, int status, const char *code, const char *msg)
-{
-    json_t *o = json_pack("{s:s,s:s}", "error", code, "message", msg);
-    char *t = o ? json_text(o, NULL) : NULL;
-    json_decref(o);
-    if (t)
-        http_respond(r, status, t);
-    else
-        http_respond(r, 500, "{\"error\":\"internal\",\"message\":\"out of memory\"}");
-    free(t);
-}
 
 /* ---- health --------------------------------------------------------------------------- */
 
 static void s_health_answer(void *arg, const char *status, const char *body, size_t len)
 {
-    http_req_t *r = arg;
+    gw_http_req_t *r = arg;
     if (strcmp(status, "ok") == 0 && len == 1 && body[0] == '1')
-        http_respond(r, 200, "{\"ok\":true}");
+        gw_http_respond(r, 200, "{\"ok\":true}");
     else if (strcmp(status, "ok") == 0)
-        http_respond_error(r, 503, PL_E_UNAVAILABLE, "a shard is unreachable");
+        gw_http_respond_error(r, 503, PL_E_UNAVAILABLE, "a shard is unreachable");
     else
-        http_respond_error(r, 503, PL_E_UNAVAILABLE, "the router is unreachable");
-    http_req_unref(&r);
+        gw_http_respond_error(r, 503, PL_E_UNAVAILABLE, "the router is unreachable");
+    gw_http_req_unref(&r);
 }
 
 /* Always asks the router (1 s deadline): the router sends nothing to an idle gateway, so
  * the age of its last message cannot tell a dead router from a quiet one. A router that
  * is down fails at once (ZMQ_IMMEDIATE: the send finds no connection). */
-static void s_health(http_req_t *r)
+static void s_health(gw_http_req_t *r)
 {
-    http_req_ref(r);
-    if (zlink_health(r->gw->zl, s_health_answer, r) != 0) {
-        http_req_unref(&r);
-        http_respond_error(r, 503, PL_E_UNAVAILABLE, "the router is unreachable");
-    }
+    gw_zlink_health(r->gw->zl, s_health_answer, gw_http_req_ref(r));
 }
 
 /* ---- routing -------------------------------------------------------------------------- */
@@ -99,31 +49,31 @@ static bool s_is_account_path(const char *path)
     return strcmp(path, "/v1/users") == 0 || strcmp(path, "/v1/sessions") == 0;
 }
 
-static void s_hold(http_req_t *r);
+static void s_hold(gw_http_req_t *r);
 
-static void s_body_complete(http_req_t *r)
+static void s_body_complete(gw_http_req_t *r)
 {
     if (r->completed)
         return; /* lws 4.1 may signal a body's end again if it reads on meanwhile */
     r->completed = true;
     s_hold(r);
     if (r->body_too_big) {
-        http_respond_error(r, 413, PL_E_TOO_LARGE, "the body is too large");
+        gw_http_respond_error(r, 413, PL_E_TOO_LARGE, "the body is too large");
         return;
     }
-    if (s_is_account_path(r->path) && !limits_login_allowed(r)) {
-        http_respond_error(r, 429, PL_E_RATE_LIMITED,
-                           "too many account requests from this address: retry later");
+    if (s_is_account_path(r->path) && !gw_limits_login_allowed(r)) {
+        gw_http_respond_error(r, 429, PL_E_RATE_LIMITED,
+                              "too many account requests from this address: retry later");
         return;
     }
     if (r->is_delete) /* s_start admits DELETE for /v1/sessions only */
-        logout_http(r);
+        gw_logout_http(r);
     else if (strcmp(r->path, "/v1/users") == 0)
-        accounts_create_user(r);
+        gw_accounts_create_user(r);
     else if (strcmp(r->path, "/v1/sessions") == 0)
-        accounts_login(r);
+        gw_accounts_login(r);
     else
-        http_respond_error(r, 404, PL_E_NOT_FOUND, "no such endpoint");
+        gw_http_respond_error(r, 404, PL_E_NOT_FOUND, "no such endpoint");
 }
 
 /* Transfer-Encoding, as RFC 9112 §6.1 lists it (duplicate headers arrive joined by ','
@@ -177,17 +127,17 @@ static long long s_content_length(struct lws *wsi)
 /* An answer after which the connection is closed: the request's framing is unknown or
  * ambiguous, so the bytes after its header cannot be told apart from a next request
  * (RFC 9112 §6.3: a recipient must then close). */
-static void s_refuse_framing(http_req_t *r, int status, const char *msg)
+static void s_refuse_framing(gw_http_req_t *r, int status, const char *msg)
 {
     r->close_after = true;
-    http_respond_error(r, status, PL_E_BAD_REQUEST, msg);
+    gw_http_respond_error(r, status, PL_E_BAD_REQUEST, msg);
 }
 
 /* New transaction: decide what to do from method, path and the body's framing
  * (Transfer-Encoding and Content-Length, RFC 9112 §6). */
 static int s_start(struct lws *wsi, struct gw_pss *pss, gw_t *gw)
 {
-    http_req_t *r = calloc(1, sizeof *r);
+    gw_http_req_t *r = calloc(1, sizeof *r);
     if (!r)
         return -1;
     r->refs = 1;
@@ -227,7 +177,7 @@ static int s_start(struct lws *wsi, struct gw_pss *pss, gw_t *gw)
         tok = WSI_TOKEN_DELETE_URI;
         r->is_delete = true;
     } else {
-        http_respond_error(r, 405, PL_E_BAD_REQUEST, "method not allowed");
+        gw_http_respond_error(r, 405, PL_E_BAD_REQUEST, "method not allowed");
         return 0;
     }
     if (lws_hdr_copy(wsi, r->path, sizeof r->path, tok) < 0)
@@ -244,7 +194,7 @@ static int s_start(struct lws *wsi, struct gw_pss *pss, gw_t *gw)
             if (te || n > 0) /* its body is not read: the connection cannot go on */
                 s_refuse_framing(r, 405, "method not allowed");
             else
-                http_respond_error(r, 405, PL_E_BAD_REQUEST, "method not allowed");
+                gw_http_respond_error(r, 405, PL_E_BAD_REQUEST, "method not allowed");
             return 0;
         }
         /* a body, if any, is read (netio framing below) and ignored, then s_body_complete */
@@ -252,11 +202,11 @@ static int s_start(struct lws *wsi, struct gw_pss *pss, gw_t *gw)
         if (strcmp(r->path, "/v1/health") == 0)
             s_health(r);
         else if (strcmp(r->path, "/v1/push/vapid") == 0)
-            push_vapid_http(r);
+            gw_push_vapid_http(r);
         else if (s_is_account_path(r->path))
-            http_respond_error(r, 405, PL_E_BAD_REQUEST, "use POST");
-        else if (!static_serve(r))
-            http_respond_error(r, 404, PL_E_NOT_FOUND, "no such endpoint");
+            gw_http_respond_error(r, 405, PL_E_BAD_REQUEST, "use POST");
+        else if (!gw_static_serve(r))
+            gw_http_respond_error(r, 404, PL_E_NOT_FOUND, "no such endpoint");
         return 0;
     }
     if (te) {
@@ -265,7 +215,7 @@ static int s_start(struct lws *wsi, struct gw_pss *pss, gw_t *gw)
          * size cap is applied there. netio stops lws reading past the last chunk, so a
          * request pipelined after it is parsed by lws as the next one. */
         r->chunked = true;
-        netio_http_chunked(lws_get_socket_fd(wsi));
+        gw_netio_http_chunked(lws_get_socket_fd(wsi));
         return 0;
     }
     if (n <= 0) {
@@ -273,15 +223,15 @@ static int s_start(struct lws *wsi, struct gw_pss *pss, gw_t *gw)
         if (r->is_delete)
             s_body_complete(r);
         else if (s_is_account_path(r->path))
-            http_respond_error(r, 400, PL_E_BAD_REQUEST,
-                               "a JSON body with Content-Length is required");
+            gw_http_respond_error(r, 400, PL_E_BAD_REQUEST,
+                                  "a JSON body with Content-Length is required");
         else
-            http_respond_error(r, 404, PL_E_NOT_FOUND, "no such endpoint");
+            gw_http_respond_error(r, 404, PL_E_NOT_FOUND, "no such endpoint");
         return 0;
     }
     r->body_too_big = n > GW_HTTP_BODY_MAX; /* then read and discarded */
     r->expect_body = true;
-    netio_http_body(lws_get_socket_fd(wsi), (uint64_t)n);
+    gw_netio_http_body(lws_get_socket_fd(wsi), (uint64_t)n);
     return 0;
 }
 
@@ -301,7 +251,7 @@ static int s_header(struct lws *wsi, const char *name, const char *value, unsign
 
 /* The request is whole: lws must read nothing more of the connection until its answer is
  * written (netio holds the socket; pausing rx spares the loop the POLLIN meanwhile). */
-static void s_hold(http_req_t *r)
+static void s_hold(gw_http_req_t *r)
 {
     if (r->resp_ready || r->rx_held || !r->wsi)
         return;
@@ -310,7 +260,7 @@ static void s_hold(http_req_t *r)
 }
 
 /* Retry-After of a 429 (PROTOCOL.md §2): r->retry_after seconds, at least 1. */
-static int s_retry_after(struct lws *wsi, http_req_t *r, unsigned char **p, unsigned char *end)
+static int s_retry_after(struct lws *wsi, gw_http_req_t *r, unsigned char **p, unsigned char *end)
 {
     char v[16];
     int n = snprintf(v, sizeof v, "%d", r->retry_after > 0 ? r->retry_after : 1);
@@ -318,7 +268,7 @@ static int s_retry_after(struct lws *wsi, http_req_t *r, unsigned char **p, unsi
         wsi, (const unsigned char *)"retry-after:", (const unsigned char *)v, n, p, end);
 }
 
-static int s_write(struct lws *wsi, http_req_t *r)
+static int s_write(struct lws *wsi, gw_http_req_t *r)
 {
     unsigned char hdr[LWS_PRE + 1536], *start = hdr + LWS_PRE, *p = start,
                                        *end = hdr + sizeof hdr - 1;
@@ -352,7 +302,7 @@ static int s_write(struct lws *wsi, http_req_t *r)
     if (!empty && r->resp_len &&
         lws_write(wsi, (unsigned char *)r->resp + LWS_PRE, r->resp_len, LWS_WRITE_HTTP_FINAL) < 0)
         return -1;
-    limits_request_restart(wsi);
+    gw_limits_request_restart(wsi);
     pl_debug("HTTP %s -> %d", r->path, r->status);
     return 0;
 }
@@ -362,7 +312,7 @@ static void s_release(struct gw_pss *pss)
     /* pss is NULL for a connection closed before lws read a request (idle timeout) */
     if (pss && pss->r) {
         pss->r->wsi = NULL;
-        http_req_unref(&pss->r);
+        gw_http_req_unref(&pss->r);
     }
 }
 
@@ -370,7 +320,7 @@ enum { CK_SIZE = 0, CK_DATA, CK_DATA_END, CK_TRAILER, CK_DONE };
 
 /* Append body bytes, applying the size cap (then the body is dropped and only its end
  * awaited). */
-static int s_body_append(http_req_t *r, const char *in, size_t len)
+static int s_body_append(gw_http_req_t *r, const char *in, size_t len)
 {
     /* len 0 comes with in == NULL (an empty body callback): memcpy(NULL) is undefined */
     if (!len || r->body_too_big || r->is_delete || !s_is_account_path(r->path))
@@ -396,7 +346,7 @@ static int s_body_append(http_req_t *r, const char *in, size_t len)
  * extensions ignored), data, CRLF; a zero-size chunk, optional trailer lines, CRLF.
  * Returns 1 when the body is complete, 0 for more, -1 on malformed framing, 2 for bytes
  * after completion or failure (ignored). */
-static int s_unchunk(http_req_t *r, const char *in, size_t len)
+static int s_unchunk(gw_http_req_t *r, const char *in, size_t len)
 {
     if (r->ck_state < 0 || r->ck_state == CK_DONE)
         return 2; /* already answered or complete: ignore the rest */
@@ -461,8 +411,8 @@ static int s_unchunk(http_req_t *r, const char *in, size_t len)
     return r->ck_state < 0 ? -1 : r->ck_state == CK_DONE;
 }
 
-int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
-                  size_t len)
+int gw_http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                     size_t len)
 {
     struct gw_pss *pss = user;
     gw_t *gw = lws_context_user(lws_get_context(wsi));
@@ -497,14 +447,14 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         if (rc == 0 && pss->r && !pss->r->chunked && !pss->r->expect_body)
             s_hold(pss->r); /* no body: the request is whole */
         else if (rc == 0 && pss->r)
-            limits_body_deadline(gw, wsi); /* slowloris: headers + body in --http-timeout */
+            gw_limits_body_deadline(gw, wsi); /* slowloris: headers + body in --http-timeout */
         return rc;
     }
 
     case LWS_CALLBACK_HTTP_BODY: {
-        http_req_t *r = pss->r;
+        gw_http_req_t *r = pss->r;
         if (r)
-            limits_body_deadline(gw, wsi); /* lws re-arms its own timeout on body bytes */
+            gw_limits_body_deadline(gw, wsi); /* lws re-arms its own timeout on body bytes */
         if (r && r->chunked) {
             /* lws 4.1 hands a chunked request body over raw and never signals its end:
              * undo the framing here and complete the request after the last chunk. */
@@ -531,7 +481,7 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         return 0;
 
     case LWS_CALLBACK_HTTP_WRITEABLE: {
-        http_req_t *r = pss->r;
+        gw_http_req_t *r = pss->r;
         if (!r || !r->resp_ready || r->resp_written)
             return 0;
         if (s_write(wsi, r) != 0)
@@ -540,7 +490,7 @@ int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
             pl_debug("HTTP %s: connection closed after %d", r->path, r->status);
             return -1; /* a partly written answer is flushed by lws before the close */
         }
-        netio_http_release(lws_get_socket_fd(wsi));
+        gw_netio_http_release(lws_get_socket_fd(wsi));
         s_release(pss);
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     }

@@ -31,6 +31,11 @@
  *
  * Everything here runs on the loop thread. Time is uv_now (ms). */
 #include "gw.h"
+#include "gw_bucket.h"
+#include "gw_frames.h"
+#include "gw_http_req.h"
+#include "gw_limits.h"
+#include "gw_ws.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -129,7 +134,7 @@ static void s_dm_entry_free(void **item)
     *item = NULL;
 }
 
-int limits_init(gw_t *gw)
+int gw_limits_init(gw_t *gw)
 {
     gw->limits = calloc(1, sizeof *gw->limits);
     if (!gw->limits)
@@ -148,7 +153,7 @@ int limits_init(gw_t *gw)
     return 0;
 }
 
-void limits_fini(gw_t *gw)
+void gw_limits_fini(gw_t *gw)
 {
     if (!gw->limits)
         return;
@@ -158,7 +163,7 @@ void limits_fini(gw_t *gw)
     gw->limits = NULL;
 }
 
-void limits_tick(gw_t *gw)
+void gw_limits_tick(gw_t *gw)
 {
     gw_limits_t *lim = gw->limits;
     if (!lim)
@@ -252,7 +257,7 @@ int gw_cidr_parse(const char *text, gw_cidr_t **arr, int *n)
     return 0;
 }
 
-bool limits_trusted(const gw_t *gw, const char *ip)
+bool gw_limits_trusted(const gw_t *gw, const char *ip)
 {
     int fam;
     unsigned char a[16];
@@ -349,7 +354,7 @@ static void s_client_addr(gw_t *gw, struct lws *wsi, const gw_conn_t *c, char *o
         if (!s_addr_canon(xff + start, end - start, hop, sizeof hop))
             break; /* not an address: the last good hop stands */
         snprintf(out, size, "%s", hop);
-        if (!limits_trusted(gw, hop))
+        if (!gw_limits_trusted(gw, hop))
             break;
         end = start ? start - 1 : 0;
     }
@@ -383,7 +388,7 @@ static void s_refuse_log(gw_t *gw, const char *ip, const char *why)
                 (unsigned long long)sup);
 }
 
-gw_conn_t *limits_conn_new(const char *addr)
+gw_conn_t *gw_limits_conn_new(const char *addr)
 {
     gw_conn_t *c = calloc(1, sizeof *c);
     if (c) {
@@ -393,7 +398,7 @@ gw_conn_t *limits_conn_new(const char *addr)
     return c;
 }
 
-void limits_conn_free(gw_conn_t **c_p)
+void gw_limits_conn_free(gw_conn_t **c_p)
 {
     if (!c_p || !*c_p)
         return;
@@ -425,7 +430,12 @@ static int s_conn_count(gw_t *gw, gw_conn_t *c, const char *ip)
     return 0;
 }
 
-int limits_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *in)
+bool gw_limits_proxy_peer(gw_t *gw, int fd, char *ip, size_t size)
+{
+    return gw->limits && s_peer_ip(fd, ip, size) && gw_limits_trusted(gw, ip);
+}
+
+int gw_limits_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void *in)
 {
     gw_t *gw = lws_context_user(lws_get_context(wsi));
     gw_limits_t *lim = gw->limits;
@@ -438,8 +448,8 @@ int limits_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         int fd = (int)(intptr_t)in;
         if (!s_peer_ip(fd, ip, sizeof ip))
             return 0; /* counted (or not) at instantiation */
-        if (limits_trusted(gw, ip))
-            return proxy_accept(gw, lws_get_vhost(wsi), fd, ip) == 0 ? 1 : 0;
+        if (gw_limits_trusted(gw, ip))
+            return 0; /* main.c hands it to proxy.c (gw_limits_proxy_peer) */
         ip_entry_t *e = zhashx_lookup(lim->ips, ip);
         int max = gw->cfg.max_conns_per_ip;
         if (e && max > 0 && e->conns >= max) {
@@ -456,13 +466,13 @@ int limits_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         if (!c) {
             if (!s_peer_ip(lws_get_socket_fd(wsi), ip, sizeof ip))
                 return 0; /* not a socket we can attribute: not counted */
-            if (!(c = limits_conn_new(ip)))
+            if (!(c = gw_limits_conn_new(ip)))
                 return -1;
         }
-        c->trusted = limits_trusted(gw, c->addr);
+        c->trusted = gw_limits_trusted(gw, c->addr);
         /* a trusted proxy's connection is counted at its WebSocket upgrade */
         if (!c->trusted && s_conn_count(gw, c, c->addr) != 0) {
-            limits_conn_free(&c);
+            gw_limits_conn_free(&c);
             return -1;
         }
         lws_set_opaque_user_data(wsi, c);
@@ -480,7 +490,7 @@ int limits_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void
         gw_conn_t *c = lws_get_opaque_user_data(wsi);
         if (c) {
             lws_set_opaque_user_data(wsi, NULL);
-            limits_conn_free(&c);
+            gw_limits_conn_free(&c);
         }
         return 0;
     }
@@ -491,7 +501,7 @@ int limits_conn_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 
 /* ---- login attempts ------------------------------------------------------------------- */
 
-bool limits_login_allowed(http_req_t *r)
+bool gw_limits_login_allowed(gw_http_req_t *r)
 {
     gw_t *gw = r->gw;
     if (!gw->limits || !r->wsi)
@@ -561,7 +571,7 @@ static bool s_dm_has_token(gw_t *gw, dm_entry_t *e, uint64_t now)
     return s_dm_tokens(gw, e, now) >= 1.0;
 }
 
-bool limits_dm_probe_allowed(gw_t *gw, const char *user, const char *ip, const char *other)
+bool gw_limits_dm_probe_allowed(gw_t *gw, const char *user, const char *ip, const char *other)
 {
     if (!gw->limits)
         return true;
@@ -579,8 +589,8 @@ bool limits_dm_probe_allowed(gw_t *gw, const char *user, const char *ip, const c
     return false;
 }
 
-void limits_dm_probe_answer(gw_t *gw, const char *user, const char *ip, const char *other,
-                            bool exists)
+void gw_limits_dm_probe_answer(gw_t *gw, const char *user, const char *ip, const char *other,
+                               bool exists)
 {
     if (!gw->limits)
         return;
@@ -606,7 +616,7 @@ void limits_dm_probe_answer(gw_t *gw, const char *user, const char *ip, const ch
 
 /* ---- WebSocket sessions --------------------------------------------------------------- */
 
-bool limits_request_allowed(session_t *s)
+bool gw_limits_request_allowed(gw_session_t *s)
 {
     gw_t *gw = s->gw;
     uint64_t now = uv_now(&gw->loop);
@@ -619,13 +629,13 @@ bool limits_request_allowed(session_t *s)
     return false;
 }
 
-void limits_session_start(session_t *s)
+void gw_limits_session_start(gw_session_t *s)
 {
     if (s->wsi && s->gw->cfg.auth_timeout_ms > 0)
         lws_set_timer_usecs(s->wsi, (lws_usec_t)s->gw->cfg.auth_timeout_ms * 1000);
 }
 
-void limits_session_timer(session_t *s)
+void gw_limits_session_timer(gw_session_t *s)
 {
     if (!s->wsi)
         return;
@@ -638,22 +648,22 @@ void limits_session_timer(session_t *s)
         return;
     pl_info("session %llu: no auth within %d ms from %s, closing 4401", (unsigned long long)s->sid,
             s->gw->cfg.auth_timeout_ms, s->peer);
-    pending_t *p = session_pending_push(s);
+    gw_pending_t *p = gw_session_pending_push(s);
     if (p) {
         static const char msg[] = "no auth within the deadline";
-        session_answer(s, p, frame_error(NULL, PL_E_UNAUTHENTICATED, msg, sizeof msg - 1));
+        gw_session_answer(s, p, gw_frame_error(NULL, PL_E_UNAUTHENTICATED, msg, sizeof msg - 1));
     }
-    session_close(s, 4401);
+    gw_session_close(s, 4401);
 }
 
-void limits_request_restart(struct lws *wsi)
+void gw_limits_request_restart(struct lws *wsi)
 {
     gw_conn_t *c = lws_get_opaque_user_data(wsi);
     if (c)
         c->start_ms = pl_mono_ms();
 }
 
-void limits_body_deadline(gw_t *gw, struct lws *wsi)
+void gw_limits_body_deadline(gw_t *gw, struct lws *wsi)
 {
     gw_conn_t *c = lws_get_opaque_user_data(wsi);
     if (!c)

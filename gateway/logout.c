@@ -7,41 +7,48 @@
  * is the device's current one. ok -> 204 (no body), unauthenticated -> 401, a shard or
  * router down -> 503. Before answering, the shard sends every gateway it knows the control
  * event ["EVT", ["<user>"], "", {"type":"_revoke","user","tokens":[{"device","th"}...]}]
- * (also when token_set replaced a device's token); logout_revoke closes every socket of
+ * (also when token_set replaced a device's token); gw_logout_revoke closes every socket of
  * that user here authenticated with one of those tokens, with 4401.
  *
  * Thread: the loop thread. */
 #include "gw.h"
+#include "gw_frames.h"
+#include "gw_http_req.h"
+#include "gw_logout.h"
+#include "gw_sessions.h"
+#include "gw_token.h"
+#include "gw_ws.h"
+#include "gw_zlink.h"
 
 #include <strings.h>
 
 /* ---- DELETE /v1/sessions --------------------------------------------------------------- */
 
-static void s_unauthenticated(http_req_t *r, const char *msg)
+static void s_unauthenticated(gw_http_req_t *r, const char *msg)
 {
     r->www_auth = true;
-    http_respond_error(r, 401, PL_E_UNAUTHENTICATED, msg);
+    gw_http_respond_error(r, 401, PL_E_UNAUTHENTICATED, msg);
 }
 
 static void s_on_revoked(void *arg, const char *status, const char *body, size_t len)
 {
-    http_req_t *r = arg;
+    gw_http_req_t *r = arg;
     if (strcmp(status, "ok") == 0) {
-        http_respond(r, 204, "");
+        gw_http_respond(r, 204, "");
     } else if (strcmp(status, PL_E_UNAUTHENTICATED) == 0) {
         s_unauthenticated(r, "unknown or revoked token");
     } else if (strcmp(status, PL_E_UNAVAILABLE) == 0) {
-        http_respond_error(r, 503, PL_E_UNAVAILABLE, "a shard is unreachable, retry");
+        gw_http_respond_error(r, 503, PL_E_UNAVAILABLE, "a shard is unreachable, retry");
     } else {
         pl_warn("token_revoke: %s %.*s", status, (int)(len > 200 ? 200 : len), body);
-        http_respond_error(r, 500, PL_E_INTERNAL, "internal error");
+        gw_http_respond_error(r, 500, PL_E_INTERNAL, "internal error");
     }
-    http_req_unref(&r);
+    gw_http_req_unref(&r);
 }
 
 /* The `all` URL argument: 0 absent or all=0, 1 for all=1, -1 for anything else (also
  * out of memory). lws keeps each urldecoded argument as one fragment of URI_ARGS. */
-static int s_all_arg(http_req_t *r)
+static int s_all_arg(gw_http_req_t *r)
 {
     int total = r->wsi ? lws_hdr_total_length(r->wsi, WSI_TOKEN_HTTP_URI_ARGS) : 0;
     if (total <= 0)
@@ -68,12 +75,12 @@ static int s_all_arg(http_req_t *r)
     return all;
 }
 
-void logout_http(http_req_t *r)
+void gw_logout_http(gw_http_req_t *r)
 {
     char auth[256], user[33], device[65], th[2 * crypto_hash_sha256_BYTES + 1];
     int all = s_all_arg(r);
     if (all < 0) {
-        http_respond_error(r, 400, PL_E_BAD_REQUEST, "all must be 1 or 0");
+        gw_http_respond_error(r, 400, PL_E_BAD_REQUEST, "all must be 1 or 0");
         return;
     }
     int n = r->wsi ? lws_hdr_copy(r->wsi, auth, sizeof auth, WSI_TOKEN_HTTP_AUTHORIZATION) : -1;
@@ -101,32 +108,30 @@ void logout_http(http_req_t *r)
     json_t *pl = json_pack("{s:s,s:s,s:s,s:s,s:b}", "op", "token_revoke", "user", user, "device",
                            device, "th", th, "all", all);
     size_t len = 0;
-    char *text = pl ? json_text(pl, &len) : NULL;
+    char *text = pl ? gw_json_text(pl, &len) : NULL;
     json_decref(pl);
     char key[40];
     snprintf(key, sizeof key, "u:%s", user);
-    http_req_ref(r);
-    int rc =
-        text ? zlink_request(r->gw->zl, PL_OP_TOKEN_REVOKE, key, text, len, s_on_revoked, r) : -1;
-    free(text);
-    if (rc != 0) {
-        http_req_unref(&r);
-        http_respond_error(r, 503, PL_E_UNAVAILABLE, "the router link is down");
+    if (!text) {
+        gw_http_respond_error(r, 500, PL_E_INTERNAL, "out of memory");
         return;
     }
+    gw_zlink_request(r->gw->zl, PL_OP_TOKEN_REVOKE, key, text, len, s_on_revoked,
+                     gw_http_req_ref(r));
+    free(text);
     pl_debug("logout of %s/%s%s asked", user, device, all ? " (every device)" : "");
 }
 
 /* ---- the _revoke control event --------------------------------------------------------- */
 
-bool logout_is_control(const char *event, size_t len)
+bool gw_logout_is_control(const char *event, size_t len)
 {
     static const char head[] = "{\"type\":\"_revoke\",";
     return len >= sizeof head - 1 && memcmp(event, head, sizeof head - 1) == 0;
 }
 
 /* True when s used one of tokens ({"device","th"} objects). */
-static bool s_revoked(const session_t *s, json_t *tokens)
+static bool s_revoked(const gw_session_t *s, json_t *tokens)
 {
     size_t i;
     json_t *t;
@@ -141,7 +146,7 @@ static bool s_revoked(const session_t *s, json_t *tokens)
     return false;
 }
 
-void logout_revoke(gw_t *gw, const char *event, size_t len)
+void gw_logout_revoke(gw_t *gw, const char *event, size_t len)
 {
     json_error_t err;
     json_t *ev = json_loadb(event, len, 0, &err);
@@ -157,9 +162,9 @@ void logout_revoke(gw_t *gw, const char *event, size_t len)
      * the revoke arrives before this event: one router, FIFO). A registered session still
      * SS_AUTHING (its ok waits for the online report, presence.c) is only marked: its auth
      * is answered unauthenticated and closed 4401 when the wait ends (requests.c). */
-    session_t *list = sessions_of(gw, user);
+    gw_session_t *list = gw_sessions_of(gw, user);
     int closed = 0;
-    for (session_t *s = list; s; s = s->unext) {
+    for (gw_session_t *s = list; s; s = s->unext) {
         if (!s_revoked(s, tokens))
             continue;
         if (s->state == SS_AUTHING) {
@@ -172,7 +177,7 @@ void logout_revoke(gw_t *gw, const char *event, size_t len)
         pl_info("session %llu: %s/%s token revoked, closing", (unsigned long long)s->sid, s->user,
                 s->device);
         s->revoked = true;
-        session_close(s, 4401);
+        gw_session_close(s, 4401);
         /* the one lws timer of the wsi: the auth deadline's is of no use any more */
         lws_set_timer_usecs(s->wsi, (lws_usec_t)GW_REVOKE_WAIT_MS * 1000);
         closed++;
@@ -181,12 +186,12 @@ void logout_revoke(gw_t *gw, const char *event, size_t len)
     json_decref(ev);
 }
 
-void logout_session_timer(session_t *s)
+void gw_logout_session_timer(gw_session_t *s)
 {
     if (!s->revoked || !s->wsi || s->close_sent || !s->phead)
         return;
     int due = 0;
-    for (pending_t *p = s->phead; p; p = p->next)
+    for (gw_pending_t *p = s->phead; p; p = p->next)
         due += !p->done;
     pl_info("session %llu: %s/%s revoked, closing without %d answers still due",
             (unsigned long long)s->sid, s->user, s->device, due);

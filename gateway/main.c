@@ -6,6 +6,18 @@
  * unavailable), destroy the lws context from inside the loop, close our handles, let
  * uv_run return, exit 0. */
 #include "gw.h"
+#include "gw_accounts.h"
+#include "gw_http.h"
+#include "gw_limits.h"
+#include "gw_logout.h"
+#include "gw_netio.h"
+#include "gw_presence.h"
+#include "gw_proxy.h"
+#include "gw_push.h"
+#include "gw_sessions.h"
+#include "gw_static.h"
+#include "gw_ws.h"
+#include "gw_zlink.h"
 #include "pl_curve.h"
 #include "pl_turn.h"
 
@@ -395,27 +407,66 @@ static int s_callback(struct lws *wsi, enum lws_callback_reasons reason, void *u
 {
     switch (reason) {
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
-        netio_http_start(lws_get_socket_fd(wsi));
-        return limits_conn_callback(wsi, reason, in);
+        gw_netio_http_start(lws_get_socket_fd(wsi));
+        return gw_limits_conn_callback(wsi, reason, in);
     case LWS_CALLBACK_WSI_DESTROY:
-        netio_forget(lws_get_socket_fd(wsi));
-        return limits_conn_callback(wsi, reason, in);
-    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-        return limits_conn_callback(wsi, reason, in);
+        gw_netio_forget(lws_get_socket_fd(wsi));
+        return gw_limits_conn_callback(wsi, reason, in);
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: {
+        /* wsi is the listener, in the accepted fd: a trusted proxy's goes to proxy.c
+         * (refused here: lws closes its fd, proxy.c keeps a duplicate) */
+        char ip[64];
+        int fd = (int)(intptr_t)in;
+        gw_t *gw = lws_context_user(lws_get_context(wsi));
+        if (gw_limits_proxy_peer(gw, fd, ip, sizeof ip))
+            return gw_proxy_accept(gw, lws_get_vhost(wsi), fd, ip) == 0 ? 1 : 0;
+        return gw_limits_conn_callback(wsi, reason, in);
+    }
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-        if (limits_conn_callback(wsi, reason, in))
+        if (gw_limits_conn_callback(wsi, reason, in))
             return 1;
-        return ws_callback(wsi, reason, user, in, len);
-    case LWS_CALLBACK_TIMER:
-    case LWS_CALLBACK_ESTABLISHED:
-    case LWS_CALLBACK_RECEIVE:
+        return gw_ws_callback(wsi, reason, user, in, len);
+    case LWS_CALLBACK_TIMER: { /* the auth deadline (limits.c), a revoked token (logout.c) */
+        struct gw_pss *pss = user;
+        if (pss && pss->s && pss->s->wsi) {
+            gw_limits_session_timer(pss->s);
+            gw_logout_session_timer(pss->s);
+        }
+        return 0;
+    }
+    case LWS_CALLBACK_ESTABLISHED: {
+        /* ws.c makes the session; limits.c arms its auth deadline */
+        struct gw_pss *pss = user;
+        int rc = gw_ws_callback(wsi, reason, user, in, len);
+        if (rc == 0 && pss && pss->s)
+            gw_limits_session_start(pss->s);
+        return rc;
+    }
+    case LWS_CALLBACK_CLOSED: {
+        /* sessions.c forgets it (LOC del, presence gone) before ws.c releases it */
+        struct gw_pss *pss = user;
+        if (pss && pss->s)
+            gw_sessions_unregister(pss->s->gw, pss->s);
+        return gw_ws_callback(wsi, reason, user, in, len);
+    }
+    case LWS_CALLBACK_RECEIVE: {
+        /* presence.c first: a frame that wakes the session holds its answers in order */
+        struct gw_pss *pss = user;
+        if (pss && pss->s && pss->s->wsi && pss->s->state != SS_CLOSING)
+            gw_presence_frame(pss->s);
+        return gw_ws_callback(wsi, reason, user, in, len);
+    }
+    case LWS_CALLBACK_RECEIVE_PONG: {
+        struct gw_pss *pss = user;
+        if (pss && pss->s && pss->s->wsi)
+            gw_presence_activity(pss->s);
+        return 0;
+    }
     case LWS_CALLBACK_SERVER_WRITEABLE:
-    case LWS_CALLBACK_RECEIVE_PONG:
-    case LWS_CALLBACK_CLOSED:
-        return ws_callback(wsi, reason, user, in, len);
+        return gw_ws_callback(wsi, reason, user, in, len);
     default:
         pl_turn_count("http", 1);
-        return http_callback(wsi, reason, user, in, len);
+        return gw_http_callback(wsi, reason, user, in, len);
     }
 }
 
@@ -438,20 +489,24 @@ static void s_lws_log(int level, const char *line)
 static void s_tick_cb(uv_timer_t *t)
 {
     gw_t *gw = t->data;
-    sessions_tick(gw);
-    limits_tick(gw);
+    gw_sessions_tick(gw);
+    gw_limits_tick(gw);
 }
 
 static void s_on_evt(gw_t *gw, const void *to, size_t to_len, const char *skip, const char *event,
                      size_t event_len)
 {
-    sessions_deliver(gw, to, to_len, skip, event, event_len);
+    /* the shard's _revoke control event goes to logout.c, never to a client */
+    if (gw_logout_is_control(event, event_len))
+        gw_logout_revoke(gw, event, event_len);
+    else
+        gw_sessions_deliver(gw, to, to_len, skip, event, event_len);
 }
 
 static void s_on_snap(gw_t *gw)
 {
-    sessions_snapshot(gw);
-    presence_snapshot(gw);
+    gw_sessions_snapshot(gw);
+    gw_presence_snapshot(gw);
 }
 
 static void s_shutdown(gw_t *gw)
@@ -460,10 +515,10 @@ static void s_shutdown(gw_t *gw)
         return;
     gw->stopping = true;
     pl_info("shutting down (%d sessions)", gw->nsessions);
-    presence_stop(gw); /* reports everyone offline while the link still runs */
-    proxy_stop(gw);
-    zlink_stop(gw->zl); /* answers outstanding requests while sockets still exist */
-    ws_flush_stop(gw);  /* gw->stopping: later writes go through WRITEABLE */
+    gw_presence_stop(gw); /* reports everyone offline while the link still runs */
+    gw_proxy_stop(gw);
+    gw_zlink_stop(gw->zl); /* answers outstanding requests while sockets still exist */
+    gw_ws_flush_stop(gw);  /* gw->stopping: later writes go through WRITEABLE */
     /* first stage; lws closes its handles asynchronously and, through info.pcontext,
      * nulls gw->lws once it is wholly gone (else main finishes it after uv_run) */
     if (gw->lws)
@@ -499,14 +554,15 @@ int main(int argc, char **argv)
         pl_error("libsodium init failed");
         return 1;
     }
-    if (push_init(gw) != 0)
+    if (gw_push_init(gw) != 0)
         return 1;
     if (uv_loop_init(&gw->loop) != 0) {
         pl_error("uv_loop_init failed");
         return 1;
     }
-    if (sessions_init(gw) != 0 || !(gw->known_users = zhashx_new()) || presence_init(gw) != 0 ||
-        limits_init(gw) != 0 || netio_init() != 0 || static_init(gw) != 0) {
+    if (gw_sessions_init(gw) != 0 || !(gw->known_users = zhashx_new()) ||
+        gw_presence_init(gw) != 0 || gw_limits_init(gw) != 0 || gw_netio_init() != 0 ||
+        gw_static_init(gw) != 0) {
         pl_error("out of memory");
         return 1;
     }
@@ -514,7 +570,7 @@ int main(int argc, char **argv)
     uv_signal_init(&gw->loop, &gw->sigterm);
     uv_signal_init(&gw->loop, &gw->sigint);
     uv_timer_init(&gw->loop, &gw->tick);
-    if (ws_flush_start(gw) != 0) {
+    if (gw_ws_flush_start(gw) != 0) {
         pl_error("cannot start the write flush");
         return 1;
     }
@@ -524,7 +580,7 @@ int main(int argc, char **argv)
     uv_timer_start(&gw->tick, s_tick_cb, 1000, 1000);
     signal(SIGPIPE, SIG_IGN);
 
-    zlink_handlers_t h = {s_on_evt, s_on_snap};
+    gw_zlink_handlers_t h = {s_on_evt, s_on_snap};
     char router_key[41];
     zcert_t *cert = pl_curve_load_secret(gw->cfg.curve_secret);
     if (!cert || pl_curve_load_public(gw->cfg.router_key, router_key) != 0) {
@@ -532,8 +588,8 @@ int main(int argc, char **argv)
         rc = 1;
         goto fail_loop;
     }
-    gw->zl = zlink_new(gw, &gw->loop, gw->cfg.router, gw->cfg.name, gw->cfg.timeout_ms, h, cert,
-                       router_key);
+    gw->zl = gw_zlink_new(gw, &gw->loop, gw->cfg.router, gw->cfg.name, gw->cfg.timeout_ms, h, cert,
+                          router_key);
     zcert_destroy(&cert);
     if (!gw->zl) {
         pl_error("cannot set up the router link to %s", gw->cfg.router);
@@ -572,7 +628,7 @@ int main(int argc, char **argv)
         rc = 1;
         goto fail_zlink;
     }
-    accounts_init(gw);
+    gw_accounts_init(gw);
     pl_info("listening on %s:%d, router %s, name %s", gw->cfg.bind, gw->cfg.port, gw->cfg.router,
             gw->cfg.name);
 
@@ -581,16 +637,16 @@ int main(int argc, char **argv)
     goto done;
 
 fail_zlink:
-    zlink_stop(gw->zl);
+    gw_zlink_stop(gw->zl);
     if (gw->lws) {
         lws_context_destroy(gw->lws);
         gw->lws = NULL;
     }
 fail_loop:
     gw->stopping = true;
-    presence_stop(gw);
-    proxy_stop(gw);
-    ws_flush_stop(gw);
+    gw_presence_stop(gw);
+    gw_proxy_stop(gw);
+    gw_ws_flush_stop(gw);
     uv_close((uv_handle_t *)&gw->sigterm, NULL);
     uv_close((uv_handle_t *)&gw->sigint, NULL);
     uv_close((uv_handle_t *)&gw->tick, NULL);
@@ -603,12 +659,12 @@ done:
     }
     if (uv_loop_close(&gw->loop) != 0)
         pl_warn("the loop still had handles at exit");
-    zlink_destroy(&gw->zl);
-    netio_fini(); /* after libzmq's threads ended */
-    sessions_fini(gw);
-    presence_fini(gw);
-    limits_fini(gw);
-    static_fini(gw);
+    gw_zlink_destroy(&gw->zl);
+    gw_netio_fini(); /* after libzmq's threads ended */
+    gw_sessions_fini(gw);
+    gw_presence_fini(gw);
+    gw_limits_fini(gw);
+    gw_static_fini(gw);
     zhashx_destroy(&gw->known_users);
     s_free_config(gw);
     pl_info("bye");

@@ -13,10 +13,10 @@
  *   consumed). Then NETIO_HOLD, until http.c has seen the request (LWS_CALLBACK_HTTP) and
  *   says how its body is framed, or ws.c that it became a WebSocket (which then starts
  *   exactly at its first frame).
- * - NETIO_BODY (netio_http_body, Content-Length n): reads end after n bytes, then HOLD.
- * - NETIO_CHUNKED (netio_http_chunked): reads end at the end of the chunked body (last
+ * - NETIO_BODY (gw_netio_http_body, Content-Length n): reads end after n bytes, then HOLD.
+ * - NETIO_CHUNKED (gw_netio_http_chunked): reads end at the end of the chunked body (last
  *   chunk and trailers), then HOLD. lws 4.1 knows nothing of chunked request bodies.
- * - NETIO_HOLD: reads return EAGAIN (a close is still seen) until netio_http_release,
+ * - NETIO_HOLD: reads return EAGAIN (a close is still seen) until gw_netio_http_release,
  *   once the answer is written. http.c pauses lws's rx meanwhile and resumes it just
  *   before the answer is written (lws 4.1 on libuv serves no WRITEABLE while rx is
  *   paused), so this does not spin; 64 held reads in a row (lws went on without us)
@@ -28,7 +28,7 @@
  *   the kernel, in reads of up to pt_serv_buf_size (main.c: GW_LWS_READ_SIZE, so a few
  *   hundred loop turns), after which lws reads the next request from the kernel. A
  *   chunked body longer than GW_HTTP_CHUNKED_MAX is refused (http.c).
- * - NETIO_WS (netio_ws_start): frame headers are followed through the stream (plain
+ * - NETIO_WS (gw_netio_ws_start): frame headers are followed through the stream (plain
  *   reads, no MSG_PEEK); the first unmasked client frame (RFC 6455 §5.1: the server must
  *   fail the connection) ends the read before that frame, calls the handler (once, from
  *   inside this recv, on the loop thread) and puts the descriptor in NETIO_WS_BAD, where
@@ -39,6 +39,7 @@
  * set at accept and forgotten at CLOSED / WSI_DESTROY. */
 #undef _FORTIFY_SOURCE /* a fortified recv() would be an inline wrapper of the same name */
 #include "gw.h"
+#include "gw_netio.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -74,7 +75,7 @@ typedef struct {
     unsigned char hdr[14];
     int hlen;
     uint64_t left;
-    netio_bad_fn *bad;
+    gw_netio_bad_fn *bad;
     void *arg;
 } netio_fd_t;
 
@@ -83,7 +84,7 @@ static int s_nfds;
 static pthread_t s_loop_thread;
 static bool s_ready;
 
-int netio_init(void)
+int gw_netio_init(void)
 {
     struct rlimit rl;
     rlim_t n = 65536;
@@ -100,7 +101,7 @@ int netio_init(void)
     return 0;
 }
 
-void netio_fini(void)
+void gw_netio_fini(void)
 {
     s_ready = false;
     free(s_fds);
@@ -113,7 +114,7 @@ static netio_fd_t *s_get(int fd)
     return s_ready && fd >= 0 && fd < s_nfds ? &s_fds[fd] : NULL;
 }
 
-void netio_http_start(int fd)
+void gw_netio_http_start(int fd)
 {
     netio_fd_t *f = s_get(fd);
     if (f)
@@ -122,21 +123,21 @@ void netio_http_start(int fd)
         pl_warn("netio: descriptor %d above the table (%d): framing checks off for it", fd, s_nfds);
 }
 
-void netio_http_chunked(int fd)
+void gw_netio_http_chunked(int fd)
 {
     netio_fd_t *f = s_get(fd);
     if (f && f->mode == NETIO_HOLD)
         *f = (netio_fd_t){.mode = NETIO_CHUNKED, .ck_state = CK_SIZE, .chunked = true};
 }
 
-void netio_http_body(int fd, uint64_t len)
+void gw_netio_http_body(int fd, uint64_t len)
 {
     netio_fd_t *f = s_get(fd);
     if (f && f->mode == NETIO_HOLD && len > 0)
         *f = (netio_fd_t){.mode = NETIO_BODY, .body = len};
 }
 
-void netio_http_release(int fd)
+void gw_netio_http_release(int fd)
 {
     netio_fd_t *f = s_get(fd);
     if (!f || f->mode != NETIO_HOLD)
@@ -150,14 +151,14 @@ void netio_http_release(int fd)
     }
 }
 
-void netio_ws_start(int fd, netio_bad_fn *bad, void *arg)
+void gw_netio_ws_start(int fd, gw_netio_bad_fn *bad, void *arg)
 {
     netio_fd_t *f = s_get(fd);
     if (f && f->mode != NETIO_OFF)
         *f = (netio_fd_t){.mode = NETIO_WS, .bad = bad, .arg = arg};
 }
 
-void netio_forget(int fd)
+void gw_netio_forget(int fd)
 {
     netio_fd_t *f = s_get(fd);
     if (f)

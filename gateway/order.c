@@ -15,34 +15,36 @@
  * Invariant: every ticket belongs to a request that holds a reference on the session, so
  * a session with gates is alive; a gate is freed as soon as it holds no ticket. */
 #include "gw.h"
+#include "gw_order.h"
+#include "gw_ws.h"
 
-struct order_ticket {
-    order_ticket_t *next;
-    order_gate_t *gate;
+struct gw_order_ticket {
+    gw_order_ticket_t *next;
+    gw_order_gate_t *gate;
     bool ready;
-    order_go_fn *go;
+    gw_order_go_fn *go;
     void *arg;
 };
 
-struct order_gate {
-    order_gate_t *next; /* the session's other gates */
-    session_t *s;       /* borrowed: the tickets' requests hold references */
-    order_ticket_t *head, *tail;
+struct gw_order_gate {
+    gw_order_gate_t *next; /* the session's other gates */
+    gw_session_t *s;       /* borrowed: the tickets' requests hold references */
+    gw_order_ticket_t *head, *tail;
     bool draining;
     char *conv;
 };
 
-static order_gate_t *s_find(session_t *s, const char *conv)
+static gw_order_gate_t *s_find(gw_session_t *s, const char *conv)
 {
-    for (order_gate_t *g = s->gates; g; g = g->next)
+    for (gw_order_gate_t *g = s->gates; g; g = g->next)
         if (strcmp(g->conv, conv) == 0)
             return g;
     return NULL;
 }
 
-static void s_gate_free(order_gate_t *g)
+static void s_gate_free(gw_order_gate_t *g)
 {
-    order_gate_t **pp = &g->s->gates;
+    gw_order_gate_t **pp = &g->s->gates;
     while (*pp && *pp != g)
         pp = &(*pp)->next;
     if (*pp)
@@ -54,18 +56,18 @@ static void s_gate_free(order_gate_t *g)
 /* Let every ready ticket at the head go, in order; free the gate once it is empty. Not
  * re-entered for one gate: a nested call (from a go callback) leaves the work to the
  * outer loop. */
-static void s_drain(order_gate_t *g)
+static void s_drain(gw_order_gate_t *g)
 {
     if (g->draining)
         return;
-    session_t *s = session_ref(g->s); /* a go may drop its request's last reference */
+    gw_session_t *s = gw_session_ref(g->s); /* a go may drop its request's last reference */
     g->draining = true;
     while (g->head && g->head->ready) {
-        order_ticket_t *t = g->head;
+        gw_order_ticket_t *t = g->head;
         g->head = t->next;
         if (!g->head)
             g->tail = NULL;
-        order_go_fn *go = t->go;
+        gw_order_go_fn *go = t->go;
         void *arg = t->arg;
         free(t);
         go(arg);
@@ -73,20 +75,20 @@ static void s_drain(order_gate_t *g)
     g->draining = false;
     if (!g->head)
         s_gate_free(g);
-    session_unref(&s);
+    gw_session_unref(&s);
 }
 
-bool order_idle(session_t *s, const char *conv)
+bool gw_order_idle(gw_session_t *s, const char *conv)
 {
     return s_find(s, conv) == NULL;
 }
 
-order_ticket_t *order_wait(session_t *s, const char *conv, order_go_fn *go, void *arg)
+gw_order_ticket_t *gw_order_wait(gw_session_t *s, const char *conv, gw_order_go_fn *go, void *arg)
 {
-    order_ticket_t *t = calloc(1, sizeof *t);
+    gw_order_ticket_t *t = calloc(1, sizeof *t);
     if (!t)
         return NULL;
-    order_gate_t *g = s_find(s, conv);
+    gw_order_gate_t *g = s_find(s, conv);
     if (!g) {
         g = calloc(1, sizeof *g);
         if (!g || !(g->conv = strdup(conv))) {
@@ -109,9 +111,9 @@ order_ticket_t *order_wait(session_t *s, const char *conv, order_go_fn *go, void
     return t;
 }
 
-void order_ready(order_ticket_t **t_p)
+void gw_order_ready(gw_order_ticket_t **t_p)
 {
-    order_ticket_t *t = *t_p;
+    gw_order_ticket_t *t = *t_p;
     if (!t)
         return;
     *t_p = NULL;
@@ -119,14 +121,14 @@ void order_ready(order_ticket_t **t_p)
     s_drain(t->gate);
 }
 
-void order_cancel(order_ticket_t **t_p)
+void gw_order_cancel(gw_order_ticket_t **t_p)
 {
-    order_ticket_t *t = *t_p;
+    gw_order_ticket_t *t = *t_p;
     if (!t)
         return;
     *t_p = NULL;
-    order_gate_t *g = t->gate;
-    order_ticket_t **pp = &g->head, *prev = NULL;
+    gw_order_gate_t *g = t->gate;
+    gw_order_ticket_t **pp = &g->head, *prev = NULL;
     while (*pp && *pp != t) {
         prev = *pp;
         pp = &(*pp)->next;
@@ -140,14 +142,14 @@ void order_cancel(order_ticket_t **t_p)
     s_drain(g);
 }
 
-int order_session_free(session_t *s)
+int gw_order_session_free(gw_session_t *s)
 {
     int dropped = 0;
     while (s->gates) {
-        order_gate_t *g = s->gates;
+        gw_order_gate_t *g = s->gates;
         s->gates = g->next;
         while (g->head) {
-            order_ticket_t *t = g->head;
+            gw_order_ticket_t *t = g->head;
             g->head = t->next;
             free(t);
             dropped++;

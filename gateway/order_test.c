@@ -1,7 +1,9 @@
 /* order_test — unit test of order.c: tickets of one session into one conversation go in
  * the order they were taken, whatever order they become ready or are cancelled in.
- * The session is a bare session_t; session_ref/session_unref are counted here. */
+ * The session is a bare gw_session_t; gw_session_ref/gw_session_unref are counted here. */
 #include "gw.h"
+#include "gw_order.h"
+#include "gw_ws.h"
 
 #include <stdio.h>
 
@@ -10,14 +12,14 @@
 PL_CHECK_COUNTERS;
 
 /* ws.c's reference counting, reduced to a count (the session is never freed here). */
-session_t *session_ref(session_t *s)
+gw_session_t *gw_session_ref(gw_session_t *s)
 {
     if (s)
         s->refs++;
     return s;
 }
 
-void session_unref(session_t **s_p)
+void gw_session_unref(gw_session_t **s_p)
 {
     if (s_p && *s_p) {
         (*s_p)->refs--;
@@ -31,7 +33,7 @@ static size_t nwent;
 
 typedef struct req {
     char name;
-    order_ticket_t *ticket;
+    gw_order_ticket_t *ticket;
     /* done in go: ready / cancel another request's ticket (nesting) */
     struct req *ready_next, *cancel_next;
 } req_t;
@@ -39,13 +41,13 @@ typedef struct req {
 static void s_go(void *arg)
 {
     req_t *r = arg;
-    CHECK(r->ticket == NULL); /* taken by order_ready */
+    CHECK(r->ticket == NULL); /* taken by gw_order_ready */
     went[nwent++] = r->name;
     went[nwent] = 0;
     if (r->ready_next)
-        order_ready(&r->ready_next->ticket);
+        gw_order_ready(&r->ready_next->ticket);
     if (r->cancel_next)
-        order_cancel(&r->cancel_next->ticket);
+        gw_order_cancel(&r->cancel_next->ticket);
 }
 
 static void s_reset(void)
@@ -54,37 +56,37 @@ static void s_reset(void)
     went[0] = 0;
 }
 
-static void s_take(session_t *s, req_t *r, char name, const char *conv)
+static void s_take(gw_session_t *s, req_t *r, char name, const char *conv)
 {
     memset(r, 0, sizeof *r);
     r->name = name;
-    r->ticket = order_wait(s, conv, s_go, r);
+    r->ticket = gw_order_wait(s, conv, s_go, r);
     CHECK(r->ticket != NULL);
 }
 
 int main(void)
 {
-    session_t s;
+    gw_session_t s;
     memset(&s, 0, sizeof s);
     s.refs = 1;
     req_t a, b, c, d;
 
     /* an empty gate: idle */
-    CHECK(order_idle(&s, "dm:a:b"));
+    CHECK(gw_order_idle(&s, "dm:a:b"));
 
     /* ready out of order: each goes only after the earlier ones */
     s_reset();
     s_take(&s, &a, 'a', "dm:a:b");
     s_take(&s, &b, 'b', "dm:a:b");
     s_take(&s, &c, 'c', "dm:a:b");
-    CHECK(!order_idle(&s, "dm:a:b"));
-    CHECK(order_idle(&s, "dm:a:c")); /* another conversation does not wait */
-    order_ready(&c.ticket);
-    order_ready(&b.ticket);
+    CHECK(!gw_order_idle(&s, "dm:a:b"));
+    CHECK(gw_order_idle(&s, "dm:a:c")); /* another conversation does not wait */
+    gw_order_ready(&c.ticket);
+    gw_order_ready(&b.ticket);
     CHECK(nwent == 0);
-    order_ready(&a.ticket);
+    gw_order_ready(&a.ticket);
     CHECK(strcmp(went, "abc") == 0);
-    CHECK(order_idle(&s, "dm:a:b")); /* the gate is gone once empty */
+    CHECK(gw_order_idle(&s, "dm:a:b")); /* the gate is gone once empty */
     CHECK(s.gates == NULL);
 
     /* a cancelled head lets the ready ones behind it go; a cancelled middle is skipped */
@@ -93,12 +95,12 @@ int main(void)
     s_take(&s, &b, 'b', "g:x");
     s_take(&s, &c, 'c', "g:x");
     s_take(&s, &d, 'd', "g:x");
-    order_ready(&b.ticket);
-    order_cancel(&c.ticket);
+    gw_order_ready(&b.ticket);
+    gw_order_cancel(&c.ticket);
     CHECK(c.ticket == NULL);
-    order_ready(&d.ticket);
+    gw_order_ready(&d.ticket);
     CHECK(nwent == 0);
-    order_cancel(&a.ticket);
+    gw_order_cancel(&a.ticket);
     CHECK(strcmp(went, "bd") == 0);
     CHECK(s.gates == NULL);
 
@@ -106,11 +108,11 @@ int main(void)
     s_reset();
     s_take(&s, &a, 'a', "g:x");
     s_take(&s, &b, 'b', "g:x");
-    order_cancel(&b.ticket);
+    gw_order_cancel(&b.ticket);
     s_take(&s, &c, 'c', "g:x");
-    order_ready(&c.ticket);
+    gw_order_ready(&c.ticket);
     CHECK(nwent == 0);
-    order_ready(&a.ticket);
+    gw_order_ready(&a.ticket);
     CHECK(strcmp(went, "ac") == 0);
     CHECK(s.gates == NULL);
 
@@ -118,10 +120,10 @@ int main(void)
     s_reset();
     s_take(&s, &a, 'a', "g:x");
     s_take(&s, &b, 'b', "g:y");
-    order_ready(&b.ticket);
+    gw_order_ready(&b.ticket);
     CHECK(strcmp(went, "b") == 0);
-    CHECK(order_idle(&s, "g:y") && !order_idle(&s, "g:x"));
-    order_ready(&a.ticket);
+    CHECK(gw_order_idle(&s, "g:y") && !gw_order_idle(&s, "g:x"));
+    gw_order_ready(&a.ticket);
     CHECK(strcmp(went, "ba") == 0);
     CHECK(s.gates == NULL);
 
@@ -133,14 +135,14 @@ int main(void)
     s_take(&s, &d, 'd', "g:x");
     a.ready_next = &b;
     b.cancel_next = &c;
-    order_ready(&d.ticket);
-    order_ready(&a.ticket);
+    gw_order_ready(&d.ticket);
+    gw_order_ready(&a.ticket);
     CHECK(strcmp(went, "abd") == 0);
     CHECK(s.gates == NULL);
 
     /* NULL tickets are no-ops; the session's references are balanced */
-    order_ready(&a.ticket);
-    order_cancel(&a.ticket);
+    gw_order_ready(&a.ticket);
+    gw_order_cancel(&a.ticket);
     CHECK(s.refs == 1);
 
     /* what is left when the session is freed is dropped without going */
@@ -148,7 +150,7 @@ int main(void)
     s_take(&s, &a, 'a', "g:x");
     s_take(&s, &b, 'b', "g:y");
     s_take(&s, &c, 'c', "g:y");
-    CHECK(order_session_free(&s) == 3);
+    CHECK(gw_order_session_free(&s) == 3);
     CHECK(s.gates == NULL && nwent == 0);
 
     if (s_failed)

@@ -20,11 +20,17 @@
  * Going online is never batched: a user whose first live session here starts (auth ok,
  * or a silent session's next frame) while its shard does not hold it live here is
  * reported at once, alone, to its own key u:<user> (s_online_now). An auth answer waits
- * for that report's answer (presence_wait_shard), so once a client reads its auth ok,
+ * for that report's answer (gw_presence_wait_shard), so once a client reads its auth ok,
  * the shard has applied the online and every later request, through any gateway, sees
  * it. Reports of one gateway reach a shard in the order sent (one DEALER, one router),
  * so an immediate online and the batched offlines never overtake each other. */
 #include "gw.h"
+#include "gw_frames.h"
+#include "gw_gather.h"
+#include "gw_presence.h"
+#include "gw_req.h"
+#include "gw_ws.h"
+#include "gw_zlink.h"
 
 #include <inttypes.h>
 
@@ -48,7 +54,7 @@ typedef struct pres_user {
  * the zlink request (freed by its callback, which zlink always calls, also at stop). */
 typedef struct pres_waiter {
     struct pres_waiter *next;
-    presence_done_fn *done;
+    gw_presence_done_fn *done;
     void *arg;
 } pres_waiter_t;
 
@@ -63,9 +69,9 @@ struct gw_presence {
     gw_t *gw;
     uv_timer_t timer;
     bool timer_open;
-    zhashx_t *users; /* user -> pres_user_t (owned) */
-    zhashx_t *dirty; /* user -> pres_user_t (not owned) to compare at the next report */
-    session_t *head; /* authenticated sessions (linked through pprev/pnext) */
+    zhashx_t *users;    /* user -> pres_user_t (owned) */
+    zhashx_t *dirty;    /* user -> pres_user_t (not owned) to compare at the next report */
+    gw_session_t *head; /* authenticated sessions (linked through pprev/pnext) */
     uint64_t last_report, last_full;
     bool need_full;
 };
@@ -114,7 +120,7 @@ static json_t *s_report_for(json_t **reports, int k, bool full)
 static void s_report(gw_presence_t *self, uint64_t now)
 {
     gw_t *gw = self->gw;
-    const pl_slots_t *table = zlink_table(gw->zl);
+    const pl_slots_t *table = gw_zlink_table(gw->zl);
     if (!table)
         return; /* no TABLE yet: everything stays dirty */
     bool full = self->need_full || now - self->last_full >= PRES_FULL_MS;
@@ -164,9 +170,10 @@ static void s_report(gw_presence_t *self, uint64_t now)
         if (!reports[k])
             continue;
         size_t len;
-        char *text = json_text(reports[k], &len);
-        if (text && zlink_request_shard(gw->zl, PL_OP_PRESENCE_REPORT, k, text, len, s_on_report,
-                                        self) != 0)
+        char *text = gw_json_text(reports[k], &len);
+        if (text)
+            gw_zlink_request_shard(gw->zl, PL_OP_PRESENCE_REPORT, k, text, len, s_on_report, self);
+        else
             self->need_full = true;
         free(text);
         json_decref(reports[k]);
@@ -219,25 +226,24 @@ static void s_online_now(gw_presence_t *self, pres_user_t *pu)
     pres_flight_t *f = calloc(1, sizeof *f);
     json_t *r = json_pack("{s:s,s:[s]}", "op", "presence_report", "online", pu->user);
     size_t len;
-    char *text = f && r ? json_text(r, &len) : NULL;
+    char *text = f && r ? gw_json_text(r, &len) : NULL;
     json_decref(r);
     char key[40];
     snprintf(key, sizeof key, "u:%s", pu->user);
-    if (!text ||
-        zlink_request(gw->zl, PL_OP_PRESENCE_REPORT, key, text, len, s_on_online_report, f) != 0) {
-        free(text);
+    if (!text) {
         free(f);
         return;
     }
-    free(text);
     f->self = self;
     snprintf(f->user, sizeof f->user, "%s", pu->user);
     f->wtail = &f->waiters;
     pu->flight = f;
     pu->reported = true;
+    gw_zlink_request(gw->zl, PL_OP_PRESENCE_REPORT, key, text, len, s_on_online_report, f);
+    free(text);
 }
 
-int presence_wait_shard(session_t *s, presence_done_fn *done, void *arg)
+int gw_presence_wait_shard(gw_session_t *s, gw_presence_done_fn *done, void *arg)
 {
     pres_user_t *pu = s->pu;
     if (!pu || !pu->flight)
@@ -254,10 +260,47 @@ int presence_wait_shard(session_t *s, presence_done_fn *done, void *arg)
     return 1;
 }
 
+/* A frame that wakes a silent session of a user its shard holds offline starts an online
+ * report (presence.c); the frame's answer, and every later one (answers go out in request
+ * order), waits for that report's answer, as an auth ok does: PROTOCOL.md "Presence"
+ * makes the user online from that frame on, so a `presence` answer read after it, through
+ * any gateway, must say so. The hold is an empty entry in the answer queue. */
+typedef struct {
+    gw_session_t *s; /* a reference */
+    gw_pending_t *p; /* valid while the reference is held */
+} wake_hold_t;
+
+static void s_wake_done(void *arg, bool ok)
+{
+    wake_hold_t *w = arg;
+    (void)ok; /* failed: a full report follows (presence.c); nothing is held longer */
+    gw_session_pass(w->s, w->p);
+    gw_session_unref(&w->s);
+    free(w);
+}
+
+void gw_presence_frame(gw_session_t *s)
+{
+    bool was_live = s->live;
+    gw_presence_activity(s);
+    if (was_live || !s->live || s->state != SS_AUTHED)
+        return;
+    wake_hold_t *w = calloc(1, sizeof *w);
+    gw_pending_t *p = w ? gw_session_pending_push(s) : NULL;
+    if (!p) {
+        free(w);
+        return; /* out of memory: the answer is not held (the report still goes) */
+    }
+    w->s = gw_session_ref(s);
+    w->p = p;
+    if (gw_presence_wait_shard(s, s_wake_done, w) != 1)
+        s_wake_done(w, true); /* no report in flight (its shard holds it live here) */
+}
+
 /* ---- liveness ----------------------------------------------------------------------- */
 
 /* s stops counting (silent or gone); ts_mono its last sign of life. */
-static void s_not_live(gw_presence_t *self, session_t *s)
+static void s_not_live(gw_presence_t *self, gw_session_t *s)
 {
     pres_user_t *pu = s->pu;
     if (!s->live || !pu)
@@ -279,7 +322,7 @@ static void s_timer_cb(uv_timer_t *t)
     uint64_t now = uv_now(&gw->loop);
     uint64_t timeout = (uint64_t)gw->cfg.presence_timeout_ms;
     uint64_t ping = (uint64_t)gw->cfg.ping_interval_ms;
-    for (session_t *s = self->head; s; s = s->pnext) {
+    for (gw_session_t *s = self->head; s; s = s->pnext) {
         if (s->live && now - s->last_active > timeout) {
             pl_info("session %llu (%s/%s): silent for %" PRIu64 " ms, not live",
                     (unsigned long long)s->sid, s->user, s->device, now - s->last_active);
@@ -292,7 +335,7 @@ static void s_timer_cb(uv_timer_t *t)
             pl_info("session %llu (%s/%s): silent for %" PRIu64 " ms, closing",
                     (unsigned long long)s->sid, s->user, s->device, now - s->last_active);
             s->close_force = true;
-            session_close(s, LWS_CLOSE_STATUS_GOINGAWAY);
+            gw_session_close(s, LWS_CLOSE_STATUS_GOINGAWAY);
             lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
             continue;
         }
@@ -309,7 +352,7 @@ static void s_timer_cb(uv_timer_t *t)
     }
 }
 
-int presence_init(gw_t *gw)
+int gw_presence_init(gw_t *gw)
 {
     gw_presence_t *self = calloc(1, sizeof *self);
     if (!self)
@@ -328,7 +371,7 @@ int presence_init(gw_t *gw)
     return uv_timer_start(&self->timer, s_timer_cb, PRES_TIMER_MS, PRES_TIMER_MS) == 0 ? 0 : -1;
 }
 
-void presence_stop(gw_t *gw)
+void gw_presence_stop(gw_t *gw)
 {
     gw_presence_t *self = gw->pres;
     if (!self || !self->timer_open)
@@ -337,18 +380,18 @@ void presence_stop(gw_t *gw)
     uv_close((uv_handle_t *)&self->timer, NULL);
     /* Leaving: tell the shards at once (best effort; a lost report is healed by the
      * shards' gateway timeout or by our next epoch). */
-    for (session_t *s = self->head; s; s = s->pnext)
+    for (gw_session_t *s = self->head; s; s = s->pnext)
         s_not_live(self, s);
     if (gw->zl)
         s_report(self, uv_now(&gw->loop));
 }
 
-void presence_fini(gw_t *gw)
+void gw_presence_fini(gw_t *gw)
 {
     gw_presence_t *self = gw->pres;
     if (!self)
         return;
-    for (session_t *s = self->head; s; s = s->pnext)
+    for (gw_session_t *s = self->head; s; s = s->pnext)
         s->pu = NULL;
     zhashx_destroy(&self->dirty);
     zhashx_destroy(&self->users);
@@ -356,7 +399,7 @@ void presence_fini(gw_t *gw)
     gw->pres = NULL;
 }
 
-void presence_session_live(session_t *s)
+void gw_presence_session_live(gw_session_t *s)
 {
     gw_presence_t *self = s->gw->pres;
     if (!self || s->pu)
@@ -385,7 +428,7 @@ void presence_session_live(session_t *s)
     }
 }
 
-void presence_activity(session_t *s)
+void gw_presence_activity(gw_session_t *s)
 {
     s->last_active = uv_now(&s->gw->loop);
     if (s->live || !s->pu || !s->gw->pres)
@@ -397,7 +440,7 @@ void presence_activity(session_t *s)
     }
 }
 
-void presence_session_gone(session_t *s)
+void gw_presence_session_gone(gw_session_t *s)
 {
     gw_presence_t *self = s->gw->pres;
     pres_user_t *pu = s->pu;
@@ -416,7 +459,7 @@ void presence_session_gone(session_t *s)
     s_dirty(self, pu); /* freed at the next report once nothing refers to it */
 }
 
-void presence_snapshot(gw_t *gw)
+void gw_presence_snapshot(gw_t *gw)
 {
     if (gw->pres)
         gw->pres->need_full = true;
@@ -424,13 +467,13 @@ void presence_snapshot(gw_t *gw)
 
 /* ---- the presence request ----------------------------------------------------------- */
 
-static const gather_spec_t s_presence_get = {.op = "presence_get",
-                                             .prefix = "u:",
-                                             .list_field = "users",
-                                             .answer_field = "presence",
-                                             .entry_key = "user"};
+static const gw_gather_spec_t s_presence_get = {.op = "presence_get",
+                                                .prefix = "u:",
+                                                .list_field = "users",
+                                                .answer_field = "presence",
+                                                .entry_key = "user"};
 
-void presence_request(session_t *s, pending_t *p, const char *id_json, json_t *req)
+void gw_presence_request(gw_session_t *s, gw_pending_t *p, const char *id_json, json_t *req)
 {
     json_t *users = json_object_get(req, "users");
     const char *bad = NULL;
@@ -452,8 +495,13 @@ void presence_request(session_t *s, pending_t *p, const char *id_json, json_t *r
             }
         }
     if (bad) {
-        session_answer(s, p, frame_error(id_json, PL_E_BAD_REQUEST, bad, strlen(bad)));
+        gw_session_answer(s, p, gw_frame_error(id_json, PL_E_BAD_REQUEST, bad, strlen(bad)));
         return;
     }
-    gather_start(s, p, id_json, &s_presence_get, users);
+    gw_req_t *r = gw_req_new(s, p, id_json);
+    if (!r) {
+        gw_session_answer(s, p, gw_frame_error(id_json, PL_E_INTERNAL, "out of memory", 13));
+        return;
+    }
+    gw_gather_start(r, &s_presence_get, users, NULL);
 }

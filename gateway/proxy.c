@@ -3,7 +3,7 @@
  * address").
  *
  * lws 4.1 reads an accepted socket itself and knows no PROXY protocol. So limits.c hands
- * the fd of a trusted peer to proxy_accept from FILTER_NETWORK_CONNECTION: we dup() it and
+ * the fd of a trusted peer to gw_proxy_accept from FILTER_NETWORK_CONNECTION: we dup() it and
  * let the filter refuse (lws then closes only its own descriptor: compatible_close is
  * close(2)), watch our copy with a uv_poll and look at the first bytes with MSG_PEEK:
  * - the v2 signature (12 bytes): a 16-byte header and its length of addresses and TLVs;
@@ -20,6 +20,8 @@
  * Everything here runs on the loop thread. */
 #define _GNU_SOURCE /* memmem */
 #include "gw.h"
+#include "gw_limits.h"
+#include "gw_proxy.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -89,7 +91,7 @@ static void s_adopt(gw_proxy_t *p, const char *addr)
     gw_t *gw = p->gw;
     uv_poll_stop(&p->poll); /* before lws starts its own poll on the fd */
     p->polling = false;
-    gw->adopting = limits_conn_new(addr);
+    gw->adopting = gw_limits_conn_new(addr);
     if (!gw->adopting) {
         s_drop(p, "out of memory");
         return;
@@ -99,7 +101,7 @@ static void s_adopt(gw_proxy_t *p, const char *addr)
     p->fd = -1; /* lws's now, adopted or closed by it */
     if (!lws_adopt_descriptor_vhost(p->vh, LWS_ADOPT_SOCKET | LWS_ADOPT_HTTP, sfd, NULL, NULL))
         pl_debug("connection via %s for %s not adopted", p->peer, addr);
-    limits_conn_free(&gw->adopting); /* not taken: the adoption failed early */
+    gw_limits_conn_free(&gw->adopting); /* not taken: the adoption failed early */
     s_finish(p);
 }
 
@@ -309,7 +311,7 @@ static void s_on_timer(uv_timer_t *t)
     s_try(p);
 }
 
-int proxy_accept(gw_t *gw, struct lws_vhost *vhost, int fd, const char *ip)
+int gw_proxy_accept(gw_t *gw, struct lws_vhost *vhost, int fd, const char *ip)
 {
     if (gw->stopping || !vhost)
         return -1;
@@ -342,7 +344,7 @@ int proxy_accept(gw_t *gw, struct lws_vhost *vhost, int fd, const char *ip)
     return 0;
 }
 
-void proxy_stop(gw_t *gw)
+void gw_proxy_stop(gw_t *gw)
 {
     while (gw->proxies)
         s_finish(gw->proxies);

@@ -6,19 +6,18 @@
  * the canonical target JSON in `push_register`; delivery is the shards' business. Loop
  * thread only. */
 #include "gw.h"
+#include "gw_frames.h"
+#include "gw_http_req.h"
+#include "gw_push.h"
+#include "gw_req.h"
+#include "gw_urlnorm.h"
+#include "gw_ws.h"
 
 #include "pl_webpush.h"
-#include "urlnorm.h"
 
 #define URL_MAX 2048
 
-typedef struct {
-    session_t *s; /* one reference */
-    pending_t *p;
-    char *id_json;
-} push_op_t;
-
-int push_init(gw_t *gw)
+int gw_push_init(gw_t *gw)
 {
     gw->vapid_public[0] = 0;
     if (!gw->cfg.vapid_key)
@@ -39,32 +38,21 @@ int push_init(gw_t *gw)
     return 0;
 }
 
-void push_vapid_http(http_req_t *r)
+void gw_push_vapid_http(gw_http_req_t *r)
 {
     if (!r->gw->vapid_public[0]) {
-        http_respond_error(r, 503, PL_E_UNAVAILABLE, "this server has no VAPID key");
+        gw_http_respond_error(r, 503, PL_E_UNAVAILABLE, "this server has no VAPID key");
         return;
     }
     char body[160];
     snprintf(body, sizeof body, "{\"public_key\":\"%s\"}", r->gw->vapid_public);
-    http_respond(r, 200, body);
+    gw_http_respond(r, 200, body);
 }
 
-static void s_answer(void *arg, const char *status, const char *body, size_t len)
-{
-    push_op_t *o = arg;
-    gw_blob_t *f = strcmp(status, "ok") == 0 ? frame_ok_splice(o->id_json, body, len)
-                                             : frame_error(o->id_json, status, body, len);
-    session_answer(o->s, o->p, f);
-    session_unref(&o->s);
-    free(o->id_json);
-    free(o);
-}
-
-static void s_error(session_t *s, pending_t *p, const char *id_json, const char *code,
+static void s_error(gw_session_t *s, gw_pending_t *p, const char *id_json, const char *code,
                     const char *msg)
 {
-    session_answer(s, p, frame_error(id_json, code, msg, strlen(msg)));
+    gw_session_answer(s, p, gw_frame_error(id_json, code, msg, strlen(msg)));
 }
 
 /* A string member without NUL, or NULL (absent or wrong type: *bad set). */
@@ -84,7 +72,7 @@ static const char *s_str(json_t *obj, const char *name, bool *bad)
  * --push-allow, stored, and requested: "/hook/../evil" cannot pass for "/hook/". */
 static bool s_url_norm(const char *url, char *out)
 {
-    return url && strlen(url) <= URL_MAX && url_normalize(url, out, URL_MAX + 1) == 0;
+    return url && strlen(url) <= URL_MAX && gw_url_normalize(url, out, URL_MAX + 1) == 0;
 }
 
 /* url (canonical) is under one of the operator's prefixes (made canonical too when they
@@ -94,14 +82,14 @@ static bool s_allowed(gw_t *gw, const char *url)
     char prefix[URL_MAX + 1];
     for (int i = 0; i < gw->cfg.npush_allow; i++) {
         const char *p = gw->cfg.push_allow[i];
-        if (*p && url_normalize(p, prefix, sizeof prefix) == 0) {
+        if (*p && gw_url_normalize(p, prefix, sizeof prefix) == 0) {
             /* normalising adds "/" to a bare authority: "http://h" must allow "http://h/x" */
             size_t n = strlen(prefix);
             if (p[strlen(p) - 1] != '/' && n && prefix[n - 1] == '/')
                 prefix[n - 1] = 0;
             p = prefix;
         }
-        if (url_prefix_match(url, p))
+        if (gw_url_prefix_match(url, p))
             return true;
     }
     return false;
@@ -109,29 +97,26 @@ static bool s_allowed(gw_t *gw, const char *url)
 
 /* Send payload (taken; NULL: out of memory) to the caller's shard; the answer's body is
  * spliced into the client's ok. */
-static void s_forward(session_t *s, pending_t *p, const char *id_json, pl_op_t op, json_t *payload)
+static void s_forward(gw_session_t *s, gw_pending_t *p, const char *id_json, pl_op_t op,
+                      json_t *payload)
 {
     size_t len = 0;
-    char *text = payload ? json_text(payload, &len) : NULL;
+    char *text = payload ? gw_json_text(payload, &len) : NULL;
     json_decref(payload);
-    push_op_t *o = text ? calloc(1, sizeof *o) : NULL;
-    if (!o || !(o->id_json = strdup(id_json))) {
-        free(o);
+    gw_req_t *o = text ? gw_req_new(s, p, id_json) : NULL;
+    if (!o) {
         free(text);
         s_error(s, p, id_json, PL_E_INTERNAL, "out of memory");
         return;
     }
-    o->s = session_ref(s);
-    o->p = p;
-    char key[40];
-    snprintf(key, sizeof key, "u:%s", s->user);
-    if (zlink_request(s->gw->zl, op, key, text, len, s_answer, o) != 0) {
-        s_answer(o, PL_E_UNAVAILABLE, "the router link is down", 23);
-    }
-    free(text);
+    snprintf(o->key, sizeof o->key, "u:%s", s->user);
+    o->op = op;
+    o->payload = text; /* o's now */
+    o->payload_len = len;
+    gw_req_send(o);
 }
 
-void push_register(session_t *s, pending_t *p, const char *id_json, json_t *req)
+void gw_push_register(gw_session_t *s, gw_pending_t *p, const char *id_json, json_t *req)
 {
     gw_t *gw = s->gw;
     bool bad = false;
@@ -225,14 +210,14 @@ void push_register(session_t *s, pending_t *p, const char *id_json, json_t *req)
                      : NULL);
 }
 
-void push_list(session_t *s, pending_t *p, const char *id_json, json_t *req)
+void gw_push_list(gw_session_t *s, gw_pending_t *p, const char *id_json, json_t *req)
 {
     (void)req;
     s_forward(s, p, id_json, PL_OP_PUSH_LIST,
               json_pack("{s:s, s:s}", "op", "push_list", "user", s->user));
 }
 
-void push_unregister(session_t *s, pending_t *p, const char *id_json, json_t *req)
+void gw_push_unregister(gw_session_t *s, gw_pending_t *p, const char *id_json, json_t *req)
 {
     bool bad = false;
     const char *id = s_str(req, "push_id", &bad);

@@ -9,132 +9,75 @@
  * into it (order.c), also when it or an earlier one first checks that a dm's other user
  * exists. */
 #include "gw.h"
+#include "gw_budget.h"
+#include "gw_convs.h"
+#include "gw_frames.h"
+#include "gw_groups.h"
+#include "gw_limits.h"
+#include "gw_order.h"
+#include "gw_presence.h"
+#include "gw_push.h"
+#include "gw_req.h"
+#include "gw_requests.h"
+#include "gw_sessions.h"
+#include "gw_token.h"
+#include "gw_validate.h"
+#include "gw_ws.h"
+#include "gw_zlink.h"
 
 #include <inttypes.h>
 
-/* One client request in flight. */
-typedef struct op {
-    session_t *s; /* one reference */
-    pending_t *p;
-    char *id_json; /* id_small, or malloc'd when longer */
-    char id_small[40];
-    /* send / sync / history on a dm whose other user is not yet known to exist */
-    char other[33];
-    char key[80];
-    char *payload;
-    size_t payload_len;
-    pl_op_t op; /* of payload (pl_ops.def) */
-    /* a conversation request waiting for its turn (order.c), until ready or cancelled */
-    order_ticket_t *ticket;
-} op_t;
-
-static op_t *s_op_new(session_t *s, pending_t *p, const char *id_json)
+/* Requests in flight are gw_req_t (gw_req.h). A dm request whose other user is not yet
+ * known to exist keeps that user's name in its ctx (a NUL-terminated string). */
+static const char *s_other(const gw_req_t *o)
 {
-    op_t *o = calloc(1, sizeof *o);
-    if (!o)
-        return NULL;
-    size_t n = strlen(id_json) + 1;
-    o->id_json = n <= sizeof o->id_small ? memcpy(o->id_small, id_json, n) : strdup(id_json);
-    if (!o->id_json) {
-        free(o);
-        return NULL;
-    }
-    o->s = session_ref(s);
-    o->p = p;
-    return o;
+    return o->ctx ? o->ctx : "";
 }
 
-static void s_op_destroy(op_t **o_p)
-{
-    op_t *o = *o_p;
-    if (!o)
-        return;
-    order_cancel(&o->ticket);
-    session_unref(&o->s);
-    if (o->id_json != o->id_small)
-        free(o->id_json);
-    free(o->payload);
-    free(o);
-    *o_p = NULL;
-}
-
-static void s_error(session_t *s, pending_t *p, const char *id_json, const char *code,
+static void s_error(gw_session_t *s, gw_pending_t *p, const char *id_json, const char *code,
                     const char *msg)
 {
-    session_answer(s, p, frame_error(id_json, code, msg, strlen(msg)));
+    gw_session_answer(s, p, gw_frame_error(id_json, code, msg, strlen(msg)));
 }
 
-/* Answer o from a router status/body and destroy it. */
-static void s_op_finish(op_t *o, const char *status, const char *body, size_t len)
-{
-    gw_blob_t *f;
-    if (strcmp(status, "ok") == 0) {
-        f = frame_ok_splice(o->id_json, body, len);
-        if (!f) {
-            pl_warn("malformed ok body from a shard");
-            static const char msg[] = "malformed answer from a shard";
-            f = frame_error(o->id_json, PL_E_INTERNAL, msg, sizeof msg - 1);
-        }
-    } else {
-        f = frame_error(o->id_json, status, body, len);
-    }
-    session_answer(o->s, o->p, f);
-    s_op_destroy(&o);
-}
-
-static void s_on_answer(void *arg, const char *status, const char *body, size_t len)
-{
-    s_op_finish(arg, status, body, len);
-}
-
-/* Send o's payload to its key; the answer completes o. */
-static void s_op_send(op_t *o)
-{
-    if (zlink_request(o->s->gw->zl, o->op, o->key, o->payload, o->payload_len, s_on_answer, o) !=
-        0) {
-        static const char msg[] = "the router link is down";
-        s_op_finish(o, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
-    }
-}
-
-/* order_go_fn: o's turn has come (order.c). */
+/* gw_order_go_fn: o's turn has come (order.c). */
 static void s_op_go(void *arg)
 {
-    op_t *o = arg;
+    gw_req_t *o = arg;
     if (!o->s->wsi) { /* closed meanwhile: nothing to answer */
-        s_op_destroy(&o);
+        gw_req_destroy(&o);
         return;
     }
-    s_op_send(o);
+    gw_req_send(o);
 }
 
 static void s_on_user_exists(void *arg, const char *status, const char *body, size_t len)
 {
-    op_t *o = arg;
+    gw_req_t *o = arg;
     if (strcmp(status, "ok") == 0) {
         gw_t *gw = o->s->gw;
-        limits_dm_probe_answer(gw, o->s->user, o->s->peer, o->other, true);
+        gw_limits_dm_probe_answer(gw, o->s->user, o->s->peer, s_other(o), true);
         if (zhashx_size(gw->known_users) >= GW_KNOWN_USERS_MAX)
             zhashx_purge(gw->known_users);
-        zhashx_insert(gw->known_users, o->other, (void *)1);
-        order_ready(&o->ticket); /* o goes after the earlier requests into its conv */
+        zhashx_insert(gw->known_users, s_other(o), (void *)1);
+        gw_order_ready(&o->ticket); /* o goes after the earlier requests into its conv */
         return;
     }
     /* o will not go: the requests after it need not wait (s_op_finish cancels the ticket) */
     if (strcmp(status, PL_E_NOT_FOUND) == 0) {
-        limits_dm_probe_answer(o->s->gw, o->s->user, o->s->peer, o->other, false);
+        gw_limits_dm_probe_answer(o->s->gw, o->s->user, o->s->peer, s_other(o), false);
         char msg[80];
-        snprintf(msg, sizeof msg, "no such user: %s", o->other);
-        s_op_finish(o, PL_E_NOT_FOUND, msg, strlen(msg));
+        snprintf(msg, sizeof msg, "no such user: %s", s_other(o));
+        gw_req_finish(o, PL_E_NOT_FOUND, msg, strlen(msg));
         return;
     }
-    s_op_finish(o, status, body, len);
+    gw_req_finish(o, status, body, len);
 }
 
 /* ---- conversation requests ------------------------------------------------------------ */
 
 /* Fill pl, the shard's payload of the validated request r (gw_validate.h) of type. */
-static void s_build_conv_op(session_t *s, const char *type, const gw_conv_req_t *r, json_t *pl)
+static void s_build_conv_op(gw_session_t *s, const char *type, const gw_conv_req_t *r, json_t *pl)
 {
     json_object_set_new(pl, "op", json_string(type));
     json_object_set_new(pl, "user", json_string(s->user));
@@ -189,7 +132,7 @@ static char *s_binary_body(pl_op_t op, json_t *pl, size_t *len)
 /* The binary body of a PL_OPF_BIN op straight from the validated request (no JSON object
  * in between: this is the `send` hot path). Fields as s_binary_body; NULL when a field is
  * not one of the request's (the caller takes the JSON path) or on OOM. Caller frees. */
-static char *s_binary_body_direct(pl_op_t op, const session_t *s, const gw_conv_req_t *r,
+static char *s_binary_body_direct(pl_op_t op, const gw_session_t *s, const gw_conv_req_t *r,
                                   size_t *len)
 {
     pl_buf_t b = {0};
@@ -227,11 +170,11 @@ static char *s_binary_body_direct(pl_op_t op, const session_t *s, const gw_conv_
     return (char *)b.data; /* the buffer is the caller's now */
 }
 
-static void s_conv_request(session_t *s, pending_t *p, const char *id_json, const char *type,
+static void s_conv_request(gw_session_t *s, gw_pending_t *p, const char *id_json, const char *type,
                            const gw_frame_head_t *h)
 {
     json_t *pl = NULL;
-    op_t *o = NULL;
+    gw_req_t *o = NULL;
     gw_conv_req_t r;
     gw_verdict_t v = gw_valid_conv_request(s->user, type, h, &r);
     if (v.code) {
@@ -239,7 +182,7 @@ static void s_conv_request(session_t *s, pending_t *p, const char *id_json, cons
         return;
     }
     const char *conv = r.conv, *other = r.other;
-    o = s_op_new(s, p, id_json);
+    o = gw_req_new(s, p, id_json);
     if (!o)
         goto oom;
     size_t cl = strlen(conv);
@@ -259,7 +202,7 @@ static void s_conv_request(session_t *s, pending_t *p, const char *id_json, cons
         if (bin)
             o->payload = s_binary_body(o->op, pl, &o->payload_len);
         else
-            o->payload = json_text(pl, &o->payload_len);
+            o->payload = gw_json_text(pl, &o->payload_len);
         json_decref(pl);
         pl = NULL;
     }
@@ -268,41 +211,38 @@ static void s_conv_request(session_t *s, pending_t *p, const char *id_json, cons
     gw_t *gw = s->gw;
     /* Whatever the dm request, its answer tells whether `other` exists: such answers are
      * budgeted per user (limits.c), else `sync` on dm:<me>:<name> enumerates accounts. */
-    if (other[0] && !limits_dm_probe_allowed(gw, s->user, s->peer, other)) {
+    if (other[0] && !gw_limits_dm_probe_allowed(gw, s->user, s->peer, other)) {
         static const char msg[] = "too many requests on dm conversations with unknown users";
-        s_op_finish(o, PL_E_RATE_LIMITED, msg, sizeof msg - 1);
+        gw_req_finish(o, PL_E_RATE_LIMITED, msg, sizeof msg - 1);
         return;
     }
     bool check = other[0] && !zhashx_lookup(gw->known_users, other);
     if (other[0] && !check)
-        limits_dm_probe_answer(gw, s->user, s->peer, other, true);
-    if (!check && order_idle(s, conv)) {
-        s_op_send(o);
+        gw_limits_dm_probe_answer(gw, s->user, s->peer, other, true);
+    if (!check && gw_order_idle(s, conv)) {
+        gw_req_send(o);
         return;
     }
     /* o must not overtake an earlier request of s into conv still waiting, nor be
      * overtaken while it waits for its own check */
-    o->ticket = order_wait(s, conv, s_op_go, o);
+    o->ticket = gw_order_wait(s, conv, s_op_go, o);
     if (!o->ticket)
         goto oom;
     if (!check) {
-        order_ready(&o->ticket);
+        gw_order_ready(&o->ticket);
         return;
     }
     /* first time we see this dm's other user: check it exists */
-    snprintf(o->other, sizeof o->other, "%s", other);
+    if (!(o->ctx = strdup(other)))
+        goto oom;
     char key[40], body[80];
     snprintf(key, sizeof key, "u:%s", other);
     snprintf(body, sizeof body, "{\"op\":\"user_exists\",\"user\":\"%s\"}", other);
-    if (zlink_request(gw->zl, PL_OP_USER_EXISTS, key, body, strlen(body), s_on_user_exists, o) !=
-        0) {
-        static const char msg[] = "the router link is down";
-        s_op_finish(o, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
-    }
+    gw_zlink_request(gw->zl, PL_OP_USER_EXISTS, key, body, strlen(body), s_on_user_exists, o);
     return;
 oom:
     json_decref(pl);
-    s_op_destroy(&o);
+    gw_req_destroy(&o);
     s_error(s, p, id_json, PL_E_INTERNAL, "out of memory");
 }
 
@@ -311,45 +251,45 @@ oom:
 /* An answer for o's auth arrived after its socket closed (o freed) or started closing
  * (dropped as a slow reader, or out of memory: o answered unavailable; the socket stays
  * closing, authenticates nobody and processes nothing more). True when o is taken. */
-static bool s_auth_gone(op_t *o)
+static bool s_auth_gone(gw_req_t *o)
 {
     if (!o->s->wsi) {
-        s_op_destroy(&o);
+        gw_req_destroy(&o);
         return true;
     }
     if (o->s->state == SS_CLOSING) {
         static const char msg[] = "the connection is closing";
-        s_op_finish(o, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
+        gw_req_finish(o, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
         return true;
     }
     return false;
 }
 
 /* The token is unknown, revoked or replaced: unauthenticated, close 4401. */
-static void s_auth_refuse(op_t *o)
+static void s_auth_refuse(gw_req_t *o)
 {
     static const char msg[] = "invalid or replaced token";
-    session_t *s = o->s; /* s_op_finish frees o */
-    s_op_finish(o, PL_E_UNAUTHENTICATED, msg, sizeof msg - 1);
-    session_close(s, 4401);
+    gw_session_t *s = o->s; /* s_op_finish frees o */
+    gw_req_finish(o, PL_E_UNAUTHENTICATED, msg, sizeof msg - 1);
+    gw_session_close(s, 4401);
 }
 
 /* Finish the auth of o's registered session: ok, or (fail set) the error fail, which
  * unregisters the session so that the client may retry auth on this socket. */
-static void s_auth_done(op_t *o, const char *fail)
+static void s_auth_done(gw_req_t *o, const char *fail)
 {
-    session_t *s = o->s;
+    gw_session_t *s = o->s;
     if (s_auth_gone(o))
         return;
     if (fail) {
         static const char unav[] = "presence could not be recorded: retry";
         static const char oom[] = "out of memory";
         bool u = strcmp(fail, PL_E_UNAVAILABLE) == 0;
-        sessions_unregister(s->gw, s);
+        gw_sessions_unregister(s->gw, s);
         s->state = SS_NEW;
         s->user[0] = s->device[0] = 0;
-        s_op_finish(o, fail, u ? unav : oom, u ? sizeof unav - 1 : sizeof oom - 1);
-        session_auth_finished(s);
+        gw_req_finish(o, fail, u ? unav : oom, u ? sizeof unav - 1 : sizeof oom - 1);
+        gw_session_auth_finished(s);
         return;
     }
     if (s->revoked) {
@@ -357,7 +297,7 @@ static void s_auth_done(op_t *o, const char *fail)
          * (logout.c): refused like a token the shard does not know */
         pl_info("session %llu: %s/%s token revoked during auth", (unsigned long long)s->sid,
                 s->user, s->device);
-        sessions_unregister(s->gw, s);
+        gw_sessions_unregister(s->gw, s);
         s_auth_refuse(o);
         return;
     }
@@ -365,20 +305,20 @@ static void s_auth_done(op_t *o, const char *fail)
     /* The auth deadline is met: its lws timer goes now rather than after --auth-timeout.
      * lws 4.1 keeps every timer in one sorted list walked on each insert, so timers left
      * on 10,000 fresh sockets slow every later connect. (4.1.6 fires a "cancelled" timer
-     * at once instead of removing it; limits_session_timer ignores it for this state.) */
+     * at once instead of removing it; gw_limits_session_timer ignores it for this state.) */
     if (s->wsi)
         lws_set_timer_usecs(s->wsi, LWS_SET_TIMER_USEC_CANCEL);
     pl_info("session %llu: %s/%s authenticated from %s", (unsigned long long)s->sid, s->user,
             s->device, s->peer);
     json_t *b = json_pack("{s:s,s:s}", "user", s->user, "device", s->device);
-    char *text = b ? json_text(b, NULL) : NULL;
+    char *text = b ? gw_json_text(b, NULL) : NULL;
     json_decref(b);
     if (text)
-        s_op_finish(o, "ok", text, strlen(text));
+        gw_req_finish(o, "ok", text, strlen(text));
     else
-        s_op_finish(o, PL_E_INTERNAL, "out of memory", 13);
+        gw_req_finish(o, PL_E_INTERNAL, "out of memory", 13);
     free(text);
-    session_auth_finished(s);
+    gw_session_auth_finished(s);
 }
 
 /* The user's shard answered the online report an auth ok was waiting for. */
@@ -389,21 +329,21 @@ static void s_on_auth_presence(void *arg, bool ok)
 
 static void s_on_token_check(void *arg, const char *status, const char *body, size_t len)
 {
-    op_t *o = arg;
-    session_t *s = o->s;
+    gw_req_t *o = arg;
+    gw_session_t *s = o->s;
     if (s_auth_gone(o))
         return;
     if (strcmp(status, "ok") == 0) {
-        if (sessions_register(s->gw, s) != 0) {
+        if (gw_sessions_register(s->gw, s) != 0) {
             s->state = SS_NEW;
-            s_op_finish(o, PL_E_INTERNAL, "out of memory", 13);
-            session_auth_finished(s);
+            gw_req_finish(o, PL_E_INTERNAL, "out of memory", 13);
+            gw_session_auth_finished(s);
             return;
         }
         /* Online from the auth ok (PROTOCOL.md "Presence"): registering reported the user
          * to its shard at once if it was not live here; the ok waits for that answer. The
          * session stays SS_AUTHING meanwhile (no events, frames deferred). */
-        int w = presence_wait_shard(s, s_on_auth_presence, o);
+        int w = gw_presence_wait_shard(s, s_on_auth_presence, o);
         if (w == 1)
             return;
         s_auth_done(o, w == 0 ? NULL : PL_E_INTERNAL);
@@ -418,11 +358,11 @@ static void s_on_token_check(void *arg, const char *status, const char *body, si
     /* unavailable and the like: the client may retry auth on this socket */
     s->state = SS_NEW;
     s->user[0] = s->device[0] = s->th[0] = 0;
-    s_op_finish(o, status, body, len);
-    session_auth_finished(s);
+    gw_req_finish(o, status, body, len);
+    gw_session_auth_finished(s);
 }
 
-static void s_auth(session_t *s, pending_t *p, const char *id_json, json_t *req)
+static void s_auth(gw_session_t *s, gw_pending_t *p, const char *id_json, json_t *req)
 {
     const char *tok;
     size_t tlen = 0;
@@ -430,15 +370,15 @@ static void s_auth(session_t *s, pending_t *p, const char *id_json, json_t *req)
     gw_verdict_t v = gw_valid_str(req, "token", true, &tok, &tlen);
     if (v.code || !gw_token_parse(tok, tlen, user, device, th)) {
         s_error(s, p, id_json, PL_E_UNAUTHENTICATED, "invalid token");
-        session_close(s, 4401);
+        gw_session_close(s, 4401);
         return;
     }
-    op_t *o = s_op_new(s, p, id_json);
+    gw_req_t *o = gw_req_new(s, p, id_json);
     json_t *pl = json_pack("{s:s,s:s,s:s,s:s}", "op", "token_check", "user", user, "device", device,
                            "th", th);
-    if (!o || !pl || !(o->payload = json_text(pl, &o->payload_len))) {
+    if (!o || !pl || !(o->payload = gw_json_text(pl, &o->payload_len))) {
         json_decref(pl);
-        s_op_destroy(&o);
+        gw_req_destroy(&o);
         s_error(s, p, id_json, PL_E_INTERNAL, "out of memory");
         return;
     }
@@ -448,31 +388,30 @@ static void s_auth(session_t *s, pending_t *p, const char *id_json, json_t *req)
     snprintf(s->th, sizeof s->th, "%s", th);
     snprintf(o->key, sizeof o->key, "u:%s", user);
     s->state = SS_AUTHING;
-    sessions_announce(s->gw, user);
-    if (zlink_request(s->gw->zl, PL_OP_TOKEN_CHECK, o->key, o->payload, o->payload_len,
-                      s_on_token_check, o) != 0)
-        s_on_token_check(o, PL_E_UNAVAILABLE, "the router link is down", 23);
+    gw_sessions_announce(s->gw, user);
+    gw_zlink_request(s->gw->zl, PL_OP_TOKEN_CHECK, o->key, o->payload, o->payload_len,
+                     s_on_token_check, o);
 }
 
 /* ---- entry point ---------------------------------------------------------------------- */
 
-static void s_ping(session_t *s, pending_t *p, const char *id_json)
+static void s_ping(gw_session_t *s, gw_pending_t *p, const char *id_json)
 {
     char body[48];
     snprintf(body, sizeof body, "{\"ts\":%" PRId64 "}", pl_now_ms());
-    session_answer(s, p, frame_ok_splice(id_json, body, strlen(body)));
+    gw_session_answer(s, p, gw_frame_ok_splice(id_json, body, strlen(body)));
 }
 
-void requests_frame(session_t *s, const char *data, size_t len, bool binary)
+void gw_requests_frame(gw_session_t *s, const char *data, size_t len, bool binary)
 {
-    pending_t *p = session_pending_push(s);
+    gw_pending_t *p = gw_session_pending_push(s);
     if (!p) {
-        session_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+        gw_session_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
         return;
     }
     bool first = s->state == SS_NEW;
     /* the rate budget is taken per frame, whatever it holds; the verdict waits for the id */
-    bool limited = !first && !limits_request_allowed(s);
+    bool limited = !first && !gw_limits_request_allowed(s);
     const char *code = first ? PL_E_UNAUTHENTICATED : PL_E_BAD_REQUEST;
     gw_frame_head_t h;
     gw_verdict_t v = gw_frame_head(data, len, binary, &h);
@@ -501,15 +440,15 @@ void requests_frame(session_t *s, const char *data, size_t len, bool binary)
     }
     if (limited) {
         if (type && strcmp(type, "typing") == 0) /* like the shard's typing excess: ok, dropped */
-            session_answer(s, p, frame_ok_splice(id_json, "{}", 2));
+            gw_session_answer(s, p, gw_frame_ok_splice(id_json, "{}", 2));
         else
             s_error(s, p, id_json, PL_E_RATE_LIMITED, "too many requests on this socket");
         goto done;
     }
     if (type) {
         /* budget.c: the worst case of its answer counts against the socket's byte budget
-         * until it is answered (session_answer releases it) */
-        budget_reserve(s, p, budget_worst_case(type, req));
+         * until it is answered (gw_session_answer releases it) */
+        gw_budget_reserve(s, p, gw_budget_worst_case(type, req));
     }
     if (!h.has_type) {
         s_error(s, p, id_json, PL_E_BAD_REQUEST, "type is missing");
@@ -521,17 +460,17 @@ void requests_frame(session_t *s, const char *data, size_t len, bool binary)
         s_conv_request(s, p, id_json, type, &h);
     } else if (strcmp(type, "group_create") == 0 || strcmp(type, "group_add") == 0 ||
                strcmp(type, "group_remove") == 0) {
-        groups_request(s, p, id_json, type, req);
+        gw_groups_request(s, p, id_json, type, req);
     } else if (strcmp(type, "convs") == 0) {
-        convs_start(s, p, id_json, req);
+        gw_convs_start(s, p, id_json, req);
     } else if (strcmp(type, "presence") == 0) {
-        presence_request(s, p, id_json, req);
+        gw_presence_request(s, p, id_json, req);
     } else if (strcmp(type, "push_register") == 0) {
-        push_register(s, p, id_json, req);
+        gw_push_register(s, p, id_json, req);
     } else if (strcmp(type, "push_list") == 0) {
-        push_list(s, p, id_json, req);
+        gw_push_list(s, p, id_json, req);
     } else if (strcmp(type, "push_unregister") == 0) {
-        push_unregister(s, p, id_json, req);
+        gw_push_unregister(s, p, id_json, req);
     } else if (strcmp(type, "ping") == 0) {
         s_ping(s, p, id_json);
     } else if (strcmp(type, "auth") == 0) {
@@ -542,8 +481,8 @@ void requests_frame(session_t *s, const char *data, size_t len, bool binary)
 done:
     if (first && s->state == SS_NEW) {
         /* a first frame that did not start an auth: unauthenticated, close 4401
-         * (p may be gone already: flushed by session_answer) */
-        session_close(s, 4401);
+         * (p may be gone already: flushed by gw_session_answer) */
+        gw_session_close(s, 4401);
     }
     gw_frame_head_clear(&h);
 }

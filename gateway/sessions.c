@@ -6,9 +6,14 @@
  * A user's last session going away only queues a del; dels go out batched once a second
  * (a user back within the second is simply taken off the batch). */
 #include "gw.h"
+#include "gw_frames.h"
+#include "gw_presence.h"
+#include "gw_sessions.h"
+#include "gw_ws.h"
+#include "gw_zlink.h"
 
 typedef struct user_entry {
-    session_t *head; /* this user's authenticated sessions */
+    gw_session_t *head; /* this user's authenticated sessions */
     int count;
 } user_entry_t;
 
@@ -18,7 +23,7 @@ static void s_entry_destroy(void **item)
     *item = NULL;
 }
 
-int sessions_init(gw_t *gw)
+int gw_sessions_init(gw_t *gw)
 {
     gw->users = zhashx_new();
     gw->loc_del = zhashx_new();
@@ -28,7 +33,7 @@ int sessions_init(gw_t *gw)
     return 0;
 }
 
-void sessions_fini(gw_t *gw)
+void gw_sessions_fini(gw_t *gw)
 {
     zhashx_destroy(&gw->users);
     zhashx_destroy(&gw->loc_del);
@@ -46,9 +51,9 @@ static void s_send_loc(gw_t *gw, const char *key, zlistx_t *names)
     if (json_object_set(obj, key, arr) != 0)
         goto done;
     size_t len;
-    char *text = json_text(obj, &len);
+    char *text = gw_json_text(obj, &len);
     if (text) {
-        zlink_loc(gw->zl, strcmp(key, "full") == 0, text, len);
+        gw_zlink_loc(gw->zl, strcmp(key, "full") == 0, text, len);
         free(text);
     }
 done:
@@ -56,7 +61,7 @@ done:
     json_decref(obj);
 }
 
-int sessions_register(gw_t *gw, session_t *s)
+int gw_sessions_register(gw_t *gw, gw_session_t *s)
 {
     if (s->registered)
         return 0;
@@ -83,11 +88,11 @@ int sessions_register(gw_t *gw, session_t *s)
     e->head = s;
     e->count++;
     s->registered = true;
-    presence_session_live(s);
+    gw_presence_session_live(s);
     return 0;
 }
 
-void sessions_announce(gw_t *gw, const char *user)
+void gw_sessions_announce(gw_t *gw, const char *user)
 {
     if (zhashx_lookup(gw->users, user))
         return; /* held here already: the shards know */
@@ -97,16 +102,16 @@ void sessions_announce(gw_t *gw, const char *user)
     zlistx_add_end(one, (void *)user);
     s_send_loc(gw, "add", one);
     zlistx_destroy(&one);
-    /* taken back at the next tick unless sessions_register takes it off the batch */
+    /* taken back at the next tick unless gw_sessions_register takes it off the batch */
     zhashx_insert(gw->loc_del, user, (void *)1);
 }
 
-void sessions_unregister(gw_t *gw, session_t *s)
+void gw_sessions_unregister(gw_t *gw, gw_session_t *s)
 {
     if (!s->registered)
         return;
     s->registered = false;
-    presence_session_gone(s);
+    gw_presence_session_gone(s);
     user_entry_t *e = zhashx_lookup(gw->users, s->user);
     if (!e)
         return;
@@ -124,13 +129,13 @@ void sessions_unregister(gw_t *gw, session_t *s)
     pl_info("user %s offline here", s->user);
 }
 
-session_t *sessions_of(gw_t *gw, const char *user)
+gw_session_t *gw_sessions_of(gw_t *gw, const char *user)
 {
     user_entry_t *e = zhashx_lookup(gw->users, user);
     return e ? e->head : NULL;
 }
 
-void sessions_tick(gw_t *gw)
+void gw_sessions_tick(gw_t *gw)
 {
     if (zhashx_size(gw->loc_del) == 0)
         return;
@@ -142,7 +147,7 @@ void sessions_tick(gw_t *gw)
     zhashx_purge(gw->loc_del);
 }
 
-void sessions_snapshot(gw_t *gw)
+void gw_sessions_snapshot(gw_t *gw)
 {
     zlistx_t *names = zhashx_keys(gw->users);
     if (!names)
@@ -169,13 +174,9 @@ static void s_removed_user(const gw_blob_t *b, char *out)
     json_decref(ev);
 }
 
-void sessions_deliver(gw_t *gw, const void *to, size_t to_len, const char *skip, const char *event,
-                      size_t event_len)
+void gw_sessions_deliver(gw_t *gw, const void *to, size_t to_len, const char *skip,
+                         const char *event, size_t event_len)
 {
-    if (logout_is_control(event, event_len)) {
-        logout_revoke(gw, event, event_len);
-        return;
-    }
     gw_blob_t *b = NULL;
     char removed[33] = ""; /* a member "removed" event: the user who lost access */
     pl_list_it_t it;
@@ -197,13 +198,13 @@ void sessions_deliver(gw_t *gw, const void *to, size_t to_len, const char *skip,
         }
         size_t ul = strlen(u);
         bool cut = removed[0] && strcmp(u, removed) == 0;
-        for (session_t *s = e->head; s; s = s->unext) {
+        for (gw_session_t *s = e->head; s; s = s->unext) {
             if (cut) /* nothing of this conv may reach it after the removal */
-                session_drop_conv(s, b->data + b->conv_off, b->conv_len);
+                gw_session_drop_conv(s, b->data + b->conv_off, b->conv_len);
             if (skip[0] && strncmp(skip, u, ul) == 0 && skip[ul] == '/' &&
                 strcmp(skip + ul + 1, s->device) == 0)
                 continue;
-            session_push_event(s, b);
+            gw_session_push_event(s, b);
         }
     }
     gw_blob_unref(&b);

@@ -11,8 +11,10 @@
  * copy when Accept-Encoding allows gzip (Vary: Accept-Encoding), or 304 when
  * If-None-Match names its ETag. Every file is `Cache-Control: no-cache` (names carry no
  * content hash, so a browser revalidates and gets a cheap 304); HTML gets a strict
- * Content-Security-Policy. Anything else is not ours (static_serve returns false). */
+ * Content-Security-Policy. Anything else is not ours (gw_static_serve returns false). */
 #include "gw.h"
+#include "gw_http_req.h"
+#include "gw_static.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -175,7 +177,7 @@ static int s_walk(gw_static_t *st, const char *dir, const char *url, int depth)
         char fs_path[4096], sub[512];
         if (snprintf(fs_path, sizeof fs_path, "%s/%s", dir, e->d_name) >= (int)sizeof fs_path ||
             snprintf(sub, sizeof sub, "%s/%s", url, e->d_name) >= (int)sizeof sub ||
-            strlen(sub) >= sizeof((http_req_t *)0)->path)
+            strlen(sub) >= sizeof((gw_http_req_t *)0)->path)
             continue; /* a URL too long for a request path can never be asked for */
         struct stat sb;
         if (stat(fs_path, &sb) != 0)
@@ -189,7 +191,7 @@ static int s_walk(gw_static_t *st, const char *dir, const char *url, int depth)
     return rc;
 }
 
-int static_init(gw_t *gw)
+int gw_static_init(gw_t *gw)
 {
     const char *root = gw->cfg.web_root;
     if (!root || !*root)
@@ -199,7 +201,7 @@ int static_init(gw_t *gw)
         return -1;
     if (s_walk(st, root, "", 0) != 0) {
         gw->st = st;
-        static_fini(gw);
+        gw_static_fini(gw);
         return -1;
     }
     gw->st = st;
@@ -213,7 +215,7 @@ int static_init(gw_t *gw)
     return 0;
 }
 
-void static_fini(gw_t *gw)
+void gw_static_fini(gw_t *gw)
 {
     gw_static_t *st = gw->st;
     if (!st)
@@ -229,7 +231,7 @@ void static_fini(gw_t *gw)
 
 /* Does the comma-separated header value list name token (case-insensitive), without
  * q=0? Good enough for Accept-Encoding: "gzip, deflate, br" or "gzip;q=0". */
-bool static__accepts(const char *list, const char *token)
+bool gw_static__accepts(const char *list, const char *token)
 {
     size_t tl = strlen(token);
     for (const char *p = list; *p;) {
@@ -250,7 +252,7 @@ bool static__accepts(const char *list, const char *token)
 }
 
 /* Does If-None-Match (a list of ETags, or "*") match etag? */
-bool static__etag_match(const char *inm, const char *etag)
+bool gw_static__etag_match(const char *inm, const char *etag)
 {
     if (strcmp(inm, "*") == 0)
         return true;
@@ -271,8 +273,9 @@ static const static_file_t *s_find(const gw_static_t *st, const char *want)
     return NULL;
 }
 
-const char *static__find(const gw_t *gw, const char *path, const unsigned char **body, size_t *len,
-                         const unsigned char **gz, size_t *gz_len, const char **etag)
+const char *gw_static__find(const gw_t *gw, const char *path, const unsigned char **body,
+                            size_t *len, const unsigned char **gz, size_t *gz_len,
+                            const char **etag)
 {
     const static_file_t *sf = gw->st ? s_find(gw->st, path) : NULL;
     if (!sf)
@@ -285,7 +288,7 @@ const char *static__find(const gw_t *gw, const char *path, const unsigned char *
     return sf->ctype;
 }
 
-bool static_serve(http_req_t *r)
+bool gw_static_serve(gw_http_req_t *r)
 {
     gw_static_t *st = r->gw->st;
     if (!st || strncmp(r->path, "/v1/", 4) == 0 || strcmp(r->path, "/v1") == 0)
@@ -307,7 +310,7 @@ bool static_serve(http_req_t *r)
     struct lws *wsi = r->wsi;
     char hv[512];
     if (lws_hdr_copy(wsi, hv, sizeof hv, WSI_TOKEN_HTTP_IF_NONE_MATCH) > 0 &&
-        static__etag_match(hv, sf->etag)) {
+        gw_static__etag_match(hv, sf->etag)) {
         r->status = 304;
         r->resp = malloc(LWS_PRE + 1);
         if (!r->resp)
@@ -320,7 +323,7 @@ bool static_serve(http_req_t *r)
     const unsigned char *body = sf->body;
     size_t len = sf->len;
     if (sf->gz && lws_hdr_copy(wsi, hv, sizeof hv, WSI_TOKEN_HTTP_ACCEPT_ENCODING) > 0 &&
-        static__accepts(hv, "gzip")) {
+        gw_static__accepts(hv, "gzip")) {
         body = sf->gz;
         len = sf->gz_len;
         r->gzip = true;
@@ -336,6 +339,6 @@ bool static_serve(http_req_t *r)
     return true;
 oom:
     r->ctype = NULL;
-    http_respond_error(r, 503, PL_E_UNAVAILABLE, "out of memory");
+    gw_http_respond_error(r, 503, PL_E_UNAVAILABLE, "out of memory");
     return true;
 }

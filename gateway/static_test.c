@@ -3,6 +3,8 @@
  * ETags (stable, content-bound), the gzip copies (they unzip to the file) and the header
  * matching of Accept-Encoding and If-None-Match are checked. */
 #include "gw.h"
+#include "gw_http.h"
+#include "gw_static.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +16,8 @@
 
 PL_CHECK_COUNTERS;
 
-/* static_serve's out-of-memory path answers through http.c, which this test leaves out. */
-void http_respond_error(http_req_t *r, int status, const char *code, const char *msg)
+/* gw_static_serve's out-of-memory path answers through http.c, which this test leaves out. */
+void gw_http_respond_error(gw_http_req_t *r, int status, const char *code, const char *msg)
 {
     (void)r, (void)status, (void)code, (void)msg;
 }
@@ -71,45 +73,46 @@ static void test_load(void)
 
     static gw_t gw; /* zeroed */
     gw.cfg.web_root = root;
-    CHECK(static_init(&gw) == 0);
+    CHECK(gw_static_init(&gw) == 0);
     const unsigned char *body, *gz;
     size_t len, gz_len;
     const char *etag, *etag2;
-    const char *ct = static__find(&gw, "/index.html", &body, &len, &gz, &gz_len, &etag);
+    const char *ct = gw_static__find(&gw, "/index.html", &body, &len, &gz, &gz_len, &etag);
     CHECK(ct && strcmp(ct, "text/html; charset=utf-8") == 0);
     CHECK(len == strlen(html) && memcmp(body, html, len) == 0);
     CHECK(gz == NULL); /* too small to be worth it */
     CHECK(strlen(etag) == 18 && etag[0] == '"' && etag[17] == '"');
-    ct = static__find(&gw, "/app.js", &body, &len, &gz, &gz_len, &etag2);
+    ct = gw_static__find(&gw, "/app.js", &body, &len, &gz, &gz_len, &etag2);
     CHECK(ct && strcmp(ct, "text/javascript; charset=utf-8") == 0);
     CHECK(gz && gz_len < len && s_gunzip_equals(gz, gz_len, big, big_len));
     CHECK(strcmp(etag, etag2) != 0);
-    ct = static__find(&gw, "/icons/i.png", &body, &len, &gz, &gz_len, &etag);
+    ct = gw_static__find(&gw, "/icons/i.png", &body, &len, &gz, &gz_len, &etag);
     CHECK(ct && strcmp(ct, "image/png") == 0 && gz == NULL && len == 8);
-    ct = static__find(&gw, "/m.webmanifest", &body, &len, &gz, &gz_len, &etag);
+    ct = gw_static__find(&gw, "/m.webmanifest", &body, &len, &gz, &gz_len, &etag);
     CHECK(ct && strcmp(ct, "application/manifest+json") == 0);
-    CHECK(static__find(&gw, "/.secret", &body, &len, &gz, &gz_len, &etag) == NULL);
-    CHECK(static__find(&gw, "/", &body, &len, &gz, &gz_len, &etag) == NULL); /* mapped by serve */
-    CHECK(static__find(&gw, "/icons", &body, &len, &gz, &gz_len, &etag) == NULL);
+    CHECK(gw_static__find(&gw, "/.secret", &body, &len, &gz, &gz_len, &etag) == NULL);
+    CHECK(gw_static__find(&gw, "/", &body, &len, &gz, &gz_len, &etag) ==
+          NULL); /* mapped by serve */
+    CHECK(gw_static__find(&gw, "/icons", &body, &len, &gz, &gz_len, &etag) == NULL);
 
     /* the same bytes give the same ETag after a restart */
-    static__find(&gw, "/app.js", &body, &len, &gz, &gz_len, &etag);
+    gw_static__find(&gw, "/app.js", &body, &len, &gz, &gz_len, &etag);
     char keep[32];
     snprintf(keep, sizeof keep, "%s", etag);
-    static_fini(&gw);
-    static_fini(&gw); /* idempotent */
+    gw_static_fini(&gw);
+    gw_static_fini(&gw); /* idempotent */
     CHECK(gw.st == NULL);
-    CHECK(static_init(&gw) == 0);
-    CHECK(static__find(&gw, "/app.js", &body, &len, &gz, &gz_len, &etag) && !strcmp(etag, keep));
-    static_fini(&gw);
+    CHECK(gw_static_init(&gw) == 0);
+    CHECK(gw_static__find(&gw, "/app.js", &body, &len, &gz, &gz_len, &etag) && !strcmp(etag, keep));
+    gw_static_fini(&gw);
 
     /* a missing root serves nothing but is not an error; "" is off */
     gw.cfg.web_root = "/nonexistent/parley-web";
-    CHECK(static_init(&gw) == 0);
-    CHECK(static__find(&gw, "/index.html", &body, &len, &gz, &gz_len, &etag) == NULL);
-    static_fini(&gw);
+    CHECK(gw_static_init(&gw) == 0);
+    CHECK(gw_static__find(&gw, "/index.html", &body, &len, &gz, &gz_len, &etag) == NULL);
+    gw_static_fini(&gw);
     gw.cfg.web_root = "";
-    CHECK(static_init(&gw) == 0 && gw.st == NULL);
+    CHECK(gw_static_init(&gw) == 0 && gw.st == NULL);
 
     char cmd[700];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
@@ -119,21 +122,21 @@ static void test_load(void)
 
 static void test_headers(void)
 {
-    CHECK(static__accepts("gzip", "gzip"));
-    CHECK(static__accepts("gzip, deflate, br", "gzip"));
-    CHECK(static__accepts("br, GZIP;q=0.5", "gzip"));
-    CHECK(!static__accepts("gzip;q=0", "gzip"));
-    CHECK(!static__accepts("br, gzip; q=0.0", "gzip"));
-    CHECK(!static__accepts("x-gzip2, deflate", "gzip"));
-    CHECK(!static__accepts("", "gzip"));
-    CHECK(!static__accepts("deflate", "gzip"));
+    CHECK(gw_static__accepts("gzip", "gzip"));
+    CHECK(gw_static__accepts("gzip, deflate, br", "gzip"));
+    CHECK(gw_static__accepts("br, GZIP;q=0.5", "gzip"));
+    CHECK(!gw_static__accepts("gzip;q=0", "gzip"));
+    CHECK(!gw_static__accepts("br, gzip; q=0.0", "gzip"));
+    CHECK(!gw_static__accepts("x-gzip2, deflate", "gzip"));
+    CHECK(!gw_static__accepts("", "gzip"));
+    CHECK(!gw_static__accepts("deflate", "gzip"));
 
-    CHECK(static__etag_match("\"abc\"", "\"abc\""));
-    CHECK(static__etag_match("\"x\", \"abc\"", "\"abc\""));
-    CHECK(static__etag_match("*", "\"abc\""));
-    CHECK(!static__etag_match("\"abcd\"", "\"abc\""));
-    CHECK(!static__etag_match("W/\"ab\"", "\"abc\""));
-    CHECK(!static__etag_match("", "\"abc\""));
+    CHECK(gw_static__etag_match("\"abc\"", "\"abc\""));
+    CHECK(gw_static__etag_match("\"x\", \"abc\"", "\"abc\""));
+    CHECK(gw_static__etag_match("*", "\"abc\""));
+    CHECK(!gw_static__etag_match("\"abcd\"", "\"abc\""));
+    CHECK(!gw_static__etag_match("W/\"ab\"", "\"abc\""));
+    CHECK(!gw_static__etag_match("", "\"abc\""));
 }
 
 int main(void)

@@ -1,7 +1,7 @@
 /* urlnorm — push target URLs in one canonical form (RFC 3986 §6.2.2), so that the
  * operator's allowed prefixes (--push-allow) are checked against what will be requested
  * (docs/protocol.md "Push notifications"). Pure functions, any thread. */
-#include "urlnorm.h"
+#include "gw_urlnorm.h"
 
 #include <ctype.h>
 #include <stdbool.h>
@@ -120,7 +120,7 @@ static int s_pct(sbuf_t *b, const char *in, size_t n, bool query)
     return 0;
 }
 
-int url_normalize(const char *in, char *out, size_t cap)
+int gw_url_normalize(const char *in, char *out, size_t cap)
 {
     sbuf_t b = {out, 0, cap, cap == 0};
     char *path = NULL;
@@ -223,7 +223,7 @@ int url_normalize(const char *in, char *out, size_t cap)
     return b.over ? -1 : 0;
 }
 
-bool url_prefix_match(const char *url, const char *prefix)
+bool gw_url_prefix_match(const char *url, const char *prefix)
 {
     size_t n = strlen(prefix);
     if (n == 0 || strncmp(url, prefix, n) != 0)

@@ -1,5 +1,5 @@
 /* Unit test of urlnorm.c: normalisation and prefix matching of push target URLs. */
-#include "urlnorm.h"
+#include "gw_urlnorm.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -9,7 +9,7 @@ static int s_fail;
 static void s_norm(const char *in, const char *want)
 {
     char out[256];
-    int rc = url_normalize(in, out, sizeof out);
+    int rc = gw_url_normalize(in, out, sizeof out);
     if (want == NULL ? rc == 0 : rc != 0 || strcmp(out, want) != 0) {
         fprintf(stderr, "FAIL %s: got %s, want %s\n", in, rc ? "(refused)" : out,
                 want ? want : "(refused)");
@@ -19,7 +19,7 @@ static void s_norm(const char *in, const char *want)
 
 static void s_prefix(const char *url, const char *prefix, bool want)
 {
-    if (url_prefix_match(url, prefix) != want) {
+    if (gw_url_prefix_match(url, prefix) != want) {
         fprintf(stderr, "FAIL prefix %s of %s: want %d\n", prefix, url, want);
         s_fail++;
     }
@@ -66,7 +66,7 @@ int main(void)
     s_norm("http://[zz]/", NULL);
     s_norm("http://h/a\"b", NULL);
     char tiny[10];
-    if (url_normalize("http://example.com/", tiny, sizeof tiny) == 0) {
+    if (gw_url_normalize("http://example.com/", tiny, sizeof tiny) == 0) {
         fprintf(stderr, "FAIL: overflow not refused\n");
         s_fail++;
     }

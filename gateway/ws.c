@@ -18,8 +18,14 @@
  * dispatched once answers drain. A session whose queued events pass --event-queue-kib
  * while nothing could be written to it for GW_STALL_MS is closed 1008 (s_close_slow); one
  * whose queue passes GW_OUT_CULL_* is dropped as a slow reader; when the whole gateway passes
- * --mem-budget the biggest sessions are dropped (budget_enforce). */
+ * --mem-budget the biggest sessions are dropped (gw_budget_enforce). */
 #include "gw.h"
+#include "gw_budget.h"
+#include "gw_frames.h"
+#include "gw_netio.h"
+#include "gw_order.h"
+#include "gw_requests.h"
+#include "gw_ws.h"
 #include "pl_turn.h"
 #include <strings.h>
 
@@ -29,40 +35,53 @@
  * but the enum is ABI and its value 4 sits between LWS_WRITE_HTTP (3) and _PING (5). */
 #define GW_LWS_WRITE_CLOSE ((enum lws_write_protocol)4)
 
+struct gw_outq_item {
+    struct gw_outq_item *next;
+    gw_blob_t *blob;
+    bool event; /* a pushed event (counted in ebytes), not an answer */
+};
+
+struct gw_deferred {
+    struct gw_deferred *next;
+    bool binary;
+    size_t len;
+    char data[];
+};
+
 /* One fragment at a time, so one scratch buffer (loop thread only) serves every socket. */
 static unsigned char s_scratch[LWS_PRE + GW_WS_FRAG];
 
-session_t *session_ref(session_t *s)
+gw_session_t *gw_session_ref(gw_session_t *s)
 {
     if (s)
         s->refs++;
     return s;
 }
 
-static void s_release(session_t *s);
+static void s_release(gw_session_t *s);
 
-static void s_free(session_t *s)
+static void s_free(gw_session_t *s)
 {
-    int left = order_session_free(s);
+    int left = gw_order_session_free(s);
     if (left) /* cannot happen: every waiting request holds a reference */
         pl_warn("session %llu freed with %d requests waiting to go", (unsigned long long)s->sid,
                 left);
     s_release(s); /* done at close already: here only for safety */
     while (s->phead) {
-        pending_t *p = s->phead;
-        budget_release(s, p);
+        gw_pending_t *p = s->phead;
+        gw_budget_release(s, p);
         s->phead = p->next;
         gw_blob_unref(&p->frame);
         free(p);
     }
     while (s->ohead) {
-        outq_item_t *it = s->ohead;
+        gw_outq_item_t *it = s->ohead;
         s->ohead = it->next;
         gw_blob_unref(&it->blob);
         free(it);
     }
     while (s->dhead) {
-        deferred_t *d = s->dhead;
+        gw_deferred_t *d = s->dhead;
         s->dhead = d->next;
         free(d);
     }
@@ -72,12 +91,12 @@ static void s_free(session_t *s)
 
 /* Closed: free what it held for writing now, not when the last operation lets go. The
  * pending entries stay (operations still point at them); their frames go. */
-static void s_release(session_t *s)
+static void s_release(gw_session_t *s)
 {
     while (s->ohead) {
-        outq_item_t *it = s->ohead;
+        gw_outq_item_t *it = s->ohead;
         s->ohead = it->next;
-        budget_out_del(s, it->blob);
+        gw_budget_out_del(s, it->blob);
         gw_blob_unref(&it->blob);
         free(it);
     }
@@ -85,40 +104,40 @@ static void s_release(session_t *s)
     s->ooff = 0;
     s->ocount = 0;
     s->ebytes = 0;
-    for (pending_t *p = s->phead; p; p = p->next)
+    for (gw_pending_t *p = s->phead; p; p = p->next)
         if (p->frame) {
             s->pbytes -= p->frame->len;
-            budget_held(s, 0, p->frame->len);
+            gw_budget_held(s, 0, p->frame->len);
             gw_blob_unref(&p->frame);
         }
     while (s->dhead) {
-        deferred_t *d = s->dhead;
+        gw_deferred_t *d = s->dhead;
         s->dhead = d->next;
-        budget_held(s, 0, d->len);
+        gw_budget_held(s, 0, d->len);
         free(d);
     }
     s->dtail = NULL;
     s->ndeferred = 0;
 }
 
-void session_unref(session_t **s_p)
+void gw_session_unref(gw_session_t **s_p)
 {
     if (!s_p || !*s_p)
         return;
-    session_t *s = *s_p;
+    gw_session_t *s = *s_p;
     *s_p = NULL;
     if (--s->refs == 0)
         s_free(s);
 }
 
 /* Frames must wait (deferred list) rather than be dispatched now. */
-static bool s_must_hold(const session_t *s)
+static bool s_must_hold(const gw_session_t *s)
 {
-    return s->state == SS_AUTHING || (s->state == SS_AUTHED && (s->dhead || !budget_admit(s)));
+    return s->state == SS_AUTHING || (s->state == SS_AUTHED && (s->dhead || !gw_budget_admit(s)));
 }
 
 /* Pause or resume rx to match the session's state. */
-static void s_rx_update(session_t *s)
+static void s_rx_update(gw_session_t *s)
 {
     if (!s->wsi)
         return;
@@ -129,7 +148,7 @@ static void s_rx_update(session_t *s)
     lws_rx_flow_control(s->wsi, pause ? 0 : 1);
 }
 
-static void s_kill(session_t *s, const char *why)
+static void s_kill(gw_session_t *s, const char *why)
 {
     pl_warn("session %llu (%s/%s): %s, dropped", (unsigned long long)s->sid, s->user, s->device,
             why);
@@ -145,20 +164,20 @@ static void s_kill(session_t *s, const char *why)
  * started go now (a partly written frame stays, the stream must stay whole), then the
  * close frame 1008 follows what is left; a peer that still does not read is dropped
  * 5 s later (lws's close timeout). No more events are queued (state SS_CLOSING). */
-static void s_close_slow(session_t *s)
+static void s_close_slow(gw_session_t *s)
 {
     pl_warn("session %llu (%s/%s): slow reader: its queued events passed --event-queue-kib, "
             "closing 1008",
             (unsigned long long)s->sid, s->user, s->device);
-    outq_item_t **pp = &s->ohead;
+    gw_outq_item_t **pp = &s->ohead;
     s->otail = NULL;
     while (*pp) {
-        outq_item_t *it = *pp;
+        gw_outq_item_t *it = *pp;
         if (it->event && !(it == s->ohead && s->ooff > 0)) {
             *pp = it->next;
             s->ocount--;
             s->ebytes -= it->blob->len;
-            budget_out_del(s, it->blob);
+            gw_budget_out_del(s, it->blob);
             gw_blob_unref(&it->blob);
             free(it);
             continue;
@@ -167,12 +186,12 @@ static void s_close_slow(session_t *s)
         pp = &it->next;
     }
     s->close_force = true; /* answers still due do not hold the close */
-    session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION);
+    gw_session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION);
     lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
 }
 
-/* s has frames to write: at the end of this turn (ws_flush_start). */
-static void s_want_write(session_t *s)
+/* s has frames to write: at the end of this turn (gw_ws_flush_start). */
+static void s_want_write(gw_session_t *s)
 {
     gw_t *gw = s->gw;
     if (s->flushq)
@@ -183,11 +202,11 @@ static void s_want_write(session_t *s)
     }
     s->flushq = true;
     s->fnext = gw->flush_head;
-    gw->flush_head = session_ref(s);
+    gw->flush_head = gw_session_ref(s);
 }
 
 /* Append b (takes ownership) to the out queue and ask for a write. */
-static void s_enqueue(session_t *s, gw_blob_t *b, bool event)
+static void s_enqueue(gw_session_t *s, gw_blob_t *b, bool event)
 {
     if (!s->wsi || !b) {
         gw_blob_unref(&b);
@@ -214,7 +233,7 @@ static void s_enqueue(session_t *s, gw_blob_t *b, bool event)
         s_close_slow(s);
         return;
     }
-    outq_item_t *it = calloc(1, sizeof *it);
+    gw_outq_item_t *it = calloc(1, sizeof *it);
     if (!it) {
         gw_blob_unref(&b);
         s_kill(s, "out of memory");
@@ -230,12 +249,12 @@ static void s_enqueue(session_t *s, gw_blob_t *b, bool event)
         s->ohead = it;
     s->otail = it;
     s->ocount++;
-    budget_out_add(s, b);
+    gw_budget_out_add(s, b);
     s_want_write(s);
-    budget_enforce(s->gw);
+    gw_budget_enforce(s->gw);
 }
 
-void session_kill(session_t *s, const char *why)
+void gw_session_kill(gw_session_t *s, const char *why)
 {
     if (s->wsi)
         s_kill(s, why);
@@ -243,27 +262,27 @@ void session_kill(session_t *s, const char *why)
 
 /* Dispatch held frames while the session may (auth over, under its byte budget). Never
  * nested inside a dispatch of the same session. */
-static void s_replay(session_t *s)
+static void s_replay(gw_session_t *s)
 {
     if (s->in_dispatch)
         return;
     s->in_dispatch = true;
     while (s->wsi && s->dhead && s->state != SS_AUTHING && s->state != SS_CLOSING &&
-           (s->state != SS_AUTHED || budget_admit(s))) {
-        deferred_t *d = s->dhead;
+           (s->state != SS_AUTHED || gw_budget_admit(s))) {
+        gw_deferred_t *d = s->dhead;
         s->dhead = d->next;
         if (!s->dhead)
             s->dtail = NULL;
         s->ndeferred--;
-        budget_held(s, 0, d->len);
-        requests_frame(s, d->data, d->len, d->binary);
+        gw_budget_held(s, 0, d->len);
+        gw_requests_frame(s, d->data, d->len, d->binary);
         free(d);
     }
     s->in_dispatch = false;
     s_rx_update(s);
 }
 
-void session_push_event(session_t *s, gw_blob_t *b)
+void gw_session_push_event(gw_session_t *s, gw_blob_t *b)
 {
     if (s->state != SS_AUTHED)
         return;
@@ -271,9 +290,9 @@ void session_push_event(session_t *s, gw_blob_t *b)
     s_rx_update(s);
 }
 
-pending_t *session_pending_push(session_t *s)
+gw_pending_t *gw_session_pending_push(gw_session_t *s)
 {
-    pending_t *p = calloc(1, sizeof *p);
+    gw_pending_t *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
     if (s->ptail)
@@ -285,27 +304,27 @@ pending_t *session_pending_push(session_t *s)
     return p;
 }
 
-static void s_answer(session_t *s, pending_t *p, gw_blob_t *frame);
+static void s_answer(gw_session_t *s, gw_pending_t *p, gw_blob_t *frame);
 
-void session_answer(session_t *s, pending_t *p, gw_blob_t *frame)
+void gw_session_answer(gw_session_t *s, gw_pending_t *p, gw_blob_t *frame)
 {
     if (!frame) {
         static const char msg[] = "internal error";
-        frame = frame_error(NULL, PL_E_INTERNAL, msg, sizeof msg - 1);
+        frame = gw_frame_error(NULL, PL_E_INTERNAL, msg, sizeof msg - 1);
     }
     s_answer(s, p, frame);
 }
 
-void session_pass(session_t *s, pending_t *p)
+void gw_session_pass(gw_session_t *s, gw_pending_t *p)
 {
     s_answer(s, p, NULL);
 }
 
 /* p is done with frame (NULL: nothing to write); write every done entry at the head. */
-static void s_answer(session_t *s, pending_t *p, gw_blob_t *frame)
+static void s_answer(gw_session_t *s, gw_pending_t *p, gw_blob_t *frame)
 {
     p->done = true;
-    budget_release(s, p);
+    gw_budget_release(s, p);
     if (!s->wsi || s->killed) {
         gw_blob_unref(&frame); /* nobody reads it; the entry goes with the session */
         return;
@@ -313,33 +332,33 @@ static void s_answer(session_t *s, pending_t *p, gw_blob_t *frame)
     p->frame = frame;
     if (frame) {
         s->pbytes += frame->len;
-        budget_held(s, frame->len, 0);
+        gw_budget_held(s, frame->len, 0);
     }
     while (s->phead && s->phead->done) {
-        pending_t *h = s->phead;
+        gw_pending_t *h = s->phead;
         s->phead = h->next;
         if (!s->phead)
             s->ptail = NULL;
         s->npending--;
         if (h->frame) {
             s->pbytes -= h->frame->len;
-            budget_held(s, 0, h->frame->len);
+            gw_budget_held(s, 0, h->frame->len);
         }
         if (h->frame)
             s_enqueue(s, h->frame, false);
         h->frame = NULL;
         free(h);
     }
-    budget_enforce(s->gw);
+    gw_budget_enforce(s->gw);
     s_replay(s);
 }
 
-void session_drop_conv(session_t *s, const char *conv, size_t conv_len)
+void gw_session_drop_conv(gw_session_t *s, const char *conv, size_t conv_len)
 {
-    outq_item_t **pp = &s->ohead, *prev = NULL;
+    gw_outq_item_t **pp = &s->ohead, *prev = NULL;
     int dropped = 0;
     while (*pp) {
-        outq_item_t *it = *pp;
+        gw_outq_item_t *it = *pp;
         gw_blob_t *b = it->blob;
         bool started = it == s->ohead && s->ooff > 0;
         /* member events stay: the contract sends them to the affected user too, and an
@@ -353,7 +372,7 @@ void session_drop_conv(session_t *s, const char *conv, size_t conv_len)
             s->ocount--;
             if (it->event)
                 s->ebytes -= b->len;
-            budget_out_del(s, b);
+            gw_budget_out_del(s, b);
             gw_blob_unref(&it->blob);
             free(it);
             dropped++;
@@ -369,7 +388,7 @@ void session_drop_conv(session_t *s, const char *conv, size_t conv_len)
     s_rx_update(s);
 }
 
-void session_close(session_t *s, int code)
+void gw_session_close(gw_session_t *s, int code)
 {
     if (!s->wsi || s->state == SS_CLOSING)
         return;
@@ -378,13 +397,13 @@ void session_close(session_t *s, int code)
     lws_callback_on_writable(s->wsi);
 }
 
-void session_auth_finished(session_t *s)
+void gw_session_auth_finished(gw_session_t *s)
 {
     s_replay(s);
 }
 
 /* A whole message arrived. */
-static void s_message(session_t *s, const char *data, size_t len, bool binary)
+static void s_message(gw_session_t *s, const char *data, size_t len, bool binary)
 {
     if (s->state == SS_CLOSING)
         return;
@@ -394,7 +413,7 @@ static void s_message(session_t *s, const char *data, size_t len, bool binary)
                                              : "too many frames held over its byte budget");
             return;
         }
-        deferred_t *d = malloc(sizeof *d + len + 1);
+        gw_deferred_t *d = malloc(sizeof *d + len + 1);
         if (!d) {
             s_kill(s, "out of memory");
             return;
@@ -410,28 +429,28 @@ static void s_message(session_t *s, const char *data, size_t len, bool binary)
             s->dhead = d;
         s->dtail = d;
         s->ndeferred++;
-        budget_held(s, len, 0);
-        budget_enforce(s->gw);
+        gw_budget_held(s, len, 0);
+        gw_budget_enforce(s->gw);
         return;
     }
     s->in_dispatch = true;
-    requests_frame(s, data, len, binary);
+    gw_requests_frame(s, data, len, binary);
     s->in_dispatch = false;
 }
 
-static void s_too_large(session_t *s)
+static void s_too_large(gw_session_t *s)
 {
     pl_info("session %llu: frame over %d bytes, closing 1009", (unsigned long long)s->sid,
             PL_FRAME_MAX);
-    pending_t *p = session_pending_push(s);
+    gw_pending_t *p = gw_session_pending_push(s);
     if (p) {
         static const char msg[] = "frame larger than 1 MiB";
-        session_answer(s, p, frame_error(NULL, PL_E_TOO_LARGE, msg, sizeof msg - 1));
+        gw_session_answer(s, p, gw_frame_error(NULL, PL_E_TOO_LARGE, msg, sizeof msg - 1));
     }
-    session_close(s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE);
+    gw_session_close(s, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE);
 }
 
-static void s_receive(session_t *s, const char *in, size_t len)
+static void s_receive(gw_session_t *s, const char *in, size_t len)
 {
     struct lws *wsi = s->wsi;
     if (!s->rx_started) {
@@ -502,25 +521,25 @@ static void s_receive(session_t *s, const char *in, size_t len)
 #define GW_WRITE_TURN_BYTES (64 * 1024)
 
 /* The head of s's out queue is written: unlink and free it. */
-static void s_out_pop(session_t *s)
+static void s_out_pop(gw_session_t *s)
 {
-    outq_item_t *it = s->ohead;
+    gw_outq_item_t *it = s->ohead;
     s->ohead = it->next;
     if (!s->ohead)
         s->otail = NULL;
     s->ocount--;
     if (it->event)
         s->ebytes -= it->blob->len;
-    budget_out_del(s, it->blob);
+    gw_budget_out_del(s, it->blob);
     s->ooff = 0;
     gw_blob_unref(&it->blob);
     free(it);
 }
 
-static int s_writeable(session_t *s)
+static int s_writeable(gw_session_t *s)
 {
     struct lws *wsi = s->wsi;
-    outq_item_t *it = s->ohead;
+    gw_outq_item_t *it = s->ohead;
     /* presence: a due ping goes out between whole messages, as this turn's one frame */
     if (s->ping_due && s->ooff == 0 && s->state == SS_AUTHED) {
         s->ping_due = false;
@@ -628,7 +647,7 @@ static int s_writeable(session_t *s)
 static void s_flush_cb(uv_prepare_t *h)
 {
     gw_t *gw = h->data;
-    session_t *s;
+    gw_session_t *s;
     while ((s = gw->flush_head)) {
         gw->flush_head = s->fnext;
         s->fnext = NULL;
@@ -646,11 +665,11 @@ static void s_flush_cb(uv_prepare_t *h)
                 }
             }
         }
-        session_unref(&s);
+        gw_session_unref(&s);
     }
 }
 
-int ws_flush_start(gw_t *gw)
+int gw_ws_flush_start(gw_t *gw)
 {
     gw->flush_head = NULL;
     gw->flush.data = gw;
@@ -659,7 +678,7 @@ int ws_flush_start(gw_t *gw)
     return uv_prepare_start(&gw->flush, s_flush_cb);
 }
 
-void ws_flush_stop(gw_t *gw)
+void gw_ws_flush_stop(gw_t *gw)
 {
     if (uv_is_closing((uv_handle_t *)&gw->flush))
         return; /* stopped already */
@@ -674,49 +693,12 @@ void ws_flush_stop(gw_t *gw)
  * answers due are out. */
 static void s_unmasked(void *arg)
 {
-    session_t *s = arg;
+    gw_session_t *s = arg;
     if (!s->wsi || s->state == SS_CLOSING)
         return;
     pl_info("session %llu (%s/%s): unmasked frame, closing 1002", (unsigned long long)s->sid,
             s->user, s->device);
-    session_close(s, LWS_CLOSE_STATUS_PROTOCOL_ERR);
-}
-
-/* A frame that wakes a silent session of a user its shard holds offline starts an online
- * report (presence.c); the frame's answer, and every later one (answers go out in request
- * order), waits for that report's answer, as an auth ok does: PROTOCOL.md "Presence"
- * makes the user online from that frame on, so a `presence` answer read after it, through
- * any gateway, must say so. The hold is an empty entry in the answer queue. */
-typedef struct {
-    session_t *s; /* a reference */
-    pending_t *p; /* valid while the reference is held */
-} wake_hold_t;
-
-static void s_wake_done(void *arg, bool ok)
-{
-    wake_hold_t *w = arg;
-    (void)ok; /* failed: a full report follows (presence.c); nothing is held longer */
-    session_pass(w->s, w->p);
-    session_unref(&w->s);
-    free(w);
-}
-
-static void s_activity(session_t *s)
-{
-    bool was_live = s->live;
-    presence_activity(s);
-    if (was_live || !s->live || s->state != SS_AUTHED)
-        return;
-    wake_hold_t *w = calloc(1, sizeof *w);
-    pending_t *p = w ? session_pending_push(s) : NULL;
-    if (!p) {
-        free(w);
-        return; /* out of memory: the answer is not held (the report still goes) */
-    }
-    w->s = session_ref(s);
-    w->p = p;
-    if (presence_wait_shard(s, s_wake_done, w) != 1)
-        s_wake_done(w, true); /* no report in flight (its shard holds it live here) */
+    gw_session_close(s, LWS_CLOSE_STATUS_PROTOCOL_ERR);
 }
 
 static bool s_path_is_ws(struct lws *wsi)
@@ -747,7 +729,8 @@ static bool s_origin_allowed(gw_t *gw, struct lws *wsi)
     return false;
 }
 
-int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+int gw_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                   size_t len)
 {
     struct gw_pss *pss = user;
     gw_t *gw = lws_context_user(lws_get_context(wsi));
@@ -774,7 +757,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
     case LWS_CALLBACK_ESTABLISHED: {
         if (gw->stopping)
             return -1;
-        session_t *s = calloc(1, sizeof *s);
+        gw_session_t *s = calloc(1, sizeof *s);
         if (!s)
             return -1;
         s->refs = 1;
@@ -785,9 +768,8 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         lws_get_peer_simple(wsi, s->peer, sizeof s->peer);
         pss->s = s;
         gw->nsessions++;
-        netio_ws_start(lws_get_socket_fd(wsi), s_unmasked, s);
-        budget_session_add(s);
-        limits_session_start(s);
+        gw_netio_ws_start(lws_get_socket_fd(wsi), s_unmasked, s);
+        gw_budget_session_add(s);
         pl_debug("session %llu: connected from %s", (unsigned long long)s->sid, s->peer);
         return 0;
     }
@@ -797,8 +779,7 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
             return -1;
         if (pss->s->state == SS_CLOSING)
             return 0;
-        s_activity(pss->s);
-        pl_turn_count("ws_rx", 1);
+        pl_turn_count("ws_rx", 1); /* main.c told presence.c first (gw_presence_frame) */
         pss->s->in_rx = true;
         s_receive(pss->s, in, len);
         pss->s->in_rx = false;
@@ -811,31 +792,18 @@ int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, v
         pl_turn_count("ws_tx", 1);
         return s_writeable(pss->s);
 
-    case LWS_CALLBACK_RECEIVE_PONG:
-        if (pss->s && pss->s->wsi)
-            presence_activity(pss->s);
-        return 0;
-
-    case LWS_CALLBACK_TIMER: /* the auth deadline (limits.c), a revoked token (logout.c) */
-        if (pss && pss->s && pss->s->wsi) {
-            limits_session_timer(pss->s);
-            logout_session_timer(pss->s);
-        }
-        return 0;
-
     case LWS_CALLBACK_CLOSED: {
-        session_t *s = pss->s;
+        gw_session_t *s = pss->s;
         if (!s)
             return 0;
         pl_debug("session %llu (%s/%s): closed", (unsigned long long)s->sid, s->user, s->device);
-        netio_forget(lws_get_socket_fd(wsi));
-        sessions_unregister(gw, s);
-        budget_session_remove(s);
+        gw_netio_forget(lws_get_socket_fd(wsi));
+        gw_budget_session_remove(s); /* main.c unregistered it (sessions.c) already */
         s_release(s);
         s->wsi = NULL;
         gw->nsessions--;
         pss->s = NULL;
-        session_unref(&s);
+        gw_session_unref(&s);
         return 0;
     }
 

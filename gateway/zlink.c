@@ -13,6 +13,10 @@
  * Requests carry a u64 reqid; outstanding ones sit in a table keyed by it (zl_ids_t) and in
  * a list sorted by deadline. An answer, a deadline (--timeout, 1 s for HEALTH) or a failed
  * send completes the entry exactly once; a late answer finds no entry and is dropped.
+ * gw_zlink_request never answers from inside itself: a send that fails (router down, no
+ * socket) makes the entry due at once (deadline 0), and the next uv_check answers it
+ * `unavailable`; a request made after gw_zlink_stop waits in the `late` list for the last
+ * handle's close callback (or gw_zlink_destroy). So callers have one answer path only.
  *
  * The socket is a CURVE client (docs/internals.md "Security between roles") and sets no
  * identity: the router knows this gateway by its key. The router sends ["HB"] every
@@ -20,15 +24,21 @@
  * replaced by a new one (a new connection; the poll handle of the old one closes asynchronously),
  * an HB goes out at once and on_snap makes the gateway send its full LOC, since LOCs sent into the
  * dead connection are lost. Requests in flight keep their deadlines. */
-#include "gw.h"
+#include "gw_zlink.h"
 #include "pl_curve.h"
+#include "pl_err.h"
 #include "pl_liveness.h"
+#include "pl_log.h"
 #include "pl_msg.h"
+#include "pl_time.h"
 #include "pl_turn.h"
 #include "pl_wire.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
 #include <zmq.h>
 
 #define ZL_DRAIN_MAX 256
@@ -40,14 +50,14 @@
 typedef struct {
     uv_poll_t h;
     zsock_t *sock;
-    struct zlink *zl;
+    struct gw_zlink *zl;
 } zl_poll_t;
 
 typedef struct zl_entry {
     struct zl_entry *prev, *next; /* deadline order */
     uint64_t id;
     int64_t deadline;
-    zlink_cb *cb;
+    gw_zlink_cb *cb;
     void *arg;
     bool unsent; /* the send failed: answered unavailable on the next loop turn */
 } zl_entry_t;
@@ -66,7 +76,7 @@ typedef struct {
 /* Entries kept for reuse (a burst's worth), instead of a calloc and a free per request. */
 #define ZL_ENTRY_POOL_MAX 1024
 
-struct zlink {
+struct gw_zlink {
     gw_t *gw;
     zsock_t *sock; /* owned by poll once it exists */
     void *raw;     /* zsock_resolve(sock) */
@@ -85,7 +95,7 @@ struct zlink {
      * input — after either, anything new signals the fd again. A turn with nothing from
      * or to the router then costs no ZeroMQ call (each one a getpid() and a poll()). */
     bool dirty;
-    zlink_handlers_t h;
+    gw_zlink_handlers_t h;
     int timeout_ms;
     uint64_t next_reqid;
     uint64_t epoch;
@@ -96,6 +106,7 @@ struct zlink {
     zl_entry_t *pool; /* free entries, linked by next */
     size_t pool_n;
     zl_entry_t *head, *tail;
+    zl_entry_t *late; /* made after gw_zlink_stop, not yet answered (s_late) */
     bool stopped;
     uv_check_t check;
     uv_prepare_t prepare;
@@ -103,10 +114,10 @@ struct zlink {
     uv_timer_t hb;
     uv_timer_t deadlines;
     int open_handles;
-    bool orphan; /* zlink_new failed after starting handles: free on the last close */
+    bool orphan; /* gw_zlink_new failed after starting handles: free on the last close */
 };
 
-static bool s_has_input(zlink_t *self)
+static bool s_has_input(gw_zlink_t *self)
 {
     int ev = 0;
     size_t sz = sizeof ev;
@@ -179,7 +190,7 @@ static zl_entry_t *s_ids_take(zl_ids_t *t, uint64_t id)
 }
 
 /* Free the table and the pooled entries (the entries in flight are the list's). */
-static void s_ids_pool_free(zlink_t *self)
+static void s_ids_pool_free(gw_zlink_t *self)
 {
     free(self->ids.slot);
     self->ids = (zl_ids_t){0};
@@ -191,7 +202,7 @@ static void s_ids_pool_free(zlink_t *self)
     self->pool_n = 0;
 }
 
-static void s_list_remove(zlink_t *self, zl_entry_t *e)
+static void s_list_remove(gw_zlink_t *self, zl_entry_t *e)
 {
     if (e->prev)
         e->prev->next = e->next;
@@ -205,7 +216,7 @@ static void s_list_remove(zlink_t *self, zl_entry_t *e)
 }
 
 /* Insert keeping deadline order (almost always at the tail). */
-static void s_list_insert(zlink_t *self, zl_entry_t *e)
+static void s_list_insert(gw_zlink_t *self, zl_entry_t *e)
 {
     zl_entry_t *at = self->tail;
     while (at && at->deadline > e->deadline)
@@ -223,10 +234,10 @@ static void s_list_insert(zlink_t *self, zl_entry_t *e)
 }
 
 /* Complete e (already out of the table and the list) and keep it for reuse. */
-static void s_complete(zlink_t *self, zl_entry_t *e, const char *status, const char *body,
+static void s_complete(gw_zlink_t *self, zl_entry_t *e, const char *status, const char *body,
                        size_t len)
 {
-    zlink_cb *cb = e->cb;
+    gw_zlink_cb *cb = e->cb;
     void *arg = e->arg;
     /* back to the pool first: the callback may make new requests */
     if (self->pool_n < ZL_ENTRY_POOL_MAX) {
@@ -239,7 +250,7 @@ static void s_complete(zlink_t *self, zl_entry_t *e, const char *status, const c
     cb(arg, status, body, len);
 }
 
-static void s_expire(zlink_t *self, int64_t now)
+static void s_expire(gw_zlink_t *self, int64_t now)
 {
     while (self->head && self->head->deadline <= now) {
         zl_entry_t *e = self->head;
@@ -256,7 +267,7 @@ static void s_expire(zlink_t *self, int64_t now)
 }
 
 /* Send self->out as one message. 0 or -1 (errno). */
-static int s_send(zlink_t *self)
+static int s_send(gw_zlink_t *self)
 {
     if (self->stopped || !self->sock) {
         errno = EAGAIN;
@@ -270,19 +281,23 @@ static int s_send(zlink_t *self)
     return zmq_send(self->raw, self->out.data, self->out.len, ZMQ_DONTWAIT) < 0 ? -1 : 0;
 }
 
-/* A new entry (from the pool if it has one), its id taken and room for it in the table;
- * NULL on out of memory. */
-static zl_entry_t *s_entry_new(zlink_t *self, zlink_cb *cb, void *arg, int timeout_ms)
+/* A new entry (from the pool if it has one), its id taken and room for it in the table.
+ * Out of memory for these few bytes aborts, as czmq does for its own allocations: a
+ * request that could neither be tracked nor answered would hang its client. */
+static zl_entry_t *s_entry_new(gw_zlink_t *self, gw_zlink_cb *cb, void *arg, int timeout_ms)
 {
-    if (s_ids_reserve(&self->ids) != 0)
-        return NULL;
+    if (s_ids_reserve(&self->ids) != 0) {
+        pl_error("out of memory for a router request");
+        abort();
+    }
     zl_entry_t *e = self->pool;
     if (e) {
         self->pool = e->next;
         self->pool_n--;
         memset(e, 0, sizeof *e);
     } else if (!(e = calloc(1, sizeof *e))) {
-        return NULL;
+        pl_error("out of memory for a router request");
+        abort();
     }
     e->id = ++self->next_reqid;
     e->cb = cb;
@@ -291,8 +306,29 @@ static zl_entry_t *s_entry_new(zlink_t *self, zlink_cb *cb, void *arg, int timeo
     return e;
 }
 
+/* A request made after gw_zlink_stop: held in self->late (deadline order does not matter),
+ * answered unavailable from the last handle's close callback or gw_zlink_destroy. */
+static void s_late(gw_zlink_t *self, zl_entry_t *e)
+{
+    e->unsent = true;
+    e->next = self->late;
+    self->late = e;
+}
+
+/* Answer every request held in self->late (also those their callbacks make). */
+static void s_answer_late(gw_zlink_t *self)
+{
+    static const char msg[] = "the gateway is shutting down";
+    while (self->late) {
+        zl_entry_t *e = self->late;
+        self->late = e->next;
+        e->next = NULL;
+        s_complete(self, e, PL_E_UNAVAILABLE, msg, sizeof msg - 1);
+    }
+}
+
 /* Track e; on a failed send make it due now so the next loop turn answers it. */
-static void s_track(zlink_t *self, zl_entry_t *e, int send_rc)
+static void s_track(gw_zlink_t *self, zl_entry_t *e, int send_rc)
 {
     if (send_rc != 0) {
         pl_debug("send of request %" PRIu64 " failed: %s", e->id, strerror(errno));
@@ -304,14 +340,14 @@ static void s_track(zlink_t *self, zl_entry_t *e, int send_rc)
 }
 
 /* Encode and send REQ (key) or REQN (shard) for a new entry. */
-static int s_request(zlink_t *self, pl_op_t op, const char *key, int shard, const char *payload,
-                     size_t len, zlink_cb *cb, void *arg)
+static void s_request(gw_zlink_t *self, pl_op_t op, const char *key, int shard, const char *payload,
+                      size_t len, gw_zlink_cb *cb, void *arg)
 {
-    if (self->stopped)
-        return -1;
     zl_entry_t *e = s_entry_new(self, cb, arg, self->timeout_ms);
-    if (!e)
-        return -1;
+    if (self->stopped) {
+        s_late(self, e);
+        return;
+    }
     pl_hdr_t h = {.kind = key ? PL_K_REQ : PL_K_REQN,
                   .op = (uint8_t)op,
                   .shard = (uint16_t)shard,
@@ -321,35 +357,33 @@ static int s_request(zlink_t *self, pl_op_t op, const char *key, int shard, cons
         pl_msg_field_str(&self->out, key);
     pl_msg_field(&self->out, payload, len);
     s_track(self, e, s_send(self));
-    return 0;
 }
 
-int zlink_request(zlink_t *self, pl_op_t op, const char *key, const char *payload, size_t len,
-                  zlink_cb *cb, void *arg)
+void gw_zlink_request(gw_zlink_t *self, pl_op_t op, const char *key, const char *payload,
+                      size_t len, gw_zlink_cb *cb, void *arg)
 {
-    return s_request(self, op, key, 0, payload, len, cb, arg);
+    s_request(self, op, key, 0, payload, len, cb, arg);
 }
 
-int zlink_request_shard(zlink_t *self, pl_op_t op, int shard, const char *payload, size_t len,
-                        zlink_cb *cb, void *arg)
+void gw_zlink_request_shard(gw_zlink_t *self, pl_op_t op, int shard, const char *payload,
+                            size_t len, gw_zlink_cb *cb, void *arg)
 {
-    return s_request(self, op, NULL, shard, payload, len, cb, arg);
+    s_request(self, op, NULL, shard, payload, len, cb, arg);
 }
 
-int zlink_health(zlink_t *self, zlink_cb *cb, void *arg)
+void gw_zlink_health(gw_zlink_t *self, gw_zlink_cb *cb, void *arg)
 {
-    if (self->stopped)
-        return -1;
     zl_entry_t *e = s_entry_new(self, cb, arg, ZL_HEALTH_TIMEOUT_MS);
-    if (!e)
-        return -1;
+    if (self->stopped) {
+        s_late(self, e);
+        return;
+    }
     pl_hdr_t h = {.kind = PL_K_HEALTH, .id = e->id};
     pl_msg_begin(&self->out, &h);
     s_track(self, e, s_send(self));
-    return 0;
 }
 
-void zlink_loc(zlink_t *self, bool full, const char *payload, size_t len)
+void gw_zlink_loc(gw_zlink_t *self, bool full, const char *payload, size_t len)
 {
     pl_hdr_t h = {
         .kind = PL_K_LOC, .flags = full ? PL_MF_FULL : 0, .id = self->epoch, .seq = ++self->locseq};
@@ -362,21 +396,21 @@ void zlink_loc(zlink_t *self, bool full, const char *payload, size_t len)
         pl_debug("LOC %" PRIu64 " %.*s", self->locseq, (int)(len > 200 ? 200 : len), payload);
 }
 
-static void s_heartbeat(zlink_t *self)
+static void s_heartbeat(gw_zlink_t *self)
 {
     pl_hdr_t h = {.kind = PL_K_HB, .id = self->epoch, .seq = self->locseq};
     pl_msg_begin(&self->out, &h);
     (void)s_send(self); /* router down: EAGAIN, nothing to do */
 }
 
-const pl_slots_t *zlink_table(zlink_t *self)
+const pl_slots_t *gw_zlink_table(gw_zlink_t *self)
 {
     return self->table;
 }
 
 /* ---- receiving ------------------------------------------------------------------------ */
 
-static void s_on_answer(zlink_t *self, uint64_t id, const char *status, pl_slice_t body)
+static void s_on_answer(gw_zlink_t *self, uint64_t id, const char *status, pl_slice_t body)
 {
     zl_entry_t *e = s_ids_take(&self->ids, id);
     if (!e) {
@@ -400,10 +434,10 @@ static void s_on_answer(zlink_t *self, uint64_t id, const char *status, pl_slice
         free(text);
 }
 
-static void s_handle(zlink_t *self, const pl_msg_t *m);
+static void s_handle(gw_zlink_t *self, const pl_msg_t *m);
 
 /* One frame from the router: a message, or a BATCH of REP/EVT. */
-static void s_dispatch(zlink_t *self, zmq_msg_t *frame)
+static void s_dispatch(gw_zlink_t *self, zmq_msg_t *frame)
 {
     pl_liveness_heard(&self->live, pl_mono_ms());
     if (self->fresh) {
@@ -437,7 +471,7 @@ static void s_dispatch(zlink_t *self, zmq_msg_t *frame)
 }
 
 /* Handle one decoded message from the router (alone, or an entry of a BATCH). */
-static void s_handle(zlink_t *self, const pl_msg_t *m)
+static void s_handle(gw_zlink_t *self, const pl_msg_t *m)
 {
     switch (m->h.kind) {
     case PL_K_HB:
@@ -491,7 +525,7 @@ static void s_handle(zlink_t *self, const pl_msg_t *m)
     }
 }
 
-static void s_drain(zlink_t *self)
+static void s_drain(gw_zlink_t *self)
 {
     for (int i = 0; i < ZL_DRAIN_MAX && !self->stopped && self->raw && self->dirty; i++) {
         zmq_msg_t m;
@@ -534,7 +568,7 @@ static void s_idle_cb(uv_idle_t *h) {}
 
 static void s_check_cb(uv_check_t *h)
 {
-    zlink_t *self = h->data;
+    gw_zlink_t *self = h->data;
     s_drain(self);
     if (self->head && self->head->deadline <= pl_mono_ms())
         s_expire(self, pl_mono_ms());
@@ -554,7 +588,7 @@ static void s_turn(uv_loop_t *loop)
 
 static void s_prepare_cb(uv_prepare_t *h)
 {
-    zlink_t *self = h->data;
+    gw_zlink_t *self = h->data;
     if (pl_turn_enabled())
         s_turn(h->loop);
     bool input = false;
@@ -573,16 +607,20 @@ static void s_prepare_cb(uv_prepare_t *h)
 static void s_poll_closed_cb(uv_handle_t *h)
 {
     zl_poll_t *p = h->data;
-    zlink_t *self = p->zl;
+    gw_zlink_t *self = p->zl;
     zsock_destroy(&p->sock);
     free(p);
-    if (--self->open_handles == 0 && self->orphan)
-        zlink_destroy(&self);
+    if (--self->open_handles > 0)
+        return;
+    if (self->stopped)
+        s_answer_late(self);
+    if (self->orphan)
+        gw_zlink_destroy(&self);
 }
 
 /* Close the current socket's poll handle; the socket goes with it (s_poll_closed_cb).
  * uv_close takes the descriptor out of epoll at once, so a new socket may reuse it. */
-static void s_drop_socket(zlink_t *self)
+static void s_drop_socket(gw_zlink_t *self)
 {
     if (self->poll) {
         uv_poll_stop(&self->poll->h);
@@ -596,7 +634,7 @@ static void s_drop_socket(zlink_t *self)
 
 /* A new DEALER connected to the router, with its poll handle. Returns 0 or -1 (then
  * self->sock is NULL and sends fail until the next try). */
-static int s_connect(zlink_t *self)
+static int s_connect(gw_zlink_t *self)
 {
     zsock_t *sock = zsock_new(ZMQ_DEALER);
     if (!sock)
@@ -635,7 +673,7 @@ fail:
 
 static void s_hb_cb(uv_timer_t *h)
 {
-    zlink_t *self = h->data;
+    gw_zlink_t *self = h->data;
     int64_t now = pl_mono_ms();
     bool waiting = s_has_input(self);
     if (waiting)
@@ -662,15 +700,19 @@ static void s_deadline_cb(uv_timer_t *h)
 
 static void s_closed_cb(uv_handle_t *h)
 {
-    zlink_t *self = h->data;
-    if (--self->open_handles == 0 && self->orphan)
-        zlink_destroy(&self);
+    gw_zlink_t *self = h->data;
+    if (--self->open_handles > 0)
+        return;
+    s_answer_late(self);
+    if (self->orphan)
+        gw_zlink_destroy(&self);
 }
 
-zlink_t *zlink_new(gw_t *gw, uv_loop_t *loop, const char *endpoint, const char *name,
-                   int timeout_ms, zlink_handlers_t handlers, zcert_t *cert, const char *server_key)
+gw_zlink_t *gw_zlink_new(gw_t *gw, uv_loop_t *loop, const char *endpoint, const char *name,
+                         int timeout_ms, gw_zlink_handlers_t handlers, zcert_t *cert,
+                         const char *server_key)
 {
-    zlink_t *self = calloc(1, sizeof *self);
+    gw_zlink_t *self = calloc(1, sizeof *self);
     if (!self)
         return NULL;
     self->gw = gw;
@@ -718,7 +760,7 @@ zlink_t *zlink_new(gw_t *gw, uv_loop_t *loop, const char *endpoint, const char *
 fail_handles:
     /* handles close asynchronously: the last close callback frees self */
     self->orphan = true;
-    zlink_stop(self);
+    gw_zlink_stop(self);
     return NULL;
 fail:
     if (self->poll) {
@@ -735,7 +777,7 @@ fail:
     return NULL;
 }
 
-void zlink_stop(zlink_t *self)
+void gw_zlink_stop(gw_zlink_t *self)
 {
     if (!self || self->stopped)
         return;
@@ -756,12 +798,13 @@ void zlink_stop(zlink_t *self)
             uv_close(hs[i], s_closed_cb);
 }
 
-void zlink_destroy(zlink_t **self_p)
+void gw_zlink_destroy(gw_zlink_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    zlink_t *self = *self_p;
-    /* zlink_stop must have run and the loop must have closed the handles */
+    gw_zlink_t *self = *self_p;
+    /* gw_zlink_stop must have run and the loop must have closed the handles */
+    s_answer_late(self);
     zsock_destroy(&self->sock);
     s_ids_pool_free(self);
     zcert_destroy(&self->cert);

@@ -1,6 +1,6 @@
-/* urlnorm.h — canonical push target URLs (urlnorm.c). Pure functions, any thread. */
-#ifndef URLNORM_H
-#define URLNORM_H
+/* gw_urlnorm — canonical push target URLs (urlnorm.c). Pure functions, any thread. */
+#ifndef GW_URLNORM_H
+#define GW_URLNORM_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -13,9 +13,9 @@
  * a port outside 1-65535, a fragment, a backslash, a malformed escape, an encoded '/' or
  * '\' or control character in the path, raw characters outside RFC 3986's set, a result
  * longer than cap - 1. */
-int url_normalize(const char *in, char *out, size_t cap);
+int gw_url_normalize(const char *in, char *out, size_t cap);
 /* url (normalised) starts with prefix (normalised) at a boundary: the prefix ends with
  * '/', or url continues with '/', '?' or ends there. */
-bool url_prefix_match(const char *url, const char *prefix);
+bool gw_url_prefix_match(const char *url, const char *prefix);
 
 #endif
