@@ -12,6 +12,9 @@
  *     the idle connections (they all share its token, like one user's many devices);
  *  2. opens --idle idle sockets, then the --conns active ones, each with `auth`;
  *     connect + auth rate and per-socket connect → auth-ok latency are measured;
+ *     with --connect-rate R, between the two, --connect-count more sockets (the idle
+ *     user's token) are opened open loop: socket j is *intended* to start at t0 + j / R,
+ *     and its connect → auth-ok latency counts from that intended time (T6);
  *  3. with --group G > 1 the active users form groups of G (group_create by the first
  *     member); otherwise DM pairs (2i, 2i+1) on different gateways when two are given;
  *  4. open loop: message k is *intended* at t0 + k / rate and is sent by connection
@@ -66,6 +69,8 @@ static struct {
     int ngw;
     long conns, idle, group, size, sources, connect_par, http_threads;
     double rate, duration, drain, p99_limit, step, max_s;
+    double connect_rate; /* --connect-rate: open-loop connects per second (0: off) */
+    long connect_count;  /* --connect-count: sockets opened at connect_rate */
     bool max_rate, echo, quiet;
     long catchup, catchup_repeat; /* --catchup N: T5 instead of the load steps */
     const char *tag, *password, *path, *accounts;
@@ -119,7 +124,7 @@ typedef struct {
 } conn_t;
 
 static int s_ep = -1;
-static conn_t *s_c;   /* active then idle connections */
+static conn_t *s_c;   /* active, then idle, then the --connect-rate connections */
 static long s_nc;     /* total */
 static long s_ready;  /* connections that got auth ok (or the 101 in echo mode) */
 static long s_failed; /* connections that failed to connect/upgrade/auth */
@@ -665,6 +670,53 @@ static void s_accounts_save(char (*users)[33], char **tokens, long n)
         fclose(f);
 }
 
+/* Open connections [from, to) open loop: connection from + j is intended to start at
+ * t0 + j / rate, and c->t_start is that intended time, so that the connect -> auth-ok
+ * latency (s_hconn) includes any time the generator itself started it late: a slow server
+ * cannot hide behind a generator that waits for it (no coordinated omission). Waits up to
+ * max_s for the last answers. Returns the seconds from t0 to the last auth ok (or
+ * failure); *lag_us gets the largest (actual - intended) start. */
+static double s_open_rate(long from, long to, double rate, int64_t *lag_us)
+{
+    int64_t t0 = s_now_us() + 1000, deadline = t0 + (int64_t)(o.max_s * 1e6), last = t0;
+    long next = from, base_ready = s_ready, base_failed = s_failed;
+    struct epoll_event evs[512];
+    *lag_us = 0;
+    while (!s_stop) {
+        int64_t now = s_now_us();
+        if (now >= deadline)
+            break;
+        while (next < to) {
+            int64_t due = t0 + (int64_t)((double)(next - from) * 1e6 / rate);
+            if (due > now)
+                break;
+            if (now - due > *lag_us)
+                *lag_us = now - due;
+            if (s_start_connect(&s_c[next], next))
+                s_close(&s_c[next], true);
+            s_c[next].t_start = due;
+            next++;
+        }
+        long done = (s_ready - base_ready) + (s_failed - base_failed);
+        if (next >= to && done >= to - from)
+            break;
+        int timeout = 5;
+        if (next < to) { /* wake for the next intended start (ms granularity: starts
+                          * due within the same ms go out together, counted late) */
+            int64_t due = t0 + (int64_t)((double)(next - from) * 1e6 / rate);
+            int64_t ms = (due - s_now_us() + 999) / 1000;
+            timeout = ms < 0 ? 0 : ms < 5 ? (int)ms : 5;
+        }
+        int n = epoll_wait(s_ep, evs, 512, timeout);
+        long before = (s_ready - base_ready) + (s_failed - base_failed);
+        for (int i = 0; i < n; i++)
+            s_on_event(&evs[i]);
+        if ((s_ready - base_ready) + (s_failed - base_failed) != before)
+            last = s_now_us();
+    }
+    return (double)(last - t0) / 1e6;
+}
+
 /* ---- steps ----------------------------------------------------------------------------- */
 
 static long s_nactive;
@@ -908,6 +960,8 @@ static int s_usage(void)
             "  [--max-rate] [--step S] [--p99-limit MS] [--sources K] [--connect-par N]\n"
             "  [--pids name=PID,...] [--tag T] [--accounts FILE] [--password P] [--echo]\n"
             "  [--path P] [--http-threads N] [--max-seconds S] [--quiet]\n"
+            "  [--connect-rate R [--connect-count N]]  (T6: N open-loop connects at R/s\n"
+            "   after the idle ones, latency from the intended start; N defaults to 2 R)\n"
             "  [--catchup N [--catchup-repeat R]]  (T5: one device syncs N messages, R times)\n");
     return 2;
 }
@@ -1089,6 +1143,10 @@ int main(int argc, char **argv)
             o.sources = atol(v);
         else if (!strcmp(a, "--connect-par"))
             o.connect_par = atol(v);
+        else if (!strcmp(a, "--connect-rate"))
+            o.connect_rate = atof(v);
+        else if (!strcmp(a, "--connect-count"))
+            o.connect_count = atol(v);
         else if (!strcmp(a, "--http-threads"))
             o.http_threads = atol(v);
         else if (!strcmp(a, "--rate"))
@@ -1124,8 +1182,11 @@ int main(int argc, char **argv)
         o.duration <= 0 || o.sources < 1 || o.sources > 250 || o.connect_par < 1 ||
         o.http_threads < 1 || o.group == 1 || o.group > 100 || (o.group > 1 && o.conns < o.group) ||
         o.catchup < 0 || o.catchup_repeat < 1 || o.catchup_repeat > 100 ||
-        (o.catchup && (o.group > 1 || o.echo)))
+        (o.catchup && (o.group > 1 || o.echo)) || !(o.connect_rate >= 0) || o.connect_rate > 1e6 ||
+        o.connect_count < 0 || o.connect_count > 1000000 || (o.connect_count && !o.connect_rate))
         return s_usage();
+    if (o.connect_rate && !o.connect_count)
+        o.connect_count = (long)(2 * o.connect_rate) > 0 ? (long)(2 * o.connect_rate) : 1;
     if (!o.tag) {
         snprintf(tagbuf, sizeof tagbuf, "%06llx",
                  (unsigned long long)(s_now_us() ^ getpid()) & 0xffffff);
@@ -1138,9 +1199,9 @@ int main(int argc, char **argv)
     if (!getrlimit(RLIMIT_NOFILE, &rl)) {
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
-        if ((long)rl.rlim_cur < o.conns + o.idle + 64)
+        if ((long)rl.rlim_cur < o.conns + o.idle + o.connect_count + 64)
             fprintf(stderr, "wsbench: warning: open-file limit %ld < %ld connections\n",
-                    (long)rl.rlim_cur, o.conns + o.idle);
+                    (long)rl.rlim_cur, o.conns + o.idle + o.connect_count);
     }
 
     int rc = 1;
@@ -1149,9 +1210,10 @@ int main(int argc, char **argv)
         s_nactive = o.conns / o.group * o.group;
     else
         s_nactive = o.conns / 2 * 2;
-    s_nc = s_nactive + o.idle;
+    s_nc = s_nactive + o.idle + o.connect_count;
     s_c = calloc((size_t)s_nc, sizeof *s_c);
-    long nusers = o.echo ? 0 : s_nactive + (o.idle ? 1 : 0);
+    /* the idle and the --connect-rate sockets share one more user */
+    long nusers = o.echo ? 0 : s_nactive + (o.idle || o.connect_count ? 1 : 0);
     char(*users)[33] = calloc((size_t)nusers + 1, sizeof *users);
     char **tokens = calloc((size_t)nusers + 1, sizeof *tokens);
     long ngroups = o.group > 1 ? s_nactive / o.group : 0;
@@ -1167,7 +1229,7 @@ int main(int argc, char **argv)
     if (nusers) {
         for (long i = 0; i < s_nactive; i++)
             snprintf(users[i], sizeof users[i], "wb%s_%ld", o.tag, i);
-        if (o.idle)
+        if (o.idle || o.connect_count)
             snprintf(users[s_nactive], sizeof users[0], "wb%s_idle", o.tag);
         long cached = s_cached = s_accounts_load(users, tokens, nusers);
         acct_job_t j = {.users = users, .tokens = tokens};
@@ -1231,17 +1293,35 @@ int main(int argc, char **argv)
     if (o.idle) {
         if (!o.quiet)
             fprintf(stderr, "wsbench: opening %ld idle connections\n", o.idle);
-        idle_s = s_open(s_nactive, s_nc);
+        idle_s = s_open(s_nactive, s_nactive + o.idle);
         h_idle = s_hconn;
         idle_ready = s_ready;
         bench_hist_reset(&s_hconn);
         s_loop_until(s_now_us() + 300000, NULL); /* answers to pings, presence settle */
         s_rss(rss_after_idle);
     }
+    /* 2b. T6: connect + auth at an offered rate beside the idle ones */
+    double rate_s = 0;
+    int64_t rate_lag = 0;
+    bench_hist_t h_rate;
+    bench_hist_reset(&h_rate);
+    long rate_ready = 0, rate_failed = 0;
+    if (o.connect_count) {
+        if (!o.quiet)
+            fprintf(stderr, "wsbench: opening %ld connections at %.0f/s (open loop)\n",
+                    o.connect_count, o.connect_rate);
+        long r0 = s_ready, f0 = s_failed;
+        bench_hist_reset(&s_hconn);
+        rate_s = s_open_rate(s_nactive + o.idle, s_nc, o.connect_rate, &rate_lag);
+        h_rate = s_hconn;
+        rate_ready = s_ready - r0;
+        rate_failed = s_failed - f0;
+        bench_hist_reset(&s_hconn);
+    }
     if (!o.quiet)
         fprintf(stderr, "wsbench: opening %ld active connections\n", s_nactive);
     act_s = s_open(0, s_nactive);
-    long act_ready = s_ready - idle_ready;
+    long act_ready = s_ready - idle_ready - rate_ready;
     if (act_ready < s_nactive) {
         fprintf(stderr, "wsbench: only %ld of %ld active connections authenticated%s\n", act_ready,
                 s_nactive, o.accounts ? " (stale --accounts file? delete it)" : "");
@@ -1356,6 +1436,15 @@ int main(int argc, char **argv)
         bench_hist_row(&h_idle, stdout);
         printf("\n");
     }
+    if (o.connect_count) {
+        printf("connect+auth at %.0f/s offered beside %ld idle: %ld of %ld in %.2f s = %.0f/s "
+               "(%ld failed, start lag max %.2f ms), latency ms from the intended start "
+               "p50/p90/p99/p999/max ",
+               o.connect_rate, idle_ready, rate_ready, o.connect_count, rate_s,
+               rate_s > 0 ? (double)rate_ready / rate_s : 0.0, rate_failed, (double)rate_lag / 1e3);
+        bench_hist_row(&h_rate, stdout);
+        printf("\n");
+    }
     printf("connect+auth active: %ld in %.2f s = %.0f/s, latency ms p50/p90/p99/p999/max ",
            act_ready, act_s, act_s > 0 ? (double)act_ready / act_s : 0.0);
     bench_hist_row(&s_hconn, stdout);
@@ -1381,8 +1470,18 @@ int main(int argc, char **argv)
     printf("\"connect_idle\":{\"n\":%ld,\"secs\":%.3f,\"per_s\":%.0f,\"latency_ms\":", idle_ready,
            idle_s, idle_s > 0 ? (double)idle_ready / idle_s : 0.0);
     bench_hist_json(&h_idle, stdout);
-    printf("},\"connect\":{\"n\":%ld,\"secs\":%.3f,\"per_s\":%.0f,\"latency_ms\":", act_ready,
-           act_s, act_s > 0 ? (double)act_ready / act_s : 0.0);
+    printf("},\"connect_rate\":");
+    if (o.connect_count) {
+        printf("{\"offered_per_s\":%.0f,\"count\":%ld,\"beside\":%ld,\"n\":%ld,\"failed\":%ld,"
+               "\"secs\":%.3f,\"per_s\":%.0f,\"start_lag_max_ms\":%.3f,\"latency_ms\":",
+               o.connect_rate, o.connect_count, idle_ready, rate_ready, rate_failed, rate_s,
+               rate_s > 0 ? (double)rate_ready / rate_s : 0.0, (double)rate_lag / 1e3);
+        bench_hist_json(&h_rate, stdout);
+        printf("}");
+    } else
+        printf("null");
+    printf(",\"connect\":{\"n\":%ld,\"secs\":%.3f,\"per_s\":%.0f,\"latency_ms\":", act_ready, act_s,
+           act_s > 0 ? (double)act_ready / act_s : 0.0);
     bench_hist_json(&s_hconn, stdout);
     printf("},\"rss_kb\":{");
     for (int i = 0; i < o.npids; i++)
