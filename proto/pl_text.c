@@ -86,12 +86,12 @@ static bool s_chars(const char *s, size_t min, size_t max, bool upper_dot_dash)
 
 bool pl_user_valid(const char *s)
 {
-    return s && s_chars(s, 3, 32, false);
+    return s && s_chars(s, 3, PL_USER_MAX, false);
 }
 
 bool pl_device_valid(const char *s)
 {
-    return s && s_chars(s, 1, 64, true);
+    return s && s_chars(s, 1, PL_DEVICE_MAX, true);
 }
 
 bool pl_password_valid(const char *s, size_t len)
@@ -106,13 +106,13 @@ bool pl_dm_parse(const char *conv, char *a, char *b)
         return false;
     const char *p = conv + 3;
     const char *colon = strchr(p, ':');
-    if (!colon || colon - p > 32)
+    if (!colon || colon - p > PL_USER_MAX)
         return false;
-    char ua[33], ub[33];
+    char ua[PL_USER_MAX + 1], ub[PL_USER_MAX + 1];
     memcpy(ua, p, (size_t)(colon - p));
     ua[colon - p] = '\0';
     const char *q = colon + 1;
-    if (strlen(q) > 32)
+    if (strlen(q) > PL_USER_MAX)
         return false;
     strcpy(ub, q);
     if (!pl_user_valid(ua) || !pl_user_valid(ub) || strcmp(ua, ub) >= 0)
@@ -138,7 +138,7 @@ bool pl_group_id_valid(const char *conv)
         return false;
     const char *p = conv + 2;
     size_t n = strlen(p);
-    if (n < 1 || n > 64)
+    if (n < 1 || n > PL_GROUP_ID_MAX - 2)
         return false;
     for (size_t i = 0; i < n; i++) {
         char c = p[i];
