@@ -195,7 +195,7 @@ static int s_device_cap(shard_t *shard, const char *user, shard_batch_t *batch, 
     if (max <= 0)
         return 0;
     shard_key_t prefix, lru_key;
-    char lru_dev[65] = "", lru_th[TH_LEN + 1] = "";
+    char lru_dev[PL_DEVICE_MAX + 1] = "", lru_th[TH_LEN + 1] = "";
     int64_t lru_at = INT64_MAX;
     int n = 0;
     shard_iter_t *it = NULL;
@@ -210,7 +210,7 @@ static int s_device_cap(shard_t *shard, const char *user, shard_batch_t *batch, 
         if (dlen == 0 || dlen >= sizeof lru_dev || vlen != TH_LEN || klen > SHARD_KEY_MAX)
             continue; /* not a token this code wrote */
         n++;
-        char dev[65];
+        char dev[PL_DEVICE_MAX + 1];
         memcpy(dev, k + prefix.len, dlen);
         dev[dlen] = '\0';
         int64_t at = shard_guard_device_last(shard_guard(shard), user, dev);

@@ -130,7 +130,7 @@ static void s_load(void *arg, const char *k, size_t klen, const char *v, size_t 
 {
     shard_outbox_t *self = arg;
     const char *sep = klen > 3 ? memchr(k + 3, '\0', klen - 3) : NULL;
-    char user[33], *payload = strndup(v, vlen);
+    char user[PL_USER_MAX + 1], *payload = strndup(v, vlen);
     size_t ulen = sep ? klen - (size_t)(sep + 1 - k) : 0;
     if (sep && ulen < sizeof(user) && payload) {
         memcpy(user, sep + 1, ulen);

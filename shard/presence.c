@@ -14,7 +14,7 @@
 #define PRES_GW_MAX 64   /* gateways one user can be live on at once (more are ignored) */
 
 typedef struct {
-    char user[33];
+    char user[PL_USER_MAX + 1];
     char *gws[PRES_GW_MAX]; /* gateways where the user is live (owned strings) */
     int ngws;
     int64_t last_seen; /* wall ms; 0: never */
@@ -135,7 +135,7 @@ static zhashx_t *s_contacts(shard_presence_t *self, const char *user)
         size_t klen = 0, vlen = 0;
         const char *k = shard_iter_key(it, &klen);
         const char *v = shard_iter_value(it, &vlen);
-        char conv[128], a[33], b[33];
+        char conv[128], a[PL_USER_MAX + 1], b[PL_USER_MAX + 1];
         size_t clen = klen - prefix.len;
         if (clen >= sizeof conv)
             continue;

@@ -403,7 +403,7 @@ static void s_requeue_one(void *arg, const char *k, size_t kl, const char *v, si
     const char *user = k + 3, *end = k + kl;
     const char *z1 = memchr(user, 0, (size_t)(end - user));
     const char *z2 = z1 ? memchr(z1 + 1, 0, (size_t)(end - z1 - 1)) : NULL;
-    char u[33], hash[80], conv[PUSH_CONV_MAX + 1];
+    char u[PL_USER_MAX + 1], hash[80], conv[PUSH_CONV_MAX + 1];
     shard_key_t tkey, qkey;
     if (kl > sizeof qkey.buf || !z2 || z1 - user >= (long)sizeof u ||
         z2 - z1 - 1 >= (long)sizeof hash || end - z2 - 1 > PUSH_CONV_MAX)
@@ -560,7 +560,7 @@ void shard_op_push(shard_t *shard, const char *gw, const char *reqid, json_t *re
 void shard_push_committed(shard_t *shard, const char *const *users, size_t n, const char *skip,
                           const char *event)
 {
-    char from[33];
+    char from[PL_USER_MAX + 1];
     size_t fl = strcspn(skip, "/");
     if (fl >= sizeof from)
         return;
@@ -673,7 +673,7 @@ void shard_push_tick(shard_push_t *self)
             continue;
         const char *ckey = zhashx_cursor(self->collapse);
         if (c->payload) {
-            char user[33]; /* user names are at most 32 bytes */
+            char user[PL_USER_MAX + 1];
             size_t ul = strcspn(ckey, " ");
             if (ul < sizeof user) {
                 memcpy(user, ckey, ul);
