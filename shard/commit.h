@@ -55,7 +55,8 @@ int shard_commit_after(shard_commit_t *self, shard_commit_fn *fn, void *arg);
 /* Make room for one more action: 0 or -1 (out of memory). */
 int shard_commit_reserve(shard_commit_t *self);
 /* Run fn(arg, status, why) once after every flush (and at destroy), after all its
- * actions. For modules' bookkeeping (registered at their creation, for good). 0 or -1. */
+ * actions. For modules' bookkeeping, registered for good as the last fallible step of
+ * their creation (arg must outlive the commit's last flush or destroy). 0 or -1. */
 int shard_commit_on_end(shard_commit_t *self, shard_commit_fn *fn, void *arg);
 
 /* Actions waiting for the batch. */

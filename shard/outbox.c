@@ -158,12 +158,14 @@ static shard_outbox_t *s_new(shard_t *shard, key_fn *key, char tag, const char *
     if (!self->entries || !self->staged)
         goto fail;
     zhashx_set_destructor(self->entries, s_entry_free);
-    if (commit && shard_commit_on_end(commit, s_end, self) != 0)
-        goto fail;
-    self->commit = commit;
     /* Entries live in their conversation's slot: the scan goes slot by slot. */
     if (shard_scan(shard, tag, s_load, self) != 0)
         goto fail;
+    /* the end hook last: a failure before it must not leave the commit calling a freed
+     * outbox */
+    if (commit && shard_commit_on_end(commit, s_end, self) != 0)
+        goto fail;
+    self->commit = commit;
     if (zhashx_size(self->entries))
         pl_info("outbox: %zu %s entries to resend", zhashx_size(self->entries), self->what);
     return self;
