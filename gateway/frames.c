@@ -109,6 +109,17 @@ char *json_text(const json_t *obj, size_t *len_out)
     return t;
 }
 
+gw_blob_t *frame_dump(const json_t *obj)
+{
+    size_t len;
+    char *t = json_text(obj, &len);
+    if (!t)
+        return NULL;
+    gw_blob_t *b = gw_blob_new(t, len);
+    free(t);
+    return b;
+}
+
 gw_blob_t *frame_error(const char *id_json, const char *code, const char *msg, size_t msg_len)
 {
     json_t *m = json_stringn(msg ? msg : code, msg ? msg_len : strlen(code));

@@ -93,6 +93,8 @@ gw_blob_t *frame_ok_splice(const char *id_json, const char *body, size_t body_le
 /* {"type":"error"[,"id":<id_json>],"code":code,"message":msg}. id_json may be NULL;
  * msg need not be valid UTF-8 (then code is used as message). NULL on OOM. */
 gw_blob_t *frame_error(const char *id_json, const char *code, const char *msg, size_t msg_len);
+/* Serialise obj (compact) into a blob; NULL on failure. Does not take ownership. */
+gw_blob_t *frame_dump(const json_t *obj);
 /* Compact JSON text of obj, malloc'd (caller frees); NULL on failure. */
 char *json_text(const json_t *obj, size_t *len_out);
 
