@@ -126,7 +126,7 @@ void fuzz_shard_wipe(void)
 {
     shard_t *sh = fuzz_shard();
     shard_key_t all = {.len = 0};
-    shard_iter_t *it = shard_iter_new(sh->store, &all);
+    shard_iter_t *it = shard_iter_new(shard_store(sh), &all);
     shard_batch_t *b = shard_batch_new();
     if (!it || !b)
         abort();
@@ -139,7 +139,7 @@ void fuzz_shard_wipe(void)
         shard_batch_del(b, &k);
     }
     shard_iter_destroy(&it);
-    if (shard_batch_count(b) && shard_store_write(sh->store, b, false) != 0)
+    if (shard_batch_count(b) && shard_store_write(shard_store(sh), b, false) != 0)
         abort();
     shard_batch_destroy(&b);
 }

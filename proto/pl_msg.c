@@ -432,17 +432,26 @@ int pl_json_str(pl_buf_t *b, const char *s, size_t n)
 
 int pl_json_u64(pl_buf_t *b, uint64_t v)
 {
-    char d[24];
-    int n = 0;
-    do {
-        d[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    if (s_reserve(b, (size_t)n) != 0)
-        return -1;
-    while (n)
-        b->data[b->len++] = (uint8_t)d[--n];
-    return 0;
+    /* two digits per division, written from the end of d (a 13-digit timestamp is 7
+     * steps instead of 13, and no reversal) */
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+                                "25262728293031323334353637383940414243444546474849"
+                                "50515253545556575859606162636465666768697071727374"
+                                "75767778798081828384858687888990919293949596979899";
+    char d[20]; /* UINT64_MAX has 20 digits */
+    size_t at = sizeof d;
+    while (v >= 100) {
+        unsigned r = (unsigned)(v % 100);
+        v /= 100;
+        at -= 2;
+        memcpy(d + at, pairs + 2 * r, 2);
+    }
+    if (v >= 10) {
+        at -= 2;
+        memcpy(d + at, pairs + 2 * v, 2);
+    } else
+        d[--at] = (char)('0' + v);
+    return pl_buf_put(b, d + at, sizeof d - at);
 }
 
 /* ---- name lists ---------------------------------------------------------------------- */

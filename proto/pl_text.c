@@ -68,30 +68,36 @@ size_t pl_utf8_count(const char *buf, size_t len)
     return n;
 }
 
-static bool s_chars(const char *s, size_t min, size_t max, bool upper_dot_dash)
+/* Which bytes may appear in a user name (C_USER: [a-z0-9_]) and in a device id
+ * (C_DEVICE: [A-Za-z0-9_.-]): one table lookup per byte. */
+enum { C_USER = 1, C_DEVICE = 2 };
+static const unsigned char s_class[256] = {
+    ['a' ... 'z'] = C_USER | C_DEVICE,
+    ['0' ... '9'] = C_USER | C_DEVICE,
+    ['_'] = C_USER | C_DEVICE,
+    ['A' ... 'Z'] = C_DEVICE,
+    ['.'] = C_DEVICE,
+    ['-'] = C_DEVICE,
+};
+
+/* s is min..max bytes of class cls. */
+static bool s_chars(const char *s, size_t min, size_t max, unsigned cls)
 {
-    size_t n = strlen(s);
-    if (n < min || n > max)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-        if (upper_dot_dash)
-            ok = ok || (c >= 'A' && c <= 'Z') || c == '.' || c == '-';
-        if (!ok)
-            return false;
-    }
-    return true;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = 0;
+    while (n <= max && (s_class[p[n]] & cls))
+        n++;
+    return p[n] == '\0' && n >= min && n <= max;
 }
 
 bool pl_user_valid(const char *s)
 {
-    return s && s_chars(s, 3, 32, false);
+    return s && s_chars(s, 3, PL_USER_MAX, C_USER);
 }
 
 bool pl_device_valid(const char *s)
 {
-    return s && s_chars(s, 1, 64, true);
+    return s && s_chars(s, 1, PL_DEVICE_MAX, C_DEVICE);
 }
 
 bool pl_password_valid(const char *s, size_t len)
@@ -106,13 +112,13 @@ bool pl_dm_parse(const char *conv, char *a, char *b)
         return false;
     const char *p = conv + 3;
     const char *colon = strchr(p, ':');
-    if (!colon || colon - p > 32)
+    if (!colon || colon - p > PL_USER_MAX)
         return false;
-    char ua[33], ub[33];
+    char ua[PL_USER_MAX + 1], ub[PL_USER_MAX + 1];
     memcpy(ua, p, (size_t)(colon - p));
     ua[colon - p] = '\0';
     const char *q = colon + 1;
-    if (strlen(q) > 32)
+    if (strlen(q) > PL_USER_MAX)
         return false;
     strcpy(ub, q);
     if (!pl_user_valid(ua) || !pl_user_valid(ub) || strcmp(ua, ub) >= 0)
@@ -138,7 +144,7 @@ bool pl_group_id_valid(const char *conv)
         return false;
     const char *p = conv + 2;
     size_t n = strlen(p);
-    if (n < 1 || n > 64)
+    if (n < 1 || n > PL_GROUP_ID_MAX - 2)
         return false;
     for (size_t i = 0; i < n; i++) {
         char c = p[i];

@@ -164,7 +164,8 @@ static void s_tx(zsock_t *s, const char *first, ...)
         for (int i = 0; i < n; i++)
             zmsg_addstr(m, f[i]);
     }
-    zmsg_send(&m, s);
+    if (zmsg_send(&m, s) != 0) /* a hostile peer's socket may refuse it; czmq keeps m */
+        zmsg_destroy(&m);
 }
 
 /* Send raw bytes as one frame. */

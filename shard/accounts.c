@@ -53,7 +53,7 @@ void shard_op_user_create(shard_t *shard, const char *gw, const char *reqid, jso
         return;
     }
     shard_key_user(&key, user);
-    int rc = shard_store_get(shard->store, &key, &old, NULL);
+    int rc = shard_store_get(shard_store(shard), &key, &old, NULL);
     free(old);
     if (rc < 0) {
         shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
@@ -70,7 +70,7 @@ void shard_op_user_create(shard_t *shard, const char *gw, const char *reqid, jso
         shard_reply(shard, gw, reqid, PL_E_INTERNAL, "cannot encode account");
         return;
     }
-    rc = shard_store_put(shard->store, &key, text, strlen(text), shard->sync);
+    rc = shard_store_put(shard_store(shard), &key, text, strlen(text), shard_sync(shard));
     free(text);
     if (rc != 0) {
         shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
@@ -91,7 +91,7 @@ static int s_account(shard_t *shard, const char *gw, const char *reqid, json_t *
     if (!user)
         return 0;
     shard_key_user(&key, user);
-    int rc = shard_store_get(shard->store, &key, val, NULL);
+    int rc = shard_store_get(shard_store(shard), &key, val, NULL);
     if (rc <= 0) {
         free(*val);
         *val = NULL;
@@ -111,7 +111,7 @@ void shard_op_user_get(shard_t *shard, const char *gw, const char *reqid, json_t
         return;
     int retry_s = 0;
     if (json_is_true(json_object_get(req, "login")) &&
-        !shard_guard_login(shard->guard, user, &retry_s)) {
+        !shard_guard_login(shard_guard(shard), user, &retry_s)) {
         /* per-account guessing budget (guard.h): refused before any password is checked */
         free(val);
         char why[96];
@@ -171,7 +171,7 @@ static void s_revoked(shard_t *shard, const char *user, json_t *tokens)
     json_t *ev = json_pack("{s:s, s:s, s:o}", "type", "_revoke", "user", user, "tokens", tokens);
     char *ev_text = ev ? json_dumps(ev, JSON_COMPACT) : NULL;
     if (ev_text)
-        shard_loc_push_all(shard->loc, user, ev_text);
+        shard_loc_push_all(shard_loc(shard), user, ev_text);
     else
         pl_error("token revoke of %s: out of memory, gateways not told", user);
     free(ev_text);
@@ -190,16 +190,17 @@ static json_t *s_one_token(const char *device, const char *th, size_t len)
  * error or OOM). */
 static int s_device_cap(shard_t *shard, const char *user, shard_batch_t *batch, json_t **evicted)
 {
-    int max = shard_guard_max_devices(shard->guard);
+    int max = shard_guard_max_devices(shard_guard(shard));
     *evicted = NULL;
     if (max <= 0)
         return 0;
     shard_key_t prefix, lru_key;
-    char lru_dev[65] = "", lru_th[TH_LEN + 1] = "";
+    char lru_dev[PL_DEVICE_MAX + 1] = "", lru_th[TH_LEN + 1] = "";
     int64_t lru_at = INT64_MAX;
     int n = 0;
     shard_iter_t *it = NULL;
-    if (shard_key_token_prefix(&prefix, user) != 0 || !(it = shard_iter_new(shard->store, &prefix)))
+    if (shard_key_token_prefix(&prefix, user) != 0 ||
+        !(it = shard_iter_new(shard_store(shard), &prefix)))
         return -1;
     for (shard_iter_seek_first(it); shard_iter_valid(it); shard_iter_next(it)) {
         size_t klen = 0, vlen = 0;
@@ -209,10 +210,10 @@ static int s_device_cap(shard_t *shard, const char *user, shard_batch_t *batch, 
         if (dlen == 0 || dlen >= sizeof lru_dev || vlen != TH_LEN || klen > SHARD_KEY_MAX)
             continue; /* not a token this code wrote */
         n++;
-        char dev[65];
+        char dev[PL_DEVICE_MAX + 1];
         memcpy(dev, k + prefix.len, dlen);
         dev[dlen] = '\0';
-        int64_t at = shard_guard_device_last(shard->guard, user, dev);
+        int64_t at = shard_guard_device_last(shard_guard(shard), user, dev);
         if (at < lru_at) { /* ties: the first in key order */
             lru_at = at;
             memcpy(lru_dev, dev, dlen + 1);
@@ -243,7 +244,7 @@ void shard_op_token_set(shard_t *shard, const char *gw, const char *reqid, json_
     if (!user)
         return;
     const char *device = shard_json_str(req, "device");
-    if (shard_store_get(shard->store, &key, &old, &old_len) < 0) {
+    if (shard_store_get(shard_store(shard), &key, &old, &old_len) < 0) {
         shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
         return;
     }
@@ -256,7 +257,7 @@ void shard_op_token_set(shard_t *shard, const char *gw, const char *reqid, json_
         rc = s_device_cap(shard, user, batch, &evicted);
     if (rc == 0) {
         shard_batch_put(batch, &key, th, TH_LEN);
-        rc = shard_store_write(shard->store, batch, shard->sync);
+        rc = shard_store_write(shard_store(shard), batch, shard_sync(shard));
     }
     shard_batch_destroy(&batch);
     if (rc != 0) {
@@ -266,14 +267,14 @@ void shard_op_token_set(shard_t *shard, const char *gw, const char *reqid, json_
         return;
     }
     pl_info("token set for %s/%s", user, device);
-    shard_guard_login_ok(shard->guard, user);
-    shard_guard_device_used(shard->guard, user, device);
+    shard_guard_login_ok(shard_guard(shard), user);
+    shard_guard_device_used(shard_guard(shard), user, device);
     if (evicted) {
         const char *gone = json_string_value(json_object_get(json_array_get(evicted, 0), "device"));
         pl_info("%s has more than %d devices: token of %s revoked (least recently used)", user,
-                shard_guard_max_devices(shard->guard), gone ? gone : "?");
+                shard_guard_max_devices(shard_guard(shard)), gone ? gone : "?");
         if (gone)
-            shard_guard_device_gone(shard->guard, user, gone);
+            shard_guard_device_gone(shard_guard(shard), user, gone);
         s_revoked(shard, user, evicted);
     }
     /* the device's previous token is replaced: its sockets are closed everywhere */
@@ -292,7 +293,7 @@ static int s_revoke_all(shard_t *shard, const char *user, json_t **tokens)
     shard_batch_t *batch = shard_batch_new();
     shard_iter_t *it = NULL;
     if (!*tokens || !batch || shard_key_token_prefix(&prefix, user) != 0 ||
-        !(it = shard_iter_new(shard->store, &prefix)))
+        !(it = shard_iter_new(shard_store(shard), &prefix)))
         goto fail;
     for (shard_iter_seek_first(it); shard_iter_valid(it); shard_iter_next(it)) {
         size_t klen = 0, vlen = 0;
@@ -308,7 +309,7 @@ static int s_revoke_all(shard_t *shard, const char *user, json_t **tokens)
     }
     /* logging every device out removes every push target, in the same atomic write */
     if (shard_iter_status(it) != 0 || shard_push_forget_device(shard, batch, user, NULL) != 0 ||
-        shard_store_write(shard->store, batch, shard->sync) != 0)
+        shard_store_write(shard_store(shard), batch, shard_sync(shard)) != 0)
         goto fail;
     shard_iter_destroy(&it);
     shard_batch_destroy(&batch);
@@ -336,7 +337,7 @@ void shard_op_token_revoke(shard_t *shard, const char *gw, const char *reqid, js
         return;
     }
     const char *device = shard_json_str(req, "device");
-    int rc = shard_store_get(shard->store, &key, &val, &len);
+    int rc = shard_store_get(shard_store(shard), &key, &val, &len);
     bool match = rc == 1 && len == TH_LEN && sodium_memcmp(val, th, TH_LEN) == 0;
     free(val);
     if (rc < 0) {
@@ -357,7 +358,7 @@ void shard_op_token_revoke(shard_t *shard, const char *gw, const char *reqid, js
         if (batch) {
             shard_batch_del(batch, &key);
             if (shard_push_forget_device(shard, batch, user, device) == 0)
-                rc = shard_store_write(shard->store, batch, shard->sync);
+                rc = shard_store_write(shard_store(shard), batch, shard_sync(shard));
         }
         shard_batch_destroy(&batch);
         if (rc == 0 && !(tokens = s_one_token(device, th, TH_LEN)))
@@ -383,7 +384,7 @@ void shard_op_token_check(shard_t *shard, const char *gw, const char *reqid, jso
     const char *user = s_token_args(shard, gw, reqid, req, &key, &th);
     if (!user)
         return;
-    int rc = shard_store_get(shard->store, &key, &val, &len);
+    int rc = shard_store_get(shard_store(shard), &key, &val, &len);
     bool match = rc == 1 && len == TH_LEN && sodium_memcmp(val, th, TH_LEN) == 0;
     free(val);
     if (rc < 0)
@@ -391,7 +392,7 @@ void shard_op_token_check(shard_t *shard, const char *gw, const char *reqid, jso
     else if (!match)
         shard_reply(shard, gw, reqid, PL_E_UNAUTHENTICATED, "invalid or replaced token");
     else {
-        shard_guard_device_used(shard->guard, user, shard_json_str(req, "device"));
+        shard_guard_device_used(shard_guard(shard), user, shard_json_str(req, "device"));
         shard_reply(shard, gw, reqid, "ok", "{}");
     }
 }
@@ -419,7 +420,7 @@ void shard_op_conv_list(shard_t *shard, const char *gw, const char *reqid, json_
         return;
     }
     json_t *convs = json_array();
-    shard_iter_t *it = shard_iter_new(shard->store, &prefix);
+    shard_iter_t *it = shard_iter_new(shard_store(shard), &prefix);
     bool more = false;
     if (!convs || !it)
         goto fail;
@@ -490,12 +491,12 @@ void shard_op_idx_del(shard_t *shard, const char *gw, const char *reqid, json_t 
         return;
     }
     char *old = NULL;
-    int had = shard_store_get(shard->store, &key, &old, NULL);
+    int had = shard_store_get(shard_store(shard), &key, &old, NULL);
     free(old);
-    if (had < 0 || shard_store_del(shard->store, &key, shard->sync) != 0)
+    if (had < 0 || shard_store_del(shard_store(shard), &key, shard_sync(shard)) != 0)
         return; /* not acknowledged: the conversation's shard resends */
     if (had == 1)
-        shard_quota_indexed(shard->quota, user, conv, false);
+        shard_quota_indexed(shard_quota(shard), user, conv, false);
     s_idx_ack(shard, req, user, conv);
     pl_debug("index: %s left %s", user, conv);
 }
@@ -521,20 +522,21 @@ void shard_op_idx_add(shard_t *shard, const char *gw, const char *reqid, json_t 
         sprintf(value, "%s %s", kind, list);
     const char *v = value ? value : kind;
     char *old = NULL;
-    int had = shard_store_get(shard->store, &key, &old, NULL);
+    int had = shard_store_get(shard_store(shard), &key, &old, NULL);
     free(old);
-    int rc = had < 0 ? -1 : shard_store_put(shard->store, &key, v, strlen(v), shard->sync);
+    int rc =
+        had < 0 ? -1 : shard_store_put(shard_store(shard), &key, v, strlen(v), shard_sync(shard));
     free(value);
     free(list);
     if (rc != 0)
         return; /* not acknowledged: the conversation's shard resends */
     if (had == 0)
-        shard_quota_indexed(shard->quota, user, conv, true); /* a new entry: count it */
+        shard_quota_indexed(shard_quota(shard), user, conv, true); /* a new entry: count it */
     s_idx_ack(shard, req, user, conv);
     pl_debug("index: %s is in %s", user, conv);
 }
 
 void shard_op_idx_ack(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
-    shard_outbox_ack(shard->outbox, req);
+    shard_outbox_ack(shard_outbox(shard), req);
 }

@@ -1,11 +1,12 @@
-/* conv — send with group commit, sync, history, conv_info. See conv.h. */
+/* conv — send, sync, history, conv_info. See conv.h. */
 #include "conv.h"
 
+#include <assert.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "group.h"
+#include "commit.h"
 #include "guard.h"
 #include "loc.h"
 #include "outbox.h"
@@ -14,56 +15,52 @@
 #include "pl_text.h"
 #include "pl_time.h"
 #include "push.h"
+#include "roster.h"
 
-#define CMID_MAX_CP 64
 #define SYNC_LIMIT_DEFAULT 100
 #define HISTORY_LIMIT_DEFAULT 50
 #define LIMIT_MAX 500
-/* A pending batch this large is written at once, mid-drain, to bound memory. */
-#define BATCH_MAX_BYTES (16 * 1024 * 1024)
 
 typedef struct {
     uint64_t seq;  /* last committed seq */
     uint64_t next; /* last seq handed out to a pending send (== seq when none pending) */
 } counter_t;
 
-/* Longest valid conversation id ("dm:" + 32 + ":" + 32, "g:" + 64) and its NUL. */
-#define CONV_ID_MAX 72
 /* The pending array and the event arena keep their memory from batch to batch up to
  * these sizes (a larger one, after a burst, is freed at the commit). */
 #define PEND_KEEP 4096
 #define EVENTS_KEEP (1024 * 1024)
 
-/* One send (or, with done set, another change: shard_conv_defer) waiting for the group
- * commit: an element of shard_conv_t's pending array (no allocation per send but a
- * group's `to`). */
+/* One send waiting for the group commit: an element of shard_conv_t's pending array (no
+ * allocation per send but a group's `to`). Each has one action queued in the group
+ * commit (s_sent), which answers them in the array's order. */
 typedef struct {
-    char gw[PL_MSG_ADDR_MAX + 1], reqid[24], conv[CONV_ID_MAX];
-    bool has_event;             /* false when this repeats a send of the same batch */
-    size_t ev_off;              /* the stored msg JSON text: events.data + ev_off, NUL-terminated */
-    size_t ev_len;              /* its length without the NUL */
-    uint64_t idem_hash;         /* a new send: its idempotency key's hash, */
-    size_t idem_off, idem_len;  /* and the key in idem_keys (idem_len 0: not a new send) */
-    char skip[32 + 1 + 64 + 1]; /* "<user>/<device>" */
-    char a[33], b[33];          /* dm members */
-    bool group;                 /* a group message: recipients in to */
-    char (*to)[33];             /* group members when the message was staged */
+    char gw[PL_MSG_ADDR_MAX + 1], reqid[24], conv[PL_CONV_MAX + 1];
+    bool has_event;            /* false when this repeats a send of the same batch */
+    size_t ev_off;             /* the stored msg JSON text: events.data + ev_off, NUL-terminated */
+    size_t ev_len;             /* its length without the NUL */
+    uint64_t idem_hash;        /* a new send: its idempotency key's hash, */
+    size_t idem_off, idem_len; /* and the key in idem_keys (idem_len 0: not a new send) */
+    char skip[PL_USER_MAX + 1 + PL_DEVICE_MAX + 1]; /* "<user>/<device>" */
+    char a[PL_USER_MAX + 1], b[PL_USER_MAX + 1];    /* dm members */
+    bool group;                                     /* a group message: recipients in to */
+    char (*to)[PL_USER_MAX + 1];                    /* group members when the message was staged */
     size_t nto;
     uint64_t seq;
     int64_t ts;
     /* a new send: its conversation's counter (entries of counters are freed only by a
      * purge, which happens only with nothing pending or after the batch is dropped) */
     counter_t *ctr;
-    shard_conv_done_fn *done; /* a deferred change: called once, after the write */
-    void *done_arg;
 } pend_t;
 
 struct _shard_conv_t {
     shard_t *shard;
-    zhashx_t *counters;   /* conv -> counter_t (owned) */
-    shard_batch_t *batch; /* the pending group commit */
-    pend_t *pend;         /* the pending sends and changes, in arrival order */
+    shard_commit_t *commit; /* the group commit the sends are staged into */
+    shard_roster_t *roster; /* conversation members */
+    zhashx_t *counters;     /* conv -> counter_t (owned) */
+    pend_t *pend;           /* the pending sends, in arrival order */
     size_t npend, cap_pend;
+    size_t answered; /* pend[0..answered) were answered by their action (s_sent) */
     /* The idempotency keys of the pending new sends, to find a repeat within the batch:
      * open addressing (linear probing) over pend indexes + 1 (0: empty), never more than
      * half full; the key bytes in idem_keys. */
@@ -71,8 +68,6 @@ struct _shard_conv_t {
     size_t idem_cap, idem_n;
     pl_buf_t idem_keys;
     pl_buf_t events; /* the stored events of the pending sends, back to back */
-    size_t batch_bytes;
-    size_t deferred; /* deferred changes (not sends) in pending */
     pl_buf_t text;   /* a stored event or an answer being written (reused) */
 };
 
@@ -82,6 +77,7 @@ static void s_pend_purge(shard_conv_t *self)
     for (size_t i = 0; i < self->npend; i++)
         free(self->pend[i].to);
     self->npend = 0;
+    self->answered = 0;
     if (self->cap_pend > PEND_KEEP) {
         free(self->pend);
         self->pend = NULL;
@@ -190,15 +186,18 @@ static void s_free(void **item)
     *item = NULL;
 }
 
+static void s_end(void *arg, const char *status, const char *why);
+
 shard_conv_t *shard_conv_new(shard_t *shard)
 {
     shard_conv_t *self = calloc(1, sizeof(*self));
     if (!self)
         return NULL;
     self->shard = shard;
+    self->commit = shard_commit(shard);
+    self->roster = shard_roster(shard);
     self->counters = zhashx_new();
-    self->batch = shard_batch_new();
-    if (!self->counters || !self->batch) {
+    if (!self->counters || shard_commit_on_end(self->commit, s_end, self) != 0) {
         shard_conv_destroy(&self);
         return NULL;
     }
@@ -206,51 +205,21 @@ shard_conv_t *shard_conv_new(shard_t *shard)
     return self;
 }
 
-/* Answer every pending send with status/why, forget the batch. */
-static void s_abort(shard_conv_t *self, const char *status, const char *why)
-{
-    for (size_t i = 0; i < self->npend; i++) {
-        pend_t *p = &self->pend[i];
-        if (p->done) {
-            shard_conv_done_fn *done = p->done;
-            p->done = NULL;
-            done(self->shard, p->done_arg, status);
-        } else
-            shard_reply(self->shard, p->gw, p->reqid, status, why);
-    }
-    if (self->shard->outbox)
-        shard_outbox_discard(self->shard->outbox);
-    self->deferred = 0;
-    s_pend_purge(self);
-    shard_batch_clear(self->batch);
-    self->batch_bytes = 0;
-}
-
 void shard_conv_destroy(shard_conv_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
     shard_conv_t *self = *self_p;
-    if (self->batch)
-        s_abort(self, PL_E_UNAVAILABLE, "shard is stopping");
+    /* the group commit, destroyed first, answered every pending send (shard_destroy) */
+    s_pend_purge(self);
     zhashx_destroy(&self->counters);
     free(self->pend);
     pl_buf_free(&self->events);
     free(self->idem_tab);
     pl_buf_free(&self->idem_keys);
-    shard_batch_destroy(&self->batch);
     pl_buf_free(&self->text);
     free(self);
     *self_p = NULL;
-}
-
-const char *shard_conv_members(const char *conv, char *a, char *b)
-{
-    if (strncmp(conv, "dm:", 3) == 0)
-        return pl_dm_parse(conv, a, b) ? NULL : PL_E_BAD_REQUEST;
-    if (pl_group_id_valid(conv))
-        return PL_E_NOT_FOUND; /* groups: not stored yet */
-    return PL_E_BAD_REQUEST;
 }
 
 /* The last stored seq of conv: the seq of its last message key (0 when none). There is
@@ -263,7 +232,7 @@ static int s_last_seq(shard_conv_t *self, const char *conv, uint64_t *out)
     shard_key_t prefix, last;
     if (shard_key_msg_prefix(&prefix, conv) != 0 || shard_key_msg(&last, conv, UINT64_MAX) != 0)
         return -1;
-    shard_iter_t *it = shard_iter_new(self->shard->store, &prefix);
+    shard_iter_t *it = shard_iter_new(shard_store(self->shard), &prefix);
     if (!it)
         return -1;
     *out = 0;
@@ -296,20 +265,8 @@ static counter_t *s_counter(shard_conv_t *self, const char *conv)
     return c;
 }
 
-const char *shard_conv_why(const char *err)
-{
-    if (strcmp(err, PL_E_NOT_FOUND) == 0)
-        return "no such conversation";
-    if (strcmp(err, PL_E_FORBIDDEN) == 0)
-        return "not a member of this conversation";
-    if (strcmp(err, PL_E_UNAVAILABLE) == 0)
-        return "storage error";
-    return "malformed conversation id";
-}
-
 /* Common checks of conversation requests: user, conv, membership (dm or group). Returns
  * the conv and fills *m, or answers the error and returns NULL. */
-/* Check that user may write to conv (answered when not); conv or NULL. */
 static const char *s_member_of(shard_conv_t *self, const char *gw, const char *reqid,
                                const char *conv, const char *user, shard_members_t *m)
 {
@@ -317,9 +274,9 @@ static const char *s_member_of(shard_conv_t *self, const char *gw, const char *r
         shard_reply(self->shard, gw, reqid, PL_E_BAD_REQUEST, "missing user or conv");
         return NULL;
     }
-    const char *err = shard_group_check(self->shard->group, conv, user, m);
+    const char *err = shard_roster_check(self->roster, conv, user, m);
     if (err) {
-        shard_reply(self->shard, gw, reqid, err, shard_conv_why(err));
+        shard_reply(self->shard, gw, reqid, err, shard_roster_why(err));
         return NULL;
     }
     return conv;
@@ -334,9 +291,9 @@ static const char *s_member(shard_conv_t *self, const char *gw, const char *reqi
         shard_reply(self->shard, gw, reqid, PL_E_BAD_REQUEST, "missing user or conv");
         return NULL;
     }
-    const char *err = shard_group_check(self->shard->group, conv, *user, m);
+    const char *err = shard_roster_check(self->roster, conv, *user, m);
     if (err) {
-        shard_reply(self->shard, gw, reqid, err, shard_conv_why(err));
+        shard_reply(self->shard, gw, reqid, err, shard_roster_why(err));
         return NULL;
     }
     return conv;
@@ -406,7 +363,7 @@ static void s_reply_repeat(shard_conv_t *self, const char *gw, const char *reqid
     shard_key_t key;
     char *val = NULL;
     shard_key_msg(&key, conv, seq);
-    int rc = shard_store_get(self->shard->store, &key, &val, NULL);
+    int rc = shard_store_get(shard_store(self->shard), &key, &val, NULL);
     json_t *msg = rc == 1 ? json_loads(val, 0, NULL) : NULL;
     json_t *ts = json_object_get(msg, "ts");
     free(val);
@@ -431,10 +388,13 @@ static bool s_copy(char *dst, size_t cap, const char *src)
     return true;
 }
 
-/* A new pending entry for the send gw/reqid into conv; NULL when out of memory or a
- * name is longer than any valid one (the caller answers). */
+/* A new pending entry for the send gw/reqid into conv, with room for its action in the
+ * group commit (queued by s_pend_keep once the send is staged); NULL when out of memory or
+ * a name is longer than any valid one (the caller answers). */
 static pend_t *s_pend_new(shard_conv_t *self, const char *gw, const char *reqid, const char *conv)
 {
+    if (shard_commit_reserve(self->commit) != 0)
+        return NULL;
     pend_t *p = s_pend_add(self);
     if (!p)
         return NULL;
@@ -453,6 +413,17 @@ static void s_pend_drop(shard_conv_t *self)
     self->npend--;
 }
 
+static void s_sent(void *arg, const char *status, const char *why);
+
+/* Queue the action of the entry just added by s_pend_new: it cannot fail (s_pend_new
+ * reserved its room). */
+static void s_pend_keep(shard_conv_t *self)
+{
+    int rc = shard_commit_after(self->commit, s_sent, self);
+    assert(rc == 0);
+    (void)rc;
+}
+
 void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, const shard_send_t *s)
 {
     shard_t *shard = self->shard;
@@ -466,7 +437,7 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, cons
         return;
     }
     size_t cmid_cp = pl_utf8_count(cmid, strlen(cmid));
-    if (cmid_cp < 1 || cmid_cp > CMID_MAX_CP) {
+    if (cmid_cp < 1 || cmid_cp > PL_CMID_MAX_CP) {
         shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "client_msg_id must be 1-64 characters");
         return;
     }
@@ -483,7 +454,7 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, cons
         return;
     }
     /* the sender's budget over all sockets and gateways (guard.h): a valid send takes one */
-    if (!shard_guard_send(shard->guard, user)) {
+    if (!shard_guard_send(shard_guard(shard), user)) {
         shard_reply(shard, gw, reqid, PL_E_RATE_LIMITED,
                     "too many sends from this user: slow down");
         return;
@@ -504,11 +475,12 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, cons
     if (first >= 0) {
         p->seq = self->pend[first].seq;
         p->ts = self->pend[first].ts;
+        s_pend_keep(self);
         return;
     }
     /* 2. a repeat of a committed send */
     uint64_t seq = 0;
-    int rc = shard_store_get_u64(shard->store, &key, &seq);
+    int rc = shard_store_get_u64(shard_store(shard), &key, &seq);
     if (rc != 0) {
         s_pend_drop(self);
         if (rc < 0)
@@ -557,93 +529,91 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, cons
         shard_reply(shard, gw, reqid, PL_E_INTERNAL, "out of memory");
         return;
     }
+    /* staged: the action first (it cannot fail now), then the keys */
+    s_pend_keep(self);
     const char *event = (const char *)self->events.data + p->ev_off;
-    shard_batch_put_u64(self->batch, &key, p->seq);
+    shard_commit_put_u64(self->commit, &key, p->seq);
     shard_key_msg(&key, conv, p->seq);
-    shard_batch_put(self->batch, &key, event, p->ev_len);
-    if (p->seq == 1 && !p->group) {
-        shard_outbox_stage(shard->outbox, self->batch, conv, p->a, "dm");
-        shard_outbox_stage(shard->outbox, self->batch, conv, p->b, "dm");
+    shard_commit_put(self->commit, &key, event, p->ev_len);
+    if (p->seq == 1 && !p->group) { /* the members' conversation index (outbox.h) */
+        shard_outbox_stage(shard_outbox(shard), conv, p->a, "dm");
+        shard_outbox_stage(shard_outbox(shard), conv, p->b, "dm");
     }
     ctr->next = p->seq;
     p->ctr = ctr;
-    self->batch_bytes += p->ev_len;
-    if (self->batch_bytes >= BATCH_MAX_BYTES)
-        shard_conv_commit(self);
 }
 
 size_t shard_conv_pending(shard_conv_t *self)
 {
-    return self->npend;
+    return self->npend - self->answered;
 }
 
-int shard_conv_commit(shard_conv_t *self)
+/* The action of the next pending send (in arrival order): after the batch was written
+ * (status NULL) answer its seq and push its event; else answer status. */
+static void s_sent(void *arg, const char *status, const char *why)
 {
+    shard_conv_t *self = arg;
     shard_t *shard = self->shard;
-    size_t n = self->npend;
-    if (n == 0) {
-        if (zhashx_size(self->counters) > SHARD_COUNTER_CACHE_MAX)
-            zhashx_purge(self->counters); /* nothing pending: every entry is committed */
-        return 0;
+    assert(self->answered < self->npend);
+    pend_t *p = &self->pend[self->answered++];
+    if (status) {
+        shard_reply(shard, p->gw, p->reqid, status, why);
+        return;
     }
-    if (shard_store_write(shard->store, self->batch, shard->sync) != 0) {
-        pl_error("group commit of %zu sends failed: answering unavailable", n);
-        zhashx_purge(self->counters); /* reloaded from disk on next use */
-        s_abort(self, PL_E_UNAVAILABLE, "storage write failed");
-        return -1;
+    s_reply_sent(self, p->gw, p->reqid, p->conv, p->seq, p->ts);
+    if (!p->has_event)
+        return; /* a repeat within the batch: nothing new to push */
+    const char *event = (const char *)self->events.data + p->ev_off;
+    counter_t *ctr = p->ctr;
+    if (ctr && ctr->seq < p->seq)
+        ctr->seq = p->seq;
+    if (p->group) {
+        const char *users[SHARD_GROUP_MAX];
+        size_t n = p->nto < SHARD_GROUP_MAX ? p->nto : SHARD_GROUP_MAX;
+        for (size_t i = 0; i < n; i++)
+            users[i] = p->to[i];
+        shard_loc_push(shard_loc(shard), users, n, p->skip, event);
+        shard_push_committed(shard, users, n, p->skip, event);
+        return;
     }
-    int64_t now = pl_mono_ms();
-    self->deferred = 0;
-    /* by index: a callback may append to the array (and move it) */
-    for (size_t i = 0; i < self->npend; i++) {
-        pend_t *p = &self->pend[i];
-        if (p->done) {
-            shard_conv_done_fn *done = p->done;
-            p->done = NULL;
-            done(shard, p->done_arg, NULL);
-            continue;
-        }
-        s_reply_sent(self, p->gw, p->reqid, p->conv, p->seq, p->ts);
-        if (!p->has_event)
-            continue; /* a repeat within the batch: nothing new to push */
-        const char *event = (const char *)self->events.data + p->ev_off;
-        counter_t *ctr = p->ctr;
-        if (ctr && ctr->seq < p->seq)
-            ctr->seq = p->seq;
-        if (p->group) {
-            const char *users[SHARD_GROUP_MAX];
-            size_t n = p->nto < SHARD_GROUP_MAX ? p->nto : SHARD_GROUP_MAX;
-            for (size_t i = 0; i < n; i++)
-                users[i] = p->to[i];
-            shard_loc_push(shard->loc, users, n, p->skip, event);
-            shard_push_committed(shard, users, n, p->skip, event);
-            continue;
-        }
-        const char *users[2] = {p->a, p->b};
-        shard_loc_push(shard->loc, users, 2, p->skip, event);
-        shard_push_committed(shard, users, 2, p->skip, event);
-        if (p->seq == 1) {
-            pl_info("%s: first message, indexing members", p->conv);
-            shard_outbox_committed(shard->outbox, p->conv, p->a, "dm", now);
-            shard_outbox_committed(shard->outbox, p->conv, p->b, "dm", now);
-        }
-    }
-    pl_debug("group commit: %zu sends, %d writes%s", n, shard_batch_count(self->batch),
-             shard->sync ? ", fsync" : "");
-    s_pend_purge(self);
-    shard_batch_clear(self->batch);
-    self->batch_bytes = 0;
-    if (zhashx_size(self->counters) > SHARD_COUNTER_CACHE_MAX)
-        zhashx_purge(self->counters);
-    return 0;
+    const char *users[2] = {p->a, p->b};
+    shard_loc_push(shard_loc(shard), users, 2, p->skip, event);
+    shard_push_committed(shard, users, 2, p->skip, event);
+    if (p->seq == 1)
+        pl_info("%s: first message, indexing members", p->conv);
 }
 
-/* If conv has sends waiting, commit them so that the read sees them. */
+/* After every flush: the pending sends were all answered. A failed write drops the
+ * counter cache (the counters of the lost sends ran ahead: reloaded from disk). */
+static void s_end(void *arg, const char *status, const char *why)
+{
+    shard_conv_t *self = arg;
+    (void)why;
+    s_pend_purge(self);
+    if (status || zhashx_size(self->counters) > SHARD_COUNTER_CACHE_MAX)
+        zhashx_purge(self->counters);
+}
+
+void shard_conv_tick(shard_conv_t *self)
+{
+    if (self->npend == 0 && zhashx_size(self->counters) > SHARD_COUNTER_CACHE_MAX)
+        zhashx_purge(self->counters); /* nothing pending: every entry is committed */
+}
+
+/* Whether a change other than a send waits in the group commit (membership, read
+ * receipts: rare). */
+static bool s_others_pending(shard_conv_t *self)
+{
+    return shard_commit_pending(self->commit) > self->npend - self->answered;
+}
+
+/* If conv has sends waiting, or another change is, write the batch so that the read
+ * sees them (and they are answered before it). */
 static void s_settle(shard_conv_t *self, const char *conv)
 {
     counter_t *c = zhashx_lookup(self->counters, conv);
-    if ((c && c->next != c->seq) || self->deferred > 0)
-        shard_conv_commit(self); /* deferred: membership or read changes, rare */
+    if ((c && c->next != c->seq) || s_others_pending(self))
+        shard_commit_flush(self->commit);
 }
 
 /* Read an optional non-negative integer member; def when absent. -1 when malformed. */
@@ -720,7 +690,7 @@ void shard_conv_sync(shard_conv_t *self, const char *gw, const char *reqid, json
     s_settle(self, conv);
     shard_key_msg_prefix(&prefix, conv);
     shard_key_msg(&key, conv, (uint64_t)after + 1);
-    shard_iter_t *it = shard_iter_new(self->shard->store, &prefix);
+    shard_iter_t *it = shard_iter_new(shard_store(self->shard), &prefix);
     if (!it) {
         shard_reply(self->shard, gw, reqid, PL_E_INTERNAL, "out of memory");
         return;
@@ -772,7 +742,7 @@ void shard_conv_history(shard_conv_t *self, const char *gw, const char *reqid, j
         goto oom;
     shard_key_msg_prefix(&prefix, conv);
     shard_key_msg(&key, conv, (uint64_t)before - 1);
-    it = shard_iter_new(self->shard->store, &prefix);
+    it = shard_iter_new(shard_store(self->shard), &prefix);
     if (!it)
         goto oom;
     size_t bytes = 0;
@@ -834,7 +804,7 @@ static json_t *s_info_one(shard_conv_t *self, const char *user, const char *conv
     shard_members_t m;
     shard_key_t key;
     uint64_t read_seq = 0;
-    const char *err = shard_group_check(self->shard->group, conv, user, &m);
+    const char *err = shard_roster_check(self->roster, conv, user, &m);
     if (err) {
         if (strcmp(err, PL_E_UNAVAILABLE) == 0)
             *failed = true;
@@ -842,7 +812,7 @@ static json_t *s_info_one(shard_conv_t *self, const char *user, const char *conv
     }
     counter_t *ctr = s_counter(self, conv);
     if (!ctr || shard_key_read(&key, conv, user) != 0 ||
-        shard_store_get_u64(self->shard->store, &key, &read_seq) < 0) {
+        shard_store_get_u64(shard_store(self->shard), &key, &read_seq) < 0) {
         *failed = true;
         return NULL;
     }
@@ -884,8 +854,8 @@ void shard_conv_info(shard_conv_t *self, const char *gw, const char *reqid, json
     {
         const char *conv = s_conv_id(v);
         counter_t *c = conv ? zhashx_lookup(self->counters, conv) : NULL;
-        if ((c && c->next != c->seq) || self->deferred > 0) {
-            shard_conv_commit(self);
+        if ((c && c->next != c->seq) || s_others_pending(self)) {
+            shard_commit_flush(self->commit);
             break;
         }
     }
@@ -906,22 +876,6 @@ void shard_conv_info(shard_conv_t *self, const char *gw, const char *reqid, json
         return;
     }
     shard_reply_json(self->shard, gw, reqid, json_pack("{s:o}", "convs", out));
-}
-
-shard_batch_t *shard_conv_batch(shard_conv_t *self)
-{
-    return self->batch;
-}
-
-int shard_conv_defer(shard_conv_t *self, shard_conv_done_fn *fn, void *arg)
-{
-    pend_t *p = s_pend_add(self);
-    if (!p)
-        return -1;
-    p->done = fn;
-    p->done_arg = arg;
-    self->deferred++;
-    return 0;
 }
 
 int shard_conv_seq(shard_conv_t *self, const char *conv, uint64_t *last, uint64_t *next)

@@ -131,7 +131,7 @@ static void test_send(const char *dir)
     if (!shard)
         return;
     shard_disk_t *d = shard_disk_new(dir, 1);
-    shard_store_set_disk(shard->store, d);
+    shard_store_set_disk(shard_store(shard), d);
     const char *send =
         "{\"op\":\"send\",\"user\":\"alice\",\"device\":\"phone\",\"conv\":\"dm:alice:bob\","
         "\"client_msg_id\":\"m1\",\"text\":\"hi\"}";
@@ -156,7 +156,7 @@ static void test_send(const char *dir)
         zmsg_destroy(&m);
     }
     tst_out_clear();
-    shard_store_set_disk(shard->store, NULL);
+    shard_store_set_disk(shard_store(shard), NULL);
     shard_disk_destroy(&d);
     shard_destroy(&shard);
 }

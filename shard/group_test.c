@@ -363,7 +363,7 @@ static void test_groups(const char *dir)
 
     /* a failed write changes nothing */
     tst_out_clear();
-    shard_store_fail_writes(shard->store, 1);
+    shard_store_fail_writes(shard_store(shard), 1);
     CHECK(strcmp(s_change(shard, "group_add", "u01", G, "u10"), "unavailable") == 0);
     CHECK(s_nmembers(shard, "u00", G) == 99);
     CHECK(strcmp(s_send(shard, "u10", G, "m5"), "forbidden") == 0);
@@ -445,14 +445,14 @@ static void test_index(const char *dir)
     if (!shard)
         return;
     const char *g2 = "g:index";
-    size_t base = shard_outbox_size(shard->outbox);
+    size_t base = shard_outbox_size(shard_outbox(shard));
     CHECK(
         strcmp(s_call(shard, NULL,
                       "{\"op\":\"group_create\",\"user\":\"ann\",\"device\":\"p\",\"conv\":\"%s\","
                       "\"title\":\"idx\",\"members\":[\"ben\"]}",
                       g2),
                "ok") == 0);
-    CHECK(shard_outbox_size(shard->outbox) == base + 2);
+    CHECK(shard_outbox_size(shard_outbox(shard)) == base + 2);
     /* ben's idx_add reaches his shard (the same one here): listed as a group */
     char *add1 = s_fwd_to("ben");
     CHECK(add1 && strstr(add1, "\"op\":\"idx_add\"") && strstr(add1, "\"kind\":\"group\"") &&
@@ -468,15 +468,15 @@ static void test_index(const char *dir)
     char *del = s_fwd_to("ben");
     CHECK(del && strstr(del, "\"op\":\"idx_del\""));
     tst_handle(shard, 2, "FWD", ack1);
-    CHECK(shard_outbox_size(shard->outbox) == base + 2); /* ann's and ben's idx_del */
+    CHECK(shard_outbox_size(shard_outbox(shard)) == base + 2); /* ann's and ben's idx_del */
     tst_handle(shard, 2, "FWD", del);
     CHECK(s_list(shard, "ben", g2, NULL) == 0);
     char *ack2 = s_ack();
     CHECK(ack2 && strstr(ack2, "idx_ack"));
     tst_handle(shard, 2, "FWD", ack2);
-    CHECK(shard_outbox_size(shard->outbox) == base + 1);
+    CHECK(shard_outbox_size(shard_outbox(shard)) == base + 1);
     tst_handle(shard, 2, "FWD", ack2); /* a repeat: harmless */
-    CHECK(shard_outbox_size(shard->outbox) == base + 1);
+    CHECK(shard_outbox_size(shard_outbox(shard)) == base + 1);
     /* idx_del of an unknown entry is idempotent and acknowledged */
     tst_out_clear();
     tst_handle(shard, 2, "FWD",

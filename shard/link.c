@@ -283,8 +283,8 @@ int shard_link_run(shard_t *shard, const char *endpoint, zcert_t *cert, const ch
     if (s_connect(&self) != 0)
         goto done;
     shard_set_sender(shard, s_send, &self);
-    pl_info("shard %d connected to %s%s", shard->id, endpoint,
-            shard->sync ? ", fsync per group commit" : "");
+    pl_info("shard %d connected to %s%s", shard_id(shard), endpoint,
+            shard_sync(shard) ? ", fsync per group commit" : "");
     shard_hello(shard);
     shard_tick(shard); /* at start: resend the stored outbox */
     while (!*stop) {

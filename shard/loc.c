@@ -145,7 +145,7 @@ static int s_reset(shard_loc_t *self, gateway_t *g, const char *epoch)
         return -1;
     pl_info("location: gateway %s restarted (epoch %s -> %s)", g->id, g->epoch, epoch);
     s_clear(self, g);
-    shard_presence_gw_gone(self->shard->presence, g->id, pl_now_ms());
+    shard_presence_gw_gone(shard_presence(self->shard), g->id, pl_now_ms());
     free(g->epoch);
     g->epoch = e;
     g->locseq = 0;
@@ -254,7 +254,7 @@ void shard_loc_tick(shard_loc_t *self, int64_t now)
     if (!dead)
         return;
     for (gateway_t *g = zhashx_first(self->gateways); g; g = zhashx_next(self->gateways)) {
-        if (now - g->last_hb > self->shard->gw_timeout_ms)
+        if (now - g->last_hb > shard_gw_timeout_ms(self->shard))
             zlistx_add_end(dead, g);
         else if (g->need_full && now - g->snap_at >= SNAP_RETRY_MS)
             s_snap(self, g, now, "snapshot not answered");
@@ -263,7 +263,8 @@ void shard_loc_tick(shard_loc_t *self, int64_t now)
         pl_info("location: gateway %s silent for %lld ms, dropping its %zu users", g->id,
                 (long long)(now - g->last_hb), zhashx_size(g->users));
         s_clear(self, g);
-        shard_presence_gw_gone(self->shard->presence, g->id, pl_now_ms() - (now - g->last_hb));
+        shard_presence_gw_gone(shard_presence(self->shard), g->id,
+                               pl_now_ms() - (now - g->last_hb));
         zhashx_delete(self->gateways, g->id);
     }
     zlistx_destroy(&dead);

@@ -1,7 +1,7 @@
 /* ops — the shard's handler of every request type of proto/pl_ops.def, declared from
  * that table: the handler of op `name` is shard_op_<name>, defined in the module that
- * owns the op's state (accounts.c, conv.c via shard.c, group.c, presence.c, push.c,
- * quota.c). shard.c dispatches REQ and FWD by the header's op id through one array
+ * owns the op's state (accounts.c, conv.c via shard.c, group.c, receipts.c, presence.c,
+ * push.c, quota.c). shard.c dispatches REQ and FWD by the header's op id through one array
  * built from the same table, so a row without a handler does not link.
  *
  * Handlers run on the shard's loop thread. gw and reqid name the asker (NULL for FWD:

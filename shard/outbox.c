@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "commit.h"
 #include "pl_log.h"
 #include "pl_text.h"
+#include "pl_time.h"
 
 #define RESEND_AFTER_MS 2000
 #define SCAN_EVERY_MS 1000
@@ -21,12 +23,13 @@ typedef int(key_fn)(shard_key_t *key, const char *conv, const char *user);
 
 struct _shard_outbox_t {
     shard_t *shard;
-    key_fn *key;       /* where an entry is stored: <S>o<conv>\0<user> or <S>Q<conv>\0<user> */
-    char tag;          /* 'o' or 'Q': the tag of all of them (in their conversation's slot) */
-    const char *what;  /* for logs: "index" or "push" */
-    zhashx_t *entries; /* "<conv> <user>" -> entry_t (owned) */
-    zhashx_t *staged;  /* "<conv> <user>" -> entry_t (owned, freed by hand): in the pending
-                          batch, not yet written */
+    shard_commit_t *commit; /* the index outbox: staged into the group commit; else NULL */
+    key_fn *key;            /* where an entry is stored: <S>o<conv>\0<user> or <S>Q<conv>\0<user> */
+    char tag;               /* 'o' or 'Q': the tag of all of them (in their conversation's slot) */
+    const char *what;       /* for logs: "index" or "push" */
+    zhashx_t *entries;      /* "<conv> <user>" -> entry_t (owned) */
+    zhashx_t *staged;       /* "<conv> <user>" -> entry_t (owned, freed by hand): in the pending
+                               batch, not yet written */
     int64_t last_scan;
 };
 
@@ -127,7 +130,7 @@ static void s_load(void *arg, const char *k, size_t klen, const char *v, size_t 
 {
     shard_outbox_t *self = arg;
     const char *sep = klen > 3 ? memchr(k + 3, '\0', klen - 3) : NULL;
-    char user[33], *payload = strndup(v, vlen);
+    char user[PL_USER_MAX + 1], *payload = strndup(v, vlen);
     size_t ulen = sep ? klen - (size_t)(sep + 1 - k) : 0;
     if (sep && ulen < sizeof(user) && payload) {
         memcpy(user, sep + 1, ulen);
@@ -138,7 +141,10 @@ static void s_load(void *arg, const char *k, size_t klen, const char *v, size_t 
     free(payload);
 }
 
-static shard_outbox_t *s_new(shard_t *shard, key_fn *key, char tag, const char *what)
+static void s_end(void *arg, const char *status, const char *why);
+
+static shard_outbox_t *s_new(shard_t *shard, key_fn *key, char tag, const char *what,
+                             shard_commit_t *commit)
 {
     shard_outbox_t *self = calloc(1, sizeof(*self));
     if (!self)
@@ -155,6 +161,11 @@ static shard_outbox_t *s_new(shard_t *shard, key_fn *key, char tag, const char *
     /* Entries live in their conversation's slot: the scan goes slot by slot. */
     if (shard_scan(shard, tag, s_load, self) != 0)
         goto fail;
+    /* the end hook last: a failure before it must not leave the commit calling a freed
+     * outbox */
+    if (commit && shard_commit_on_end(commit, s_end, self) != 0)
+        goto fail;
+    self->commit = commit;
     if (zhashx_size(self->entries))
         pl_info("outbox: %zu %s entries to resend", zhashx_size(self->entries), self->what);
     return self;
@@ -165,12 +176,12 @@ fail:
 
 shard_outbox_t *shard_outbox_new(shard_t *shard)
 {
-    return s_new(shard, shard_key_outbox, 'o', "index");
+    return s_new(shard, shard_key_outbox, 'o', "index", shard_commit(shard));
 }
 
 shard_outbox_t *shard_outbox_new_push(shard_t *shard)
 {
-    return s_new(shard, shard_key_push_outbox, 'Q', "push");
+    return s_new(shard, shard_key_push_outbox, 'Q', "push", NULL);
 }
 
 void shard_outbox_destroy(shard_outbox_t **self_p)
@@ -196,8 +207,9 @@ static void s_nonce(char nonce[17])
         snprintf(nonce + 2 * i, 3, "%02x", raw[i]);
 }
 
-/* Put payload (taken; NULL: out of memory) for (conv, user) into batch and keep a copy
- * in staged (replacing an earlier staged one) until shard_outbox_committed. */
+/* Put payload (taken; NULL: out of memory) for (conv, user) into batch (NULL: the group
+ * commit) and keep a copy in staged (replacing an earlier staged one) until
+ * shard_outbox_committed or the end of the group commit. */
 static int s_stage_text(shard_outbox_t *self, shard_batch_t *batch, const char *conv,
                         const char *user, char *payload)
 {
@@ -212,7 +224,10 @@ static int s_stage_text(shard_outbox_t *self, shard_batch_t *batch, const char *
         free(payload);
         return -1;
     }
-    shard_batch_put(batch, &key, payload, strlen(payload));
+    if (batch)
+        shard_batch_put(batch, &key, payload, strlen(payload));
+    else
+        shard_commit_put(self->commit, &key, payload, strlen(payload));
     free(payload);
     snprintf(name, sizeof(name), "%s %s", conv, user);
     entry_t *old = zhashx_lookup(self->staged, name);
@@ -240,14 +255,13 @@ int shard_outbox_stage_payload(shard_outbox_t *self, shard_batch_t *batch, const
     return s_stage_text(self, batch, conv, user, json_dumps(payload, JSON_COMPACT));
 }
 
-int shard_outbox_stage(shard_outbox_t *self, shard_batch_t *batch, const char *conv,
-                       const char *user, const char *kind)
+int shard_outbox_stage(shard_outbox_t *self, const char *conv, const char *user, const char *kind)
 {
-    return s_stage(self, batch, "idx_add", conv, user, kind, NULL);
+    return s_stage(self, NULL, "idx_add", conv, user, kind, NULL);
 }
 
-int shard_outbox_stage_group(shard_outbox_t *self, shard_batch_t *batch, const char *conv,
-                             const char *user, const char *const *members, size_t n)
+int shard_outbox_stage_group(shard_outbox_t *self, const char *conv, const char *user,
+                             const char *const *members, size_t n)
 {
     json_t *list = json_array();
     for (size_t i = 0; list && i < n; i++)
@@ -255,15 +269,15 @@ int shard_outbox_stage_group(shard_outbox_t *self, shard_batch_t *batch, const c
             json_decref(list);
             list = NULL;
         }
-    int rc = list ? s_stage(self, batch, "idx_add", conv, user, "group", list) : -1;
+    int rc = list ? s_stage(self, NULL, "idx_add", conv, user, "group", list) : -1;
     json_decref(list);
     return rc;
 }
 
-int shard_outbox_stage_del(shard_outbox_t *self, shard_batch_t *batch, const char *conv,
-                           const char *user, const char *kind)
+int shard_outbox_stage_del(shard_outbox_t *self, const char *conv, const char *user,
+                           const char *kind)
 {
-    return s_stage(self, batch, "idx_del", conv, user, kind, NULL);
+    return s_stage(self, NULL, "idx_del", conv, user, kind, NULL);
 }
 
 void shard_outbox_committed(shard_outbox_t *self, const char *conv, const char *user,
@@ -287,6 +301,25 @@ void shard_outbox_discard(shard_outbox_t *self)
     zhashx_purge(self->staged);
 }
 
+/* The end of a group commit (the index outbox): the staged entries are stored (remember
+ * and send each, the latest replacing any older entry of its pair), or were not (forget
+ * them). */
+static void s_end(void *arg, const char *status, const char *why)
+{
+    shard_outbox_t *self = arg;
+    (void)why;
+    if (status || zhashx_size(self->staged) == 0) {
+        shard_outbox_discard(self);
+        return;
+    }
+    int64_t now = pl_mono_ms();
+    for (entry_t *e = zhashx_first(self->staged); e; e = zhashx_next(self->staged)) {
+        zhashx_update(self->entries, zhashx_cursor(self->staged), e);
+        s_send(self, e, now);
+    }
+    zhashx_purge(self->staged); /* no destructor: the entries are in entries now */
+}
+
 void shard_outbox_ack(shard_outbox_t *self, json_t *req)
 {
     char name[SHARD_KEY_MAX + 2];
@@ -307,7 +340,7 @@ void shard_outbox_ack(shard_outbox_t *self, json_t *req)
         return; /* acknowledges an older payload: the newer one stays */
     }
     /* A lost delete only means one more idx_add after a restart: no fsync needed. */
-    if (shard_store_del(self->shard->store, &key, false) != 0)
+    if (shard_store_del(shard_store(self->shard), &key, false) != 0)
         return;
     zhashx_delete(self->entries, name);
     pl_debug("outbox: %s %s taken by %s's shard", self->what, conv, user);

@@ -14,7 +14,7 @@
 #define PRES_GW_MAX 64   /* gateways one user can be live on at once (more are ignored) */
 
 typedef struct {
-    char user[33];
+    char user[PL_USER_MAX + 1];
     char *gws[PRES_GW_MAX]; /* gateways where the user is live (owned strings) */
     int ngws;
     int64_t last_seen; /* wall ms; 0: never */
@@ -49,7 +49,7 @@ static int64_t s_load(shard_presence_t *self, const char *user)
 {
     shard_key_t key;
     uint64_t v = 0;
-    if (s_key(&key, user) != 0 || shard_store_get_u64(self->shard->store, &key, &v) != 1)
+    if (s_key(&key, user) != 0 || shard_store_get_u64(shard_store(self->shard), &key, &v) != 1)
         return 0;
     return (int64_t)v;
 }
@@ -61,7 +61,7 @@ static void s_save(shard_presence_t *self, const char *user, int64_t ms)
     if (ms <= 0 || s_key(&key, user) != 0)
         return;
     shard_be64_put(v, (uint64_t)ms);
-    if (shard_store_put(self->shard->store, &key, v, sizeof v, self->shard->sync) != 0)
+    if (shard_store_put(shard_store(self->shard), &key, v, sizeof v, shard_sync(self->shard)) != 0)
         pl_warn("presence: last_seen of %s not stored", user);
 }
 
@@ -86,7 +86,7 @@ void shard_presence_destroy(shard_presence_t **self_p)
         return;
     shard_presence_t *self = *self_p;
     int64_t now = pl_now_ms();
-    if (self->shard->store)
+    if (shard_store(self->shard))
         for (pres_t *p = zhashx_first(self->users); p; p = zhashx_next(self->users))
             if (p->ngws > 0)
                 s_save(self, p->user, now);
@@ -126,7 +126,7 @@ static zhashx_t *s_contacts(shard_presence_t *self, const char *user)
         zhashx_destroy(&set);
         return NULL;
     }
-    shard_iter_t *it = shard_iter_new(self->shard->store, &prefix);
+    shard_iter_t *it = shard_iter_new(shard_store(self->shard), &prefix);
     if (!it) {
         zhashx_destroy(&set);
         return NULL;
@@ -135,7 +135,7 @@ static zhashx_t *s_contacts(shard_presence_t *self, const char *user)
         size_t klen = 0, vlen = 0;
         const char *k = shard_iter_key(it, &klen);
         const char *v = shard_iter_value(it, &vlen);
-        char conv[128], a[33], b[33];
+        char conv[128], a[PL_USER_MAX + 1], b[PL_USER_MAX + 1];
         size_t clen = klen - prefix.len;
         if (clen >= sizeof conv)
             continue;
@@ -163,14 +163,14 @@ static bool s_shares(shard_presence_t *self, const char *target, const char *ask
     snprintf(conv, sizeof conv, "dm:%s:%s", lt ? asker : target, lt ? target : asker);
     char *val = NULL;
     if (shard_key_index(&key, target, conv) == 0 &&
-        shard_store_get(self->shard->store, &key, &val, NULL) == 1) {
+        shard_store_get(shard_store(self->shard), &key, &val, NULL) == 1) {
         free(val);
         return true;
     }
     /* groups: the member lists carried by target's group index entries */
     if (shard_key_index(&key, target, "g:") != 0)
         return false;
-    shard_iter_t *it = shard_iter_new(self->shard->store, &key);
+    shard_iter_t *it = shard_iter_new(shard_store(self->shard), &key);
     bool found = false;
     zhashx_t *set = zhashx_new();
     if (it)
@@ -213,7 +213,7 @@ static void s_announce(shard_presence_t *self, pres_t *p)
         for (const char *u = keys ? zlistx_first(keys) : NULL; u && i < n; u = zlistx_next(keys))
             names[i++] = u;
         if (keys)
-            shard_loc_push(self->shard->loc, names, i, "", ev);
+            shard_loc_push(shard_loc(self->shard), names, i, "", ev);
         zlistx_destroy(&keys);
         free(names);
     }
@@ -308,7 +308,7 @@ static void s_drop_foreign(shard_t *shard, json_t *arr, bool pairs)
         json_t *v = json_array_get(arr, i);
         const char *u = json_string_value(pairs ? json_array_get(v, 0) : v);
         if (u && !shard_owns(shard, 'u', u)) {
-            pl_warn("presence_report: %s is not on shard %d: ignored", u, shard->id);
+            pl_warn("presence_report: %s is not on shard %d: ignored", u, shard_id(shard));
             json_array_remove(arr, i);
         }
     }
@@ -316,7 +316,7 @@ static void s_drop_foreign(shard_t *shard, json_t *arr, bool pairs)
 
 void shard_op_presence_report(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
-    shard_presence_t *self = shard->presence;
+    shard_presence_t *self = shard_presence(shard);
     json_t *online = json_object_get(req, "online");
     json_t *offline = json_object_get(req, "offline");
     json_t *full = json_object_get(req, "full");
@@ -340,7 +340,7 @@ void shard_op_presence_report(shard_t *shard, const char *gw, const char *reqid,
             int64_t ts = json_is_integer(t) ? json_integer_value(t) : now;
             int64_t gone = json_is_integer(g) ? json_integer_value(g) : 0;
             s_offline(self, p, gw, ts > 0 && ts <= now + 60000 ? ts : now,
-                      s_delay(shard->presence_flap_ms, gone, now));
+                      s_delay(shard_presence_flap_ms(shard), gone, now));
         }
     }
     if (full) {
@@ -357,7 +357,7 @@ void shard_op_presence_report(shard_t *shard, const char *gw, const char *reqid,
                 if (s_gw_index(p, gw) >= 0 && !zhashx_lookup(keep, p->user))
                     zlistx_add_end(gone, p);
             for (pres_t *p = zlistx_first(gone); p; p = zlistx_next(gone))
-                s_offline(self, p, gw, now, shard->presence_flap_ms);
+                s_offline(self, p, gw, now, shard_presence_flap_ms(shard));
         }
         zhashx_destroy(&keep);
         zlistx_destroy(&gone);
@@ -390,7 +390,7 @@ void shard_presence_gw_gone(shard_presence_t *self, const char *gw, int64_t last
     if (zlistx_size(gone))
         pl_info("presence: gateway %s gone, %zu users leave it", gw, zlistx_size(gone));
     for (pres_t *p = zlistx_first(gone); p; p = zlistx_next(gone))
-        s_offline(self, p, gw, last_seen, self->shard->presence_flap_ms);
+        s_offline(self, p, gw, last_seen, shard_presence_flap_ms(self->shard));
     zlistx_destroy(&gone);
 }
 
@@ -421,7 +421,7 @@ void shard_presence_tick(shard_presence_t *self, int64_t now)
 
 void shard_op_presence_get(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
-    shard_presence_t *self = shard->presence;
+    shard_presence_t *self = shard_presence(shard);
     const char *asker = shard_json_str(req, "user");
     json_t *users = json_object_get(req, "users");
     if (!asker || !pl_user_valid(asker) || !json_is_array(users) ||

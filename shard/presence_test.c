@@ -82,7 +82,7 @@ static evts_t s_evts(void)
 static void s_tick_after(shard_t *shard, int64_t ms)
 {
     tst_out_clear();
-    shard_presence_tick(shard->presence, pl_mono_ms() + ms);
+    shard_presence_tick(shard_presence(shard), pl_mono_ms() + ms);
 }
 
 /* The presence_get answer of asker for users (a JSON array text), as a compact string. */
@@ -125,7 +125,7 @@ static void test_presence(const char *dir)
     evts_t r = s_evts();
     CHECK(r.evts == 1 && strcmp(r.gw, "g/gw1") == 0 && strcmp(r.to, "[\"ann\"]") == 0);
     CHECK(strcmp(r.user, "bob") == 0 && r.online == 1 && r.last_seen > 0);
-    CHECK(shard_presence_online(shard->presence, "bob") == 1);
+    CHECK(shard_presence_online(shard_presence(shard), "bob") == 1);
     /* a repeat (another device on gw2, or a full report) changes nothing */
     s_req(shard, "g/gw2", NULL, "{\"op\":\"presence_report\",\"full\":[\"bob\"]}");
     CHECK(s_evts().evts == 0);
@@ -148,11 +148,11 @@ static void test_presence(const char *dir)
     CHECK(s_evts().evts == 0);
     s_tick_after(shard, 1000);
     CHECK(s_evts().evts == 0);
-    CHECK(shard_presence_online(shard->presence, "bob") == 1); /* pending: still online */
+    CHECK(shard_presence_online(shard_presence(shard), "bob") == 1); /* pending: still online */
     s_tick_after(shard, SHARD_PRESENCE_FLAP_MS + 100);
     r = s_evts();
     CHECK(r.evts == 1 && r.online == 0 && r.last_seen == 12345 && strcmp(r.to, "[\"ann\"]") == 0);
-    CHECK(shard_presence_online(shard->presence, "bob") == 0);
+    CHECK(shard_presence_online(shard_presence(shard), "bob") == 0);
 
     /* a flap: offline then online again within 2 s shows nothing */
     s_req(shard, "g/gw2", NULL, "{\"op\":\"presence_report\",\"online\":[\"bob\"]}");
@@ -168,8 +168,8 @@ static void test_presence(const char *dir)
     s_req(shard, "g/gw2", NULL, "{\"op\":\"presence_report\",\"online\":[\"bob\"]}");
     s_req(shard, "g/gw1", NULL, "{\"op\":\"presence_report\",\"full\":[]}");
     s_tick_after(shard, SHARD_PRESENCE_FLAP_MS + 100);
-    CHECK(s_evts().evts == 0 && shard_presence_online(shard->presence, "bob") == 1);
-    shard_presence_gw_gone(shard->presence, "g/gw2", 99999);
+    CHECK(s_evts().evts == 0 && shard_presence_online(shard_presence(shard), "bob") == 1);
+    shard_presence_gw_gone(shard_presence(shard), "g/gw2", 99999);
     s_tick_after(shard, SHARD_PRESENCE_FLAP_MS + 100);
     r = s_evts();
     /* the full report left no time: "now" then, later than the gateway's 99999 */

@@ -121,7 +121,7 @@ void shard_op_push_register(shard_t *shard, const char *gw, const char *reqid, j
         shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "missing or invalid push_register fields");
         return;
     }
-    if (!shard_pusher_accepts(shard->push->pusher, kind)) {
+    if (!shard_pusher_accepts(shard_push(shard)->pusher, kind)) {
         shard_reply(shard, gw, reqid, PL_E_FORBIDDEN,
                     strcmp(kind, "fcm") == 0 ? "this server is not configured for FCM"
                                              : "this server is not configured for APNs");
@@ -144,7 +144,7 @@ void shard_op_push_register(shard_t *shard, const char *gw, const char *reqid, j
     bool exists = false;
     int64_t oldest_at = INT64_MAX;
     oldest.len = 0;
-    shard_iter_t *it = shard_iter_new(shard->store, &prefix);
+    shard_iter_t *it = shard_iter_new(shard_store(shard), &prefix);
     if (it)
         shard_iter_seek_first(it);
     for (; it && shard_iter_valid(it); shard_iter_next(it)) {
@@ -192,7 +192,7 @@ void shard_op_push_register(shard_t *shard, const char *gw, const char *reqid, j
         shard_batch_del(b, &oldest);
     }
     shard_batch_put(b, &key, vtext, strlen(vtext));
-    int rc = shard_store_write(shard->store, b, shard->sync);
+    int rc = shard_store_write(shard_store(shard), b, shard_sync(shard));
     shard_batch_destroy(&b);
     free(vtext);
     if (rc != 0)
@@ -228,7 +228,7 @@ void shard_op_push_list(shard_t *shard, const char *gw, const char *reqid, json_
         return;
     }
     json_t *targets = json_array();
-    shard_iter_t *it = targets ? shard_iter_new(shard->store, &prefix) : NULL;
+    shard_iter_t *it = targets ? shard_iter_new(shard_store(shard), &prefix) : NULL;
     if (it)
         shard_iter_seek_first(it);
     for (; it && shard_iter_valid(it); shard_iter_next(it)) {
@@ -268,14 +268,14 @@ void shard_op_push_unregister(shard_t *shard, const char *gw, const char *reqid,
     }
     char *old = NULL;
     int found = strlen(id) == 64 && strspn(id, "0123456789abcdef") == 64
-                    ? shard_store_get(shard->store, &key, &old, NULL)
+                    ? shard_store_get(shard_store(shard), &key, &old, NULL)
                     : 0;
     free(old);
     if (found < 0)
         shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
     else if (found == 0)
         shard_reply(shard, gw, reqid, PL_E_NOT_FOUND, "no such push target");
-    else if (shard_store_del(shard->store, &key, shard->sync) != 0)
+    else if (shard_store_del(shard_store(shard), &key, shard_sync(shard)) != 0)
         shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage write failed");
     else
         shard_reply(shard, gw, reqid, "ok", "{}");
@@ -287,7 +287,7 @@ int shard_push_forget_device(shard_t *shard, shard_batch_t *batch, const char *u
     shard_key_t prefix;
     if (s_key(&prefix, user, NULL) != 0)
         return -1;
-    shard_iter_t *it = shard_iter_new(shard->store, &prefix);
+    shard_iter_t *it = shard_iter_new(shard_store(shard), &prefix);
     if (!it)
         return -1;
     for (shard_iter_seek_first(it); shard_iter_valid(it); shard_iter_next(it)) {
@@ -340,7 +340,7 @@ static int s_deliver(shard_t *shard, shard_batch_t *batch, const char *user, con
     char topic[48];
     s_topic(conv, topic);
     int64_t now = pl_now_ms();
-    shard_iter_t *it = shard_iter_new(shard->store, &prefix);
+    shard_iter_t *it = shard_iter_new(shard_store(shard), &prefix);
     int n = 0;
     if (it)
         shard_iter_seek_first(it);
@@ -380,7 +380,7 @@ static int s_deliver(shard_t *shard, shard_batch_t *batch, const char *user, con
                                   .first_ms = now,
                                   .due_ms = due};
         if (target)
-            shard_pusher_queue(shard->push->pusher, &job);
+            shard_pusher_queue(shard_push(shard)->pusher, &job);
         free(target);
     }
     int rc = it && shard_iter_status(it) == 0 ? n : -1;
@@ -403,7 +403,7 @@ static void s_requeue_one(void *arg, const char *k, size_t kl, const char *v, si
     const char *user = k + 3, *end = k + kl;
     const char *z1 = memchr(user, 0, (size_t)(end - user));
     const char *z2 = z1 ? memchr(z1 + 1, 0, (size_t)(end - z1 - 1)) : NULL;
-    char u[33], hash[80], conv[PUSH_CONV_MAX + 1];
+    char u[PL_USER_MAX + 1], hash[80], conv[PUSH_CONV_MAX + 1];
     shard_key_t tkey, qkey;
     if (kl > sizeof qkey.buf || !z2 || z1 - user >= (long)sizeof u ||
         z2 - z1 - 1 >= (long)sizeof hash || end - z2 - 1 > PUSH_CONV_MAX)
@@ -414,14 +414,15 @@ static void s_requeue_one(void *arg, const char *k, size_t kl, const char *v, si
     char *target_rec = NULL;
     json_t *rec = json_loadb(v, vl, 0, NULL);
     const char *payload = json_string_value(json_object_get(rec, "payload"));
-    int found =
-        s_key(&tkey, u, hash) == 0 ? shard_store_get(shard->store, &tkey, &target_rec, NULL) : 0;
+    int found = s_key(&tkey, u, hash) == 0
+                    ? shard_store_get(shard_store(shard), &tkey, &target_rec, NULL)
+                    : 0;
     json_t *stored = target_rec ? json_loads(target_rec, 0, NULL) : NULL;
     char *target = stored ? json_dumps(json_object_get(stored, "target"), JSON_COMPACT) : NULL;
     memcpy(qkey.buf, k, kl);
     qkey.len = kl;
     if (found == 0 || !payload) {
-        shard_store_del(shard->store, &qkey, false); /* its target is gone */
+        shard_store_del(shard_store(shard), &qkey, false); /* its target is gone */
         r->dropped++;
     } else if (target) {
         char topic[48];
@@ -484,7 +485,7 @@ static void s_ack(shard_t *shard, const char *user, const char *conv, const char
 
 void shard_op_push(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
-    shard_push_t *self = shard->push;
+    shard_push_t *self = shard_push(shard);
     const char *user = shard_json_str(req, "user");
     const char *conv = shard_json_str(req, "conv");
     const char *from = shard_json_str(req, "from");
@@ -499,7 +500,7 @@ void shard_op_push(shard_t *shard, const char *gw, const char *reqid, json_t *re
     }
     int64_t seq = json_integer_value(seqv);
     /* a device went online since the conversation's shard looked: it gets the event */
-    if (shard_presence_online(shard->presence, user) == 1) {
+    if (shard_presence_online(shard_presence(shard), user) == 1) {
         pl_debug("push: %s is online, skipped", user);
         s_ack(shard, user, conv, nonce);
         return;
@@ -518,7 +519,7 @@ void shard_op_push(shard_t *shard, const char *gw, const char *reqid, json_t *re
     shard_key_t tkey;
     uint64_t taken = 0;
     bool have_tkey = shard_key_push_taken(&tkey, user, conv) == 0;
-    if (!c && have_tkey && shard_store_get_u64(shard->store, &tkey, &taken) == 1 &&
+    if (!c && have_tkey && shard_store_get_u64(shard_store(shard), &tkey, &taken) == 1 &&
         (uint64_t)seq <= taken) {
         s_ack(shard, user, conv, nonce);
         return;
@@ -537,7 +538,7 @@ void shard_op_push(shard_t *shard, const char *gw, const char *reqid, json_t *re
     int n = batch ? s_deliver(shard, batch, user, conv, payload, seq, due, false) : -1;
     if (n > 0 && have_tkey)
         shard_batch_put_u64(batch, &tkey, (uint64_t)seq);
-    if (n < 0 || (n > 0 && shard_store_write(shard->store, batch, shard->sync) != 0)) {
+    if (n < 0 || (n > 0 && shard_store_write(shard_store(shard), batch, shard_sync(shard)) != 0)) {
         pl_warn("push: cannot store the notification of %s#%lld for %s: resent later", conv,
                 (long long)seq, user);
         shard_batch_destroy(&batch);
@@ -572,7 +573,7 @@ void shard_op_push(shard_t *shard, const char *gw, const char *reqid, json_t *re
 void shard_push_committed(shard_t *shard, const char *const *users, size_t n, const char *skip,
                           const char *event)
 {
-    char from[33];
+    char from[PL_USER_MAX + 1];
     size_t fl = strcspn(skip, "/");
     if (fl >= sizeof from)
         return;
@@ -585,7 +586,7 @@ void shard_push_committed(shard_t *shard, const char *const *users, size_t n, co
      * (the usual online send allocates nothing here) */
     zlistx_t *staged = NULL;
     for (size_t i = 0; i < n; i++) {
-        if (strcmp(users[i], from) == 0 || shard_loc_present(shard->loc, users[i]))
+        if (strcmp(users[i], from) == 0 || shard_loc_present(shard_loc(shard), users[i]))
             continue;
         if (!ev) { /* parsed once, only when some member has no connected device */
             staged = zlistx_new();
@@ -612,7 +613,7 @@ void shard_push_committed(shard_t *shard, const char *const *users, size_t n, co
         uint64_t read_seq = 0;
         json_int_t seq = json_integer_value(json_object_get(ev, "seq"));
         if (shard_key_read(&rkey, conv, users[i]) != 0 ||
-            shard_store_get_u64(shard->store, &rkey, &read_seq) < 0)
+            shard_store_get_u64(shard_store(shard), &rkey, &read_seq) < 0)
             read_seq = 0; /* unknown: count from the start rather than drop the push */
         json_t *one = json_deep_copy(ev);
         if (!one)
@@ -622,18 +623,18 @@ void shard_push_committed(shard_t *shard, const char *const *users, size_t n, co
             one, "unread",
             json_integer(seq > (json_int_t)read_seq ? seq - (json_int_t)read_seq : 0));
         /* kept until the member's shard acks (push_ack): a crash of either side resends */
-        if (shard_outbox_stage_payload(shard->push->outbox, batch, conv, users[i], one) == 0)
+        if (shard_outbox_stage_payload(shard_push(shard)->outbox, batch, conv, users[i], one) == 0)
             zlistx_add_end(staged, (void *)users[i]);
         json_decref(one);
     }
     if (batch && staged && zlistx_size(staged)) {
-        if (shard_store_write(shard->store, batch, shard->sync) == 0) {
+        if (shard_store_write(shard_store(shard), batch, shard_sync(shard)) == 0) {
             int64_t now = pl_mono_ms();
             for (const char *u = zlistx_first(staged); u; u = zlistx_next(staged))
-                shard_outbox_committed(shard->push->outbox, conv, u, NULL, now);
+                shard_outbox_committed(shard_push(shard)->outbox, conv, u, NULL, now);
         } else {
             pl_warn("push: cannot store the notifications of %s: not sent", conv);
-            shard_outbox_discard(shard->push->outbox);
+            shard_outbox_discard(shard_push(shard)->outbox);
         }
     }
     zlistx_destroy(&staged);
@@ -643,7 +644,7 @@ void shard_push_committed(shard_t *shard, const char *const *users, size_t n, co
 
 void shard_op_push_ack(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
-    shard_outbox_ack(shard->push->outbox, req);
+    shard_outbox_ack(shard_push(shard)->outbox, req);
 }
 
 /* Delete the q records of (user, conv) for every target of user (the user came back
@@ -652,8 +653,9 @@ static void s_forget_pending(shard_t *shard, const char *user, const char *conv)
 {
     shard_key_t prefix;
     shard_batch_t *batch = shard_batch_new();
-    shard_iter_t *it =
-        batch && s_key(&prefix, user, NULL) == 0 ? shard_iter_new(shard->store, &prefix) : NULL;
+    shard_iter_t *it = batch && s_key(&prefix, user, NULL) == 0
+                           ? shard_iter_new(shard_store(shard), &prefix)
+                           : NULL;
     for (it ? shard_iter_seek_first(it) : (void)0; it && shard_iter_valid(it);
          shard_iter_next(it)) {
         size_t kl;
@@ -667,7 +669,7 @@ static void s_forget_pending(shard_t *shard, const char *user, const char *conv)
             shard_batch_del(batch, &qkey);
     }
     if (it && batch && shard_batch_count(batch))
-        shard_store_write(shard->store, batch, false); /* lost: one extra notification */
+        shard_store_write(shard_store(shard), batch, false); /* lost: one extra notification */
     shard_iter_destroy(&it);
     shard_batch_destroy(&batch);
 }
@@ -684,13 +686,13 @@ void shard_push_tick(shard_push_t *self)
             continue;
         const char *ckey = zhashx_cursor(self->collapse);
         if (c->payload) {
-            char user[33]; /* user names are at most 32 bytes */
+            char user[PL_USER_MAX + 1];
             size_t ul = strcspn(ckey, " ");
             if (ul < sizeof user) {
                 memcpy(user, ckey, ul);
                 user[ul] = 0;
                 const char *conv = ckey + ul + 1;
-                if (shard_presence_online(shard->presence, user) != 1) /* records stored */
+                if (shard_presence_online(shard_presence(shard), user) != 1) /* records stored */
                     s_deliver(shard, NULL, user, conv, c->payload, c->seq, 0, true);
                 else
                     s_forget_pending(shard, user, conv);
@@ -714,7 +716,7 @@ void shard_push_tick(shard_push_t *self)
         if (len <= sizeof key.buf) {
             memcpy(key.buf, k, len);
             key.len = len;
-            shard_store_del(shard->store, &key, shard->sync);
+            shard_store_del(shard_store(shard), &key, shard_sync(shard));
         }
         free(k);
     }
@@ -726,10 +728,10 @@ void shard_push_tick(shard_push_t *self)
         if (len <= sizeof key.buf) {
             memcpy(key.buf, k, len);
             key.len = len;
-            if (shard_store_get(shard->store, &key, &val, NULL) == 1) {
+            if (shard_store_get(shard_store(shard), &key, &val, NULL) == 1) {
                 json_t *rec = json_loads(val, 0, NULL);
                 if (json_integer_value(json_object_get(rec, "seq")) == version)
-                    shard_store_del(shard->store, &key, false);
+                    shard_store_del(shard_store(shard), &key, false);
                 json_decref(rec);
             }
         }

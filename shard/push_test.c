@@ -155,7 +155,7 @@ static size_t s_targets(shard_t *shard, const char *user)
     shard_key_t prefix;
     shard_key_push(&prefix, user, NULL);
     size_t n = 0;
-    shard_iter_t *it = shard_iter_new(shard->store, &prefix);
+    shard_iter_t *it = shard_iter_new(shard_store(shard), &prefix);
     for (shard_iter_seek_first(it); shard_iter_valid(it); shard_iter_next(it))
         n++;
     shard_iter_destroy(&it);
@@ -239,7 +239,7 @@ static void s_shard(const char *dir)
     shard_key_t qkey;
     char *qval = NULL;
     CHECK(shard_key_push_outbox(&qkey, "dm:alice:bob", "bob") == 0);
-    CHECK(shard_store_get(shard->store, &qkey, &qval, NULL) == 1);
+    CHECK(shard_store_get(shard_store(shard), &qkey, &qval, NULL) == 1);
     json_t *qj = qval ? json_loads(qval, 0, NULL) : NULL;
     const char *nonce = json_string_value(json_object_get(qj, "nonce"));
     CHECK(nonce != NULL);
@@ -262,7 +262,7 @@ static void s_shard(const char *dir)
     tst_handle(shard, 2, "FWD", ack);
     free(qval);
     qval = NULL;
-    CHECK(shard_store_get(shard->store, &qkey, &qval, NULL) == 0); /* acknowledged: gone */
+    CHECK(shard_store_get(shard_store(shard), &qkey, &qval, NULL) == 0); /* acknowledged: gone */
     free(qval);
     json_decref(qj);
     shard_destroy(&shard);
@@ -295,7 +295,7 @@ static void s_pending_preview(shard_t *shard, char *out, size_t cap)
     snprintf(out, cap, "%s", "");
     shard_key_t prefix;
     shard_key_push(&prefix, "bob", NULL);
-    shard_iter_t *it = shard_iter_new(shard->store, &prefix);
+    shard_iter_t *it = shard_iter_new(shard_store(shard), &prefix);
     shard_iter_seek_first(it);
     if (shard_iter_valid(it)) {
         size_t kl;
@@ -305,7 +305,7 @@ static void s_pending_preview(shard_t *shard, char *out, size_t cap)
         shard_key_t qkey;
         char *v = NULL;
         if (shard_key_push_pending(&qkey, "bob", hash, "dm:alice:bob") == 0 &&
-            shard_store_get(shard->store, &qkey, &v, NULL) == 1) {
+            shard_store_get(shard_store(shard), &qkey, &v, NULL) == 1) {
             json_t *rec = json_loads(v, 0, NULL);
             json_t *pl = json_loads(json_string_value(json_object_get(rec, "payload")), 0, NULL);
             snprintf(out, cap, "%s", json_string_value(json_object_get(pl, "preview")));

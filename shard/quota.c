@@ -69,7 +69,7 @@ static entry_t *s_entry(shard_quota_t *self, const char *user)
         return NULL;
     memcpy(prefix.buf + prefix.len, "g:", 2); /* x<user>\0g: — group entries only */
     prefix.len += 2;
-    shard_iter_t *it = shard_iter_new(self->shard->store, &prefix);
+    shard_iter_t *it = shard_iter_new(shard_store(self->shard), &prefix);
     if (!it)
         return NULL;
     int64_t n = 0;
@@ -105,7 +105,7 @@ void shard_quota_indexed(shard_quota_t *self, const char *user, const char *conv
 
 void shard_op_group_quota(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
-    shard_quota_t *self = shard->quota;
+    shard_quota_t *self = shard_quota(shard);
     shard_key_t key;
     const char *user = shard_json_str(req, "user");
     const char *conv = shard_json_str(req, "conv");
@@ -117,7 +117,7 @@ void shard_op_group_quota(shard_t *shard, const char *gw, const char *reqid, jso
     }
     char *val = NULL;
     shard_key_user(&key, user);
-    int rc = shard_store_get(shard->store, &key, &val, NULL);
+    int rc = shard_store_get(shard_store(shard), &key, &val, NULL);
     free(val);
     if (rc <= 0) {
         shard_reply(shard, gw, reqid, rc < 0 ? PL_E_UNAVAILABLE : PL_E_NOT_FOUND,
@@ -125,7 +125,7 @@ void shard_op_group_quota(shard_t *shard, const char *gw, const char *reqid, jso
         return;
     }
     if (conv && shard_key_index(&key, user, conv) == 0) {
-        rc = shard_store_get(shard->store, &key, &val, NULL);
+        rc = shard_store_get(shard_store(shard), &key, &val, NULL);
         free(val);
         if (rc == 1) { /* already in it: a group_add that changes nothing */
             shard_reply(shard, gw, reqid, "ok", "{}");
@@ -136,7 +136,7 @@ void shard_op_group_quota(shard_t *shard, const char *gw, const char *reqid, jso
     uint64_t created = 0;
     bool creating = json_is_true(create);
     if (!e || (creating && (shard_key_created(&key, user) != 0 ||
-                            shard_store_get_u64(shard->store, &key, &created) < 0))) {
+                            shard_store_get_u64(shard_store(shard), &key, &created) < 0))) {
         shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
         return;
     }
@@ -155,7 +155,7 @@ void shard_op_group_quota(shard_t *shard, const char *gw, const char *reqid, jso
     if (creating) {
         unsigned char be[8];
         shard_be64_put(be, created + 1);
-        if (shard_store_put(shard->store, &key, be, sizeof(be), shard->sync) != 0) {
+        if (shard_store_put(shard_store(shard), &key, be, sizeof(be), shard_sync(shard)) != 0) {
             shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
             return;
         }

@@ -53,12 +53,11 @@ static void s_idx(shard_t *shard, const char *op, const char *user, const char *
 
 static shard_t *s_open(void)
 {
-    shard_t *shard = tst_open(tst_dir(), 10000);
-    if (!shard)
-        return NULL;
-    shard_quota_destroy(&shard->quota);
-    shard->quota = shard_quota_new(shard, 2, 3); /* created 2, member 3 */
-    return shard;
+    shard_config_t cfg = {.data = tst_dir(),
+                          .gw_timeout_ms = 10000,
+                          .max_groups_created = 2, /* created 2, member 3 */
+                          .max_groups_member = 3};
+    return tst_open_cfg(&cfg);
 }
 
 #define Q(user, create) "{\"op\":\"group_quota\",\"user\":\"" user "\",\"create\":" create "}"
@@ -104,7 +103,7 @@ int main(void)
     CHECK(strcmp(s_call(shard, NULL, Q("ben", "false")), "ok") == 0);
     CHECK(strcmp(s_call(shard, NULL, Q("ben", "false")), "too_many") == 0);
     /* reservations lapse after 10 s */
-    shard_quota_tick(shard->quota, INT64_MAX);
+    shard_quota_tick(shard_quota(shard), INT64_MAX);
     CHECK(strcmp(s_call(shard, NULL, Q("ben", "false")), "ok") == 0);
 
     /* created cap 2 (ann): counted at grant, persisted */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "accounts.h"
+#include "commit.h"
 #include "conv.h"
 #include "convert.h"
 #include "group.h"
@@ -14,6 +15,8 @@
 #include "presence.h"
 #include "push.h"
 #include "quota.h"
+#include "receipts.h"
+#include "roster.h"
 #include "ops.h"
 #include "pl_err.h"
 #include "pl_hash.h"
@@ -21,6 +24,34 @@
 #include "pl_log.h"
 #include "pl_text.h"
 #include "pl_time.h"
+
+struct _shard_t {
+    int id;
+    pl_slots_t *slots;      /* the router's slot table (TABLE); NULL until the first */
+    char table_version[16]; /* its version in decimal, "0" without one: for logs */
+    bool sync;
+    int64_t gw_timeout_ms;
+    int64_t presence_flap_ms; /* presence.c's flap window (--presence-flap-ms) */
+    shard_store_t *store;
+    shard_disk_t *disk;     /* free-space reserve of the data folder (diskspace.c) */
+    shard_commit_t *commit; /* the group commit: the turn's batch and its answers */
+    shard_roster_t *roster; /* conversation members, the group member cache */
+    shard_conv_t *conv;
+    shard_loc_t *loc;
+    shard_outbox_t *outbox;
+    shard_group_t *group;       /* groups: create, add, remove */
+    shard_receipts_t *receipts; /* read receipts, typing */
+    shard_presence_t *presence;
+    shard_push_t *push;   /* push notifications (push.c) */
+    shard_quota_t *quota; /* per-user group caps (quota.c) */
+    shard_guard_t *guard; /* per-user abuse limits (guard.c) */
+    shard_send_fn *send;  /* NULL: everything sent is dropped */
+    void *send_arg;
+    pl_buf_t out; /* the message being sent (reused) */
+    /* The binary body of the request being handled (ops flagged PL_OPF_BIN, whose
+     * handler gets req NULL): valid only during that handler's call. */
+    pl_slice_t body;
+};
 
 /* The handler of every op (pl_ops.def), indexed by op id. */
 static shard_op_fn *const s_ops[PL_OP__COUNT] = {
@@ -83,13 +114,56 @@ static void s_load_table(shard_t *self)
     free(text);
 }
 
+/* Build the modules that keep stored records in memory, in dependency order (shard.h):
+ * each may use those before it at its creation. 0 or -1. The location table, push and
+ * the guards are built once, by shard_new. */
+static int s_modules_up(shard_t *self, const shard_config_t *cfg)
+{
+    self->commit = shard_commit_new(self->store, self->sync);
+    self->roster = shard_roster_new(self->store);
+    if (!self->commit || !self->roster)
+        return -1;
+    self->conv = shard_conv_new(self);
+    self->outbox = shard_outbox_new(self);
+    self->group = shard_group_new(self);
+    self->receipts = shard_receipts_new(self);
+    self->presence = shard_presence_new(self);
+    self->quota = shard_quota_new(
+        self, cfg->max_groups_created > 0 ? cfg->max_groups_created : SHARD_QUOTA_CREATED_DEFAULT,
+        cfg->max_groups_member > 0 ? cfg->max_groups_member : SHARD_QUOTA_MEMBER_DEFAULT);
+    if (!self->conv || !self->outbox || !self->group || !self->receipts || !self->presence ||
+        !self->quota)
+        return -1;
+    return 0;
+}
+
+/* Destroy what s_modules_up built. The group commit first: it answers what is pending
+ * (nothing is written), through the modules of its actions. */
+static void s_modules_down(shard_t *self)
+{
+    shard_commit_destroy(&self->commit);
+    shard_conv_destroy(&self->conv);
+    shard_group_destroy(&self->group);
+    shard_receipts_destroy(&self->receipts);
+    shard_roster_destroy(&self->roster);
+    shard_presence_destroy(&self->presence); /* stores last_seen: before the store */
+    shard_quota_destroy(&self->quota);
+    shard_outbox_destroy(&self->outbox);
+}
+
+int shard_reload(shard_t *self, const shard_config_t *cfg)
+{
+    shard_commit_flush(self->commit);
+    s_modules_down(self);
+    return s_modules_up(self, cfg);
+}
+
 shard_t *shard_new(const shard_config_t *cfg)
 {
     shard_t *self = calloc(1, sizeof(*self));
     if (!self)
         return NULL;
     self->id = cfg->id;
-    snprintf(self->id_text, sizeof(self->id_text), "%d", cfg->id);
     snprintf(self->table_version, sizeof(self->table_version), "0");
     self->sync = cfg->sync;
     self->gw_timeout_ms = cfg->gw_timeout_ms;
@@ -111,18 +185,10 @@ shard_t *shard_new(const shard_config_t *cfg)
     if (shard_convert(self->store) < 0)
         goto fail;
     s_load_table(self);
-    self->conv = shard_conv_new(self);
     self->loc = shard_loc_new(self);
-    self->outbox = shard_outbox_new(self);
-    self->group = shard_group_new(self);
-    self->presence = shard_presence_new(self);
     self->push = shard_push_new(self, cfg->vapid_key, cfg->vapid_subject, &cfg->providers);
-    self->quota = shard_quota_new(
-        self, cfg->max_groups_created > 0 ? cfg->max_groups_created : SHARD_QUOTA_CREATED_DEFAULT,
-        cfg->max_groups_member > 0 ? cfg->max_groups_member : SHARD_QUOTA_MEMBER_DEFAULT);
     self->guard = shard_guard_new(&cfg->guard);
-    if (!self->conv || !self->loc || !self->outbox || !self->group || !self->presence ||
-        !self->push || !self->quota || !self->guard)
+    if (!self->loc || !self->push || !self->guard || s_modules_up(self, cfg) != 0)
         goto fail;
     return self;
 fail:
@@ -135,20 +201,101 @@ void shard_destroy(shard_t **self_p)
     if (!self_p || !*self_p)
         return;
     shard_t *self = *self_p;
-    shard_conv_destroy(&self->conv); /* answers pending changes: before group and outbox */
-    shard_group_destroy(&self->group);
-    shard_presence_destroy(&self->presence); /* stores last_seen: before the store */
+    s_modules_down(self);
     shard_push_destroy(&self->push);
-    shard_quota_destroy(&self->quota);
-    shard_guard_destroy(&self->guard);
     shard_loc_destroy(&self->loc);
-    shard_outbox_destroy(&self->outbox);
+    shard_guard_destroy(&self->guard);
     shard_store_destroy(&self->store);
     shard_disk_destroy(&self->disk);
     pl_slots_destroy(&self->slots);
     pl_buf_free(&self->out);
     free(self);
     *self_p = NULL;
+}
+
+int shard_id(const shard_t *self)
+{
+    return self->id;
+}
+
+bool shard_sync(const shard_t *self)
+{
+    return self->sync;
+}
+
+int64_t shard_gw_timeout_ms(const shard_t *self)
+{
+    return self->gw_timeout_ms;
+}
+
+int64_t shard_presence_flap_ms(const shard_t *self)
+{
+    return self->presence_flap_ms;
+}
+
+const pl_slots_t *shard_slots(const shard_t *self)
+{
+    return self->slots;
+}
+
+shard_store_t *shard_store(shard_t *self)
+{
+    return self->store;
+}
+
+shard_commit_t *shard_commit(shard_t *self)
+{
+    return self->commit;
+}
+
+shard_roster_t *shard_roster(shard_t *self)
+{
+    return self->roster;
+}
+
+shard_conv_t *shard_conv(shard_t *self)
+{
+    return self->conv;
+}
+
+shard_loc_t *shard_loc(shard_t *self)
+{
+    return self->loc;
+}
+
+shard_outbox_t *shard_outbox(shard_t *self)
+{
+    return self->outbox;
+}
+
+shard_group_t *shard_group(shard_t *self)
+{
+    return self->group;
+}
+
+shard_receipts_t *shard_receipts(shard_t *self)
+{
+    return self->receipts;
+}
+
+shard_presence_t *shard_presence(shard_t *self)
+{
+    return self->presence;
+}
+
+shard_push_t *shard_push(shard_t *self)
+{
+    return self->push;
+}
+
+shard_quota_t *shard_quota(shard_t *self)
+{
+    return self->quota;
+}
+
+shard_guard_t *shard_guard(shard_t *self)
+{
+    return self->guard;
 }
 
 void shard_set_sender(shard_t *self, shard_send_fn *fn, void *arg)
@@ -174,10 +321,14 @@ static int s_out(shard_t *self, const char *addr)
     return 0;
 }
 
-/* The request id of its decimal form (shard_handle made it from the header's u64). */
+/* The request id of its decimal form (shard_handle made it from the header's u64): its
+ * leading digits (strtoull's locale handling cost ≈ 300 instructions per answer). */
 static uint64_t s_reqid(const char *reqid)
 {
-    return strtoull(reqid, NULL, 10);
+    uint64_t v = 0;
+    for (; *reqid >= '0' && *reqid <= '9'; reqid++)
+        v = v * 10 + (uint64_t)(*reqid - '0');
+    return v;
 }
 
 int shard_reply(shard_t *self, const char *gw, const char *reqid, const char *status,
@@ -494,7 +645,7 @@ static void s_on_fwd(shard_t *self, const pl_msg_t *m)
     json_decref(req);
 }
 
-void shard_handle(shard_t *self, const void *addr, size_t alen, const void *data, size_t len)
+static void s_handle(shard_t *self, const void *addr, size_t alen, const void *data, size_t len)
 {
     pl_msg_t m;
     char gw[PL_MSG_ADDR_MAX + 1] = "";
@@ -527,8 +678,9 @@ void shard_handle(shard_t *self, const void *addr, size_t alen, const void *data
                 addressed ? "without" : "with");
         return;
     }
-    char epoch[24];
-    s_dec(m.h.id, epoch);
+    char epoch[24]; /* LOC and GWHB: the gateway's epoch, in decimal */
+    if (m.h.kind == PL_K_LOC || m.h.kind == PL_K_GWHB)
+        s_dec(m.h.id, epoch);
     switch (m.h.kind) {
     case PL_K_REQ:
     case PL_K_REQN:
@@ -555,9 +707,17 @@ void shard_handle(shard_t *self, const void *addr, size_t alen, const void *data
     }
 }
 
+void shard_handle(shard_t *self, const void *addr, size_t alen, const void *data, size_t len)
+{
+    s_handle(self, addr, alen, data, len);
+    /* a batch this large is written now, between two requests, to bound memory */
+    if (shard_commit_full(self->commit))
+        shard_commit_flush(self->commit);
+}
+
 void shard_flush(shard_t *self)
 {
-    shard_conv_commit(self->conv);
+    shard_commit_flush(self->commit);
 }
 
 void shard_tick(shard_t *self)
@@ -566,7 +726,9 @@ void shard_tick(shard_t *self)
     shard_heartbeat(self);
     shard_loc_tick(self->loc, now);
     shard_outbox_tick(self->outbox, now);
-    shard_group_tick(self->group, now);
+    shard_receipts_tick(self->receipts, now);
+    shard_roster_trim(self->roster, shard_commit_pending(self->commit) == 0);
+    shard_conv_tick(self->conv);
     shard_presence_tick(self->presence, now);
     shard_push_tick(self->push);
     shard_quota_tick(self->quota, now);

@@ -1,14 +1,14 @@
 /* shard — the shard role's context and the dispatch of messages from the router
  * (docs/internals.md "router → shard").
  *
- * A shard_t owns the store and the modules (conversations, location table, outbox) and
- * knows how to send a multipart message back to the router through a send function that
- * link.c sets to its DEALER socket (unit tests set a capturing one). Everything here runs
- * on the shard's single loop thread; nothing blocks except RocksDB reads and writes.
+ * A shard_t owns the store and the modules (group commit, conversations, location table,
+ * outbox, ...) and knows how to send a multipart message back to the router through a
+ * send function that link.c sets to its DEALER socket (unit tests set a capturing one). Everything
+ * here runs on the shard's single loop thread; nothing blocks except RocksDB reads and writes.
  *
  * One wake of the loop: shard_handle() for each message drained from the socket (up to
- * 256), then shard_flush() once, which writes the group-committed sends and only then
- * answers them and pushes their events. shard_tick() runs every 500 ms. */
+ * 256), then shard_flush() once, which writes the group commit (commit.h) and only then
+ * answers what it holds and pushes their events. shard_tick() runs every 500 ms. */
 #ifndef SHARD_SHARD_H
 #define SHARD_SHARD_H
 #include <czmq.h>
@@ -23,7 +23,10 @@
 #include "providers.h"
 #include "store.h"
 
+typedef struct _shard_commit_t shard_commit_t;
 typedef struct _shard_conv_t shard_conv_t;
+typedef struct _shard_roster_t shard_roster_t;
+typedef struct _shard_receipts_t shard_receipts_t;
 typedef struct _shard_loc_t shard_loc_t;
 typedef struct _shard_outbox_t shard_outbox_t;
 typedef struct _shard_group_t shard_group_t;
@@ -49,31 +52,9 @@ typedef struct {
     int disk_reserve_mib;            /* --disk-reserve-mib (diskspace.h); 0: off */
 } shard_config_t;
 
-typedef struct _shard_t {
-    int id;
-    char id_text[16];       /* decimal id, for HB */
-    pl_slots_t *slots;      /* the router's slot table (TABLE); NULL until the first */
-    char table_version[16]; /* its version in decimal, "0" without one: sent in HB */
-    bool sync;
-    int64_t gw_timeout_ms;
-    int64_t presence_flap_ms; /* presence.c's flap window (--presence-flap-ms) */
-    shard_store_t *store;
-    shard_disk_t *disk; /* free-space reserve of the data folder (diskspace.c) */
-    shard_conv_t *conv;
-    shard_loc_t *loc;
-    shard_outbox_t *outbox;
-    shard_group_t *group; /* groups, read receipts, typing */
-    shard_presence_t *presence;
-    shard_push_t *push;   /* push notifications (push.c) */
-    shard_quota_t *quota; /* per-user group caps (quota.c) */
-    shard_guard_t *guard; /* per-user abuse limits (guard.c) */
-    shard_send_fn *send;  /* NULL: everything sent is dropped */
-    void *send_arg;
-    pl_buf_t out; /* the message being sent (reused) */
-    /* The binary body of the request being handled (ops flagged PL_OPF_BIN, whose
-     * handler gets req NULL): valid only during that handler's call. */
-    pl_slice_t body;
-} shard_t;
+/* The shard's context, opaque outside shard.c: the modules it owns reach each other
+ * through the accessors below. */
+typedef struct _shard_t shard_t;
 
 /* Open the store (creating cfg->data and its parents) and build the modules; loads the
  * outbox. NULL on failure (logged). Caller owns; the config strings are not kept. */
@@ -81,6 +62,11 @@ shard_t *shard_new(const shard_config_t *cfg);
 /* Commits nothing: pending sends are answered `unavailable` first, then everything is
  * closed (RocksDB cleanly). Idempotent; nulls *self_p. */
 void shard_destroy(shard_t **self_p);
+/* Rebuild every module that keeps stored records in memory (the group commit, roster,
+ * conv, outbox, group, receipts, presence, quota) from the store, as at start, after the
+ * group commit was flushed. For tests and fuzzing that change the store beneath
+ * a running shard. 0, or -1 (the shard is unusable: destroy it). */
+int shard_reload(shard_t *self, const shard_config_t *cfg);
 /* Where to send; until set, output is dropped. */
 void shard_set_sender(shard_t *self, shard_send_fn *fn, void *arg);
 
@@ -89,10 +75,33 @@ void shard_set_sender(shard_t *self, shard_send_fn *fn, void *arg);
  * message frame; both borrowed. Malformed messages are logged at warn and dropped, or
  * answered bad_request when they carry a gateway and request id. */
 void shard_handle(shard_t *self, const void *addr, size_t alen, const void *data, size_t len);
-/* End of a drain: write the pending group commit, then answer and push. */
+/* End of a drain: write the pending group commit, then answer and push (commit.h). */
 void shard_flush(shard_t *self);
 /* Timers (every 500 ms): heartbeat to the router, location table expiry, outbox resend. */
 void shard_tick(shard_t *self);
+
+/* The shard's modules and settings, for the modules it owns: each lives as long as the
+ * shard (built in shard_new in the order store, loc, push, guard, commit, roster, conv,
+ * outbox, group, receipts, presence, quota; a module may use those before it at its
+ * creation). Loop thread. */
+int shard_id(const shard_t *self);
+bool shard_sync(const shard_t *self);                /* --sync */
+int64_t shard_gw_timeout_ms(const shard_t *self);    /* --gw-timeout */
+int64_t shard_presence_flap_ms(const shard_t *self); /* --presence-flap-ms */
+/* The slot table, or NULL before the first TABLE. */
+const pl_slots_t *shard_slots(const shard_t *self);
+shard_store_t *shard_store(shard_t *self);
+shard_commit_t *shard_commit(shard_t *self); /* the group commit (commit.h) */
+shard_roster_t *shard_roster(shard_t *self); /* conversation members (roster.h) */
+shard_conv_t *shard_conv(shard_t *self);
+shard_loc_t *shard_loc(shard_t *self);
+shard_outbox_t *shard_outbox(shard_t *self); /* the conversation index's outbox */
+shard_group_t *shard_group(shard_t *self);
+shard_receipts_t *shard_receipts(shard_t *self);
+shard_presence_t *shard_presence(shard_t *self);
+shard_push_t *shard_push(shard_t *self);
+shard_quota_t *shard_quota(shard_t *self);
+shard_guard_t *shard_guard(shard_t *self);
 
 /* Output to the router (internals.md "The binary protocol", encoded into self->out, one
  * reused buffer). reqid is the decimal form of the request's id. Failures (router

@@ -57,7 +57,12 @@ void tst_out_clear(void)
 shard_t *tst_open(const char *dir, int gw_timeout_ms)
 {
     shard_config_t cfg = {.id = 0, .data = dir, .sync = false, .gw_timeout_ms = gw_timeout_ms};
-    shard_t *shard = shard_new(&cfg);
+    return tst_open_cfg(&cfg);
+}
+
+shard_t *tst_open_cfg(const shard_config_t *cfg)
+{
+    shard_t *shard = shard_new(cfg);
     if (shard) {
         shard_set_sender(shard, s_capture, NULL);
         tst_handle(shard, 2, "TABLE", "1 0-16383=0"); /* every slot is shard 0's */

@@ -33,6 +33,8 @@ void tst_out_clear(void);
 /* Shard 0 on dir with a capturing sender, owning every slot (a TABLE was fed); NULL on
  * failure. Caller destroys. */
 shard_t *tst_open(const char *dir, int gw_timeout_ms);
+/* The same with the whole configuration (its id should be 0). */
+shard_t *tst_open_cfg(const shard_config_t *cfg);
 /* Feed one message of nframes string frames, in the text form of pl_msgtext.h (hop
  * router -> shard), to the shard (shard_handle) as its binary message. tst_out holds what
  * the shard sent in the text form too. */

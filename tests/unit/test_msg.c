@@ -268,6 +268,24 @@ static void test_json(void)
     pl_buf_reset(&b);
     CHECK(pl_json_u64(&b, 0) == 0 && pl_json_u64(&b, UINT64_MAX) == 0);
     CHECK(b.len == 21 && memcmp(b.data, "018446744073709551615", 21) == 0);
+    /* every digit count, both sides of each power of ten, and a spread: as printf has it */
+    for (int k = 0; k < 2200; k++) {
+        uint64_t v = k < 1000 ? (uint64_t)k : (uint64_t)k * 0x9E3779B97F4A7C15ull;
+        for (int d = 0; k < 20 && d < 3; d++) { /* 10^k - 1, 10^k, 10^k + 1 */
+            uint64_t p = 1;
+            for (int i = 0; i < k; i++)
+                p *= 10;
+            char want[24];
+            snprintf(want, sizeof want, "%llu", (unsigned long long)(p - 1 + (uint64_t)d));
+            pl_buf_reset(&b);
+            CHECK(pl_json_u64(&b, p - 1 + (uint64_t)d) == 0 && b.len == strlen(want) &&
+                  memcmp(b.data, want, b.len) == 0);
+        }
+        char want[24];
+        snprintf(want, sizeof want, "%llu", (unsigned long long)v);
+        pl_buf_reset(&b);
+        CHECK(pl_json_u64(&b, v) == 0 && b.len == strlen(want) && memcmp(b.data, want, b.len) == 0);
+    }
     /* a binary body: exactly n fields */
     pl_buf_reset(&b);
     pl_msg_field(&b, "ann", 3);

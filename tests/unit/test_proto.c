@@ -184,6 +184,17 @@ static void test_names(void)
     CHECK(pl_device_valid("Web-1.2_x"));
     CHECK(!pl_device_valid(""));
     CHECK(!pl_device_valid("a/b"));
+    CHECK(pl_device_valid("0123456789012345678901234567890123456789012345678901234567890123"));
+    CHECK(!pl_device_valid("01234567890123456789012345678901234567890123456789012345678901234"));
+    CHECK(!pl_device_valid("ph\xc3\xa9") && !pl_device_valid("a b") && !pl_device_valid("a\x7f"));
+    CHECK(!pl_user_valid("bob.") && !pl_user_valid("bob-") && !pl_user_valid("b\xff" "b"));
+    /* every byte against the documented sets */
+    for (int c = 1; c < 256; c++) {
+        char u[5] = {'a', 'b', (char)c, 'c', 0};
+        bool lower = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+        bool dev = lower || (c >= 'A' && c <= 'Z') || c == '.' || c == '-';
+        CHECK(pl_user_valid(u) == lower && pl_device_valid(u) == dev);
+    }
     CHECK(pl_password_valid("12345678", 8));
     CHECK(!pl_password_valid("1234567", 7));
     CHECK(!pl_password_valid("x", 1025));
