@@ -103,6 +103,9 @@ void gw_session_push_event(gw_session_t *s, gw_blob_t *b);
 void gw_session_drop_conv(gw_session_t *s, const char *conv, size_t conv_len);
 /* Drop the socket at once (close reason 1008, nothing more is written): why is logged. */
 void gw_session_kill(gw_session_t *s, const char *why);
+/* A WebSocket ping (presence.c): written with this turn's other writes (gw_ws_flush_start),
+ * between whole messages; lws is asked for WRITEABLE only when the socket is choked. */
+void gw_session_ping(gw_session_t *s);
 /* Write what is queued, then close with code (4401, 1009, ...). */
 void gw_session_close(gw_session_t *s, int code);
 /* Auth finished (state already set by the caller): resume rx, replay deferred frames. */

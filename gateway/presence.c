@@ -9,7 +9,12 @@
  * open but stops counting; any later frame makes it live again.
  *
  * Per user: how many authenticated sessions and how many live ones are here, and what
- * the user's shard was last told. A 250 ms timer checks silence and pings; every second
+ * the user's shard was last told. A 25 ms timer looks at a slice of the sessions, so
+ * each one is looked at once per round (s_round_ms: a quarter of the ping interval or
+ * of the timeout, whichever is shorter): silence, idle close and pings are spread over
+ * the round instead of landing in one turn — sessions that connected together (a
+ * gateway restart, a load generator) would otherwise be pinged together in one turn
+ * of thousands of writes, ahead of every message in it. Every second
  * the users whose state differs from what their shard was told go out, one
  * presence_report per shard (grouped with the TABLE, sent "to shard N": REQN),
  * {"online":[..],"offline":[[user,
@@ -34,7 +39,8 @@
 
 #include <inttypes.h>
 
-#define PRES_TIMER_MS 250
+#define PRES_TICK_MS 25
+#define PRES_ROUND_MIN_MS 100
 #define PRES_REPORT_MS 1000
 #define PRES_FULL_MS 30000
 #define PRES_USERS_MAX 500
@@ -69,9 +75,11 @@ struct gw_presence {
     gw_t *gw;
     uv_timer_t timer;
     bool timer_open;
-    zhashx_t *users;    /* user -> pres_user_t (owned) */
-    zhashx_t *dirty;    /* user -> pres_user_t (not owned) to compare at the next report */
-    gw_session_t *head; /* authenticated sessions (linked through pprev/pnext) */
+    zhashx_t *users;      /* user -> pres_user_t (owned) */
+    zhashx_t *dirty;      /* user -> pres_user_t (not owned) to compare at the next report */
+    gw_session_t *head;   /* authenticated sessions (linked through pprev/pnext) */
+    size_t nsessions;     /* ... how many */
+    gw_session_t *cursor; /* the next one the timer looks at (NULL: from head) */
     uint64_t last_report, last_full;
     bool need_full;
 };
@@ -315,38 +323,59 @@ static void s_not_live(gw_presence_t *self, gw_session_t *s)
     }
 }
 
+/* The round in which every session is looked at once: a quarter of the shorter of the
+ * ping interval and the timeout, so a ping goes out at most a quarter interval late and
+ * silence is noticed at most a quarter timeout late. */
+static uint64_t s_round_ms(gw_t *gw)
+{
+    uint64_t ping = (uint64_t)gw->cfg.ping_interval_ms;
+    uint64_t timeout = (uint64_t)gw->cfg.presence_timeout_ms;
+    uint64_t r = (ping < timeout ? ping : timeout) / 4;
+    return r < PRES_ROUND_MIN_MS ? PRES_ROUND_MIN_MS : r;
+}
+
+/* Silence, idle close and ping for one session. */
+static void s_check(gw_presence_t *self, gw_session_t *s, uint64_t now)
+{
+    gw_t *gw = self->gw;
+    uint64_t timeout = (uint64_t)gw->cfg.presence_timeout_ms;
+    uint64_t ping = (uint64_t)gw->cfg.ping_interval_ms;
+    if (s->live && now - s->last_active > timeout) {
+        pl_info("session %llu (%s/%s): silent for %" PRIu64 " ms, not live",
+                (unsigned long long)s->sid, s->user, s->device, now - s->last_active);
+        s_not_live(self, s);
+    }
+    if (s->wsi && s->state == SS_AUTHED && gw->cfg.idle_close_ms > 0 &&
+        now - s->last_active >= (uint64_t)gw->cfg.idle_close_ms) {
+        /* pinged for --idle-close ms and never answered: the peer is gone (or stuck);
+         * close 1001 and give the close frame 5 s before lws drops the socket */
+        pl_info("session %llu (%s/%s): silent for %" PRIu64 " ms, closing",
+                (unsigned long long)s->sid, s->user, s->device, now - s->last_active);
+        s->close_force = true;
+        gw_session_close(s, LWS_CLOSE_STATUS_GOINGAWAY);
+        lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
+        return;
+    }
+    if (s->wsi && s->state == SS_AUTHED && now - s->last_active >= ping &&
+        now - s->last_ping >= ping) {
+        s->last_ping = now;
+        gw_session_ping(s);
+    }
+}
+
 static void s_timer_cb(uv_timer_t *t)
 {
     gw_presence_t *self = t->data;
-    gw_t *gw = self->gw;
-    uint64_t now = uv_now(&gw->loop);
-    uint64_t timeout = (uint64_t)gw->cfg.presence_timeout_ms;
-    uint64_t ping = (uint64_t)gw->cfg.ping_interval_ms;
-    for (gw_session_t *s = self->head; s; s = s->pnext) {
-        if (s->live && now - s->last_active > timeout) {
-            pl_info("session %llu (%s/%s): silent for %" PRIu64 " ms, not live",
-                    (unsigned long long)s->sid, s->user, s->device, now - s->last_active);
-            s_not_live(self, s);
-        }
-        if (s->wsi && s->state == SS_AUTHED && gw->cfg.idle_close_ms > 0 &&
-            now - s->last_active >= (uint64_t)gw->cfg.idle_close_ms) {
-            /* pinged for --idle-close ms and never answered: the peer is gone (or stuck);
-             * close 1001 and give the close frame 5 s before lws drops the socket */
-            pl_info("session %llu (%s/%s): silent for %" PRIu64 " ms, closing",
-                    (unsigned long long)s->sid, s->user, s->device, now - s->last_active);
-            s->close_force = true;
-            gw_session_close(s, LWS_CLOSE_STATUS_GOINGAWAY);
-            lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
-            continue;
-        }
-        if (s->wsi && s->state == SS_AUTHED && now - s->last_active >= ping &&
-            now - s->last_ping >= ping) {
-            s->last_ping = now;
-            s->ping_due = true;
-            lws_callback_on_writable(s->wsi);
-        }
+    uint64_t now = uv_now(&self->gw->loop);
+    /* this tick's slice: the whole list once per round, at least one session */
+    uint64_t round = s_round_ms(self->gw);
+    size_t slice = (size_t)((self->nsessions * PRES_TICK_MS + round - 1) / round);
+    for (size_t i = 0; i < slice && self->head; i++) {
+        gw_session_t *s = self->cursor ? self->cursor : self->head;
+        self->cursor = s->pnext; /* before s_check: a close may unlink s */
+        s_check(self, s, now);
     }
-    if (now - self->last_report >= PRES_REPORT_MS - PRES_TIMER_MS / 2) {
+    if (now - self->last_report >= PRES_REPORT_MS - PRES_TICK_MS / 2) {
         self->last_report = now;
         s_report(self, now);
     }
@@ -368,7 +397,7 @@ int gw_presence_init(gw_t *gw)
     self->timer.data = self;
     self->timer_open = true;
     self->last_full = uv_now(&gw->loop); /* the first full comes with a SNAP or in 30 s */
-    return uv_timer_start(&self->timer, s_timer_cb, PRES_TIMER_MS, PRES_TIMER_MS) == 0 ? 0 : -1;
+    return uv_timer_start(&self->timer, s_timer_cb, PRES_TICK_MS, PRES_TICK_MS) == 0 ? 0 : -1;
 }
 
 void gw_presence_stop(gw_t *gw)
@@ -420,6 +449,7 @@ void gw_presence_session_live(gw_session_t *s)
     if (self->head)
         self->head->pprev = s;
     self->head = s;
+    self->nsessions++;
     s->last_active = uv_now(&s->gw->loop);
     s->live = true;
     if (++pu->nlive == 1) {
@@ -447,6 +477,9 @@ void gw_presence_session_gone(gw_session_t *s)
     if (!self || !pu)
         return;
     s_not_live(self, s);
+    if (self->cursor == s)
+        self->cursor = s->pnext;
+    self->nsessions--;
     if (s->pprev)
         s->pprev->pnext = s->pnext;
     else

@@ -205,6 +205,14 @@ static void s_want_write(gw_session_t *s)
     gw->flush_head = gw_session_ref(s);
 }
 
+void gw_session_ping(gw_session_t *s)
+{
+    if (!s->wsi)
+        return;
+    s->ping_due = true;
+    s_want_write(s);
+}
+
 /* Append b (takes ownership) to the out queue and ask for a write. */
 static void s_enqueue(gw_session_t *s, gw_blob_t *b, bool event)
 {
