@@ -15,8 +15,12 @@ static const gw_type_def_t s_types[GW_TYPE__COUNT] = {
 
 const gw_type_def_t *gw_type_find(const char *name, size_t n)
 {
+    /* the length and the first byte first: one memcmp for most known names (two for sync
+     * and group_remove, whose length and first byte send and group_create share), none
+     * for most unknown ones */
     for (unsigned i = 1; i < GW_TYPE__COUNT; i++)
-        if (s_types[i].name_len == n && memcmp(s_types[i].name, name, n) == 0)
+        if (s_types[i].name_len == n && s_types[i].name[0] == name[0] &&
+            memcmp(s_types[i].name, name, n) == 0)
             return &s_types[i];
     return NULL;
 }
