@@ -21,6 +21,7 @@
 #include "gw.h"
 #include "gw_budget.h"
 #include "gw_frames.h"
+#include "gw_types.h"
 #include "gw_ws.h"
 
 #define GW_SYNC_WORST (9u * 1024 * 1024)  /* 8 MiB of messages + the last one, escaped */
@@ -118,17 +119,20 @@ bool gw_budget_admit(const gw_session_t *s)
     return s->reserved == 0 || gw->reserved < gw->cfg.mem_budget;
 }
 
-size_t gw_budget_worst_case(const char *type, json_t *req)
+size_t gw_budget_worst_case(const gw_type_def_t *t, json_t *req)
 {
-    if (strcmp(type, "sync") == 0 || strcmp(type, "history") == 0) {
+    switch (t ? t->budget : GW_TB_SMALL) {
+    case GW_TB_PAGE: {
         json_t *lv = json_object_get(req, "limit");
-        json_int_t limit = strcmp(type, "sync") == 0 ? 100 : 50;
+        json_int_t limit = t->page; /* the default; an invalid limit is refused later */
         if (json_is_integer(lv) && json_integer_value(lv) >= 1 && json_integer_value(lv) <= 500)
             limit = json_integer_value(lv);
         size_t worst = (size_t)limit * GW_MSG_WORST;
         return worst < GW_SYNC_WORST ? worst : GW_SYNC_WORST;
     }
-    if (strcmp(type, "convs") == 0)
+    case GW_TB_CONVS:
         return GW_CONVS_WORST;
-    return GW_SMALL_WORST;
+    default:
+        return GW_SMALL_WORST;
+    }
 }

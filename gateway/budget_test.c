@@ -7,6 +7,7 @@
 #include "gw.h"
 #include "gw_budget.h"
 #include "gw_frames.h"
+#include "gw_types.h"
 #include "gw_ws.h"
 
 #include <stdio.h>
@@ -93,10 +94,19 @@ int main(void)
     CHECK(gw_budget_admit(s)); /* nothing in flight: always one */
 
     json_t *req = json_pack("{s:i}", "limit", 1);
-    CHECK(gw_budget_worst_case("sync", req) == 640u * 1024);
-    CHECK(gw_budget_worst_case("history", NULL) == 9u * 1024 * 1024); /* 50 × 640 KiB, capped */
-    CHECK(gw_budget_worst_case("convs", NULL) == 4u * 1024 * 1024);
-    CHECK(gw_budget_worst_case("send", req) == 64u * 1024);
+#define ROW(name) gw_type_find(name, strlen(name))
+    CHECK(gw_budget_worst_case(ROW("sync"), req) == 640u * 1024);
+    CHECK(gw_budget_worst_case(ROW("history"), NULL) ==
+          9u * 1024 * 1024); /* 50 × 640 KiB, capped */
+    CHECK(gw_budget_worst_case(ROW("convs"), NULL) == 4u * 1024 * 1024);
+    CHECK(gw_budget_worst_case(ROW("send"), req) == 64u * 1024);
+    CHECK(gw_budget_worst_case(NULL, req) == 64u * 1024); /* a type no row has */
+    json_t *big = json_pack("{s:i}", "limit", 501);       /* refused later: the default counts */
+    CHECK(gw_budget_worst_case(ROW("sync"), big) == 9u * 1024 * 1024);
+    json_object_set_new(big, "limit", json_integer(14));
+    CHECK(gw_budget_worst_case(ROW("history"), big) == 14u * 640 * 1024);
+    json_decref(big);
+#undef ROW
     json_decref(req);
 
     for (int i = 0; i < 3; i++)

@@ -11,6 +11,8 @@
 #include "gw_frames.h"
 #include "gw_gather.h"
 #include "gw_req.h"
+#include "gw_types.h"
+#include "gw_validate.h"
 #include "gw_ws.h"
 #include "gw_zlink.h"
 
@@ -59,8 +61,10 @@ done:
     json_decref(b);
 }
 
-void gw_convs_start(gw_session_t *s, gw_pending_t *p, const char *id_json, json_t *req)
+void gw_convs_start(gw_session_t *s, gw_pending_t *p, const char *id_json, const gw_type_def_t *t,
+                    gw_frame_head_t *h)
 {
+    json_t *req = h->req;
     json_int_t limit = GW_CONVS_PAGE_MAX;
     const char *after = NULL;
     json_t *lv = json_object_get(req, "limit"), *av = json_object_get(req, "after");
@@ -87,7 +91,8 @@ void gw_convs_start(gw_session_t *s, gw_pending_t *p, const char *id_json, json_
         gw_session_answer(s, p, gw_frame_error(id_json, PL_E_INTERNAL, "out of memory", 13));
         return;
     }
-    json_t *pl = json_pack("{s:s,s:s,s:I}", "op", "conv_list", "user", s->user, "limit", limit);
+    json_t *pl =
+        json_pack("{s:s,s:s,s:I}", "op", pl_op_name(t->op), "user", s->user, "limit", limit);
     if (pl && after)
         json_object_set_new(pl, "after", json_string(after));
     o->payload = pl ? gw_json_text(pl, &o->payload_len) : NULL;
@@ -97,7 +102,7 @@ void gw_convs_start(gw_session_t *s, gw_pending_t *p, const char *id_json, json_
         return;
     }
     snprintf(o->key, sizeof o->key, "u:%s", s->user);
-    gw_zlink_request(s->gw->zl, PL_OP_CONV_LIST, o->key, o->payload, o->payload_len, s_on_list, o);
+    gw_zlink_request(s->gw->zl, t->op, o->key, o->payload, o->payload_len, s_on_list, o);
     free(o->payload); /* zlink copied it; o is the callback's, but that runs later */
     o->payload = NULL;
 }

@@ -18,6 +18,8 @@
 #include "gw_groups.h"
 #include "gw_order.h"
 #include "gw_req.h"
+#include "gw_types.h"
+#include "gw_validate.h"
 #include "gw_ws.h"
 #include "gw_zlink.h"
 
@@ -222,17 +224,19 @@ static void s_new_group_id(char *out, size_t size)
     snprintf(out, size, "g:%s", b64);
 }
 
-void gw_groups_request(gw_session_t *s, gw_pending_t *p, const char *id_json, const char *type,
-                       json_t *req)
+void gw_groups_request(gw_session_t *s, gw_pending_t *p, const char *id_json,
+                       const gw_type_def_t *t, gw_frame_head_t *h)
 {
-    json_t *pl = json_pack("{s:s,s:s,s:s}", "op", type, "user", s->user, "device", s->device);
+    json_t *req = h->req;
+    json_t *pl =
+        json_pack("{s:s,s:s,s:s}", "op", pl_op_name(t->op), "user", s->user, "device", s->device);
     json_t *members = json_array();
     gw_req_t *o = gw_req_new_ctx(s, p, id_json, sizeof(group_ctx_t), s_ctx_free);
     const char *bad = NULL, *bad_code = PL_E_BAD_REQUEST, *target = NULL;
     char conv[80];
     if (!pl || !members || !o)
         goto oom;
-    if (strcmp(type, "group_create") == 0) {
+    if (t->id == GW_TYPE_GROUP_CREATE) {
         bad = s_build_create(s, req, pl, members, &bad_code);
         s_new_group_id(conv, sizeof conv);
     } else {
@@ -258,21 +262,21 @@ void gw_groups_request(gw_session_t *s, gw_pending_t *p, const char *id_json, co
     }
     json_object_set_new(pl, "conv", json_string(conv));
     snprintf(o->key, sizeof o->key, "c:%s", conv);
-    o->op = pl_op_by_name(type, strlen(type));
+    o->op = t->op;
     o->payload = gw_json_text(pl, &o->payload_len);
     if (!o->payload)
         goto oom;
-    if (strcmp(type, "group_create") != 0 && !(o->ticket = gw_order_wait(s, conv, s_go, o)))
+    if ((t->flags & GW_TF_CONV) && !(o->ticket = gw_order_wait(s, conv, s_go, o)))
         goto oom;
     group_ctx_t *g = o->ctx;
     /* hold one count so no answer can finish o while the checks are being sent */
     g->outstanding = 1;
-    if (strcmp(type, "group_create") == 0) {
+    if (t->id == GW_TYPE_GROUP_CREATE) {
         size_t i;
         json_t *m;
         json_array_foreach(members, i, m) s_check_user(o, json_string_value(m), false);
         g->creator_due = true;
-    } else if (strcmp(type, "group_add") == 0) {
+    } else if (t->id == GW_TYPE_GROUP_ADD) {
         snprintf(g->conv, sizeof g->conv, "%s", conv);
         s_check_user(o, target, false);
     }

@@ -12,6 +12,7 @@ typedef struct gw gw_t;
 typedef struct gw_blob gw_blob_t;
 typedef struct gw_session gw_session_t;
 typedef struct gw_pending gw_pending_t;
+typedef struct gw_type_def gw_type_def_t;
 
 /* WebSocket established: s joins gw->all. */
 void gw_budget_session_add(gw_session_t *s);
@@ -35,7 +36,9 @@ void gw_budget_release(gw_session_t *s, gw_pending_t *p);
 /* True while s may dispatch one more request: its bytes under --socket-budget, and, if it
  * has requests in flight already, the gateway's reservations under --mem-budget. */
 bool gw_budget_admit(const gw_session_t *s);
-/* Worst-case answer size of a request of this type (req: the parsed frame). */
-size_t gw_budget_worst_case(const char *type, json_t *req);
+/* Worst-case answer size of a request of row t's type (gw_types.def's budget column; NULL:
+ * a type no row has, SMALL), req: the parsed frame (read for a PAGE row's limit; may be
+ * NULL). */
+size_t gw_budget_worst_case(const gw_type_def_t *t, json_t *req);
 
 #endif

@@ -9,8 +9,11 @@
 
 typedef struct gw_session gw_session_t;
 typedef struct gw_pending gw_pending_t;
+typedef struct gw_frame_head gw_frame_head_t;
+typedef struct gw_type_def gw_type_def_t;
 
-/* Answer the `convs` request req of s into p (id_json copied). */
-void gw_convs_start(gw_session_t *s, gw_pending_t *p, const char *id_json, json_t *req);
+/* gw_type_fn (gw_types.h): answer the `convs` request of s into p (id_json copied). */
+void gw_convs_start(gw_session_t *s, gw_pending_t *p, const char *id_json, const gw_type_def_t *t,
+                    gw_frame_head_t *h);
 
 #endif

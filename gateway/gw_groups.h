@@ -10,9 +10,11 @@
 
 typedef struct gw_session gw_session_t;
 typedef struct gw_pending gw_pending_t;
+typedef struct gw_frame_head gw_frame_head_t;
+typedef struct gw_type_def gw_type_def_t;
 
-/* group_create, group_add, group_remove (type is one of these). */
-void gw_groups_request(gw_session_t *s, gw_pending_t *p, const char *id_json, const char *type,
-                       json_t *req);
+/* gw_type_fn (gw_types.h) of group_create, group_add, group_remove (t is one of their rows). */
+void gw_groups_request(gw_session_t *s, gw_pending_t *p, const char *id_json,
+                       const gw_type_def_t *t, gw_frame_head_t *h);
 
 #endif

@@ -11,6 +11,8 @@
 typedef struct gw gw_t;
 typedef struct gw_session gw_session_t;
 typedef struct gw_pending gw_pending_t;
+typedef struct gw_frame_head gw_frame_head_t;
+typedef struct gw_type_def gw_type_def_t;
 
 /* Start the liveness/report timer on gw->loop. 0 or -1. */
 int gw_presence_init(gw_t *gw);
@@ -41,7 +43,8 @@ int gw_presence_wait_shard(gw_session_t *s, gw_presence_done_fn *done, void *arg
 void gw_presence_session_gone(gw_session_t *s);
 /* SNAP: the next report carries "full". */
 void gw_presence_snapshot(gw_t *gw);
-/* The `presence` request of s into p. */
-void gw_presence_request(gw_session_t *s, gw_pending_t *p, const char *id_json, json_t *req);
+/* gw_type_fn (gw_types.h): the `presence` request of s into p. */
+void gw_presence_request(gw_session_t *s, gw_pending_t *p, const char *id_json,
+                         const gw_type_def_t *t, gw_frame_head_t *h);
 
 #endif

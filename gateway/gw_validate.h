@@ -24,6 +24,8 @@ typedef struct {
 
 #define GW_VERDICT_OK ((gw_verdict_t){NULL, NULL})
 
+typedef struct gw_type_def gw_type_def_t; /* gw_types.h */
+
 /* A member of a flat frame: a scalar. */
 typedef enum { GW_M_STRING, GW_M_INTEGER, GW_M_REAL, GW_M_TRUE, GW_M_FALSE, GW_M_NULL } gw_mkind_t;
 
@@ -41,7 +43,7 @@ typedef struct {
 #define GW_FLAT_MAX 12
 
 /* The head of a client frame. */
-typedef struct {
+typedef struct gw_frame_head {
     json_t *req;      /* the frame as a JSON object (owned: the caller decrefs), or NULL:
                        * a flat frame not (yet) built into one (gw_frame_req) */
     char *id_json;    /* its id as JSON text, e.g. "\"7\"" (owned: the caller frees), or NULL */
@@ -96,13 +98,14 @@ typedef struct {
     json_int_t limit; /* sync (default 100) and history (default 50): 1..500 */
 } gw_conv_req_t;
 
-/* Validate h (a valid head: gw_frame_head), a frame of type send, sync, history, read or
- * typing from user, into *out (zeroed first; its pointers borrow from h). Reads the flat
+/* Validate h (a valid head: gw_frame_head), a frame of row t (gw_types.h) send, sync,
+ * history, read or typing from user (another row or NULL: "unknown request type", after
+ * the conv check), into *out (zeroed first; its pointers borrow from h). Reads the flat
  * members, or h->req when the frame has one. Checks in this order: conv present and a string; then
  * the type's fields (send: client_msg_id 1..64 characters, text non-empty, without U+0000, at most
  * PL_TEXT_MAX_CP characters (too_large); read: seq >= 0; sync: after >= 0; history:
  * before >= 1; sync/history: limit 1..500); then gw_valid_conv. */
-gw_verdict_t gw_valid_conv_request(const char *user, const char *type, const gw_frame_head_t *h,
-                                   gw_conv_req_t *out);
+gw_verdict_t gw_valid_conv_request(const char *user, const gw_type_def_t *t,
+                                   const gw_frame_head_t *h, gw_conv_req_t *out);
 
 #endif

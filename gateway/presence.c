@@ -34,6 +34,8 @@
 #include "gw_gather.h"
 #include "gw_presence.h"
 #include "gw_req.h"
+#include "gw_types.h"
+#include "gw_validate.h"
 #include "gw_ws.h"
 #include "gw_zlink.h"
 
@@ -506,8 +508,11 @@ static const gw_gather_spec_t s_presence_get = {.op = "presence_get",
                                                 .answer_field = "presence",
                                                 .entry_key = "user"};
 
-void gw_presence_request(gw_session_t *s, gw_pending_t *p, const char *id_json, json_t *req)
+void gw_presence_request(gw_session_t *s, gw_pending_t *p, const char *id_json,
+                         const gw_type_def_t *t, gw_frame_head_t *h)
 {
+    (void)t; /* its op, presence_get, is s_presence_get's (gather.c sends it) */
+    json_t *req = h->req;
     json_t *users = json_object_get(req, "users");
     const char *bad = NULL;
     size_t i;

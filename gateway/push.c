@@ -10,6 +10,8 @@
 #include "gw_http_req.h"
 #include "gw_push.h"
 #include "gw_req.h"
+#include "gw_types.h"
+#include "gw_validate.h"
 #include "gw_urlnorm.h"
 #include "gw_ws.h"
 
@@ -116,8 +118,10 @@ static void s_forward(gw_session_t *s, gw_pending_t *p, const char *id_json, pl_
     gw_req_send(o);
 }
 
-void gw_push_register(gw_session_t *s, gw_pending_t *p, const char *id_json, json_t *req)
+void gw_push_register(gw_session_t *s, gw_pending_t *p, const char *id_json, const gw_type_def_t *t,
+                      gw_frame_head_t *h)
 {
+    json_t *req = h->req;
     gw_t *gw = s->gw;
     bool bad = false;
     const char *kind = s_str(req, "kind", &bad);
@@ -204,21 +208,24 @@ void gw_push_register(gw_session_t *s, gw_pending_t *p, const char *id_json, jso
         s_error(s, p, id_json, PL_E_FORBIDDEN, "this URL is not allowed for push targets");
         return;
     }
-    s_forward(s, p, id_json, PL_OP_PUSH_REGISTER,
-              target ? json_pack("{s:s, s:s, s:s, s:o}", "op", "push_register", "user", s->user,
+    s_forward(s, p, id_json, t->op,
+              target ? json_pack("{s:s, s:s, s:s, s:o}", "op", pl_op_name(t->op), "user", s->user,
                                  "device", s->device, "target", target)
                      : NULL);
 }
 
-void gw_push_list(gw_session_t *s, gw_pending_t *p, const char *id_json, json_t *req)
+void gw_push_list(gw_session_t *s, gw_pending_t *p, const char *id_json, const gw_type_def_t *t,
+                  gw_frame_head_t *h)
 {
-    (void)req;
-    s_forward(s, p, id_json, PL_OP_PUSH_LIST,
-              json_pack("{s:s, s:s}", "op", "push_list", "user", s->user));
+    (void)h;
+    s_forward(s, p, id_json, t->op,
+              json_pack("{s:s, s:s}", "op", pl_op_name(t->op), "user", s->user));
 }
 
-void gw_push_unregister(gw_session_t *s, gw_pending_t *p, const char *id_json, json_t *req)
+void gw_push_unregister(gw_session_t *s, gw_pending_t *p, const char *id_json,
+                        const gw_type_def_t *t, gw_frame_head_t *h)
 {
+    json_t *req = h->req;
     bool bad = false;
     const char *id = s_str(req, "push_id", &bad);
     if (bad || !*id || strlen(id) > 128) {
@@ -226,6 +233,6 @@ void gw_push_unregister(gw_session_t *s, gw_pending_t *p, const char *id_json, j
         return;
     }
     s_forward(
-        s, p, id_json, PL_OP_PUSH_UNREGISTER,
-        json_pack("{s:s, s:s, s:s}", "op", "push_unregister", "user", s->user, "push_id", id));
+        s, p, id_json, t->op,
+        json_pack("{s:s, s:s, s:s}", "op", pl_op_name(t->op), "user", s->user, "push_id", id));
 }

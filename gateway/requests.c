@@ -21,6 +21,7 @@
 #include "gw_requests.h"
 #include "gw_sessions.h"
 #include "gw_token.h"
+#include "gw_types.h"
 #include "gw_validate.h"
 #include "gw_ws.h"
 #include "gw_zlink.h"
@@ -76,28 +77,34 @@ static void s_on_user_exists(void *arg, const char *status, const char *body, si
 
 /* ---- conversation requests ------------------------------------------------------------ */
 
-/* Fill pl, the shard's payload of the validated request r (gw_validate.h) of type. */
-static void s_build_conv_op(gw_session_t *s, const char *type, const gw_conv_req_t *r, json_t *pl)
+/* Fill pl, the shard's payload of the validated request r (gw_validate.h) of row t. */
+static void s_build_conv_op(gw_session_t *s, const gw_type_def_t *t, const gw_conv_req_t *r,
+                            json_t *pl)
 {
-    json_object_set_new(pl, "op", json_string(type));
+    json_object_set_new(pl, "op", json_string(pl_op_name(t->op)));
     json_object_set_new(pl, "user", json_string(s->user));
-    if (strcmp(type, "send") == 0) {
+    switch (t->id) {
+    case GW_TYPE_SEND:
         json_object_set_new(pl, "device", json_string(s->device));
         json_object_set_new(pl, "conv", json_string(r->conv));
         json_object_set_new(pl, "client_msg_id", json_string(r->cmid));
         json_object_set_new(pl, "text", json_stringn(r->text, r->text_len));
-    } else if (strcmp(type, "read") == 0 || strcmp(type, "typing") == 0) {
+        break;
+    case GW_TYPE_READ:
+    case GW_TYPE_TYPING:
         json_object_set_new(pl, "device", json_string(s->device));
         json_object_set_new(pl, "conv", json_string(r->conv));
-        if (strcmp(type, "read") == 0)
+        if (t->id == GW_TYPE_READ)
             json_object_set_new(pl, "seq", json_integer(r->seq));
-    } else {
+        break;
+    default: /* sync, history */
         json_object_set_new(pl, "conv", json_string(r->conv));
-        if (strcmp(type, "sync") == 0)
+        if (t->id == GW_TYPE_SYNC)
             json_object_set_new(pl, "after", json_integer(r->after));
         else if (r->has_before)
             json_object_set_new(pl, "before", json_integer(r->before));
         json_object_set_new(pl, "limit", json_integer(r->limit));
+        break;
     }
 }
 
@@ -170,13 +177,14 @@ static char *s_binary_body_direct(pl_op_t op, const gw_session_t *s, const gw_co
     return (char *)b.data; /* the buffer is the caller's now */
 }
 
-static void s_conv_request(gw_session_t *s, gw_pending_t *p, const char *id_json, const char *type,
-                           const gw_frame_head_t *h)
+/* gw_type_fn of the GW_TF_CONV rows send, sync, history, read, typing. */
+static void s_conv_request(gw_session_t *s, gw_pending_t *p, const char *id_json,
+                           const gw_type_def_t *t, gw_frame_head_t *h)
 {
     json_t *pl = NULL;
     gw_req_t *o = NULL;
     gw_conv_req_t r;
-    gw_verdict_t v = gw_valid_conv_request(s->user, type, h, &r);
+    gw_verdict_t v = gw_valid_conv_request(s->user, t, h, &r);
     if (v.code) {
         s_error(s, p, id_json, v.code, v.msg);
         return;
@@ -191,14 +199,14 @@ static void s_conv_request(gw_session_t *s, gw_pending_t *p, const char *id_json
     memcpy(o->key, "c:", 2);
     memcpy(o->key + 2, conv, cl);
     o->key[2 + cl] = '\0';
-    o->op = pl_op_by_name(type, strlen(type));
+    o->op = t->op;
     bool bin = pl_op_def(o->op) && (pl_op_def(o->op)->flags & PL_OPF_BIN);
     if (bin)
         o->payload = s_binary_body_direct(o->op, s, &r, &o->payload_len);
     if (!o->payload) {
         if (!(pl = json_object()))
             goto oom;
-        s_build_conv_op(s, type, &r, pl);
+        s_build_conv_op(s, t, &r, pl);
         if (bin)
             o->payload = s_binary_body(o->op, pl, &o->payload_len);
         else
@@ -362,8 +370,11 @@ static void s_on_token_check(void *arg, const char *status, const char *body, si
     gw_session_auth_finished(s);
 }
 
-static void s_auth(gw_session_t *s, gw_pending_t *p, const char *id_json, json_t *req)
+/* gw_type_fn of the GW_TF_FIRST row (auth), on a socket's first frame only. */
+static void s_auth(gw_session_t *s, gw_pending_t *p, const char *id_json, const gw_type_def_t *t,
+                   gw_frame_head_t *h)
 {
+    json_t *req = h->req;
     const char *tok;
     size_t tlen = 0;
     char user[33], device[65], th[2 * crypto_hash_sha256_BYTES + 1];
@@ -374,8 +385,8 @@ static void s_auth(gw_session_t *s, gw_pending_t *p, const char *id_json, json_t
         return;
     }
     gw_req_t *o = gw_req_new(s, p, id_json);
-    json_t *pl = json_pack("{s:s,s:s,s:s,s:s}", "op", "token_check", "user", user, "device", device,
-                           "th", th);
+    json_t *pl = json_pack("{s:s,s:s,s:s,s:s}", "op", pl_op_name(t->op), "user", user, "device",
+                           device, "th", th);
     if (!o || !pl || !(o->payload = gw_json_text(pl, &o->payload_len))) {
         json_decref(pl);
         gw_req_destroy(&o);
@@ -389,18 +400,27 @@ static void s_auth(gw_session_t *s, gw_pending_t *p, const char *id_json, json_t
     snprintf(o->key, sizeof o->key, "u:%s", user);
     s->state = SS_AUTHING;
     gw_sessions_announce(s->gw, user);
-    gw_zlink_request(s->gw->zl, PL_OP_TOKEN_CHECK, o->key, o->payload, o->payload_len,
-                     s_on_token_check, o);
+    gw_zlink_request(s->gw->zl, t->op, o->key, o->payload, o->payload_len, s_on_token_check, o);
 }
 
 /* ---- entry point ---------------------------------------------------------------------- */
 
-static void s_ping(gw_session_t *s, gw_pending_t *p, const char *id_json)
+static void s_ping(gw_session_t *s, gw_pending_t *p, const char *id_json, const gw_type_def_t *t,
+                   gw_frame_head_t *h)
 {
+    (void)t;
+    (void)h;
     char body[48];
     snprintf(body, sizeof body, "{\"ts\":%" PRId64 "}", pl_now_ms());
     gw_session_answer(s, p, gw_frame_ok_splice(id_json, body, strlen(body)));
 }
+
+/* The handler of each row of gw_types.def (indexed by its id). */
+static gw_type_fn *const s_handlers[GW_TYPE__COUNT] = {
+#define GW_TYPE(ID, name, handler, flags, budget, page, op, also) [GW_TYPE_##ID] = handler,
+#include "gw_types.def"
+#undef GW_TYPE
+};
 
 void gw_requests_frame(gw_session_t *s, const char *data, size_t len, bool binary)
 {
@@ -420,26 +440,25 @@ void gw_requests_frame(gw_session_t *s, const char *data, size_t len, bool binar
         s_error(s, p, NULL, strcmp(v.code, PL_E_INTERNAL) == 0 ? v.code : code, v.msg);
         goto done;
     }
-    /* The conversation requests but sync and history (whose budget reads limit) read the
-     * frame's members as parsed (gw_valid_conv_request); every other reader gets the frame
-     * as a jansson object, built now from a flat frame (the `send` path builds none). */
-    json_t *req = NULL;
-    bool members_only = type && (strcmp(type, "send") == 0 || strcmp(type, "read") == 0 ||
-                                 strcmp(type, "typing") == 0);
-    if (!members_only && !(req = gw_frame_req(&h))) {
+    /* its row (gw_types.def); NULL: no type, or no known one */
+    const gw_type_def_t *t = type ? gw_type_find(type, strlen(type)) : NULL;
+    /* The GW_TF_MEMBERS rows' handler reads the frame's members as parsed
+     * (gw_valid_conv_request); every other reader gets the frame as a jansson object, built
+     * now from a flat frame (the `send` path builds none). */
+    if (!(t && (t->flags & GW_TF_MEMBERS)) && !gw_frame_req(&h)) {
         s_error(s, p, id_json, PL_E_INTERNAL, "out of memory");
         goto done;
     }
     if (first) {
-        if (!type || strcmp(type, "auth") != 0) {
+        if (!t || !(t->flags & GW_TF_FIRST)) {
             s_error(s, p, id_json, PL_E_UNAUTHENTICATED, "the first frame must be auth");
             goto done;
         }
-        s_auth(s, p, id_json, req);
+        s_handlers[t->id](s, p, id_json, t, &h);
         goto done;
     }
     if (limited) {
-        if (type && strcmp(type, "typing") == 0) /* like the shard's typing excess: ok, dropped */
+        if (t && (t->flags & GW_TF_LIMIT_OK)) /* like the shard's typing excess: ok, dropped */
             gw_session_answer(s, p, gw_frame_ok_splice(id_json, "{}", 2));
         else
             s_error(s, p, id_json, PL_E_RATE_LIMITED, "too many requests on this socket");
@@ -448,36 +467,18 @@ void gw_requests_frame(gw_session_t *s, const char *data, size_t len, bool binar
     if (type) {
         /* budget.c: the worst case of its answer counts against the socket's byte budget
          * until it is answered (gw_session_answer releases it) */
-        gw_budget_reserve(s, p, gw_budget_worst_case(type, req));
+        gw_budget_reserve(s, p, gw_budget_worst_case(t, h.req));
     }
-    if (!h.has_type) {
+    if (!h.has_type)
         s_error(s, p, id_json, PL_E_BAD_REQUEST, "type is missing");
-    } else if (!type) {
+    else if (!type)
         s_error(s, p, id_json, PL_E_BAD_REQUEST, "type is not a string");
-    } else if (strcmp(type, "send") == 0 || strcmp(type, "sync") == 0 ||
-               strcmp(type, "history") == 0 || strcmp(type, "read") == 0 ||
-               strcmp(type, "typing") == 0) {
-        s_conv_request(s, p, id_json, type, &h);
-    } else if (strcmp(type, "group_create") == 0 || strcmp(type, "group_add") == 0 ||
-               strcmp(type, "group_remove") == 0) {
-        gw_groups_request(s, p, id_json, type, req);
-    } else if (strcmp(type, "convs") == 0) {
-        gw_convs_start(s, p, id_json, req);
-    } else if (strcmp(type, "presence") == 0) {
-        gw_presence_request(s, p, id_json, req);
-    } else if (strcmp(type, "push_register") == 0) {
-        gw_push_register(s, p, id_json, req);
-    } else if (strcmp(type, "push_list") == 0) {
-        gw_push_list(s, p, id_json, req);
-    } else if (strcmp(type, "push_unregister") == 0) {
-        gw_push_unregister(s, p, id_json, req);
-    } else if (strcmp(type, "ping") == 0) {
-        s_ping(s, p, id_json);
-    } else if (strcmp(type, "auth") == 0) {
-        s_error(s, p, id_json, PL_E_BAD_REQUEST, "already authenticated");
-    } else {
+    else if (!t)
         s_error(s, p, id_json, PL_E_BAD_REQUEST, "unknown request type");
-    }
+    else if (t->flags & GW_TF_FIRST)
+        s_error(s, p, id_json, PL_E_BAD_REQUEST, "already authenticated");
+    else
+        s_handlers[t->id](s, p, id_json, t, &h);
 done:
     if (first && s->state == SS_NEW) {
         /* a first frame that did not start an auth: unauthenticated, close 4401

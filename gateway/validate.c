@@ -1,6 +1,7 @@
 /* validate — stateless checks of client frames (gw_validate.h). */
 #define _GNU_SOURCE /* memmem */
 #include "gw_validate.h"
+#include "gw_types.h"
 
 #include <errno.h>
 #include <math.h>
@@ -647,8 +648,9 @@ gw_verdict_t gw_frame_head(const char *data, size_t len, bool binary, gw_frame_h
     s_val_t t = s_get(h, "type");
     h->has_type = t.present;
     h->type = t.is_str ? t.s : NULL;
-    /* "send\u0000x" must not pass for "send" in the caller's strcmps: a type holding
-     * U+0000 is no known type (JSON_ALLOW_NUL lets it through the parser) */
+    /* "send\u0000x" must not pass for "send" in the caller's lookup (gw_type_find of the
+     * type's strlen): a type holding U+0000 is no known type (JSON_ALLOW_NUL lets it
+     * through the parser) */
     if (h->type && strlen(h->type) != t.n)
         h->type = "(holds U+0000)";
     return GW_VERDICT_OK;
@@ -737,11 +739,11 @@ static gw_verdict_t s_send(const gw_frame_head_t *h, gw_conv_req_t *out)
     return GW_VERDICT_OK;
 }
 
-static gw_verdict_t s_page(const char *type, const gw_frame_head_t *h, gw_conv_req_t *out)
+static gw_verdict_t s_page(const gw_type_def_t *t, const gw_frame_head_t *h, gw_conv_req_t *out)
 {
     gw_verdict_t v;
     bool present;
-    if (strcmp(type, "sync") == 0) {
+    if (t->id == GW_TYPE_SYNC) {
         if ((v = s_int(s_get(h, "after"), 0, INT64_MAX, &out->after, &present)).code)
             return v;
         if (!present)
@@ -752,20 +754,22 @@ static gw_verdict_t s_page(const char *type, const gw_frame_head_t *h, gw_conv_r
     if ((v = s_int(s_get(h, "limit"), 1, 500, &out->limit, &present)).code)
         return v;
     if (!present)
-        out->limit = strcmp(type, "sync") == 0 ? 100 : 50;
+        out->limit = t->page; /* gw_types.def: sync 100, history 50 */
     return GW_VERDICT_OK;
 }
 
-gw_verdict_t gw_valid_conv_request(const char *user, const char *type, const gw_frame_head_t *h,
-                                   gw_conv_req_t *out)
+gw_verdict_t gw_valid_conv_request(const char *user, const gw_type_def_t *t,
+                                   const gw_frame_head_t *h, gw_conv_req_t *out)
 {
     memset(out, 0, sizeof *out);
     gw_verdict_t v = s_str(s_get(h, "conv"), true, &out->conv, NULL);
     if (v.code)
         return v;
-    if (strcmp(type, "send") == 0) {
+    switch (t ? t->id : GW_TYPE_NONE) {
+    case GW_TYPE_SEND:
         v = s_send(h, out);
-    } else if (strcmp(type, "read") == 0) {
+        break;
+    case GW_TYPE_READ: {
         s_val_t sv = s_get(h, "seq");
         if (!sv.present)
             return BAD("a required field is missing");
@@ -774,9 +778,15 @@ gw_verdict_t gw_valid_conv_request(const char *user, const char *type, const gw_
         if (sv.i < 0)
             return BAD("seq must not be negative");
         out->seq = sv.i;
-    } else if (strcmp(type, "sync") == 0 || strcmp(type, "history") == 0) {
-        v = s_page(type, h, out);
-    } else if (strcmp(type, "typing") != 0) {
+        break;
+    }
+    case GW_TYPE_SYNC:
+    case GW_TYPE_HISTORY:
+        v = s_page(t, h, out);
+        break;
+    case GW_TYPE_TYPING:
+        break;
+    default:
         return BAD("unknown request type");
     }
     if (v.code)

@@ -3,6 +3,7 @@
  * request type (send, sync, history, read, typing): field presence and types, lengths in
  * code points, U+0000, ranges and defaults, conversation ids and the dm caller's
  * membership. Each refusal is checked by its code and message, as the client sees them. */
+#include "gw_types.h"
 #include "gw_validate.h"
 
 #include <stdint.h>
@@ -419,8 +420,9 @@ static gw_verdict_t s_req(const char *type, const char *text, gw_conv_req_t *r)
     }
     gw_conv_req_t rj;
     gw_frame_head_t j = {.req = json_incref(gw_frame_req(&s_last))};
-    gw_verdict_t vj = gw_valid_conv_request("alice", type, &j, &rj);
-    gw_verdict_t v = gw_valid_conv_request("alice", type, &s_last, r);
+    const gw_type_def_t *t = gw_type_find(type, strlen(type));
+    gw_verdict_t vj = gw_valid_conv_request("alice", t, &j, &rj);
+    gw_verdict_t v = gw_valid_conv_request("alice", t, &s_last, r);
     if (!s_same_verdict(v, vj))
         v = (gw_verdict_t){"(flat and jansson differ)", "(test)"};
     json_decref(j.req);
@@ -601,6 +603,8 @@ static void test_read_typing(void)
                "not a member of this conversation"));
     /* no other type is a conversation request */
     CHECK(s_is(s_req("ping", "{\"conv\":\"g:x\"}", &r), BADREQ, "unknown request type"));
+    CHECK(s_is(s_req("group_add", "{\"conv\":\"g:x\"}", &r), BADREQ, "unknown request type"));
+    CHECK(s_is(s_req("nope", "{\"conv\":\"g:x\"}", &r), BADREQ, "unknown request type"));
 }
 
 int main(void)
