@@ -152,6 +152,11 @@ void gw_session_kill(gw_session_t *s, const char *why)
     s->killed = true;
 }
 
+void gw_session_ping(gw_session_t *s)
+{
+    s->ping_due = true; /* nothing is written here */
+}
+
 void gw_session_close(gw_session_t *s, int code)
 {
     if (s->state != SS_CLOSING)
