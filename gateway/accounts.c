@@ -19,6 +19,7 @@
 #include "gw_frames.h"
 #include "gw_http_req.h"
 #include "gw_zlink.h"
+#include "pl_text.h"
 
 /* Set once by gw_accounts_init on the loop thread, before any work is queued; read by the
  * thread-pool work after (uv_queue_work orders the two). */
@@ -32,8 +33,8 @@ typedef struct acct {
     gw_t *gw;
     gw_http_req_t *r; /* one reference */
     enum acct_kind kind;
-    char user[33];
-    char device[65];
+    char user[PL_USER_MAX + 1];
+    char device[PL_DEVICE_MAX + 1];
     char *password;
     size_t pwlen;
     char hash[crypto_pwhash_STRBYTES];

@@ -22,6 +22,7 @@
 #include "gw_validate.h"
 #include "gw_ws.h"
 #include "gw_zlink.h"
+#include "pl_text.h"
 
 #define GW_GROUP_OTHERS_MAX 99 /* members besides the creator */
 #define GW_GROUP_LIST_MAX 1000 /* entries of a group_create's members list */
@@ -93,7 +94,7 @@ static void s_note_error(gw_req_t *o, const char *code, const char *msg, size_t 
 
 typedef struct exists_arg {
     gw_req_t *o;
-    char user[33];
+    char user[PL_USER_MAX + 1];
 } exists_arg_t;
 
 static void s_on_exists(void *arg, const char *status, const char *body, size_t len)

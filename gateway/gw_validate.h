@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include "pl_text.h"
 
 /* A refusal: code (a PL_E_* of pl_err.h) and a human message (static); code NULL: valid. */
 typedef struct {
@@ -87,9 +88,9 @@ gw_verdict_t gw_valid_conv(const char *user, const char *conv, char *other);
 /* A validated conversation request; every pointer is borrowed from the frame. */
 typedef struct {
     const char *conv;
-    char other[33];   /* a dm's other user, "" for a group */
-    const char *cmid; /* send: client_msg_id */
-    const char *text; /* send: the text (non-empty, no U+0000), text_len bytes */
+    char other[PL_USER_MAX + 1]; /* a dm's other user, "" for a group */
+    const char *cmid;            /* send: client_msg_id */
+    const char *text;            /* send: the text (non-empty, no U+0000), text_len bytes */
     size_t text_len;
     json_int_t seq;    /* read */
     json_int_t after;  /* sync (0 when absent) */

@@ -16,6 +16,9 @@
 #include <stdint.h>
 
 #include "gw_bucket.h" /* gw_bucket_t */
+#include "pl_text.h"
+
+#define GW_TH_HEX 64 /* a token hash in hex: SHA-256 */
 
 typedef struct gw gw_t;
 typedef struct gw_blob gw_blob_t;
@@ -41,9 +44,9 @@ struct gw_session {
     struct lws *wsi; /* NULL once closed */
     uint64_t sid;
     enum gw_session_state state;
-    char user[33];
-    char device[65];
-    char th[65]; /* hex SHA-256 of the token's secret (logout.c closes on revoke) */
+    char user[PL_USER_MAX + 1];
+    char device[PL_DEVICE_MAX + 1];
+    char th[GW_TH_HEX + 1]; /* hex SHA-256 of the token's secret (logout.c closes on revoke) */
     char peer[64];
     /* sessions.c: list of this user's sessions */
     gw_session_t *uprev, *unext;

@@ -19,6 +19,7 @@
 #include "gw_token.h"
 #include "gw_ws.h"
 #include "gw_zlink.h"
+#include "pl_text.h"
 
 #include <strings.h>
 
@@ -77,7 +78,8 @@ static int s_all_arg(gw_http_req_t *r)
 
 void gw_logout_http(gw_http_req_t *r)
 {
-    char auth[256], user[33], device[65], th[2 * crypto_hash_sha256_BYTES + 1];
+    char auth[256], user[PL_USER_MAX + 1], device[PL_DEVICE_MAX + 1],
+        th[2 * crypto_hash_sha256_BYTES + 1];
     int all = s_all_arg(r);
     if (all < 0) {
         gw_http_respond_error(r, 400, PL_E_BAD_REQUEST, "all must be 1 or 0");

@@ -38,6 +38,7 @@
 #include "gw_validate.h"
 #include "gw_ws.h"
 #include "gw_zlink.h"
+#include "pl_text.h"
 
 #include <inttypes.h>
 
@@ -48,7 +49,7 @@
 #define PRES_USERS_MAX 500
 
 typedef struct pres_user {
-    char user[33];
+    char user[PL_USER_MAX + 1];
     int nsess;     /* authenticated sessions here referencing this entry */
     int nlive;     /* ... of which live */
     int64_t seen;  /* wall ms: latest sign of life of a session that stopped being live */
@@ -68,7 +69,7 @@ typedef struct pres_waiter {
 
 typedef struct pres_flight {
     gw_presence_t *self;
-    char user[33];
+    char user[PL_USER_MAX + 1];
     pres_waiter_t *waiters; /* in arrival order */
     pres_waiter_t **wtail;
 } pres_flight_t;

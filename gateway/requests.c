@@ -377,7 +377,7 @@ static void s_auth(gw_session_t *s, gw_pending_t *p, const char *id_json, const 
     json_t *req = h->req;
     const char *tok;
     size_t tlen = 0;
-    char user[33], device[65], th[2 * crypto_hash_sha256_BYTES + 1];
+    char user[PL_USER_MAX + 1], device[PL_DEVICE_MAX + 1], th[2 * crypto_hash_sha256_BYTES + 1];
     gw_verdict_t v = gw_valid_str(req, "token", true, &tok, &tlen);
     if (v.code || !gw_token_parse(tok, tlen, user, device, th)) {
         s_error(s, p, id_json, PL_E_UNAUTHENTICATED, "invalid token");
@@ -419,6 +419,7 @@ static void s_ping(gw_session_t *s, gw_pending_t *p, const char *id_json, const 
 static gw_type_fn *const s_handlers[GW_TYPE__COUNT] = {
 #define GW_TYPE(ID, name, handler, flags, budget, page, op, also) [GW_TYPE_##ID] = handler,
 #include "gw_types.def"
+#include "pl_text.h"
 #undef GW_TYPE
 };
 

@@ -11,6 +11,7 @@
 #include "gw_sessions.h"
 #include "gw_ws.h"
 #include "gw_zlink.h"
+#include "pl_text.h"
 
 typedef struct user_entry {
     gw_session_t *head; /* this user's authenticated sessions */
@@ -178,7 +179,7 @@ void gw_sessions_deliver(gw_t *gw, const void *to, size_t to_len, const char *sk
                          const char *event, size_t event_len)
 {
     gw_blob_t *b = NULL;
-    char removed[33] = ""; /* a member "removed" event: the user who lost access */
+    char removed[PL_USER_MAX + 1] = ""; /* a member "removed" event: the user who lost access */
     pl_list_it_t it;
     pl_slice_t name;
     char u[64];

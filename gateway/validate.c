@@ -700,7 +700,7 @@ gw_verdict_t gw_valid_int(json_t *req, const char *name, json_int_t min, json_in
 
 gw_verdict_t gw_valid_conv(const char *user, const char *conv, char *other)
 {
-    char a[33], b[33];
+    char a[PL_USER_MAX + 1], b[PL_USER_MAX + 1];
     other[0] = 0;
     if (pl_group_id_valid(conv))
         return GW_VERDICT_OK; /* a group: the shard checks existence and membership */
