@@ -164,19 +164,6 @@ static int s_defer(shard_group_t *self, const char *gw, const char *reqid, op_t 
 
 /* ---- requests -------------------------------------------------------------------- */
 
-/* user (valid name) and conv of req; answers bad_request and returns NULL otherwise. */
-static const char *s_args(shard_t *shard, const char *gw, const char *reqid, json_t *req,
-                          const char **user)
-{
-    const char *conv = shard_json_str(req, "conv");
-    *user = shard_json_str(req, "user");
-    if (!conv || !*user || !pl_user_valid(*user) || strlen(conv) > PL_CONV_MAX) {
-        shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "missing user or conv");
-        return NULL;
-    }
-    return conv;
-}
-
 /* Stage the membership key of user (join seq = the conversation's last seq). */
 static int s_stage_member(shard_group_t *self, const char *conv, const char *user, uint64_t next)
 {
@@ -211,7 +198,7 @@ void shard_op_group_create(shard_t *shard, const char *gw, const char *reqid, js
 {
     shard_group_t *self = shard_group(shard);
     const char *user = NULL;
-    const char *conv = s_args(shard, gw, reqid, req, &user);
+    const char *conv = shard_req_user_conv(shard, gw, reqid, req, &user);
     if (!conv)
         return;
     const char *title = shard_json_str(req, "title");
@@ -293,7 +280,7 @@ static bool s_change_args(shard_t *shard, const char *gw, const char *reqid, jso
                           const char **conv, const char **user, const char **target,
                           shard_members_t *m)
 {
-    *conv = s_args(shard, gw, reqid, req, user);
+    *conv = shard_req_user_conv(shard, gw, reqid, req, user);
     if (!*conv)
         return false;
     *target = shard_json_str(req, "target");

@@ -125,19 +125,6 @@ static void s_done(void *arg, const char *status, const char *why)
     s_op_free(&op);
 }
 
-/* user (valid name) and conv of req; answers bad_request and returns NULL otherwise. */
-static const char *s_args(shard_t *shard, const char *gw, const char *reqid, json_t *req,
-                          const char **user)
-{
-    const char *conv = shard_json_str(req, "conv");
-    *user = shard_json_str(req, "user");
-    if (!conv || !*user || !pl_user_valid(*user) || strlen(conv) > PL_CONV_MAX) {
-        shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "missing user or conv");
-        return NULL;
-    }
-    return conv;
-}
-
 /* Whether user is a member of conv (*m its members); answers the error when not. */
 static bool s_member(shard_t *shard, const char *gw, const char *reqid, const char *conv,
                      const char *user, shard_members_t *m)
@@ -158,7 +145,7 @@ void shard_op_read(shard_t *shard, const char *gw, const char *reqid, json_t *re
     shard_key_t key;
     char pair[PAIR_MAX];
     uint64_t next = 0, stored = 0;
-    const char *conv = s_args(shard, gw, reqid, req, &user);
+    const char *conv = shard_req_user_conv(shard, gw, reqid, req, &user);
     if (!conv)
         return;
     json_t *seqv = json_object_get(req, "seq");
@@ -225,7 +212,7 @@ void shard_op_typing(shard_t *shard, const char *gw, const char *reqid, json_t *
     const char *user = NULL;
     shard_members_t m;
     char pair[PAIR_MAX];
-    const char *conv = s_args(shard, gw, reqid, req, &user);
+    const char *conv = shard_req_user_conv(shard, gw, reqid, req, &user);
     if (!conv || !s_member(shard, gw, reqid, conv, user, &m))
         return;
     int64_t now = pl_mono_ms();

@@ -419,6 +419,18 @@ const char *shard_json_str(json_t *req, const char *name)
     return s;
 }
 
+const char *shard_req_user_conv(shard_t *self, const char *gw, const char *reqid, json_t *req,
+                                const char **user)
+{
+    const char *conv = shard_json_str(req, "conv");
+    *user = shard_json_str(req, "user");
+    if (!conv || !*user || !pl_user_valid(*user) || strlen(conv) > PL_CONV_MAX) {
+        shard_reply(self, gw, reqid, PL_E_BAD_REQUEST, "missing user or conv");
+        return NULL;
+    }
+    return conv;
+}
+
 /* ---- input ----------------------------------------------------------------------- */
 
 /* Parse a JSON object body; NULL (logged) when it is not one. */

@@ -142,5 +142,9 @@ int shard_not_mine(shard_t *self, const char *gw, const char *reqid, char kind, 
 /* Helpers for request payloads: the string member name of req, or NULL when absent or
  * not a string (or containing a NUL). */
 const char *shard_json_str(json_t *req, const char *name);
+/* The conv of req and, in *user, its user (a valid name); when either is missing or
+ * invalid, answers bad_request ("missing user or conv") and returns NULL. */
+const char *shard_req_user_conv(shard_t *self, const char *gw, const char *reqid, json_t *req,
+                                const char **user);
 
 #endif
