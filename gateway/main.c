@@ -19,6 +19,7 @@
 #include "gw_ws.h"
 #include "gw_zlink.h"
 #include "pl_curve.h"
+#include "pl_mem.h"
 #include "pl_turn.h"
 
 #include <errno.h>
@@ -542,6 +543,8 @@ int main(int argc, char **argv)
 {
     zsys_handler_set(NULL); /* before any czmq call: signals are ours */
     pl_log_init("gateway", PL_INFO);
+    if (pl_mem_tune() != 0)
+        pl_warn("mallopt refused: the allocator keeps its defaults");
 
     static gw_t gw_storage;
     gw_t *gw = &gw_storage;

@@ -6,6 +6,7 @@
 #include "pl_config.h"
 #include "pl_curve.h"
 #include "pl_log.h"
+#include "pl_mem.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -136,6 +137,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     pl_log_init("router", PL_INFO);
+    if (pl_mem_tune() != 0)
+        pl_warn("mallopt refused: the allocator keeps its defaults");
     zcert_t *cert = pl_curve_load_secret(secret);
     router_t *router = cert ? router_new(front, back, nshards, 0, cert, allow) : NULL;
     zcert_destroy(&cert);

@@ -15,6 +15,7 @@
 #include "pl_config.h"
 #include "pl_curve.h"
 #include "pl_log.h"
+#include "pl_mem.h"
 #include "presence.h"
 #include "shard.h"
 
@@ -94,6 +95,8 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     pl_log_init("shard", PL_INFO);
+    if (pl_mem_tune() != 0)
+        pl_warn("mallopt refused: the allocator keeps its defaults");
 
     /* One table for the command line and the config file ([shard], keys = these names). */
     static const struct option opts[] = {{"id", required_argument, NULL, 'i'},
