@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+
 #include "pl_text.h"
 
 /* A refusal: code (a PL_E_* of pl_err.h) and a human message (static); code NULL: valid. */

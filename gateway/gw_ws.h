@@ -9,7 +9,8 @@
 #ifndef GW_WS_H
 #define GW_WS_H
 
-#include <uv.h> /* before libwebsockets.h */
+#include <sodium.h> /* crypto_hash_sha256_BYTES */
+#include <uv.h>     /* before libwebsockets.h */
 #include <libwebsockets.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,8 +18,6 @@
 
 #include "gw_bucket.h" /* gw_bucket_t */
 #include "pl_text.h"
-
-#define GW_TH_HEX 64 /* a token hash in hex: SHA-256 */
 
 typedef struct gw gw_t;
 typedef struct gw_blob gw_blob_t;
@@ -46,7 +45,8 @@ struct gw_session {
     enum gw_session_state state;
     char user[PL_USER_MAX + 1];
     char device[PL_DEVICE_MAX + 1];
-    char th[GW_TH_HEX + 1]; /* hex SHA-256 of the token's secret (logout.c closes on revoke) */
+    char th[2 * crypto_hash_sha256_BYTES +
+            1]; /* hex SHA-256 of the token's secret (logout.c closes on revoke) */
     char peer[64];
     /* sessions.c: list of this user's sessions */
     gw_session_t *uprev, *unext;

@@ -25,6 +25,7 @@
 #include "gw_validate.h"
 #include "gw_ws.h"
 #include "gw_zlink.h"
+#include "pl_text.h"
 
 #include <inttypes.h>
 
@@ -419,7 +420,6 @@ static void s_ping(gw_session_t *s, gw_pending_t *p, const char *id_json, const 
 static gw_type_fn *const s_handlers[GW_TYPE__COUNT] = {
 #define GW_TYPE(ID, name, handler, flags, budget, page, op, also) [GW_TYPE_##ID] = handler,
 #include "gw_types.def"
-#include "pl_text.h"
 #undef GW_TYPE
 };
 
