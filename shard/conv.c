@@ -274,12 +274,7 @@ static const char *s_member_of(shard_conv_t *self, const char *gw, const char *r
         shard_reply(self->shard, gw, reqid, PL_E_BAD_REQUEST, "missing user or conv");
         return NULL;
     }
-    const char *err = shard_roster_check(self->roster, conv, user, m);
-    if (err) {
-        shard_reply(self->shard, gw, reqid, err, shard_roster_why(err));
-        return NULL;
-    }
-    return conv;
+    return shard_req_member(self->shard, gw, reqid, conv, user, m) ? conv : NULL;
 }
 
 static const char *s_member(shard_conv_t *self, const char *gw, const char *reqid, json_t *req,
@@ -291,12 +286,7 @@ static const char *s_member(shard_conv_t *self, const char *gw, const char *reqi
         shard_reply(self->shard, gw, reqid, PL_E_BAD_REQUEST, "missing user or conv");
         return NULL;
     }
-    const char *err = shard_roster_check(self->roster, conv, *user, m);
-    if (err) {
-        shard_reply(self->shard, gw, reqid, err, shard_roster_why(err));
-        return NULL;
-    }
-    return conv;
+    return shard_req_member(self->shard, gw, reqid, conv, *user, m) ? conv : NULL;
 }
 
 /* Append a string literal (without its NUL). */

@@ -288,12 +288,7 @@ static bool s_change_args(shard_t *shard, const char *gw, const char *reqid, jso
         shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "invalid conv or target");
         return false;
     }
-    const char *err = shard_roster_check(shard_roster(shard), *conv, *user, m);
-    if (err) {
-        shard_reply(shard, gw, reqid, err, shard_roster_why(err));
-        return false;
-    }
-    return true;
+    return shard_req_member(shard, gw, reqid, *conv, *user, m);
 }
 
 void shard_op_group_add(shard_t *shard, const char *gw, const char *reqid, json_t *req)

@@ -125,18 +125,6 @@ static void s_done(void *arg, const char *status, const char *why)
     s_op_free(&op);
 }
 
-/* Whether user is a member of conv (*m its members); answers the error when not. */
-static bool s_member(shard_t *shard, const char *gw, const char *reqid, const char *conv,
-                     const char *user, shard_members_t *m)
-{
-    const char *err = shard_roster_check(shard_roster(shard), conv, user, m);
-    if (err) {
-        shard_reply(shard, gw, reqid, err, shard_roster_why(err));
-        return false;
-    }
-    return true;
-}
-
 void shard_op_read(shard_t *shard, const char *gw, const char *reqid, json_t *req)
 {
     shard_receipts_t *self = shard_receipts(shard);
@@ -154,7 +142,7 @@ void shard_op_read(shard_t *shard, const char *gw, const char *reqid, json_t *re
         return;
     }
     uint64_t seq = (uint64_t)json_integer_value(seqv);
-    if (!s_member(shard, gw, reqid, conv, user, &m))
+    if (!shard_req_member(shard, gw, reqid, conv, user, &m))
         return;
     if (shard_conv_seq(self->conv, conv, NULL, &next) != 0 ||
         shard_key_read(&key, conv, user) != 0 ||
@@ -213,7 +201,7 @@ void shard_op_typing(shard_t *shard, const char *gw, const char *reqid, json_t *
     shard_members_t m;
     char pair[PAIR_MAX];
     const char *conv = shard_req_user_conv(shard, gw, reqid, req, &user);
-    if (!conv || !s_member(shard, gw, reqid, conv, user, &m))
+    if (!conv || !shard_req_member(shard, gw, reqid, conv, user, &m))
         return;
     int64_t now = pl_mono_ms();
     snprintf(pair, sizeof(pair), "%s %s", conv, user);

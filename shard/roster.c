@@ -57,11 +57,6 @@ void shard_roster_destroy(shard_roster_t **self_p)
     *self_p = NULL;
 }
 
-size_t shard_roster_cached(shard_roster_t *self)
-{
-    return zhashx_size(self->groups);
-}
-
 static bool s_has(const group_t *g, const char *user)
 {
     for (size_t i = 0; i < g->n; i++)

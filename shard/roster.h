@@ -58,7 +58,5 @@ void shard_roster_forget(shard_roster_t *self, const char *conv);
 /* Empty the cache when it holds more than SHARD_GROUP_CACHE_MAX groups; only when idle
  * (nothing staged: every entry is on disk). */
 void shard_roster_trim(shard_roster_t *self, bool idle);
-/* Introspection (tests): groups in the cache. */
-size_t shard_roster_cached(shard_roster_t *self);
 
 #endif

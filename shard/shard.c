@@ -431,6 +431,17 @@ const char *shard_req_user_conv(shard_t *self, const char *gw, const char *reqid
     return conv;
 }
 
+bool shard_req_member(shard_t *self, const char *gw, const char *reqid, const char *conv,
+                      const char *user, shard_members_t *m)
+{
+    const char *err = shard_roster_check(self->roster, conv, user, m);
+    if (err) {
+        shard_reply(self, gw, reqid, err, shard_roster_why(err));
+        return false;
+    }
+    return true;
+}
+
 /* ---- input ----------------------------------------------------------------------- */
 
 /* Parse a JSON object body; NULL (logged) when it is not one. */

@@ -21,6 +21,7 @@
 #include "pl_msg.h"
 #include "pl_ops.h"
 #include "providers.h"
+#include "roster.h"
 #include "store.h"
 
 typedef struct _shard_commit_t shard_commit_t;
@@ -146,5 +147,9 @@ const char *shard_json_str(json_t *req, const char *name);
  * invalid, answers bad_request ("missing user or conv") and returns NULL. */
 const char *shard_req_user_conv(shard_t *self, const char *gw, const char *reqid, json_t *req,
                                 const char **user);
+/* Whether user is a member of conv (shard_roster_check; *m its members); when not, or when
+ * the roster cannot tell, answers the error (shard_roster_why) and returns false. */
+bool shard_req_member(shard_t *self, const char *gw, const char *reqid, const char *conv,
+                      const char *user, shard_members_t *m);
 
 #endif
