@@ -14,6 +14,8 @@
  * latency measured from that intended time (no coordinated omission); --max-rate
  * repeats open-loop steps of --step seconds at rising rates and reports the highest with
  * p99 < --p99-limit ms and nothing lost (no answer within --drain s) or failed.
+ * Sends due in one loop turn go as one BATCH of requests, as a gateway stages its requests
+ * per turn (the router re-batches them per shard); --no-batch sends each alone.
  * --group G: conversations are groups of G users (G-1 members + the creator, created
  * with group_create) and every member sends in turn; default: DM pairs.
  * CURVE (the router requires it): --curve-secret FILE (a gateway key pair the router
@@ -43,7 +45,7 @@ static struct {
     const char *router;
     long pairs, per, window, size, deadline_s, group;
     double rate, duration, step, p99_limit, drain;
-    bool max_rate, offline;
+    bool max_rate, offline, no_batch;
     const char *curve_server, *curve_public, *curve_secret;
     const char *key_file, *router_key_file;
 } o = {
@@ -72,6 +74,7 @@ static char *s_big;
 static size_t s_bigsz;
 static char *s_text;
 static pl_buf_t s_out;
+static pl_buf_t s_staged; /* sends staged in this loop turn: a BATCH of REQ (s_flush) */
 static uint64_t s_epoch, s_locseq;
 static int64_t s_last_hb;
 static char *s_loc;         /* {"full":[every user]} (online mode) */
@@ -83,6 +86,41 @@ static int s_send_out(void)
     if (s_out.failed)
         return -1;
     return zmq_send(zsock_resolve(s_sock), s_out.data, s_out.len, ZMQ_DONTWAIT) < 0 ? -1 : 0;
+}
+
+/* Send the staged sends: one BATCH of requests, or the message alone when there is one.
+ * 0 or -1. */
+static int s_flush(void)
+{
+    uint64_t count = pl_batch_count(&s_staged);
+    if (count == 0)
+        return 0;
+    const uint8_t *p = s_staged.data;
+    size_t n = s_staged.len;
+    if (count == 1) {
+        p += PL_BATCH_OVERHEAD + PL_BATCH_ENTRY;
+        n -= PL_BATCH_OVERHEAD + PL_BATCH_ENTRY;
+    }
+    int rc = zmq_send(zsock_resolve(s_sock), p, n, ZMQ_DONTWAIT) < 0 ? -1 : 0;
+    pl_batch_begin_reqs(&s_staged);
+    return rc;
+}
+
+/* s_out (a REQ) into this turn's batch, as a gateway stages its requests per loop turn
+ * (gateway/zlink.c); plain when --no-batch or too large. 0 or -1. */
+static int s_stage_out(void)
+{
+    if (o.no_batch || s_out.failed ||
+        PL_BATCH_OVERHEAD + PL_BATCH_ENTRY + s_out.len > PL_BATCH_MAX) {
+        if (s_flush() != 0)
+            return -1;
+        return s_send_out();
+    }
+    if (s_staged.len + PL_BATCH_ENTRY + s_out.len > PL_BATCH_MAX && s_flush() != 0)
+        return -1;
+    if (s_staged.len < PL_BATCH_OVERHEAD && pl_batch_begin_reqs(&s_staged) != 0)
+        return -1;
+    return pl_batch_add(&s_staged, s_out.data, s_out.len);
 }
 
 /* Send one REQ{op, id}[key, payload]; returns 0 or -1. */
@@ -269,7 +307,7 @@ static int s_send_msg(long k, const char *tag, long rid)
     pl_msg_field_str(&s_out, cmid);
     pl_msg_field_str(&s_out, s_text);
     pl_msg_field_end(&s_out, at);
-    return s_send_out();
+    return s_stage_out();
 }
 
 /* One step. Closed loop when rate <= 0 (P*M requests, window W), else open loop. */
@@ -312,6 +350,8 @@ static int s_step(double rate, step_t *out)
             }
             next++;
         }
+        if (s_flush() != 0)
+            fprintf(stderr, "zmq-bench: send failed\n");
         zmq_pollitem_t it = {h, 0, ZMQ_POLLIN, 0};
         zmq_poll(&it, 1, 1);
         for (;;) {
@@ -379,7 +419,7 @@ static int s_usage(void)
     fprintf(stderr,
             "usage: zmq-bench [--router EP] [--pairs P] [--messages M] [--window W]\n"
             "  [--size BYTES] [--deadline S] [--group G] [--rate R] [--duration S]\n"
-            "  [--max-rate] [--step S] [--p99-limit MS] [--drain S] [--offline]\n"
+            "  [--max-rate] [--step S] [--p99-limit MS] [--drain S] [--offline] [--no-batch]\n"
             "  --curve-secret GATEWAY_KEY_FILE --router-key ROUTER_KEY_FILE\n"
             "  (or [--curve-server-key Z85 [--curve-public-key Z85 --curve-secret-key Z85]])\n");
     return 2;
@@ -396,6 +436,10 @@ int main(int argc, char **argv)
         }
         if (!strcmp(argv[i], "--offline")) {
             o.offline = true;
+            continue;
+        }
+        if (!strcmp(argv[i], "--no-batch")) {
+            o.no_batch = true;
             continue;
         }
         if (i + 1 >= argc)
@@ -528,9 +572,10 @@ int main(int argc, char **argv)
         printf("max rate with p99 < %.0f ms and nothing lost: %.0f sends/s\n", o.p99_limit,
                best >= 0 ? steps[best].rate : 0.0);
     printf("{\"tool\":\"zmq-bench\",\"mode\":\"%s\",\"online\":%s,\"pairs\":%ld,\"group\":%ld,"
-           "\"messages_per_pair\":%ld,\"window\":%ld,\"text_bytes\":%ld,\"max_rate\":",
+           "\"messages_per_pair\":%ld,\"window\":%ld,\"text_bytes\":%ld,\"batch\":%s,"
+           "\"max_rate\":",
            o.group > 1 ? "group" : "dm", o.offline ? "false" : "true", o.pairs, o.group, o.per,
-           o.window, o.size);
+           o.window, o.size, o.no_batch ? "false" : "true");
     if (o.max_rate)
         printf("%.0f", best >= 0 ? steps[best].rate : 0.0);
     else
@@ -557,5 +602,6 @@ done:
     free(s_text);
     free(s_loc);
     pl_buf_free(&s_out);
+    pl_buf_free(&s_staged);
     return rc;
 }

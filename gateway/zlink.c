@@ -10,6 +10,13 @@
  * when input (or an expired request) is still waiting, so the loop does not block with
  * messages unread (also after this turn's sends).
  *
+ * Requests (REQ/REQN) made during a loop turn are staged in one BATCH of requests
+ * (PL_MF_REQS, pl_msg.h) and go out when the turn ends (the uv_prepare, before the loop
+ * blocks): one frame, one CURVE box and one router wake-up per turn instead of one per
+ * request; the router re-batches the entries per shard. What is staged also goes before
+ * any other message (HB, LOC, HEALTH: the router sees everything in the order it was made)
+ * and when the batch is full (PL_BATCH_MAX); a lone request goes plain.
+ *
  * Requests carry a u64 reqid; outstanding ones sit in a table keyed by it (zl_ids_t) and in
  * a list sorted by deadline. An answer, a deadline (--timeout, 1 s for HEALTH) or a failed
  * send completes the entry exactly once; a late answer finds no entry and is dropped.
@@ -100,7 +107,8 @@ struct gw_zlink {
     uint64_t next_reqid;
     uint64_t epoch;
     uint64_t locseq;
-    pl_buf_t out; /* the message being sent (reused) */
+    pl_buf_t out;    /* the message being sent (reused) */
+    pl_buf_t staged; /* this turn's requests, a BATCH of REQ/REQN (s_stage); memory kept */
     pl_slots_t *table;
     zl_ids_t ids;     /* reqid -> zl_entry_t (not owned by the table) */
     zl_entry_t *pool; /* free entries, linked by next */
@@ -266,19 +274,106 @@ static void s_expire(gw_zlink_t *self, int64_t now)
     }
 }
 
-/* Send self->out as one message. 0 or -1 (errno). */
-static int s_send(gw_zlink_t *self)
+/* Send data[0..len) as one message now. 0 or -1 (errno). */
+static int s_send_raw(gw_zlink_t *self, const void *data, size_t len)
 {
     if (self->stopped || !self->sock) {
         errno = EAGAIN;
         return -1;
     }
+    self->dirty = true;
+    return zmq_send(self->raw, data, len, ZMQ_DONTWAIT) < 0 ? -1 : 0;
+}
+
+/* Track e; on a failed send make it due now so the next loop turn answers it. */
+static void s_track(gw_zlink_t *self, zl_entry_t *e, int send_rc)
+{
+    if (send_rc != 0) {
+        pl_debug("send of request %" PRIu64 " failed: %s", e->id, strerror(errno));
+        e->deadline = 0;
+        e->unsent = true;
+    }
+    s_list_insert(self, e);
+    s_ids_insert(&self->ids, e);
+}
+
+/* The staged batch could not be sent: each of its requests (still in flight) is made due
+ * now, so the next loop turn answers it `unavailable`. */
+static void s_staged_failed(gw_zlink_t *self)
+{
+    pl_msg_t b, in;
+    pl_batch_it_t it;
+    if (pl_msg_decode(self->staged.data, self->staged.len, &b) != 0)
+        return; /* not reached: staged always holds a batch we built */
+    pl_batch_iter(&it, &b);
+    while (pl_batch_next(&it, &in) == 1) {
+        zl_entry_t *e = s_ids_take(&self->ids, in.h.id);
+        if (!e)
+            continue;
+        s_list_remove(self, e);
+        s_track(self, e, -1);
+    }
+}
+
+/* Send this turn's staged requests: one BATCH frame (the router re-batches its entries
+ * per shard), or the message itself when there is one. Called at the end of every loop
+ * turn (s_prepare_cb), before any other message goes (s_send: order kept), and when the
+ * batch is full. A failed send answers each request `unavailable` on the next turn. */
+static void s_flush(gw_zlink_t *self)
+{
+    uint64_t count = pl_batch_count(&self->staged);
+    if (count == 0)
+        return;
+    const uint8_t *p = self->staged.data;
+    size_t n = self->staged.len;
+    if (count == 1) { /* the lone case: the entry's message as it is */
+        p += PL_BATCH_OVERHEAD + PL_BATCH_ENTRY;
+        n -= PL_BATCH_OVERHEAD + PL_BATCH_ENTRY;
+    }
+    pl_turn_count("zmq_out", 1);
+    if (s_send_raw(self, p, n) != 0) {
+        pl_debug("send of %" PRIu64 " request(s) failed: %s", count, strerror(errno));
+        s_staged_failed(self);
+    }
+    pl_batch_begin_reqs(&self->staged); /* cannot fail: the buffer holds more than a header */
+}
+
+/* Send self->out as one message, after this turn's staged requests (order kept).
+ * 0 or -1 (errno). */
+static int s_send(gw_zlink_t *self)
+{
+    s_flush(self);
     if (self->out.failed) {
         errno = ENOMEM;
         return -1;
     }
-    self->dirty = true;
-    return zmq_send(self->raw, self->out.data, self->out.len, ZMQ_DONTWAIT) < 0 ? -1 : 0;
+    return s_send_raw(self, self->out.data, self->out.len);
+}
+
+/* The request in self->out joins this turn's batch (s_flush sends it). 0 when staged or
+ * sent, -1 (errno) when it could not go: then the caller tracks it as unsent. A request
+ * too large for any batch goes alone at once, after what is staged. */
+static int s_stage(gw_zlink_t *self)
+{
+    if (self->out.failed) {
+        errno = ENOMEM;
+        return -1;
+    }
+    if (self->stopped || !self->sock) {
+        errno = EAGAIN;
+        return -1;
+    }
+    size_t n = self->out.len;
+    if (PL_BATCH_OVERHEAD + PL_BATCH_ENTRY + n > PL_BATCH_MAX)
+        return s_send(self);
+    if (self->staged.len + PL_BATCH_ENTRY + n > PL_BATCH_MAX) /* full: out with it first */
+        s_flush(self);
+    if (pl_batch_add(&self->staged, self->out.data, n) != 0) {
+        /* out of memory: the add wrote nothing, so what is staged goes now, then this */
+        self->staged.failed = false;
+        return s_send(self);
+    }
+    return 0;
 }
 
 /* A new entry (from the pool if it has one), its id taken and room for it in the table.
@@ -327,18 +422,6 @@ static void s_answer_late(gw_zlink_t *self)
     }
 }
 
-/* Track e; on a failed send make it due now so the next loop turn answers it. */
-static void s_track(gw_zlink_t *self, zl_entry_t *e, int send_rc)
-{
-    if (send_rc != 0) {
-        pl_debug("send of request %" PRIu64 " failed: %s", e->id, strerror(errno));
-        e->deadline = 0;
-        e->unsent = true;
-    }
-    s_list_insert(self, e);
-    s_ids_insert(&self->ids, e);
-}
-
 /* Encode and send REQ (key) or REQN (shard) for a new entry. */
 static void s_request(gw_zlink_t *self, pl_op_t op, const char *key, int shard, const char *payload,
                       size_t len, gw_zlink_cb *cb, void *arg)
@@ -356,7 +439,7 @@ static void s_request(gw_zlink_t *self, pl_op_t op, const char *key, int shard, 
     if (key)
         pl_msg_field_str(&self->out, key);
     pl_msg_field(&self->out, payload, len);
-    s_track(self, e, s_send(self));
+    s_track(self, e, s_stage(self));
 }
 
 void gw_zlink_request(gw_zlink_t *self, pl_op_t op, const char *key, const char *payload,
@@ -459,6 +542,10 @@ static void s_dispatch(gw_zlink_t *self, zmq_msg_t *frame)
     /* BATCH (a shard's REP/EVT for this gateway from one turn): checked whole first, so a
      * malformed one changes nothing, then each entry handled in order as if it had come
      * alone (the entries point into frame, which outlives the loop). */
+    if (pl_batch_is_reqs(&m)) {
+        pl_warn("a BATCH of requests from the router dropped");
+        return;
+    }
     if ((rc = pl_batch_check(&m)) != 0) {
         pl_warn("malformed BATCH from the router dropped: %s", pl_msg_strerror(rc));
         return;
@@ -589,6 +676,7 @@ static void s_turn(uv_loop_t *loop)
 static void s_prepare_cb(uv_prepare_t *h)
 {
     gw_zlink_t *self = h->data;
+    s_flush(self); /* the end of the turn: its requests go out, one frame */
     if (pl_turn_enabled())
         s_turn(h->loop);
     bool input = false;
@@ -733,6 +821,8 @@ gw_zlink_t *gw_zlink_new(gw_t *gw, uv_loop_t *loop, const char *endpoint, const 
     }
     if (strcmp(keyname + 2, name) != 0)
         pl_info("the router knows this gateway as %s (the name in its key)", keyname);
+    if (pl_batch_begin_reqs(&self->staged) != 0)
+        goto fail;
     pl_turn_init();
     if (pl_turn_enabled())
         uv_loop_configure(loop, UV_METRICS_IDLE_TIME);
@@ -773,6 +863,7 @@ fail:
     s_ids_pool_free(self);
     zcert_destroy(&self->cert);
     free(self->endpoint);
+    pl_buf_free(&self->staged);
     free(self);
     return NULL;
 }
@@ -782,6 +873,7 @@ void gw_zlink_stop(gw_zlink_t *self)
     if (!self || self->stopped)
         return;
     self->stopped = true;
+    pl_batch_begin_reqs(&self->staged); /* its requests are in the list: answered below */
     while (self->head) {
         zl_entry_t *e = self->head;
         s_list_remove(self, e);
@@ -811,6 +903,7 @@ void gw_zlink_destroy(gw_zlink_t **self_p)
     free(self->endpoint);
     pl_slots_destroy(&self->table);
     pl_buf_free(&self->out);
+    pl_buf_free(&self->staged);
     free(self);
     *self_p = NULL;
 }

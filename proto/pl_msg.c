@@ -140,7 +140,7 @@ const char *pl_msg_strerror(int err)
     case PL_MSG_E_BATCH:
         return "a batch entry runs past the end or the count is wrong";
     case PL_MSG_E_INNER:
-        return "a batch entry is not a REP or EVT";
+        return "a batch entry does not decode or is not of the batch's kinds";
     default:
         return "unknown error";
     }
@@ -278,12 +278,27 @@ int pl_msg_encode(pl_buf_t *b, const pl_hdr_t *h, int nf, const pl_slice_t *f)
 
 /* ---- batches ------------------------------------------------------------------------- */
 
-int pl_batch_begin(pl_buf_t *b)
+static int s_batch_begin(pl_buf_t *b, uint8_t flags)
 {
-    pl_hdr_t h = {.kind = PL_K_BATCH};
+    pl_hdr_t h = {.kind = PL_K_BATCH, .flags = flags};
     if (pl_msg_begin(b, &h) != 0)
         return -1;
     return pl_msg_field(b, NULL, 0);
+}
+
+int pl_batch_begin(pl_buf_t *b)
+{
+    return s_batch_begin(b, 0);
+}
+
+int pl_batch_begin_reqs(pl_buf_t *b)
+{
+    return s_batch_begin(b, PL_MF_REQS);
+}
+
+bool pl_batch_is_reqs(const pl_msg_t *m)
+{
+    return m->h.kind == PL_K_BATCH && (m->h.flags & PL_MF_REQS);
 }
 
 int pl_batch_add(pl_buf_t *b, const void *msg, size_t n)
@@ -309,6 +324,7 @@ void pl_batch_iter(pl_batch_it_t *it, const pl_msg_t *batch)
 {
     it->p = batch->f[0].p;
     it->end = batch->f[0].p ? batch->f[0].p + batch->f[0].n : NULL;
+    it->reqs = (batch->h.flags & PL_MF_REQS) != 0;
 }
 
 int pl_batch_next(pl_batch_it_t *it, pl_msg_t *m)
@@ -323,7 +339,10 @@ int pl_batch_next(pl_batch_it_t *it, pl_msg_t *m)
     if (n > (size_t)(it->end - p) - 4)
         return PL_MSG_E_BATCH;
     p += 4;
-    if (pl_msg_decode(p, n, m) != 0 || (m->h.kind != PL_K_REP && m->h.kind != PL_K_EVT))
+    if (pl_msg_decode(p, n, m) != 0)
+        return PL_MSG_E_INNER;
+    if (it->reqs ? (m->h.kind != PL_K_REQ && m->h.kind != PL_K_REQN)
+                 : (m->h.kind != PL_K_REP && m->h.kind != PL_K_EVT))
         return PL_MSG_E_INNER;
     it->p = p + n;
     return 1;

@@ -48,8 +48,9 @@ typedef enum {
     PL_K_FWD = 10,    /* shard to shard: [key, body] */
     PL_K_HEALTH = 11, /* gateway <-> router health probe; no fields */
     PL_K_REQN = 12,   /* request to shard number `shard`: [body]; router -> shard behind gw */
-    PL_K_BATCH = 13,  /* id = count; [msgs]: several REP/EVT for one gateway; shard -> router
-                         behind gw -> gateway (pl_batch_* below) */
+    PL_K_BATCH = 13,  /* id = count; [msgs]: several REP/EVT for one gateway (shard -> router
+                         behind gw -> gateway), or with PL_MF_REQS several REQ/REQN of one
+                         gateway (gateway -> router -> shard behind gw); pl_batch_* below */
     PL_K__MAX = 14
 } pl_kind_t;
 
@@ -58,6 +59,7 @@ typedef enum {
 #define PL_MF_DOWN 0x02    /* HEALTH answer: some shard of the table is down */
 #define PL_MF_ANSWER 0x04  /* HEALTH: the router's answer */
 #define PL_MF_VERSION 0x08 /* HB/HELLO from a shard: seq is the slot table version it knows */
+#define PL_MF_REQS 0x10    /* BATCH: the entries are REQ/REQN (else REP/EVT) */
 
 /* Answer status (REP). Values are wire values: never renumber. */
 typedef enum {
@@ -107,7 +109,7 @@ enum {
     PL_MSG_E_FIELD = -4, /* a field's length runs past the end */
     PL_MSG_E_COUNT = -5, /* wrong number of fields for the kind */
     PL_MSG_E_BATCH = -6, /* BATCH: an entry runs past the end, or the count is wrong */
-    PL_MSG_E_INNER = -7, /* BATCH: an entry is not a REP or EVT that decodes */
+    PL_MSG_E_INNER = -7, /* BATCH: an entry does not decode, or is not of the batch's kinds */
 };
 
 /* Decode data[0..len) into m (fields point into data). Returns 0, or a PL_MSG_E_* code:
@@ -152,10 +154,14 @@ int pl_msg_field_end(pl_buf_t *b, size_t at);
 int pl_msg_encode(pl_buf_t *b, const pl_hdr_t *h, int nf, const pl_slice_t *f);
 
 /* ---- batches ------------------------------------------------------------------------- */
-/* BATCH{id = count}[msgs]: several messages for one gateway in one frame (one ZeroMQ
- * message, one CURVE box, one router relay instead of one each). msgs is a sequence of
- * entries, each a u32 length and one complete message (header and fields) of kind REP or
- * EVT, in the order they were added, which is the order the receiver handles them in.
+/* BATCH{id = count}[msgs]: several messages in one frame (one ZeroMQ message, one CURVE
+ * box, one router relay instead of one each). msgs is a sequence of entries, each a u32
+ * length and one complete message (header and fields), in the order they were added,
+ * which is the order the receiver handles them in. Two families, told by the header's
+ * flags, never mixed in one batch:
+ *   - answers (no flag): REP and EVT for one gateway, shard -> router -> gateway;
+ *   - requests (PL_MF_REQS): REQ and REQN of one gateway, gateway -> router (no address
+ *     frame: the sender is the gateway) and router -> shard (behind the gateway's address).
  * The header's other fields are 0. A sender keeps a batch at most PL_BATCH_MAX bytes (a
  * message that does not fit goes after it; one larger than that goes alone, plain) and
  * sends a lone message plain, not as a batch of one. */
@@ -164,21 +170,28 @@ int pl_msg_encode(pl_buf_t *b, const pl_hdr_t *h, int nf, const pl_slice_t *f);
 #define PL_BATCH_OVERHEAD (PL_MSG_HDR + 4)
 #define PL_BATCH_ENTRY 4
 
-/* Start an empty batch in b (reset first). 0 or -1. */
+/* Start an empty batch of answers (REP/EVT) in b (reset first). 0 or -1. */
 int pl_batch_begin(pl_buf_t *b);
-/* Append the complete message msg[0..n) to the batch in b (started by pl_batch_begin),
+/* Start an empty batch of requests (REQ/REQN, PL_MF_REQS) in b (reset first). 0 or -1. */
+int pl_batch_begin_reqs(pl_buf_t *b);
+/* Append the complete message msg[0..n) to the batch in b (started by pl_batch_begin*),
  * keeping b a valid BATCH (count and field length updated). 0 or -1. The caller checks
- * what it adds (REP or EVT); a receiver rejects other kinds. */
+ * what it adds (a kind of the batch's family); a receiver rejects other kinds. */
 int pl_batch_add(pl_buf_t *b, const void *msg, size_t n);
 /* The number of messages in the batch in b. */
 uint64_t pl_batch_count(const pl_buf_t *b);
+/* True if the decoded BATCH m is of the requests family (PL_MF_REQS). */
+bool pl_batch_is_reqs(const pl_msg_t *m);
 
 /* Reading: iterate over a decoded BATCH (m, from pl_msg_decode) with pl_batch_next.
  * pl_batch_check walks the whole batch first: 0 when every entry lies inside it and
- * decodes as a REP or EVT and there are exactly m->h.id of them, else PL_MSG_E_BATCH or
- * PL_MSG_E_INNER. A receiver that must change nothing on bad input checks first. */
+ * decodes as a message of the batch's family (REP/EVT, or REQ/REQN with PL_MF_REQS) and
+ * there are exactly m->h.id of them, else PL_MSG_E_BATCH or PL_MSG_E_INNER. A receiver
+ * that must change nothing on bad input checks first, and checks the family it expects
+ * (pl_batch_is_reqs). */
 typedef struct {
     const uint8_t *p, *end;
+    bool reqs; /* the batch's family: REQ/REQN (else REP/EVT) */
 } pl_batch_it_t;
 int pl_batch_check(const pl_msg_t *batch);
 void pl_batch_iter(pl_batch_it_t *it, const pl_msg_t *batch);

@@ -1,15 +1,14 @@
 /* route — what the router does with each message (internals.md "The binary protocol").
- * front: gateways send HB, REQ, REQN, LOC, HEALTH. back: shards send HB, HELLO, REP, EVT,
- * BATCH, SNAP, FWD. Each message is one frame (pl_msg.h) after the routing id; a shard puts the
- * name of the gateway it answers in an address frame before REP, EVT, BATCH and SNAP, and the
- * router puts the name of the asking gateway before what it relays to shards.
- * The sender is the peer name its CURVE key is bound to (the ZAP User-Id that libzmq
- * attaches to every message, see zap.c), never the routing id: a gateway is "g/<name>",
- * a shard "s/<id>", and each may send only its own role's kinds, as itself.
- * The router decodes only the header and the field offsets (pl_msg_decode: no copy) and
- * relays the received message frame itself (zmq_msg_send moves it); nothing a peer sends
- * can crash it: a message that does not decode or has the wrong frames is logged (rate
- * limited) and dropped. */
+ * front: gateways send HB, REQ, REQN, BATCH (of REQ/REQN), LOC, HEALTH. back: shards send HB,
+ * HELLO, REP, EVT, BATCH, SNAP, FWD. Each message is one frame (pl_msg.h) after the routing id; a
+ * shard puts the name of the gateway it answers in an address frame before REP, EVT, BATCH and
+ * SNAP, and the router puts the name of the asking gateway before what it relays to shards. The
+ * sender is the peer name its CURVE key is bound to (the ZAP User-Id that libzmq attaches to every
+ * message, see zap.c), never the routing id: a gateway is "g/<name>", a shard "s/<id>", and each
+ * may send only its own role's kinds, as itself. The router decodes only the header and the field
+ * offsets (pl_msg_decode: no copy) and relays the received message frame itself (zmq_msg_send moves
+ * it); nothing a peer sends can crash it: a message that does not decode or has the wrong frames is
+ * logged (rate limited) and dropped. */
 #include "router_int.h"
 
 #include "pl_err.h"
@@ -80,8 +79,8 @@ static int s_send_new(router_t *self, zsock_t *sock, const void *rid, size_t rid
     return pl_wire_send(sock, addr ? 3 : 2, p, l);
 }
 
-static void s_unavailable(router_t *self, zmq_msg_t *rid, uint64_t reqid, int shard,
-                          const char *why)
+static void s_unavailable(router_t *self, const void *rid, size_t rid_len, uint64_t reqid,
+                          int shard, const char *why)
 {
     char text[64];
     snprintf(text, sizeof text, "shard %d is unavailable", shard);
@@ -89,7 +88,7 @@ static void s_unavailable(router_t *self, zmq_msg_t *rid, uint64_t reqid, int sh
                     why);
     pl_hdr_t h = {.kind = PL_K_REP, .status = PL_ST_UNAVAILABLE, .id = reqid};
     pl_slice_t f = {(const uint8_t *)text, strlen(text)};
-    if (s_send_new(self, self->front, zmq_msg_data(rid), zmq_msg_size(rid), NULL, &h, 1, &f) != 0)
+    if (s_send_new(self, self->front, rid, rid_len, NULL, &h, 1, &f) != 0)
         router__warn_rl(&self->rl_gw_gone, "a gateway is gone (%s): REP dropped", strerror(errno));
 }
 
@@ -110,26 +109,160 @@ static const char *s_sender(router_t *self, const char *side, zmq_msg_t *m, char
     return NULL;
 }
 
-/* REQ (owner of its key) or REQN (shard number h.shard) from gateway name over rid. */
-static void s_front_req(router_t *self, zmq_msg_t *rid, zmq_msg_t *m, const pl_msg_t *msg,
-                        const char *name, int64_t now)
+/* The shard a request is for: the owner of its key (REQ) or h.shard (REQN). */
+static int s_req_shard(router_t *self, const pl_msg_t *msg)
 {
-    int id;
     if (msg->h.kind == PL_K_REQ)
-        id = pl_slots_owner(self->slots, pl_slot((const char *)msg->f[0].p, msg->f[0].n));
-    else
-        id = msg->h.shard;
-    if (id < 0 || id >= self->nshards) {
-        s_unavailable(self, rid, msg->h.id, id, "no owner");
+        return pl_slots_owner(self->slots, pl_slot((const char *)msg->f[0].p, msg->f[0].n));
+    return msg->h.shard;
+}
+
+/* Why shard id cannot take a request now, or NULL when it can. */
+static const char *s_shard_down(router_t *self, int id, int64_t now)
+{
+    if (id < 0 || id >= self->nshards)
+        return "no owner";
+    if (!peers__shard_live(self, id, now))
+        return "no heartbeat";
+    return NULL;
+}
+
+/* Send what is staged for shard s (behind its gateway's address) and empty it: a BATCH,
+ * or the message itself when there is one. When the send fails, each staged request is
+ * answered `unavailable` to its gateway (it is still connected: it just sent them). */
+static void s_flush_shard(router_t *self, int id)
+{
+    router_shard_t *s = &self->shards[id];
+    uint64_t count = pl_batch_count(&s->staged);
+    if (count == 0 || !s->staged_gw[0])
+        return;
+    const uint8_t *p = s->staged.data;
+    size_t n = s->staged.len;
+    if (count == 1) { /* the lone case: the entry as it came */
+        p += PL_BATCH_OVERHEAD + PL_BATCH_ENTRY;
+        n -= PL_BATCH_OVERHEAD + PL_BATCH_ENTRY;
+    }
+    zmq_msg_t m;
+    if (zmq_msg_init_size(&m, n) != 0) {
+        errno = ENOMEM;
+    } else {
+        memcpy(zmq_msg_data(&m), p, n);
+        if (s_to_shard(self, id, s->staged_gw, &m) == 0)
+            goto done;
+        zmq_msg_close(&m);
+    }
+    const char *why = errno == EAGAIN ? "send queue full" : "not connected";
+    router_gw_t *gw = peers__gw_find(self, s->staged_gw);
+    pl_msg_t b, in;
+    pl_batch_it_t it;
+    if (gw && pl_msg_decode(s->staged.data, s->staged.len, &b) == 0) {
+        pl_batch_iter(&it, &b);
+        while (pl_batch_next(&it, &in) == 1)
+            s_unavailable(self, zframe_data(gw->ident), zframe_size(gw->ident), in.h.id, id, why);
+    }
+done:
+    pl_batch_begin_reqs(&s->staged); /* cannot fail once it has held a batch */
+    s->staged_gw[0] = '\0';
+}
+
+void route__flush(router_t *self)
+{
+    if (!self->staged_any)
+        return;
+    for (int i = 0; i < self->nshards; i++)
+        s_flush_shard(self, i);
+    self->staged_any = false;
+}
+
+/* Stage the request msg[0..len) of gateway name for shard id: appended to the shard's
+ * batch (sent by route__flush at the end of the drain), after flushing it when it holds
+ * another gateway's requests or has no room. 0, or -1 when it cannot be staged (too large
+ * for a batch, or no memory): then the caller sends it alone. */
+static int s_stage(router_t *self, int id, const char *name, const void *msg, size_t len)
+{
+    router_shard_t *s = &self->shards[id];
+    if (PL_BATCH_OVERHEAD + PL_BATCH_ENTRY + len > PL_BATCH_MAX) {
+        s_flush_shard(self, id);
+        return -1;
+    }
+    if (s->staged_gw[0] &&
+        (strcmp(s->staged_gw, name) != 0 || s->staged.len + PL_BATCH_ENTRY + len > PL_BATCH_MAX))
+        s_flush_shard(self, id);
+    if (!s->staged_gw[0]) {
+        size_t nl = strlen(name);
+        if (nl > PL_MSG_ADDR_MAX || pl_batch_begin_reqs(&s->staged) != 0)
+            return -1;
+        memcpy(s->staged_gw, name, nl + 1);
+    }
+    if (pl_batch_add(&s->staged, msg, len) != 0) {
+        s->staged.failed = false; /* the add wrote nothing: what is staged is intact */
+        s_flush_shard(self, id);
+        return -1;
+    }
+    self->staged_any = true;
+    return 0;
+}
+
+/* REQ (owner of its key) or REQN (shard number h.shard) from gateway name over rid: staged
+ * for its shard (the bytes of msg, raw[0..len)); m, when not NULL, is the message frame
+ * holding it alone, relayed as it came when it cannot be staged. */
+static void s_front_req(router_t *self, zmq_msg_t *rid, zmq_msg_t *m, const pl_msg_t *msg,
+                        const void *raw, size_t len, const char *name, int64_t now)
+{
+    int id = s_req_shard(self, msg);
+    const char *why = s_shard_down(self, id, now);
+    if (why) {
+        s_unavailable(self, zmq_msg_data(rid), zmq_msg_size(rid), msg->h.id, id, why);
         return;
     }
-    if (!peers__shard_live(self, id, now)) {
-        s_unavailable(self, rid, msg->h.id, id, "no heartbeat");
+    if (s_stage(self, id, name, raw, len) == 0)
         return;
-    }
+    /* alone, after what was staged for the shard (s_stage flushed it) */
     uint64_t reqid = msg->h.id; /* msg points into m, which the send consumes */
-    if (s_to_shard(self, id, name, m) != 0)
-        s_unavailable(self, rid, reqid, id, errno == EAGAIN ? "send queue full" : "not connected");
+    zmq_msg_t c;
+    int rc = -1;
+    if (m)
+        rc = s_to_shard(self, id, name, m);
+    else if (zmq_msg_init_size(&c, len) == 0) {
+        memcpy(zmq_msg_data(&c), raw, len);
+        rc = s_to_shard(self, id, name, &c);
+        zmq_msg_close(&c);
+    }
+    if (rc != 0)
+        s_unavailable(self, zmq_msg_data(rid), zmq_msg_size(rid), reqid, id,
+                      errno == EAGAIN ? "send queue full" : "not connected");
+}
+
+/* A BATCH of requests from gateway name: checked whole (a malformed one is dropped and
+ * changes nothing), then each entry staged for its shard in order, as if it had come
+ * alone. */
+static void s_front_batch(router_t *self, zmq_msg_t *rid, const pl_msg_t *batch, const char *name,
+                          int n, int64_t now)
+{
+    int rc;
+    if (!pl_batch_is_reqs(batch)) {
+        s_malformed(self, "front", name, n, "a BATCH of answers");
+        return;
+    }
+    if ((rc = pl_batch_check(batch)) != 0) {
+        s_malformed(self, "front", name, n, pl_msg_strerror(rc));
+        return;
+    }
+    pl_batch_it_t it;
+    pl_msg_t in;
+    pl_batch_iter(&it, batch);
+    const uint8_t *at = it.p;
+    while (pl_batch_next(&it, &in) == 1) {
+        /* the entry's bytes: after its u32 length, up to where the iterator now stands */
+        const uint8_t *raw = at + PL_BATCH_ENTRY;
+        size_t len = (size_t)(it.p - raw);
+        at = it.p;
+        if (in.h.kind == PL_K_REQ && in.f[0].n == 0) {
+            s_malformed(self, "front", name, n, "REQ without a key (in a BATCH)");
+            continue;
+        }
+        s_front_req(self, rid, NULL, &in, raw, len, name, now);
+    }
 }
 
 void route__front(router_t *self, zmq_msg_t *parts, int n)
@@ -167,6 +300,7 @@ void route__front(router_t *self, zmq_msg_t *parts, int n)
         if (!(gw = peers__gw_touch(self, name, zmq_msg_data(rid), zmq_msg_size(rid))))
             return;
         peers__gw_hb(self, gw, msg.h.id, msg.h.seq, now);
+        route__flush(self); /* the gateway's staged requests first: its order kept */
         msg.h.kind = PL_K_GWHB;
         for (int i = 0; i < self->nshards; i++)
             if (self->shards[i].rid_len &&
@@ -182,13 +316,19 @@ void route__front(router_t *self, zmq_msg_t *parts, int n)
         }
         if (!peers__gw_touch(self, name, zmq_msg_data(rid), zmq_msg_size(rid)))
             return;
-        s_front_req(self, rid, m, &msg, name, now);
+        s_front_req(self, rid, m, &msg, zmq_msg_data(m), zmq_msg_size(m), name, now);
+        break;
+    case PL_K_BATCH:
+        if (!peers__gw_touch(self, name, zmq_msg_data(rid), zmq_msg_size(rid)))
+            return;
+        s_front_batch(self, rid, &msg, name, n, now);
         break;
     case PL_K_LOC:
         /* LOC{id=epoch, seq=locseq}[payload] -> every shard, behind the gateway's name */
         if (!(gw = peers__gw_touch(self, name, zmq_msg_data(rid), zmq_msg_size(rid))))
             return;
         peers__gw_loc(self, gw, msg.h.id, msg.h.seq);
+        route__flush(self); /* the gateway's staged requests first: its order kept */
         s_to_all_shards(self, name, m, "LOC");
         break;
     case PL_K_HEALTH: {

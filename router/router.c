@@ -122,6 +122,8 @@ void router_destroy(router_t **self_p)
     zsock_destroy(&self->mon_back);
     router_zap_destroy(&self->zap);
     zhashx_destroy(&self->gws);
+    for (int i = 0; self->shards && i < self->nshards; i++)
+        pl_buf_free(&self->shards[i].staged);
     free(self->shards);
     free(self->table);
     pl_buf_free(&self->out);
@@ -185,6 +187,7 @@ static int s_on_front(zloop_t *loop, zsock_t *sock, void *arg)
 {
     pl_turn_begin();
     s_drain(arg, sock, route__front);
+    route__flush(arg); /* the drain's requests, one frame per shard */
     pl_turn_note("front", 1);
     pl_turn_end();
     return 0;

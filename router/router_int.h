@@ -22,6 +22,10 @@ typedef struct {
     size_t rid_len;         /* 0: never heard of */
     int64_t last_hb;        /* pl_mono_ms of the last HB; 0 = never */
     bool alive;             /* as last logged (up/down transitions) */
+    /* Requests for this shard staged during a drain of front (route.c s_stage), all of
+     * one gateway: a BATCH of REQ/REQN (PL_MF_REQS), sent by route__flush. */
+    pl_buf_t staged;
+    char staged_gw[PL_MSG_ADDR_MAX + 1]; /* that gateway's name; "" when nothing is staged */
 } router_shard_t;
 
 typedef struct {
@@ -51,6 +55,7 @@ struct _router_t {
     char *table; /* pl_slots_encode(slots) */
     int nshards;
     router_shard_t *shards; /* [nshards] */
+    bool staged_any;        /* some shard has requests staged (route__flush) */
     zhashx_t *gws;          /* "g/<name>" -> router_gw_t* (owned) */
     int64_t shard_dead_ms, gw_dead_ms;
     pl_buf_t out; /* messages the router makes itself (HB, GWHB, TABLE, REP, HEALTH) */
@@ -62,6 +67,10 @@ struct _router_t {
  * the caller's to close; a relayed part has been moved out (zmq_msg_send leaves it empty). */
 void route__front(router_t *self, zmq_msg_t *parts, int n);
 void route__back(router_t *self, zmq_msg_t *parts, int n);
+/* Send the requests route__front staged per shard (one frame per shard and gateway; a
+ * lone one plain). Called after each drain of front, so a request waits at most for the
+ * rest of its drain (up to ROUTER_DRAIN_MAX messages), never for another wake-up. */
+void route__flush(router_t *self);
 #ifdef PARLEY_FUZZ
 /* Fuzz builds only: the sender name used when a message carries no ZAP User-Id. */
 extern const char *router__fuzz_sender;

@@ -314,6 +314,81 @@ static void s_drain(zsock_t *s)
     zpoller_destroy(&p);
 }
 
+/* Append REQ{op 1, id}[key, "{}"] (REQN{shard} when key is NULL) to the batch in b. */
+static void s_batch_req(pl_buf_t *b, const char *key, int shard, uint64_t id)
+{
+    pl_buf_t one = {0};
+    pl_hdr_t h = {.kind = key ? PL_K_REQ : PL_K_REQN, .op = 1, .shard = (uint16_t)shard, .id = id};
+    pl_msg_begin(&one, &h);
+    if (key)
+        pl_msg_field_str(&one, key);
+    pl_msg_field_str(&one, "{}");
+    pl_batch_add(b, one.data, one.len);
+    pl_buf_free(&one);
+}
+
+/* Receive the next message that is not the router's HB on shard socket s and check that
+ * it holds the requests ids[0..n) of gateway gw in that order: [gw, BATCH of requests],
+ * or [gw, REQ/REQN] when n is 1. With got (the flexible form), the message may hold the
+ * first *got <= n of them (a lone one plain); *got says how many it held. */
+static bool s_expect_reqs_some(zsock_t *s, const char *gw, int n, const uint64_t *ids, int *got)
+{
+    zpoller_t *p = zpoller_new(s, NULL);
+    zmsg_t *msg = NULL;
+    for (int64_t end = zclock_mono() + 2000, left = 2000; left > 0 && !msg;
+         left = end - zclock_mono()) {
+        if (!zpoller_wait(p, (int)left))
+            break;
+        msg = zmsg_recv(s);
+        zframe_t *f = msg ? zmsg_last(msg) : NULL;
+        if (f && zframe_size(f) >= PL_MSG_HDR && zframe_data(f)[1] == PL_K_HB)
+            zmsg_destroy(&msg);
+    }
+    zpoller_destroy(&p);
+    bool ok = msg && zmsg_size(msg) == 2 && zframe_streq(zmsg_first(msg), gw);
+    pl_msg_t m, in;
+    zframe_t *f = ok ? zmsg_last(msg) : NULL;
+    ok = ok && pl_msg_decode(zframe_data(f), zframe_size(f), &m) == 0;
+    bool lone = ok && (m.h.kind == PL_K_REQ || m.h.kind == PL_K_REQN);
+    if (got)
+        *got = !ok ? 0 : lone ? 1 : (int)m.h.id;
+    if (ok && got && *got > n)
+        ok = false;
+    else if (ok && got)
+        n = *got;
+    if (ok && n == 1)
+        ok = lone && m.h.id == ids[0];
+    else if (ok) {
+        ok = pl_batch_is_reqs(&m) && pl_batch_check(&m) == 0 && m.h.id == (uint64_t)n;
+        pl_batch_it_t it;
+        pl_batch_iter(&it, &m);
+        for (int i = 0; ok && i < n; i++)
+            ok = pl_batch_next(&it, &in) == 1 && in.h.id == ids[i];
+    }
+    if (!ok && msg) {
+        fprintf(stderr, "  got:\n");
+        zmsg_print(msg);
+    } else if (!msg)
+        fprintf(stderr, "  (no message)\n");
+    zmsg_destroy(&msg);
+    return ok;
+}
+
+static bool s_expect_reqs(zsock_t *s, const char *gw, int n, const uint64_t *ids)
+{
+    return s_expect_reqs_some(s, gw, n, ids, NULL);
+}
+
+/* The requests ids[0..n) of gateway gw arrive at shard socket s in that order, in one
+ * message or several (the router batches what one drain brings). */
+static bool s_expect_reqs_in_order(zsock_t *s, const char *gw, int n, const uint64_t *ids)
+{
+    for (int at = 0, got = 0; at < n; at += got)
+        if (!s_expect_reqs_some(s, gw, n - at, ids + at, &got) || got == 0)
+            return false;
+    return true;
+}
+
 /* A key owned by shard id in the even table of nshards. */
 static void s_key_for(int nshards, int id, const char *prefix, char *out, size_t size)
 {
@@ -442,6 +517,22 @@ int router_test(bool verbose)
           "REQ to a silent shard answered unavailable");
     CHECK(s_nothing(s1, 100), "silent shard got no REQ");
 
+    /* A BATCH of requests from the gateway while shard 1 is silent: the entry for shard 0
+     * reaches it (alone: plain), the one for shard 1 is answered unavailable. */
+    {
+        pl_buf_t b = {0};
+        pl_batch_begin_reqs(&b);
+        s_batch_req(&b, key0, 0, 20);
+        s_batch_req(&b, key1, 0, 21);
+        s_raw(gw, b.data, b.len);
+        CHECK(s_expect_reqs(s0, "g/test", 1, (uint64_t[]){20}),
+              "a lone request of a gateway's BATCH goes to its shard plain");
+        CHECK(s_expect(gw, 4, "REP", "21", "unavailable", "shard 1 is unavailable"),
+              "a request of a BATCH for a silent shard answered unavailable");
+        CHECK(s_nothing(s1, 100), "silent shard got no request of the BATCH");
+        pl_buf_free(&b);
+    }
+
     /* Shard 1 comes up. */
     s_tx(s1, "HB", "1", NULL);
     s_tx(s0, "HB", "0", NULL);
@@ -452,6 +543,44 @@ int router_test(bool verbose)
     CHECK(s_expect(gw, 3, "HEALTH", "h2", "1"), "HEALTH 1 with every shard live");
     s_tx(gw, "REQ", key1, "9", "{}", NULL);
     CHECK(s_expect(s1, 4, "REQ", "g/test", "9", "{}"), "REQ routed to owner 1");
+
+    /* A BATCH of requests (issue 10: one frame per gateway turn): re-batched per shard,
+     * each shard's entries in the gateway's order, behind the gateway's address; a
+     * malformed batch, or one of answers, changes nothing. */
+    {
+        pl_buf_t b = {0};
+        pl_batch_begin_reqs(&b);
+        s_batch_req(&b, key0, 0, 30);
+        s_batch_req(&b, key1, 0, 31);
+        s_batch_req(&b, key0, 0, 32);
+        s_batch_req(&b, NULL, 1, 33);
+        s_batch_req(&b, NULL, 0, 34);
+        s_raw(gw, b.data, b.len);
+        CHECK(s_expect_reqs(s0, "g/test", 3, (uint64_t[]){30, 32, 34}),
+              "shard 0 gets its requests of the BATCH in order, as one BATCH");
+        CHECK(s_expect_reqs(s1, "g/test", 2, (uint64_t[]){31, 33}),
+              "shard 1 gets its requests of the BATCH in order, as one BATCH");
+        /* a lone REQ after a BATCH, in one drain or not: after it (order kept) */
+        s_raw(gw, b.data, b.len);
+        s_tx(gw, "REQ", key0, "35", "{}", NULL);
+        CHECK(s_expect_reqs_in_order(s0, "g/test", 4, (uint64_t[]){30, 32, 34, 35}),
+              "a lone REQ after a BATCH reaches the shard after the BATCH's requests");
+        s_drain(s1);
+        /* an answer inside: the whole batch is dropped */
+        pl_buf_t one = {0};
+        pl_hdr_t h = {.kind = PL_K_REP, .id = 36};
+        pl_msg_encode(&one, &h, 1, (pl_slice_t[]){{(const uint8_t *)"{}", 2}});
+        pl_batch_add(&b, one.data, one.len);
+        s_raw(gw, b.data, b.len);
+        /* a wrong count */
+        pl_batch_begin_reqs(&b);
+        s_batch_req(&b, key0, 0, 37);
+        b.data[8] = 2;
+        s_raw(gw, b.data, b.len);
+        CHECK(s_nothing(s0, 150) && s_nothing(s1, 50), "a malformed BATCH relays nothing");
+        pl_buf_free(&one);
+        pl_buf_free(&b);
+    }
 
     /* A peer that is not s/1 cannot speak for shard 1. */
     {

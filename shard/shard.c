@@ -668,6 +668,31 @@ static void s_on_fwd(shard_t *self, const pl_msg_t *m)
     json_decref(req);
 }
 
+/* A BATCH of one gateway's requests (the router's per-shard batch of a drain): checked
+ * whole first, so a malformed one is dropped and changes nothing (its requests time out
+ * at the gateway), then each entry handled in order as if it had come alone. */
+static void s_on_batch(shard_t *self, const char *gw, const pl_msg_t *batch)
+{
+    int rc;
+    if (!pl_batch_is_reqs(batch)) {
+        pl_warn("dropped a BATCH of answers from %s: not for a shard", gw);
+        return;
+    }
+    if ((rc = pl_batch_check(batch)) != 0) {
+        pl_warn("dropped a malformed BATCH from %s: %s", gw, pl_msg_strerror(rc));
+        return;
+    }
+    pl_batch_it_t it;
+    pl_msg_t in;
+    pl_batch_iter(&it, batch);
+    while (pl_batch_next(&it, &in) == 1) {
+        s_on_req(self, gw, &in);
+        /* a group commit this large is written now, between two requests (shard_handle) */
+        if (shard_commit_full(self->commit))
+            shard_commit_flush(self->commit);
+    }
+}
+
 static void s_handle(shard_t *self, const void *addr, size_t alen, const void *data, size_t len)
 {
     pl_msg_t m;
@@ -695,7 +720,7 @@ static void s_handle(shard_t *self, const void *addr, size_t alen, const void *d
         return;
     }
     bool addressed = m.h.kind == PL_K_REQ || m.h.kind == PL_K_REQN || m.h.kind == PL_K_LOC ||
-                     m.h.kind == PL_K_GWHB;
+                     m.h.kind == PL_K_GWHB || m.h.kind == PL_K_BATCH;
     if (addressed != (gw[0] != '\0')) {
         pl_warn("dropped a %s message %s an address frame", pl_kind_name(m.h.kind),
                 addressed ? "without" : "with");
@@ -708,6 +733,9 @@ static void s_handle(shard_t *self, const void *addr, size_t alen, const void *d
     case PL_K_REQ:
     case PL_K_REQN:
         s_on_req(self, gw, &m);
+        break;
+    case PL_K_BATCH:
+        s_on_batch(self, gw, &m);
         break;
     case PL_K_LOC: {
         json_t *payload = s_parse(m.f[0], "LOC");

@@ -18,6 +18,8 @@
 #include "loc.h"
 #include "outbox.h"
 #include "pl_log.h"
+#include "pl_msg.h"
+#include "pl_msgtext.h"
 #include "shard.h"
 #include "test_support.h"
 #include "store.h"
@@ -350,6 +352,66 @@ static void test_send_many(const char *dir)
     tst_out_clear();
     uint64_t last = 0;
     CHECK(shard_conv_seq(shard_conv(shard), conv, &last, NULL) == 0 && last == 300);
+    shard_destroy(&shard);
+}
+
+/* Append the text request ["REQ", gw, reqid, payload] in its binary form to batch b. */
+static void s_batch_req(pl_buf_t *b, const char *reqid, const char *payload)
+{
+    const char *f[4] = {"REQ", "g/gw1", reqid, payload};
+    zmsg_t *m = pl_msgtext_to_binv(PL_HOP_ROUTER_SHARD, 4, f);
+    CHECK(m && zmsg_size(m) == 2);
+    if (m)
+        CHECK(pl_batch_add(b, zframe_data(zmsg_last(m)), zframe_size(zmsg_last(m))) == 0);
+    zmsg_destroy(&m);
+}
+
+/* A BATCH of one gateway's requests (the router's per-shard batch): each entry handled
+ * in order as if alone; a malformed batch, a batch of answers, or one without the
+ * gateway's address frame changes nothing. */
+static void test_batch(const char *dir)
+{
+    shard_t *shard = tst_open(dir, 10000);
+    CHECK(shard != NULL);
+    if (!shard)
+        return;
+    const char *conv = "dm:erin:fay";
+    char p[3][200];
+    for (int i = 0; i < 3; i++)
+        snprintf(p[i], sizeof p[i],
+                 "{\"op\":\"send\",\"user\":\"erin\",\"device\":\"phone\",\"conv\":\"%s\","
+                 "\"client_msg_id\":\"b%d\",\"text\":\"t%d\"}",
+                 conv, i, i);
+    pl_buf_t b = {0};
+    CHECK(pl_batch_begin_reqs(&b) == 0);
+    s_batch_req(&b, "b0", p[0]);
+    s_batch_req(&b, "b1", p[1]);
+    s_batch_req(&b, "b2", p[2]);
+    /* malformed first: a wrong count, then a batch of answers, then no address frame */
+    b.data[8] = 4;
+    shard_handle(shard, "g/gw1", 5, b.data, b.len);
+    b.data[8] = 3;
+    b.data[2] = 0; /* the answers family */
+    shard_handle(shard, "g/gw1", 5, b.data, b.len);
+    b.data[2] = PL_MF_REQS;
+    shard_handle(shard, NULL, 0, b.data, b.len);
+    shard_flush(shard);
+    uint64_t last = 0;
+    CHECK(zlist_size(tst_out) == 0 && shard_conv_pending(shard_conv(shard)) == 0);
+    CHECK(shard_conv_seq(shard_conv(shard), conv, &last, NULL) != 0 || last == 0);
+    /* the batch: three sends answered in order */
+    shard_handle(shard, "g/gw1", 5, b.data, b.len);
+    CHECK(shard_conv_pending(shard_conv(shard)) == 3);
+    shard_flush(shard);
+    const char *ids[] = {"b0", "b1", "b2"};
+    for (int i = 0; i < 3; i++) {
+        json_t *body;
+        CHECK(strcmp(s_rep(ids[i], &body), "ok") == 0 && s_int(body, "seq") == i + 1);
+        json_decref(body);
+    }
+    tst_out_clear();
+    CHECK(shard_conv_seq(shard_conv(shard), conv, &last, NULL) == 0 && last == 3);
+    pl_buf_free(&b);
     shard_destroy(&shard);
 }
 
@@ -1109,6 +1171,8 @@ int main(void)
     test_send(path);
     snprintf(path, sizeof(path), "%s/many", tst_dir());
     test_send_many(path);
+    snprintf(path, sizeof(path), "%s/batch", tst_dir());
+    test_batch(path);
     snprintf(path, sizeof(path), "%s/nested/shard", tst_dir());
     test_paging(path);
     test_outbox(path);

@@ -404,7 +404,58 @@ static void test_batch(void)
     CHECK(pl_batch_add(&none, one.data, one.len) == -1 && none.failed);
     pl_buf_free(&none);
     CHECK(strcmp(pl_kind_name(PL_K_BATCH), "BATCH") == 0);
-    CHECK(strcmp(pl_msg_strerror(PL_MSG_E_INNER), "a batch entry is not a REP or EVT") == 0);
+    CHECK(strcmp(pl_msg_strerror(PL_MSG_E_INNER),
+                 "a batch entry does not decode or is not of the batch's kinds") == 0);
+    pl_buf_free(&one);
+    pl_buf_free(&b);
+}
+
+/* A BATCH of requests (PL_MF_REQS): REQ and REQN entries come back in order; an answer
+ * (REP/EVT) in it, or a request in a batch of answers, is rejected whole; the family is
+ * told by pl_batch_is_reqs. */
+static void test_batch_reqs(void)
+{
+    pl_buf_t b = {0}, one = {0}, rep = {0};
+    pl_msg_t m, in;
+    uint8_t *copy;
+    pl_batch_it_t it;
+    CHECK(pl_batch_begin_reqs(&b) == 0 && pl_batch_count(&b) == 0);
+    for (int i = 0; i < 4; i++) {
+        pl_hdr_t h = {.kind = i == 2 ? PL_K_REQN : PL_K_REQ,
+                      .op = 7,
+                      .shard = i == 2 ? 1 : 0,
+                      .id = 10 + (uint64_t)i};
+        pl_msg_begin(&one, &h);
+        if (i != 2)
+            pl_msg_field_str(&one, i == 1 ? "c/ann:bob" : "u/ann");
+        pl_msg_field_str(&one, "{}");
+        CHECK(pl_batch_add(&b, one.data, one.len) == 0);
+    }
+    CHECK(s_decode(&b, b.len, &m, &copy) == 0 && m.h.kind == PL_K_BATCH && m.h.id == 4);
+    CHECK(pl_batch_is_reqs(&m) && pl_batch_check(&m) == 0);
+    pl_batch_iter(&it, &m);
+    for (int i = 0; i < 4; i++) {
+        CHECK(pl_batch_next(&it, &in) == 1 && in.h.id == 10 + (uint64_t)i);
+        CHECK(in.h.kind == (i == 2 ? PL_K_REQN : PL_K_REQ) && in.nf == (i == 2 ? 1 : 2));
+    }
+    CHECK(pl_batch_next(&it, &in) == 0);
+    free(copy);
+    /* an answer in a batch of requests: rejected whole */
+    pl_hdr_t h = {.kind = PL_K_REP, .id = 99};
+    pl_msg_encode(&rep, &h, 1, (pl_slice_t[]){S("x")});
+    CHECK(pl_batch_add(&b, rep.data, rep.len) == 0);
+    CHECK(s_decode(&b, b.len, &m, &copy) == 0 && pl_batch_check(&m) == PL_MSG_E_INNER);
+    free(copy);
+    /* a request in a batch of answers: rejected whole; a batch of answers is no batch of
+     * requests */
+    CHECK(pl_batch_begin(&b) == 0 && pl_batch_add(&b, rep.data, rep.len) == 0 &&
+          pl_batch_add(&b, one.data, one.len) == 0);
+    CHECK(s_decode(&b, b.len, &m, &copy) == 0 && !pl_batch_is_reqs(&m) &&
+          pl_batch_check(&m) == PL_MSG_E_INNER);
+    free(copy);
+    /* a lone REQ is no batch of requests */
+    CHECK(pl_msg_decode(one.data, one.len, &m) == 0 && !pl_batch_is_reqs(&m));
+    pl_buf_free(&rep);
     pl_buf_free(&one);
     pl_buf_free(&b);
 }
@@ -418,6 +469,7 @@ int main(void)
     test_fields_open();
     test_ops();
     test_text();
+    test_batch_reqs();
     test_json();
     test_batch();
     printf("%d passed, %d failed\n", s_passed, s_failed);
