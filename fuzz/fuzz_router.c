@@ -1,7 +1,7 @@
 /* fuzz_router — every message the router decodes (internals.md "The binary protocol").
  *
  * An input is one or more messages separated by a line "--". Each message is a side byte
- * (even: from a gateway, front: HB, REQ, REQN, LOC, HEALTH; odd: from a shard, back: HB,
+ * (even: from a gateway, front: HB, REQ, REQN, BATCH, LOC, HEALTH; odd: from a shard, back: HB,
  * HELLO, REP, EVT, SNAP, FWD) followed by its frames joined by '\n', the peer's identity
  * frame first, as the ROUTER socket hands it over; the frames after the identity are the
  * text form of pl_msgtext.h, translated to the binary message (a text that is none goes
@@ -86,5 +86,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         p = sep ? sep + 4 : end;
     }
+    route__flush(r); /* the requests staged per shard, as after a drain of front */
     return 0;
 }
