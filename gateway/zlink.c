@@ -274,6 +274,8 @@ static void s_expire(gw_zlink_t *self, int64_t now)
     }
 }
 
+static void s_idle_cb(uv_idle_t *h) {}
+
 /* Send data[0..len) as one message now. 0 or -1 (errno). */
 static int s_send_raw(gw_zlink_t *self, const void *data, size_t len)
 {
@@ -373,6 +375,12 @@ static int s_stage(gw_zlink_t *self)
         self->staged.failed = false;
         return s_send(self);
     }
+    /* The batch goes at the next uv_prepare. A request made after this turn's s_prepare_cb
+     * (e.g. by another prepare callback: the WebSocket flush replays deferred frames)
+     * must not wait for the next wake-up: an active idle handle keeps the loop from
+     * blocking, and s_prepare_cb stops it once the batch is out. */
+    if (pl_batch_count(&self->staged) == 1)
+        uv_idle_start(&self->idle, s_idle_cb);
     return 0;
 }
 
@@ -650,8 +658,6 @@ static void s_poll_cb(uv_poll_t *h, int status, int events)
     if (p->zl->poll == p)
         p->zl->dirty = true;
 }
-
-static void s_idle_cb(uv_idle_t *h) {}
 
 static void s_check_cb(uv_check_t *h)
 {
