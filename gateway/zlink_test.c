@@ -55,7 +55,9 @@ typedef struct {
     uint64_t held[16]; /* request ids received, not answered */
     uint8_t held_kind[16];
     int nheld;
-    int nreq; /* REQ / HEALTH received */
+    int nreq;    /* REQ / HEALTH received (each entry of a BATCH counts) */
+    int nframes; /* frames holding requests: a BATCH counts once */
+    int nbatch;  /* of which BATCH of requests */
 } router_t;
 
 static uv_loop_t loop;
@@ -80,6 +82,16 @@ static void s_router_destroy(router_t *r)
     zsock_destroy(&r->sock);
 }
 
+/* A request received: held for the test to answer. */
+static void s_router_hold(router_t *r, const pl_msg_t *d)
+{
+    r->nreq++;
+    if (r->nheld < 16) {
+        r->held_kind[r->nheld] = d->h.kind;
+        r->held[r->nheld++] = d->h.id;
+    }
+}
+
 /* Receive what is waiting; requests are held (the test answers them). */
 static void s_router_pump(router_t *r)
 {
@@ -98,13 +110,19 @@ static void s_router_pump(router_t *r)
             zmq_msg_copy(&r->peer, &id);
             r->have_peer = true;
         }
-        pl_msg_t d;
-        if (zmq_msg_size(&m) > 0 && pl_msg_decode(zmq_msg_data(&m), zmq_msg_size(&m), &d) == 0 &&
-            (d.h.kind == PL_K_REQ || d.h.kind == PL_K_REQN || d.h.kind == PL_K_HEALTH)) {
-            r->nreq++;
-            if (r->nheld < 16) {
-                r->held_kind[r->nheld] = d.h.kind;
-                r->held[r->nheld++] = d.h.id;
+        pl_msg_t d, in;
+        pl_batch_it_t it;
+        if (zmq_msg_size(&m) > 0 && pl_msg_decode(zmq_msg_data(&m), zmq_msg_size(&m), &d) == 0) {
+            if (pl_batch_is_reqs(&d)) {
+                CHECK(pl_batch_check(&d) == 0);
+                r->nframes++;
+                r->nbatch++;
+                pl_batch_iter(&it, &d);
+                while (pl_batch_next(&it, &in) == 1)
+                    s_router_hold(r, &in);
+            } else if (d.h.kind == PL_K_REQ || d.h.kind == PL_K_REQN || d.h.kind == PL_K_HEALTH) {
+                r->nframes++;
+                s_router_hold(r, &d);
             }
         }
         zmq_msg_close(&id);
@@ -266,6 +284,69 @@ static void test_deadline_and_late_answer(void)
     s_router_destroy(&r);
 }
 
+/* Requests made in one loop turn leave as one frame, a BATCH of requests in the order made
+ * (issue 10), each answered to its own callback; a lone one goes plain. A request made
+ * after the turn's flush (by a later uv_prepare, as the WebSocket flush's replay does)
+ * keeps the loop from blocking until it is out. */
+static probe_t late_probe;
+static gw_zlink_t *late_zl;
+static bool late_armed;
+static void s_late_prepare(uv_prepare_t *h)
+{
+    if (!late_armed)
+        return;
+    late_armed = false;
+    s_request(late_zl, &late_probe, "{\"late\":1}");
+}
+
+static void test_batch_per_turn(void)
+{
+    router_t r;
+    s_router_new(&r);
+    /* started before the link: libuv runs the last started prepare first, so this one
+     * runs after the link's flush in every turn */
+    uv_prepare_t late;
+    CHECK(uv_prepare_init(&loop, &late) == 0 && uv_prepare_start(&late, s_late_prepare) == 0);
+    gw_zlink_t *zl = s_link(r.endpoint, 5000);
+    late_zl = zl;
+    CHECK(s_wait(&r, &r.have_peer, NULL, 0, 5000));
+    probe_t p[3] = {{0}};
+    for (int i = 0; i < 3; i++)
+        s_request(zl, &p[i], "{}");
+    CHECK(s_wait(&r, NULL, &r.nreq, 3, 5000));
+    CHECK(r.nframes == 1 && r.nbatch == 1); /* one frame for the turn's three */
+    uint64_t first = r.held[0];
+    CHECK(r.nheld == 3 && r.held[1] == first + 1 && r.held[2] == first + 2);
+    s_router_answer_first(&r, PL_ST_OK, "{\"i\":0}");
+    s_router_answer_first(&r, PL_ST_NOT_FOUND, "no");
+    s_router_answer_first(&r, PL_ST_OK, "{\"i\":2}");
+    CHECK(s_wait(&r, NULL, &p[2].calls, 1, 5000));
+    CHECK(p[0].calls == 1 && strcmp(p[0].body, "{\"i\":0}") == 0);
+    CHECK(p[1].calls == 1 && strcmp(p[1].status, PL_E_NOT_FOUND) == 0);
+    CHECK(p[2].calls == 1 && strcmp(p[2].body, "{\"i\":2}") == 0);
+    /* a lone request: plain */
+    probe_t one = {0};
+    s_request(zl, &one, "{}");
+    CHECK(s_wait(&r, NULL, &r.nreq, 4, 5000));
+    CHECK(r.nframes == 2 && r.nbatch == 1);
+    s_router_answer_first(&r, PL_ST_OK, "{}");
+    CHECK(s_wait(&r, NULL, &one.calls, 1, 5000));
+    /* made in a prepare after the flush: the loop must not block with it staged */
+    memset(&late_probe, 0, sizeof late_probe);
+    late_armed = true;
+    uv_run(&loop, UV_RUN_NOWAIT);
+    CHECK(!late_armed);
+    CHECK(uv_backend_timeout(&loop) == 0);
+    CHECK(s_wait(&r, NULL, &r.nreq, 5, 5000));
+    s_router_answer_first(&r, PL_ST_OK, "{}");
+    CHECK(s_wait(&r, NULL, &late_probe.calls, 1, 5000));
+    CHECK(late_probe.calls == 1 && strcmp(late_probe.status, "ok") == 0);
+    uv_prepare_stop(&late);
+    uv_close((uv_handle_t *)&late, NULL);
+    s_stop(&zl);
+    s_router_destroy(&r);
+}
+
 /* Nobody listens: the send fails (ZMQ_IMMEDIATE), and the callback says unavailable on a
  * later loop turn, long before the deadline. */
 static void test_link_down(void)
@@ -379,6 +460,7 @@ int main(void)
     zcert_set_meta(router_cert, "role", "router");
 
     test_deadline_and_late_answer();
+    test_batch_per_turn();
     test_link_down();
     test_after_stop();
     test_chain_down();
