@@ -646,12 +646,15 @@ static int s_writeable(gw_session_t *s)
 }
 
 /* The end of a loop turn (uv_prepare, before libuv polls): write what this turn queued.
- * A socket whose kernel buffer takes data (lws_send_pipe_choked: nothing buffered in lws,
- * poll() says POLLOUT) is written now, as from WRITEABLE — several frames in one send(),
- * the rest (more than one turn's worth) through WRITEABLE as before; a choked one waits
- * for WRITEABLE, so a peer that does not read keeps its frames in our queue (the budget
- * and the slow-reader checks see them), never in lws's. s_writeable's replay may queue
- * more for this or another session: the list is taken until it is empty. */
+ * A socket with nothing buffered in lws (lws_partial_buffered) is written now, as from
+ * WRITEABLE — several frames in one send(), the rest (more than one turn's worth) through
+ * WRITEABLE as before; one with bytes still buffered in lws waits for WRITEABLE. No
+ * poll() per socket (lws_send_pipe_choked asks the kernel for POLLOUT each time: one
+ * syscall per write): when the kernel takes less than a write, lws keeps the rest (at most
+ * one turn's bytes, GW_WRITE_TURN_BYTES) and the socket counts as choked from then on, so
+ * a peer that does not read keeps the frames after that in our queue (the budget and the
+ * slow-reader checks see them). s_writeable's replay may queue more for this or another
+ * session: the list is taken until it is empty. */
 static void s_flush_cb(uv_prepare_t *h)
 {
     gw_t *gw = h->data;
@@ -662,7 +665,7 @@ static void s_flush_cb(uv_prepare_t *h)
         s->flushq = false;
         struct lws *wsi = s->wsi;
         if (wsi && !s->killed) {
-            if (gw->stopping || lws_send_pipe_choked(wsi)) {
+            if (gw->stopping || lws_partial_buffered(wsi)) {
                 lws_callback_on_writable(wsi);
             } else {
                 pl_turn_count("ws_tx", 1);
