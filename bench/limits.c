@@ -10,10 +10,17 @@
  *    conversation head: the shape of one stored send) with the WAL; "nosync" writes one
  *    batch per message with sync=false, "sync64" gathers 64 messages into one batch
  *    written with sync=true (group commit).
- * (The third limit, a bare libwebsockets echo server, is bench/lws-echo driven by
+ *  - kernel: what the machine charges for the two things every ZeroMQ hop and every
+ *    WebSocket frame pays — a system call (getpid in a loop: the cheapest one; libzmq
+ *    makes one per ZMQ_EVENTS check and per signal) and a thread wake-up (two threads
+ *    bouncing an eventfd: one round trip is two wake-ups, as libzmq's mailbox signals
+ *    between a socket's user and its I/O thread). On a virtual machine both can cost
+ *    ten times what they do on bare metal, and they bound a message's latency (a DM
+ *    crosses ≈ 14 thread wake-ups end to end) and its CPU.
+ * (The last limit, a bare libwebsockets echo server, is bench/lws-echo driven by
  * parley-wsbench --echo.)
  *
- *   limits [--seconds S] [--only zmq|rocksdb] [--dir DIR] [--window W] [--port P]
+ *   limits [--seconds S] [--only zmq|rocksdb|kernel] [--dir DIR] [--window W] [--port P]
  *
  * Prints a table and one JSON line. Exit 0, 1 on a setup failure, 2 on bad arguments. */
 #define _GNU_SOURCE
@@ -25,6 +32,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -220,12 +229,68 @@ static int s_rocks(const char *dir, int group, bool sync, double *msgs_per_s)
     return rc;
 }
 
+/* ---- kernel: a system call, a thread wake-up ---- */
+
+static int s_efd_a = -1, s_efd_b = -1;
+static volatile int s_pong_stop;
+
+static void *s_pong(void *arg)
+{
+    (void)arg;
+    uint64_t v;
+    while (!s_pong_stop) {
+        if (read(s_efd_a, &v, sizeof v) != sizeof v)
+            break;
+        v = 1;
+        if (write(s_efd_b, &v, sizeof v) != sizeof v)
+            break;
+    }
+    return NULL;
+}
+
+/* ns per getpid() system call, and µs per eventfd round trip between two threads (two
+ * wake-ups), each over about a third of --seconds. 0 or -1. */
+static int s_kernel(double *syscall_ns, double *wake_rt_us)
+{
+    int64_t t0 = s_now_us(), until = t0 + (int64_t)(o_seconds * 1e6 / 3);
+    long n = 0;
+    while (s_now_us() < until) {
+        for (int i = 0; i < 1000; i++)
+            (void)syscall(SYS_getpid);
+        n += 1000;
+    }
+    *syscall_ns = (double)(s_now_us() - t0) * 1000.0 / (double)n;
+    s_efd_a = eventfd(0, 0);
+    s_efd_b = eventfd(0, 0);
+    pthread_t t;
+    if (s_efd_a < 0 || s_efd_b < 0 || pthread_create(&t, NULL, s_pong, NULL) != 0)
+        return -1;
+    t0 = s_now_us();
+    until = t0 + (int64_t)(o_seconds * 1e6 / 3);
+    n = 0;
+    uint64_t v = 1;
+    while (s_now_us() < until) {
+        if (write(s_efd_a, &v, sizeof v) != sizeof v || read(s_efd_b, &v, sizeof v) != sizeof v)
+            break;
+        n++;
+    }
+    *wake_rt_us = n ? (double)(s_now_us() - t0) / (double)n : 0;
+    s_pong_stop = 1;
+    v = 1;
+    if (write(s_efd_a, &v, sizeof v) != sizeof v)
+        return -1;
+    pthread_join(t, NULL);
+    close(s_efd_a);
+    close(s_efd_b);
+    return n ? 0 : -1;
+}
+
 int main(int argc, char **argv)
 {
     const char *only = NULL, *dir = "/tmp/parley-limits";
     for (int i = 1; i < argc; i++) {
         if (i + 1 >= argc) {
-            fprintf(stderr, "usage: limits [--seconds S] [--only zmq|rocksdb] [--dir DIR] "
+            fprintf(stderr, "usage: limits [--seconds S] [--only zmq|rocksdb|kernel] [--dir DIR] "
                             "[--window W] [--port P]\n");
             return 2;
         }
@@ -247,10 +312,15 @@ int main(int argc, char **argv)
     if (o_seconds <= 0 || o_window < 1)
         return 2;
     int rc = 0;
-    double rt = 0, nosync = 0, sync64 = 0;
+    double rt = 0, nosync = 0, sync64 = 0, sc_ns = 0, wake_us = 0;
     bench_hist_t h;
     bench_hist_reset(&h);
     bool do_zmq = !only || !strcmp(only, "zmq"), do_rocks = !only || !strcmp(only, "rocksdb");
+    bool do_kernel = !only || !strcmp(only, "kernel");
+    if (do_kernel && s_kernel(&sc_ns, &wake_us)) {
+        fprintf(stderr, "limits: kernel measurement failed\n");
+        rc = 1;
+    }
     if (do_zmq && s_zmq(&rt, &h)) {
         fprintf(stderr, "limits: zmq relay failed\n");
         rc = 1;
@@ -279,9 +349,16 @@ int main(int argc, char **argv)
         printf("%-44s %12.0f\n", "rocksdb batch 3x100 B, WAL, no sync: msgs", nosync);
         printf("%-44s %12.0f\n", "rocksdb 64 msgs/batch, WAL, sync: msgs", sync64);
     }
-    printf("{\"tool\":\"limits\",\"seconds\":%.1f,\"zmq_relay\":{\"window\":%d,"
+    if (do_kernel) {
+        printf("%-44s %12.0f  (%.0f ns each)\n", "system call (getpid)",
+               sc_ns > 0 ? 1e9 / sc_ns : 0, sc_ns);
+        printf("%-44s %12.0f  (%.1f us each)\n", "thread wake-up round trip (eventfd)",
+               wake_us > 0 ? 1e6 / wake_us : 0, wake_us);
+    }
+    printf("{\"tool\":\"limits\",\"seconds\":%.1f,\"kernel\":{\"syscall_ns\":%.0f,"
+           "\"wake_round_trip_us\":%.1f},\"zmq_relay\":{\"window\":%d,"
            "\"round_trips_per_s\":%.0f,\"relays_per_s\":%.0f,\"rtt_ms\":",
-           o_seconds, o_window, rt, rt * 2);
+           o_seconds, sc_ns, wake_us, o_window, rt, rt * 2);
     bench_hist_json(&h, stdout);
     printf("},\"rocksdb\":{\"nosync_msgs_per_s\":%.0f,\"sync64_msgs_per_s\":%.0f}}\n", nosync,
            sync64);

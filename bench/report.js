@@ -25,6 +25,10 @@ const lat = (l) => (l ? `${ms(l.p50)} / ${ms(l.p90)} / ${ms(l.p99)} / ${ms(l.p99
 const L = runs.L && runs.L.json, E = runs.LWS && runs.LWS.json;
 const rows = [];
 const limitRows = [];
+if (L && L.kernel) {
+  limitRows.push(['a system call (getpid in a loop)', cmd('L'), `${n(L.kernel.syscall_ns)} ns each`]);
+  limitRows.push(['a thread wake-up round trip (two threads bouncing an eventfd: two wake-ups)', cmd('L'), `${L.kernel.wake_round_trip_us.toFixed(1)} µs each`]);
+}
 if (L) {
   limitRows.push(['zmq ROUTER relay over tcp, 100 B, window 64', cmd('L'), `${n(L.zmq_relay.round_trips_per_s)} round trips/s (${n(L.zmq_relay.relays_per_s)} relays/s)`]);
   limitRows.push(['RocksDB WriteBatch 3 × 100 B puts, WAL, no sync', cmd('L'), `${n(L.rocksdb.nosync_msgs_per_s)} batches/s`]);
@@ -99,10 +103,13 @@ if (t7) {
 const z1 = runs.Z1 && runs.Z1.json;
 if (z1) {
   const r = z1.result;
-  const lim = L ? Math.min(L.zmq_relay.round_trips_per_s, 2 * L.rocksdb.nosync_msgs_per_s) : null;
-  rows.push(['Z1', `zmq-bench, 2 shards, ${z1.pairs} DM pairs, max rate (p99 < 50 ms, 0 lost)`, cmd('Z1'),
+  // With BATCH of requests (zmq-bench's default, as a gateway does) a frame carries many
+  // sends, so the per-frame relay no longer bounds the stored rate: the stores do.
+  const batched = z1.batch !== false;
+  const lim = L ? (batched ? 2 * L.rocksdb.nosync_msgs_per_s : Math.min(L.zmq_relay.round_trips_per_s, 2 * L.rocksdb.nosync_msgs_per_s)) : null;
+  rows.push(['Z1', `zmq-bench, 2 shards, ${z1.pairs} DM pairs, max rate (p99 < 50 ms, 0 lost)${batched ? ', requests batched per turn' : ''}`, cmd('Z1'),
     `${n(z1.max_rate)} stored msgs/s (p50/p99 ${r ? ms(r.latency_ms.p50) + ' / ' + ms(r.latency_ms.p99) : '—'} ms)`,
-    L ? `min(zmq relay ${n(L.zmq_relay.round_trips_per_s)}, 2 × RocksDB ${n(L.rocksdb.nosync_msgs_per_s)}) = ${n(lim)}/s` : '—',
+    L ? (batched ? `2 × RocksDB ${n(L.rocksdb.nosync_msgs_per_s)} = ${n(lim)}/s` : `min(zmq relay ${n(L.zmq_relay.round_trips_per_s)}, 2 × RocksDB ${n(L.rocksdb.nosync_msgs_per_s)}) = ${n(lim)}/s`) : '—',
     ratio(z1.max_rate, lim), '≥ 150,000/s']);
 }
 
