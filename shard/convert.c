@@ -75,7 +75,7 @@ long shard_convert(shard_store_t *store)
     /* Old keys start with a letter: seek past every slot key (< 0x40), stop at meta. */
     all.len = 0;
     shard_iter_t *it = shard_iter_new(store, &all);
-    shard_batch_t *batch = shard_batch_new();
+    shard_batch_t *batch = shard_batch_new(store);
     long done = 0, skipped = 0;
     if (!it || !batch)
         goto fail;

@@ -14,7 +14,7 @@
 #include "store.h"
 
 /* The layout this code writes. */
-#define SHARD_LAYOUT 2
+#define SHARD_LAYOUT 3
 
 /* Convert the store to SHARD_LAYOUT if it is not already. Returns the number of keys
  * rewritten (0 for a new or already converted folder), or -1 on a storage error or a
