@@ -184,10 +184,10 @@ shard_store_t *shard_store_new(const char *path)
     if (!self->path)
         goto fail;
     s_family(self->options);
-    /* A whole-key bloom filter in the memtable (2 % of the write buffer, about 1.3 MiB)
-     * that a Get of an absent key checks before it searches the skiplist. */
-    rocksdb_options_set_memtable_prefix_bloom_size_ratio(self->options, 0.02);
-    rocksdb_options_set_memtable_whole_key_filtering(self->options, 1);
+    /* No memtable bloom filter in the default family: the lookup that misses on every
+     * send (the idempotency key) goes to the other family, which has one; here it would
+     * cost every message key's insert a hash and a filter update for the benefit of rare
+     * lookups (tokens, index entries). */
     /* The idempotency keys' family: only point reads and writes (a send's lookup and its
      * put), so its memtable is a hash table of linked lists keyed by the whole key (a
      * "prefix" that is the key itself) instead of a skiplist. Debian's librocksdb is built
@@ -196,11 +196,13 @@ shard_store_t *shard_store_new(const char *path)
      * descent. Table files are the same sorted block-based files as the default family's;
      * iterating this family needs total-order reads (ropts_total), which sort the
      * memtable: nothing on the send path does. 16 MiB memtables (~150,000 keys) over
-     * 131,072 buckets, and the memtable bloom filter on the "prefix" (the key). */
+     * 131,072 buckets. */
     s_family(self->idem_options);
     rocksdb_options_set_prefix_extractor(self->idem_options, rocksdb_slicetransform_create_noop());
     rocksdb_options_set_hash_link_list_rep(self->idem_options, 1 << 17);
     rocksdb_options_set_write_buffer_size(self->idem_options, 16 << 20);
+    /* The memtable bloom filter (2 % of the write buffer, ~330 KiB) on the "prefix", i.e.
+     * the key: the lookup of a new send's key, which misses, is answered by it. */
     rocksdb_options_set_memtable_prefix_bloom_size_ratio(self->idem_options, 0.02);
     /* RocksDB's perf counters (a thread-local, bumped on every key comparison) are off in
      * the calling thread, the shard's loop: we never read them. */
