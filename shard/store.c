@@ -114,6 +114,8 @@ static bool s_refuse_old(shard_store_t *self)
     char **fams = rocksdb_list_column_families(self->options, self->path, &n, &err);
     if (err) { /* no database yet (or unreadable: the open says why) */
         rocksdb_free(err);
+        if (fams) /* allocated even then (empty) */
+            rocksdb_list_column_families_destroy(fams, n);
         return false;
     }
     bool has_idem = false;

@@ -24,6 +24,8 @@ int main(int argc, char **argv)
     if (err || nfam == 0) {
         fprintf(stderr, "store-dump: %s: %s\n", argv[1], err ? err : "no column family");
         free(err);
+        if (fams)
+            rocksdb_list_column_families_destroy(fams, nfam);
         rocksdb_options_destroy(opts);
         return 1;
     }
