@@ -126,19 +126,24 @@ void fuzz_shard_wipe(void)
 {
     shard_t *sh = fuzz_shard();
     shard_key_t all = {.len = 0};
-    shard_iter_t *it = shard_iter_new(shard_store(sh), &all);
-    shard_batch_t *b = shard_batch_new();
-    if (!it || !b)
+    shard_batch_t *b = shard_batch_new(shard_store(sh));
+    if (!b)
         abort();
-    for (shard_iter_seek_first(it); shard_iter_valid(it); shard_iter_next(it)) {
-        shard_key_t k;
-        const char *kd = shard_iter_key(it, &k.len);
-        if (k.len > sizeof k.buf)
+    for (int fam = 0; fam < 2; fam++) { /* the default family, then the idempotency keys */
+        shard_iter_t *it =
+            fam ? shard_iter_new_idem(shard_store(sh)) : shard_iter_new(shard_store(sh), &all);
+        if (!it)
             abort();
-        memcpy(k.buf, kd, k.len);
-        shard_batch_del(b, &k);
+        for (shard_iter_seek_first(it); shard_iter_valid(it); shard_iter_next(it)) {
+            shard_key_t k;
+            const char *kd = shard_iter_key(it, &k.len);
+            if (k.len > sizeof k.buf)
+                abort();
+            memcpy(k.buf, kd, k.len);
+            shard_batch_del(b, &k);
+        }
+        shard_iter_destroy(&it);
     }
-    shard_iter_destroy(&it);
     if (shard_batch_count(b) && shard_store_write(shard_store(sh), b, false) != 0)
         abort();
     shard_batch_destroy(&b);

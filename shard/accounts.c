@@ -251,7 +251,7 @@ void shard_op_token_set(shard_t *shard, const char *gw, const char *reqid, json_
     /* a new device over --max-devices: the least recently used token goes in the same
      * atomic write (with the push targets its device registered, like a logout) */
     json_t *evicted = NULL;
-    shard_batch_t *batch = shard_batch_new();
+    shard_batch_t *batch = shard_batch_new(shard_store(shard));
     int rc = batch ? 0 : -1;
     if (rc == 0 && !old)
         rc = s_device_cap(shard, user, batch, &evicted);
@@ -290,7 +290,7 @@ static int s_revoke_all(shard_t *shard, const char *user, json_t **tokens)
 {
     shard_key_t prefix, key;
     *tokens = json_array();
-    shard_batch_t *batch = shard_batch_new();
+    shard_batch_t *batch = shard_batch_new(shard_store(shard));
     shard_iter_t *it = NULL;
     if (!*tokens || !batch || shard_key_token_prefix(&prefix, user) != 0 ||
         !(it = shard_iter_new(shard_store(shard), &prefix)))
@@ -353,7 +353,7 @@ void shard_op_token_revoke(shard_t *shard, const char *gw, const char *reqid, js
         rc = s_revoke_all(shard, user, &tokens);
     } else {
         /* the token and the push targets this device registered go in one atomic write */
-        shard_batch_t *batch = shard_batch_new();
+        shard_batch_t *batch = shard_batch_new(shard_store(shard));
         rc = -1;
         if (batch) {
             shard_batch_del(batch, &key);

@@ -35,7 +35,7 @@ shard_commit_t *shard_commit_new(shard_store_t *store, bool sync)
         return NULL;
     self->store = store;
     self->sync = sync;
-    self->batch = shard_batch_new();
+    self->batch = shard_batch_new(store);
     if (!self->batch)
         shard_commit_destroy(&self);
     return self;

@@ -68,14 +68,15 @@ long shard_convert(shard_store_t *store)
         free(val);
         if (layout == SHARD_LAYOUT)
             return 0;
-        pl_error("store: data folder has key layout %d, this shard writes %d", layout,
-                 SHARD_LAYOUT);
+        pl_error("store: data folder has key layout %d, this shard writes %d (and converts "
+                 "only layout 1)",
+                 layout, SHARD_LAYOUT);
         return -1;
     }
     /* Old keys start with a letter: seek past every slot key (< 0x40), stop at meta. */
     all.len = 0;
     shard_iter_t *it = shard_iter_new(store, &all);
-    shard_batch_t *batch = shard_batch_new();
+    shard_batch_t *batch = shard_batch_new(store);
     long done = 0, skipped = 0;
     if (!it || !batch)
         goto fail;

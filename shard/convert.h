@@ -3,7 +3,11 @@
  *
  * Layout 1 (before slots): every key was <tag><parts>, plus an `s<conv>` counter key.
  * Layout 2: the same key behind the be16 slot of its routing key, no counter keys, and
- * the meta key 0xff"layout" = "2". Conversion runs once, at open, before anything reads:
+ * the meta key 0xff"layout" = "2". Layout 3: layout 2 with the idempotency keys in a
+ * column family of their own (store.h), meta "layout" = "3". A layout-1 folder converts
+ * straight to 3 (the store routes the converted `i` keys to their family); a layout-2
+ * folder is refused at open (store.c; pre-release: no conversion). Conversion runs once,
+ * at open, before anything reads:
  * each old key is rewritten (put new + delete old, in one WriteBatch per 1000 keys, with
  * the WAL and fsync), so a crash in the middle leaves every datum in exactly one of the
  * two forms and the next start simply continues; the meta key is written last.
@@ -14,11 +18,11 @@
 #include "store.h"
 
 /* The layout this code writes. */
-#define SHARD_LAYOUT 2
+#define SHARD_LAYOUT 3
 
 /* Convert the store to SHARD_LAYOUT if it is not already. Returns the number of keys
  * rewritten (0 for a new or already converted folder), or -1 on a storage error or a
- * folder of a newer layout (logged; the shard must not start). */
+ * folder of another layout (logged; the shard must not start). */
 long shard_convert(shard_store_t *store);
 
 #endif

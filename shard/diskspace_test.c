@@ -52,7 +52,7 @@ static void test_states(const char *dir)
     CHECK(shard_store_get(st, &k, &val, NULL) == 1 && strcmp(val, "a") == 0); /* reads work */
     free(val);
     CHECK(shard_store_del(st, &k, false) == -1);
-    shard_batch_t *b = shard_batch_new();
+    shard_batch_t *b = shard_batch_new(st);
     shard_batch_put(b, &k, "c", 1);
     CHECK(shard_store_write(st, b, true) == -1);
 

@@ -162,6 +162,12 @@ int shard_key_idem(shard_key_t *key, const char *conv, const char *sender,
     return s_build(key, 1, 'i', conv, sender, client_msg_id);
 }
 
+bool shard_key_is_idem(const void *buf, size_t len)
+{
+    const unsigned char *p = buf;
+    return len >= 3 && p[0] < 0x40 && p[2] == 'i'; /* a slot key (< 0x4000) with tag i */
+}
+
 int shard_key_outbox(shard_key_t *key, const char *conv, const char *user)
 {
     return s_build(key, 1, 'o', conv, user, NULL);

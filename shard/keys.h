@@ -11,6 +11,7 @@
  * thread (the slot of the last name asked for is remembered per thread). */
 #ifndef SHARD_KEYS_H
 #define SHARD_KEYS_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,6 +71,10 @@ int shard_key_last_seen(shard_key_t *key, const char *user);                /* <
 int shard_key_push(shard_key_t *key, const char *user, const char *hash);
 /* A meta key (not in any slot): 0xff <name>. */
 int shard_key_meta(shard_key_t *key, const char *name);
+
+/* Whether the stored key buf/len is an idempotency key (<S>i...): the store keeps those
+ * in a column family of their own (store.h). Meta keys and keys of layout 1 are not. */
+bool shard_key_is_idem(const void *buf, size_t len);
 
 /* Big-endian codecs. */
 void shard_be64_put(void *out, uint64_t value);

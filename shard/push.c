@@ -181,7 +181,7 @@ void shard_op_push_register(shard_t *shard, const char *gw, const char *reqid, j
         shard_reply(shard, gw, reqid, PL_E_INTERNAL, "cannot encode the target");
         return;
     }
-    shard_batch_t *b = shard_batch_new();
+    shard_batch_t *b = shard_batch_new(shard_store(shard));
     if (!b) {
         free(vtext);
         shard_reply(shard, gw, reqid, PL_E_INTERNAL, "out of memory");
@@ -534,7 +534,7 @@ void shard_op_push(shard_t *shard, const char *gw, const char *reqid, json_t *re
     bool hold = c && now - c->sent_ms < SHARD_PUSH_COLLAPSE_MS;
     int64_t due = hold ? pl_now_ms() + (SHARD_PUSH_COLLAPSE_MS - (now - c->sent_ms)) : 0;
     /* durable first: the q records of every target, then the ack, then the delivery */
-    shard_batch_t *batch = shard_batch_new();
+    shard_batch_t *batch = shard_batch_new(shard_store(shard));
     int n = batch ? s_deliver(shard, batch, user, conv, payload, seq, due, false) : -1;
     if (n > 0 && have_tkey)
         shard_batch_put_u64(batch, &tkey, (uint64_t)seq);
@@ -603,7 +603,7 @@ void shard_push_committed(shard_t *shard, const char *const *users, size_t n, co
                                   json_object_get(ev, "seq"), "from", from, "preview", text, pl);
             json_decref(ev);
             ev = p; /* from here on: the FWD payload, user set per member */
-            batch = shard_batch_new();
+            batch = shard_batch_new(shard_store(shard));
             if (!ev || !batch)
                 break;
             conv = json_string_value(json_object_get(ev, "conv"));
@@ -652,7 +652,7 @@ void shard_op_push_ack(shard_t *shard, const char *gw, const char *reqid, json_t
 static void s_forget_pending(shard_t *shard, const char *user, const char *conv)
 {
     shard_key_t prefix;
-    shard_batch_t *batch = shard_batch_new();
+    shard_batch_t *batch = shard_batch_new(shard_store(shard));
     shard_iter_t *it = batch && s_key(&prefix, user, NULL) == 0
                            ? shard_iter_new(shard_store(shard), &prefix)
                            : NULL;

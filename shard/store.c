@@ -14,9 +14,17 @@
 /* A write RocksDB would delay longer than this is refused rather than block the loop. */
 #define STALL_WAIT_MAX_MS 100
 
+/* The column families: the default one holds every key but the idempotency keys, which
+ * have their own (keys.h shard_key_is_idem; see shard_store_new for why). */
+enum { CF_MAIN, CF_IDEM, CF_N };
+static const char *const s_cf_names[CF_N] = {"default", "idem"};
+
 struct _shard_store_t {
     rocksdb_t *db;
-    rocksdb_options_t *options;
+    rocksdb_options_t *options;               /* the database and its default family */
+    rocksdb_options_t *idem_options;          /* the idempotency keys' family */
+    rocksdb_column_family_handle_t *cf[CF_N]; /* NULL while the database is closed */
+    rocksdb_readoptions_t *ropts_total;       /* total-order iteration of the hashed family */
     rocksdb_readoptions_t *ropts;
     rocksdb_writeoptions_t *wopts;      /* sync=false, WAL on */
     rocksdb_writeoptions_t *wopts_sync; /* sync=true, WAL on */
@@ -34,6 +42,8 @@ struct _shard_store_t {
 
 struct _shard_batch_t {
     rocksdb_writebatch_t *wb;
+    shard_store_t *store; /* borrowed: its family handles */
+    bool stale;           /* staged while the database was closed: never written */
 };
 
 struct _shard_iter_t {
@@ -41,6 +51,99 @@ struct _shard_iter_t {
     shard_key_t prefix;
     shard_store_t *store;
 };
+
+/* What both families share: LZ4 on every level and a full-key bloom filter (10 bits per
+ * key, ~1% false positives) in every table file, so the point lookups that usually miss
+ * (idempotency keys of new sends, tokens, index entries of a first message) skip the data
+ * blocks. The factory copies the table options, so they are freed at once. */
+static void s_family(rocksdb_options_t *o)
+{
+    rocksdb_options_set_compression(o, rocksdb_lz4_compression);
+    int levels[7];
+    for (int i = 0; i < 7; i++)
+        levels[i] = rocksdb_lz4_compression;
+    rocksdb_options_set_num_levels(o, 7);
+    rocksdb_options_set_compression_per_level(o, levels, 7);
+    rocksdb_block_based_table_options_t *table = rocksdb_block_based_options_create();
+    rocksdb_block_based_options_set_filter_policy(table,
+                                                  rocksdb_filterpolicy_create_bloom_full(10));
+    rocksdb_options_set_block_based_table_factory(o, table);
+    rocksdb_block_based_options_destroy(table);
+}
+
+static void s_close(shard_store_t *self)
+{
+    for (int i = 0; i < CF_N; i++)
+        if (self->cf[i]) {
+            rocksdb_column_family_handle_destroy(self->cf[i]);
+            self->cf[i] = NULL;
+        }
+    if (self->db)
+        rocksdb_close(self->db);
+    self->db = NULL;
+}
+
+/* Open both families (read-write, creating what is missing, or read-only). 0, or -1
+ * with *err set. */
+static int s_open(shard_store_t *self, bool read_only, char **err)
+{
+    const rocksdb_options_t *opts[CF_N] = {self->options, self->idem_options};
+    if (read_only)
+        self->db = rocksdb_open_for_read_only_column_families(self->options, self->path, CF_N,
+                                                              s_cf_names, opts, self->cf, 0, err);
+    else
+        self->db = rocksdb_open_column_families(self->options, self->path, CF_N, s_cf_names, opts,
+                                                self->cf, err);
+    if (!self->db) {
+        self->cf[CF_MAIN] = self->cf[CF_IDEM] = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* An existing database without the idempotency family but with a layout key was written
+ * by an older layout (2: idempotency keys among the others): refuse it rather than
+ * convert it (pre-release store, docs/internals.md "Conversion"), and leave it as it was
+ * (no family created, so the binaries that wrote it still open it). A database without
+ * a layout key is new or of layout 1 and is converted at open (convert.h). True when
+ * refused (logged). */
+static bool s_refuse_old(shard_store_t *self)
+{
+    size_t n = 0;
+    char *err = NULL;
+    char **fams = rocksdb_list_column_families(self->options, self->path, &n, &err);
+    if (err) { /* no database yet (or unreadable: the open says why) */
+        rocksdb_free(err);
+        if (fams) /* allocated even then (empty) */
+            rocksdb_list_column_families_destroy(fams, n);
+        return false;
+    }
+    bool has_idem = false;
+    for (size_t i = 0; i < n; i++)
+        has_idem = has_idem || strcmp(fams[i], s_cf_names[CF_IDEM]) == 0;
+    rocksdb_list_column_families_destroy(fams, n);
+    if (has_idem || n == 0)
+        return false;
+    rocksdb_t *db = rocksdb_open_for_read_only(self->options, self->path, 0, &err);
+    if (!db) {
+        rocksdb_free(err);
+        return false;
+    }
+    shard_key_t meta;
+    size_t len = 0;
+    shard_key_meta(&meta, "layout");
+    char *v = rocksdb_get(db, self->ropts, meta.buf, meta.len, &len, &err);
+    rocksdb_close(db);
+    rocksdb_free(err);
+    if (!v)
+        return false;
+    pl_error("store: %s holds key layout %.*s, from before the idempotency keys had their own "
+             "column family (layout 3); this shard does not convert it (pre-release store): "
+             "start it on an empty folder",
+             self->path, (int)(len < 8 ? len : 8), v);
+    rocksdb_free(v);
+    return true;
+}
 
 shard_store_t *shard_store_new(const char *path)
 {
@@ -50,12 +153,12 @@ shard_store_t *shard_store_new(const char *path)
         return NULL;
     /* Inserts into the memtable skiplist start from a remembered position per key prefix
      * of 3 bytes (slot + tag: the keys of one slot and kind), not from the top of the
-     * list: a conversation's message keys go in in ascending order and its idempotency
-     * keys close to each other, so an insert costs a few key comparisons instead of a
-     * full descent (~100 comparisons at 10,000 keys). No C setter exists for it; the
-     * option string is RocksDB's own. */
+     * list: a conversation's message keys go in in ascending order, so an insert costs a
+     * few key comparisons instead of a full descent (~100 comparisons at 10,000 keys). No
+     * C setter exists for it; the option string is RocksDB's own. */
     rocksdb_options_t *base = rocksdb_options_create(); /* C++ new: never NULL */
     self->options = rocksdb_options_create();
+    self->idem_options = rocksdb_options_create();
     rocksdb_get_options_from_string(
         base, "memtable_insert_with_hint_prefix_extractor=rocksdb.FixedPrefix.3", self->options,
         &err);
@@ -65,13 +168,13 @@ shard_store_t *shard_store_new(const char *path)
         goto fail;
     }
     rocksdb_options_set_create_if_missing(self->options, 1);
+    rocksdb_options_set_create_missing_column_families(self->options, 1);
     rocksdb_options_increase_parallelism(self->options, 2);
-    rocksdb_options_set_compression(self->options, rocksdb_lz4_compression);
-    int levels[7];
-    for (int i = 0; i < 7; i++)
-        levels[i] = rocksdb_lz4_compression;
-    rocksdb_options_set_num_levels(self->options, 7);
-    rocksdb_options_set_compression_per_level(self->options, levels, 7);
+    /* One thread writes (the loop): no concurrent memtable inserts (the hashed family
+     * below requires that) and no spinning for a write group that never forms. Writes
+     * stay in one queue, so a read after a write sees it. */
+    rocksdb_options_set_allow_concurrent_memtable_write(self->options, 0);
+    rocksdb_options_set_enable_write_thread_adaptive_yield(self->options, 0);
     rocksdb_options_set_keep_log_file_num(self->options, 4);
     /* RocksDB's own LOG file (in the data folder) keeps only its header: Debian's
      * librocksdb 7.8.3 is built with assertions and aborts on the next LOG line once a
@@ -82,33 +185,43 @@ shard_store_t *shard_store_new(const char *path)
     self->path = strdup(path);
     if (!self->path)
         goto fail;
-    /* Bloom filters (10 bits per key, ~1% false positives) on every table file: the
-     * point lookups that usually miss (idempotency keys of new sends, tokens, index
-     * entries of a first message) skip the data blocks. The factory copies the table
-     * options, so they are freed at once. */
-    rocksdb_block_based_table_options_t *table = rocksdb_block_based_options_create();
-    rocksdb_block_based_options_set_filter_policy(table,
-                                                  rocksdb_filterpolicy_create_bloom_full(10));
-    rocksdb_options_set_block_based_table_factory(self->options, table);
-    rocksdb_block_based_options_destroy(table);
-    /* The same for the memtable: a whole-key bloom filter (2 % of the write buffer, about
-     * 1.3 MiB) that a Get of an absent key (the idempotency key of every new send) checks
-     * before it searches the skiplist: ~60 key comparisons saved per miss. */
-    rocksdb_options_set_memtable_prefix_bloom_size_ratio(self->options, 0.02);
-    rocksdb_options_set_memtable_whole_key_filtering(self->options, 1);
+    s_family(self->options);
+    /* No memtable bloom filter in the default family: the lookup that misses on every
+     * send (the idempotency key) goes to the other family, which has one; here it would
+     * cost every message key's insert a hash and a filter update for the benefit of rare
+     * lookups (tokens, index entries). */
+    /* The idempotency keys' family: only point reads and writes (a send's lookup and its
+     * put), so its memtable is a hash table of linked lists keyed by the whole key (a
+     * "prefix" that is the key itself) instead of a skiplist. Debian's librocksdb is built
+     * with assertions, and the skiplist checks its whole splice after every insert (about
+     * 4 key comparisons per level, ~30 per key): a hashed insert skips that and the
+     * descent. Table files are the same sorted block-based files as the default family's;
+     * iterating this family needs total-order reads (ropts_total), which sort the
+     * memtable: nothing on the send path does. 16 MiB memtables (~150,000 keys) over
+     * 131,072 buckets. */
+    s_family(self->idem_options);
+    rocksdb_options_set_prefix_extractor(self->idem_options, rocksdb_slicetransform_create_noop());
+    rocksdb_options_set_hash_link_list_rep(self->idem_options, 1 << 17);
+    rocksdb_options_set_write_buffer_size(self->idem_options, 16 << 20);
+    /* The memtable bloom filter (2 % of the write buffer, ~330 KiB) on the "prefix", i.e.
+     * the key: the lookup of a new send's key, which misses, is answered by it. */
+    rocksdb_options_set_memtable_prefix_bloom_size_ratio(self->idem_options, 0.02);
     /* RocksDB's perf counters (a thread-local, bumped on every key comparison) are off in
      * the calling thread, the shard's loop: we never read them. */
     rocksdb_set_perf_level(1 /* kDisable */);
-    self->db = rocksdb_open(self->options, path, &err);
-    if (!self->db) {
+    self->ropts = rocksdb_readoptions_create();
+    self->ropts_total = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_total_order_seek(self->ropts_total, 1);
+    if (s_refuse_old(self))
+        goto fail;
+    if (s_open(self, false, &err) != 0) {
         pl_error("store: cannot open %s: %s", path, err ? err : "?");
         goto fail;
     }
-    self->ropts = rocksdb_readoptions_create();
     self->wopts = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(self->wopts, 0);
     rocksdb_writeoptions_disable_WAL(self->wopts, 0);
-    rocksdb_writeoptions_set_no_slowdown(self->wopts, 1); /* s_apply */
+    rocksdb_writeoptions_set_no_slowdown(self->wopts, 1); /* s_write */
     self->wopts_sync = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(self->wopts_sync, 1);
     rocksdb_writeoptions_disable_WAL(self->wopts_sync, 0);
@@ -126,19 +239,28 @@ void shard_store_destroy(shard_store_t **self_p)
     if (!self_p || !*self_p)
         return;
     shard_store_t *self = *self_p;
-    if (self->db)
-        rocksdb_close(self->db);
+    s_close(self);
     if (self->ropts)
         rocksdb_readoptions_destroy(self->ropts);
+    if (self->ropts_total)
+        rocksdb_readoptions_destroy(self->ropts_total);
     if (self->wopts)
         rocksdb_writeoptions_destroy(self->wopts);
     if (self->wopts_sync)
         rocksdb_writeoptions_destroy(self->wopts_sync);
     if (self->options)
         rocksdb_options_destroy(self->options);
+    if (self->idem_options)
+        rocksdb_options_destroy(self->idem_options);
     free(self->path);
     free(self);
     *self_p = NULL;
+}
+
+/* The family a key lives in. */
+static rocksdb_column_family_handle_t *s_cf(shard_store_t *self, const shard_key_t *key)
+{
+    return self->cf[shard_key_is_idem(key->buf, key->len) ? CF_IDEM : CF_MAIN];
 }
 
 int shard_store_get(shard_store_t *self, const shard_key_t *key, char **val, size_t *len)
@@ -150,7 +272,7 @@ int shard_store_get(shard_store_t *self, const shard_key_t *key, char **val, siz
         *val = NULL;
         return -1;
     }
-    char *v = rocksdb_get(self->db, self->ropts, key->buf, key->len, &n, &err);
+    char *v = rocksdb_get_cf(self->db, self->ropts, s_cf(self, key), key->buf, key->len, &n, &err);
     *val = NULL;
     if (err) {
         pl_error("store: get failed: %s", err);
@@ -215,10 +337,8 @@ static int s_check(const char *what, char *err)
 static void s_reopen(shard_store_t *self)
 {
     char *err = NULL;
-    if (self->db)
-        rocksdb_close(self->db);
-    self->db = rocksdb_open(self->options, self->path, &err);
-    if (self->db) {
+    s_close(self);
+    if (s_open(self, false, &err) == 0) {
         pl_info("store: reopened %s read-write after a failed write: writes resume", self->path);
         self->broken = self->read_only = false;
         return;
@@ -226,8 +346,7 @@ static void s_reopen(shard_store_t *self)
     pl_warn("store: reopen of %s failed: %s: still refusing writes", self->path, err ? err : "?");
     rocksdb_free(err);
     err = NULL;
-    self->db = rocksdb_open_for_read_only(self->options, self->path, 0, &err);
-    self->read_only = self->db != NULL;
+    self->read_only = s_open(self, true, &err) == 0;
     if (!self->db) {
         pl_error("store: read-only open of %s failed too: %s", self->path, err ? err : "?");
         rocksdb_free(err);
@@ -292,11 +411,9 @@ static bool s_wait_for_stall(shard_store_t *self, rocksdb_writebatch_t *wb)
  * while compaction catches up) is waited for, a stop or a long delay fails the write
  * (`unavailable`) instead of freezing the shard. A stall is no error of the database:
  * nothing to reopen, the next write tries again. */
-static int s_apply(shard_store_t *self, rocksdb_writebatch_t *wb, bool sync, const char *what)
+static int s_write(shard_store_t *self, rocksdb_writebatch_t *wb, bool sync, const char *what)
 {
     char *err = NULL;
-    if (!s_writable(self))
-        return -1;
     rocksdb_writeoptions_t *wo = sync ? self->wopts_sync : self->wopts;
     rocksdb_write(self->db, wo, wb, &err);
     if (err && s_stalled(err)) {
@@ -323,25 +440,35 @@ static int s_apply(shard_store_t *self, rocksdb_writebatch_t *wb, bool sync, con
 int shard_store_put(shard_store_t *self, const shard_key_t *key, const void *val, size_t len,
                     bool sync)
 {
+    if (!s_writable(self)) /* after it the database is open: the family handles exist */
+        return -1;
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-    rocksdb_writebatch_put(wb, key->buf, key->len, val, len);
-    int rc = s_apply(self, wb, sync, "put");
+    rocksdb_writebatch_put_cf(wb, s_cf(self, key), key->buf, key->len, val, len);
+    int rc = s_write(self, wb, sync, "put");
     rocksdb_writebatch_destroy(wb);
     return rc;
 }
 
 int shard_store_del(shard_store_t *self, const shard_key_t *key, bool sync)
 {
+    if (!s_writable(self))
+        return -1;
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-    rocksdb_writebatch_delete(wb, key->buf, key->len);
-    int rc = s_apply(self, wb, sync, "delete");
+    rocksdb_writebatch_delete_cf(wb, s_cf(self, key), key->buf, key->len);
+    int rc = s_write(self, wb, sync, "delete");
     rocksdb_writebatch_destroy(wb);
     return rc;
 }
 
 int shard_store_write(shard_store_t *self, shard_batch_t *batch, bool sync)
 {
-    return s_apply(self, batch->wb, sync, "batch write");
+    if (!s_writable(self))
+        return -1;
+    if (batch->stale) {
+        pl_error("store: batch write failed: staged while the database was closed");
+        return -1;
+    }
+    return s_write(self, batch->wb, sync, "batch write");
 }
 
 void shard_store_set_disk(shard_store_t *self, shard_disk_t *disk)
@@ -359,12 +486,13 @@ void shard_store_fail_writes(shard_store_t *self, int n)
     self->fail_writes = n;
 }
 
-shard_batch_t *shard_batch_new(void)
+shard_batch_t *shard_batch_new(shard_store_t *store)
 {
     shard_batch_t *self = calloc(1, sizeof(*self));
     if (!self)
         return NULL;
     self->wb = rocksdb_writebatch_create();
+    self->store = store;
     return self;
 }
 
@@ -377,21 +505,41 @@ void shard_batch_destroy(shard_batch_t **self_p)
     *self_p = NULL;
 }
 
+/* The family handle for a staged key. A batch records a family by its id, which stays the
+ * same across a reopen (the handle only has to be valid now). With the database closed
+ * after a failed reopen there is no handle: the batch is marked stale (its write fails:
+ * the store was unavailable when the change was staged) and NULL is returned. */
+static rocksdb_column_family_handle_t *s_batch_cf(shard_batch_t *self, const shard_key_t *key)
+{
+    rocksdb_column_family_handle_t *cf = s_cf(self->store, key);
+    if (!cf)
+        self->stale = true;
+    return cf;
+}
+
 void shard_batch_put(shard_batch_t *self, const shard_key_t *key, const void *val, size_t len)
 {
-    rocksdb_writebatch_put(self->wb, key->buf, key->len, val, len);
+    rocksdb_column_family_handle_t *cf = s_batch_cf(self, key);
+    if (cf)
+        rocksdb_writebatch_put_cf(self->wb, cf, key->buf, key->len, val, len);
+    else
+        rocksdb_writebatch_put(self->wb, key->buf, key->len, val, len);
 }
 
 void shard_batch_put_u64(shard_batch_t *self, const shard_key_t *key, uint64_t value)
 {
     char be[8];
     shard_be64_put(be, value);
-    rocksdb_writebatch_put(self->wb, key->buf, key->len, be, sizeof(be));
+    shard_batch_put(self, key, be, sizeof(be));
 }
 
 void shard_batch_del(shard_batch_t *self, const shard_key_t *key)
 {
-    rocksdb_writebatch_delete(self->wb, key->buf, key->len);
+    rocksdb_column_family_handle_t *cf = s_batch_cf(self, key);
+    if (cf)
+        rocksdb_writebatch_delete_cf(self->wb, cf, key->buf, key->len);
+    else
+        rocksdb_writebatch_delete(self->wb, key->buf, key->len);
 }
 
 int shard_batch_count(shard_batch_t *self)
@@ -402,6 +550,7 @@ int shard_batch_count(shard_batch_t *self)
 void shard_batch_clear(shard_batch_t *self)
 {
     rocksdb_writebatch_clear(self->wb);
+    self->stale = false;
 }
 
 shard_iter_t *shard_iter_new(shard_store_t *store, const shard_key_t *prefix)
@@ -413,7 +562,23 @@ shard_iter_t *shard_iter_new(shard_store_t *store, const shard_key_t *prefix)
         return NULL;
     self->prefix = *prefix;
     self->store = store;
-    self->it = rocksdb_create_iterator(store->db, store->ropts);
+    if (shard_key_is_idem(prefix->buf, prefix->len))
+        self->it = rocksdb_create_iterator_cf(store->db, store->ropts_total, store->cf[CF_IDEM]);
+    else
+        self->it = rocksdb_create_iterator_cf(store->db, store->ropts, store->cf[CF_MAIN]);
+    store->iters++;
+    return self;
+}
+
+shard_iter_t *shard_iter_new_idem(shard_store_t *store)
+{
+    if (!store->db)
+        return NULL;
+    shard_iter_t *self = calloc(1, sizeof(*self));
+    if (!self)
+        return NULL;
+    self->store = store; /* prefix: empty */
+    self->it = rocksdb_create_iterator_cf(store->db, store->ropts_total, store->cf[CF_IDEM]);
     store->iters++;
     return self;
 }

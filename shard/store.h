@@ -3,7 +3,10 @@
  *
  * The database is opened with create_if_missing, LZ4 compression on every level, a
  * full-key bloom filter in every table file (lookups that usually miss skip the data
- * blocks) and the write-ahead log on (never disabled): a completed write survives a
+ * blocks) and the write-ahead log on (never disabled). It has two column families: the
+ * idempotency keys (keys.h shard_key_is_idem) live in their own, with a hashed memtable
+ * (store.c says why); every function below routes a key to its family, and one batch
+ * spans both atomically (one WAL record): a completed write survives a
  * process crash; with sync=true it also survives a power cut. A failed write is logged
  * and returns -1; RocksDB then refuses all further writes (background error), which
  * callers answer as `unavailable`. Recovery needs no restart: once a write failed, each
@@ -67,8 +70,9 @@ bool shard_store_broken(shard_store_t *self);
 /* Test hook: make the next n writes (put/del/write) fail as if the disk failed. */
 void shard_store_fail_writes(shard_store_t *self, int n);
 
-/* A batch of puts and deletes, applied by shard_store_write. Caller owns. */
-shard_batch_t *shard_batch_new(void);
+/* A batch of puts and deletes, applied by shard_store_write to store (borrowed: it must
+ * outlive the batch). Caller owns. */
+shard_batch_t *shard_batch_new(shard_store_t *store);
 void shard_batch_destroy(shard_batch_t **self_p);
 void shard_batch_put(shard_batch_t *self, const shard_key_t *key, const void *val, size_t len);
 void shard_batch_put_u64(shard_batch_t *self, const shard_key_t *key, uint64_t value);
@@ -77,8 +81,13 @@ int shard_batch_count(shard_batch_t *self);
 void shard_batch_clear(shard_batch_t *self);
 
 /* An iterator over the committed keys that start with prefix (copied). It starts
- * unpositioned: seek first. Caller owns; destroy before the store. */
+ * unpositioned: seek first. Caller owns; destroy before the store. A prefix that names
+ * the idempotency tag (<S>i...) walks that family; any other prefix — also a shorter
+ * one, a whole slot or the empty prefix — walks the default family only. */
 shard_iter_t *shard_iter_new(shard_store_t *store, const shard_key_t *prefix);
+/* An iterator over every idempotency key (the whole family, for tests and the fuzz
+ * harness's wipe; sorts that family's memtable: not for the send path). */
+shard_iter_t *shard_iter_new_idem(shard_store_t *store);
 void shard_iter_destroy(shard_iter_t **self_p);
 /* Position at the first key >= key / the last key <= key / the prefix's first key. */
 void shard_iter_seek(shard_iter_t *self, const shard_key_t *key);

@@ -4,6 +4,7 @@
  * history paging with `more`, counters across reopen, failed writes, conv_info, the
  * conversation index outbox, accounts and the location table. */
 #include <czmq.h>
+#include <rocksdb/c.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,7 +172,7 @@ static void test_store(const char *dir)
         return;
     shard_key_t k;
     /* puts in scrambled order; iteration yields ascending seq (big-endian keys) */
-    shard_batch_t *b = shard_batch_new();
+    shard_batch_t *b = shard_batch_new(st);
     for (uint64_t i = 0; i < 600; i++) {
         uint64_t seq = (i * 7919) % 600 + 1;
         char v[32];
@@ -934,23 +935,33 @@ static void s_name_in(char *out, size_t size, const char *prefix, char kind, int
 }
 
 /* Keys in the slot's range; *foreign counts those whose slot is not slot. */
-static int s_slot_keys(shard_t *shard, int slot, int *foreign, int tags[256])
+/* Every key of a slot: its range in the default family, then its idempotency keys (their
+ * own family). *in_main counts idempotency keys found in the default family (none
+ * belong there). */
+static int s_slot_keys(shard_t *shard, int slot, int *foreign, int tags[256], int *in_main)
 {
     shard_key_t prefix;
-    shard_key_slot(&prefix, slot);
-    shard_iter_t *it = shard_iter_new(shard_store(shard), &prefix);
     int n = 0;
     *foreign = 0;
     memset(tags, 0, 256 * sizeof *tags);
-    for (shard_iter_seek_first(it); shard_iter_valid(it); shard_iter_next(it)) {
-        size_t len;
-        const char *k = shard_iter_key(it, &len);
-        n++;
-        *foreign += shard_key_slot_of(k, len) != slot;
-        if (len > 2)
-            tags[(unsigned char)k[2]]++;
+    for (int fam = 0; fam < 2; fam++) {
+        if (fam == 0)
+            shard_key_slot(&prefix, slot);
+        else
+            shard_key_tag_prefix(&prefix, slot, 'i');
+        shard_iter_t *it = shard_iter_new(shard_store(shard), &prefix);
+        for (shard_iter_seek_first(it); shard_iter_valid(it); shard_iter_next(it)) {
+            size_t len;
+            const char *k = shard_iter_key(it, &len);
+            n++;
+            *foreign += shard_key_slot_of(k, len) != slot;
+            if (len > 2)
+                tags[(unsigned char)k[2]]++;
+        }
+        shard_iter_destroy(&it);
+        if (fam == 0)
+            *in_main = tags['i'];
     }
-    shard_iter_destroy(&it);
     return n;
 }
 
@@ -987,10 +998,11 @@ static void test_slots(const char *dir)
     }
     /* the conversation's slot range holds exactly its 5 messages and 5 idempotency keys
      * (no counter key) and the outbox entries of its first message; nothing else */
-    int foreign = 0, tags[256];
-    int nkeys = s_slot_keys(shard, shard_slot_conv(conv), &foreign, tags);
+    int foreign = 0, tags[256], in_main = -1;
+    int nkeys = s_slot_keys(shard, shard_slot_conv(conv), &foreign, tags, &in_main);
     CHECK(foreign == 0);
     CHECK(tags['m'] == 5 && tags['i'] == 5 && tags['s'] == 0);
+    CHECK(in_main == 0); /* the idempotency keys are all in their own family (layout 3) */
     /* + the index outbox of the first message and the push outbox of the absent member
      * (one entry per member: the latest notification), until acknowledged */
     CHECK(tags['o'] <= 2 && tags['Q'] <= 1);
@@ -1020,7 +1032,8 @@ static void test_slots(const char *dir)
     s_send(shard, "o3", sender2, other, "x1", "not here");
     shard_flush(shard);
     CHECK(strcmp(s_rep("o3", &body), "unavailable") == 0);
-    CHECK(s_slot_keys(shard, shard_slot_conv(other), &foreign, tags) == 0); /* nothing written */
+    CHECK(s_slot_keys(shard, shard_slot_conv(other), &foreign, tags, &in_main) ==
+          0); /* nothing written */
     snprintf(payload, sizeof payload,
              "{\"op\":\"sync\",\"user\":\"%s\",\"conv\":\"%s\",\"after\":0}", sender2, other);
     s_req(shard, "o4", payload);
@@ -1042,7 +1055,7 @@ static void test_slots(const char *dir)
         "{\"op\":\"idx_add\",\"user\":\"%s\",\"conv\":\"%s\",\"kind\":\"dm\",\"from\":\"c:%s\"}",
         theirs_u, other, other);
     tst_handle(shard, 2, "FWD", payload);
-    CHECK(s_slot_keys(shard, shard_slot_user(theirs_u), &foreign, tags) == 0);
+    CHECK(s_slot_keys(shard, shard_slot_user(theirs_u), &foreign, tags, &in_main) == 0);
     /* the table is kept: a reopened shard knows it before any TABLE */
     shard_destroy(&shard);
     shard_config_t cfg = {.id = 0, .data = dir, .gw_timeout_ms = 10000};
@@ -1064,7 +1077,7 @@ static void test_convert(const char *dir)
     const char *conv = "dm:carol:dave";
     shard_key_t k;
     char raw[128];
-    shard_batch_t *b = shard_batch_new();
+    shard_batch_t *b = shard_batch_new(st);
     /* old keys: tag + parts */
 #define OLD(str, n) (memcpy(k.buf, str, n), k.len = n, &k)
     shard_batch_put(b, OLD("ucarol", 6), "{\"hash\":\"h\",\"created\":1}", 25);
@@ -1160,6 +1173,100 @@ static void test_convert(const char *dir)
     tst_out_clear();
 }
 
+/* Layout 3: the idempotency keys have a column family of their own. A data folder of
+ * layout 2 (everything in the default family, meta layout = "2") is refused at open and
+ * left as it was (no family added: the binaries that wrote it still open it); the store's
+ * own routing puts, reads, deletes and iterates an idempotency key in its family. */
+static void test_layout(const char *dir)
+{
+    char *err = NULL;
+    rocksdb_options_t *o = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(o, 1);
+    rocksdb_t *db = rocksdb_open(o, dir, &err);
+    CHECK(db != NULL && !err);
+    if (!db) {
+        rocksdb_free(err);
+        rocksdb_options_destroy(o);
+        return;
+    }
+    shard_key_t k;
+    rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+    shard_key_meta(&k, "layout");
+    rocksdb_put(db, wo, k.buf, k.len, "2", 1, &err);
+    CHECK(!err);
+    shard_key_idem(&k, "dm:a:b", "a", "c1");
+    rocksdb_put(db, wo, k.buf, k.len, "\0\0\0\0\0\0\0\1", 8, &err);
+    CHECK(!err);
+    rocksdb_writeoptions_destroy(wo);
+    rocksdb_close(db);
+    shard_store_t *st = shard_store_new(dir);
+    CHECK(st == NULL); /* refused: logged "key layout 2 ... does not convert it" */
+    shard_store_destroy(&st);
+    size_t n = 0;
+    char **fams = rocksdb_list_column_families(o, dir, &n, &err);
+    CHECK(!err && n == 1 && fams && strcmp(fams[0], "default") == 0);
+    if (fams)
+        rocksdb_list_column_families_destroy(fams, n);
+    rocksdb_free(err);
+    err = NULL;
+
+    /* a new folder: the routing, through a reopen */
+    char fresh[512];
+    snprintf(fresh, sizeof fresh, "%s-new", dir);
+    st = shard_store_new(fresh);
+    CHECK(st != NULL);
+    if (!st) {
+        rocksdb_options_destroy(o);
+        return;
+    }
+    shard_key_t m;
+    shard_key_msg(&m, "dm:a:b", 1);
+    shard_batch_t *b = shard_batch_new(st);
+    shard_batch_put_u64(b, &k, 1); /* k: the idempotency key above */
+    shard_batch_put(b, &m, "{}", 2);
+    CHECK(shard_store_write(st, b, false) == 0);
+    shard_batch_destroy(&b);
+    uint64_t seq = 0;
+    CHECK(shard_store_get_u64(st, &k, &seq) == 1 && seq == 1);
+    shard_store_destroy(&st);
+    st = shard_store_new(fresh);
+    CHECK(st != NULL);
+    if (!st) {
+        rocksdb_options_destroy(o);
+        return;
+    }
+    CHECK(shard_store_get_u64(st, &k, &seq) == 1 && seq == 1); /* from the WAL */
+    shard_key_t prefix, all = {.len = 0};
+    shard_key_tag_prefix(&prefix, shard_slot_conv("dm:a:b"), 'i');
+    int in_idem = 0, in_main = 0, msgs = 0;
+    shard_iter_t *it = shard_iter_new(st, &prefix);
+    for (shard_iter_seek_first(it); shard_iter_valid(it); shard_iter_next(it))
+        in_idem++;
+    shard_iter_destroy(&it);
+    it = shard_iter_new(st, &all);
+    for (shard_iter_seek_first(it); shard_iter_valid(it); shard_iter_next(it)) {
+        size_t len;
+        const char *key = shard_iter_key(it, &len);
+        in_main += shard_key_is_idem(key, len);
+        msgs += len == m.len && memcmp(key, m.buf, len) == 0;
+    }
+    shard_iter_destroy(&it);
+    CHECK(in_idem == 1 && in_main == 0 && msgs == 1);
+    it = shard_iter_new_idem(st);
+    int all_idem = 0;
+    for (shard_iter_seek_first(it); shard_iter_valid(it); shard_iter_next(it))
+        all_idem++;
+    shard_iter_destroy(&it);
+    CHECK(all_idem == 1);
+    CHECK(shard_store_del(st, &k, false) == 0);
+    CHECK(shard_store_get_u64(st, &k, &seq) == 0);
+    CHECK(shard_key_is_idem(k.buf, k.len) && !shard_key_is_idem(m.buf, m.len));
+    shard_key_meta(&m, "layout");
+    CHECK(!shard_key_is_idem(m.buf, m.len) && !shard_key_is_idem("idm:a:b", 7));
+    shard_store_destroy(&st);
+    rocksdb_options_destroy(o);
+}
+
 int main(void)
 {
     tst_init("shard_store_test");
@@ -1183,5 +1290,7 @@ int main(void)
     test_slots(path);
     snprintf(path, sizeof(path), "%s/convert", tst_dir());
     test_convert(path);
+    snprintf(path, sizeof(path), "%s/layout2", tst_dir());
+    test_layout(path);
     return tst_finish("shard_store_test");
 }

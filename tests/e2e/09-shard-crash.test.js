@@ -106,9 +106,11 @@ h.test(`SIGKILL of the owning shard mid-stream loses no acknowledged message (${
   const retries = await Promise.all(failed.map((r) =>
     ws.request('send', { conv: DM, client_msg_id: r.cmid, text: `stream ${r.i}` }, { timeoutMs: 20000 })));
   retries.forEach((a, j) => assert.equal(a.type, 'ok', `retry of ${failed[j].cmid}: ${JSON.stringify(a)}`));
-  const again = await Promise.all(acked.slice(0, 20).map((r) =>
+  // (the first acknowledged and the last ones before the kill: those were only in the WAL)
+  const resent = [...acked.slice(0, 10), ...acked.slice(Math.max(10, acked.length - 10))];
+  const again = await Promise.all(resent.map((r) =>
     ws.request('send', { conv: DM, client_msg_id: r.cmid, text: `stream ${r.i}` })));
-  again.forEach((a, j) => assert.equal(a.seq, acked[j].answer.seq, `resend of acknowledged ${acked[j].cmid} returns its seq`));
+  again.forEach((a, j) => assert.equal(a.seq, resent[j].answer.seq, `resend of acknowledged ${resent[j].cmid} returns its seq`));
 
   const fin = await reader.ok('sync', { conv: DM, limit: 500 });
   assert.equal(fin.more, false);

@@ -33,18 +33,21 @@ function dumpBin() {
 }
 
 // The keys of shard i's folder (the shard must be stopped), decoded: {slot, tag, part,
-// rest, raw} per key; meta keys (0xff first) as {meta: name}.
+// rest, raw, family} per key (family: the column family, "idem" for idempotency keys);
+// meta keys (0xff first) as {meta: name, family}.
 function dump(c, i) {
   const out = execFileSync(dumpBin(), [path.join(c.dir, `shard-${i}`)], { encoding: 'utf8' });
   return out.split('\n').filter(Boolean).map((line) => {
-    const raw = Buffer.from(line.split(' ')[0], 'hex');
-    if (raw[0] === 0xff) return { meta: raw.subarray(1).toString() };
+    const [hex, , family] = line.split(' ');
+    const raw = Buffer.from(hex, 'hex');
+    if (raw[0] === 0xff) return { meta: raw.subarray(1).toString(), family };
     const nul = raw.indexOf(0, 3);
     return {
       slot: raw.readUInt16BE(0),
       tag: String.fromCharCode(raw[2]),
       part: raw.subarray(3, nul < 0 ? raw.length : nul).toString(),
       raw,
+      family,
     };
   });
 }
@@ -136,6 +139,9 @@ h.test('every key starts with the slot of its routing key on the slot\'s shard; 
   const count = (tag) => mine.filter((k) => k.tag === tag).length;
   assert.equal(count('m'), 10, 'one message key per message');
   assert.equal(count('i'), 10, 'one idempotency key per message');
+  // layout 3: the idempotency keys in their own column family, everything else in the default one
+  assert.ok(mine.every((k) => k.family === (k.tag === 'i' ? 'idem' : 'default')),
+    'idempotency keys in the "idem" family, the rest in "default"');
   // besides: the index outbox (o) of the first message and the push outbox (Q) of the
   // absent member, until their acks arrive
   assert.deepEqual([...new Set(mine.map((k) => k.tag))].filter((x) => !['m', 'i', 'o', 'Q'].includes(x)), [],
