@@ -54,6 +54,63 @@ static int s_old_slot(const char *k, size_t len, bool *drop)
     return pl_slot(route, flen + 2);
 }
 
+/* Layout 2 -> 3: every idempotency key (<S>i...) moves from the default family to its
+ * own (shard_batch_put routes it there; shard_batch_del_main deletes the old copy), 1000
+ * keys per WriteBatch with the WAL and fsync: one batch moves both copies at once, so a
+ * crash leaves each key in exactly one family and the next start continues. One seek per
+ * slot to its `i` range: the message keys are not read. Returns the keys moved, -1 on a
+ * storage error. */
+static long s_convert_2to3(shard_store_t *store)
+{
+    shard_key_t all = {.len = 0};
+    shard_iter_t *it = shard_iter_new(store, &all); /* the empty prefix: the default family */
+    shard_batch_t *batch = shard_batch_new(store);
+    long done = 0;
+    if (!it || !batch)
+        goto fail;
+    for (int slot = 0; slot < PL_SLOTS; slot++) {
+        shard_key_t from;
+        shard_key_tag_prefix(&from, slot, 'i');
+        for (shard_iter_seek(it, &from); shard_iter_valid(it); shard_iter_next(it)) {
+            size_t klen = 0, vlen = 0;
+            const char *k = shard_iter_key(it, &klen);
+            if (klen < 3 || memcmp(k, from.buf, 3) != 0 || klen > SHARD_KEY_MAX)
+                break;
+            const char *v = shard_iter_value(it, &vlen);
+            shard_key_t key;
+            memcpy(key.buf, k, klen);
+            key.len = klen;
+            shard_batch_del_main(batch, &key);
+            shard_batch_put(batch, &key, v, vlen); /* routed to the idempotency family */
+            done++;
+            if (shard_batch_count(batch) >= 2 * CONVERT_BATCH) {
+                if (shard_store_write(store, batch, true) != 0)
+                    goto fail;
+                shard_batch_clear(batch);
+            }
+        }
+        if (shard_iter_status(it) != 0)
+            goto fail;
+    }
+    if (shard_batch_count(batch) > 0 && shard_store_write(store, batch, true) != 0)
+        goto fail;
+    shard_iter_destroy(&it);
+    shard_batch_destroy(&batch);
+    return done;
+fail:
+    shard_iter_destroy(&it);
+    shard_batch_destroy(&batch);
+    return -1;
+}
+
+/* Write the meta key: the folder is of SHARD_LAYOUT from now on. 0 or -1. */
+static int s_mark(shard_store_t *store, const shard_key_t *meta)
+{
+    char text[8];
+    snprintf(text, sizeof text, "%d", SHARD_LAYOUT);
+    return shard_store_put(store, meta, text, strlen(text), true);
+}
+
 long shard_convert(shard_store_t *store)
 {
     shard_key_t meta, all;
@@ -68,8 +125,19 @@ long shard_convert(shard_store_t *store)
         free(val);
         if (layout == SHARD_LAYOUT)
             return 0;
-        pl_error("store: data folder has key layout %d, this shard writes %d (and converts "
-                 "only layout 1)",
+        if (layout == 2) {
+            long moved = s_convert_2to3(store);
+            if (moved < 0 || s_mark(store, &meta) != 0) {
+                pl_error("store: key layout conversion 2 -> %d failed", SHARD_LAYOUT);
+                return -1;
+            }
+            pl_info("store: converted key layout 2 to %d: %ld idempotency keys moved to their "
+                    "own column family",
+                    SHARD_LAYOUT, moved);
+            return moved;
+        }
+        pl_error("store: data folder has key layout %d, this shard writes %d and converts "
+                 "layouts 1 and 2",
                  layout, SHARD_LAYOUT);
         return -1;
     }
@@ -118,9 +186,7 @@ long shard_convert(shard_store_t *store)
         goto fail;
     if (shard_batch_count(batch) > 0 && shard_store_write(store, batch, true) != 0)
         goto fail;
-    char text[8];
-    snprintf(text, sizeof text, "%d", SHARD_LAYOUT);
-    if (shard_store_put(store, &meta, text, strlen(text), true) != 0)
+    if (s_mark(store, &meta) != 0)
         goto fail;
     if (done > 0 || skipped > 0)
         pl_info("store: converted %ld keys to key layout %d (%ld unknown keys left)", done,

@@ -6,8 +6,9 @@
  * the meta key 0xff"layout" = "2". Layout 3: layout 2 with the idempotency keys in a
  * column family of their own (store.h), meta "layout" = "3". A layout-1 folder converts
  * straight to 3 (the store routes the converted `i` keys to their family); a layout-2
- * folder is refused at open (store.c; pre-release: no conversion). Conversion runs once,
- * at open, before anything reads:
+ * folder has its `i` keys moved to their family (one seek per slot; the family itself is
+ * created when the store opens the folder). Conversion runs once, at open, before
+ * anything reads:
  * each old key is rewritten (put new + delete old, in one WriteBatch per 1000 keys, with
  * the WAL and fsync), so a crash in the middle leaves every datum in exactly one of the
  * two forms and the next start simply continues; the meta key is written last.

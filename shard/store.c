@@ -101,50 +101,6 @@ static int s_open(shard_store_t *self, bool read_only, char **err)
     return 0;
 }
 
-/* An existing database without the idempotency family but with a layout key was written
- * by an older layout (2: idempotency keys among the others): refuse it rather than
- * convert it (pre-release store, docs/internals.md "Conversion"), and leave it as it was
- * (no family created, so the binaries that wrote it still open it). A database without
- * a layout key is new or of layout 1 and is converted at open (convert.h). True when
- * refused (logged). */
-static bool s_refuse_old(shard_store_t *self)
-{
-    size_t n = 0;
-    char *err = NULL;
-    char **fams = rocksdb_list_column_families(self->options, self->path, &n, &err);
-    if (err) { /* no database yet (or unreadable: the open says why) */
-        rocksdb_free(err);
-        if (fams) /* allocated even then (empty) */
-            rocksdb_list_column_families_destroy(fams, n);
-        return false;
-    }
-    bool has_idem = false;
-    for (size_t i = 0; i < n; i++)
-        has_idem = has_idem || strcmp(fams[i], s_cf_names[CF_IDEM]) == 0;
-    rocksdb_list_column_families_destroy(fams, n);
-    if (has_idem || n == 0)
-        return false;
-    rocksdb_t *db = rocksdb_open_for_read_only(self->options, self->path, 0, &err);
-    if (!db) {
-        rocksdb_free(err);
-        return false;
-    }
-    shard_key_t meta;
-    size_t len = 0;
-    shard_key_meta(&meta, "layout");
-    char *v = rocksdb_get(db, self->ropts, meta.buf, meta.len, &len, &err);
-    rocksdb_close(db);
-    rocksdb_free(err);
-    if (!v)
-        return false;
-    pl_error("store: %s holds key layout %.*s, from before the idempotency keys had their own "
-             "column family (layout 3); this shard does not convert it (pre-release store): "
-             "start it on an empty folder",
-             self->path, (int)(len < 8 ? len : 8), v);
-    rocksdb_free(v);
-    return true;
-}
-
 shard_store_t *shard_store_new(const char *path)
 {
     shard_store_t *self = calloc(1, sizeof(*self));
@@ -212,8 +168,6 @@ shard_store_t *shard_store_new(const char *path)
     self->ropts = rocksdb_readoptions_create();
     self->ropts_total = rocksdb_readoptions_create();
     rocksdb_readoptions_set_total_order_seek(self->ropts_total, 1);
-    if (s_refuse_old(self))
-        goto fail;
     if (s_open(self, false, &err) != 0) {
         pl_error("store: cannot open %s: %s", path, err ? err : "?");
         goto fail;
@@ -540,6 +494,15 @@ void shard_batch_del(shard_batch_t *self, const shard_key_t *key)
         rocksdb_writebatch_delete_cf(self->wb, cf, key->buf, key->len);
     else
         rocksdb_writebatch_delete(self->wb, key->buf, key->len);
+}
+
+void shard_batch_del_main(shard_batch_t *self, const shard_key_t *key)
+{
+    rocksdb_column_family_handle_t *cf = self->store->cf[CF_MAIN];
+    if (cf)
+        rocksdb_writebatch_delete_cf(self->wb, cf, key->buf, key->len);
+    else
+        self->stale = true;
 }
 
 int shard_batch_count(shard_batch_t *self)

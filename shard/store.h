@@ -77,6 +77,9 @@ void shard_batch_destroy(shard_batch_t **self_p);
 void shard_batch_put(shard_batch_t *self, const shard_key_t *key, const void *val, size_t len);
 void shard_batch_put_u64(shard_batch_t *self, const shard_key_t *key, uint64_t value);
 void shard_batch_del(shard_batch_t *self, const shard_key_t *key);
+/* Delete key from the default family whatever its tag (key layout conversion only: layout
+ * 2 kept the idempotency keys there, convert.c). */
+void shard_batch_del_main(shard_batch_t *self, const shard_key_t *key);
 int shard_batch_count(shard_batch_t *self);
 void shard_batch_clear(shard_batch_t *self);
 

@@ -4,7 +4,8 @@
 // "c:<conv>"), on the shard the table gives that slot; a message writes two keys (no
 // counter key); a data folder of the layout before slots (fixtures/store-v1, written by
 // the old binaries with tools/make-store-v1.js) is converted at first start and serves
-// the same data. The stored keys are read with tools/store-dump from stopped shards.
+// the same data, and so is one of layout 2 (fixtures/store-v2: the idempotency keys move
+// to their own column family). The stored keys are read with tools/store-dump from stopped shards.
 const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -118,6 +119,41 @@ h.test('a data folder of the old key layout is converted at first start and serv
   // pending delivery q was found there at start, see above; the record itself may be
   // gone by now: the pusher gives up 24 h after the fixture was written)
   assert.ok(keys.some((k) => k.tag === 'P' && k.part === 'yuri'), 'yuri\'s push target was converted');
+  await c.startAll();
+});
+
+// Layout 2 -> 3 (fixtures/store-v2, written by the binaries before the idempotency keys
+// had a column family of their own): the keys move at first start, every message is
+// served, and a retry of an old client_msg_id still answers its first seq.
+const FIXTURE2 = path.join(__dirname, 'fixtures', 'store-v2');
+h.test('a data folder of key layout 2 is converted at first start: its idempotency keys keep deduplicating', async (t, c) => {
+  const meta2 = JSON.parse(fs.readFileSync(path.join(FIXTURE2, 'meta.json'), 'utf8'));
+  await c.stopAll();
+  for (let i = 0; i < 2; i++) {
+    const dir = path.join(c.dir, `shard-${i}`);
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.cpSync(path.join(FIXTURE2, `shard-${i}`), dir, { recursive: true });
+  }
+  await c.startAll();
+  await waitFor('both shards converted the folder', () => [0, 1].every((i) => /converted key layout 2 to 3/.test(c.proc('shard', i).log())));
+  const vera = await Client.open(c.wsUrl(0), meta2.tokens.vera, { label: 'vera' });
+  for (const [conv, msgs] of Object.entries(meta2.msgs)) {
+    const s = await vera.ok('sync', { conv, limit: 500 });
+    assert.deepEqual(s.msgs, msgs, `${conv} serves the same messages after the conversion`);
+  }
+  for (const conv of ['dm:vera:walt', 'dm:vera:xena']) {
+    const again = await vera.ok('send', { conv, client_msg_id: `${conv}/4`, text: `old ${conv} 4 😀` });
+    assert.equal(again.seq, 4, `${conv}: a retry of an old client_msg_id answers its first seq`);
+  }
+  const next = await vera.ok('send', { conv: 'dm:vera:walt', client_msg_id: uid(), text: 'new' });
+  assert.equal(next.seq, meta2.msgs['dm:vera:walt'].length + 1);
+  vera.close();
+  await c.stopAll();
+  const keys = checkLayout(c);
+  const idem = keys.filter((k) => k.tag === 'i');
+  assert.ok(idem.length >= 3 * 7 + 4, 'the old idempotency keys are all there');
+  assert.ok(keys.every((k) => k.family === (k.tag === 'i' ? 'idem' : 'default')),
+    'every idempotency key in the "idem" family, nothing else there');
   await c.startAll();
 });
 

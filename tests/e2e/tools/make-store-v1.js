@@ -1,8 +1,11 @@
 'use strict';
-// Writes tests/e2e/fixtures/store-v1: the data folders of a 2-shard cluster run by the
-// binaries of the key layout before slots (docs/internals.md "Conversion"), and
-// meta.json with what a client saw (tokens, messages, convs), for 25-store.test.js.
-// Run once with the old binaries: PARLEY_BIN_DIR=<old build> node tests/e2e/tools/make-store-v1.js
+// Writes tests/e2e/fixtures/store-v1 (or store-vN with the argument vN): the data folders
+// of a 2-shard cluster run by the binaries of an older key layout (docs/internals.md
+// "Conversion"), and meta.json with what a client saw (tokens, messages, convs), for
+// 25-store.test.js.
+// Run once with the old binaries: PARLEY_BIN_DIR=<old build> node tests/e2e/tools/make-store-v1.js [vN]
+// (store-v2, key layout 2, was written by a build of main from 2026-12-07 before the
+// idempotency keys had a column family of their own: layout 3, issue 10.)
 // (the fixture of today was written by main at 2003d2e, the last layout-1 code, so it
 // also holds the durable push keys: yuri, never online, has a webhook target that
 // refuses connections, so the q record of his pending delivery stays.)
@@ -40,14 +43,15 @@ const { createUser, login, Client, closeAllClients } = require('../lib/client');
   await new Promise((r) => setTimeout(r, 1500));
   closeAllClients();
   await c.stopAll();
-  const out = path.resolve(__dirname, '..', 'fixtures', 'store-v1');
+  const out = path.resolve(__dirname, '..', 'fixtures', `store-${process.argv[2] || 'v1'}`);
   fs.rmSync(out, { recursive: true, force: true });
   for (let i = 0; i < 2; i++) {
     const src = path.join(c.dir, `shard-${i}`);
     const dst = path.join(out, `shard-${i}`);
     fs.mkdirSync(dst, { recursive: true });
     for (const f of fs.readdirSync(src)) {
-      if (f.startsWith('LOG')) continue; // RocksDB's info log: not data
+      if (f.startsWith('LOG') || f === 'LOCK') continue; // RocksDB's info log and lock: not data
+      if (f === 'parley-reserve') continue; // the disk reserve's spare file (64 MiB of nothing)
       fs.copyFileSync(path.join(src, f), path.join(dst, f));
     }
   }
