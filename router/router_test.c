@@ -37,8 +37,10 @@ static bool s_verbose;
         }                                                                                          \
     } while (0)
 
-static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
+static int s_on_pipe(pl_loop_t *loop, zsock_t *pipe, void *arg)
 {
+    if (!(zsock_events(pipe) & ZMQ_POLLIN))
+        return 1;
     zmsg_t *msg = zmsg_recv(pipe);
     bool term = !msg || zframe_streq(zmsg_first(msg), "$TERM");
     zmsg_destroy(&msg);
@@ -49,12 +51,12 @@ static int s_on_pipe(zloop_t *loop, zsock_t *pipe, void *arg)
 static void s_router_actor(zsock_t *pipe, void *args)
 {
     router_t *router = args;
-    zloop_t *loop = zloop_new();
+    pl_loop_t *loop = pl_loop_new();
     router_attach(router, loop);
-    zloop_reader(loop, pipe, s_on_pipe, NULL);
+    pl_loop_reader(loop, pipe, s_on_pipe, NULL, 0);
     zsock_signal(pipe, 0);
-    zloop_start(loop);
-    zloop_destroy(&loop);
+    pl_loop_run(loop, NULL);
+    pl_loop_destroy(&loop);
 }
 
 /* Keys: the router's, and one per fake peer name, saved (public) in s_allow. */
