@@ -6,7 +6,7 @@
  * naming what ran in it, and every 10 s an INFO line gives the number of turns, the
  * longest turn and how many were slow. When off every call is one branch.
  *
- * A turn is what a role calls it: for zloop roles (router, shard) one handler run, from
+ * A turn is what a role calls it: for the pl_loop roles (router, shard) one handler run, from
  * pl_turn_begin to pl_turn_end; for the gateway (libuv) the time between two uv_prepare
  * callbacks minus the time the loop slept (uv_metrics_idle_time), handed to
  * pl_turn_end_busy. Single-threaded: call only from the process's event-loop thread. */

@@ -22,9 +22,9 @@ static void s_on_signal(int sig)
     s_stop = sig;
 }
 
-/* Runs every 100 ms: ends the loop once a signal asked for it (a signal that arrives
- * while zmq_poll sleeps ends it at once through EINTR). */
-static int s_check_stop(zloop_t *loop, int timer_id, void *arg)
+/* Runs every 100 ms, so the loop sees s_stop even if the signal landed between its
+ * check and its poll() (a signal that arrives while poll() sleeps ends it through EINTR). */
+static int s_check_stop(pl_loop_t *loop, void *arg)
 {
     return s_stop ? -1 : 0;
 }
@@ -146,11 +146,11 @@ int main(int argc, char **argv)
         pl_args_destroy(&args);
         return 1;
     }
-    zloop_t *loop = zloop_new();
+    pl_loop_t *loop = pl_loop_new();
     if (!loop || router_attach(router, loop) != 0 ||
-        zloop_timer(loop, 100, 0, s_check_stop, NULL) < 0) {
+        pl_loop_timer(loop, 100, s_check_stop, NULL) != 0) {
         pl_error("cannot set up the event loop");
-        zloop_destroy(&loop);
+        pl_loop_destroy(&loop);
         router_destroy(&router);
         pl_args_destroy(&args);
         return 1;
@@ -158,19 +158,18 @@ int main(int argc, char **argv)
     pl_info("listening: front %s (gateways), back %s (shards), %d shards, table v1, CURVE key %s",
             router_front_endpoint(router), router_back_endpoint(router), nshards,
             router_public_key(router));
-    /* zloop_start also returns when zmq_poll is interrupted by any signal: go on unless
-     * it was one of ours. */
-    while (!s_stop) {
-        int r = zloop_start(loop);
-        if (s_stop || r != 0 || zmq_errno() != EINTR)
-            break;
-    }
+    /* returns once s_stop is set (any other signal's EINTR is only a wake), or when poll()
+     * fails */
+    pl_loop_run(loop, &s_stop);
     int rc = s_stop ? 0 : 1;
+    pl_loop_stats_t st = pl_loop_stats(loop);
     if (s_stop)
-        pl_info("stopping (%s)", s_stop == SIGINT ? "SIGINT" : "SIGTERM");
+        pl_info("stopping (%s; loop: %llu wakes, %llu handler runs, %llu ZMQ_EVENTS checks)",
+                s_stop == SIGINT ? "SIGINT" : "SIGTERM", (unsigned long long)st.wakes,
+                (unsigned long long)st.runs, (unsigned long long)st.checks);
     else
         pl_error("event loop failed");
-    zloop_destroy(&loop);
+    pl_loop_destroy(&loop);
     router_destroy(&router);
     pl_args_destroy(&args);
     return rc;

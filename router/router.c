@@ -3,6 +3,7 @@
 #include "router_int.h"
 
 #include "pl_curve.h"
+#include "pl_loop.h"
 #include "pl_time.h"
 #include "pl_turn.h"
 #include "pl_wire.h"
@@ -155,9 +156,9 @@ const char *router_back_endpoint(router_t *self)
 #define ROUTER_PARTS 3
 
 /* Drain up to ROUTER_DRAIN_MAX messages without blocking, straight into zmq_msg_t parts
- * (no czmq zmsg_t: the message frame is relayed as it came); zloop polls
- * level-triggered, so what is left wakes us again at once. */
-static void s_drain(router_t *self, zsock_t *sock, void (*handle)(router_t *, zmq_msg_t *, int))
+ * (no czmq zmsg_t: the message frame is relayed as it came). Returns 1 when a receive met
+ * EAGAIN (drained), 0 at the bound: pl_loop then checks the socket and calls again. */
+static int s_drain(router_t *self, zsock_t *sock, void (*handle)(router_t *, zmq_msg_t *, int))
 {
     void *h = zsock_resolve(sock);
     for (int i = 0; i < ROUTER_DRAIN_MAX; i++) {
@@ -172,7 +173,7 @@ static void s_drain(router_t *self, zsock_t *sock, void (*handle)(router_t *, zm
                 zmq_msg_close(m);
                 for (int k = 0; k < n && k < ROUTER_PARTS; k++)
                     zmq_msg_close(&parts[k]);
-                return; /* EAGAIN: drained */
+                return 1; /* EAGAIN: drained */
             }
             more = zmq_msg_more(m);
             n++;
@@ -181,32 +182,44 @@ static void s_drain(router_t *self, zsock_t *sock, void (*handle)(router_t *, zm
         for (int k = 0; k < n && k < ROUTER_PARTS; k++)
             zmq_msg_close(&parts[k]);
     }
+    return 0;
 }
 
-static int s_on_front(zloop_t *loop, zsock_t *sock, void *arg)
+/* front: requests from gateways. Returns 0 even when drained: what runs after the drain
+ * may answer a gateway on front (so pl_loop checks front before it sleeps). */
+static int s_on_front(pl_loop_t *loop, zsock_t *sock, void *arg)
 {
     pl_turn_begin();
     s_drain(arg, sock, route__front);
-    route__flush(arg); /* the drain's requests, one frame per shard */
+    /* End of a drain of front: the requests staged per shard go out, one frame per shard
+     * (route.c); it may also answer a gateway on front (unavailable), hence 0 below: the
+     * loop checks front's ZMQ_EVENTS before it sleeps. */
+    route__flush(arg);
     pl_turn_note("front", 1);
     pl_turn_end();
     return 0;
 }
 
-static int s_on_back(zloop_t *loop, zsock_t *sock, void *arg)
+/* back: answers and events from shards. Nothing runs on back after its drain. */
+static int s_on_back(pl_loop_t *loop, zsock_t *sock, void *arg)
 {
     pl_turn_begin();
-    s_drain(arg, sock, route__back);
+    int drained = s_drain(arg, sock, route__back);
     pl_turn_note("back", 1);
     pl_turn_end();
-    return 0;
+    return drained;
 }
 
-static int s_on_zap(zloop_t *loop, zsock_t *sock, void *arg)
+/* ZAP requests (a peer's handshake): rare, so asked with ZMQ_EVENTS; the last one shows
+ * no input, which rearms the fd (returns 1). */
+static int s_on_zap(pl_loop_t *loop, zsock_t *sock, void *arg)
 {
     router_t *self = arg;
-    for (int i = 0; i < ROUTER_DRAIN_MAX && (zsock_events(sock) & ZMQ_POLLIN); i++)
-        router_zap_handle(self->zap);
+    for (int i = 0; i < ROUTER_DRAIN_MAX; i++)
+        if (!(zsock_events(sock) & ZMQ_POLLIN))
+            return 1;
+        else
+            router_zap_handle(self->zap);
     return 0;
 }
 
@@ -214,10 +227,12 @@ static int s_on_zap(zloop_t *loop, zsock_t *sock, void *arg)
  * a CURVE peer with the wrong server key). The monitor does not tell the peer's address,
  * so this is logged at warn the first time and then at most once a minute per socket,
  * with the count; ZAP refusals (keys) are logged by zap.c. */
-static int s_on_monitor(zloop_t *loop, zsock_t *sock, void *arg)
+static int s_on_monitor(pl_loop_t *loop, zsock_t *sock, void *arg)
 {
     router_t *self = arg;
     int i = sock == self->mon_front ? 0 : 1;
+    if (!(zsock_events(sock) & ZMQ_POLLIN))
+        return 1; /* nothing (the fd rearmed): a blocking zmsg_recv would hang the loop */
     zmsg_t *msg = zmsg_recv(sock);
     zframe_t *f = msg ? zmsg_first(msg) : NULL;
     if (!f || zframe_size(f) != 6) {
@@ -241,7 +256,7 @@ static int s_on_monitor(zloop_t *loop, zsock_t *sock, void *arg)
     return 0;
 }
 
-static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
+static int s_on_tick(pl_loop_t *loop, void *arg)
 {
     pl_turn_begin();
     peers__tick(arg, pl_mono_ms());
@@ -250,23 +265,21 @@ static int s_on_tick(zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-int router_attach(router_t *self, zloop_t *loop)
+int router_attach(router_t *self, pl_loop_t *loop)
 {
     pl_turn_init();
-    if (zloop_reader(loop, router_zap_sock(self->zap), s_on_zap, self) != 0 ||
-        zloop_reader(loop, self->front, s_on_front, self) != 0 ||
-        zloop_reader(loop, self->back, s_on_back, self) != 0)
+    /* front and back are sent on by each other's handlers and the tick: SHARED (pl_loop
+     * asks their ZMQ_EVENTS once after such a turn, as their fds may miss a signal). */
+    if (pl_loop_reader(loop, router_zap_sock(self->zap), s_on_zap, self, 0) != 0 ||
+        pl_loop_reader(loop, self->front, s_on_front, self, PL_LOOP_SHARED) != 0 ||
+        pl_loop_reader(loop, self->back, s_on_back, self, PL_LOOP_SHARED) != 0)
         return -1;
-    /* Keep the reader registered if a poll reports an error on the socket. */
-    zloop_reader_set_tolerant(loop, self->front);
-    zloop_reader_set_tolerant(loop, self->back);
-    zloop_reader_set_tolerant(loop, router_zap_sock(self->zap));
     for (int i = 0; i < 2; i++) {
         zsock_t *m = i ? self->mon_back : self->mon_front;
-        if (m && zloop_reader(loop, m, s_on_monitor, self) == 0)
-            zloop_reader_set_tolerant(loop, m);
+        if (m && pl_loop_reader(loop, m, s_on_monitor, self, 0) != 0)
+            pl_warn("cannot watch a socket monitor: failed handshakes are not logged");
     }
-    if (zloop_timer(loop, 250, 0, s_on_tick, self) < 0)
+    if (pl_loop_timer(loop, 250, s_on_tick, self) != 0)
         return -1;
     return 0;
 }

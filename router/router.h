@@ -2,11 +2,14 @@
  * "front" for gateways and "back" for shards, the slot table from the command line, and
  * which peers are alive. Holds no durable state.
  *
- * Thread: every function here runs on the one thread that runs the router's zloop. */
+ * Thread: every function here runs on the one thread that runs the router's loop
+ * (pl_loop.h). */
 #ifndef PL_ROUTER_H
 #define PL_ROUTER_H
 #include <czmq.h>
 #include <stdbool.h>
+
+#include "pl_loop.h"
 #include <stdint.h>
 
 /* A shard with no HB for this long counts as down (internals.md). */
@@ -43,9 +46,9 @@ router_t *router_new(const char *front, const char *back, int nshards, int dead_
 const char *router_public_key(router_t *self);
 /* Close both sockets and free everything. Idempotent; nulls *self_p. */
 void router_destroy(router_t **self_p);
-/* Register the two socket readers and the liveness timer on loop. Returns 0 or -1.
- * The router must outlive the loop's use of it. */
-int router_attach(router_t *self, zloop_t *loop);
+/* Register the socket readers (front, back, ZAP, the monitors) and the 250 ms liveness
+ * tick on loop. Returns 0 or -1. The router must outlive the loop's use of it. */
+int router_attach(router_t *self, pl_loop_t *loop);
 /* The endpoints actually bound (resolves "tcp://127.0.0.1:*"). Owned by the router. */
 const char *router_front_endpoint(router_t *self);
 const char *router_back_endpoint(router_t *self);

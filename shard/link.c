@@ -7,6 +7,7 @@
 
 #include "pl_curve.h"
 #include "pl_liveness.h"
+#include "pl_loop.h"
 #include "pl_log.h"
 #include "pl_msg.h"
 #include "pl_time.h"
@@ -27,7 +28,7 @@ typedef struct {
 typedef struct {
     shard_t *shard;
     zsock_t *sock;
-    zloop_t *loop;
+    pl_loop_t *loop;
     const char *endpoint;
     zcert_t *cert;
     const char *server_key;
@@ -170,10 +171,12 @@ static int s_recv(void *h, zmq_msg_t *parts)
     return n;
 }
 
-/* Drain (bounded), then group-commit and answer. zmq_poll is level-triggered for
- * ZeroMQ sockets: what is left after SHARD_DRAIN_MAX wakes the loop again. Messages are
- * received into zmq_msg_t and decoded in place (no czmq zmsg_t, no copy). */
-static int s_on_socket(zloop_t *loop, zsock_t *sock, void *arg)
+/* Drain (bounded), then group-commit and answer. The answers are sent on this socket
+ * after the drain, so this returns 0: pl_loop asks ZMQ_EVENTS once before it sleeps (a
+ * send may have taken the fd's signal), and calls again at once for what is left after
+ * SHARD_DRAIN_MAX. Messages are received into zmq_msg_t and decoded in place (no czmq
+ * zmsg_t, no copy). */
+static int s_on_socket(pl_loop_t *loop, zsock_t *sock, void *arg)
 {
     link_t *self = arg;
     int n = 0;
@@ -225,7 +228,8 @@ static int s_connect(link_t *self)
         zsock_destroy(&sock);
         return -1;
     }
-    if (zloop_reader(self->loop, sock, s_on_socket, self) != 0) {
+    /* SHARED: the timer sends on it too (HB, tick) */
+    if (pl_loop_reader(self->loop, sock, s_on_socket, self, PL_LOOP_SHARED) != 0) {
         pl_error("cannot watch the router socket");
         zsock_destroy(&sock);
         return -1;
@@ -238,11 +242,11 @@ static int s_connect(link_t *self)
 static void s_disconnect(link_t *self)
 {
     if (self->sock)
-        zloop_reader_end(self->loop, self->sock);
+        pl_loop_reader_end(self->loop, self->sock);
     zsock_destroy(&self->sock);
 }
 
-static int s_on_timer(zloop_t *loop, int timer_id, void *arg)
+static int s_on_timer(pl_loop_t *loop, void *arg)
 {
     link_t *self = arg;
     if (*self->stop)
@@ -275,8 +279,8 @@ int shard_link_run(shard_t *shard, const char *endpoint, zcert_t *cert, const ch
     pl_liveness_start(&self.live, pl_mono_ms());
     int rc = -1;
     pl_turn_init();
-    self.loop = zloop_new();
-    if (!self.loop || zloop_timer(self.loop, SHARD_HB_MS, 0, s_on_timer, &self) < 0) {
+    self.loop = pl_loop_new();
+    if (!self.loop || pl_loop_timer(self.loop, SHARD_HB_MS, s_on_timer, &self) != 0) {
         pl_error("cannot set up the loop");
         goto done;
     }
@@ -287,10 +291,16 @@ int shard_link_run(shard_t *shard, const char *endpoint, zcert_t *cert, const ch
             shard_sync(shard) ? ", fsync per group commit" : "");
     shard_hello(shard);
     shard_tick(shard); /* at start: resend the stored outbox */
-    while (!*stop) {
-        zloop_start(self.loop); /* returns on a signal (EINTR) or a handler's -1 */
+    /* returns once *stop is set (seen at the next wake: a signal caught on this thread
+     * interrupts poll(); the 500 ms timer bounds the wait otherwise) or poll() fails */
+    if (pl_loop_run(self.loop, stop) != 0) {
+        pl_error("the event loop failed: %s", strerror(errno));
+        goto done;
     }
-    pl_info("stopping");
+    pl_loop_stats_t st = pl_loop_stats(self.loop);
+    pl_info("stopping (loop: %llu wakes, %llu handler runs, %llu ZMQ_EVENTS checks)",
+            (unsigned long long)st.wakes, (unsigned long long)st.runs,
+            (unsigned long long)st.checks);
     rc = 0;
 done:
     shard_flush(shard); /* nothing is pending between wakes; kept for safety */
@@ -298,6 +308,6 @@ done:
     s_disconnect(&self);
     for (int i = 0; i < LINK_BATCH_GWS; i++)
         pl_buf_free(&self.batch[i].buf);
-    zloop_destroy(&self.loop);
+    pl_loop_destroy(&self.loop);
     return rc;
 }

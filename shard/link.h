@@ -1,4 +1,4 @@
-/* link — the shard's connection to the router: one DEALER socket in one zloop, a CURVE
+/* link — the shard's connection to the router: one DEALER socket in one pl_loop, a CURVE
  * client whose key makes the router know it as `s/<id>` (docs/internals.md "Security
  * between roles"). Each wake drains up to SHARD_DRAIN_MAX messages without blocking,
  * hands each to shard_handle(), then calls shard_flush() (the group commit), then sends

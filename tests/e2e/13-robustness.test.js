@@ -12,6 +12,7 @@ const { spawn } = require('node:child_process');
 const { setup, uid } = require('./lib/harness');
 const { createUser, login, Client, httpRequest } = require('./lib/client');
 const { dmId, pickNames, shardOfConv } = require('./lib/slots');
+const { waitFor } = require('./lib/cluster');
 
 const SEED = 0x13c0ffee;
 console.log(`13-robustness: PRNG seed 0x${SEED.toString(16)}`);
@@ -483,6 +484,12 @@ h.test('ZeroMQ: malformed messages from a fake gateway and a fake shard are drop
   const plain = await runJunk(base);
   t.diagnostic(plain.trim());
   assert.match(plain, /received 0$/m, 'junk without a CURVE key gets nothing');
+  // ...and the router's monitor sockets (readers of its loop, proto/pl_loop.c) saw those
+  // handshakes fail: the router logs them (docs/internals.md "Security between roles").
+  if (c.curve) {
+    await waitFor('the router logs the failed CURVE handshakes', () =>
+      c.proc('router', 0).log().includes('failed the CURVE handshake'), { timeoutMs: 10000 });
+  }
   // With an admitted gateway key and a shard key outside the slot table (s/99): the junk
   // reaches the router's decoders, as a misbehaving gateway or shard would send it.
   const keyed = c.curve ? ['--gw-key', c.makeKey('junk-gw', 'gateway', 'junk').secret,
