@@ -19,4 +19,24 @@
         }                                                                                          \
     } while (0)
 
+/* CHECK with a description (printf arguments), printed after FAIL file:line when cond is
+ * false and after "ok" when the file's bool s_verbose is set: for tests whose checks read
+ * as a list of behaviours (router_test, pl_loop_test). Same counters. */
+#define PL_CHECK_MSG(cond, ...)                                                                    \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            s_failed++;                                                                            \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fprintf(stderr, "\n");                                                                 \
+        } else {                                                                                   \
+            s_passed++;                                                                            \
+            if (s_verbose) {                                                                       \
+                fprintf(stderr, "ok   ");                                                          \
+                fprintf(stderr, __VA_ARGS__);                                                      \
+                fprintf(stderr, "\n");                                                             \
+            }                                                                                      \
+        }                                                                                          \
+    } while (0)
+
 #endif

@@ -1,6 +1,7 @@
 /* pl_loop_test — self test of pl_loop (CTest unit_pl_loop): real ZeroMQ PAIR sockets on
  * inproc, driven through the cases the edge-triggered ZMQ_FD makes hard. Every wait is
  * bounded by a deadline timer that ends the loop and fails the check. */
+#include "pl_check.h"
 #include "pl_loop.h"
 #include "pl_log.h"
 #include "pl_time.h"
@@ -8,23 +9,10 @@
 #include <stdio.h>
 #include <string.h>
 
-static int s_failed, s_checks;
+PL_CHECK_COUNTERS;
 static bool s_verbose;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        s_checks++;                                                                                \
-        if (!(cond)) {                                                                             \
-            s_failed++;                                                                            \
-            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-        } else if (s_verbose) {                                                                    \
-            fprintf(stderr, "ok   ");                                                              \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-        }                                                                                          \
-    } while (0)
+#undef CHECK
+#define CHECK(cond, ...) PL_CHECK_MSG(cond, __VA_ARGS__)
 
 typedef struct {
     zsock_t *a, *b; /* a PAIR pair: the test writes on a, the loop reads b */
@@ -221,7 +209,7 @@ int pl_loop_test(bool verbose)
     s_case_edge(false);
     s_case_swap();
     s_case_stop();
-    printf("pl_loop: %d checks, %d failed\n", s_checks, s_failed);
+    printf("pl_loop: %d checks, %d failed\n", s_passed + s_failed, s_failed);
     return s_failed ? -1 : 0;
 }
 

@@ -54,6 +54,17 @@ static int s_old_slot(const char *k, size_t len, bool *drop)
     return pl_slot(route, flen + 2);
 }
 
+/* Write the batch and empty it once it holds at least n operations. 0 or -1. */
+static int s_write_from(shard_store_t *store, shard_batch_t *batch, int n)
+{
+    if (shard_batch_count(batch) < n)
+        return 0;
+    if (shard_store_write(store, batch, true) != 0)
+        return -1;
+    shard_batch_clear(batch);
+    return 0;
+}
+
 /* Layout 2 -> 3: every idempotency key (<S>i...) moves from the default family to its
  * own (shard_batch_put routes it there; shard_batch_del_main deletes the old copy), 1000
  * keys per WriteBatch with the WAL and fsync: one batch moves both copies at once, so a
@@ -83,16 +94,13 @@ static long s_convert_2to3(shard_store_t *store)
             shard_batch_del_main(batch, &key);
             shard_batch_put(batch, &key, v, vlen); /* routed to the idempotency family */
             done++;
-            if (shard_batch_count(batch) >= 2 * CONVERT_BATCH) {
-                if (shard_store_write(store, batch, true) != 0)
-                    goto fail;
-                shard_batch_clear(batch);
-            }
+            if (s_write_from(store, batch, 2 * CONVERT_BATCH) != 0) /* a del and a put each */
+                goto fail;
         }
         if (shard_iter_status(it) != 0)
             goto fail;
     }
-    if (shard_batch_count(batch) > 0 && shard_store_write(store, batch, true) != 0)
+    if (s_write_from(store, batch, 1) != 0)
         goto fail;
     shard_iter_destroy(&it);
     shard_batch_destroy(&batch);
@@ -176,15 +184,12 @@ long shard_convert(shard_store_t *store)
             shard_batch_put(batch, &key, v, len);
         }
         done++;
-        if (shard_batch_count(batch) >= CONVERT_BATCH) {
-            if (shard_store_write(store, batch, true) != 0)
-                goto fail;
-            shard_batch_clear(batch);
-        }
+        if (s_write_from(store, batch, CONVERT_BATCH) != 0)
+            goto fail;
     }
     if (shard_iter_status(it) != 0)
         goto fail;
-    if (shard_batch_count(batch) > 0 && shard_store_write(store, batch, true) != 0)
+    if (s_write_from(store, batch, 1) != 0)
         goto fail;
     if (s_mark(store, &meta) != 0)
         goto fail;
