@@ -53,6 +53,17 @@ function dump(c, i) {
   });
 }
 
+// Restart both shards on copies of a fixture's data folders.
+async function startOn(c, fixture) {
+  await c.stopAll();
+  for (let i = 0; i < 2; i++) {
+    const dir = path.join(c.dir, `shard-${i}`);
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.cpSync(path.join(fixture, `shard-${i}`), dir, { recursive: true });
+  }
+  await c.startAll();
+}
+
 // Every key of both shards is in the slot layout: slot == slot of its routing key, the
 // shard owns that slot, a known tag (no counter key). Returns the keys of both shards.
 function checkLayout(c) {
@@ -72,13 +83,7 @@ function checkLayout(c) {
 }
 
 h.test('a data folder of the old key layout is converted at first start and serves the same data', async (t, c) => {
-  await c.stopAll();
-  for (let i = 0; i < 2; i++) {
-    const dir = path.join(c.dir, `shard-${i}`);
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.cpSync(path.join(FIXTURE, `shard-${i}`), dir, { recursive: true });
-  }
-  await c.startAll();
+  await startOn(c, FIXTURE);
   // yuri's pending push delivery (a q record of the old layout, with its target) is
   // resumed by the start-up scan of the shard that holds yuri's slot, and only there
   const ys = shardOfSlot(slotOf('u:yuri'));
@@ -128,13 +133,7 @@ h.test('a data folder of the old key layout is converted at first start and serv
 const FIXTURE2 = path.join(__dirname, 'fixtures', 'store-v2');
 h.test('a data folder of key layout 2 is converted at first start: its idempotency keys keep deduplicating', async (t, c) => {
   const meta2 = JSON.parse(fs.readFileSync(path.join(FIXTURE2, 'meta.json'), 'utf8'));
-  await c.stopAll();
-  for (let i = 0; i < 2; i++) {
-    const dir = path.join(c.dir, `shard-${i}`);
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.cpSync(path.join(FIXTURE2, `shard-${i}`), dir, { recursive: true });
-  }
-  await c.startAll();
+  await startOn(c, FIXTURE2);
   await waitFor('both shards converted the folder', () => [0, 1].every((i) => /converted key layout 2 to 3/.test(c.proc('shard', i).log())));
   const vera = await Client.open(c.wsUrl(0), meta2.tokens.vera, { label: 'vera' });
   for (const [conv, msgs] of Object.entries(meta2.msgs)) {
