@@ -88,6 +88,7 @@ static void s_unavailable(router_t *self, const void *rid, size_t rid_len, uint6
                     why);
     pl_hdr_t h = {.kind = PL_K_REP, .status = PL_ST_UNAVAILABLE, .id = reqid};
     pl_slice_t f = {(const uint8_t *)text, strlen(text)};
+    self->front_sent = true;
     if (s_send_new(self, self->front, rid, rid_len, NULL, &h, 1, &f) != 0)
         router__warn_rl(&self->rl_gw_gone, "a gateway is gone (%s): REP dropped", strerror(errno));
 }
@@ -165,13 +166,15 @@ done:
     s->staged_gw[0] = '\0';
 }
 
-void route__flush(router_t *self)
+bool route__flush(router_t *self)
 {
-    if (!self->staged_any)
-        return;
-    for (int i = 0; i < self->nshards; i++)
-        s_flush_shard(self, i);
-    self->staged_any = false;
+    self->front_sent = false;
+    if (self->staged_any) {
+        for (int i = 0; i < self->nshards; i++)
+            s_flush_shard(self, i);
+        self->staged_any = false;
+    }
+    return self->front_sent;
 }
 
 /* Stage the request msg[0..len) of gateway name for shard id: appended to the shard's

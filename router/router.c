@@ -185,19 +185,19 @@ static int s_drain(router_t *self, zsock_t *sock, void (*handle)(router_t *, zmq
     return 0;
 }
 
-/* front: requests from gateways. Returns 0 even when drained: what runs after the drain
- * may answer a gateway on front (so pl_loop checks front before it sleeps). */
+/* front: requests from gateways. The drain's result (1: it ended in EAGAIN, the fd can be
+ * trusted) unless route__flush answered a gateway on front after it: then 0, so pl_loop
+ * checks front's ZMQ_EVENTS before it sleeps (the send may have consumed the fd's signal). */
 static int s_on_front(pl_loop_t *loop, zsock_t *sock, void *arg)
 {
     pl_turn_begin();
-    s_drain(arg, sock, route__front);
+    int drained = s_drain(arg, sock, route__front);
     /* End of a drain of front: the requests staged per shard go out, one frame per shard
-     * (route.c); it may also answer a gateway on front (unavailable), hence 0 below: the
-     * loop checks front's ZMQ_EVENTS before it sleeps. */
-    route__flush(arg);
+     * (route.c). */
+    bool sent_front = route__flush(arg);
     pl_turn_note("front", 1);
     pl_turn_end();
-    return 0;
+    return sent_front ? 0 : drained;
 }
 
 /* back: answers and events from shards. Nothing runs on back after its drain. */

@@ -56,6 +56,7 @@ struct _router_t {
     int nshards;
     router_shard_t *shards; /* [nshards] */
     bool staged_any;        /* some shard has requests staged (route__flush) */
+    bool front_sent;        /* route__flush answered on front (reset by each call) */
     zhashx_t *gws;          /* "g/<name>" -> router_gw_t* (owned) */
     int64_t shard_dead_ms, gw_dead_ms;
     pl_buf_t out; /* messages the router makes itself (HB, GWHB, TABLE, REP, HEALTH) */
@@ -69,8 +70,9 @@ void route__front(router_t *self, zmq_msg_t *parts, int n);
 void route__back(router_t *self, zmq_msg_t *parts, int n);
 /* Send the requests route__front staged per shard (one frame per shard and gateway; a
  * lone one plain). Called after each drain of front, so a request waits at most for the
- * rest of its drain (up to ROUTER_DRAIN_MAX messages), never for another wake-up. */
-void route__flush(router_t *self);
+ * rest of its drain (up to ROUTER_DRAIN_MAX messages), never for another wake-up. True if
+ * it sent on front (an `unavailable` answer for a request whose shard refused it). */
+bool route__flush(router_t *self);
 #ifdef PARLEY_FUZZ
 /* Fuzz builds only: the sender name used when a message carries no ZAP User-Id. */
 extern const char *router__fuzz_sender;
