@@ -268,15 +268,15 @@ static void s_front_batch(router_t *self, zmq_msg_t *rid, const pl_msg_t *batch,
     }
 }
 
-void route__front(router_t *self, zmq_msg_t *parts, int n)
+int route__front(router_t *self, zmq_msg_t *parts, int n)
 {
     if (n < 2) {
         s_malformed(self, "front", NULL, n, "no message");
-        return;
+        return 1;
     }
     const char *name = s_sender(self, "front", &parts[1], 'g');
     if (!name)
-        return;
+        return 1;
     zmq_msg_t *rid = &parts[0], *m = &parts[1];
     int64_t now = pl_mono_ms();
     router_gw_t *gw;
@@ -284,24 +284,24 @@ void route__front(router_t *self, zmq_msg_t *parts, int n)
         /* [""]: ZMQ_PROBE_ROUTER, sent by libzmq on every new connection of a gateway, so
          * answers and events reach it before its next HB (e.g. after a router restart). */
         peers__gw_touch(self, name, zmq_msg_data(rid), zmq_msg_size(rid));
-        return;
+        return 1;
     }
     if (n != 2) {
         s_malformed(self, "front", name, n, "not one message frame");
-        return;
+        return 1;
     }
     pl_msg_t msg;
     int rc = pl_msg_decode(zmq_msg_data(m), zmq_msg_size(m), &msg);
     if (rc != 0) {
         s_malformed(self, "front", name, n, pl_msg_strerror(rc));
-        return;
+        return 1;
     }
     switch (msg.h.kind) {
     case PL_K_HB:
         /* HB{id=epoch, seq=locseq}: relayed to every shard as GWHB behind the gateway's
          * name; the first HB of an epoch gets TABLE. */
         if (!(gw = peers__gw_touch(self, name, zmq_msg_data(rid), zmq_msg_size(rid))))
-            return;
+            return 1;
         peers__gw_hb(self, gw, msg.h.id, msg.h.seq, now);
         route__flush(self); /* the gateway's staged requests first: its order kept */
         msg.h.kind = PL_K_GWHB;
@@ -315,21 +315,21 @@ void route__front(router_t *self, zmq_msg_t *parts, int n)
     case PL_K_REQN:
         if (msg.h.kind == PL_K_REQ && msg.f[0].n == 0) {
             s_malformed(self, "front", name, n, "REQ without a key");
-            return;
+            return 1;
         }
         if (!peers__gw_touch(self, name, zmq_msg_data(rid), zmq_msg_size(rid)))
-            return;
+            return 1;
         s_front_req(self, rid, m, &msg, zmq_msg_data(m), zmq_msg_size(m), name, now);
         break;
     case PL_K_BATCH:
         if (!peers__gw_touch(self, name, zmq_msg_data(rid), zmq_msg_size(rid)))
-            return;
+            return 1;
         s_front_batch(self, rid, &msg, name, n, now);
-        break;
+        return msg.h.id > 0 && msg.h.id < (uint64_t)INT32_MAX ? (int)msg.h.id : 1;
     case PL_K_LOC:
         /* LOC{id=epoch, seq=locseq}[payload] -> every shard, behind the gateway's name */
         if (!(gw = peers__gw_touch(self, name, zmq_msg_data(rid), zmq_msg_size(rid))))
-            return;
+            return 1;
         peers__gw_loc(self, gw, msg.h.id, msg.h.seq);
         route__flush(self); /* the gateway's staged requests first: its order kept */
         s_to_all_shards(self, name, m, "LOC");
@@ -347,6 +347,7 @@ void route__front(router_t *self, zmq_msg_t *parts, int n)
     default:
         s_malformed(self, "front", name, n, pl_kind_name(msg.h.kind));
     }
+    return 1;
 }
 
 /* Relay m (moved) to the gateway named by the address frame a. */
@@ -378,16 +379,16 @@ static int s_shard_of(router_t *self, const char *name)
                : -1;
 }
 
-void route__back(router_t *self, zmq_msg_t *parts, int n)
+int route__back(router_t *self, zmq_msg_t *parts, int n)
 {
     if (n < 2 || n > 3) {
         s_malformed(self, "back", NULL, n, n < 2 ? "no message" : "too many frames");
-        return;
+        return 1;
     }
     zmq_msg_t *m = &parts[n - 1];
     const char *name = s_sender(self, "back", m, 's');
     if (!name)
-        return;
+        return 1;
     zmq_msg_t *rid = &parts[0];
     if (n == 2 && zmq_msg_size(m) == 0) {
         /* [""]: ZMQ_PROBE_ROUTER on a new connection of the shard: send to it from now on
@@ -395,19 +396,19 @@ void route__back(router_t *self, zmq_msg_t *parts, int n)
         int v = s_shard_of(self, name);
         if (v >= 0)
             peers__shard_connected(self, v, zmq_msg_data(rid), zmq_msg_size(rid));
-        return;
+        return 1;
     }
     pl_msg_t msg;
     int rc = pl_msg_decode(zmq_msg_data(m), zmq_msg_size(m), &msg);
     if (rc != 0) {
         s_malformed(self, "back", name, n, pl_msg_strerror(rc));
-        return;
+        return 1;
     }
     bool addressed = msg.h.kind == PL_K_REP || msg.h.kind == PL_K_EVT || msg.h.kind == PL_K_BATCH ||
                      msg.h.kind == PL_K_SNAP;
     if (addressed != (n == 3)) {
         s_malformed(self, "back", name, n, addressed ? "no address frame" : "an address frame");
-        return;
+        return 1;
     }
     switch (msg.h.kind) {
     case PL_K_HB:
@@ -420,7 +421,7 @@ void route__back(router_t *self, zmq_msg_t *parts, int n)
             router__warn_rl(&self->rl_shard_bad,
                             "HB naming shard %u from %s, not its own id of 0..%d: ignored",
                             (unsigned)msg.h.shard, name, self->nshards - 1);
-            return;
+            return 1;
         }
         /* seq: the slot table version the shard knows (0: none), see peers__shard_hb */
         peers__shard_hb(self, id, zmq_msg_data(rid), zmq_msg_size(rid),
@@ -441,7 +442,7 @@ void route__back(router_t *self, zmq_msg_t *parts, int n)
         /* FWD[key, body] -> the owner of key, as it came */
         if (msg.f[0].n == 0) {
             s_malformed(self, "back", name, n, "FWD without a key");
-            return;
+            return 1;
         }
         int id = pl_slots_owner(self->slots, pl_slot((const char *)msg.f[0].p, msg.f[0].n));
         const char *why = NULL;
@@ -461,4 +462,5 @@ void route__back(router_t *self, zmq_msg_t *parts, int n)
     default:
         s_malformed(self, "back", name, n, pl_kind_name(msg.h.kind));
     }
+    return 1;
 }

@@ -155,13 +155,14 @@ const char *router_back_endpoint(router_t *self)
  * its extra parts closed, so the handler drops it as malformed. */
 #define ROUTER_PARTS 3
 
-/* Drain up to ROUTER_DRAIN_MAX messages without blocking, straight into zmq_msg_t parts
- * (no czmq zmsg_t: the message frame is relayed as it came). Returns 1 when a receive met
- * EAGAIN (drained), 0 at the bound: pl_loop then checks the socket and calls again. */
-static int s_drain(router_t *self, zsock_t *sock, void (*handle)(router_t *, zmq_msg_t *, int))
+/* Drain up to ROUTER_DRAIN_MAX messages without blocking (a gateway's BATCH counts its
+ * entries, so a drain's work stays bounded), straight into zmq_msg_t parts (no czmq
+ * zmsg_t: the message frame is relayed as it came). Returns 1 when a receive met EAGAIN
+ * (drained), 0 at the bound: pl_loop then checks the socket and calls again. */
+static int s_drain(router_t *self, zsock_t *sock, int (*handle)(router_t *, zmq_msg_t *, int))
 {
     void *h = zsock_resolve(sock);
-    for (int i = 0; i < ROUTER_DRAIN_MAX; i++) {
+    for (int i = 0; i < ROUTER_DRAIN_MAX;) {
         zmq_msg_t parts[ROUTER_PARTS];
         int n = 0, more = 1;
         while (more) {
@@ -178,7 +179,8 @@ static int s_drain(router_t *self, zsock_t *sock, void (*handle)(router_t *, zmq
             more = zmq_msg_more(m);
             n++;
         }
-        handle(self, parts, n);
+        int used = handle(self, parts, n);
+        i += used > 0 ? used : 1;
         for (int k = 0; k < n && k < ROUTER_PARTS; k++)
             zmq_msg_close(&parts[k]);
     }

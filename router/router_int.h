@@ -64,10 +64,12 @@ struct _router_t {
 };
 
 /* route.c: handle one message received on front/back: its n parts, the routing id
- * first. Never fails: malformed input is logged (rate limited) and dropped. The parts stay
- * the caller's to close; a relayed part has been moved out (zmq_msg_send leaves it empty). */
-void route__front(router_t *self, zmq_msg_t *parts, int n);
-void route__back(router_t *self, zmq_msg_t *parts, int n);
+ * first. Returns the number of messages it stood for (a gateway's BATCH: its entries;
+ * else 1), which the drain counts against its bound. Never fails: malformed input is logged (rate
+ * limited) and dropped. The parts stay the caller's to close; a relayed part has been moved out
+ * (zmq_msg_send leaves it empty). */
+int route__front(router_t *self, zmq_msg_t *parts, int n);
+int route__back(router_t *self, zmq_msg_t *parts, int n);
 /* Send the requests route__front staged per shard (one frame per shard and gateway; a
  * lone one plain). Called after each drain of front, so a request waits at most for the
  * rest of its drain (up to ROUTER_DRAIN_MAX messages), never for another wake-up. True if

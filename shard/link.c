@@ -174,31 +174,35 @@ static int s_recv(void *h, zmq_msg_t *parts)
 /* Drain (bounded), then group-commit and answer. The answers are sent on this socket
  * after the drain, so this returns 0: pl_loop asks ZMQ_EVENTS once before it sleeps (a
  * send may have taken the fd's signal), and calls again at once for what is left after
- * SHARD_DRAIN_MAX. Messages are received into zmq_msg_t and decoded in place (no czmq
- * zmsg_t, no copy). */
+ * SHARD_DRAIN_MAX messages (a BATCH counts its entries: a turn's work, and so the delay
+ * of the timers and of the turn's answers, stays bounded whatever the batch sizes). Messages are
+ * received into zmq_msg_t and decoded in place (no czmq zmsg_t, no copy). */
 static int s_on_socket(pl_loop_t *loop, zsock_t *sock, void *arg)
 {
     link_t *self = arg;
-    int n = 0;
+    int n = 0; /* messages handled, a BATCH's entries each (the bound is on requests) */
     void *h = zsock_resolve(sock);
     pl_turn_begin();
     s_turn_begin(self);
-    for (; n < SHARD_DRAIN_MAX && !*self->stop; n++) {
+    while (n < SHARD_DRAIN_MAX && !*self->stop) {
         zmq_msg_t parts[2];
         int k = s_recv(h, parts);
         if (k == 0)
             break;
         s_heard(self);
+        int used = 1;
         if (k > 2)
             pl_warn("dropped a message of %d frames", k);
         else if (k == 2)
-            shard_handle(self->shard, zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]),
-                         zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]));
+            used = shard_handle(self->shard, zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]),
+                                zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]));
         else if (!(zmq_msg_size(&parts[0]) >= 2 &&
                    ((uint8_t *)zmq_msg_data(&parts[0]))[0] == PL_MSG_MAGIC &&
                    ((uint8_t *)zmq_msg_data(&parts[0]))[1] == PL_K_HB))
             /* the router's HB only shows it is there (s_heard) */
-            shard_handle(self->shard, NULL, 0, zmq_msg_data(&parts[0]), zmq_msg_size(&parts[0]));
+            used = shard_handle(self->shard, NULL, 0, zmq_msg_data(&parts[0]),
+                                zmq_msg_size(&parts[0]));
+        n += used > 0 ? used : 1;
         for (int i = 0; i < k && i < 2; i++)
             zmq_msg_close(&parts[i]);
     }

@@ -693,14 +693,14 @@ static void s_on_batch(shard_t *self, const char *gw, const pl_msg_t *batch)
     }
 }
 
-static void s_handle(shard_t *self, const void *addr, size_t alen, const void *data, size_t len)
+static int s_handle(shard_t *self, const void *addr, size_t alen, const void *data, size_t len)
 {
     pl_msg_t m;
     char gw[PL_MSG_ADDR_MAX + 1] = "";
     pl_slice_t a = {addr, alen};
     if (addr && (alen == 0 || !pl_slice_cstr(a, gw, sizeof gw))) {
         pl_warn("dropped a message with a malformed address frame");
-        return;
+        return 1;
     }
     int rc = pl_msg_decode(data, len, &m);
     if (rc != 0) {
@@ -717,14 +717,14 @@ static void s_handle(shard_t *self, const void *addr, size_t alen, const void *d
             shard_reply(self, gw, reqid, PL_E_BAD_REQUEST, "malformed request");
         } else
             pl_warn("dropped a malformed message: %s", pl_msg_strerror(rc));
-        return;
+        return 1;
     }
     bool addressed = m.h.kind == PL_K_REQ || m.h.kind == PL_K_REQN || m.h.kind == PL_K_LOC ||
                      m.h.kind == PL_K_GWHB || m.h.kind == PL_K_BATCH;
     if (addressed != (gw[0] != '\0')) {
         pl_warn("dropped a %s message %s an address frame", pl_kind_name(m.h.kind),
                 addressed ? "without" : "with");
-        return;
+        return 1;
     }
     char epoch[24]; /* LOC and GWHB: the gateway's epoch, in decimal */
     if (m.h.kind == PL_K_LOC || m.h.kind == PL_K_GWHB)
@@ -736,7 +736,7 @@ static void s_handle(shard_t *self, const void *addr, size_t alen, const void *d
         break;
     case PL_K_BATCH:
         s_on_batch(self, gw, &m);
-        break;
+        return m.h.id > 0 && m.h.id < (uint64_t)INT32_MAX ? (int)m.h.id : 1;
     case PL_K_LOC: {
         json_t *payload = s_parse(m.f[0], "LOC");
         if (payload)
@@ -756,14 +756,16 @@ static void s_handle(shard_t *self, const void *addr, size_t alen, const void *d
     default:
         pl_warn("dropped a %s message: not for a shard", pl_kind_name(m.h.kind));
     }
+    return 1;
 }
 
-void shard_handle(shard_t *self, const void *addr, size_t alen, const void *data, size_t len)
+int shard_handle(shard_t *self, const void *addr, size_t alen, const void *data, size_t len)
 {
-    s_handle(self, addr, alen, data, len);
+    int n = s_handle(self, addr, alen, data, len);
     /* a batch this large is written now, between two requests, to bound memory */
     if (shard_commit_full(self->commit))
         shard_commit_flush(self->commit);
+    return n;
 }
 
 void shard_flush(shard_t *self)

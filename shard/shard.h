@@ -74,8 +74,10 @@ void shard_set_sender(shard_t *self, shard_send_fn *fn, void *arg);
 /* Handle one message from the router (docs/internals.md "The binary protocol"): addr the
  * address frame (the asking gateway's name; NULL when the message has none), data/len the
  * message frame; both borrowed. Malformed messages are logged at warn and dropped, or
- * answered bad_request when they carry a gateway and request id. */
-void shard_handle(shard_t *self, const void *addr, size_t alen, const void *data, size_t len);
+ * answered bad_request when they carry a gateway and request id. Returns the number of
+ * messages it stood for: a BATCH's entries (its requests were handled), else 1 — what a
+ * drain counts against its bound. */
+int shard_handle(shard_t *self, const void *addr, size_t alen, const void *data, size_t len);
 /* End of a drain: write the pending group commit, then answer and push (commit.h). */
 void shard_flush(shard_t *self);
 /* Timers (every 500 ms): heartbeat to the router, location table expiry, outbox resend. */
