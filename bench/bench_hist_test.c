@@ -18,9 +18,11 @@ static void s_near(const char *what, double got, double want)
     }
 }
 
-/* The max-rate search against a system that passes every rate <= limit: the rates it
- * tries, in order, must be want[0..n). */
-static void s_search(const char *what, double start, double limit, const double *want, int n)
+/* The max-rate search against a system that passes every rate <= limit, except that the
+ * step number stall (if >= 0) fails whatever its rate: the rates it tries, in order, must
+ * be want[0..n). */
+static void s_search(const char *what, double start, double limit, int stall, const double *want,
+                     int n)
 {
     bench_search_t bs;
     bench_search_init(&bs, start);
@@ -33,7 +35,7 @@ static void s_search(const char *what, double start, double limit, const double 
             s_fail = 1;
             return;
         }
-        more = bench_search_next(&bs, bs.next <= limit);
+        more = bench_search_next(&bs, bs.next <= limit && i != stall);
         i++;
     }
     if (i != n) {
@@ -44,12 +46,18 @@ static void s_search(const char *what, double start, double limit, const double 
 
 int main(void)
 {
-    /* doubles while passing, then bisects until within 8 % */
-    static const double up[] = {1000, 2000, 4000, 8000, 6000, 5000, 5500, 5250};
-    s_search("up", 1000, 5000, up, 8);
-    /* nothing passes: halves, gives up after 7 steps */
-    static const double down[] = {100, 50, 25, 12, 6, 3, 1};
-    s_search("down", 100, 0, down, 7);
+    /* doubles while passing, then bisects until within 8 %; a failure is run again once
+     * before it counts */
+    static const double up[] = {1000, 2000, 4000, 8000, 8000, 6000,
+                                6000, 5000, 5500, 5500, 5250, 5250};
+    s_search("up", 1000, 5000, -1, up, 12);
+    /* one stall (the first step fails once): the retry passes, the search goes on up */
+    static const double stall[] = {1000, 1000, 2000, 4000, 8000, 8000, 6000,
+                                   6000, 5000, 5500, 5500, 5250, 5250};
+    s_search("stall", 1000, 5000, 0, stall, 13);
+    /* nothing passes: each rate twice, halving, gives up after 7 recorded steps */
+    static const double down[] = {100, 100, 50, 50, 25, 25, 12, 12, 6, 6, 3, 3, 1, 1};
+    s_search("down", 100, 0, -1, down, 14);
 
     static bench_hist_t h, g;
     bench_hist_reset(&h);
