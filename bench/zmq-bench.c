@@ -95,13 +95,8 @@ static int s_flush(void)
     uint64_t count = pl_batch_count(&s_staged);
     if (count == 0)
         return 0;
-    const uint8_t *p = s_staged.data;
-    size_t n = s_staged.len;
-    if (count == 1) {
-        p += PL_BATCH_OVERHEAD + PL_BATCH_ENTRY;
-        n -= PL_BATCH_OVERHEAD + PL_BATCH_ENTRY;
-    }
-    int rc = zmq_send(zsock_resolve(s_sock), p, n, ZMQ_DONTWAIT) < 0 ? -1 : 0;
+    pl_slice_t f = pl_batch_frame(&s_staged);
+    int rc = zmq_send(zsock_resolve(s_sock), f.p, f.n, ZMQ_DONTWAIT) < 0 ? -1 : 0;
     pl_batch_begin_reqs(&s_staged);
     return rc;
 }
@@ -110,13 +105,12 @@ static int s_flush(void)
  * (gateway/zlink.c); plain when --no-batch or too large. 0 or -1. */
 static int s_stage_out(void)
 {
-    if (o.no_batch || s_out.failed ||
-        PL_BATCH_OVERHEAD + PL_BATCH_ENTRY + s_out.len > PL_BATCH_MAX) {
+    if (o.no_batch || s_out.failed || s_out.len > PL_BATCH_ENTRY_MAX) {
         if (s_flush() != 0)
             return -1;
         return s_send_out();
     }
-    if (s_staged.len + PL_BATCH_ENTRY + s_out.len > PL_BATCH_MAX && s_flush() != 0)
+    if (!pl_batch_fits(&s_staged, s_out.len) && s_flush() != 0)
         return -1;
     if (s_staged.len < PL_BATCH_OVERHEAD && pl_batch_begin_reqs(&s_staged) != 0)
         return -1;

@@ -326,14 +326,9 @@ static void s_flush(gw_zlink_t *self)
     uint64_t count = pl_batch_count(&self->staged);
     if (count == 0)
         return;
-    const uint8_t *p = self->staged.data;
-    size_t n = self->staged.len;
-    if (count == 1) { /* the lone case: the entry's message as it is */
-        p += PL_BATCH_OVERHEAD + PL_BATCH_ENTRY;
-        n -= PL_BATCH_OVERHEAD + PL_BATCH_ENTRY;
-    }
+    pl_slice_t f = pl_batch_frame(&self->staged);
     pl_turn_count("zmq_out", 1);
-    if (s_send_raw(self, p, n) != 0) {
+    if (s_send_raw(self, f.p, f.n) != 0) {
         pl_debug("send of %" PRIu64 " request(s) failed: %s", count, strerror(errno));
         s_staged_failed(self);
     }
@@ -366,9 +361,9 @@ static int s_stage(gw_zlink_t *self)
         return -1;
     }
     size_t n = self->out.len;
-    if (PL_BATCH_OVERHEAD + PL_BATCH_ENTRY + n > PL_BATCH_MAX)
+    if (n > PL_BATCH_ENTRY_MAX)
         return s_send(self);
-    if (self->staged.len + PL_BATCH_ENTRY + n > PL_BATCH_MAX) /* full: out with it first */
+    if (!pl_batch_fits(&self->staged, n)) /* full: out with it first */
         s_flush(self);
     if (pl_batch_add(&self->staged, self->out.data, n) != 0) {
         /* out of memory: the add wrote nothing, so what is staged goes now, then this */

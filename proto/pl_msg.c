@@ -320,6 +320,24 @@ uint64_t pl_batch_count(const pl_buf_t *b)
     return b->len >= PL_BATCH_OVERHEAD ? s_get64(b->data + 8) : 0;
 }
 
+bool pl_batch_fits(const pl_buf_t *b, size_t n)
+{
+    return b->len + PL_BATCH_ENTRY <= PL_BATCH_MAX && n <= PL_BATCH_MAX - PL_BATCH_ENTRY - b->len;
+}
+
+pl_slice_t pl_batch_frame(const pl_buf_t *b)
+{
+    if (pl_batch_count(b) == 1)
+        return (pl_slice_t){b->data + PL_BATCH_OVERHEAD + PL_BATCH_ENTRY,
+                            b->len - PL_BATCH_OVERHEAD - PL_BATCH_ENTRY};
+    return (pl_slice_t){b->data, b->len};
+}
+
+int pl_batch_weight(const pl_msg_t *m)
+{
+    return m->h.id > 0 && m->h.id < (uint64_t)INT32_MAX ? (int)m->h.id : 1;
+}
+
 void pl_batch_iter(pl_batch_it_t *it, const pl_msg_t *batch)
 {
     it->p = batch->f[0].p;

@@ -180,6 +180,15 @@ int pl_batch_begin_reqs(pl_buf_t *b);
 int pl_batch_add(pl_buf_t *b, const void *msg, size_t n);
 /* The number of messages in the batch in b. */
 uint64_t pl_batch_count(const pl_buf_t *b);
+/* The largest message a batch can hold; a larger one goes alone, plain. */
+#define PL_BATCH_ENTRY_MAX (PL_BATCH_MAX - PL_BATCH_OVERHEAD - PL_BATCH_ENTRY)
+/* True if a message of n bytes can be added to the batch in b without taking it past
+ * PL_BATCH_MAX (else the sender sends the batch first). */
+bool pl_batch_fits(const pl_buf_t *b, size_t n);
+/* What a sender puts on the wire for the batch in b (at least one entry): the batch, or,
+ * when it holds one message, that message itself (the lone case goes plain). Points into
+ * b. */
+pl_slice_t pl_batch_frame(const pl_buf_t *b);
 /* True if the decoded BATCH m is of the requests family (PL_MF_REQS). */
 bool pl_batch_is_reqs(const pl_msg_t *m);
 
@@ -194,6 +203,9 @@ typedef struct {
     bool reqs; /* the batch's family: REQ/REQN (else REP/EVT) */
 } pl_batch_it_t;
 int pl_batch_check(const pl_msg_t *batch);
+/* The number of messages the decoded BATCH m stands for (its header's count, 1 when that is
+ * 0 or does not fit an int): what a receiver's drain counts against its bound. */
+int pl_batch_weight(const pl_msg_t *m);
 void pl_batch_iter(pl_batch_it_t *it, const pl_msg_t *batch);
 /* The next message into *m (fields point into the batch): 1, 0 at the end, or a
  * PL_MSG_E_* code for a malformed entry (nothing more is read). */

@@ -134,20 +134,14 @@ static const char *s_shard_down(router_t *self, int id, int64_t now)
 static void s_flush_shard(router_t *self, int id)
 {
     router_shard_t *s = &self->shards[id];
-    uint64_t count = pl_batch_count(&s->staged);
-    if (count == 0 || !s->staged_gw[0])
+    if (pl_batch_count(&s->staged) == 0 || !s->staged_gw[0])
         return;
-    const uint8_t *p = s->staged.data;
-    size_t n = s->staged.len;
-    if (count == 1) { /* the lone case: the entry as it came */
-        p += PL_BATCH_OVERHEAD + PL_BATCH_ENTRY;
-        n -= PL_BATCH_OVERHEAD + PL_BATCH_ENTRY;
-    }
+    pl_slice_t f = pl_batch_frame(&s->staged);
     zmq_msg_t m;
-    if (zmq_msg_init_size(&m, n) != 0) {
+    if (zmq_msg_init_size(&m, f.n) != 0) {
         errno = ENOMEM;
     } else {
-        memcpy(zmq_msg_data(&m), p, n);
+        memcpy(zmq_msg_data(&m), f.p, f.n);
         if (s_to_shard(self, id, s->staged_gw, &m) == 0)
             goto done;
         zmq_msg_close(&m);
@@ -184,12 +178,11 @@ bool route__flush(router_t *self)
 static int s_stage(router_t *self, int id, const char *name, const void *msg, size_t len)
 {
     router_shard_t *s = &self->shards[id];
-    if (PL_BATCH_OVERHEAD + PL_BATCH_ENTRY + len > PL_BATCH_MAX) {
+    if (len > PL_BATCH_ENTRY_MAX) {
         s_flush_shard(self, id);
         return -1;
     }
-    if (s->staged_gw[0] &&
-        (strcmp(s->staged_gw, name) != 0 || s->staged.len + PL_BATCH_ENTRY + len > PL_BATCH_MAX))
+    if (s->staged_gw[0] && (strcmp(s->staged_gw, name) != 0 || !pl_batch_fits(&s->staged, len)))
         s_flush_shard(self, id);
     if (!s->staged_gw[0]) {
         size_t nl = strlen(name);
@@ -325,7 +318,7 @@ int route__front(router_t *self, zmq_msg_t *parts, int n)
         if (!peers__gw_touch(self, name, zmq_msg_data(rid), zmq_msg_size(rid)))
             return 1;
         s_front_batch(self, rid, &msg, name, n, now);
-        return msg.h.id > 0 && msg.h.id < (uint64_t)INT32_MAX ? (int)msg.h.id : 1;
+        return pl_batch_weight(&msg);
     case PL_K_LOC:
         /* LOC{id=epoch, seq=locseq}[payload] -> every shard, behind the gateway's name */
         if (!(gw = peers__gw_touch(self, name, zmq_msg_data(rid), zmq_msg_size(rid))))
@@ -445,12 +438,8 @@ int route__back(router_t *self, zmq_msg_t *parts, int n)
             return 1;
         }
         int id = pl_slots_owner(self->slots, pl_slot((const char *)msg.f[0].p, msg.f[0].n));
-        const char *why = NULL;
-        if (id < 0 || id >= self->nshards)
-            why = "no owner";
-        else if (!peers__shard_live(self, id, pl_mono_ms()))
-            why = "no heartbeat";
-        else if (s_to_shard(self, id, NULL, m) != 0)
+        const char *why = s_shard_down(self, id, pl_mono_ms());
+        if (!why && s_to_shard(self, id, NULL, m) != 0)
             why = errno == EAGAIN ? "send queue full" : "not connected";
         if (why) /* m (and so msg) is still ours when the send failed */
             router__warn_rl(&self->rl_fwd_drop,

@@ -65,12 +65,9 @@ static void s_batch_send(link_t *self, link_batch_t *b)
     uint64_t count = pl_batch_count(&b->buf);
     if (count == 0)
         return;
-    const void *parts[2] = {b->gw, b->buf.data};
-    size_t lens[2] = {b->gw_len, b->buf.len};
-    if (count == 1) { /* the lone case: the entry's message as it is, no batch overhead */
-        parts[1] = b->buf.data + PL_BATCH_OVERHEAD + PL_BATCH_ENTRY;
-        lens[1] = b->buf.len - PL_BATCH_OVERHEAD - PL_BATCH_ENTRY;
-    }
+    pl_slice_t f = pl_batch_frame(&b->buf); /* the lone case: the message, no batch overhead */
+    const void *parts[2] = {b->gw, f.p};
+    size_t lens[2] = {b->gw_len, f.n};
     if (s_send_now(self, 2, parts, lens) != 0)
         pl_debug("send of %llu message(s) to %s failed: %s", (unsigned long long)count, b->gw,
                  strerror(errno));
@@ -125,10 +122,9 @@ static int s_send(void *arg, int count, const void *const *parts, const size_t *
     link_batch_t *b = s_batch_of(self, parts[0], lens[0]);
     if (!b)
         return s_send_now(self, count, parts, lens);
-    if (batchable &&
-        b->buf.len + PL_BATCH_ENTRY + lens[1] > PL_BATCH_MAX) /* full: out with it first */
+    if (batchable && !pl_batch_fits(&b->buf, lens[1])) /* full: out with it first */
         s_batch_send(self, b);
-    if (!batchable || PL_BATCH_OVERHEAD + PL_BATCH_ENTRY + lens[1] > PL_BATCH_MAX) {
+    if (!batchable || lens[1] > PL_BATCH_ENTRY_MAX) {
         s_batch_send(self, b);
         return s_send_now(self, count, parts, lens);
     }

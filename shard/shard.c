@@ -736,7 +736,7 @@ static int s_handle(shard_t *self, const void *addr, size_t alen, const void *da
         break;
     case PL_K_BATCH:
         s_on_batch(self, gw, &m);
-        return m.h.id > 0 && m.h.id < (uint64_t)INT32_MAX ? (int)m.h.id : 1;
+        return pl_batch_weight(&m);
     case PL_K_LOC: {
         json_t *payload = s_parse(m.f[0], "LOC");
         if (payload)

@@ -476,7 +476,7 @@ void shard_batch_put(shard_batch_t *self, const shard_key_t *key, const void *va
     rocksdb_column_family_handle_t *cf = s_batch_cf(self, key);
     if (cf)
         rocksdb_writebatch_put_cf(self->wb, cf, key->buf, key->len, val, len);
-    else
+    else /* stale: never written, but counted, so the caller still writes and sees it fail */
         rocksdb_writebatch_put(self->wb, key->buf, key->len, val, len);
 }
 

@@ -455,6 +455,25 @@ static void test_batch_reqs(void)
     free(copy);
     /* a lone REQ is no batch of requests */
     CHECK(pl_msg_decode(one.data, one.len, &m) == 0 && !pl_batch_is_reqs(&m));
+    /* the wire form: a batch of one is its message, plain; of more, the batch */
+    CHECK(pl_batch_begin_reqs(&b) == 0 && pl_batch_add(&b, one.data, one.len) == 0);
+    pl_slice_t f = pl_batch_frame(&b);
+    CHECK(f.n == one.len && memcmp(f.p, one.data, one.len) == 0);
+    CHECK(pl_batch_add(&b, one.data, one.len) == 0);
+    f = pl_batch_frame(&b);
+    CHECK(f.p == b.data && f.n == b.len);
+    CHECK(s_decode(&b, b.len, &m, &copy) == 0 && pl_batch_weight(&m) == 2);
+    free(copy);
+    /* room: up to PL_BATCH_MAX, and no more */
+    CHECK(pl_batch_fits(&b, PL_BATCH_MAX - PL_BATCH_ENTRY - b.len));
+    CHECK(!pl_batch_fits(&b, PL_BATCH_MAX - PL_BATCH_ENTRY - b.len + 1));
+    CHECK(pl_batch_begin_reqs(&b) == 0 && pl_batch_fits(&b, PL_BATCH_ENTRY_MAX) &&
+          !pl_batch_fits(&b, PL_BATCH_ENTRY_MAX + 1) && !pl_batch_fits(&b, SIZE_MAX));
+    /* the weight of a header that claims nothing, or too much: 1 */
+    pl_msg_t w = {.h = {.kind = PL_K_BATCH, .id = 0}};
+    CHECK(pl_batch_weight(&w) == 1);
+    w.h.id = UINT64_MAX;
+    CHECK(pl_batch_weight(&w) == 1);
     pl_buf_free(&rep);
     pl_buf_free(&one);
     pl_buf_free(&b);
