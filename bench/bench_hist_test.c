@@ -46,18 +46,17 @@ static void s_search(const char *what, double start, double limit, int stall, co
 
 int main(void)
 {
-    /* doubles while passing, then bisects until within 8 %; a failure is run again once
-     * before it counts */
-    static const double up[] = {1000, 2000, 4000, 8000, 8000, 6000,
-                                6000, 5000, 5500, 5500, 5250, 5250};
-    s_search("up", 1000, 5000, -1, up, 12);
-    /* one stall (the first step fails once): the retry passes, the search goes on up */
-    static const double stall[] = {1000, 1000, 2000, 4000, 8000, 8000, 6000,
-                                   6000, 5000, 5500, 5500, 5250, 5250};
-    s_search("stall", 1000, 5000, 0, stall, 13);
-    /* nothing passes: each rate twice, halving, gives up after 7 recorded steps */
-    static const double down[] = {100, 100, 50, 50, 25, 25, 12, 12, 6, 6, 3, 3, 1, 1};
-    s_search("down", 100, 0, -1, down, 14);
+    /* doubles while passing, then bisects until within 8 %; the first failure is run again
+     * once before it counts */
+    static const double up[] = {1000, 2000, 4000, 8000, 8000, 6000, 5000, 5500, 5250};
+    s_search("up", 1000, 5000, -1, up, 9);
+    /* one stall (the first step fails once): the retry passes, the search goes on up; the
+     * next failure counts at once */
+    static const double stall[] = {1000, 1000, 2000, 4000, 8000, 6000, 5000, 5500, 5250};
+    s_search("stall", 1000, 5000, 0, stall, 9);
+    /* nothing passes: the first rate twice, then halving, gives up after 7 recorded steps */
+    static const double down[] = {100, 100, 50, 25, 12, 6, 3, 1};
+    s_search("down", 100, 0, -1, down, 8);
 
     static bench_hist_t h, g;
     bench_hist_reset(&h);

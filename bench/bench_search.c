@@ -9,11 +9,10 @@ void bench_search_init(bench_search_t *s, double start)
 bool bench_search_next(bench_search_t *s, bool pass)
 {
     double r = s->next;
-    if (!pass && !s->retry) {
-        s->retry = true; /* once more at this rate before it counts */
+    if (!pass && !s->retried) {
+        s->retried = true; /* once more at this rate before it counts */
         return true;
     }
-    s->retry = false;
     if (pass)
         s->lo = r;
     else

@@ -22,8 +22,8 @@
  *     from the intended send time (no coordinated omission) at every recipient;
  *  5. after the last send it waits --drain seconds for what is still in flight, then
  *     counts lost (expected deliveries that never came) and duplicated ones.
- * With --max-rate it repeats step 4–5 at rising rates (doubling, then bisecting; a failed
- * step is run once more before it counts, bench_search.h) and
+ * With --max-rate it repeats step 4–5 at rising rates (doubling, then bisecting; the first
+ * failed step is run once more before it counts, bench_search.h) and
  * reports the highest rate with p99 < --p99-limit ms and nothing lost.
  * With --catchup N it replaces 4-5 by T5: connection 0 sends N messages into its DM, then
  * connection 1 (the other user) reads them back with `sync` pages of 500, timed, R times
