@@ -15,7 +15,7 @@
  *    makes one per ZMQ_EVENTS check and per signal) and a thread wake-up (two threads
  *    bouncing an eventfd: one round trip is two wake-ups, as libzmq's mailbox signals
  *    between a socket's user and its I/O thread). On a virtual machine both can cost
- *    ten times what they do on bare metal, and they bound a message's latency (a DM
+ *    several times what they do on bare metal, and they bound a message's latency (a DM
  *    crosses ≈ 14 thread wake-ups end to end) and its CPU.
  * (The last limit, a bare libwebsockets echo server, is bench/lws-echo driven by
  * parley-wsbench --echo.)
@@ -263,8 +263,13 @@ static int s_kernel(double *syscall_ns, double *wake_rt_us)
     s_efd_a = eventfd(0, 0);
     s_efd_b = eventfd(0, 0);
     pthread_t t;
-    if (s_efd_a < 0 || s_efd_b < 0 || pthread_create(&t, NULL, s_pong, NULL) != 0)
+    if (s_efd_a < 0 || s_efd_b < 0 || pthread_create(&t, NULL, s_pong, NULL) != 0) {
+        if (s_efd_a >= 0)
+            close(s_efd_a);
+        if (s_efd_b >= 0)
+            close(s_efd_b);
         return -1;
+    }
     t0 = s_now_us();
     until = t0 + (int64_t)(o_seconds * 1e6 / 3);
     n = 0;
