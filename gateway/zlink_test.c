@@ -152,6 +152,17 @@ static void s_router_answer(router_t *r, uint64_t id, uint8_t kind, pl_status_t 
     pl_buf_free(&b);
 }
 
+/* Send one raw frame to the zlink's connection. */
+static void s_router_raw(router_t *r, const void *data, size_t len)
+{
+    CHECK(r->have_peer);
+    zmq_msg_t peer;
+    zmq_msg_init(&peer);
+    zmq_msg_copy(&peer, &r->peer);
+    CHECK(zmq_msg_send(&peer, r->raw, ZMQ_SNDMORE) >= 0);
+    CHECK(zmq_send(r->raw, data, len, 0) == (int)len);
+}
+
 /* Answer the oldest held request and forget it. */
 static uint64_t s_router_answer_first(router_t *r, pl_status_t st, const char *body)
 {
@@ -341,6 +352,32 @@ static void test_batch_per_turn(void)
     s_router_answer_first(&r, PL_ST_OK, "{}");
     CHECK(s_wait(&r, NULL, &late_probe.calls, 1, 5000));
     CHECK(late_probe.calls == 1 && strcmp(late_probe.status, "ok") == 0);
+    /* bad input from the router changes nothing: a BATCH of the requests family (even one
+     * holding an answer), or a BATCH of answers holding a request, is dropped whole */
+    probe_t held = {0};
+    s_request(zl, &held, "{}");
+    CHECK(s_wait(&r, NULL, &r.nreq, 6, 5000));
+    pl_buf_t rep = {0}, req = {0}, b = {0};
+    pl_hdr_t h = {.kind = PL_K_REP, .id = r.held[0]};
+    pl_msg_encode(&rep, &h, 1, (pl_slice_t[]){{(const uint8_t *)"{}", 2}});
+    h = (pl_hdr_t){.kind = PL_K_REQ, .id = r.held[0]};
+    pl_msg_encode(&req, &h, 2,
+                  (pl_slice_t[]){{(const uint8_t *)"u:a", 3}, {(const uint8_t *)"{}", 2}});
+    pl_batch_begin_reqs(&b);
+    pl_batch_add(&b, rep.data, rep.len);
+    s_router_raw(&r, b.data, b.len);
+    pl_batch_begin(&b);
+    pl_batch_add(&b, rep.data, rep.len);
+    pl_batch_add(&b, req.data, req.len);
+    s_router_raw(&r, b.data, b.len);
+    int64_t until = pl_mono_ms() + 200;
+    CHECK(!s_wait(&r, NULL, &held.calls, 1, until - pl_mono_ms()));
+    s_router_answer_first(&r, PL_ST_OK, "{\"after\":1}");
+    CHECK(s_wait(&r, NULL, &held.calls, 1, 5000));
+    CHECK(held.calls == 1 && strcmp(held.body, "{\"after\":1}") == 0);
+    pl_buf_free(&rep);
+    pl_buf_free(&req);
+    pl_buf_free(&b);
     uv_prepare_stop(&late);
     uv_close((uv_handle_t *)&late, NULL);
     s_stop(&zl);
