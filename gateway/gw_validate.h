@@ -46,9 +46,13 @@ typedef struct {
 
 /* The head of a client frame. */
 typedef struct gw_frame_head {
-    json_t *req;      /* the frame as a JSON object (owned: the caller decrefs), or NULL:
-                       * a flat frame not (yet) built into one (gw_frame_req) */
-    char *id_json;    /* its id as JSON text, e.g. "\"7\"" (owned: the caller frees), or NULL */
+    json_t *req;   /* the frame as a JSON object (owned: the caller decrefs), or NULL:
+                    * a flat frame not (yet) built into one (gw_frame_req) */
+    char *id_json; /* its id as JSON text, e.g. "\"7\"", or NULL: in id_small, or
+                    * malloc'd (owned: gw_frame_head_clear frees it) */
+    char id_small[40];
+    bool ascii;       /* every byte of the frame is ASCII and it holds no "\u": so is every
+                       * string in it (its characters are its bytes) */
     bool has_type;    /* a "type" member is present */
     const char *type; /* its string; "(holds U+0000)" if it holds U+0000 (no known type);
                        * NULL if absent or not a string */

@@ -120,6 +120,9 @@ void gw_session_auth_finished(gw_session_t *s);
  * start-up (0 or -1); gw_ws_flush_stop from a loop callback at shutdown (uv_close). */
 int gw_ws_flush_start(gw_t *gw);
 void gw_ws_flush_stop(gw_t *gw);
+/* Free the pooled out-queue and answer-FIFO entries (ws.c keeps up to 1,024 of each for
+ * reuse). At exit, once every session is gone. */
+void gw_ws_pools_free(gw_t *gw);
 /* lws callback for the WebSocket reasons. */
 int gw_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                    size_t len);

@@ -20,7 +20,8 @@ void gw_frame_head_clear(gw_frame_head_t *h)
 {
     json_decref(h->req);
     h->req = NULL;
-    free(h->id_json);
+    if (h->id_json != h->id_small)
+        free(h->id_json);
     h->id_json = NULL;
     if (h->scratch != h->scratch_small)
         free(h->scratch);
@@ -31,16 +32,17 @@ void gw_frame_head_clear(gw_frame_head_t *h)
 }
 
 /* v quoted as JSON when it needs no escape (what json_dumps gives then: jansson escapes
- * only '"', '\\', control characters and, without flags, nothing else); NULL otherwise
- * or on OOM. Caller frees. */
-static char *s_quote(const char *v, size_t n)
+ * only '"', '\\', control characters and, without flags, nothing else), into small
+ * (small_cap bytes) when it fits, else malloc'd (the caller frees what is not small); NULL
+ * otherwise or on OOM. */
+static char *s_quote(const char *v, size_t n, char *small, size_t small_cap)
 {
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)v[i];
         if (c < 0x20 || c == '"' || c == '\\' || c == 0x7f)
             return NULL;
     }
-    char *q = malloc(n + 3);
+    char *q = n + 3 <= small_cap ? small : malloc(n + 3);
     if (!q)
         return NULL;
     q[0] = '"';
@@ -262,17 +264,19 @@ static const yajl_callbacks s_callbacks = {
  * escaped backslash then 'u' goes to jansson too, which is only slower), 0 otherwise.
  * Eight bytes at a time while they hold neither a byte < 0x20 nor a backslash (the
  * has-less-than and has-zero-byte bit tricks: exact about whether such a byte exists). */
-static int s_prescan(const char *data, size_t len)
+static int s_prescan(const char *data, size_t len, bool *ascii)
 {
 #define ONES 0x0101010101010101ULL
 #define HIGHS 0x8080808080808080ULL
     const unsigned char *p = (const unsigned char *)data;
     size_t i = 0;
     int ret = 0;
+    uint64_t any = 0; /* the bytes ORed together: its high bits tell a non-ASCII byte */
     while (i < len) {
         if (len - i >= 8) {
             uint64_t w, b;
             memcpy(&w, p + i, 8);
+            any |= w;
             b = w ^ (ONES * '\\');
             if (!(((w - ONES * 0x20) & ~w & HIGHS) | ((b - ONES) & ~b & HIGHS))) {
                 i += 8;
@@ -282,12 +286,14 @@ static int s_prescan(const char *data, size_t len)
         size_t end = len - i >= 8 ? i + 8 : len;
         for (; i < end; i++) {
             unsigned char c = p[i];
+            any |= c;
             if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
                 return -1;
             if (c == '\\' && i + 1 < len && p[i + 1] == 'u')
                 ret = 1;
         }
     }
+    *ascii = (any & HIGHS) == 0;
     return ret;
 #undef ONES
 #undef HIGHS
@@ -516,12 +522,15 @@ static json_t *s_parse_tree(const char *data, size_t len)
  * memory building a tree); -2: out of memory. */
 static int s_parse_frame(const char *data, size_t len, gw_frame_head_t *h)
 {
-    int pre = s_prescan(data, len);
+    bool ascii = false;
+    int pre = s_prescan(data, len, &ascii);
     if (pre > 0) { /* "\u": jansson itself */
         h->req = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
         return h->req ? 0 : -1;
     }
-    if (pre < 0 || !pl_utf8_valid(data, len))
+    /* ASCII is valid UTF-8; without "\u" every string of the frame is ASCII too */
+    h->ascii = ascii;
+    if (pre < 0 || (!ascii && !pl_utf8_valid(data, len)))
         return -1;
     h->scratch = len <= sizeof h->scratch_small ? h->scratch_small : malloc(len);
     if (!h->scratch)
@@ -621,6 +630,7 @@ gw_verdict_t gw_frame_head(const char *data, size_t len, bool binary, gw_frame_h
 {
     h->req = NULL;
     h->id_json = NULL;
+    h->ascii = false;
     h->has_type = false;
     h->type = NULL;
     h->nflat = 0;
@@ -637,7 +647,7 @@ gw_verdict_t gw_frame_head(const char *data, size_t len, bool binary, gw_frame_h
     s_val_t id = s_get(h, "id");
     if (!id.is_str)
         return BAD("id is missing or not a string");
-    h->id_json = s_quote(id.s, id.n);
+    h->id_json = s_quote(id.s, id.n, h->id_small, sizeof h->id_small);
     if (!h->id_json) { /* escapes needed, or out of memory */
         json_t *idv = json_stringn_nocheck(id.s, id.n);
         h->id_json = idv ? json_dumps(idv, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
@@ -720,7 +730,9 @@ static gw_verdict_t s_send(const gw_frame_head_t *h, gw_conv_req_t *out)
     gw_verdict_t v = s_str(s_get(h, "client_msg_id"), true, &out->cmid, NULL);
     if (v.code)
         return v;
-    size_t ncp = pl_utf8_count(out->cmid, strlen(out->cmid));
+    /* characters <= bytes, and a non-empty string has one: counted only when it matters */
+    size_t cl = strlen(out->cmid);
+    size_t ncp = cl <= 64 || h->ascii ? cl : pl_utf8_count(out->cmid, cl);
     if (ncp < 1 || ncp > 64)
         return BAD("client_msg_id must be 1 to 64 characters");
     s_val_t tv = s_get(h, "text");
@@ -732,7 +744,7 @@ static gw_verdict_t s_send(const gw_frame_head_t *h, gw_conv_req_t *out)
         return BAD("text is empty");
     if (memchr(tv.s, 0, tv.n))
         return BAD("text holds U+0000");
-    if (pl_utf8_count(tv.s, tv.n) > PL_TEXT_MAX_CP)
+    if (tv.n > PL_TEXT_MAX_CP && (h->ascii || pl_utf8_count(tv.s, tv.n) > PL_TEXT_MAX_CP))
         return (gw_verdict_t){PL_E_TOO_LARGE, "text is longer than 100000 characters"};
     out->text = tv.s;
     out->text_len = tv.n;
