@@ -90,15 +90,16 @@ void gw_blob_tag_conv(gw_blob_t *self)
     self->conv_off = self->conv_len = 0;
     if (self->len < sizeof t - 1 || memcmp(d, t, sizeof t - 1) != 0)
         return;
-    const char *q = d + sizeof t - 1; /* the type: no quote or backslash inside */
-    while (q < end && *q != '"' && *q != '\\')
-        q++;
-    if ((size_t)(end - q) < sizeof c - 1 || memcmp(q, c, sizeof c - 1) != 0)
+    /* the type, then the conv: each up to its first quote, without a backslash */
+    const char *q = d + sizeof t - 1;
+    const char *qe = memchr(q, '"', (size_t)(end - q));
+    if (!qe || memchr(q, '\\', (size_t)(qe - q)))
         return;
-    const char *v = q + sizeof c - 1, *w = v;
-    while (w < end && *w != '"' && *w != '\\')
-        w++;
-    if (w == end || *w != '"' || w == v || w - v > 128)
+    if ((size_t)(end - qe) < sizeof c - 1 || memcmp(qe, c, sizeof c - 1) != 0)
+        return;
+    const char *v = qe + sizeof c - 1;
+    const char *w = memchr(v, '"', (size_t)(end - v) < 130 ? (size_t)(end - v) : 130);
+    if (!w || w == v || w - v > 128 || memchr(v, '\\', (size_t)(w - v)))
         return;
     self->conv_off = (uint32_t)(v - d);
     self->conv_len = (uint32_t)(w - v);

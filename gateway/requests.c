@@ -225,8 +225,7 @@ static int s_bin_slices(pl_op_t op, const gw_session_t *s, const gw_conv_req_t *
 static char *s_bin_body(const pl_slice_t *f, int n, size_t *len)
 {
     pl_buf_t b = {0};
-    for (int i = 0; i < n; i++)
-        pl_msg_field(&b, f[i].p, f[i].n);
+    pl_msg_fields(&b, f, n);
     if (b.failed || !b.data) {
         pl_buf_free(&b);
         return NULL;
@@ -264,13 +263,14 @@ static void s_conv_request(gw_session_t *s, gw_pending_t *p, const char *id_json
     gw_t *gw = s->gw;
     /* Whatever the dm request, its answer tells whether `other` exists: such answers are
      * budgeted per user (limits.c), else `sync` on dm:<me>:<name> enumerates accounts. */
-    if (other[0] && !gw_limits_dm_probe_allowed(gw, s->user, s->peer, other)) {
+    bool confirmed = false;
+    if (other[0] && !gw_limits_dm_probe_allowed(gw, s->user, s->peer, other, &confirmed)) {
         static const char msg[] = "too many requests on dm conversations with unknown users";
         gw_req_finish(o, PL_E_RATE_LIMITED, msg, sizeof msg - 1);
         return;
     }
     bool check = other[0] && !zhashx_lookup(gw->known_users, other);
-    if (other[0] && !check)
+    if (other[0] && !check && !confirmed)
         gw_limits_dm_probe_answer(gw, s->user, s->peer, other, true);
     bool now = !check && gw_order_idle(s, conv);
     if (now && nbf >= 0) {

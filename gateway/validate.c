@@ -442,7 +442,8 @@ static int s_flat_key(void *ctx, const unsigned char *s, size_t n)
     s_flat_t *f = ctx;
     gw_frame_head_t *h = f->h;
     for (size_t i = 0; i < h->nflat; i++)
-        if (h->flat[i].key_len == n && memcmp(h->flat[i].key, s, n) == 0)
+        if (h->flat[i].key_len == n && (n == 0 || h->flat[i].key[0] == (char)s[0]) &&
+            memcmp(h->flat[i].key, s, n) == 0)
             return 0; /* a duplicate key */
     if (h->nflat == GW_FLAT_MAX) {
         f->not_flat = true;
@@ -608,14 +609,14 @@ static s_val_t s_val_json(json_t *v)
     return r;
 }
 
-static s_val_t s_get(const gw_frame_head_t *h, const char *name)
+/* The member name (n bytes: s_get's callers pass a literal, so no strlen per lookup). */
+static s_val_t s_get_n(const gw_frame_head_t *h, const char *name, size_t n)
 {
     if (h->req)
         return s_val_json(json_object_get(h->req, name));
-    size_t n = strlen(name);
     for (size_t i = 0; i < h->nflat; i++) {
         const gw_member_t *m = &h->flat[i];
-        if (m->key_len == n && memcmp(m->key, name, n) == 0)
+        if (m->key_len == n && m->key[0] == name[0] && memcmp(m->key, name, n) == 0)
             return (s_val_t){.present = true,
                              .is_str = m->kind == GW_M_STRING,
                              .is_int = m->kind == GW_M_INTEGER,
@@ -625,6 +626,8 @@ static s_val_t s_get(const gw_frame_head_t *h, const char *name)
     }
     return (s_val_t){0};
 }
+
+#define s_get(h, lit) s_get_n((h), "" lit, sizeof(lit) - 1)
 
 gw_verdict_t gw_frame_head(const char *data, size_t len, bool binary, gw_frame_head_t *h)
 {

@@ -11,11 +11,9 @@
  * messages unread (also after this turn's sends).
  *
  * Requests (REQ/REQN) made during a loop turn are written straight into one BATCH of
- * requests (PL_MF_REQS, pl_msg.h) and go out at the turn's uv_check, before the drain (the
- * requests of the poll phase's reads), and at its end (the uv_prepare, before the loop
- * blocks: those of timers and other prepare callbacks): one frame, one CURVE box and one
- * router wake-up per turn instead of one per request; the router re-batches the entries
- * per shard. What is staged also goes before
+ * requests (PL_MF_REQS, pl_msg.h) and go out when the turn ends (the uv_prepare, before
+ * the loop blocks): one frame, one CURVE box and one router wake-up per turn instead of
+ * one per request; the router re-batches the entries per shard. What is staged also goes before
  * any other message (HB, LOC, HEALTH: the router sees everything in the order it was made)
  * and when the batch is full (PL_BATCH_MAX); a lone request goes plain.
  *
@@ -320,8 +318,8 @@ static void s_staged_failed(gw_zlink_t *self)
 }
 
 /* Send this turn's staged requests: one BATCH frame (the router re-batches its entries
- * per shard), or the message itself when there is one. Called before every drain
- * (s_check_cb) and at the end of every loop turn (s_prepare_cb), before any other message goes
+ * per shard), or the message itself when there is one. Called at the end of every loop
+ * turn (s_prepare_cb), before any other message goes
  * (s_send: order kept), and when the batch is full. A failed send answers each request
  * `unavailable` on the next turn. */
 static void s_flush(gw_zlink_t *self)
@@ -359,12 +357,11 @@ static int s_put_req(pl_buf_t *b, const char *key, size_t kl, const pl_slice_t *
     if (key)
         pl_msg_field(b, key, kl);
     size_t at = pl_msg_field_begin(b);
-    for (int i = 0; i < nparts; i++) {
-        if (fields)
-            pl_msg_field(b, parts[i].p, parts[i].n);
-        else
+    if (fields)
+        pl_msg_fields(b, parts, nparts);
+    else
+        for (int i = 0; i < nparts; i++)
             pl_buf_put(b, parts[i].p, parts[i].n);
-    }
     pl_msg_field_end(b, at);
     return b->failed ? -1 : 0;
 }
@@ -386,7 +383,7 @@ static int s_stage(gw_zlink_t *self, const pl_hdr_t *h, const char *key, size_t 
         size_t at = pl_batch_entry_begin(&self->staged, h);
         if (s_put_req(&self->staged, key, kl, parts, nparts, fields) == 0 &&
             pl_batch_entry_end(&self->staged, at) == 0) {
-            /* The batch goes at the next uv_check or uv_prepare. A request made after
+            /* The batch goes at the next uv_prepare. A request made after
              * this turn's s_prepare_cb (e.g. by another prepare callback: the WebSocket
              * flush replays deferred frames) must not wait for the next wake-up: an active
              * idle handle keeps the loop from blocking, and s_prepare_cb stops it once
@@ -690,11 +687,9 @@ static void s_poll_cb(uv_poll_t *h, int status, int events)
 static void s_check_cb(uv_check_t *h)
 {
     gw_zlink_t *self = h->data;
-    /* The requests of this turn's reads (lws's callbacks ran just before, in the poll
-     * phase) go out now, before the drain: its receive until EAGAIN then covers whatever
-     * the send processed, so the turn needs no ZMQ_EVENTS check afterwards (s_prepare_cb
-     * makes one only when something was sent after this). */
-    s_flush(self);
+    /* (The turn's requests go out at its end, s_prepare_cb, followed by one ZMQ_EVENTS
+     * check. Sending them here before the drain instead costs more: the drain's receive
+     * that ends in EAGAIN is dearer in libzmq than that check, measured.) */
     s_drain(self);
     if (self->head && self->head->deadline <= pl_mono_ms())
         s_expire(self, pl_mono_ms());

@@ -253,6 +253,29 @@ int pl_msg_field_str(pl_buf_t *b, const char *s)
     return pl_msg_field(b, s, strlen(s));
 }
 
+int pl_msg_fields(pl_buf_t *b, const pl_slice_t *f, int n)
+{
+    size_t need = 0;
+    for (int i = 0; i < n; i++) {
+        if (f[i].n > UINT32_MAX) {
+            b->failed = true;
+            return -1;
+        }
+        need += 4 + f[i].n;
+    }
+    if (s_reserve(b, need) != 0)
+        return -1;
+    uint8_t *p = b->data + b->len;
+    for (int i = 0; i < n; i++) {
+        s_put32(p, (uint32_t)f[i].n);
+        if (f[i].n)
+            memcpy(p + 4, f[i].p, f[i].n);
+        p += 4 + f[i].n;
+    }
+    b->len += need;
+    return 0;
+}
+
 size_t pl_msg_field_begin(pl_buf_t *b)
 {
     size_t at = b->len;

@@ -146,6 +146,8 @@ int pl_msg_begin(pl_buf_t *b, const pl_hdr_t *h);
 /* Append one field. 0 or -1. */
 int pl_msg_field(pl_buf_t *b, const void *p, size_t n);
 int pl_msg_field_str(pl_buf_t *b, const char *s);
+/* Append n fields f[0..n) (one allocation check for all). 0 or -1. */
+int pl_msg_fields(pl_buf_t *b, const pl_slice_t *f, int n);
 /* Open a field whose bytes are appended next (pl_buf_put, pl_list_add); returns the
  * offset to give to pl_msg_field_end, which writes its length. */
 size_t pl_msg_field_begin(pl_buf_t *b);

@@ -504,6 +504,15 @@ static void test_batch_entry(void)
         CHECK(pl_batch_entry_end(&b, e) == 0);
         CHECK(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
     }
+    /* pl_msg_fields: the same bytes as one pl_msg_field per field */
+    pl_buf_t x = {0}, y = {0};
+    pl_slice_t fs[3] = {S("ann"), {NULL, 0}, S("hello")};
+    CHECK(pl_msg_fields(&x, fs, 3) == 0 && pl_msg_fields(&x, fs, 0) == 0);
+    for (int i = 0; i < 3; i++)
+        pl_msg_field(&y, fs[i].p, fs[i].n);
+    CHECK(x.len == y.len && x.len == 4 + 3 + 4 + 4 + 5 && memcmp(x.data, y.data, x.len) == 0);
+    pl_buf_free(&x);
+    pl_buf_free(&y);
     /* an entry given up half-written: the batch is as before, and takes more entries */
     size_t len = b.len;
     pl_hdr_t h = {.kind = PL_K_REQ, .id = 77};
