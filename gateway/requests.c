@@ -241,16 +241,26 @@ static void s_conv_request(gw_session_t *s, gw_pending_t *p, const char *id_json
     json_t *pl = NULL;
     gw_req_t *o = NULL;
     gw_conv_req_t r;
-    gw_verdict_t v = gw_valid_conv_request(s->user, t, h, &r);
+    gw_verdict_t v = gw_valid_conv_request(s->user, t, h, &r, &s->conv_memo);
     if (v.code) {
         s_error(s, p, id_json, v.code, v.msg);
         return;
     }
     const char *conv = r.conv, *other = r.other;
+    size_t cl = strlen(conv);
+    if (strcmp(s->conv_memo.conv, conv) != 0) {
+        /* a valid conv id fits (PL_CONV_MAX); the other user's existence is asked anew */
+        if (cl < sizeof s->conv_memo.conv) {
+            memcpy(s->conv_memo.conv, conv, cl + 1);
+            memcpy(s->conv_memo.other, other, strlen(other) + 1);
+        } else {
+            s->conv_memo.conv[0] = 0;
+        }
+        s->conv_known = false;
+    }
     o = gw_req_new(s, p, id_json);
     if (!o)
         goto oom;
-    size_t cl = strlen(conv);
     if (cl > sizeof o->key - 3)
         cl = sizeof o->key - 3; /* cannot happen: a valid conv id is shorter */
     memcpy(o->key, "c:", 2);
@@ -269,7 +279,9 @@ static void s_conv_request(gw_session_t *s, gw_pending_t *p, const char *id_json
         gw_req_finish(o, PL_E_RATE_LIMITED, msg, sizeof msg - 1);
         return;
     }
-    bool check = other[0] && !zhashx_lookup(gw->known_users, other);
+    bool check = other[0] && !s->conv_known && !zhashx_lookup(gw->known_users, other);
+    /* users are never deleted: once known, known for this socket's conv */
+    s->conv_known = other[0] && !check;
     if (other[0] && !check && !confirmed)
         gw_limits_dm_probe_answer(gw, s->user, s->peer, other, true);
     bool now = !check && gw_order_idle(s, conv);
@@ -461,6 +473,8 @@ static void s_auth(gw_session_t *s, gw_pending_t *p, const char *id_json, const 
     }
     json_decref(pl);
     snprintf(s->user, sizeof s->user, "%s", user);
+    s->conv_memo.conv[0] = 0; /* the memo holds checks of one user's requests */
+    s->conv_known = false;
     snprintf(s->device, sizeof s->device, "%s", device);
     snprintf(s->th, sizeof s->th, "%s", th);
     snprintf(o->key, sizeof o->key, "u:%s", user);

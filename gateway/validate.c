@@ -774,7 +774,8 @@ static gw_verdict_t s_page(const gw_type_def_t *t, const gw_frame_head_t *h, gw_
 }
 
 gw_verdict_t gw_valid_conv_request(const char *user, const gw_type_def_t *t,
-                                   const gw_frame_head_t *h, gw_conv_req_t *out)
+                                   const gw_frame_head_t *h, gw_conv_req_t *out,
+                                   const gw_conv_memo_t *memo)
 {
     memset(out, 0, sizeof *out);
     gw_verdict_t v = s_str(s_get(h, "conv"), true, &out->conv, NULL);
@@ -806,5 +807,9 @@ gw_verdict_t gw_valid_conv_request(const char *user, const gw_type_def_t *t,
     }
     if (v.code)
         return v;
+    if (memo && memo->conv[0] && strcmp(memo->conv, out->conv) == 0) {
+        memcpy(out->other, memo->other, strlen(memo->other) + 1);
+        return GW_VERDICT_OK;
+    }
     return gw_valid_conv(user, out->conv, out->other);
 }
