@@ -49,6 +49,9 @@
 #include <zmq.h>
 
 #define ZL_DRAIN_MAX 256
+/* A BATCH from the router of at most this many entries is decoded once (on the stack)
+ * while it is checked; a larger one is checked, then decoded again entry by entry. */
+#define ZL_BATCH_DECODED 32
 #define ZL_HEALTH_TIMEOUT_MS 1000
 #define ZL_TICK_MS 250
 #define ZL_HB_MS 1000
@@ -579,12 +582,29 @@ static void s_dispatch(gw_zlink_t *self, zmq_msg_t *frame)
         pl_warn("a BATCH of requests from the router dropped");
         return;
     }
+    pl_batch_it_t it;
+    pl_msg_t in;
+    if (m.h.id <= ZL_BATCH_DECODED) {
+        /* a small batch: each entry decoded once, into ents, while it is checked */
+        pl_msg_t ents[ZL_BATCH_DECODED];
+        uint64_t n = 0;
+        pl_batch_iter(&it, &m);
+        /* as pl_batch_check: every entry read (past the count too), the first error */
+        while ((rc = pl_batch_next(&it, n < ZL_BATCH_DECODED ? &ents[n] : &in)) == 1)
+            n++;
+        if (rc < 0 || n != m.h.id) {
+            pl_warn("malformed BATCH from the router dropped: %s",
+                    pl_msg_strerror(rc < 0 ? rc : PL_MSG_E_BATCH));
+            return;
+        }
+        for (uint64_t i = 0; i < n && !self->stopped; i++)
+            s_handle(self, &ents[i]);
+        return;
+    }
     if ((rc = pl_batch_check(&m)) != 0) {
         pl_warn("malformed BATCH from the router dropped: %s", pl_msg_strerror(rc));
         return;
     }
-    pl_batch_it_t it;
-    pl_msg_t in;
     pl_batch_iter(&it, &m);
     while (pl_batch_next(&it, &in) == 1 && !self->stopped)
         s_handle(self, &in);
