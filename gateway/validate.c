@@ -336,6 +336,7 @@ static int s_prescan(const char *data, size_t len, bool *ascii)
 typedef struct {
     unsigned char *buf;
     size_t used, cap;
+    bool heap; /* a block was taken from malloc: yajl_free must run */
 } s_arena_t;
 
 #define ARENA_ALIGN 16
@@ -350,6 +351,7 @@ static void *s_arena_malloc(void *ctx, size_t n)
         a->used += need;
         return blk + ARENA_ALIGN;
     }
+    a->heap = true;
     return malloc(n);
 }
 
@@ -375,6 +377,7 @@ static void *s_arena_realloc(void *ctx, void *p, size_t n)
     memcpy(&old, (unsigned char *)p - ARENA_ALIGN, sizeof old);
     if (n <= old)
         return p;
+    a->heap = true;
     void *q = malloc(n); /* what grows once grows again: to the heap */
     if (q)
         memcpy(q, p, old);
@@ -504,7 +507,7 @@ static bool s_yajl(const char *data, size_t len, const yajl_callbacks *cb, void 
     s_top_t *top = ctx;
     /* yajl's handle, lexer and stacks ≈ 450 B; its 2 KiB buffer for a string with escapes */
     _Alignas(ARENA_ALIGN) unsigned char arena[3072];
-    s_arena_t a = {arena, 0, sizeof arena};
+    s_arena_t a = {arena, 0, sizeof arena, false};
     yajl_alloc_funcs af = {s_arena_malloc, s_arena_realloc, s_arena_free, &a};
     yajl_handle y = yajl_alloc(cb, &af, ctx);
     /* its UTF-8 check is laxer than pl_utf8_valid's, which the frame has passed */
@@ -520,7 +523,9 @@ static bool s_yajl(const char *data, size_t len, const yajl_callbacks *cb, void 
               top->end > 0 && top->end <= len;
     for (size_t i = top->end; ok && i < len; i++)
         ok = data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r';
-    if (y)
+    /* yajl_free only frees (its stacks, buffers, lexer, handle): nothing to do when every
+     * block is in the arena, which goes with this stack frame */
+    if (y && a.heap)
         yajl_free(y);
     top->y = NULL;
     return ok;
