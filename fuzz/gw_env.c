@@ -246,6 +246,19 @@ void gw_zlink_request(gw_zlink_t *self, pl_op_t op, const char *key, const char 
     s_queue(cb, arg);
 }
 
+void gw_zlink_request_fields(gw_zlink_t *self, pl_op_t op, const char *key,
+                             const pl_slice_t *fields, int nfields, gw_zlink_cb *cb, void *arg)
+{
+    /* the body zlink would write: checked as gw_zlink_request checks a binary body */
+    pl_buf_t b = {0};
+    if (pl_msg_fields(&b, fields, nfields) != 0 || !(pl_op_def(op)->flags & PL_OPF_BIN)) {
+        fprintf(stderr, "a binary %s body that cannot be built\n", pl_op_name(op));
+        abort();
+    }
+    gw_zlink_request(self, op, key, b.data ? (const char *)b.data : "", b.len, cb, arg);
+    pl_buf_free(&b);
+}
+
 void gw_zlink_health(gw_zlink_t *self, gw_zlink_cb *cb, void *arg)
 {
     (void)self;

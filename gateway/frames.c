@@ -3,11 +3,45 @@
 #include "gw.h"
 #include "gw_frames.h"
 
+/* Small blobs (an `ok` answer, a `msg` event: two per DM message) come from free lists of
+ * two sizes instead of a malloc and a free each. At most GW_BLOB_POOL_MAX of each size are
+ * kept, so a burst's memory returns to malloc; gw_frames_pool_free releases them at exit.
+ * Loop thread only, like every blob. */
+#define GW_BLOB_POOL_MAX 512
+static const uint32_t s_class_cap[2] = {128, 512}; /* data bytes, its NUL included */
+
+typedef struct {
+    gw_blob_t *head; /* linked through their data (a gw_blob_t * at data[0..8)) */
+    int n;
+} blob_pool_t;
+static blob_pool_t s_pool[2];
+
+void gw_frames_pool_free(void)
+{
+    for (int c = 0; c < 2; c++) {
+        while (s_pool[c].head) {
+            gw_blob_t *b = s_pool[c].head;
+            memcpy(&s_pool[c].head, b->data, sizeof b);
+            free(b);
+        }
+        s_pool[c].n = 0;
+    }
+}
+
 gw_blob_t *gw_blob_alloc(size_t len)
 {
-    gw_blob_t *b = malloc(sizeof *b + len + 1);
-    if (!b)
-        return NULL;
+    int c = len < s_class_cap[0] ? 0 : len < s_class_cap[1] ? 1 : -1;
+    gw_blob_t *b;
+    if (c >= 0 && s_pool[c].head) {
+        b = s_pool[c].head;
+        memcpy(&s_pool[c].head, b->data, sizeof b);
+        s_pool[c].n--;
+    } else {
+        b = malloc(sizeof *b + (c >= 0 ? s_class_cap[c] : len + 1));
+        if (!b)
+            return NULL;
+    }
+    b->cls = c;
     b->refs = 1;
     b->len = len;
     b->conv_off = b->conv_len = 0;
@@ -35,9 +69,18 @@ void gw_blob_unref(gw_blob_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    if (--(*self_p)->refs == 0)
-        free(*self_p);
+    gw_blob_t *b = *self_p;
     *self_p = NULL;
+    if (--b->refs > 0)
+        return;
+    int c = b->cls;
+    if (c < 0 || s_pool[c].n >= GW_BLOB_POOL_MAX) {
+        free(b);
+        return;
+    }
+    memcpy(b->data, &s_pool[c].head, sizeof b);
+    s_pool[c].head = b;
+    s_pool[c].n++;
 }
 
 void gw_blob_tag_conv(gw_blob_t *self)
@@ -47,15 +90,16 @@ void gw_blob_tag_conv(gw_blob_t *self)
     self->conv_off = self->conv_len = 0;
     if (self->len < sizeof t - 1 || memcmp(d, t, sizeof t - 1) != 0)
         return;
-    const char *q = d + sizeof t - 1; /* the type: no quote or backslash inside */
-    while (q < end && *q != '"' && *q != '\\')
-        q++;
-    if ((size_t)(end - q) < sizeof c - 1 || memcmp(q, c, sizeof c - 1) != 0)
+    /* the type, then the conv: each up to its first quote, without a backslash */
+    const char *q = d + sizeof t - 1;
+    const char *qe = memchr(q, '"', (size_t)(end - q));
+    if (!qe || memchr(q, '\\', (size_t)(qe - q)))
         return;
-    const char *v = q + sizeof c - 1, *w = v;
-    while (w < end && *w != '"' && *w != '\\')
-        w++;
-    if (w == end || *w != '"' || w == v || w - v > 128)
+    if ((size_t)(end - qe) < sizeof c - 1 || memcmp(qe, c, sizeof c - 1) != 0)
+        return;
+    const char *v = qe + sizeof c - 1;
+    const char *w = memchr(v, '"', (size_t)(end - v) < 130 ? (size_t)(end - v) : 130);
+    if (!w || w == v || w - v > 128 || memchr(v, '\\', (size_t)(w - v)))
         return;
     self->conv_off = (uint32_t)(v - d);
     self->conv_len = (uint32_t)(w - v);

@@ -17,6 +17,7 @@ struct gw_blob {
      * answer, or an event without conv); set by gw_sessions_deliver, see gw_blob_tag_conv */
     uint32_t conv_off, conv_len;
     int queued;  /* budget.c: out queues holding it (its bytes count once per gateway) */
+    int cls;     /* frames.c: its size class in the free lists, -1: malloc'd to size */
     char data[]; /* len bytes plus a NUL */
 };
 /* New blob with room for len bytes (data[len] = 0), refs 1; NULL on OOM. */
@@ -28,6 +29,9 @@ gw_blob_t *gw_blob_ref(gw_blob_t *self);
  * {"type":"<type>","conv":"<conv>", (no parsing of the rest). Untagged if it does not
  * match. */
 void gw_blob_tag_conv(gw_blob_t *self);
+/* Free the blobs kept for reuse (frames.c keeps up to 512 of each of two small sizes).
+ * At exit, once no blob is in use. */
+void gw_frames_pool_free(void);
 /* Drops one reference, frees at zero, nulls *self_p. Idempotent. */
 void gw_blob_unref(gw_blob_t **self_p);
 

@@ -47,8 +47,10 @@ bool gw_limits_request_allowed(gw_session_t *s);
  * (enumeration): may user (connected from ip) learn whether other exists now? True when
  * other was confirmed to user already, or both budgets (--dm-probe-burst,
  * --dm-probe-per-sec) have a token; false: answer rate_limited. Takes nothing:
- * gw_limits_dm_probe_answer charges a not_found. */
-bool gw_limits_dm_probe_allowed(gw_t *gw, const char *user, const char *ip, const char *other);
+ * gw_limits_dm_probe_answer charges a not_found. *confirmed: true when other was found
+ * confirmed to user (an answer "exists" would change nothing: the caller may skip it). */
+bool gw_limits_dm_probe_allowed(gw_t *gw, const char *user, const char *ip, const char *other,
+                                bool *confirmed);
 /* The answer user got about other: exists (remembered as confirmed while user has an
  * entry), or not (a token of both budgets; they may go into debt when answers were in
  * flight). */

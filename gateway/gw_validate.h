@@ -46,9 +46,13 @@ typedef struct {
 
 /* The head of a client frame. */
 typedef struct gw_frame_head {
-    json_t *req;      /* the frame as a JSON object (owned: the caller decrefs), or NULL:
-                       * a flat frame not (yet) built into one (gw_frame_req) */
-    char *id_json;    /* its id as JSON text, e.g. "\"7\"" (owned: the caller frees), or NULL */
+    json_t *req;   /* the frame as a JSON object (owned: the caller decrefs), or NULL:
+                    * a flat frame not (yet) built into one (gw_frame_req) */
+    char *id_json; /* its id as JSON text, e.g. "\"7\"", or NULL: in id_small, or
+                    * malloc'd (owned: gw_frame_head_clear frees it) */
+    char id_small[40];
+    bool ascii;       /* every byte of the frame is ASCII and it holds no "\u": so is every
+                       * string in it (its characters are its bytes) */
     bool has_type;    /* a "type" member is present */
     const char *type; /* its string; "(holds U+0000)" if it holds U+0000 (no known type);
                        * NULL if absent or not a string */
@@ -106,8 +110,14 @@ typedef struct {
  * members, or h->req when the frame has one. Checks in this order: conv present and a string; then
  * the type's fields (send: client_msg_id 1..64 characters, text non-empty, without U+0000, at most
  * PL_TEXT_MAX_CP characters (too_large); read: seq >= 0; sync: after >= 0; history:
- * before >= 1; sync/history: limit 1..500); then gw_valid_conv. */
+ * before >= 1; sync/history: limit 1..500); then gw_valid_conv, unless memo (may be NULL)
+ * holds this conv: then its other is taken as the check's. */
+typedef struct {
+    char conv[PL_CONV_MAX + 1];  /* a conv that passed gw_valid_conv for this user; "": none */
+    char other[PL_USER_MAX + 1]; /* what it gave */
+} gw_conv_memo_t;
 gw_verdict_t gw_valid_conv_request(const char *user, const gw_type_def_t *t,
-                                   const gw_frame_head_t *h, gw_conv_req_t *out);
+                                   const gw_frame_head_t *h, gw_conv_req_t *out,
+                                   const gw_conv_memo_t *memo);
 
 #endif

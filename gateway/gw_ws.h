@@ -16,7 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gw_bucket.h" /* gw_bucket_t */
+#include "gw_bucket.h"   /* gw_bucket_t */
+#include "gw_validate.h" /* gw_conv_memo_t */
 #include "pl_text.h"
 
 typedef struct gw gw_t;
@@ -79,6 +80,11 @@ struct gw_session {
     bool live, ping_due;
     /* limits.c: request rate of this socket */
     gw_bucket_t rate;
+    /* requests.c: the conversation of this socket's last valid conversation request, its
+     * dm's other user (gw_valid_conv_request skips the check for it), and conv_known:
+     * that user is known to exist (no lookup in gw->known_users) */
+    gw_conv_memo_t conv_memo;
+    bool conv_known;
     /* order.c: conversations with requests of this socket waiting to go, in order */
     gw_order_gate_t *gates;
     /* budget.c: bytes held (obytes + pbytes + deferred frames), worst cases in flight */
@@ -120,6 +126,9 @@ void gw_session_auth_finished(gw_session_t *s);
  * start-up (0 or -1); gw_ws_flush_stop from a loop callback at shutdown (uv_close). */
 int gw_ws_flush_start(gw_t *gw);
 void gw_ws_flush_stop(gw_t *gw);
+/* Free the pooled out-queue and answer-FIFO entries (ws.c keeps up to 1,024 of each for
+ * reuse). At exit, once every session is gone. */
+void gw_ws_pools_free(gw_t *gw);
 /* lws callback for the WebSocket reasons. */
 int gw_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                    size_t len);

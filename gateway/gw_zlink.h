@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "pl_hash.h" /* pl_slots_t */
+#include "pl_msg.h"  /* pl_slice_t */
 #include "pl_ops.h"  /* pl_op_t */
 
 typedef struct gw gw_t;
@@ -56,6 +57,11 @@ void gw_zlink_destroy(gw_zlink_t **self_p);
  * arriving after that is dropped. arg must stay valid until cb runs. */
 void gw_zlink_request(gw_zlink_t *self, pl_op_t op, const char *key, const char *payload,
                       size_t len, gw_zlink_cb *cb, void *arg);
+/* The same with a binary body (PL_OPF_BIN ops, pl_msg.h "binary bodies"): fields[0..nfields)
+ * in that order, each written as a u32 length and its bytes straight into this turn's
+ * batch (no copy of the body is built first). */
+void gw_zlink_request_fields(gw_zlink_t *self, pl_op_t op, const char *key,
+                             const pl_slice_t *fields, int nfields, gw_zlink_cb *cb, void *arg);
 /* The same as REQN{op, shard, reqid}[payload]: to shard number shard, whatever it owns.
  * The shard serves only what its slots hold (a presence_report's users of other shards
  * are ignored there). */

@@ -571,13 +571,19 @@ static bool s_dm_has_token(gw_t *gw, dm_entry_t *e, uint64_t now)
     return s_dm_tokens(gw, e, now) >= 1.0;
 }
 
-bool gw_limits_dm_probe_allowed(gw_t *gw, const char *user, const char *ip, const char *other)
+bool gw_limits_dm_probe_allowed(gw_t *gw, const char *user, const char *ip, const char *other,
+                                bool *confirmed)
 {
-    if (!gw->limits)
+    *confirmed = false;
+    /* both budgets off (--dm-probe-burst 0 and --dm-probe-ip-burst 0 or their rates):
+     * everything is allowed, and what is confirmed is never asked */
+    if (!gw->limits || (s_dm_off(gw, 'u') && s_dm_off(gw, 'a')))
         return true;
     dm_entry_t *u = s_dm_entry(gw, 'u', user, false);
-    if (u && zhashx_lookup(u->confirmed, other))
+    if (u && zhashx_lookup(u->confirmed, other)) {
+        *confirmed = true;
         return true;
+    }
     uint64_t now = uv_now(&gw->loop);
     if ((s_dm_off(gw, 'u') || s_dm_has_token(gw, u, now)) &&
         (s_dm_off(gw, 'a') || s_dm_has_token(gw, s_dm_entry(gw, 'a', ip, false), now)))
@@ -595,6 +601,8 @@ void gw_limits_dm_probe_answer(gw_t *gw, const char *user, const char *ip, const
     if (!gw->limits)
         return;
     if (exists) {
+        if (s_dm_off(gw, 'u') && s_dm_off(gw, 'a'))
+            return; /* nothing is asked of it (gw_limits_dm_probe_allowed) */
         dm_entry_t *u = s_dm_entry(gw, 'u', user, false);
         if (!u) /* a full budget: everything is answered anyway */
             return;

@@ -7,6 +7,7 @@
  * uv_run return, exit 0. */
 #include "gw.h"
 #include "gw_accounts.h"
+#include "gw_frames.h"
 #include "gw_http.h"
 #include "gw_limits.h"
 #include "gw_logout.h"
@@ -14,6 +15,7 @@
 #include "gw_presence.h"
 #include "gw_proxy.h"
 #include "gw_push.h"
+#include "gw_req.h"
 #include "gw_sessions.h"
 #include "gw_static.h"
 #include "gw_ws.h"
@@ -669,6 +671,9 @@ done:
     gw_limits_fini(gw);
     gw_static_fini(gw);
     zhashx_destroy(&gw->known_users);
+    gw_req_pool_free(gw); /* the pools last: everything above may still end requests */
+    gw_ws_pools_free(gw);
+    gw_frames_pool_free();
     s_free_config(gw);
     pl_info("bye");
     return rc;

@@ -6,10 +6,47 @@
 #include "gw_ws.h"
 #include "gw_zlink.h"
 
+/* Request structs kept for reuse by gw (one calloc and free per request otherwise); at
+ * most GW_REQ_POOL_MAX, so a burst's memory returns to malloc. */
+#define GW_REQ_POOL_MAX 512
+
+static gw_req_t *s_req_get(gw_t *gw)
+{
+    gw_req_t *r = gw->req_free;
+    if (!r)
+        return calloc(1, sizeof *r);
+    gw->req_free = r->pool_next;
+    gw->req_nfree--;
+    memset(r, 0, sizeof *r);
+    return r;
+}
+
+static void s_req_put(gw_t *gw, gw_req_t *r)
+{
+    if (gw->req_nfree >= GW_REQ_POOL_MAX) {
+        free(r);
+        return;
+    }
+    r->pool_next = gw->req_free;
+    gw->req_free = r;
+    gw->req_nfree++;
+}
+
+void gw_req_pool_free(gw_t *gw)
+{
+    while (gw->req_free) {
+        gw_req_t *r = gw->req_free;
+        gw->req_free = r->pool_next;
+        free(r);
+    }
+    gw->req_nfree = 0;
+}
+
 gw_req_t *gw_req_new_ctx(gw_session_t *s, gw_pending_t *p, const char *id_json, size_t ctx_size,
                          void (*ctx_free)(void *ctx))
 {
-    gw_req_t *r = calloc(1, sizeof *r);
+    gw_t *gw = s->gw;
+    gw_req_t *r = s_req_get(gw);
     if (!r)
         return NULL;
     if (id_json) {
@@ -27,7 +64,7 @@ gw_req_t *gw_req_new_ctx(gw_session_t *s, gw_pending_t *p, const char *id_json, 
 fail:
     if (r->id_json != r->id_small)
         free(r->id_json);
-    free(r);
+    s_req_put(gw, r);
     return NULL;
 }
 
@@ -45,11 +82,12 @@ void gw_req_destroy(gw_req_t **r_p)
     if (r->ctx && r->ctx_free)
         r->ctx_free(r->ctx);
     free(r->ctx);
+    gw_t *gw = r->s->gw;
     gw_session_unref(&r->s);
     if (r->id_json != r->id_small)
         free(r->id_json);
     free(r->payload);
-    free(r);
+    s_req_put(gw, r);
     *r_p = NULL;
 }
 

@@ -137,39 +137,95 @@ static char *s_binary_body(pl_op_t op, json_t *pl, size_t *len)
     return (char *)b.data; /* the buffer is the caller's now */
 }
 
-/* The binary body of a PL_OPF_BIN op straight from the validated request (no JSON object
- * in between: this is the `send` hot path). Fields as s_binary_body; NULL when a field is
- * not one of the request's (the caller takes the JSON path) or on OOM. Caller frees. */
-static char *s_binary_body_direct(pl_op_t op, const gw_session_t *s, const gw_conv_req_t *r,
-                                  size_t *len)
+/* The fields of a PL_OPF_BIN op's binary body (pl_ops.def's `fields`) the gateway fills
+ * from a validated conversation request, each resolved once per op from the row's text
+ * (s_bin_fields), not per request. */
+enum { BF_USER, BF_DEVICE, BF_CONV, BF_CMID, BF_TEXT, BF_UNKNOWN };
+#define BF_MAX 8
+
+typedef struct {
+    bool done; /* resolved */
+    int n;     /* fields; -1: one the gateway cannot fill, or too many (the JSON path) */
+    unsigned char id[BF_MAX];
+} bin_fields_t;
+
+/* The resolved fields of op (a PL_OPF_BIN op). Loop thread only (a static table). */
+static const bin_fields_t *s_bin_fields(pl_op_t op)
 {
-    pl_buf_t b = {0};
+    static bin_fields_t tab[PL_OP__COUNT];
+    bin_fields_t *bf = &tab[op];
+    if (bf->done)
+        return bf;
+    bf->done = true;
+    bf->n = 0;
     for (const char *f = pl_op_def(op)->fields; *f;) {
         size_t n = strcspn(f, " ");
-        const char *v = NULL;
-        size_t vl = 0;
+        int id = BF_UNKNOWN;
 #define FIELD_IS(lit) (n == sizeof(lit) - 1 && memcmp(f, lit, n) == 0)
         if (FIELD_IS("user"))
-            v = s->user;
+            id = BF_USER;
         else if (FIELD_IS("device"))
-            v = s->device;
+            id = BF_DEVICE;
         else if (FIELD_IS("conv"))
-            v = r->conv;
+            id = BF_CONV;
         else if (FIELD_IS("client_msg_id"))
-            v = r->cmid;
-        else if (FIELD_IS("text") && r->text) {
-            v = r->text;
-            vl = r->text_len;
-        }
+            id = BF_CMID;
+        else if (FIELD_IS("text"))
+            id = BF_TEXT;
 #undef FIELD_IS
-        if (!v) {
-            pl_buf_free(&b);
-            return NULL;
+        if (id == BF_UNKNOWN || bf->n == BF_MAX) {
+            bf->n = -1;
+            return bf;
         }
-        pl_msg_field(&b, v, vl ? vl : strlen(v));
+        bf->id[bf->n++] = (unsigned char)id;
         f += n;
         f += strspn(f, " ");
     }
+    return bf;
+}
+
+/* The binary body of a PL_OPF_BIN op straight from the validated request (no JSON object
+ * in between: this is the `send` hot path), as slices into s and r: out[0..n), n
+ * returned; -1 when a field is not one of the request's (the caller takes the JSON path:
+ * s_build_conv_op, s_binary_body). */
+static int s_bin_slices(pl_op_t op, const gw_session_t *s, const gw_conv_req_t *r,
+                        pl_slice_t out[BF_MAX])
+{
+    const bin_fields_t *bf = s_bin_fields(op);
+    for (int i = 0; i < bf->n; i++) {
+        const char *v = NULL;
+        size_t vl = 0;
+        switch (bf->id[i]) {
+        case BF_USER:
+            v = s->user;
+            break;
+        case BF_DEVICE:
+            v = s->device;
+            break;
+        case BF_CONV:
+            v = r->conv;
+            break;
+        case BF_CMID:
+            v = r->cmid;
+            break;
+        default: /* BF_TEXT */
+            v = r->text;
+            vl = r->text_len;
+            break;
+        }
+        if (!v)
+            return -1;
+        out[i] = (pl_slice_t){(const uint8_t *)v, vl ? vl : strlen(v)};
+    }
+    return bf->n;
+}
+
+/* The same body as one malloc'd buffer (a request that waits for its turn keeps it in
+ * r->payload). NULL on OOM. */
+static char *s_bin_body(const pl_slice_t *f, int n, size_t *len)
+{
+    pl_buf_t b = {0};
+    pl_msg_fields(&b, f, n);
     if (b.failed || !b.data) {
         pl_buf_free(&b);
         return NULL;
@@ -185,16 +241,26 @@ static void s_conv_request(gw_session_t *s, gw_pending_t *p, const char *id_json
     json_t *pl = NULL;
     gw_req_t *o = NULL;
     gw_conv_req_t r;
-    gw_verdict_t v = gw_valid_conv_request(s->user, t, h, &r);
+    gw_verdict_t v = gw_valid_conv_request(s->user, t, h, &r, &s->conv_memo);
     if (v.code) {
         s_error(s, p, id_json, v.code, v.msg);
         return;
     }
     const char *conv = r.conv, *other = r.other;
+    size_t cl = strlen(conv);
+    if (strcmp(s->conv_memo.conv, conv) != 0) {
+        /* a valid conv id fits (PL_CONV_MAX); the other user's existence is asked anew */
+        if (cl < sizeof s->conv_memo.conv) {
+            memcpy(s->conv_memo.conv, conv, cl + 1);
+            memcpy(s->conv_memo.other, other, strlen(other) + 1);
+        } else {
+            s->conv_memo.conv[0] = 0;
+        }
+        s->conv_known = false;
+    }
     o = gw_req_new(s, p, id_json);
     if (!o)
         goto oom;
-    size_t cl = strlen(conv);
     if (cl > sizeof o->key - 3)
         cl = sizeof o->key - 3; /* cannot happen: a valid conv id is shorter */
     memcpy(o->key, "c:", 2);
@@ -202,9 +268,31 @@ static void s_conv_request(gw_session_t *s, gw_pending_t *p, const char *id_json
     o->key[2 + cl] = '\0';
     o->op = t->op;
     bool bin = pl_op_def(o->op) && (pl_op_def(o->op)->flags & PL_OPF_BIN);
-    if (bin)
-        o->payload = s_binary_body_direct(o->op, s, &r, &o->payload_len);
-    if (!o->payload) {
+    pl_slice_t bf[BF_MAX];
+    int nbf = bin ? s_bin_slices(o->op, s, &r, bf) : -1;
+    gw_t *gw = s->gw;
+    /* Whatever the dm request, its answer tells whether `other` exists: such answers are
+     * budgeted per user (limits.c), else `sync` on dm:<me>:<name> enumerates accounts. */
+    bool confirmed = false;
+    if (other[0] && !gw_limits_dm_probe_allowed(gw, s->user, s->peer, other, &confirmed)) {
+        static const char msg[] = "too many requests on dm conversations with unknown users";
+        gw_req_finish(o, PL_E_RATE_LIMITED, msg, sizeof msg - 1);
+        return;
+    }
+    bool check = other[0] && !s->conv_known && !zhashx_lookup(gw->known_users, other);
+    /* users are never deleted: once known, known for this socket's conv */
+    s->conv_known = other[0] && !check;
+    if (other[0] && !check && !confirmed)
+        gw_limits_dm_probe_answer(gw, s->user, s->peer, other, true);
+    bool now = !check && gw_order_idle(s, conv);
+    if (now && nbf >= 0) {
+        /* the hot path: the body written once, straight into zlink's batch */
+        gw_zlink_request_fields(gw->zl, o->op, o->key, bf, nbf, gw_req_on_answer, o);
+        return;
+    }
+    if (nbf >= 0) {
+        o->payload = s_bin_body(bf, nbf, &o->payload_len);
+    } else {
         if (!(pl = json_object()))
             goto oom;
         s_build_conv_op(s, t, &r, pl);
@@ -217,18 +305,7 @@ static void s_conv_request(gw_session_t *s, gw_pending_t *p, const char *id_json
     }
     if (!o->payload)
         goto oom;
-    gw_t *gw = s->gw;
-    /* Whatever the dm request, its answer tells whether `other` exists: such answers are
-     * budgeted per user (limits.c), else `sync` on dm:<me>:<name> enumerates accounts. */
-    if (other[0] && !gw_limits_dm_probe_allowed(gw, s->user, s->peer, other)) {
-        static const char msg[] = "too many requests on dm conversations with unknown users";
-        gw_req_finish(o, PL_E_RATE_LIMITED, msg, sizeof msg - 1);
-        return;
-    }
-    bool check = other[0] && !zhashx_lookup(gw->known_users, other);
-    if (other[0] && !check)
-        gw_limits_dm_probe_answer(gw, s->user, s->peer, other, true);
-    if (!check && gw_order_idle(s, conv)) {
+    if (now) {
         gw_req_send(o);
         return;
     }
@@ -396,6 +473,8 @@ static void s_auth(gw_session_t *s, gw_pending_t *p, const char *id_json, const 
     }
     json_decref(pl);
     snprintf(s->user, sizeof s->user, "%s", user);
+    s->conv_memo.conv[0] = 0; /* the memo holds checks of one user's requests */
+    s->conv_known = false;
     snprintf(s->device, sizeof s->device, "%s", device);
     snprintf(s->th, sizeof s->th, "%s", th);
     snprintf(o->key, sizeof o->key, "u:%s", user);

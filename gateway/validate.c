@@ -13,6 +13,9 @@
 #include "pl_err.h"
 #include "pl_text.h"
 #include <yajl/yajl_parse.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define BAD(m) ((gw_verdict_t){PL_E_BAD_REQUEST, (m)})
 
@@ -20,7 +23,8 @@ void gw_frame_head_clear(gw_frame_head_t *h)
 {
     json_decref(h->req);
     h->req = NULL;
-    free(h->id_json);
+    if (h->id_json != h->id_small)
+        free(h->id_json);
     h->id_json = NULL;
     if (h->scratch != h->scratch_small)
         free(h->scratch);
@@ -31,16 +35,17 @@ void gw_frame_head_clear(gw_frame_head_t *h)
 }
 
 /* v quoted as JSON when it needs no escape (what json_dumps gives then: jansson escapes
- * only '"', '\\', control characters and, without flags, nothing else); NULL otherwise
- * or on OOM. Caller frees. */
-static char *s_quote(const char *v, size_t n)
+ * only '"', '\\', control characters and, without flags, nothing else), into small
+ * (small_cap bytes) when it fits, else malloc'd (the caller frees what is not small); NULL
+ * otherwise or on OOM. */
+static char *s_quote(const char *v, size_t n, char *small, size_t small_cap)
 {
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)v[i];
         if (c < 0x20 || c == '"' || c == '\\' || c == 0x7f)
             return NULL;
     }
-    char *q = malloc(n + 3);
+    char *q = n + 3 <= small_cap ? small : malloc(n + 3);
     if (!q)
         return NULL;
     q[0] = '"';
@@ -262,17 +267,52 @@ static const yajl_callbacks s_callbacks = {
  * escaped backslash then 'u' goes to jansson too, which is only slower), 0 otherwise.
  * Eight bytes at a time while they hold neither a byte < 0x20 nor a backslash (the
  * has-less-than and has-zero-byte bit tricks: exact about whether such a byte exists). */
-static int s_prescan(const char *data, size_t len)
+/* s_prescan's byte by byte check of p[i..end) (len: the frame's length): -1 on a control
+ * byte; sets *ret to 1 on a "\\u", ORs the bytes into *any. */
+static int s_prescan_bytes(const unsigned char *p, size_t i, size_t end, size_t len, int *ret,
+                           uint64_t *any)
+{
+    for (; i < end; i++) {
+        unsigned char c = p[i];
+        *any |= c;
+        if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
+            return -1;
+        if (c == '\\' && i + 1 < len && p[i + 1] == 'u')
+            *ret = 1;
+    }
+    return 0;
+}
+
+static int s_prescan(const char *data, size_t len, bool *ascii)
 {
 #define ONES 0x0101010101010101ULL
 #define HIGHS 0x8080808080808080ULL
     const unsigned char *p = (const unsigned char *)data;
     size_t i = 0;
     int ret = 0;
+    uint64_t any = 0; /* the bytes ORed together: its high bits tell a non-ASCII byte */
+#if defined(__SSE2__)
+    /* sixteen bytes at a time (x86-64 always has SSE2): a byte <= 0x1F (unsigned: its max
+     * with 0x1F is 0x1F) or a backslash sends those sixteen to the byte by byte check */
+    const __m128i c1f = _mm_set1_epi8(0x1f), cbs = _mm_set1_epi8('\\');
+    __m128i anyv = _mm_setzero_si128();
+    while (len - i >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+        anyv = _mm_or_si128(anyv, v);
+        __m128i hit =
+            _mm_or_si128(_mm_cmpeq_epi8(_mm_max_epu8(v, c1f), c1f), _mm_cmpeq_epi8(v, cbs));
+        if (_mm_movemask_epi8(hit) && s_prescan_bytes(p, i, i + 16, len, &ret, &any) != 0)
+            return -1;
+        i += 16;
+    }
+    if (_mm_movemask_epi8(anyv))
+        any |= HIGHS;
+#endif
     while (i < len) {
         if (len - i >= 8) {
             uint64_t w, b;
             memcpy(&w, p + i, 8);
+            any |= w;
             b = w ^ (ONES * '\\');
             if (!(((w - ONES * 0x20) & ~w & HIGHS) | ((b - ONES) & ~b & HIGHS))) {
                 i += 8;
@@ -280,14 +320,11 @@ static int s_prescan(const char *data, size_t len)
             }
         }
         size_t end = len - i >= 8 ? i + 8 : len;
-        for (; i < end; i++) {
-            unsigned char c = p[i];
-            if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
-                return -1;
-            if (c == '\\' && i + 1 < len && p[i + 1] == 'u')
-                ret = 1;
-        }
+        if (s_prescan_bytes(p, i, end, len, &ret, &any) != 0)
+            return -1;
+        i = end;
     }
+    *ascii = (any & HIGHS) == 0;
     return ret;
 #undef ONES
 #undef HIGHS
@@ -299,6 +336,7 @@ static int s_prescan(const char *data, size_t len)
 typedef struct {
     unsigned char *buf;
     size_t used, cap;
+    bool heap; /* a block was taken from malloc: yajl_free must run */
 } s_arena_t;
 
 #define ARENA_ALIGN 16
@@ -313,6 +351,7 @@ static void *s_arena_malloc(void *ctx, size_t n)
         a->used += need;
         return blk + ARENA_ALIGN;
     }
+    a->heap = true;
     return malloc(n);
 }
 
@@ -338,6 +377,7 @@ static void *s_arena_realloc(void *ctx, void *p, size_t n)
     memcpy(&old, (unsigned char *)p - ARENA_ALIGN, sizeof old);
     if (n <= old)
         return p;
+    a->heap = true;
     void *q = malloc(n); /* what grows once grows again: to the heap */
     if (q)
         memcpy(q, p, old);
@@ -436,7 +476,8 @@ static int s_flat_key(void *ctx, const unsigned char *s, size_t n)
     s_flat_t *f = ctx;
     gw_frame_head_t *h = f->h;
     for (size_t i = 0; i < h->nflat; i++)
-        if (h->flat[i].key_len == n && memcmp(h->flat[i].key, s, n) == 0)
+        if (h->flat[i].key_len == n && (n == 0 || h->flat[i].key[0] == (char)s[0]) &&
+            memcmp(h->flat[i].key, s, n) == 0)
             return 0; /* a duplicate key */
     if (h->nflat == GW_FLAT_MAX) {
         f->not_flat = true;
@@ -466,7 +507,7 @@ static bool s_yajl(const char *data, size_t len, const yajl_callbacks *cb, void 
     s_top_t *top = ctx;
     /* yajl's handle, lexer and stacks ≈ 450 B; its 2 KiB buffer for a string with escapes */
     _Alignas(ARENA_ALIGN) unsigned char arena[3072];
-    s_arena_t a = {arena, 0, sizeof arena};
+    s_arena_t a = {arena, 0, sizeof arena, false};
     yajl_alloc_funcs af = {s_arena_malloc, s_arena_realloc, s_arena_free, &a};
     yajl_handle y = yajl_alloc(cb, &af, ctx);
     /* its UTF-8 check is laxer than pl_utf8_valid's, which the frame has passed */
@@ -482,7 +523,9 @@ static bool s_yajl(const char *data, size_t len, const yajl_callbacks *cb, void 
               top->end > 0 && top->end <= len;
     for (size_t i = top->end; ok && i < len; i++)
         ok = data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r';
-    if (y)
+    /* yajl_free only frees (its stacks, buffers, lexer, handle): nothing to do when every
+     * block is in the arena, which goes with this stack frame */
+    if (y && a.heap)
         yajl_free(y);
     top->y = NULL;
     return ok;
@@ -516,12 +559,15 @@ static json_t *s_parse_tree(const char *data, size_t len)
  * memory building a tree); -2: out of memory. */
 static int s_parse_frame(const char *data, size_t len, gw_frame_head_t *h)
 {
-    int pre = s_prescan(data, len);
+    bool ascii = false;
+    int pre = s_prescan(data, len, &ascii);
     if (pre > 0) { /* "\u": jansson itself */
         h->req = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
         return h->req ? 0 : -1;
     }
-    if (pre < 0 || !pl_utf8_valid(data, len))
+    /* ASCII is valid UTF-8; without "\u" every string of the frame is ASCII too */
+    h->ascii = ascii;
+    if (pre < 0 || (!ascii && !pl_utf8_valid(data, len)))
         return -1;
     h->scratch = len <= sizeof h->scratch_small ? h->scratch_small : malloc(len);
     if (!h->scratch)
@@ -599,14 +645,15 @@ static s_val_t s_val_json(json_t *v)
     return r;
 }
 
-static s_val_t s_get(const gw_frame_head_t *h, const char *name)
+/* The member name (n bytes: s_get's callers pass a literal, so no strlen per lookup). */
+static inline __attribute__((always_inline)) s_val_t s_get_n(const gw_frame_head_t *h,
+                                                             const char *name, size_t n)
 {
     if (h->req)
         return s_val_json(json_object_get(h->req, name));
-    size_t n = strlen(name);
     for (size_t i = 0; i < h->nflat; i++) {
         const gw_member_t *m = &h->flat[i];
-        if (m->key_len == n && memcmp(m->key, name, n) == 0)
+        if (m->key_len == n && m->key[0] == name[0] && memcmp(m->key, name, n) == 0)
             return (s_val_t){.present = true,
                              .is_str = m->kind == GW_M_STRING,
                              .is_int = m->kind == GW_M_INTEGER,
@@ -617,10 +664,13 @@ static s_val_t s_get(const gw_frame_head_t *h, const char *name)
     return (s_val_t){0};
 }
 
+#define s_get(h, lit) s_get_n((h), "" lit, sizeof(lit) - 1)
+
 gw_verdict_t gw_frame_head(const char *data, size_t len, bool binary, gw_frame_head_t *h)
 {
     h->req = NULL;
     h->id_json = NULL;
+    h->ascii = false;
     h->has_type = false;
     h->type = NULL;
     h->nflat = 0;
@@ -637,7 +687,7 @@ gw_verdict_t gw_frame_head(const char *data, size_t len, bool binary, gw_frame_h
     s_val_t id = s_get(h, "id");
     if (!id.is_str)
         return BAD("id is missing or not a string");
-    h->id_json = s_quote(id.s, id.n);
+    h->id_json = s_quote(id.s, id.n, h->id_small, sizeof h->id_small);
     if (!h->id_json) { /* escapes needed, or out of memory */
         json_t *idv = json_stringn_nocheck(id.s, id.n);
         h->id_json = idv ? json_dumps(idv, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
@@ -720,7 +770,9 @@ static gw_verdict_t s_send(const gw_frame_head_t *h, gw_conv_req_t *out)
     gw_verdict_t v = s_str(s_get(h, "client_msg_id"), true, &out->cmid, NULL);
     if (v.code)
         return v;
-    size_t ncp = pl_utf8_count(out->cmid, strlen(out->cmid));
+    /* characters <= bytes, and a non-empty string has one: counted only when it matters */
+    size_t cl = strlen(out->cmid);
+    size_t ncp = cl <= 64 || h->ascii ? cl : pl_utf8_count(out->cmid, cl);
     if (ncp < 1 || ncp > 64)
         return BAD("client_msg_id must be 1 to 64 characters");
     s_val_t tv = s_get(h, "text");
@@ -732,7 +784,7 @@ static gw_verdict_t s_send(const gw_frame_head_t *h, gw_conv_req_t *out)
         return BAD("text is empty");
     if (memchr(tv.s, 0, tv.n))
         return BAD("text holds U+0000");
-    if (pl_utf8_count(tv.s, tv.n) > PL_TEXT_MAX_CP)
+    if (tv.n > PL_TEXT_MAX_CP && (h->ascii || pl_utf8_count(tv.s, tv.n) > PL_TEXT_MAX_CP))
         return (gw_verdict_t){PL_E_TOO_LARGE, "text is longer than 100000 characters"};
     out->text = tv.s;
     out->text_len = tv.n;
@@ -759,7 +811,8 @@ static gw_verdict_t s_page(const gw_type_def_t *t, const gw_frame_head_t *h, gw_
 }
 
 gw_verdict_t gw_valid_conv_request(const char *user, const gw_type_def_t *t,
-                                   const gw_frame_head_t *h, gw_conv_req_t *out)
+                                   const gw_frame_head_t *h, gw_conv_req_t *out,
+                                   const gw_conv_memo_t *memo)
 {
     memset(out, 0, sizeof *out);
     gw_verdict_t v = s_str(s_get(h, "conv"), true, &out->conv, NULL);
@@ -791,5 +844,9 @@ gw_verdict_t gw_valid_conv_request(const char *user, const gw_type_def_t *t,
     }
     if (v.code)
         return v;
+    if (memo && memo->conv[0] && strcmp(memo->conv, out->conv) == 0) {
+        memcpy(out->other, memo->other, strlen(memo->other) + 1);
+        return GW_VERDICT_OK;
+    }
     return gw_valid_conv(user, out->conv, out->other);
 }

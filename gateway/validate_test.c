@@ -421,8 +421,8 @@ static gw_verdict_t s_req(const char *type, const char *text, gw_conv_req_t *r)
     gw_conv_req_t rj;
     gw_frame_head_t j = {.req = json_incref(gw_frame_req(&s_last))};
     const gw_type_def_t *t = gw_type_find(type, strlen(type));
-    gw_verdict_t vj = gw_valid_conv_request("alice", t, &j, &rj);
-    gw_verdict_t v = gw_valid_conv_request("alice", t, &s_last, r);
+    gw_verdict_t vj = gw_valid_conv_request("alice", t, &j, &rj, NULL);
+    gw_verdict_t v = gw_valid_conv_request("alice", t, &s_last, r, NULL);
     if (!s_same_verdict(v, vj))
         v = (gw_verdict_t){"(flat and jansson differ)", "(test)"};
     json_decref(j.req);
@@ -607,6 +607,44 @@ static void test_read_typing(void)
     CHECK(s_is(s_req("nope", "{\"conv\":\"g:x\"}", &r), BADREQ, "unknown request type"));
 }
 
+/* The memo of the conversation last checked: a request into it takes its other user
+ * without the check (so a memo says what it holds), one into another conv is checked as
+ * without a memo; the checks before the conv's still run. */
+static void test_memo(void)
+{
+    gw_conv_req_t r;
+    const gw_type_def_t *t = gw_type_find("send", 4);
+    gw_conv_memo_t memo = {"dm:alice:bob", "zed"}; /* "zed": tells the memo was used */
+    gw_frame_head_t h;
+    static const char f1[] = "{\"id\":\"1\",\"conv\":\"dm:alice:bob\",\"client_msg_id\":\"c\","
+                             "\"text\":\"hi\"}";
+    CHECK(gw_frame_head(f1, sizeof f1 - 1, false, &h).code == NULL);
+    CHECK(s_is(gw_valid_conv_request("alice", t, &h, &r, &memo), NULL, NULL) &&
+          strcmp(r.other, "zed") == 0);
+    CHECK(s_is(gw_valid_conv_request("alice", t, &h, &r, NULL), NULL, NULL) &&
+          strcmp(r.other, "bob") == 0);
+    gw_frame_head_clear(&h);
+    /* another conv: checked (carol is no member of dm:bob:dan) */
+    static const char f2[] = "{\"id\":\"2\",\"conv\":\"dm:bob:dan\",\"client_msg_id\":\"c\","
+                             "\"text\":\"hi\"}";
+    CHECK(gw_frame_head(f2, sizeof f2 - 1, false, &h).code == NULL);
+    CHECK(s_is(gw_valid_conv_request("carol", t, &h, &r, &memo), PL_E_FORBIDDEN,
+               "not a member of this conversation"));
+    gw_frame_head_clear(&h);
+    /* the memo's conv, but an empty text: refused before the conv */
+    static const char f3[] = "{\"id\":\"3\",\"conv\":\"dm:alice:bob\",\"client_msg_id\":\"c\","
+                             "\"text\":\"\"}";
+    CHECK(gw_frame_head(f3, sizeof f3 - 1, false, &h).code == NULL);
+    CHECK(s_is(gw_valid_conv_request("alice", t, &h, &r, &memo), BADREQ, "text is empty"));
+    gw_frame_head_clear(&h);
+    /* an empty memo is none */
+    gw_conv_memo_t none = {"", ""};
+    CHECK(gw_frame_head(f1, sizeof f1 - 1, false, &h).code == NULL);
+    CHECK(s_is(gw_valid_conv_request("alice", t, &h, &r, &none), NULL, NULL) &&
+          strcmp(r.other, "bob") == 0);
+    gw_frame_head_clear(&h);
+}
+
 int main(void)
 {
     test_head();
@@ -616,6 +654,7 @@ int main(void)
     test_send();
     test_pages();
     test_read_typing();
+    test_memo();
     gw_frame_head_clear(&s_last);
     printf("gateway_validate_test: %d passed, %d failed\n", s_passed, s_failed);
     return s_failed ? 1 : 0;

@@ -51,6 +51,59 @@ struct gw_deferred {
 /* One fragment at a time, so one scratch buffer (loop thread only) serves every socket. */
 static unsigned char s_scratch[LWS_PRE + GW_WS_FRAG];
 
+/* Free lists of out-queue entries and answer-FIFO entries, owned by gw (two of each per DM
+ * message: a calloc and a free each). At most GW_WS_POOL_MAX are kept, so the memory of a
+ * burst returns to malloc; gw_ws_pools_free releases them at exit. */
+#define GW_WS_POOL_MAX 1024
+
+static gw_outq_item_t *s_oq_get(gw_t *gw)
+{
+    gw_outq_item_t *it = gw->oq_free;
+    if (!it)
+        return calloc(1, sizeof *it);
+    gw->oq_free = it->next;
+    gw->oq_nfree--;
+    memset(it, 0, sizeof *it);
+    return it;
+}
+
+static void s_oq_put(gw_t *gw, gw_outq_item_t *it)
+{
+    if (gw->oq_nfree >= GW_WS_POOL_MAX) {
+        free(it);
+        return;
+    }
+    it->next = gw->oq_free;
+    gw->oq_free = it;
+    gw->oq_nfree++;
+}
+
+static void s_pend_put(gw_t *gw, gw_pending_t *p)
+{
+    if (gw->pend_nfree >= GW_WS_POOL_MAX) {
+        free(p);
+        return;
+    }
+    p->next = gw->pend_free;
+    gw->pend_free = p;
+    gw->pend_nfree++;
+}
+
+void gw_ws_pools_free(gw_t *gw)
+{
+    while (gw->oq_free) {
+        gw_outq_item_t *it = gw->oq_free;
+        gw->oq_free = it->next;
+        free(it);
+    }
+    while (gw->pend_free) {
+        gw_pending_t *p = gw->pend_free;
+        gw->pend_free = p->next;
+        free(p);
+    }
+    gw->oq_nfree = gw->pend_nfree = 0;
+}
+
 gw_session_t *gw_session_ref(gw_session_t *s)
 {
     if (s)
@@ -72,13 +125,13 @@ static void s_free(gw_session_t *s)
         gw_budget_release(s, p);
         s->phead = p->next;
         gw_blob_unref(&p->frame);
-        free(p);
+        s_pend_put(s->gw, p);
     }
     while (s->ohead) {
         gw_outq_item_t *it = s->ohead;
         s->ohead = it->next;
         gw_blob_unref(&it->blob);
-        free(it);
+        s_oq_put(s->gw, it);
     }
     while (s->dhead) {
         gw_deferred_t *d = s->dhead;
@@ -98,7 +151,7 @@ static void s_release(gw_session_t *s)
         s->ohead = it->next;
         gw_budget_out_del(s, it->blob);
         gw_blob_unref(&it->blob);
-        free(it);
+        s_oq_put(s->gw, it);
     }
     s->otail = NULL;
     s->ooff = 0;
@@ -179,7 +232,7 @@ static void s_close_slow(gw_session_t *s)
             s->ebytes -= it->blob->len;
             gw_budget_out_del(s, it->blob);
             gw_blob_unref(&it->blob);
-            free(it);
+            s_oq_put(s->gw, it);
             continue;
         }
         s->otail = it;
@@ -241,7 +294,7 @@ static void s_enqueue(gw_session_t *s, gw_blob_t *b, bool event)
         s_close_slow(s);
         return;
     }
-    gw_outq_item_t *it = calloc(1, sizeof *it);
+    gw_outq_item_t *it = s_oq_get(s->gw);
     if (!it) {
         gw_blob_unref(&b);
         s_kill(s, "out of memory");
@@ -300,9 +353,15 @@ void gw_session_push_event(gw_session_t *s, gw_blob_t *b)
 
 gw_pending_t *gw_session_pending_push(gw_session_t *s)
 {
-    gw_pending_t *p = calloc(1, sizeof *p);
-    if (!p)
+    gw_t *gw = s->gw;
+    gw_pending_t *p = gw->pend_free;
+    if (p) {
+        gw->pend_free = p->next;
+        gw->pend_nfree--;
+        memset(p, 0, sizeof *p);
+    } else if (!(p = calloc(1, sizeof *p))) {
         return NULL;
+    }
     if (s->ptail)
         s->ptail->next = p;
     else
@@ -355,7 +414,7 @@ static void s_answer(gw_session_t *s, gw_pending_t *p, gw_blob_t *frame)
         if (h->frame)
             s_enqueue(s, h->frame, false);
         h->frame = NULL;
-        free(h);
+        s_pend_put(s->gw, h);
     }
     gw_budget_enforce(s->gw);
     s_replay(s);
@@ -382,7 +441,7 @@ void gw_session_drop_conv(gw_session_t *s, const char *conv, size_t conv_len)
                 s->ebytes -= b->len;
             gw_budget_out_del(s, b);
             gw_blob_unref(&it->blob);
-            free(it);
+            s_oq_put(s->gw, it);
             dropped++;
             continue;
         }
@@ -541,7 +600,7 @@ static void s_out_pop(gw_session_t *s)
     gw_budget_out_del(s, it->blob);
     s->ooff = 0;
     gw_blob_unref(&it->blob);
-    free(it);
+    s_oq_put(s->gw, it);
 }
 
 static int s_writeable(gw_session_t *s)

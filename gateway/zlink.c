@@ -10,10 +10,10 @@
  * when input (or an expired request) is still waiting, so the loop does not block with
  * messages unread (also after this turn's sends).
  *
- * Requests (REQ/REQN) made during a loop turn are staged in one BATCH of requests
- * (PL_MF_REQS, pl_msg.h) and go out when the turn ends (the uv_prepare, before the loop
- * blocks): one frame, one CURVE box and one router wake-up per turn instead of one per
- * request; the router re-batches the entries per shard. What is staged also goes before
+ * Requests (REQ/REQN) made during a loop turn are written straight into one BATCH of
+ * requests (PL_MF_REQS, pl_msg.h) and go out when the turn ends (the uv_prepare, before
+ * the loop blocks): one frame, one CURVE box and one router wake-up per turn instead of
+ * one per request; the router re-batches the entries per shard. What is staged also goes before
  * any other message (HB, LOC, HEALTH: the router sees everything in the order it was made)
  * and when the batch is full (PL_BATCH_MAX); a lone request goes plain.
  *
@@ -49,6 +49,9 @@
 #include <zmq.h>
 
 #define ZL_DRAIN_MAX 256
+/* A BATCH from the router of at most this many entries is decoded once (on the stack)
+ * while it is checked; a larger one is checked, then decoded again entry by entry. */
+#define ZL_BATCH_DECODED 32
 #define ZL_HEALTH_TIMEOUT_MS 1000
 #define ZL_TICK_MS 250
 #define ZL_HB_MS 1000
@@ -319,8 +322,9 @@ static void s_staged_failed(gw_zlink_t *self)
 
 /* Send this turn's staged requests: one BATCH frame (the router re-batches its entries
  * per shard), or the message itself when there is one. Called at the end of every loop
- * turn (s_prepare_cb), before any other message goes (s_send: order kept), and when the
- * batch is full. A failed send answers each request `unavailable` on the next turn. */
+ * turn (s_prepare_cb), before any other message goes
+ * (s_send: order kept), and when the batch is full. A failed send answers each request
+ * `unavailable` on the next turn. */
 static void s_flush(gw_zlink_t *self)
 {
     uint64_t count = pl_batch_count(&self->staged);
@@ -347,36 +351,56 @@ static int s_send(gw_zlink_t *self)
     return s_send_raw(self, self->out.data, self->out.len);
 }
 
-/* The request in self->out joins this turn's batch (s_flush sends it). 0 when staged or
- * sent, -1 (errno) when it could not go: then the caller tracks it as unsent. A request
- * too large for any batch goes alone at once, after what is staged. */
-static int s_stage(gw_zlink_t *self)
+/* Append REQ's fields after its header: the key (if any), then the body, made of parts
+ * (fields: each part as a field of the body, a u32 length and its bytes, i.e. a binary
+ * body; else the parts' bytes one after the other). -1 when b failed (out of memory). */
+static int s_put_req(pl_buf_t *b, const char *key, size_t kl, const pl_slice_t *parts, int nparts,
+                     bool fields)
 {
-    if (self->out.failed) {
-        errno = ENOMEM;
-        return -1;
-    }
+    if (key)
+        pl_msg_field(b, key, kl);
+    size_t at = pl_msg_field_begin(b);
+    if (fields)
+        pl_msg_fields(b, parts, nparts);
+    else
+        for (int i = 0; i < nparts; i++)
+            pl_buf_put(b, parts[i].p, parts[i].n);
+    pl_msg_field_end(b, at);
+    return b->failed ? -1 : 0;
+}
+
+/* The request (header h, then s_put_req's fields: n bytes in all) joins this turn's batch,
+ * written straight into it (no copy of it built elsewhere; s_flush sends the batch). 0
+ * when staged or sent, -1 (errno) when it could not go: then the caller tracks it as
+ * unsent. A request too large for any batch goes alone at once, after what is staged. */
+static int s_stage(gw_zlink_t *self, const pl_hdr_t *h, const char *key, size_t kl,
+                   const pl_slice_t *parts, int nparts, bool fields, size_t n)
+{
     if (self->stopped || !self->sock) {
         errno = EAGAIN;
         return -1;
     }
-    size_t n = self->out.len;
-    if (n > PL_BATCH_ENTRY_MAX)
-        return s_send(self);
-    if (!pl_batch_fits(&self->staged, n)) /* full: out with it first */
-        s_flush(self);
-    if (pl_batch_add(&self->staged, self->out.data, n) != 0) {
-        /* out of memory: the add wrote nothing, so what is staged goes now, then this */
-        self->staged.failed = false;
-        return s_send(self);
+    if (n <= PL_BATCH_ENTRY_MAX) {
+        if (!pl_batch_fits(&self->staged, n)) /* full: out with it first */
+            s_flush(self);
+        size_t at = pl_batch_entry_begin(&self->staged, h);
+        if (s_put_req(&self->staged, key, kl, parts, nparts, fields) == 0 &&
+            pl_batch_entry_end(&self->staged, at) == 0) {
+            /* The batch goes at the next uv_prepare. A request made after
+             * this turn's s_prepare_cb (e.g. by another prepare callback: the WebSocket
+             * flush replays deferred frames) must not wait for the next wake-up: an active
+             * idle handle keeps the loop from blocking, and s_prepare_cb stops it once
+             * the batch is out. */
+            if (pl_batch_count(&self->staged) == 1)
+                uv_idle_start(&self->idle, s_idle_cb);
+            return 0;
+        }
+        /* out of memory: the partial entry goes, what is staged goes now, then this */
+        pl_batch_entry_abort(&self->staged, at);
     }
-    /* The batch goes at the next uv_prepare. A request made after this turn's s_prepare_cb
-     * (e.g. by another prepare callback: the WebSocket flush replays deferred frames)
-     * must not wait for the next wake-up: an active idle handle keeps the loop from
-     * blocking, and s_prepare_cb stops it once the batch is out. */
-    if (pl_batch_count(&self->staged) == 1)
-        uv_idle_start(&self->idle, s_idle_cb);
-    return 0;
+    pl_msg_begin(&self->out, h);
+    s_put_req(&self->out, key, kl, parts, nparts, fields);
+    return s_send(self);
 }
 
 /* A new entry (from the pool if it has one), its id taken and room for it in the table.
@@ -425,9 +449,10 @@ static void s_answer_late(gw_zlink_t *self)
     }
 }
 
-/* Encode and send REQ (key) or REQN (shard) for a new entry. */
-static void s_request(gw_zlink_t *self, pl_op_t op, const char *key, int shard, const char *payload,
-                      size_t len, gw_zlink_cb *cb, void *arg)
+/* Encode and stage REQ (key) or REQN (shard) for a new entry; the body is parts (fields:
+ * a binary body of them, s_put_req). */
+static void s_request(gw_zlink_t *self, pl_op_t op, const char *key, int shard,
+                      const pl_slice_t *parts, int nparts, bool fields, gw_zlink_cb *cb, void *arg)
 {
     zl_entry_t *e = s_entry_new(self, cb, arg, self->timeout_ms);
     if (self->stopped) {
@@ -438,23 +463,31 @@ static void s_request(gw_zlink_t *self, pl_op_t op, const char *key, int shard, 
                   .op = (uint8_t)op,
                   .shard = (uint16_t)shard,
                   .id = e->id};
-    pl_msg_begin(&self->out, &h);
-    if (key)
-        pl_msg_field_str(&self->out, key);
-    pl_msg_field(&self->out, payload, len);
-    s_track(self, e, s_stage(self));
+    size_t kl = key ? strlen(key) : 0;
+    size_t n = PL_MSG_HDR + (key ? 4 + kl : 0) + 4;
+    for (int i = 0; i < nparts; i++)
+        n += parts[i].n + (fields ? 4 : 0);
+    s_track(self, e, s_stage(self, &h, key, kl, parts, nparts, fields, n));
 }
 
 void gw_zlink_request(gw_zlink_t *self, pl_op_t op, const char *key, const char *payload,
                       size_t len, gw_zlink_cb *cb, void *arg)
 {
-    s_request(self, op, key, 0, payload, len, cb, arg);
+    pl_slice_t body = {(const uint8_t *)payload, len};
+    s_request(self, op, key, 0, &body, 1, false, cb, arg);
+}
+
+void gw_zlink_request_fields(gw_zlink_t *self, pl_op_t op, const char *key,
+                             const pl_slice_t *fields, int nfields, gw_zlink_cb *cb, void *arg)
+{
+    s_request(self, op, key, 0, fields, nfields, true, cb, arg);
 }
 
 void gw_zlink_request_shard(gw_zlink_t *self, pl_op_t op, int shard, const char *payload,
                             size_t len, gw_zlink_cb *cb, void *arg)
 {
-    s_request(self, op, NULL, shard, payload, len, cb, arg);
+    pl_slice_t body = {(const uint8_t *)payload, len};
+    s_request(self, op, NULL, shard, &body, 1, false, cb, arg);
 }
 
 void gw_zlink_health(gw_zlink_t *self, gw_zlink_cb *cb, void *arg)
@@ -549,12 +582,29 @@ static void s_dispatch(gw_zlink_t *self, zmq_msg_t *frame)
         pl_warn("a BATCH of requests from the router dropped");
         return;
     }
+    pl_batch_it_t it;
+    pl_msg_t in;
+    if (m.h.id <= ZL_BATCH_DECODED) {
+        /* a small batch: each entry decoded once, into ents, while it is checked */
+        pl_msg_t ents[ZL_BATCH_DECODED];
+        uint64_t n = 0;
+        pl_batch_iter(&it, &m);
+        /* as pl_batch_check: every entry read (past the count too), the first error */
+        while ((rc = pl_batch_next(&it, n < ZL_BATCH_DECODED ? &ents[n] : &in)) == 1)
+            n++;
+        if (rc < 0 || n != m.h.id) {
+            pl_warn("malformed BATCH from the router dropped: %s",
+                    pl_msg_strerror(rc < 0 ? rc : PL_MSG_E_BATCH));
+            return;
+        }
+        for (uint64_t i = 0; i < n && !self->stopped; i++)
+            s_handle(self, &ents[i]);
+        return;
+    }
     if ((rc = pl_batch_check(&m)) != 0) {
         pl_warn("malformed BATCH from the router dropped: %s", pl_msg_strerror(rc));
         return;
     }
-    pl_batch_it_t it;
-    pl_msg_t in;
     pl_batch_iter(&it, &m);
     while (pl_batch_next(&it, &in) == 1 && !self->stopped)
         s_handle(self, &in);
@@ -657,6 +707,9 @@ static void s_poll_cb(uv_poll_t *h, int status, int events)
 static void s_check_cb(uv_check_t *h)
 {
     gw_zlink_t *self = h->data;
+    /* (The turn's requests go out at its end, s_prepare_cb, followed by one ZMQ_EVENTS
+     * check. Sending them here before the drain instead costs more: the drain's receive
+     * that ends in EAGAIN is dearer in libzmq than that check, measured.) */
     s_drain(self);
     if (self->head && self->head->deadline <= pl_mono_ms())
         s_expire(self, pl_mono_ms());

@@ -370,11 +370,48 @@ static void test_batch_per_turn(void)
     pl_batch_add(&b, rep.data, rep.len);
     pl_batch_add(&b, req.data, req.len);
     s_router_raw(&r, b.data, b.len);
+    /* a BATCH of answers whose count says more entries than it holds, or fewer */
+    pl_batch_begin(&b);
+    pl_batch_add(&b, rep.data, rep.len);
+    b.data[8] = 2;
+    s_router_raw(&r, b.data, b.len);
+    pl_batch_begin(&b);
+    pl_batch_add(&b, rep.data, rep.len);
+    pl_batch_add(&b, rep.data, rep.len);
+    b.data[8] = 1;
+    s_router_raw(&r, b.data, b.len);
     int64_t until = pl_mono_ms() + 200;
     CHECK(!s_wait(&r, NULL, &held.calls, 1, until - pl_mono_ms()));
     s_router_answer_first(&r, PL_ST_OK, "{\"after\":1}");
     CHECK(s_wait(&r, NULL, &held.calls, 1, 5000));
     CHECK(held.calls == 1 && strcmp(held.body, "{\"after\":1}") == 0);
+    /* a BATCH of 40 answers (past the ones zlink decodes on its stack): each answered, in
+     * order (ids are consecutive from the first held) */
+    probe_t many[40];
+    memset(many, 0, sizeof many);
+    r.nheld = 0;
+    int before = r.nreq;
+    for (int i = 0; i < 40; i++)
+        s_request(zl, &many[i], "{}");
+    CHECK(s_wait(&r, NULL, &r.nreq, before + 40, 5000));
+    uint64_t id0 = r.held[0];
+    pl_batch_begin(&b);
+    for (int i = 0; i < 40; i++) {
+        h = (pl_hdr_t){.kind = PL_K_REP, .id = id0 + (uint64_t)i};
+        char body[32];
+        snprintf(body, sizeof body, "{\"n\":%d}", i);
+        pl_msg_encode(&rep, &h, 1, (pl_slice_t[]){{(const uint8_t *)body, strlen(body)}});
+        pl_batch_add(&b, rep.data, rep.len);
+    }
+    s_router_raw(&r, b.data, b.len);
+    CHECK(s_wait(&r, NULL, &many[39].calls, 1, 5000));
+    for (int i = 0; i < 40; i++) {
+        char body[32];
+        snprintf(body, sizeof body, "{\"n\":%d}", i);
+        CHECK(many[i].calls == 1 && strcmp(many[i].body, body) == 0);
+        CHECK(i == 0 || many[i].at >= many[i - 1].at);
+    }
+    r.nheld = 0;
     pl_buf_free(&rep);
     pl_buf_free(&req);
     pl_buf_free(&b);

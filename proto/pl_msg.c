@@ -212,12 +212,9 @@ int pl_buf_put(pl_buf_t *b, const void *p, size_t n)
     return 0;
 }
 
-int pl_msg_begin(pl_buf_t *b, const pl_hdr_t *h)
+/* Write header h at p (PL_MSG_HDR bytes). */
+static void s_put_hdr(uint8_t *p, const pl_hdr_t *h)
 {
-    pl_buf_reset(b);
-    if (s_reserve(b, PL_MSG_HDR) != 0)
-        return -1;
-    uint8_t *p = b->data;
     p[0] = PL_MSG_MAGIC;
     p[1] = h->kind;
     p[2] = h->flags;
@@ -226,6 +223,14 @@ int pl_msg_begin(pl_buf_t *b, const pl_hdr_t *h)
     s_put16(p + 6, h->shard);
     s_put64(p + 8, h->id);
     s_put64(p + 16, h->seq);
+}
+
+int pl_msg_begin(pl_buf_t *b, const pl_hdr_t *h)
+{
+    pl_buf_reset(b);
+    if (s_reserve(b, PL_MSG_HDR) != 0)
+        return -1;
+    s_put_hdr(b->data, h);
     b->len = PL_MSG_HDR;
     return 0;
 }
@@ -246,6 +251,29 @@ int pl_msg_field(pl_buf_t *b, const void *p, size_t n)
 int pl_msg_field_str(pl_buf_t *b, const char *s)
 {
     return pl_msg_field(b, s, strlen(s));
+}
+
+int pl_msg_fields(pl_buf_t *b, const pl_slice_t *f, int n)
+{
+    size_t need = 0;
+    for (int i = 0; i < n; i++) {
+        if (f[i].n > UINT32_MAX) {
+            b->failed = true;
+            return -1;
+        }
+        need += 4 + f[i].n;
+    }
+    if (s_reserve(b, need) != 0)
+        return -1;
+    uint8_t *p = b->data + b->len;
+    for (int i = 0; i < n; i++) {
+        s_put32(p, (uint32_t)f[i].n);
+        if (f[i].n)
+            memcpy(p + 4, f[i].p, f[i].n);
+        p += 4 + f[i].n;
+    }
+    b->len += need;
+    return 0;
 }
 
 size_t pl_msg_field_begin(pl_buf_t *b)
@@ -313,6 +341,41 @@ int pl_batch_add(pl_buf_t *b, const void *msg, size_t n)
     s_put64(b->data + 8, s_get64(b->data + 8) + 1);
     s_put32(b->data + PL_MSG_HDR, (uint32_t)(b->len - PL_BATCH_OVERHEAD));
     return 0;
+}
+
+size_t pl_batch_entry_begin(pl_buf_t *b, const pl_hdr_t *h)
+{
+    size_t at = b->len;
+    if (b->failed || b->len < PL_BATCH_OVERHEAD) {
+        b->failed = true;
+        return at;
+    }
+    if (s_reserve(b, PL_BATCH_ENTRY + PL_MSG_HDR) != 0)
+        return at;
+    s_put32(b->data + at, 0); /* the entry's length: pl_batch_entry_end */
+    s_put_hdr(b->data + at + PL_BATCH_ENTRY, h);
+    b->len += PL_BATCH_ENTRY + PL_MSG_HDR;
+    return at;
+}
+
+int pl_batch_entry_end(pl_buf_t *b, size_t at)
+{
+    if (b->failed || at < PL_BATCH_OVERHEAD || at + PL_BATCH_ENTRY + PL_MSG_HDR > b->len ||
+        b->len - PL_BATCH_OVERHEAD > UINT32_MAX) {
+        b->failed = true;
+        return -1;
+    }
+    s_put32(b->data + at, (uint32_t)(b->len - at - PL_BATCH_ENTRY));
+    s_put64(b->data + 8, s_get64(b->data + 8) + 1);
+    s_put32(b->data + PL_MSG_HDR, (uint32_t)(b->len - PL_BATCH_OVERHEAD));
+    return 0;
+}
+
+void pl_batch_entry_abort(pl_buf_t *b, size_t at)
+{
+    if (at >= PL_BATCH_OVERHEAD && at <= b->len)
+        b->len = at;
+    b->failed = false;
 }
 
 uint64_t pl_batch_count(const pl_buf_t *b)

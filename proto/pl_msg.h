@@ -146,6 +146,8 @@ int pl_msg_begin(pl_buf_t *b, const pl_hdr_t *h);
 /* Append one field. 0 or -1. */
 int pl_msg_field(pl_buf_t *b, const void *p, size_t n);
 int pl_msg_field_str(pl_buf_t *b, const char *s);
+/* Append n fields f[0..n) (one allocation check for all). 0 or -1. */
+int pl_msg_fields(pl_buf_t *b, const pl_slice_t *f, int n);
 /* Open a field whose bytes are appended next (pl_buf_put, pl_list_add); returns the
  * offset to give to pl_msg_field_end, which writes its length. */
 size_t pl_msg_field_begin(pl_buf_t *b);
@@ -178,6 +180,16 @@ int pl_batch_begin_reqs(pl_buf_t *b);
  * keeping b a valid BATCH (count and field length updated). 0 or -1. The caller checks
  * what it adds (a kind of the batch's family); a receiver rejects other kinds. */
 int pl_batch_add(pl_buf_t *b, const void *msg, size_t n);
+/* Write one message straight into the batch in b, without building it elsewhere first:
+ * pl_batch_entry_begin opens an entry holding header h and returns where it starts; the
+ * caller appends the message's fields (pl_msg_field, pl_msg_field_begin/_end, pl_buf_put);
+ * pl_batch_entry_end closes it (its length, the batch's count and length): 0 or -1. After
+ * a failure anywhere in between (b->failed), pl_batch_entry_abort(b, at) drops the partial
+ * entry and clears `failed`: the batch is as it was before the begin. The caller keeps the
+ * entry within PL_BATCH_ENTRY_MAX and the batch within PL_BATCH_MAX (pl_batch_fits). */
+size_t pl_batch_entry_begin(pl_buf_t *b, const pl_hdr_t *h);
+int pl_batch_entry_end(pl_buf_t *b, size_t at);
+void pl_batch_entry_abort(pl_buf_t *b, size_t at);
 /* The number of messages in the batch in b. */
 uint64_t pl_batch_count(const pl_buf_t *b);
 /* The largest message a batch can hold; a larger one goes alone, plain. */

@@ -479,6 +479,64 @@ static void test_batch_reqs(void)
     pl_buf_free(&b);
 }
 
+/* A message written in place into a batch (pl_batch_entry_begin/_end) gives the same bytes
+ * as the message built alone and added (pl_batch_add); an aborted entry leaves the batch
+ * as it was; an entry on a buffer that holds no batch fails. */
+static void test_batch_entry(void)
+{
+    pl_buf_t a = {0}, b = {0}, one = {0};
+    CHECK(pl_batch_begin_reqs(&a) == 0 && pl_batch_begin_reqs(&b) == 0);
+    for (int i = 0; i < 3; i++) {
+        pl_hdr_t h = {.kind = PL_K_REQ, .op = 5, .id = 40 + (uint64_t)i};
+        pl_msg_begin(&one, &h);
+        pl_msg_field_str(&one, "c:dm:ann:bob");
+        size_t at = pl_msg_field_begin(&one);
+        pl_msg_field(&one, "ann", 3);
+        pl_msg_field(&one, "hello", 5);
+        pl_msg_field_end(&one, at);
+        CHECK(pl_batch_add(&a, one.data, one.len) == 0);
+        size_t e = pl_batch_entry_begin(&b, &h);
+        pl_msg_field_str(&b, "c:dm:ann:bob");
+        at = pl_msg_field_begin(&b);
+        pl_msg_field(&b, "ann", 3);
+        pl_msg_field(&b, "hello", 5);
+        pl_msg_field_end(&b, at);
+        CHECK(pl_batch_entry_end(&b, e) == 0);
+        CHECK(a.len == b.len && memcmp(a.data, b.data, a.len) == 0);
+    }
+    /* pl_msg_fields: the same bytes as one pl_msg_field per field */
+    pl_buf_t x = {0}, y = {0};
+    pl_slice_t fs[3] = {S("ann"), {NULL, 0}, S("hello")};
+    CHECK(pl_msg_fields(&x, fs, 3) == 0 && pl_msg_fields(&x, fs, 0) == 0);
+    for (int i = 0; i < 3; i++)
+        pl_msg_field(&y, fs[i].p, fs[i].n);
+    CHECK(x.len == y.len && x.len == 4 + 3 + 4 + 4 + 5 && memcmp(x.data, y.data, x.len) == 0);
+    pl_buf_free(&x);
+    pl_buf_free(&y);
+    /* an entry given up half-written: the batch is as before, and takes more entries */
+    size_t len = b.len;
+    pl_hdr_t h = {.kind = PL_K_REQ, .id = 77};
+    size_t e = pl_batch_entry_begin(&b, &h);
+    pl_msg_field_str(&b, "half");
+    b.failed = true; /* as after an allocation failure */
+    CHECK(pl_batch_entry_end(&b, e) == -1);
+    pl_batch_entry_abort(&b, e);
+    CHECK(!b.failed && b.len == len && memcmp(a.data, b.data, len) == 0 && pl_batch_count(&b) == 3);
+    pl_msg_t m, in;
+    pl_batch_it_t it;
+    CHECK(pl_msg_decode(b.data, b.len, &m) == 0 && pl_batch_check(&m) == 0);
+    pl_batch_iter(&it, &m);
+    CHECK(pl_batch_next(&it, &in) == 1 && in.h.id == 40 && in.nf == 2);
+    /* no batch in the buffer: fails */
+    pl_buf_t none = {0};
+    e = pl_batch_entry_begin(&none, &h);
+    CHECK(none.failed && pl_batch_entry_end(&none, e) == -1);
+    pl_buf_free(&none);
+    pl_buf_free(&one);
+    pl_buf_free(&a);
+    pl_buf_free(&b);
+}
+
 int main(void)
 {
     zsys_handler_set(NULL);
@@ -491,6 +549,7 @@ int main(void)
     test_batch_reqs();
     test_json();
     test_batch();
+    test_batch_entry();
     printf("%d passed, %d failed\n", s_passed, s_failed);
     return s_failed ? 1 : 0;
 }
