@@ -340,20 +340,20 @@ static int s_render_msg(shard_conv_t *self, pend_t *p, const shard_send_t *s, ui
     pl_buf_t *b = &self->events;
     size_t off = b->len;
     S_PUT(b, EV_HEAD);
-    pl_json_str(b, s->conv, strlen(s->conv));
+    pl_json_str(b, s->conv, s->conv_len);
     size_t conv_json_len = b->len - off - EV_CONV_AT;
     S_PUT(b, ",\"seq\":");
     pl_json_u64(b, seq);
     S_PUT(b, ",\"from\":");
-    pl_json_str(b, s->user, strlen(s->user));
+    pl_json_str(b, s->user, s->user_len);
     S_PUT(b, ",\"device\":");
-    pl_json_str(b, s->device, strlen(s->device));
+    pl_json_str(b, s->device, s->device_len);
     S_PUT(b, ",\"text\":");
     pl_json_str(b, s->text, s->text_len);
     S_PUT(b, ",\"ts\":");
     pl_json_u64(b, (uint64_t)(ts < 0 ? 0 : ts));
     S_PUT(b, ",\"client_msg_id\":");
-    pl_json_str(b, s->cmid, strlen(s->cmid));
+    pl_json_str(b, s->cmid, s->cmid_len);
     pl_buf_put(b, "}", 2);
     if (b->failed) { /* drop the partial event; the earlier ones stay */
         b->failed = false;
@@ -447,7 +447,9 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, cons
         shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "missing or invalid send fields");
         return;
     }
-    size_t cmid_cp = pl_utf8_count(cmid, strlen(cmid));
+    /* valid UTF-8 (the caller checked): at least one code point per 4 bytes and at most
+     * one per byte, so the count is needed only when the byte length does not decide */
+    size_t cmid_cp = s->cmid_len <= PL_CMID_MAX_CP ? s->cmid_len : pl_utf8_count(cmid, s->cmid_len);
     if (cmid_cp < 1 || cmid_cp > PL_CMID_MAX_CP) {
         shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "client_msg_id must be 1-64 characters");
         return;
@@ -455,7 +457,8 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, cons
     const char *conv = s_member_of(self, gw, reqid, s->conv, user, &m);
     if (!conv)
         return;
-    size_t text_cp = pl_utf8_count(s->text, s->text_len);
+    size_t text_cp =
+        s->text_len <= PL_TEXT_MAX_CP ? s->text_len : pl_utf8_count(s->text, s->text_len);
     if (text_cp == 0) {
         shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "text is empty");
         return;
@@ -510,7 +513,7 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, cons
     p->seq = ctr->next + 1;
     p->ts = pl_now_ms();
     /* "<user>/<device>": both validated (<= 32 and <= 64 bytes) */
-    size_t user_n = strlen(user), device_n = strlen(device);
+    size_t user_n = s->user_len, device_n = s->device_len;
     memcpy(p->skip, user, user_n);
     p->skip[user_n] = '/';
     memcpy(p->skip + user_n + 1, device, device_n + 1);

@@ -72,10 +72,14 @@ void shard_op_send(shard_t *self, const char *gw, const char *reqid, json_t *req
         !pl_slice_cstr(f[1], s.device, sizeof s.device) ||
         !pl_slice_cstr(f[2], s.conv, sizeof s.conv) ||
         !pl_slice_cstr(f[3], s.cmid, sizeof s.cmid) || memchr(f[4].p, '\0', f[4].n) ||
-        !pl_utf8_valid(s.cmid, strlen(s.cmid)) || !pl_utf8_valid((const char *)f[4].p, f[4].n)) {
+        !pl_utf8_valid(s.cmid, f[3].n) || !pl_utf8_valid((const char *)f[4].p, f[4].n)) {
         shard_reply(self, gw, reqid, PL_E_BAD_REQUEST, "missing or invalid send fields");
         return;
     }
+    s.user_len = f[0].n; /* pl_slice_cstr refused a NUL inside: these are the strlens */
+    s.device_len = f[1].n;
+    s.conv_len = f[2].n;
+    s.cmid_len = f[3].n;
     s.text = (const char *)f[4].p;
     s.text_len = f[4].n;
     shard_conv_send(self->conv, gw, reqid, &s);
