@@ -212,6 +212,7 @@ shard_conv_t *shard_conv_new(shard_t *shard)
         return NULL;
     }
     zhashx_set_destructor(self->counters, s_free);
+    zhashx_set_key_hasher(self->counters, shard_hash_name);
     return self;
 }
 

@@ -69,6 +69,8 @@ shard_loc_t *shard_loc_new(shard_t *shard)
     }
     zhashx_set_destructor(self->gateways, s_gateway_free);
     zhashx_set_destructor(self->users, s_set_free);
+    zhashx_set_key_hasher(self->gateways, shard_hash_name);
+    zhashx_set_key_hasher(self->users, shard_hash_name);
     return self;
 }
 
