@@ -40,6 +40,8 @@ typedef struct {
     size_t ev_off;             /* the stored msg JSON text: events.data + ev_off, NUL-terminated */
     size_t ev_len;             /* its length without the NUL */
     size_t conv_json_len;      /* the event's conv as a JSON string: at ev_off + EV_CONV_AT */
+    uint32_t seq_at, seq_n;    /* the decimal seq and ts in the event (offsets from ev_off), */
+    uint32_t ts_at, ts_n;      /* which the `ok` answer repeats */
     uint64_t idem_hash;        /* a new send: its idempotency key's hash, */
     size_t idem_off, idem_len; /* and the key in idem_keys (idem_len 0: not a new send) */
     char skip[PL_USER_MAX + 1 + PL_DEVICE_MAX + 1]; /* "<user>/<device>" */
@@ -301,26 +303,54 @@ static const char *s_member(shard_conv_t *self, const char *gw, const char *reqi
 }
 
 /* Append a string literal (without its NUL). */
-#define S_PUT(b, lit) pl_buf_put(b, lit, sizeof lit - 1)
+#define S_PUT(b, lit) s_put(b, lit, sizeof lit - 1)
 
-/* {"conv","seq","ts"}, written into the conv's reused buffer (no JSON library). conv_json
- * (conv_json_len bytes), when not NULL, is conv already as a JSON string (from the stored
- * event: not escaped twice). */
+/* pl_buf_put inlined: with a literal's constant n the copy is a few moves, not a call
+ * (~15 of these per stored message). */
+static inline void s_put(pl_buf_t *b, const char *p, size_t n)
+{
+    if (!b->failed && n <= b->cap - b->len) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+    } else
+        pl_buf_put(b, p, n);
+}
+
+/* {"conv","seq","ts"}, written into the conv's reused buffer (no JSON library): the
+ * answer of a repeat (a new send's is s_reply_event's, from its stored event). */
 static void s_reply_sent(shard_conv_t *self, const char *gw, const char *reqid, const char *conv,
-                         const char *conv_json, size_t conv_json_len, uint64_t seq, int64_t ts)
+                         uint64_t seq, int64_t ts)
 {
     pl_buf_t *b = &self->text;
     pl_buf_reset(b);
     S_PUT(b, "{\"conv\":");
-    if (conv_json)
-        pl_buf_put(b, conv_json, conv_json_len);
-    else
-        pl_json_str(b, conv, strlen(conv));
+    pl_json_str(b, conv, strlen(conv));
     S_PUT(b, ",\"seq\":");
     pl_json_u64(b, seq);
     S_PUT(b, ",\"ts\":");
     pl_json_u64(b, (uint64_t)(ts < 0 ? 0 : ts));
     pl_buf_put(b, "}", 2); /* with the NUL */
+    if (b->failed)
+        shard_reply(self->shard, gw, reqid, PL_E_INTERNAL, "out of memory");
+    else
+        shard_reply(self->shard, gw, reqid, "ok", (const char *)b->data);
+}
+
+/* The `ok` answer of a new send, {"conv","seq","ts"} as s_reply_sent writes it, its
+ * members copied from the stored event (conv escaped, seq and ts in decimal once). */
+static void s_reply_event(shard_conv_t *self, const char *gw, const char *reqid, const char *event,
+                          size_t conv_at, size_t conv_json_len, size_t seq_at, size_t seq_n,
+                          size_t ts_at, size_t ts_n)
+{
+    pl_buf_t *b = &self->text;
+    pl_buf_reset(b);
+    S_PUT(b, "{\"conv\":");
+    s_put(b, event + conv_at, conv_json_len);
+    S_PUT(b, ",\"seq\":");
+    s_put(b, event + seq_at, seq_n);
+    S_PUT(b, ",\"ts\":");
+    s_put(b, event + ts_at, ts_n);
+    S_PUT(b, "}\0"); /* with the NUL */
     if (b->failed)
         shard_reply(self->shard, gw, reqid, PL_E_INTERNAL, "out of memory");
     else
@@ -344,7 +374,9 @@ static int s_render_msg(shard_conv_t *self, pend_t *p, const shard_send_t *s, ui
     pl_json_str(b, s->conv, s->conv_len);
     size_t conv_json_len = b->len - off - EV_CONV_AT;
     S_PUT(b, ",\"seq\":");
+    size_t seq_at = b->len - off;
     pl_json_u64(b, seq);
+    size_t seq_n = b->len - off - seq_at;
     S_PUT(b, ",\"from\":");
     pl_json_str(b, s->user, s->user_len);
     S_PUT(b, ",\"device\":");
@@ -352,7 +384,9 @@ static int s_render_msg(shard_conv_t *self, pend_t *p, const shard_send_t *s, ui
     S_PUT(b, ",\"text\":");
     pl_json_str(b, s->text, s->text_len);
     S_PUT(b, ",\"ts\":");
+    size_t ts_at = b->len - off;
     pl_json_u64(b, (uint64_t)(ts < 0 ? 0 : ts));
+    size_t ts_n = b->len - off - ts_at;
     S_PUT(b, ",\"client_msg_id\":");
     pl_json_str(b, s->cmid, s->cmid_len);
     pl_buf_put(b, "}", 2);
@@ -364,6 +398,10 @@ static int s_render_msg(shard_conv_t *self, pend_t *p, const shard_send_t *s, ui
     p->ev_off = off;
     p->ev_len = b->len - off - 1;
     p->conv_json_len = conv_json_len;
+    p->seq_at = (uint32_t)seq_at; /* the event is at most PL_MSG_MAX bytes: these fit */
+    p->seq_n = (uint32_t)seq_n;
+    p->ts_at = (uint32_t)ts_at;
+    p->ts_n = (uint32_t)ts_n;
     p->has_event = true;
     return 0;
 }
@@ -386,7 +424,7 @@ static void s_reply_repeat(shard_conv_t *self, const char *gw, const char *reqid
                  (unsigned long long)seq);
         shard_reply(self->shard, gw, reqid, PL_E_INTERNAL, "stored message is missing");
     } else
-        s_reply_sent(self, gw, reqid, conv, NULL, 0, seq, json_integer_value(ts));
+        s_reply_sent(self, gw, reqid, conv, seq, json_integer_value(ts));
     json_decref(msg);
 }
 
@@ -576,12 +614,12 @@ static void s_sent(void *arg, const char *status, const char *why)
         return;
     }
     if (!p->has_event) { /* a repeat within the batch: nothing new to push */
-        s_reply_sent(self, p->gw, p->reqid, p->conv, NULL, 0, p->seq, p->ts);
+        s_reply_sent(self, p->gw, p->reqid, p->conv, p->seq, p->ts);
         return;
     }
     const char *event = (const char *)self->events.data + p->ev_off;
-    s_reply_sent(self, p->gw, p->reqid, p->conv, event + EV_CONV_AT, p->conv_json_len, p->seq,
-                 p->ts);
+    s_reply_event(self, p->gw, p->reqid, event, EV_CONV_AT, p->conv_json_len, p->seq_at, p->seq_n,
+                  p->ts_at, p->ts_n);
     counter_t *ctr = p->ctr;
     if (ctr && ctr->seq < p->seq)
         ctr->seq = p->seq;
