@@ -59,7 +59,7 @@ static int s_write_from(shard_store_t *store, shard_batch_t *batch, int n)
 {
     if (shard_batch_count(batch) < n)
         return 0;
-    if (shard_store_write(store, batch, true) != 0)
+    if (shard_store_write_offline(store, batch) != 0) /* nothing is served yet */
         return -1;
     shard_batch_clear(batch);
     return 0;

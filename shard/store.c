@@ -4,6 +4,7 @@
 #include <rocksdb/c.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "diskspace.h"
 #include "pl_log.h"
@@ -74,6 +75,11 @@ struct _shard_iter_t {
  * blocks. The factory copies the table options, so they are freed at once. */
 static void s_family(rocksdb_options_t *o)
 {
+    /* RocksDB stops writes while the family's memtables all wait for their flush (2 by
+     * default: one being written, one being flushed): a burst, or a flush slowed by a busy
+     * machine, would refuse sends. Four let three wait; a memtable's memory is taken as
+     * it fills, so the idle cost is nil. */
+    rocksdb_options_set_max_write_buffer_number(o, 4);
     rocksdb_options_set_compression(o, rocksdb_lz4_compression);
     int levels[7];
     for (int i = 0; i < 7; i++)
@@ -177,6 +183,14 @@ shard_store_t *shard_store_new(const char *path)
     rocksdb_options_set_prefix_extractor(self->idem_options, rocksdb_slicetransform_create_noop());
     rocksdb_options_set_hash_link_list_rep(self->idem_options, 1 << 17);
     rocksdb_options_set_write_buffer_size(self->idem_options, 16 << 20);
+    /* Test knob: small memtables (KiB), so that a test fills them faster than they flush. */
+    const char *test_kib = getenv("PARLEY_TEST_MEMTABLE_KIB");
+    if (test_kib && atoi(test_kib) > 0) {
+        rocksdb_options_set_write_buffer_size(self->options, (size_t)atoi(test_kib) << 10);
+        rocksdb_options_set_write_buffer_size(self->idem_options, (size_t)atoi(test_kib) << 10);
+        /* the buckets are in the memtable's arena: 1 MiB of them would fill it at once */
+        rocksdb_options_set_hash_link_list_rep(self->idem_options, 1 << 10);
+    }
     /* The memtable bloom filter (2 % of the write buffer, ~330 KiB) on the "prefix", i.e.
      * the key: the lookup of a new send's key, which misses, is answered by it. */
     rocksdb_options_set_memtable_prefix_bloom_size_ratio(self->idem_options, 0.02);
@@ -362,36 +376,63 @@ static bool s_stalled(const char *err)
     return strncmp(err, "Result incomplete", 17) == 0;
 }
 
-/* Whether to wait for a write RocksDB would stall: not while writes are stopped
- * (compaction failing, e.g. out of space, or far behind: that can last until space comes
- * back), nor when the delay it would impose on this batch at its current pace is over
- * STALL_WAIT_MAX_MS (the pace drops to 16 KiB/s while compaction keeps failing). */
-static bool s_wait_for_stall(shard_store_t *self, rocksdb_writebatch_t *wb)
+/* What to do with a write RocksDB would stall. */
+enum { STALL_PACE, STALL_STOP, STALL_REFUSE };
+
+/* STALL_STOP while writes are stopped (memtables waiting for their flush after a burst, or
+ * compaction far behind or failing, e.g. out of space); STALL_PACE when the delay RocksDB
+ * would impose on this batch at its current pace is at most STALL_WAIT_MAX_MS;
+ * STALL_REFUSE when it is longer (the pace drops to 16 KiB/s while compaction keeps
+ * failing). */
+static int s_stall_kind(shard_store_t *self, rocksdb_writebatch_t *wb)
 {
     uint64_t stopped = 0, rate = 0;
     size_t bytes = 0;
-    if (rocksdb_property_int(self->db, "rocksdb.is-write-stopped", &stopped) != 0 || stopped)
-        return false;
+    if (rocksdb_property_int(self->db, "rocksdb.is-write-stopped", &stopped) != 0)
+        return STALL_REFUSE;
+    if (stopped)
+        return STALL_STOP;
     if (rocksdb_property_int(self->db, "rocksdb.actual-delayed-write-rate", &rate) != 0)
-        return false;
+        return STALL_REFUSE;
     rocksdb_writebatch_data(wb, &bytes);
-    return rate == 0 || (uint64_t)bytes * 1000 / rate <= STALL_WAIT_MAX_MS;
+    return rate == 0 || (uint64_t)bytes * 1000 / rate <= STALL_WAIT_MAX_MS ? STALL_PACE
+                                                                           : STALL_REFUSE;
 }
 
 /* Write one batch. Writes go with no_slowdown, because a RocksDB write stall blocks the
  * calling thread, which is the shard's only loop: a short slowdown (RocksDB pacing writes
- * while compaction catches up) is waited for, a stop or a long delay fails the write
+ * while compaction catches up) is waited for inside RocksDB; a stop is waited out for at
+ * most STALL_WAIT_MAX_MS (a stop for memtables waiting for their flush ends within a
+ * flush's time), retrying every millisecond; a longer stop or delay fails the write
  * (`unavailable`) instead of freezing the shard. A stall is no error of the database:
- * nothing to reopen, the next write tries again. */
-static int s_write(shard_store_t *self, rocksdb_writebatch_t *wb, bool sync, const char *what)
+ * nothing to reopen, the next write tries again.
+ * offline: no client waits and nothing is served yet (the conversion at open): the write
+ * waits for as long as RocksDB holds it (it ends a stop's wait with the background error
+ * if its flush or compaction fails). */
+static int s_write(shard_store_t *self, rocksdb_writebatch_t *wb, bool sync, bool offline,
+                   const char *what)
 {
     char *err = NULL;
     rocksdb_writeoptions_t *wo = sync ? self->wopts_sync : self->wopts;
-    rocksdb_write(self->db, wo, wb, &err);
-    if (err && s_stalled(err)) {
+    int64_t until = 0;
+    for (;;) {
+        rocksdb_write(self->db, wo, wb, &err);
+        if (!err || !s_stalled(err))
+            break;
         rocksdb_free(err);
         err = NULL;
-        if (!s_wait_for_stall(self, wb)) {
+        int kind = offline ? STALL_PACE : s_stall_kind(self, wb);
+        if (kind == STALL_STOP) {
+            int64_t now = pl_mono_ms();
+            if (!until)
+                until = now + STALL_WAIT_MAX_MS;
+            if (now < until) {
+                struct timespec ms = {0, 1000 * 1000};
+                nanosleep(&ms, NULL);
+                continue;
+            }
+        }
+        if (kind != STALL_PACE) {
             if (!self->stopped)
                 pl_warn("store: RocksDB stalls writes (compaction failing or far behind): "
                         "writes refused until it catches up");
@@ -401,6 +442,7 @@ static int s_write(shard_store_t *self, rocksdb_writebatch_t *wb, bool sync, con
         rocksdb_writeoptions_set_no_slowdown(wo, 0);
         rocksdb_write(self->db, wo, wb, &err);
         rocksdb_writeoptions_set_no_slowdown(wo, 1);
+        break;
     }
     if (!err && self->stopped) {
         pl_info("store: RocksDB accepts writes again");
@@ -422,7 +464,7 @@ int shard_store_put(shard_store_t *self, const shard_key_t *key, const void *val
         return -1;
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     rocksdb_writebatch_put_cf(wb, s_cf(self, key), key->buf, key->len, val, len);
-    int rc = s_write(self, wb, sync, "put");
+    int rc = s_write(self, wb, sync, false, "put");
     rocksdb_writebatch_destroy(wb);
     return rc;
 }
@@ -433,12 +475,12 @@ int shard_store_del(shard_store_t *self, const shard_key_t *key, bool sync)
         return -1;
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
     rocksdb_writebatch_delete_cf(wb, s_cf(self, key), key->buf, key->len);
-    int rc = s_write(self, wb, sync, "delete");
+    int rc = s_write(self, wb, sync, false, "delete");
     rocksdb_writebatch_destroy(wb);
     return rc;
 }
 
-int shard_store_write(shard_store_t *self, shard_batch_t *batch, bool sync)
+static int s_write_batch(shard_store_t *self, shard_batch_t *batch, bool sync, bool offline)
 {
     if (!s_writable(self))
         return -1;
@@ -454,9 +496,19 @@ int shard_store_write(shard_store_t *self, shard_batch_t *batch, bool sync)
         return 0;
     s_put32le(batch->rep + 8, batch->count);
     rocksdb_writebatch_t *wb = rocksdb_writebatch_create_from(batch->rep, batch->len);
-    int rc = s_write(self, wb, sync, "batch write");
+    int rc = s_write(self, wb, sync, offline, "batch write");
     rocksdb_writebatch_destroy(wb);
     return rc;
+}
+
+int shard_store_write(shard_store_t *self, shard_batch_t *batch, bool sync)
+{
+    return s_write_batch(self, batch, sync, false);
+}
+
+int shard_store_write_offline(shard_store_t *self, shard_batch_t *batch)
+{
+    return s_write_batch(self, batch, true, true);
 }
 
 void shard_store_set_disk(shard_store_t *self, shard_disk_t *disk)

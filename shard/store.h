@@ -59,6 +59,10 @@ int shard_store_del(shard_store_t *self, const shard_key_t *key, bool sync);
 /* Apply the batch atomically. 0 or -1 (logged). The batch is left as it is (clear it to
  * reuse). */
 int shard_store_write(shard_store_t *self, shard_batch_t *batch, bool sync);
+/* The same with fsync, for work done before the shard serves (the layout conversion):
+ * where shard_store_write refuses a write RocksDB would hold for long (its stop, after
+ * at most 100 ms), this one waits until RocksDB takes it or fails. */
+int shard_store_write_offline(shard_store_t *self, shard_batch_t *batch);
 
 /* Check free space (diskspace.h) before every write: refused below the reserve. disk is
  * not owned and must outlive the store (or be unset with NULL first). */

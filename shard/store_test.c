@@ -1416,6 +1416,77 @@ static void test_layout(const char *dir)
     rocksdb_options_destroy(o);
 }
 
+/* Memtables filled faster than they flush (PARLEY_TEST_MEMTABLE_KIB: 64 KiB memtables).
+ * RocksDB then stops writes until a flush ends: the layout conversion at open waits for
+ * it (it failed on a store of a few million idempotency keys), and a burst of sends waits
+ * out a short stop instead of being refused. */
+static void test_full_memtables(const char *dir)
+{
+    enum { KEYS = 30000, BURST = 40, PER = 400 };
+    char *err = NULL;
+    rocksdb_options_t *o = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(o, 1);
+    rocksdb_t *db = rocksdb_open(o, dir, &err);
+    CHECK(db != NULL && !err);
+    rocksdb_options_destroy(o);
+    if (!db) {
+        rocksdb_free(err);
+        return;
+    }
+    shard_key_t k;
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    shard_key_meta(&k, "layout");
+    rocksdb_writebatch_put(wb, k.buf, k.len, "2", 1);
+    char id[32];
+    for (int i = 0; i < KEYS; i++) {
+        snprintf(id, sizeof id, "c%d", i);
+        shard_key_idem(&k, "dm:a:b", "a", id);
+        uint64_t be = 0;
+        for (int b = 0; b < 8; b++)
+            ((unsigned char *)&be)[b] = (unsigned char)((uint64_t)(i + 1) >> (8 * (7 - b)));
+        rocksdb_writebatch_put(wb, k.buf, k.len, (const char *)&be, 8);
+    }
+    rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+    rocksdb_write(db, wo, wb, &err);
+    CHECK(!err);
+    rocksdb_free(err);
+    rocksdb_writeoptions_destroy(wo);
+    rocksdb_writebatch_destroy(wb);
+    rocksdb_close(db);
+
+    setenv("PARLEY_TEST_MEMTABLE_KIB", "64", 1);
+    shard_store_t *st = shard_store_new(dir);
+    unsetenv("PARLEY_TEST_MEMTABLE_KIB");
+    CHECK(st != NULL);
+    if (!st)
+        return;
+    CHECK(shard_convert(st) == KEYS);
+    int found = 0;
+    for (int i = 0; i < KEYS; i += 997) {
+        snprintf(id, sizeof id, "c%d", i);
+        shard_key_idem(&k, "dm:a:b", "a", id);
+        uint64_t seq = 0;
+        found += shard_store_get_u64(st, &k, &seq) == 1 && seq == (uint64_t)i + 1;
+    }
+    CHECK(found == (KEYS + 996) / 997);
+    /* a burst: each batch about fills a memtable */
+    shard_batch_t *b = shard_batch_new(st);
+    char val[100];
+    memset(val, 'x', sizeof val);
+    int ok = 0;
+    for (int i = 0; i < BURST; i++) {
+        for (int j = 0; j < PER; j++) {
+            shard_key_msg(&k, "dm:a:b", (uint64_t)(i * PER + j + 1));
+            shard_batch_put(b, &k, val, sizeof val);
+        }
+        ok += shard_store_write(st, b, false) == 0;
+        shard_batch_clear(b);
+    }
+    CHECK(ok == BURST);
+    shard_batch_destroy(&b);
+    shard_store_destroy(&st);
+}
+
 int main(void)
 {
     tst_init("shard_store_test");
@@ -1443,5 +1514,7 @@ int main(void)
     test_layout(path);
     snprintf(path, sizeof(path), "%s/msgval", tst_dir());
     test_msgval(path);
+    snprintf(path, sizeof(path), "%s/full", tst_dir());
+    test_full_memtables(path);
     return tst_finish("shard_store_test");
 }
