@@ -21,6 +21,9 @@
 #define SYNC_LIMIT_DEFAULT 100
 #define HISTORY_LIMIT_DEFAULT 50
 #define LIMIT_MAX 500
+/* The highest seq handed out: 2^53 - 1, the largest integer every JSON client reads
+ * exactly (and far below the u64 wrap). */
+#define SEQ_MAX ((UINT64_C(1) << 53) - 1)
 
 typedef struct {
     uint64_t seq;  /* last committed seq */
@@ -540,6 +543,13 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, cons
     if (!ctr) {
         s_pend_drop(self);
         shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
+        return;
+    }
+    if (ctr->next >= SEQ_MAX) { /* only a corrupt last message key gets here */
+        s_pend_drop(self);
+        pl_error("%s: the last seq is %llu: no seq is left (a corrupt message key?)", conv,
+                 (unsigned long long)ctr->next);
+        shard_reply(shard, gw, reqid, PL_E_INTERNAL, "the conversation has no seq left");
         return;
     }
     p->seq = ctr->next + 1;

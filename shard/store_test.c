@@ -232,6 +232,14 @@ static void test_msgval(const char *dir)
     CHECK(text && strcmp(text, want) == 0);
     free(text);
     free(event);
+    /* a conversation whose last key is at the highest seq (2^53 - 1: only a corrupt key
+     * gets there) takes no new message: internal, nothing stored */
+    shard_key_msg(&k, "dm:alice:zed", (UINT64_C(1) << 53) - 1);
+    CHECK(shard_store_put(shard_store(shard), &k, "\x07", 1, false) == 0);
+    json_t *body = NULL;
+    s_send(shard, "x", "alice", "dm:alice:zed", "x1", "no seq left");
+    shard_flush(shard);
+    CHECK(strcmp(s_rep("x", &body), "internal") == 0);
     shard_destroy(&shard);
 }
 
