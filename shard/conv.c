@@ -630,13 +630,15 @@ static void s_sent(void *arg, const char *status, const char *why)
         size_t n = p->nto < SHARD_GROUP_MAX ? p->nto : SHARD_GROUP_MAX;
         for (size_t i = 0; i < n; i++)
             users[i] = p->to[i];
-        shard_loc_push(shard_loc(shard), users, n, p->skip, event);
-        shard_push_committed(shard, users, n, p->skip, event);
+        /* push notifications go to members without a connected device: none when all
+         * have one (shard_push_committed would look each up again to find that) */
+        if (shard_loc_push(shard_loc(shard), users, n, p->skip, event) < n)
+            shard_push_committed(shard, users, n, p->skip, event);
         return;
     }
     const char *users[2] = {p->a, p->b};
-    shard_loc_push(shard_loc(shard), users, 2, p->skip, event);
-    shard_push_committed(shard, users, 2, p->skip, event);
+    if (shard_loc_push(shard_loc(shard), users, 2, p->skip, event) < 2)
+        shard_push_committed(shard, users, 2, p->skip, event);
     if (p->seq == 1)
         pl_info("%s: first message, indexing members", p->conv);
 }
