@@ -39,11 +39,13 @@ int main(int argc, char **argv)
     int layout2 = !strcmp(mode, "layout2"), nocc = !strcmp(mode, "nocc");
     int seqidem = !strcmp(mode, "seqidem"), msgonly = !strcmp(mode, "msgonly");
     int layout3 = !strcmp(mode, "layout3"), hashskip = !strcmp(mode, "hashskip");
-    if (!(layout2 || nocc || seqidem || msgonly || layout3 || hashskip) || n < 2) {
-        fprintf(stderr, "usage: rocks-keys layout2|nocc|seqidem|msgonly|layout3|hashskip [N]\n");
+    int multiget = !strcmp(mode, "multiget");
+    if (!(layout2 || nocc || seqidem || msgonly || layout3 || hashskip || multiget) || n < 2) {
+        fprintf(stderr,
+                "usage: rocks-keys layout2|nocc|seqidem|msgonly|layout3|hashskip|multiget [N]\n");
         return 2;
     }
-    int hashed = layout3 || hashskip;
+    int hashed = layout3 || hashskip || multiget;
     char *err = NULL, dir[] = "/tmp/rocks-keys.XXXXXX";
     if (!mkdtemp(dir))
         return 1;
@@ -102,10 +104,40 @@ int main(int argc, char **argv)
             kl += 8;
         } else
             kl += (size_t)sprintf(key + kl, "bench-1234-%03d-a%cm%ld", c, 0, k);
-        char *v = rocksdb_get_cf(db, ro, icf, key, kl, &vl, &err);
-        if (v || err) {
-            fprintf(stderr, "rocks-keys: unexpected %s\n", err ? err : "hit");
-            return 1;
+        if (multiget) { /* the idempotency keys of a turn in one MultiGet at its start */
+            if (k % TURN == 0) {
+                char mk[TURN][256];
+                const char *mkp[TURN];
+                size_t mkl[TURN];
+                rocksdb_pinnableslice_t *mv[TURN];
+                char *merr[TURN];
+                long m = 0;
+                for (long j = k; j < n && m < TURN; j++, m++) {
+                    int cj = (int)(j % CONVS), sj = (cj * 331) % 16384;
+                    size_t l = 0;
+                    mk[m][l++] = (char)(sj >> 8);
+                    mk[m][l++] = (char)(sj & 0xff);
+                    mk[m][l++] = 'i';
+                    l += (size_t)sprintf(mk[m] + l, "dm:bench-1234-%03d-a:bench-1234-%03d-b", cj,
+                                         cj);
+                    mk[m][l++] = 0;
+                    l += (size_t)sprintf(mk[m] + l, "bench-1234-%03d-a%cm%ld", cj, 0, j);
+                    mkp[m] = mk[m];
+                    mkl[m] = l;
+                }
+                rocksdb_batched_multi_get_cf(db, ro, icf, (size_t)m, mkp, mkl, mv, merr, false);
+                for (long j = 0; j < m; j++)
+                    if (mv[j] || merr[j]) {
+                        fprintf(stderr, "rocks-keys: unexpected multiget hit\n");
+                        return 1;
+                    }
+            }
+        } else {
+            char *v = rocksdb_get_cf(db, ro, icf, key, kl, &vl, &err);
+            if (v || err) {
+                fprintf(stderr, "rocks-keys: unexpected %s\n", err ? err : "hit");
+                return 1;
+            }
         }
         char sv[8];
         s_be64(sv, ++seqs[c]);

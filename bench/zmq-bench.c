@@ -16,6 +16,9 @@
  * p99 < --p99-limit ms and nothing lost (no answer within --drain s) or failed.
  * Sends due in one loop turn go as one BATCH of requests, as a gateway stages its requests
  * per turn (the router re-batches them per shard); --no-batch sends each alone.
+ * --tag N: the run tag in every user and conversation name (a<N>_<i>, b<N>_<i>, ...;
+ * default: the clock's milliseconds mod 100,000), so that two runs against one cluster
+ * make fresh users of the same name lengths (scripts/callgrind-send --diff).
  * --group G: conversations are groups of G users (G-1 members + the creator, created
  * with group_create) and every member sends in turn; default: DM pairs.
  * CURVE (the router requires it): --curve-secret FILE (a gateway key pair the router
@@ -44,6 +47,7 @@
 static struct {
     const char *router;
     long pairs, per, window, size, deadline_s, group;
+    long tag; /* --tag: the run tag in user and conv names (0: from the clock) */
     double rate, duration, step, p99_limit, drain;
     bool max_rate, offline, no_batch;
     const char *curve_server, *curve_public, *curve_secret;
@@ -317,7 +321,11 @@ static int s_step(double rate, step_t *out)
     if (!at)
         return -1;
     char tag[24];
-    snprintf(tag, sizeof tag, "m%lx_", (unsigned long)(zclock_usecs() & 0xffffffff));
+    static long steps;
+    if (o.tag > 0) /* the same every run (fresh users make fresh ids), one per step */
+        snprintf(tag, sizeof tag, "m%ld_%ld_", o.tag % 100000, steps++ % 1000);
+    else
+        snprintf(tag, sizeof tag, "m%lx_", (unsigned long)(zclock_usecs() & 0xffffffff));
     long base = s_reqid + 1; /* request ids of this step: base + k */
     s_reqid += total;
     long next = 0;
@@ -414,6 +422,7 @@ static int s_usage(void)
             "usage: zmq-bench [--router EP] [--pairs P] [--messages M] [--window W]\n"
             "  [--size BYTES] [--deadline S] [--group G] [--rate R] [--duration S]\n"
             "  [--max-rate] [--step S] [--p99-limit MS] [--drain S] [--offline] [--no-batch]\n"
+            "  [--tag N]\n"
             "  --curve-secret GATEWAY_KEY_FILE --router-key ROUTER_KEY_FILE\n"
             "  (or [--curve-server-key Z85 [--curve-public-key Z85 --curve-secret-key Z85]])\n");
     return 2;
@@ -453,6 +462,8 @@ int main(int argc, char **argv)
             o.deadline_s = atol(v);
         else if (!strcmp(a, "--group"))
             o.group = atol(v);
+        else if (!strcmp(a, "--tag"))
+            o.tag = atol(v);
         else if (!strcmp(a, "--rate"))
             o.rate = atof(v);
         else if (!strcmp(a, "--duration"))
@@ -520,7 +531,7 @@ int main(int argc, char **argv)
     s_epoch = (uint64_t)pl_now_ms();
     s_hb();
     zsock_set_rcvtimeo(s_sock, 5000);
-    s_run = (long)(pl_now_ms() % 100000);
+    s_run = o.tag > 0 ? o.tag : (long)(pl_now_ms() % 100000);
     if (s_setup())
         goto done;
 

@@ -6,8 +6,9 @@
  * kind's key, then the requests that read that record run through shard_handle, as from
  * a gateway. A stored value may be anything; the shard must answer (an error is fine)
  * without a crash, a leak or undefined behaviour, and every ok answer must be a JSON
- * object, except sync/history, which splice stored messages verbatim by design (a
- * message record is only ever written by the shard itself). */
+ * object, except sync/history, which splice stored messages of the JSON format verbatim
+ * by design (a message record is only ever written by the shard itself; a binary one,
+ * msgval.h, is rendered or, corrupt, left out). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,7 @@
 enum {
     K_ACCOUNT,  /* <S>u<user>: {"hash","created"} */
     K_TOKEN,    /* <S>t<user>\0<device>: hex th */
-    K_MESSAGE,  /* <S>m<conv>\0be64: the stored msg event (idempotent repeat of a send) */
+    K_MESSAGE,  /* <S>m<conv>\0be64: the stored message, JSON or binary (msgval.h) */
     K_LASTKEY,  /* <S>m<conv>\0<the value>: a last message key with any seq part (the
                    conversation's counter is derived from it; was the counter record) */
     K_IDEM,     /* <S>i<conv>\0<sender>\0<cmid>: be64 seq */

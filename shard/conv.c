@@ -9,6 +9,7 @@
 #include "commit.h"
 #include "guard.h"
 #include "loc.h"
+#include "msgval.h"
 #include "outbox.h"
 #include "pl_err.h"
 #include "pl_log.h"
@@ -20,6 +21,9 @@
 #define SYNC_LIMIT_DEFAULT 100
 #define HISTORY_LIMIT_DEFAULT 50
 #define LIMIT_MAX 500
+/* The highest seq handed out: 2^53 - 1, the largest integer every JSON client reads
+ * exactly (and far below the u64 wrap). */
+#define SEQ_MAX ((UINT64_C(1) << 53) - 1)
 
 typedef struct {
     uint64_t seq;  /* last committed seq */
@@ -36,12 +40,14 @@ typedef struct {
  * commit (s_sent), which answers them in the array's order. */
 typedef struct {
     char gw[PL_MSG_ADDR_MAX + 1], reqid[24], conv[PL_CONV_MAX + 1];
-    bool has_event;            /* false when this repeats a send of the same batch */
-    size_t ev_off;             /* the stored msg JSON text: events.data + ev_off, NUL-terminated */
-    size_t ev_len;             /* its length without the NUL */
-    size_t conv_json_len;      /* the event's conv as a JSON string: at ev_off + EV_CONV_AT */
-    uint64_t idem_hash;        /* a new send: its idempotency key's hash, */
-    size_t idem_off, idem_len; /* and the key in idem_keys (idem_len 0: not a new send) */
+    bool has_event; /* false when this repeats a send of the same batch */
+    size_t ev_off;  /* the stored msg JSON text: events.data + ev_off, NUL-terminated */
+    size_t ev_len;  /* its length without the NUL */
+    uint32_t conv_at, conv_json_len; /* conv as a JSON string, the decimal seq and ts in */
+    uint32_t seq_at, seq_n;          /* the event (offsets from ev_off), which the `ok` */
+    uint32_t ts_at, ts_n;            /* answer repeats */
+    uint64_t idem_hash;              /* a new send: its idempotency key's hash, */
+    size_t idem_off, idem_len;       /* and the key in idem_keys (idem_len 0: not a new send) */
     char skip[PL_USER_MAX + 1 + PL_DEVICE_MAX + 1]; /* "<user>/<device>" */
     char a[PL_USER_MAX + 1], b[PL_USER_MAX + 1];    /* dm members */
     bool group;                                     /* a group message: recipients in to */
@@ -212,6 +218,7 @@ shard_conv_t *shard_conv_new(shard_t *shard)
         return NULL;
     }
     zhashx_set_destructor(self->counters, s_free);
+    zhashx_set_key_hasher(self->counters, shard_hash_name);
     return self;
 }
 
@@ -300,21 +307,28 @@ static const char *s_member(shard_conv_t *self, const char *gw, const char *reqi
 }
 
 /* Append a string literal (without its NUL). */
-#define S_PUT(b, lit) pl_buf_put(b, lit, sizeof lit - 1)
+#define S_PUT(b, lit) s_put(b, lit, sizeof lit - 1)
 
-/* {"conv","seq","ts"}, written into the conv's reused buffer (no JSON library). conv_json
- * (conv_json_len bytes), when not NULL, is conv already as a JSON string (from the stored
- * event: not escaped twice). */
+/* pl_buf_put inlined: with a literal's constant n the copy is a few moves, not a call
+ * (~15 of these per stored message). */
+static inline void s_put(pl_buf_t *b, const char *p, size_t n)
+{
+    if (!b->failed && n <= b->cap - b->len) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+    } else
+        pl_buf_put(b, p, n);
+}
+
+/* {"conv","seq","ts"}, written into the conv's reused buffer (no JSON library): the
+ * answer of a repeat (a new send's is s_reply_event's, from its stored event). */
 static void s_reply_sent(shard_conv_t *self, const char *gw, const char *reqid, const char *conv,
-                         const char *conv_json, size_t conv_json_len, uint64_t seq, int64_t ts)
+                         uint64_t seq, int64_t ts)
 {
     pl_buf_t *b = &self->text;
     pl_buf_reset(b);
     S_PUT(b, "{\"conv\":");
-    if (conv_json)
-        pl_buf_put(b, conv_json, conv_json_len);
-    else
-        pl_json_str(b, conv, strlen(conv));
+    pl_json_str(b, conv, strlen(conv));
     S_PUT(b, ",\"seq\":");
     pl_json_u64(b, seq);
     S_PUT(b, ",\"ts\":");
@@ -326,43 +340,65 @@ static void s_reply_sent(shard_conv_t *self, const char *gw, const char *reqid, 
         shard_reply(self->shard, gw, reqid, "ok", (const char *)b->data);
 }
 
-/* The stored event's head; conv, as a JSON string, follows at EV_CONV_AT. */
-#define EV_HEAD "{\"type\":\"msg\",\"conv\":"
-#define EV_CONV_AT (sizeof EV_HEAD - 1)
+/* The `ok` answer of a new send, {"conv","seq","ts"} as s_reply_sent writes it, its
+ * members copied from the stored event (conv escaped, seq and ts in decimal once). */
+static void s_reply_event(shard_conv_t *self, const char *gw, const char *reqid, const char *event,
+                          size_t conv_at, size_t conv_json_len, size_t seq_at, size_t seq_n,
+                          size_t ts_at, size_t ts_n)
+{
+    pl_buf_t *b = &self->text;
+    pl_buf_reset(b);
+    S_PUT(b, "{\"conv\":");
+    s_put(b, event + conv_at, conv_json_len);
+    S_PUT(b, ",\"seq\":");
+    s_put(b, event + seq_at, seq_n);
+    S_PUT(b, ",\"ts\":");
+    s_put(b, event + ts_at, ts_n);
+    S_PUT(b, "}\0"); /* with the NUL */
+    if (b->failed)
+        shard_reply(self->shard, gw, reqid, PL_E_INTERNAL, "out of memory");
+    else
+        shard_reply(self->shard, gw, reqid, "ok", (const char *)b->data);
+}
 
-/* The stored `msg` event {"type":"msg","conv","seq","from","device","text","ts",
- * "client_msg_id"} (the member order clients and the gateway's conv tag rely on),
- * appended to the batch's event arena with a NUL; the text escaped once. Sets p's
- * ev_off/ev_len. 0, or -1 (out of memory: the arena is as before). */
+/* The send's `msg` event (msgval.h: the member order clients and the gateway's conv tag
+ * rely on), appended to the batch's event arena with a NUL, the text escaped once; and
+ * its stored value (binary, msgval.h) into self->text. Sets p's ev_off/ev_len and the
+ * spots its `ok` answer copies. 0, or -1 (out of memory: the arena is as before). */
 static int s_render_msg(shard_conv_t *self, pend_t *p, const shard_send_t *s, uint64_t seq,
                         int64_t ts)
 {
     pl_buf_t *b = &self->events;
     size_t off = b->len;
-    S_PUT(b, EV_HEAD);
-    pl_json_str(b, s->conv, strlen(s->conv));
-    size_t conv_json_len = b->len - off - EV_CONV_AT;
-    S_PUT(b, ",\"seq\":");
-    pl_json_u64(b, seq);
-    S_PUT(b, ",\"from\":");
-    pl_json_str(b, s->user, strlen(s->user));
-    S_PUT(b, ",\"device\":");
-    pl_json_str(b, s->device, strlen(s->device));
-    S_PUT(b, ",\"text\":");
-    pl_json_str(b, s->text, s->text_len);
-    S_PUT(b, ",\"ts\":");
-    pl_json_u64(b, (uint64_t)(ts < 0 ? 0 : ts));
-    S_PUT(b, ",\"client_msg_id\":");
-    pl_json_str(b, s->cmid, strlen(s->cmid));
-    pl_buf_put(b, "}", 2);
-    if (b->failed) { /* drop the partial event; the earlier ones stay */
-        b->failed = false;
+    shard_msgval_spots_t at;
+    shard_msgval_t m = {.conv = s->conv,
+                        .conv_len = s->conv_len,
+                        .from = s->user,
+                        .from_len = s->user_len,
+                        .device = s->device,
+                        .device_len = s->device_len,
+                        .cmid = s->cmid,
+                        .cmid_len = s->cmid_len,
+                        .text = s->text,
+                        .text_len = s->text_len,
+                        .seq = seq,
+                        .ts = ts};
+    pl_buf_reset(&self->text);
+    if (shard_msgval_json(b, &m, &at) != 0)
+        return -1;
+    if (pl_buf_put(b, "", 1) != 0 || shard_msgval_encode(&self->text, &m) != 0) {
+        b->failed = false; /* drop this event; the earlier ones stay */
         b->len = off;
         return -1;
     }
     p->ev_off = off;
     p->ev_len = b->len - off - 1;
-    p->conv_json_len = conv_json_len;
+    p->conv_at = (uint32_t)at.conv_at; /* an event is at most PL_MSG_MAX bytes: these fit */
+    p->conv_json_len = (uint32_t)at.conv_n;
+    p->seq_at = (uint32_t)at.seq_at;
+    p->seq_n = (uint32_t)at.seq_n;
+    p->ts_at = (uint32_t)at.ts_at;
+    p->ts_n = (uint32_t)at.ts_n;
     p->has_event = true;
     return 0;
 }
@@ -373,20 +409,19 @@ static void s_reply_repeat(shard_conv_t *self, const char *gw, const char *reqid
 {
     shard_key_t key;
     char *val = NULL;
+    size_t len = 0;
+    int64_t ts = 0;
     shard_key_msg(&key, conv, seq);
-    int rc = shard_store_get(shard_store(self->shard), &key, &val, NULL);
-    json_t *msg = rc == 1 ? json_loads(val, 0, NULL) : NULL;
-    json_t *ts = json_object_get(msg, "ts");
-    free(val);
+    int rc = shard_store_get(shard_store(self->shard), &key, &val, &len);
     if (rc < 0)
         shard_reply(self->shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
-    else if (!json_is_integer(ts)) {
+    else if (rc == 0 || shard_msgval_ts(val, len, &ts) != 0) {
         pl_error("%s: idempotency key points at a missing or corrupt seq %llu", conv,
                  (unsigned long long)seq);
         shard_reply(self->shard, gw, reqid, PL_E_INTERNAL, "stored message is missing");
     } else
-        s_reply_sent(self, gw, reqid, conv, NULL, 0, seq, json_integer_value(ts));
-    json_decref(msg);
+        s_reply_sent(self, gw, reqid, conv, seq, ts);
+    free(val);
 }
 
 /* Copy the NUL-terminated src into dst of cap bytes; false if it does not fit. */
@@ -447,7 +482,9 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, cons
         shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "missing or invalid send fields");
         return;
     }
-    size_t cmid_cp = pl_utf8_count(cmid, strlen(cmid));
+    /* valid UTF-8 (the caller checked): at least one code point per 4 bytes and at most
+     * one per byte, so the count is needed only when the byte length does not decide */
+    size_t cmid_cp = s->cmid_len <= PL_CMID_MAX_CP ? s->cmid_len : pl_utf8_count(cmid, s->cmid_len);
     if (cmid_cp < 1 || cmid_cp > PL_CMID_MAX_CP) {
         shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "client_msg_id must be 1-64 characters");
         return;
@@ -455,7 +492,8 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, cons
     const char *conv = s_member_of(self, gw, reqid, s->conv, user, &m);
     if (!conv)
         return;
-    size_t text_cp = pl_utf8_count(s->text, s->text_len);
+    size_t text_cp =
+        s->text_len <= PL_TEXT_MAX_CP ? s->text_len : pl_utf8_count(s->text, s->text_len);
     if (text_cp == 0) {
         shard_reply(shard, gw, reqid, PL_E_BAD_REQUEST, "text is empty");
         return;
@@ -507,10 +545,17 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, cons
         shard_reply(shard, gw, reqid, PL_E_UNAVAILABLE, "storage error");
         return;
     }
+    if (ctr->next >= SEQ_MAX) { /* only a corrupt last message key gets here */
+        s_pend_drop(self);
+        pl_error("%s: the last seq is %llu: no seq is left (a corrupt message key?)", conv,
+                 (unsigned long long)ctr->next);
+        shard_reply(shard, gw, reqid, PL_E_INTERNAL, "the conversation has no seq left");
+        return;
+    }
     p->seq = ctr->next + 1;
     p->ts = pl_now_ms();
     /* "<user>/<device>": both validated (<= 32 and <= 64 bytes) */
-    size_t user_n = strlen(user), device_n = strlen(device);
+    size_t user_n = s->user_len, device_n = s->device_len;
     memcpy(p->skip, user, user_n);
     p->skip[user_n] = '/';
     memcpy(p->skip + user_n + 1, device, device_n + 1);
@@ -529,7 +574,7 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, cons
         memcpy(p->a, m.a, sizeof(p->a));
         memcpy(p->b, m.b, sizeof(p->b));
     }
-    /* rendered once; the same bytes are stored and shipped to every gateway in EVT */
+    /* rendered once and shipped to every gateway in EVT; stored in binary (msgval.h) */
     if (s_render_msg(self, p, s, p->seq, p->ts) != 0) {
         s_pend_drop(self);
         shard_reply(shard, gw, reqid, PL_E_INTERNAL, "cannot encode message");
@@ -542,10 +587,9 @@ void shard_conv_send(shard_conv_t *self, const char *gw, const char *reqid, cons
     }
     /* staged: the action first (it cannot fail now), then the keys */
     s_pend_keep(self);
-    const char *event = (const char *)self->events.data + p->ev_off;
     shard_commit_put_u64(self->commit, &key, p->seq);
     shard_key_msg(&key, conv, p->seq);
-    shard_commit_put(self->commit, &key, event, p->ev_len);
+    shard_commit_put(self->commit, &key, self->text.data, self->text.len);
     if (p->seq == 1 && !p->group) { /* the members' conversation index (outbox.h) */
         shard_outbox_stage(shard_outbox(shard), conv, p->a, "dm");
         shard_outbox_stage(shard_outbox(shard), conv, p->b, "dm");
@@ -572,12 +616,12 @@ static void s_sent(void *arg, const char *status, const char *why)
         return;
     }
     if (!p->has_event) { /* a repeat within the batch: nothing new to push */
-        s_reply_sent(self, p->gw, p->reqid, p->conv, NULL, 0, p->seq, p->ts);
+        s_reply_sent(self, p->gw, p->reqid, p->conv, p->seq, p->ts);
         return;
     }
     const char *event = (const char *)self->events.data + p->ev_off;
-    s_reply_sent(self, p->gw, p->reqid, p->conv, event + EV_CONV_AT, p->conv_json_len, p->seq,
-                 p->ts);
+    s_reply_event(self, p->gw, p->reqid, event, p->conv_at, p->conv_json_len, p->seq_at, p->seq_n,
+                  p->ts_at, p->ts_n);
     counter_t *ctr = p->ctr;
     if (ctr && ctr->seq < p->seq)
         ctr->seq = p->seq;
@@ -586,13 +630,15 @@ static void s_sent(void *arg, const char *status, const char *why)
         size_t n = p->nto < SHARD_GROUP_MAX ? p->nto : SHARD_GROUP_MAX;
         for (size_t i = 0; i < n; i++)
             users[i] = p->to[i];
-        shard_loc_push(shard_loc(shard), users, n, p->skip, event);
-        shard_push_committed(shard, users, n, p->skip, event);
+        /* push notifications go to members without a connected device: none when all
+         * have one (shard_push_committed would look each up again to find that) */
+        if (shard_loc_push(shard_loc(shard), users, n, p->skip, event) < n)
+            shard_push_committed(shard, users, n, p->skip, event);
         return;
     }
     const char *users[2] = {p->a, p->b};
-    shard_loc_push(shard_loc(shard), users, 2, p->skip, event);
-    shard_push_committed(shard, users, 2, p->skip, event);
+    if (shard_loc_push(shard_loc(shard), users, 2, p->skip, event) < 2)
+        shard_push_committed(shard, users, 2, p->skip, event);
     if (p->seq == 1)
         pl_info("%s: first message, indexing members", p->conv);
 }
@@ -673,6 +719,27 @@ static void s_cat(sbuf_t *s, const char *data, size_t len)
     s->buf[s->len] = '\0';
 }
 
+/* The event JSON of the message the iterator is on (conv's, whose message keys have a
+ * prefix of plen bytes), in self->text. 1; 0 when its key or value is corrupt (logged);
+ * -1 when out of memory. */
+static int s_event_at(shard_conv_t *self, shard_iter_t *it, const char *conv, size_t plen)
+{
+    size_t klen = 0, len = 0;
+    const char *k = shard_iter_key(it, &klen);
+    const char *v = shard_iter_value(it, &len);
+    pl_buf_reset(&self->text);
+    if (klen == plen + 8 &&
+        shard_msgval_render(&self->text, conv, strlen(conv), shard_be64_get(k + plen), v, len) == 0)
+        return 1;
+    shard_msgval_t m;
+    if (klen == plen + 8 && shard_msgval_decode(v, len, &m) >= 0)
+        return -1; /* readable: the render ran out of memory */
+    pl_error("%s: a corrupt stored message (key %zu bytes, value %zu bytes, first byte 0x%02x) "
+             "left out of a page",
+             conv, klen, len, len ? (unsigned char)v[0] : 0);
+    return 0;
+}
+
 static void s_page_reply(shard_conv_t *self, const char *gw, const char *reqid, sbuf_t *s,
                          bool more, int iter_rc)
 {
@@ -714,13 +781,18 @@ void shard_conv_sync(shard_conv_t *self, const char *gw, const char *reqid, json
     int64_t n = 0;
     s_cat(&s, "{\"msgs\":[", 9);
     for (shard_iter_seek(it, &key); shard_iter_valid(it) && n < limit && bytes < SHARD_PAGE_BYTES;
-         shard_iter_next(it), n++) {
-        size_t len = 0;
-        const char *v = shard_iter_value(it, &len);
-        if (n > 0)
+         shard_iter_next(it)) {
+        int r = s_event_at(self, it, conv, prefix.len);
+        if (r < 0) {
+            s.failed = true;
+            break;
+        }
+        if (r == 0)
+            continue; /* corrupt (logged): left out */
+        if (n++ > 0)
             s_cat(&s, ",", 1);
-        s_cat(&s, v, len);
-        bytes += len;
+        s_cat(&s, (const char *)self->text.data, self->text.len);
+        bytes += self->text.len;
     }
     bool more = shard_iter_valid(it);
     int rc = shard_iter_status(it);
@@ -764,13 +836,16 @@ void shard_conv_history(shard_conv_t *self, const char *gw, const char *reqid, j
     /* newest first, down to limit messages or 8 MiB */
     for (shard_iter_seek_for_prev(it, &key);
          shard_iter_valid(it) && n < limit && bytes < SHARD_PAGE_BYTES; shard_iter_prev(it)) {
-        const char *v = shard_iter_value(it, &lens[n]);
-        texts[n] = malloc(lens[n] + 1);
+        int r = s_event_at(self, it, conv, prefix.len);
+        if (r == 0)
+            continue; /* corrupt (logged): left out */
+        lens[n] = self->text.len;
+        texts[n] = r < 0 ? NULL : malloc(lens[n] + 1);
         if (!texts[n]) {
             s.failed = true;
             break;
         }
-        memcpy(texts[n], v, lens[n]);
+        memcpy(texts[n], self->text.data, lens[n]);
         bytes += lens[n++];
     }
     bool more = shard_iter_valid(it);

@@ -37,6 +37,7 @@ void shard_conv_destroy(shard_conv_t **self_p);
  * UTF-8, checked by the caller). Longer fields than these buffers are refused. */
 typedef struct {
     char user[64], device[72], conv[512], cmid[1024]; /* longer than any valid one */
+    size_t user_len, device_len, conv_len, cmid_len;  /* their strlen */
     const char *text;
     size_t text_len;
 } shard_send_t;

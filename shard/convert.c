@@ -133,6 +133,16 @@ long shard_convert(shard_store_t *store)
         free(val);
         if (layout == SHARD_LAYOUT)
             return 0;
+        if (layout == 3) { /* nothing to rewrite: message values tell their format apart */
+            if (s_mark(store, &meta) != 0) {
+                pl_error("store: key layout 3 -> %d: cannot write the layout", SHARD_LAYOUT);
+                return -1;
+            }
+            pl_info("store: key layout 3 is now %d (new messages stored in binary; older ones "
+                    "read as they are)",
+                    SHARD_LAYOUT);
+            return 0;
+        }
         if (layout == 2) {
             long moved = s_convert_2to3(store);
             if (moved < 0 || s_mark(store, &meta) != 0) {
@@ -145,7 +155,7 @@ long shard_convert(shard_store_t *store)
             return moved;
         }
         pl_error("store: data folder has key layout %d, this shard writes %d and converts "
-                 "layouts 1 and 2",
+                 "layouts 1 to 3",
                  layout, SHARD_LAYOUT);
         return -1;
     }

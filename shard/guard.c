@@ -4,6 +4,7 @@
 #include <czmq.h>
 #include <stdlib.h>
 
+#include "keys.h"
 #include "pl_time.h"
 
 #define RECENT_MAX 200000 /* device recency entries before the oldest are forgotten */
@@ -43,6 +44,9 @@ shard_guard_t *shard_guard_new(const shard_guard_cfg_t *cfg)
     zhashx_set_destructor(self->guess, s_free);
     zhashx_set_destructor(self->send, s_free);
     zhashx_set_destructor(self->recent, s_free);
+    zhashx_set_key_hasher(self->guess, shard_hash_name);
+    zhashx_set_key_hasher(self->send, shard_hash_name);
+    zhashx_set_key_hasher(self->recent, shard_hash_name);
     return self;
 }
 

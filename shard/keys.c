@@ -31,6 +31,22 @@ static int s_slot(const char *prefix, const char *name)
     return slot;
 }
 
+size_t shard_hash_name(const void *name)
+{
+    const unsigned char *p = name;
+    size_t n = strlen(name);
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
+    for (; n >= 8; p += 8, n -= 8) {
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+        h ^= h >> 32;
+    }
+    for (w = 0; n; n--)
+        w = w << 8 | p[n - 1];
+    h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+    return (size_t)(h ^ (h >> 31));
+}
+
 int shard_slot_user(const char *user)
 {
     return s_slot("u:", user);

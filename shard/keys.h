@@ -24,6 +24,12 @@ typedef struct {
     char buf[SHARD_KEY_MAX];
 } shard_key_t;
 
+/* A zhashx key hasher (zhashx_set_key_hasher) for the shard's in-memory tables keyed by
+ * a NUL-terminated name (user, conversation, gateway id): eight bytes per step, where
+ * czmq's default (Bernstein) takes one; ~100 instructions less per lookup of a
+ * conversation id. */
+size_t shard_hash_name(const void *name);
+
 /* Slot of the data of a user ("u:<user>") / a conversation ("c:<conv>"). */
 int shard_slot_user(const char *user);
 int shard_slot_conv(const char *conv);

@@ -69,6 +69,8 @@ shard_loc_t *shard_loc_new(shard_t *shard)
     }
     zhashx_set_destructor(self->gateways, s_gateway_free);
     zhashx_set_destructor(self->users, s_set_free);
+    zhashx_set_key_hasher(self->gateways, shard_hash_name);
+    zhashx_set_key_hasher(self->users, shard_hash_name);
     return self;
 }
 
@@ -270,9 +272,10 @@ void shard_loc_tick(shard_loc_t *self, int64_t now)
     zlistx_destroy(&dead);
 }
 
-void shard_loc_push(shard_loc_t *self, const char *const *users, size_t n, const char *skip,
-                    const char *event)
+size_t shard_loc_push(shard_loc_t *self, const char *const *users, size_t n, const char *skip,
+                      const char *event)
 {
+    size_t present = 0;
     /* (gateway, user) pairs of every recipient held somewhere, then one EVT per gateway
      * with its recipients' list: the pairs and the list live in reused buffers. Groups
      * have at most 100 members, so the pairing pass stays small. */
@@ -281,6 +284,7 @@ void shard_loc_push(shard_loc_t *self, const char *const *users, size_t n, const
         zhashx_t *set = zhashx_lookup(self->users, users[i]);
         if (!set)
             continue;
+        present++; /* a user's set is deleted with its last gateway: never empty */
         for (gateway_t *g = zhashx_first(set); g; g = zhashx_next(set)) {
             if (self->npairs == self->cap_pairs) {
                 size_t cap = self->cap_pairs ? self->cap_pairs * 2 : 16;
@@ -306,6 +310,7 @@ void shard_loc_push(shard_loc_t *self, const char *const *users, size_t n, const
         if (!self->to.failed)
             shard_event(self->shard, g->id, self->to.data, self->to.len, skip, event);
     }
+    return present;
 }
 
 void shard_loc_push_all(shard_loc_t *self, const char *user, const char *event)

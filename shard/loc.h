@@ -33,9 +33,10 @@ void shard_loc_on_gwhb(shard_loc_t *self, const char *gw, const char *epoch, uin
 void shard_loc_tick(shard_loc_t *self, int64_t now);
 
 /* Push event (JSON text) to the n users: one EVT per gateway holding any of them, `to`
- * being those of the users on that gateway, `skip` as given ("" for none). */
-void shard_loc_push(shard_loc_t *self, const char *const *users, size_t n, const char *skip,
-                    const char *event);
+ * being those of the users on that gateway, `skip` as given ("" for none). Returns how
+ * many of the users are held by some gateway (shard_loc_present): n when all are. */
+size_t shard_loc_push(shard_loc_t *self, const char *const *users, size_t n, const char *skip,
+                      const char *event);
 
 /* Send EVT[to=[user], skip "", event] to every gateway this shard knows (heard a GWHB or
  * LOC from and not dropped), whoever it holds: for control events that must not depend

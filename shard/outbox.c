@@ -72,9 +72,10 @@ static void s_nonce_of(const char *payload, char *nonce)
     json_decref(j);
 }
 
-/* A new entry (conv, user, payload copied, nonce from the payload); NULL on OOM. */
+/* A new entry (conv, user, payload copied; nonce, or with NULL the payload's own); NULL
+ * on OOM. */
 static entry_t *s_entry_new(const char *conv, size_t conv_len, const char *user,
-                            const char *payload)
+                            const char *payload, const char *nonce)
 {
     entry_t *e = calloc(1, sizeof(*e));
     if (!e)
@@ -86,7 +87,10 @@ static entry_t *s_entry_new(const char *conv, size_t conv_len, const char *user,
         s_entry_free((void **)&e);
         return NULL;
     }
-    s_nonce_of(payload, e->nonce);
+    if (nonce) /* the stager's: not parsed back out of the JSON it just wrote */
+        snprintf(e->nonce, sizeof e->nonce, "%s", nonce);
+    else
+        s_nonce_of(payload, e->nonce);
     return e;
 }
 
@@ -99,7 +103,7 @@ static entry_t *s_remember(shard_outbox_t *self, const char *conv, size_t conv_l
     entry_t *e = zhashx_lookup(self->entries, name);
     if (e)
         return e;
-    e = s_entry_new(conv, conv_len, user, payload);
+    e = s_entry_new(conv, conv_len, user, payload, NULL);
     if (e)
         zhashx_insert(self->entries, name, e);
     return e;
@@ -211,7 +215,7 @@ static void s_nonce(char nonce[17])
  * commit) and keep a copy in staged (replacing an earlier staged one) until
  * shard_outbox_committed or the end of the group commit. */
 static int s_stage_text(shard_outbox_t *self, shard_batch_t *batch, const char *conv,
-                        const char *user, char *payload)
+                        const char *user, char *payload, const char *nonce)
 {
     shard_key_t key;
     char name[SHARD_KEY_MAX + 2];
@@ -219,7 +223,7 @@ static int s_stage_text(shard_outbox_t *self, shard_batch_t *batch, const char *
         free(payload);
         return -1;
     }
-    entry_t *e = s_entry_new(conv, strlen(conv), user, payload);
+    entry_t *e = s_entry_new(conv, strlen(conv), user, payload, nonce);
     if (!e) {
         free(payload);
         return -1;
@@ -242,7 +246,8 @@ static int s_stage(shard_outbox_t *self, shard_batch_t *batch, const char *op, c
 {
     char nonce[17];
     s_nonce(nonce);
-    return s_stage_text(self, batch, conv, user, s_payload(op, conv, user, kind, nonce, members));
+    return s_stage_text(self, batch, conv, user, s_payload(op, conv, user, kind, nonce, members),
+                        nonce);
 }
 
 int shard_outbox_stage_payload(shard_outbox_t *self, shard_batch_t *batch, const char *conv,
@@ -252,7 +257,7 @@ int shard_outbox_stage_payload(shard_outbox_t *self, shard_batch_t *batch, const
     s_nonce(nonce);
     if (json_object_set_new(payload, "nonce", json_string(nonce)) != 0)
         return -1;
-    return s_stage_text(self, batch, conv, user, json_dumps(payload, JSON_COMPACT));
+    return s_stage_text(self, batch, conv, user, json_dumps(payload, JSON_COMPACT), nonce);
 }
 
 int shard_outbox_stage(shard_outbox_t *self, const char *conv, const char *user, const char *kind)

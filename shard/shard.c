@@ -51,6 +51,9 @@ struct _shard_t {
     /* The binary body of the request being handled (ops flagged PL_OPF_BIN, whose
      * handler gets req NULL): valid only during that handler's call. */
     pl_slice_t body;
+    /* body's fields when s_on_req already split it (nfields of them; 0: not split) */
+    pl_slice_t fields[8];
+    int nfields;
 };
 
 /* The handler of every op (pl_ops.def), indexed by op id. */
@@ -68,14 +71,22 @@ void shard_op_send(shard_t *self, const char *gw, const char *reqid, json_t *req
     (void)req;
     pl_slice_t f[5];
     shard_send_t s;
-    if (pl_body_fields(self->body, f, 5) != 0 || !pl_slice_cstr(f[0], s.user, sizeof s.user) ||
+    if (self->nfields == 5) /* split by s_on_req for the slot check */
+        memcpy(f, self->fields, sizeof f);
+    else if (pl_body_fields(self->body, f, 5) != 0)
+        f[0].p = NULL;
+    if (!f[0].p || !pl_slice_cstr(f[0], s.user, sizeof s.user) ||
         !pl_slice_cstr(f[1], s.device, sizeof s.device) ||
         !pl_slice_cstr(f[2], s.conv, sizeof s.conv) ||
         !pl_slice_cstr(f[3], s.cmid, sizeof s.cmid) || memchr(f[4].p, '\0', f[4].n) ||
-        !pl_utf8_valid(s.cmid, strlen(s.cmid)) || !pl_utf8_valid((const char *)f[4].p, f[4].n)) {
+        !pl_utf8_valid(s.cmid, f[3].n) || !pl_utf8_valid((const char *)f[4].p, f[4].n)) {
         shard_reply(self, gw, reqid, PL_E_BAD_REQUEST, "missing or invalid send fields");
         return;
     }
+    s.user_len = f[0].n; /* pl_slice_cstr refused a NUL inside: these are the strlens */
+    s.device_len = f[1].n;
+    s.conv_len = f[2].n;
+    s.cmid_len = f[3].n;
     s.text = (const char *)f[4].p;
     s.text_len = f[4].n;
     shard_conv_send(self->conv, gw, reqid, &s);
@@ -547,8 +558,8 @@ static void s_on_table(shard_t *self, pl_slice_t body)
 /* The user or conv name a request with a binary body is about (route 'u' / 'c'): the body
  * field of that name in the op's table row. False when there is none or it is malformed
  * (the handler answers bad_request). */
-static bool s_bin_name(const pl_opdef_t *def, uint8_t op, pl_slice_t body, char route, char *out,
-                       size_t cap)
+static bool s_bin_name(shard_t *self, const pl_opdef_t *def, uint8_t op, pl_slice_t body,
+                       char route, char *out, size_t cap)
 {
     /* the field's index and the field count of each op (op's row is def), read from the
      * constant table once per process; the loop thread only */
@@ -572,10 +583,10 @@ static bool s_bin_name(const pl_opdef_t *def, uint8_t op, pl_slice_t body, char 
         memo[op][r].known = true;
     }
     int idx = memo[op][r].idx, n = memo[op][r].n;
-    pl_slice_t fs[8];
-    if (idx < 0 || n > 8 || pl_body_fields(body, fs, n) != 0)
+    if (idx < 0 || n > 8 || pl_body_fields(body, self->fields, n) != 0)
         return false;
-    return pl_slice_cstr(fs[idx], out, cap);
+    self->nfields = n; /* the handler need not split body again */
+    return pl_slice_cstr(self->fields[idx], out, cap);
 }
 
 /* The decimal of v into out (at least 21 bytes), NUL-terminated: the request ids and
@@ -616,7 +627,9 @@ static void s_on_req(shard_t *self, const char *gw, const pl_msg_t *m)
     }
     if (def->flags & PL_OPF_BIN) { /* no JSON: the handler reads self->body */
         char name[PL_MSG_ADDR_MAX + 256];
-        if (route != '-' && s_bin_name(def, m->h.op, m->f[m->nf - 1], route, name, sizeof name) &&
+        self->nfields = 0;
+        if (route != '-' &&
+            s_bin_name(self, def, m->h.op, m->f[m->nf - 1], route, name, sizeof name) &&
             !shard_owns(self, route, name)) {
             shard_not_mine(self, gw, reqid, route, name);
             return;
@@ -624,6 +637,7 @@ static void s_on_req(shard_t *self, const char *gw, const pl_msg_t *m)
         self->body = m->f[m->nf - 1];
         s_ops[m->h.op](self, gw, reqid, NULL);
         self->body = (pl_slice_t){0};
+        self->nfields = 0;
         return;
     }
     json_t *req = s_parse(m->f[m->nf - 1], def->name);

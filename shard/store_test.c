@@ -17,6 +17,7 @@
 #include "keys.h"
 #include "pl_hash.h"
 #include "loc.h"
+#include "msgval.h"
 #include "outbox.h"
 #include "pl_log.h"
 #include "pl_msg.h"
@@ -133,6 +134,113 @@ static int s_page(shard_t *shard, const char *payload, json_int_t *seqs, int max
     *more = json_is_true(json_object_get(body, "more"));
     json_decref(body);
     return n;
+}
+
+/* The raw body of the next REP (ok or not); NULL when none. Caller frees. */
+static char *s_rep_text(void)
+{
+    zmsg_t *m = s_next("REP");
+    if (!m)
+        return NULL;
+    for (int i = 0; i < 3; i++) /* gw, reqid, status */
+        free(zmsg_popstr(m));
+    char *text = zmsg_popstr(m);
+    zmsg_destroy(&m);
+    return text;
+}
+
+/* Message values of both formats in one conversation (msgval.h): a JSON value of the
+ * older versions stored at seq 1 is served verbatim; a new send is stored in binary (0x01
+ * first, smaller than its event) and served as exactly the event its EVT carried; repeats
+ * of both answer their first seq and ts; a corrupt value is left out of a page. */
+static void test_msgval(const char *dir)
+{
+    shard_t *shard = tst_open(dir, 10000);
+    CHECK(shard != NULL);
+    if (!shard)
+        return;
+    const char *conv = "dm:alice:bob";
+    static const char old[] = "{\"type\":\"msg\",\"conv\":\"dm:alice:bob\",\"seq\":1,"
+                              "\"from\":\"alice\",\"device\":\"d0\",\"text\":\"from v3\","
+                              "\"ts\":1700000000000,\"client_msg_id\":\"old1\"}";
+    shard_key_t k;
+    shard_key_msg(&k, conv, 1);
+    CHECK(shard_store_put(shard_store(shard), &k, old, sizeof old - 1, false) == 0);
+    shard_key_idem(&k, conv, "alice", "old1");
+    char be[8];
+    shard_be64_put(be, 1);
+    CHECK(shard_store_put(shard_store(shard), &k, be, 8, false) == 0);
+    tst_handle(shard, 5, "LOC", "g/a", "e1", "1", "{\"full\":[\"alice\",\"bob\"]}");
+    s_send(shard, "n", "bob", conv, "new1", "from \"v4\" \xc3\xa9");
+    shard_flush(shard);
+    char *event = NULL;
+    json_int_t ts = 0;
+    zmsg_t *msg;
+    while ((msg = zlist_pop(tst_out))) {
+        char *cmd = zmsg_popstr(msg);
+        if (strcmp(cmd, "EVT") == 0) {
+            for (int i = 0; i < 3; i++) /* gw, to, skip */
+                free(zmsg_popstr(msg));
+            free(event);
+            event = zmsg_popstr(msg);
+        } else if (strcmp(cmd, "REP") == 0) {
+            free(zmsg_popstr(msg));
+            char *rid = zmsg_popstr(msg), *st = zmsg_popstr(msg), *text = zmsg_popstr(msg);
+            json_t *b = json_loads(text, 0, NULL);
+            CHECK(strcmp(rid, "n") == 0 && strcmp(st, "ok") == 0 && s_int(b, "seq") == 2);
+            ts = s_int(b, "ts");
+            json_decref(b);
+            free(rid);
+            free(st);
+            free(text);
+        }
+        free(cmd);
+        zmsg_destroy(&msg);
+    }
+    CHECK(event != NULL && ts > 0);
+    if (!event) {
+        shard_destroy(&shard);
+        return;
+    }
+    /* stored in binary: version byte, smaller than the event */
+    char *val = NULL;
+    size_t vlen = 0;
+    shard_key_msg(&k, conv, 2);
+    CHECK(shard_store_get(shard_store(shard), &k, &val, &vlen) == 1);
+    CHECK(val && val[0] == SHARD_MSGVAL_V1 && vlen + 40 < strlen(event));
+    free(val);
+    /* sync and history: the old value verbatim, the new one as its event */
+    char want[1024];
+    snprintf(want, sizeof want, "{\"msgs\":[%s,%s],\"more\":false}", old, event);
+    s_req(shard, "s", "{\"op\":\"sync\",\"user\":\"bob\",\"conv\":\"dm:alice:bob\"}");
+    char *text = s_rep_text();
+    CHECK(text && strcmp(text, want) == 0);
+    free(text);
+    s_req(shard, "h", "{\"op\":\"history\",\"user\":\"bob\",\"conv\":\"dm:alice:bob\"}");
+    text = s_rep_text();
+    CHECK(text && strcmp(text, want) == 0);
+    free(text);
+    /* repeats of both: their first seq and ts */
+    json_int_t rts = 0;
+    CHECK(s_send1(shard, "alice", conv, "old1", "again", &rts) == 1 && rts == 1700000000000);
+    CHECK(s_send1(shard, "bob", conv, "new1", "again", &rts) == 2 && rts == ts);
+    /* a corrupt value (an unknown version) is left out; the rest is served */
+    shard_key_msg(&k, conv, 3);
+    CHECK(shard_store_put(shard_store(shard), &k, "\x07junk", 5, false) == 0);
+    s_req(shard, "s2", "{\"op\":\"sync\",\"user\":\"bob\",\"conv\":\"dm:alice:bob\"}");
+    text = s_rep_text();
+    CHECK(text && strcmp(text, want) == 0);
+    free(text);
+    free(event);
+    /* a conversation whose last key is at the highest seq (2^53 - 1: only a corrupt key
+     * gets there) takes no new message: internal, nothing stored */
+    shard_key_msg(&k, "dm:alice:zed", (UINT64_C(1) << 53) - 1);
+    CHECK(shard_store_put(shard_store(shard), &k, "\x07", 1, false) == 0);
+    json_t *body = NULL;
+    s_send(shard, "x", "alice", "dm:alice:zed", "x1", "no seq left");
+    shard_flush(shard);
+    CHECK(strcmp(s_rep("x", &body), "internal") == 0);
+    shard_destroy(&shard);
 }
 
 /* ---- tests ------------------------------------------------------------------------- */
@@ -1205,7 +1313,7 @@ static void test_layout(const char *dir)
     rocksdb_writeoptions_destroy(wo);
     rocksdb_close(db);
     /* layout 2 (idempotency keys in the default family): converted at open, the key moved
-     * to its family, the message key left where it was, the meta key says 3 */
+     * to its family, the message key left where it was, the meta key says SHARD_LAYOUT */
     shard_store_t *st = shard_store_new(dir);
     CHECK(st != NULL);
     if (st) {
@@ -1218,7 +1326,8 @@ static void test_layout(const char *dir)
         free(val);
         shard_key_t meta, none = {.len = 0};
         shard_key_meta(&meta, "layout");
-        CHECK(shard_store_get(st, &meta, &val, &vlen) == 1 && vlen == 1 && val[0] == '3');
+        CHECK(shard_store_get(st, &meta, &val, &vlen) == 1 && vlen == 1 &&
+              val[0] == '0' + SHARD_LAYOUT);
         free(val);
         /* the default family holds it no more */
         shard_iter_t *it = shard_iter_new(st, &none);
@@ -1234,6 +1343,21 @@ static void test_layout(const char *dir)
     CHECK(st != NULL && shard_convert(st) == 0);
     uint64_t again = 0;
     CHECK(st && shard_store_get_u64(st, &k, &again) == 1 && again == 1);
+    /* layout 3 (the JSON message values): only the meta key changes, to 4 */
+    shard_key_t meta;
+    shard_key_meta(&meta, "layout");
+    CHECK(st && shard_store_put(st, &meta, "3", 1, true) == 0);
+    CHECK(st && shard_convert(st) == 0);
+    char *lv = NULL, *mv = NULL;
+    size_t lvn = 0, mvn = 0;
+    CHECK(st && shard_store_get(st, &meta, &lv, &lvn) == 1 && lvn == 1 && lv[0] == '4');
+    CHECK(st && shard_store_get(st, &m2, &mv, &mvn) == 1 && mvn == 2 && strcmp(mv, "{}") == 0);
+    free(lv);
+    free(mv);
+    /* a layout this code does not know (a newer one) is refused */
+    CHECK(st && shard_store_put(st, &meta, "5", 1, true) == 0);
+    CHECK(st && shard_convert(st) == -1);
+    CHECK(st && shard_store_put(st, &meta, "4", 1, true) == 0);
     shard_store_destroy(&st);
     size_t n = 0;
     char **fams = rocksdb_list_column_families(o, dir, &n, &err);
@@ -1396,6 +1520,8 @@ int main(void)
     test_convert(path);
     snprintf(path, sizeof(path), "%s/layout2", tst_dir());
     test_layout(path);
+    snprintf(path, sizeof(path), "%s/msgval", tst_dir());
+    test_msgval(path);
     snprintf(path, sizeof(path), "%s/full", tst_dir());
     test_full_memtables(path);
     return tst_finish("shard_store_test");

@@ -134,7 +134,7 @@ const FIXTURE2 = path.join(__dirname, 'fixtures', 'store-v2');
 h.test('a data folder of key layout 2 is converted at first start: its idempotency keys keep deduplicating', async (t, c) => {
   const meta2 = JSON.parse(fs.readFileSync(path.join(FIXTURE2, 'meta.json'), 'utf8'));
   await startOn(c, FIXTURE2);
-  await waitFor('both shards converted the folder', () => [0, 1].every((i) => /converted key layout 2 to 3/.test(c.proc('shard', i).log())));
+  await waitFor('both shards converted the folder', () => [0, 1].every((i) => /converted key layout 2 to 4/.test(c.proc('shard', i).log())));
   const vera = await Client.open(c.wsUrl(0), meta2.tokens.vera, { label: 'vera' });
   for (const [conv, msgs] of Object.entries(meta2.msgs)) {
     const s = await vera.ok('sync', { conv, limit: 500 });
