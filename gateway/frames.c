@@ -1,6 +1,7 @@
 /* frames — reference-counted output blobs and the client frames built from them
  * (PROTOCOL.md §3: ok and error frames). Loop thread only. */
 #include "gw.h"
+#include "pl_pool.h"
 #include "gw_frames.h"
 
 /* Small blobs (an `ok` answer, a `msg` event: two per DM message) come from free lists of
@@ -9,38 +10,21 @@
  * Loop thread only, like every blob. */
 #define GW_BLOB_POOL_MAX 512
 static const uint32_t s_class_cap[2] = {128, 512}; /* data bytes, its NUL included */
-
-typedef struct {
-    gw_blob_t *head; /* linked through their data (a gw_blob_t * at data[0..8)) */
-    int n;
-} blob_pool_t;
-static blob_pool_t s_pool[2];
+static pl_pool_t s_pool[2] = {PL_POOL_INIT(sizeof(gw_blob_t) + 128, GW_BLOB_POOL_MAX),
+                              PL_POOL_INIT(sizeof(gw_blob_t) + 512, GW_BLOB_POOL_MAX)};
 
 void gw_frames_pool_free(void)
 {
-    for (int c = 0; c < 2; c++) {
-        while (s_pool[c].head) {
-            gw_blob_t *b = s_pool[c].head;
-            memcpy(&s_pool[c].head, b->data, sizeof b);
-            free(b);
-        }
-        s_pool[c].n = 0;
-    }
+    for (int c = 0; c < 2; c++)
+        pl_pool_drain(&s_pool[c]);
 }
 
 gw_blob_t *gw_blob_alloc(size_t len)
 {
     int c = len < s_class_cap[0] ? 0 : len < s_class_cap[1] ? 1 : -1;
-    gw_blob_t *b;
-    if (c >= 0 && s_pool[c].head) {
-        b = s_pool[c].head;
-        memcpy(&s_pool[c].head, b->data, sizeof b);
-        s_pool[c].n--;
-    } else {
-        b = malloc(sizeof *b + (c >= 0 ? s_class_cap[c] : len + 1));
-        if (!b)
-            return NULL;
-    }
+    gw_blob_t *b = c >= 0 ? pl_pool_take(&s_pool[c]) : malloc(sizeof *b + len + 1);
+    if (!b)
+        return NULL;
     b->cls = c;
     b->refs = 1;
     b->len = len;
@@ -73,14 +57,10 @@ void gw_blob_unref(gw_blob_t **self_p)
     *self_p = NULL;
     if (--b->refs > 0)
         return;
-    int c = b->cls;
-    if (c < 0 || s_pool[c].n >= GW_BLOB_POOL_MAX) {
+    if (b->cls < 0)
         free(b);
-        return;
-    }
-    memcpy(b->data, &s_pool[c].head, sizeof b);
-    s_pool[c].head = b;
-    s_pool[c].n++;
+    else
+        pl_pool_put(&s_pool[b->cls], b);
 }
 
 void gw_blob_tag_conv(gw_blob_t *self)

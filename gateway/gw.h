@@ -142,13 +142,6 @@ struct gw {
     uv_signal_t sigterm, sigint;
     uv_prepare_t flush;       /* ws.c: end-of-turn writes */
     gw_session_t *flush_head; /* ws.c: sessions with frames to write this turn */
-    /* ws.c: free out-queue and answer-FIFO entries (bounded; gw_ws_pools_free at exit) */
-    struct gw_outq_item *oq_free;
-    struct gw_pending *pend_free;
-    int oq_nfree, pend_nfree;
-    /* req.c: free request structs (bounded; gw_req_pool_free at exit) */
-    struct gw_req *req_free;
-    int req_nfree;
     uv_timer_t tick;
     bool stopping;
 };

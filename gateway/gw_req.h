@@ -44,14 +44,13 @@ typedef struct gw_req {
     /* the owning module's own state, freed with ctx_free (NULL: nothing to free) */
     void *ctx;
     void (*ctx_free)(void *ctx);
-    struct gw_req *pool_next; /* req.c: in gw's free list */
 } gw_req_t;
 
 typedef struct gw gw_t;
 
-/* Free the request structs gw keeps for reuse (req.c: up to 512). At exit, once no
- * request is left. */
-void gw_req_pool_free(gw_t *gw);
+/* Free the request structs kept for reuse (req.c: up to 512). At exit, once no request
+ * is left. */
+void gw_req_pool_free(void);
 /* A request of s answered into p (id_json copied; may be NULL). Takes a reference on s.
  * NULL when out of memory (the caller answers p itself). */
 gw_req_t *gw_req_new(gw_session_t *s, gw_pending_t *p, const char *id_json);

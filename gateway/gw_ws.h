@@ -128,7 +128,7 @@ int gw_ws_flush_start(gw_t *gw);
 void gw_ws_flush_stop(gw_t *gw);
 /* Free the pooled out-queue and answer-FIFO entries (ws.c keeps up to 1,024 of each for
  * reuse). At exit, once every session is gone. */
-void gw_ws_pools_free(gw_t *gw);
+void gw_ws_pools_free(void);
 /* lws callback for the WebSocket reasons. */
 int gw_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                    size_t len);

@@ -671,8 +671,8 @@ done:
     gw_limits_fini(gw);
     gw_static_fini(gw);
     zhashx_destroy(&gw->known_users);
-    gw_req_pool_free(gw); /* the pools last: everything above may still end requests */
-    gw_ws_pools_free(gw);
+    gw_req_pool_free(); /* the pools last: everything above may still end requests */
+    gw_ws_pools_free();
     gw_frames_pool_free();
     s_free_config(gw);
     pl_info("bye");

@@ -5,48 +5,22 @@
 #include "gw_req.h"
 #include "gw_ws.h"
 #include "gw_zlink.h"
+#include "pl_pool.h"
 
-/* Request structs kept for reuse by gw (one calloc and free per request otherwise); at
- * most GW_REQ_POOL_MAX, so a burst's memory returns to malloc. */
+/* Request structs kept for reuse (one calloc and free per request otherwise), loop thread
+ * only; at most GW_REQ_POOL_MAX (pl_pool.h), so a burst's memory returns to malloc. */
 #define GW_REQ_POOL_MAX 512
+static pl_pool_t s_req_pool = PL_POOL_INIT(sizeof(gw_req_t), GW_REQ_POOL_MAX);
 
-static gw_req_t *s_req_get(gw_t *gw)
+void gw_req_pool_free(void)
 {
-    gw_req_t *r = gw->req_free;
-    if (!r)
-        return calloc(1, sizeof *r);
-    gw->req_free = r->pool_next;
-    gw->req_nfree--;
-    memset(r, 0, sizeof *r);
-    return r;
-}
-
-static void s_req_put(gw_t *gw, gw_req_t *r)
-{
-    if (gw->req_nfree >= GW_REQ_POOL_MAX) {
-        free(r);
-        return;
-    }
-    r->pool_next = gw->req_free;
-    gw->req_free = r;
-    gw->req_nfree++;
-}
-
-void gw_req_pool_free(gw_t *gw)
-{
-    while (gw->req_free) {
-        gw_req_t *r = gw->req_free;
-        gw->req_free = r->pool_next;
-        free(r);
-    }
-    gw->req_nfree = 0;
+    pl_pool_drain(&s_req_pool);
 }
 
 gw_req_t *gw_req_new_ctx(gw_session_t *s, gw_pending_t *p, const char *id_json, size_t ctx_size,
                          void (*ctx_free)(void *ctx))
 {
-    gw_t *gw = s->gw;
-    gw_req_t *r = s_req_get(gw);
+    gw_req_t *r = pl_pool_get(&s_req_pool);
     if (!r)
         return NULL;
     if (id_json) {
@@ -64,7 +38,7 @@ gw_req_t *gw_req_new_ctx(gw_session_t *s, gw_pending_t *p, const char *id_json, 
 fail:
     if (r->id_json != r->id_small)
         free(r->id_json);
-    s_req_put(gw, r);
+    pl_pool_put(&s_req_pool, r);
     return NULL;
 }
 
@@ -82,12 +56,11 @@ void gw_req_destroy(gw_req_t **r_p)
     if (r->ctx && r->ctx_free)
         r->ctx_free(r->ctx);
     free(r->ctx);
-    gw_t *gw = r->s->gw;
     gw_session_unref(&r->s);
     if (r->id_json != r->id_small)
         free(r->id_json);
     free(r->payload);
-    s_req_put(gw, r);
+    pl_pool_put(&s_req_pool, r);
     *r_p = NULL;
 }
 

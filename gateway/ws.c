@@ -27,6 +27,7 @@
 #include "gw_requests.h"
 #include "gw_ws.h"
 #include "pl_turn.h"
+#include "pl_pool.h"
 #include <strings.h>
 
 #define GW_WS_FRAG (256 * 1024)
@@ -51,57 +52,17 @@ struct gw_deferred {
 /* One fragment at a time, so one scratch buffer (loop thread only) serves every socket. */
 static unsigned char s_scratch[LWS_PRE + GW_WS_FRAG];
 
-/* Free lists of out-queue entries and answer-FIFO entries, owned by gw (two of each per DM
- * message: a calloc and a free each). At most GW_WS_POOL_MAX are kept, so the memory of a
- * burst returns to malloc; gw_ws_pools_free releases them at exit. */
+/* Free lists of out-queue entries and answer-FIFO entries (two of each per DM message: a
+ * calloc and a free each otherwise), loop thread only. At most GW_WS_POOL_MAX of each are
+ * kept (pl_pool.h); gw_ws_pools_free releases them at exit. */
 #define GW_WS_POOL_MAX 1024
+static pl_pool_t s_oq_pool = PL_POOL_INIT(sizeof(gw_outq_item_t), GW_WS_POOL_MAX);
+static pl_pool_t s_pend_pool = PL_POOL_INIT(sizeof(gw_pending_t), GW_WS_POOL_MAX);
 
-static gw_outq_item_t *s_oq_get(gw_t *gw)
+void gw_ws_pools_free(void)
 {
-    gw_outq_item_t *it = gw->oq_free;
-    if (!it)
-        return calloc(1, sizeof *it);
-    gw->oq_free = it->next;
-    gw->oq_nfree--;
-    memset(it, 0, sizeof *it);
-    return it;
-}
-
-static void s_oq_put(gw_t *gw, gw_outq_item_t *it)
-{
-    if (gw->oq_nfree >= GW_WS_POOL_MAX) {
-        free(it);
-        return;
-    }
-    it->next = gw->oq_free;
-    gw->oq_free = it;
-    gw->oq_nfree++;
-}
-
-static void s_pend_put(gw_t *gw, gw_pending_t *p)
-{
-    if (gw->pend_nfree >= GW_WS_POOL_MAX) {
-        free(p);
-        return;
-    }
-    p->next = gw->pend_free;
-    gw->pend_free = p;
-    gw->pend_nfree++;
-}
-
-void gw_ws_pools_free(gw_t *gw)
-{
-    while (gw->oq_free) {
-        gw_outq_item_t *it = gw->oq_free;
-        gw->oq_free = it->next;
-        free(it);
-    }
-    while (gw->pend_free) {
-        gw_pending_t *p = gw->pend_free;
-        gw->pend_free = p->next;
-        free(p);
-    }
-    gw->oq_nfree = gw->pend_nfree = 0;
+    pl_pool_drain(&s_oq_pool);
+    pl_pool_drain(&s_pend_pool);
 }
 
 gw_session_t *gw_session_ref(gw_session_t *s)
@@ -125,13 +86,13 @@ static void s_free(gw_session_t *s)
         gw_budget_release(s, p);
         s->phead = p->next;
         gw_blob_unref(&p->frame);
-        s_pend_put(s->gw, p);
+        pl_pool_put(&s_pend_pool, p);
     }
     while (s->ohead) {
         gw_outq_item_t *it = s->ohead;
         s->ohead = it->next;
         gw_blob_unref(&it->blob);
-        s_oq_put(s->gw, it);
+        pl_pool_put(&s_oq_pool, it);
     }
     while (s->dhead) {
         gw_deferred_t *d = s->dhead;
@@ -151,7 +112,7 @@ static void s_release(gw_session_t *s)
         s->ohead = it->next;
         gw_budget_out_del(s, it->blob);
         gw_blob_unref(&it->blob);
-        s_oq_put(s->gw, it);
+        pl_pool_put(&s_oq_pool, it);
     }
     s->otail = NULL;
     s->ooff = 0;
@@ -232,7 +193,7 @@ static void s_close_slow(gw_session_t *s)
             s->ebytes -= it->blob->len;
             gw_budget_out_del(s, it->blob);
             gw_blob_unref(&it->blob);
-            s_oq_put(s->gw, it);
+            pl_pool_put(&s_oq_pool, it);
             continue;
         }
         s->otail = it;
@@ -294,7 +255,7 @@ static void s_enqueue(gw_session_t *s, gw_blob_t *b, bool event)
         s_close_slow(s);
         return;
     }
-    gw_outq_item_t *it = s_oq_get(s->gw);
+    gw_outq_item_t *it = pl_pool_get(&s_oq_pool);
     if (!it) {
         gw_blob_unref(&b);
         s_kill(s, "out of memory");
@@ -353,15 +314,9 @@ void gw_session_push_event(gw_session_t *s, gw_blob_t *b)
 
 gw_pending_t *gw_session_pending_push(gw_session_t *s)
 {
-    gw_t *gw = s->gw;
-    gw_pending_t *p = gw->pend_free;
-    if (p) {
-        gw->pend_free = p->next;
-        gw->pend_nfree--;
-        memset(p, 0, sizeof *p);
-    } else if (!(p = calloc(1, sizeof *p))) {
+    gw_pending_t *p = pl_pool_get(&s_pend_pool);
+    if (!p)
         return NULL;
-    }
     if (s->ptail)
         s->ptail->next = p;
     else
@@ -414,7 +369,7 @@ static void s_answer(gw_session_t *s, gw_pending_t *p, gw_blob_t *frame)
         if (h->frame)
             s_enqueue(s, h->frame, false);
         h->frame = NULL;
-        s_pend_put(s->gw, h);
+        pl_pool_put(&s_pend_pool, h);
     }
     gw_budget_enforce(s->gw);
     s_replay(s);
@@ -441,7 +396,7 @@ void gw_session_drop_conv(gw_session_t *s, const char *conv, size_t conv_len)
                 s->ebytes -= b->len;
             gw_budget_out_del(s, b);
             gw_blob_unref(&it->blob);
-            s_oq_put(s->gw, it);
+            pl_pool_put(&s_oq_pool, it);
             dropped++;
             continue;
         }
@@ -600,7 +555,7 @@ static void s_out_pop(gw_session_t *s)
     gw_budget_out_del(s, it->blob);
     s->ooff = 0;
     gw_blob_unref(&it->blob);
-    s_oq_put(s->gw, it);
+    pl_pool_put(&s_oq_pool, it);
 }
 
 static int s_writeable(gw_session_t *s)

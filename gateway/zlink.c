@@ -37,6 +37,7 @@
 #include "pl_liveness.h"
 #include "pl_log.h"
 #include "pl_msg.h"
+#include "pl_pool.h"
 #include "pl_time.h"
 #include "pl_turn.h"
 #include "pl_wire.h"
@@ -113,9 +114,8 @@ struct gw_zlink {
     pl_buf_t out;    /* the message being sent (reused) */
     pl_buf_t staged; /* this turn's requests, a BATCH of REQ/REQN (s_stage); memory kept */
     pl_slots_t *table;
-    zl_ids_t ids;     /* reqid -> zl_entry_t (not owned by the table) */
-    zl_entry_t *pool; /* free entries, linked by next */
-    size_t pool_n;
+    zl_ids_t ids;   /* reqid -> zl_entry_t (not owned by the table) */
+    pl_pool_t pool; /* free entries (at most ZL_ENTRY_POOL_MAX) */
     zl_entry_t *head, *tail;
     zl_entry_t *late; /* made after gw_zlink_stop, not yet answered (s_late) */
     bool stopped;
@@ -205,12 +205,7 @@ static void s_ids_pool_free(gw_zlink_t *self)
 {
     free(self->ids.slot);
     self->ids = (zl_ids_t){0};
-    while (self->pool) {
-        zl_entry_t *e = self->pool;
-        self->pool = e->next;
-        free(e);
-    }
-    self->pool_n = 0;
+    pl_pool_drain(&self->pool);
 }
 
 static void s_list_remove(gw_zlink_t *self, zl_entry_t *e)
@@ -251,13 +246,7 @@ static void s_complete(gw_zlink_t *self, zl_entry_t *e, const char *status, cons
     gw_zlink_cb *cb = e->cb;
     void *arg = e->arg;
     /* back to the pool first: the callback may make new requests */
-    if (self->pool_n < ZL_ENTRY_POOL_MAX) {
-        e->next = self->pool;
-        self->pool = e;
-        self->pool_n++;
-    } else {
-        free(e);
-    }
+    pl_pool_put(&self->pool, e);
     cb(arg, status, body, len);
 }
 
@@ -412,12 +401,8 @@ static zl_entry_t *s_entry_new(gw_zlink_t *self, gw_zlink_cb *cb, void *arg, int
         pl_error("out of memory for a router request");
         abort();
     }
-    zl_entry_t *e = self->pool;
-    if (e) {
-        self->pool = e->next;
-        self->pool_n--;
-        memset(e, 0, sizeof *e);
-    } else if (!(e = calloc(1, sizeof *e))) {
+    zl_entry_t *e = pl_pool_get(&self->pool);
+    if (!e) {
         pl_error("out of memory for a router request");
         abort();
     }
@@ -859,6 +844,7 @@ gw_zlink_t *gw_zlink_new(gw_t *gw, uv_loop_t *loop, const char *endpoint, const 
         return NULL;
     self->gw = gw;
     self->h = handlers;
+    self->pool = (pl_pool_t)PL_POOL_INIT(sizeof(zl_entry_t), ZL_ENTRY_POOL_MAX);
     self->timeout_ms = timeout_ms;
     self->loop = loop;
     randombytes_buf(&self->epoch, sizeof self->epoch);

@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define PL_MSG_MAGIC 0xB1
 #define PL_MSG_HDR 24
@@ -140,6 +141,19 @@ void pl_buf_reset(pl_buf_t *b);
 void pl_buf_free(pl_buf_t *b);
 /* Append n bytes. 0 or -1 (failed). */
 int pl_buf_put(pl_buf_t *b, const void *p, size_t n);
+/* pl_buf_put with the room check inlined: with a constant n (a literal: PL_BUF_LIT) the
+ * copy is a few moves, not a call. Growth and failure as pl_buf_put (check b->failed). */
+static inline void pl_buf_add(pl_buf_t *b, const void *p, size_t n)
+{
+    if (!b->failed && n <= b->cap - b->len) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+    } else {
+        pl_buf_put(b, p, n);
+    }
+}
+/* Append a string literal without its NUL. */
+#define PL_BUF_LIT(b, lit) pl_buf_add(b, lit, sizeof lit - 1)
 
 /* Start a message in b (reset first): the header h. 0 or -1. */
 int pl_msg_begin(pl_buf_t *b, const pl_hdr_t *h);

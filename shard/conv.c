@@ -306,20 +306,6 @@ static const char *s_member(shard_conv_t *self, const char *gw, const char *reqi
     return shard_req_member(self->shard, gw, reqid, conv, *user, m) ? conv : NULL;
 }
 
-/* Append a string literal (without its NUL). */
-#define S_PUT(b, lit) s_put(b, lit, sizeof lit - 1)
-
-/* pl_buf_put inlined: with a literal's constant n the copy is a few moves, not a call
- * (~15 of these per stored message). */
-static inline void s_put(pl_buf_t *b, const char *p, size_t n)
-{
-    if (!b->failed && n <= b->cap - b->len) {
-        memcpy(b->data + b->len, p, n);
-        b->len += n;
-    } else
-        pl_buf_put(b, p, n);
-}
-
 /* {"conv","seq","ts"}, written into the conv's reused buffer (no JSON library): the
  * answer of a repeat (a new send's is s_reply_event's, from its stored event). */
 static void s_reply_sent(shard_conv_t *self, const char *gw, const char *reqid, const char *conv,
@@ -327,11 +313,11 @@ static void s_reply_sent(shard_conv_t *self, const char *gw, const char *reqid, 
 {
     pl_buf_t *b = &self->text;
     pl_buf_reset(b);
-    S_PUT(b, "{\"conv\":");
+    PL_BUF_LIT(b, "{\"conv\":");
     pl_json_str(b, conv, strlen(conv));
-    S_PUT(b, ",\"seq\":");
+    PL_BUF_LIT(b, ",\"seq\":");
     pl_json_u64(b, seq);
-    S_PUT(b, ",\"ts\":");
+    PL_BUF_LIT(b, ",\"ts\":");
     pl_json_u64(b, (uint64_t)(ts < 0 ? 0 : ts));
     pl_buf_put(b, "}", 2); /* with the NUL */
     if (b->failed)
@@ -348,13 +334,13 @@ static void s_reply_event(shard_conv_t *self, const char *gw, const char *reqid,
 {
     pl_buf_t *b = &self->text;
     pl_buf_reset(b);
-    S_PUT(b, "{\"conv\":");
-    s_put(b, event + conv_at, conv_json_len);
-    S_PUT(b, ",\"seq\":");
-    s_put(b, event + seq_at, seq_n);
-    S_PUT(b, ",\"ts\":");
-    s_put(b, event + ts_at, ts_n);
-    S_PUT(b, "}\0"); /* with the NUL */
+    PL_BUF_LIT(b, "{\"conv\":");
+    pl_buf_add(b, event + conv_at, conv_json_len);
+    PL_BUF_LIT(b, ",\"seq\":");
+    pl_buf_add(b, event + seq_at, seq_n);
+    PL_BUF_LIT(b, ",\"ts\":");
+    pl_buf_add(b, event + ts_at, ts_n);
+    PL_BUF_LIT(b, "}\0"); /* with the NUL */
     if (b->failed)
         shard_reply(self->shard, gw, reqid, PL_E_INTERNAL, "out of memory");
     else

@@ -4,18 +4,6 @@
 #include <jansson.h>
 #include <string.h>
 
-/* pl_buf_put inlined: with a literal's constant n the copy is a few moves, not a call. */
-static inline void s_put(pl_buf_t *b, const char *p, size_t n)
-{
-    if (!b->failed && n <= b->cap - b->len) {
-        memcpy(b->data + b->len, p, n);
-        b->len += n;
-    } else
-        pl_buf_put(b, p, n);
-}
-
-#define S_PUT(b, lit) s_put(b, lit, sizeof lit - 1)
-
 /* The event's head; conv, as a JSON string, follows it. */
 #define EV_HEAD "{\"type\":\"msg\",\"conv\":"
 
@@ -23,26 +11,26 @@ int shard_msgval_json(pl_buf_t *b, const shard_msgval_t *m, shard_msgval_spots_t
 {
     size_t off = b->len, seq_at, seq_n, ts_at, ts_n;
     bool failed = b->failed;
-    S_PUT(b, EV_HEAD);
+    PL_BUF_LIT(b, EV_HEAD);
     pl_json_str(b, m->conv, m->conv_len);
     size_t conv_n = b->len - off - (sizeof EV_HEAD - 1);
-    S_PUT(b, ",\"seq\":");
+    PL_BUF_LIT(b, ",\"seq\":");
     seq_at = b->len - off;
     pl_json_u64(b, m->seq);
     seq_n = b->len - off - seq_at;
-    S_PUT(b, ",\"from\":");
+    PL_BUF_LIT(b, ",\"from\":");
     pl_json_str(b, m->from, m->from_len);
-    S_PUT(b, ",\"device\":");
+    PL_BUF_LIT(b, ",\"device\":");
     pl_json_str(b, m->device, m->device_len);
-    S_PUT(b, ",\"text\":");
+    PL_BUF_LIT(b, ",\"text\":");
     pl_json_str(b, m->text, m->text_len);
-    S_PUT(b, ",\"ts\":");
+    PL_BUF_LIT(b, ",\"ts\":");
     ts_at = b->len - off;
     pl_json_u64(b, (uint64_t)(m->ts < 0 ? 0 : m->ts));
     ts_n = b->len - off - ts_at;
-    S_PUT(b, ",\"client_msg_id\":");
+    PL_BUF_LIT(b, ",\"client_msg_id\":");
     pl_json_str(b, m->cmid, m->cmid_len);
-    S_PUT(b, "}");
+    PL_BUF_LIT(b, "}");
     if (b->failed) { /* drop the partial event; what was before stays */
         b->failed = failed;
         b->len = off;
@@ -65,16 +53,16 @@ int shard_msgval_encode(pl_buf_t *b, const shard_msgval_t *m)
     for (int i = 0; i < 8; i++)
         head[1 + i] = (uint8_t)(ts >> (56 - 8 * i));
     head[9] = (uint8_t)m->from_len;
-    s_put(b, (const char *)head, sizeof head);
-    s_put(b, m->from, m->from_len);
+    pl_buf_add(b, (const char *)head, sizeof head);
+    pl_buf_add(b, m->from, m->from_len);
     head[0] = (uint8_t)m->device_len;
-    s_put(b, (const char *)head, 1);
-    s_put(b, m->device, m->device_len);
+    pl_buf_add(b, (const char *)head, 1);
+    pl_buf_add(b, m->device, m->device_len);
     head[0] = (uint8_t)(m->cmid_len >> 8);
     head[1] = (uint8_t)(m->cmid_len & 0xff);
-    s_put(b, (const char *)head, 2);
-    s_put(b, m->cmid, m->cmid_len);
-    s_put(b, m->text, m->text_len);
+    pl_buf_add(b, (const char *)head, 2);
+    pl_buf_add(b, m->cmid, m->cmid_len);
+    pl_buf_add(b, m->text, m->text_len);
     if (b->failed) {
         b->failed = failed;
         b->len = off;
