@@ -349,8 +349,9 @@ static void s_reply_event(shard_conv_t *self, const char *gw, const char *reqid,
 
 /* The send's `msg` event (msgval.h: the member order clients and the gateway's conv tag
  * rely on), appended to the batch's event arena with a NUL, the text escaped once; and
- * its stored value (binary, msgval.h) into self->text. Sets p's ev_off/ev_len and the
- * spots its `ok` answer copies. 0, or -1 (out of memory: the arena is as before). */
+ * its stored value (version 2, msgval.h: ts and the event after its seq) into self->text. Sets p's
+ * ev_off/ev_len and the spots its `ok` answer copies. 0, or -1 (out of memory: the arena is as
+ * before). */
 static int s_render_msg(shard_conv_t *self, pend_t *p, const shard_send_t *s, uint64_t seq,
                         int64_t ts)
 {
@@ -372,7 +373,10 @@ static int s_render_msg(shard_conv_t *self, pend_t *p, const shard_send_t *s, ui
     pl_buf_reset(&self->text);
     if (shard_msgval_json(b, &m, &at) != 0)
         return -1;
-    if (pl_buf_put(b, "", 1) != 0 || shard_msgval_encode(&self->text, &m) != 0) {
+    size_t tail = at.seq_at + at.seq_n; /* the event after its seq: the stored value's */
+    if (pl_buf_put(b, "", 1) != 0 ||
+        shard_msgval_encode_tail(&self->text, ts, (const char *)b->data + off + tail,
+                                 b->len - 1 - off - tail) != 0) {
         b->failed = false; /* drop this event; the earlier ones stay */
         b->len = off;
         return -1;

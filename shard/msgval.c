@@ -71,11 +71,44 @@ int shard_msgval_encode(pl_buf_t *b, const shard_msgval_t *m)
     return 0;
 }
 
+int shard_msgval_encode_tail(pl_buf_t *b, int64_t ts, const char *tail, size_t tail_len)
+{
+    size_t off = b->len;
+    bool failed = b->failed;
+    uint8_t head[1 + 8];
+    uint64_t t = (uint64_t)(ts < 0 ? 0 : ts);
+    head[0] = SHARD_MSGVAL_V2;
+    for (int i = 0; i < 8; i++)
+        head[1 + i] = (uint8_t)(t >> (56 - 8 * i));
+    pl_buf_add(b, head, sizeof head);
+    pl_buf_add(b, tail, tail_len);
+    if (b->failed) {
+        b->failed = failed;
+        b->len = off;
+        return -1;
+    }
+    return 0;
+}
+
+/* The tail of a version-2 value starts with the from member and ends the object. */
+#define V2_TAIL_HEAD ",\"from\":"
+
 int shard_msgval_decode(const void *val, size_t len, shard_msgval_t *m)
 {
     const uint8_t *p = val, *end = p + len;
     if (len >= 1 && p[0] == '{')
         return 0;
+    if (len >= 9 + sizeof V2_TAIL_HEAD && p[0] == SHARD_MSGVAL_V2) {
+        if (memcmp(p + 9, V2_TAIL_HEAD, sizeof V2_TAIL_HEAD - 1) != 0 || end[-1] != '}')
+            return -1;
+        uint64_t ts = 0;
+        for (int i = 0; i < 8; i++)
+            ts = ts << 8 | p[1 + i];
+        m->ts = ts > INT64_MAX ? INT64_MAX : (int64_t)ts;
+        m->text = (const char *)p + 9;
+        m->text_len = len - 9;
+        return 2;
+    }
     if (len < 1 + 8 + 1 || p[0] != SHARD_MSGVAL_V1)
         return -1;
     uint64_t ts = 0;
@@ -128,6 +161,21 @@ int shard_msgval_render(pl_buf_t *out, const char *conv, size_t conv_len, uint64
         }
         return 0;
     }
+    if (rc == 2) { /* the head, conv and seq, then the stored tail as it is */
+        size_t off = out->len;
+        bool failed = out->failed;
+        PL_BUF_LIT(out, EV_HEAD);
+        pl_json_str(out, conv, conv_len);
+        PL_BUF_LIT(out, ",\"seq\":");
+        pl_json_u64(out, seq);
+        pl_buf_add(out, m.text, m.text_len);
+        if (out->failed) {
+            out->failed = failed;
+            out->len = off;
+            return -1;
+        }
+        return 0;
+    }
     m.conv = conv;
     m.conv_len = conv_len;
     m.seq = seq;
@@ -138,7 +186,7 @@ int shard_msgval_ts(const void *val, size_t len, int64_t *ts)
 {
     shard_msgval_t m;
     int rc = shard_msgval_decode(val, len, &m);
-    if (rc == 1) {
+    if (rc == 1 || rc == 2) {
         *ts = m.ts;
         return 0;
     }

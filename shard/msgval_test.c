@@ -66,6 +66,24 @@ int main(void)
     CHECK(out.len == 1 + json.len && memcmp(out.data + 1, json.data, json.len) == 0);
     int64_t ts = 0;
     CHECK(shard_msgval_ts(val.data, val.len, &ts) == 0 && ts == m.ts);
+    /* version 2 (what a send stores): ts, then the event after its seq, rendered back to
+     * the same bytes; every truncation and a tail that is not one refused */
+    pl_buf_t v2 = {0};
+    size_t tail = at.seq_at + at.seq_n;
+    CHECK(shard_msgval_encode_tail(&v2, m.ts, (const char *)json.data + tail, json.len - tail) ==
+          0);
+    CHECK(v2.len == 9 + json.len - tail && v2.data[0] == SHARD_MSGVAL_V2);
+    CHECK(shard_msgval_decode(v2.data, v2.len, &d) == 2 && d.ts == m.ts);
+    pl_buf_reset(&out);
+    CHECK(shard_msgval_render(&out, m.conv, m.conv_len, m.seq, v2.data, v2.len) == 0);
+    CHECK(out.len == json.len && memcmp(out.data, json.data, json.len) == 0);
+    CHECK(shard_msgval_ts(v2.data, v2.len, &ts) == 0 && ts == m.ts);
+    for (size_t n = 0; n < v2.len; n++)
+        CHECK(shard_msgval_decode(v2.data, n, &d) == -1);
+    v2.data[9 + 1] = 'x'; /* not the from member */
+    CHECK(shard_msgval_decode(v2.data, v2.len, &d) == -1 &&
+          shard_msgval_render(&out, "c", 1, 1, v2.data, v2.len) == -1);
+    pl_buf_free(&v2);
     /* a JSON value of the older versions: read verbatim, its ts from the JSON */
     pl_buf_reset(&out);
     CHECK(shard_msgval_decode(json.data, json.len, &d) == 0);
