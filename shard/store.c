@@ -8,6 +8,7 @@
 
 #include "diskspace.h"
 #include "pl_log.h"
+#include "pl_msg.h"
 #include "pl_time.h"
 
 /* After a failed write, the next write tries to reopen the database at most this often. */
@@ -55,12 +56,12 @@ struct _shard_store_t {
 enum { REC_DEL = 0x00, REC_PUT = 0x01, REC_CF_DEL = 0x04, REC_CF_PUT = 0x05 };
 
 struct _shard_batch_t {
-    char *rep;            /* REP_HEADER bytes, then the records (NULL until the first) */
-    size_t len, cap;      /* bytes of rep in use / allocated */
+    pl_buf_t rep;         /* REP_HEADER bytes, then the records (empty until the first) */
     uint32_t count;       /* records */
     shard_store_t *store; /* borrowed: its family ids */
     bool stale;           /* staged while the database was closed: never written */
-    bool failed;          /* out of memory while staging: the write fails */
+    bool failed;          /* a record too long for the format: the write fails (as does
+                           * rep.failed: out of memory while staging) */
 };
 
 struct _shard_iter_t {
@@ -488,14 +489,15 @@ static int s_write_batch(shard_store_t *self, shard_batch_t *batch, bool sync, b
         pl_error("store: batch write failed: staged while the database was closed");
         return -1;
     }
-    if (batch->failed) {
+    if (batch->failed || batch->rep.failed) {
         pl_error("store: batch write failed: out of memory while staging");
         return -1;
     }
     if (batch->count == 0)
         return 0;
-    s_put32le(batch->rep + 8, batch->count);
-    rocksdb_writebatch_t *wb = rocksdb_writebatch_create_from(batch->rep, batch->len);
+    s_put32le((char *)batch->rep.data + 8, batch->count);
+    rocksdb_writebatch_t *wb =
+        rocksdb_writebatch_create_from((const char *)batch->rep.data, batch->rep.len);
     int rc = s_write(self, wb, sync, offline, "batch write");
     rocksdb_writebatch_destroy(wb);
     return rc;
@@ -539,50 +541,21 @@ void shard_batch_destroy(shard_batch_t **self_p)
 {
     if (!self_p || !*self_p)
         return;
-    free((*self_p)->rep);
+    pl_buf_free(&(*self_p)->rep);
     free(*self_p);
     *self_p = NULL;
 }
 
-/* Room for n more bytes of rep (the header written on the first); false (failed set)
- * when out of memory. */
-static bool s_rep_room(shard_batch_t *self, size_t n)
+static void s_rep_varint(pl_buf_t *rep, uint32_t v)
 {
-    if (self->failed)
-        return false;
-    if (self->len == 0)
-        n += REP_HEADER;
-    if (n <= self->cap - self->len)
-        goto header;
-    if (n > SIZE_MAX / 2 - self->len) {
-        self->failed = true;
-        return false;
-    }
-    size_t cap = self->cap ? self->cap : 4096;
-    while (cap - self->len < n)
-        cap *= 2;
-    char *rep = realloc(self->rep, cap);
-    if (!rep) {
-        self->failed = true;
-        return false;
-    }
-    self->rep = rep;
-    self->cap = cap;
-header:
-    if (self->len == 0) { /* sequence 0 (RocksDB assigns it), count written at the write */
-        memset(self->rep, 0, REP_HEADER);
-        self->len = REP_HEADER;
-    }
-    return true;
-}
-
-static void s_rep_varint(shard_batch_t *self, uint32_t v)
-{
+    uint8_t b[5];
+    size_t n = 0;
     while (v >= 0x80) {
-        self->rep[self->len++] = (char)(v | 0x80);
+        b[n++] = (uint8_t)(v | 0x80);
         v >>= 7;
     }
-    self->rep[self->len++] = (char)v;
+    b[n++] = (uint8_t)v;
+    pl_buf_add(rep, b, n);
 }
 
 /* One record: kind (REC_PUT / REC_DEL; the family variant for another family), the key,
@@ -600,22 +573,25 @@ static void s_rep_add(shard_batch_t *self, int kind, const shard_key_t *key, con
         self->stale = true;
     else
         id = store->cf_id[fam];
-    if (key->len > UINT32_MAX || len > UINT32_MAX ||
-        !s_rep_room(self, 1 + 5 + 5 + key->len + 5 + len))
+    if (key->len > UINT32_MAX || len > UINT32_MAX)
         return (void)(self->failed = true);
+    pl_buf_t *rep = &self->rep;
+    if (rep->len == 0) { /* sequence 0 (RocksDB assigns it), count written at the write */
+        static const uint8_t header[REP_HEADER];
+        pl_buf_add(rep, header, REP_HEADER);
+    }
     if (id) /* the default family has id 0 and records without one */
         kind = kind == REC_PUT ? REC_CF_PUT : REC_CF_DEL;
-    self->rep[self->len++] = (char)kind;
+    uint8_t k = (uint8_t)kind;
+    pl_buf_add(rep, &k, 1);
     if (id)
-        s_rep_varint(self, id);
-    s_rep_varint(self, (uint32_t)key->len);
-    memcpy(self->rep + self->len, key->buf, key->len);
-    self->len += key->len;
+        s_rep_varint(rep, id);
+    s_rep_varint(rep, (uint32_t)key->len);
+    pl_buf_add(rep, key->buf, key->len);
     if (kind == REC_PUT || kind == REC_CF_PUT) {
-        s_rep_varint(self, (uint32_t)len);
+        s_rep_varint(rep, (uint32_t)len);
         if (len)
-            memcpy(self->rep + self->len, val, len);
-        self->len += len;
+            pl_buf_add(rep, val, len);
     }
     self->count++;
 }
@@ -649,12 +625,9 @@ int shard_batch_count(shard_batch_t *self)
 
 void shard_batch_clear(shard_batch_t *self)
 {
-    if (self->cap > REP_KEEP) {
-        free(self->rep);
-        self->rep = NULL;
-        self->cap = 0;
-    }
-    self->len = 0;
+    if (self->rep.cap > REP_KEEP)
+        pl_buf_free(&self->rep);
+    pl_buf_reset(&self->rep);
     self->count = 0;
     self->stale = false;
     self->failed = false;
