@@ -7,7 +7,8 @@
  *
  * (conv and seq are in the key): what the send rendered for its event, so a page copies it
  * behind the head, conv and seq instead of escaping every string again (version 1, the
- * fields in binary, cost a page ≈ 0.6 µs per message to render: T5 +19 %). Version 1 is
+ * fields in binary, cost a page ≈ 1 k instructions per message to render; T5's run-to-run
+ * spread on the test VM hid the difference, docs/benchmarks.md). Version 1 is
  * 0x01, be64 ts, u8 n + from, u8 n + device, be16 n + client_msg_id, text (the rest of
  * the value). A value written before layout 4 is the event's JSON text itself; it starts
  * with '{'. The first byte tells the three apart and all are read forever, without a
