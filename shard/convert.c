@@ -138,8 +138,8 @@ long shard_convert(shard_store_t *store)
                 pl_error("store: key layout 3 -> %d: cannot write the layout", SHARD_LAYOUT);
                 return -1;
             }
-            pl_info("store: key layout 3 is now %d (new messages stored in binary; older ones "
-                    "read as they are)",
+            pl_info("store: key layout 3 is now %d (new messages stored as version-2 values; "
+                    "older ones read as they are)",
                     SHARD_LAYOUT);
             return 0;
         }

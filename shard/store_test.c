@@ -150,8 +150,8 @@ static char *s_rep_text(void)
 }
 
 /* Message values of both formats in one conversation (msgval.h): a JSON value of the
- * older versions stored at seq 1 is served verbatim; a new send is stored in binary (0x01
- * first, smaller than its event) and served as exactly the event its EVT carried; repeats
+ * older versions stored at seq 1 is served verbatim; a new send is stored as version 2
+ * (0x02 first, smaller than its event) and served as exactly the event its EVT carried; repeats
  * of both answer their first seq and ts; a corrupt value is left out of a page. */
 static void test_msgval(const char *dir)
 {
